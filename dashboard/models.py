@@ -1,0 +1,303 @@
+"""The head's REST API models: the one definition, used by the head, the CLIs and tests.
+
+Ids are lowercase hex as Ray's CLI prints them. Times are unix seconds (float) unless a
+name says otherwise. Absent values are None, never "" or 0, so a reader can tell
+"unknown" from "zero".
+"""
+from __future__ import annotations
+
+from typing import Generic, Literal, Optional, TypeVar
+
+from pydantic import BaseModel, Field
+
+API_PREFIX = "/api/v1"
+
+TaskState = Literal[
+    "NIL",
+    "PENDING_ARGS_AVAIL",
+    "PENDING_NODE_ASSIGNMENT",
+    "PENDING_OBJ_STORE_MEM_AVAIL",
+    "PENDING_ARGS_FETCH",
+    "SUBMITTED_TO_WORKER",
+    "PENDING_ACTOR_TASK_ARGS_FETCH",
+    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
+    "RUNNING",
+    "RUNNING_IN_RAY_GET",
+    "RUNNING_IN_RAY_WAIT",
+    "FINISHED",
+    "FAILED",
+    "GETTING_AND_PINNING_ARGS",
+]
+
+RowT = TypeVar("RowT")
+
+
+class Page(BaseModel, Generic[RowT]):
+    """One page of a listing. Follow `next_cursor` until it is None; there is no row cap."""
+
+    rows: list[RowT]
+    next_cursor: Optional[str] = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: one line a CLI can print as is."""
+
+    error: str
+
+
+class Node(BaseModel):
+    node_id: str
+    node_ip: Optional[str] = None
+    node_name: Optional[str] = None
+    hostname: Optional[str] = None
+    state: str  # ALIVE, DEAD
+    is_head_node: bool = False
+    resources_total: dict[str, float] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
+    death_reason: Optional[str] = None
+    death_message: Optional[str] = None
+    agent_connected: bool = False
+    agent_last_seen: Optional[float] = None
+    metrics_url: Optional[str] = None
+    # latest sample, for tables
+    cpu_percent: Optional[float] = None
+    mem_used: Optional[int] = None
+    mem_total: Optional[int] = None
+    object_store_used: Optional[int] = None
+    object_store_capacity: Optional[int] = None
+    num_gpus: int = 0
+
+
+class Job(BaseModel):
+    job_id: str
+    state: str  # RUNNING, FINISHED
+    driver_pid: Optional[int] = None
+    driver_ip: Optional[str] = None
+    entrypoint: Optional[str] = None
+    ray_namespace: Optional[str] = None
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
+
+
+class Task(BaseModel):
+    task_id: str
+    attempt: int
+    job_id: str
+    name: Optional[str] = None
+    type: Optional[str] = None
+    language: Optional[str] = None
+    state: TaskState
+    parent_task_id: Optional[str] = None
+    actor_id: Optional[str] = None
+    placement_group_id: Optional[str] = None
+    node_id: Optional[str] = None
+    worker_id: Optional[str] = None
+    worker_pid: Optional[int] = None
+    required_resources: dict[str, float] = Field(default_factory=dict)
+    creation_time: Optional[float] = None  # first PENDING_* timestamp
+    start_time: Optional[float] = None  # RUNNING
+    end_time: Optional[float] = None  # FINISHED or FAILED
+    duration: Optional[float] = None  # end - start, when both are known
+    error_type: Optional[str] = None
+    error_message: Optional[str] = None  # Ray's error text, traceback included
+    state_times: dict[str, float] = Field(default_factory=dict)  # state name -> unix s
+    is_debugger_paused: Optional[bool] = None
+
+
+class Actor(BaseModel):
+    actor_id: str
+    job_id: str
+    state: str
+    class_name: Optional[str] = None
+    name: Optional[str] = None
+    repr_name: Optional[str] = None
+    ray_namespace: Optional[str] = None
+    pid: Optional[int] = None
+    node_id: Optional[str] = None
+    is_detached: Optional[bool] = None
+    required_resources: dict[str, float] = Field(default_factory=dict)
+    death_cause: Optional[str] = None
+    num_restarts: int = 0
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
+
+
+class Process(BaseModel):
+    node_id: str
+    pid: int
+    ppid: Optional[int] = None
+    role: str
+    title: Optional[str] = None
+    cmdline: Optional[str] = None
+    cpu_percent: float
+    rss: int
+    uss: int
+    num_fds: int
+    num_threads: int
+    create_time: Optional[float] = None
+    worker_id: Optional[str] = None
+    job_id: Optional[str] = None
+    task_id: Optional[str] = None  # the RUNNING task on this pid, joined from task events
+    task_name: Optional[str] = None
+    actor_id: Optional[str] = None
+    actor_class: Optional[str] = None
+    gpu_memory_used: int = 0
+    sampled_at: float
+
+
+class Worker(BaseModel):
+    """A Ray worker or driver process, as `ray list workers` shows it, plus live usage."""
+
+    worker_id: Optional[str] = None
+    node_id: str
+    pid: int
+    worker_type: str  # WORKER, DRIVER
+    job_id: Optional[str] = None
+    is_alive: bool
+    task_id: Optional[str] = None
+    task_name: Optional[str] = None
+    actor_id: Optional[str] = None
+    cpu_percent: Optional[float] = None
+    rss: Optional[int] = None
+    uss: Optional[int] = None
+
+
+class ObjectRef(BaseModel):
+    object_id: str
+    node_id: str
+    node_ip: Optional[str] = None
+    pid: int
+    worker_type: Optional[str] = None
+    job_id: Optional[str] = None
+    call_site: Optional[str] = None
+    task_status: Optional[str] = None
+    attempt: Optional[int] = None
+    object_size: Optional[int] = None  # bytes
+    reference_type: str
+    sampled_at: float
+
+
+class LogFile(BaseModel):
+    file_id: str
+    node_id: str
+    path: str
+    kind: str  # worker_stdout, worker_stderr, core_worker, core_driver, job_driver, raylet, gcs, ...
+    worker_id: Optional[str] = None
+    job_id: Optional[str] = None
+    pid: Optional[int] = None
+    actor_id: Optional[str] = None
+    size: int = 0  # bytes stored
+    lines: int = 0
+    last_line_at: Optional[float] = None
+
+
+class LogLine(BaseModel):
+    file_id: str
+    node_id: str
+    path: str
+    generation: int
+    offset: int
+    text: str  # decoded as UTF-8 with replacement characters
+    is_binary: bool = False  # the raw bytes were not valid UTF-8
+    truncated_bytes: int = 0  # bytes of an over-long line that were not kept
+    read_at: float
+    worker_id: Optional[str] = None
+    job_id: Optional[str] = None
+    task_id: Optional[str] = None
+    task_name: Optional[str] = None
+    actor_id: Optional[str] = None
+
+
+class LogSearchHit(BaseModel):
+    line: LogLine
+    before: list[LogLine] = Field(default_factory=list)
+    after: list[LogLine] = Field(default_factory=list)
+
+
+class StateCount(BaseModel):
+    state: str
+    count: int
+
+
+class TaskSummaryRow(BaseModel):
+    """One function (or actor method) with its per-state counts, like `ray summary tasks`."""
+
+    name: str
+    type: Optional[str] = None
+    total: int
+    states: dict[str, int]
+
+
+class TaskSummary(BaseModel):
+    total: int
+    rows: list[TaskSummaryRow]
+
+
+class ActorSummaryRow(BaseModel):
+    class_name: str
+    total: int
+    states: dict[str, int]
+
+
+class ActorSummary(BaseModel):
+    total: int
+    rows: list[ActorSummaryRow]
+
+
+class NodeMetricPoint(BaseModel):
+    ts: float
+    cpu_percent: float
+    mem_used: int
+    mem_total: int
+    swap_used: int
+    disk_used: int
+    disk_total: int
+    disk_read_bytes: int
+    disk_write_bytes: int
+    net_sent_bytes: int
+    net_recv_bytes: int
+    object_store_used: Optional[int] = None
+    object_store_capacity: Optional[int] = None
+    object_store_spilled: Optional[int] = None
+    gpu_utilization_ratio: Optional[float] = None  # mean over the node's GPUs
+    gpu_memory_used: Optional[int] = None
+
+
+class NodeMetricSeries(BaseModel):
+    node_id: str
+    points: list[NodeMetricPoint]
+
+
+class DropCount(BaseModel):
+    node_id: Optional[str] = None
+    source: str
+    reason: str
+    count: int
+    bytes: int
+    last_detail: Optional[str] = None
+    last_at: float
+
+
+class IngestHealth(BaseModel):
+    agents_connected: int
+    batches_committed: int
+    drops: list[DropCount]
+
+
+class ClusterInfo(BaseModel):
+    session_name: Optional[str] = None
+    ray_version: Optional[str] = None
+    rayscope_version: str
+    db_path: str
+    live: bool  # False when serving a finished cluster's history
+    started_at: float
+
+
+class WsDelta(BaseModel):
+    """One WebSocket push: which rows changed. Clients re-fetch or patch what they show."""
+
+    kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops"]
+    rows: list[dict] = Field(default_factory=list)
+    ts: float

@@ -1,0 +1,35 @@
+"""Regenerate `rayscope_ingest_pb2.py` from the proto with grpcio-tools.
+
+The generated module is committed so that installing Rayscope needs no protoc; a test
+checks that it matches the proto.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROTO = "rayscope_ingest.proto"
+
+
+def generate(out_dir: Path) -> Path:
+    from grpc_tools import protoc
+
+    code = protoc.main(["protoc", f"-I{HERE}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", str(HERE / PROTO)])
+    if code != 0:
+        raise RuntimeError(f"protoc failed with exit code {code}")
+    return out_dir / "rayscope_ingest_pb2.py"
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(Path(tmp))
+        for name in ("rayscope_ingest_pb2.py", "rayscope_ingest_pb2.pyi"):
+            (HERE / name).write_bytes((Path(tmp) / name).read_bytes())
+    print(f"wrote {HERE / 'rayscope_ingest_pb2.py'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LogKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_OTHER: _ClassVar[LogKind]
+    LOG_WORKER_STDOUT: _ClassVar[LogKind]
+    LOG_WORKER_STDERR: _ClassVar[LogKind]
+    LOG_CORE_WORKER: _ClassVar[LogKind]
+    LOG_CORE_DRIVER: _ClassVar[LogKind]
+    LOG_JOB_DRIVER: _ClassVar[LogKind]
+    LOG_RAYLET: _ClassVar[LogKind]
+    LOG_GCS: _ClassVar[LogKind]
+    LOG_DASHBOARD: _ClassVar[LogKind]
+    LOG_RUNTIME_ENV: _ClassVar[LogKind]
+    LOG_MONITOR: _ClassVar[LogKind]
+LOG_OTHER: LogKind
+LOG_WORKER_STDOUT: LogKind
+LOG_WORKER_STDERR: LogKind
+LOG_CORE_WORKER: LogKind
+LOG_CORE_DRIVER: LogKind
+LOG_JOB_DRIVER: LogKind
+LOG_RAYLET: LogKind
+LOG_GCS: LogKind
+LOG_DASHBOARD: LogKind
+LOG_RUNTIME_ENV: LogKind
+LOG_MONITOR: LogKind
+
+class AgentMessage(_message.Message):
+    __slots__ = ("hello", "batch")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    hello: AgentHello
+    batch: Batch
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
+
+class HeadMessage(_message.Message):
+    __slots__ = ("hello_ack", "ack")
+    HELLO_ACK_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    hello_ack: HelloAck
+    ack: Ack
+    def __init__(self, hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+
+class AgentHello(_message.Message):
+    __slots__ = ("agent_id", "node_id", "node_ip", "hostname", "session_name", "session_dir", "metrics_url", "started_at", "version", "is_head_node")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    SESSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    SESSION_DIR_FIELD_NUMBER: _ClassVar[int]
+    METRICS_URL_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    IS_HEAD_NODE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    node_id: str
+    node_ip: str
+    hostname: str
+    session_name: str
+    session_dir: str
+    metrics_url: str
+    started_at: float
+    version: str
+    is_head_node: bool
+    def __init__(self, agent_id: _Optional[str] = ..., node_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., hostname: _Optional[str] = ..., session_name: _Optional[str] = ..., session_dir: _Optional[str] = ..., metrics_url: _Optional[str] = ..., started_at: _Optional[float] = ..., version: _Optional[str] = ..., is_head_node: _Optional[bool] = ...) -> None: ...
+
+class HelloAck(_message.Message):
+    __slots__ = ("last_committed_seq",)
+    LAST_COMMITTED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    last_committed_seq: int
+    def __init__(self, last_committed_seq: _Optional[int] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class Batch(_message.Message):
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    ACTORS_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    LOG_FILES_FIELD_NUMBER: _ClassVar[int]
+    LOG_LINES_FIELD_NUMBER: _ClassVar[int]
+    NODE_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    DROPS_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    created_at: float
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskEvent]
+    actors: _containers.RepeatedCompositeFieldContainer[ActorEvent]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeEvent]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobEvent]
+    log_files: _containers.RepeatedCompositeFieldContainer[LogFile]
+    log_lines: _containers.RepeatedCompositeFieldContainer[LogLine]
+    node_samples: _containers.RepeatedCompositeFieldContainer[NodeSample]
+    processes: ProcessSnapshot
+    object_store: _containers.RepeatedCompositeFieldContainer[ObjectStoreSample]
+    objects: ObjectSnapshot
+    drops: _containers.RepeatedCompositeFieldContainer[DropReport]
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ...) -> None: ...
+
+class TaskEvent(_message.Message):
+    __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time")
+    class RequiredResourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class StateTsNsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    PARENT_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_PID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATE_TS_NS_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FILE_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_START_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_END_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FILE_FIELD_NUMBER: _ClassVar[int]
+    STDERR_START_FIELD_NUMBER: _ClassVar[int]
+    STDERR_END_FIELD_NUMBER: _ClassVar[int]
+    IS_DEBUGGER_PAUSED_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    job_id: str
+    name: str
+    type: str
+    language: str
+    parent_task_id: str
+    actor_id: str
+    placement_group_id: str
+    required_resources: _containers.ScalarMap[str, float]
+    node_id: str
+    worker_id: str
+    worker_pid: int
+    error_type: str
+    error_message: str
+    state_ts_ns: _containers.ScalarMap[int, int]
+    stdout_file: str
+    stdout_start: int
+    stdout_end: int
+    stderr_file: str
+    stderr_start: int
+    stderr_end: int
+    is_debugger_paused: bool
+    event_time: float
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., language: _Optional[str] = ..., parent_task_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., node_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., state_ts_ns: _Optional[_Mapping[int, int]] = ..., stdout_file: _Optional[str] = ..., stdout_start: _Optional[int] = ..., stdout_end: _Optional[int] = ..., stderr_file: _Optional[str] = ..., stderr_start: _Optional[int] = ..., stderr_end: _Optional[int] = ..., is_debugger_paused: _Optional[bool] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class ActorEvent(_message.Message):
+    __slots__ = ("actor_id", "job_id", "state", "name", "class_name", "repr_name", "pid", "node_id", "is_detached", "ray_namespace", "placement_group_id", "required_resources", "death_cause", "event_time")
+    class RequiredResourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPR_NAME_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    IS_DETACHED_FIELD_NUMBER: _ClassVar[int]
+    RAY_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    DEATH_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    actor_id: str
+    job_id: str
+    state: str
+    name: str
+    class_name: str
+    repr_name: str
+    pid: int
+    node_id: str
+    is_detached: bool
+    ray_namespace: str
+    placement_group_id: str
+    required_resources: _containers.ScalarMap[str, float]
+    death_cause: str
+    event_time: float
+    def __init__(self, actor_id: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ..., class_name: _Optional[str] = ..., repr_name: _Optional[str] = ..., pid: _Optional[int] = ..., node_id: _Optional[str] = ..., is_detached: _Optional[bool] = ..., ray_namespace: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., death_cause: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class NodeEvent(_message.Message):
+    __slots__ = ("node_id", "state", "node_ip", "node_name", "is_head_node", "resources_total", "labels", "start_time_ms", "end_time_ms", "death_reason", "death_message", "event_time")
+    class ResourcesTotalEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_HEAD_NODE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    DEATH_REASON_FIELD_NUMBER: _ClassVar[int]
+    DEATH_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    state: str
+    node_ip: str
+    node_name: str
+    is_head_node: bool
+    resources_total: _containers.ScalarMap[str, float]
+    labels: _containers.ScalarMap[str, str]
+    start_time_ms: int
+    end_time_ms: int
+    death_reason: str
+    death_message: str
+    event_time: float
+    def __init__(self, node_id: _Optional[str] = ..., state: _Optional[str] = ..., node_ip: _Optional[str] = ..., node_name: _Optional[str] = ..., is_head_node: _Optional[bool] = ..., resources_total: _Optional[_Mapping[str, float]] = ..., labels: _Optional[_Mapping[str, str]] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., death_reason: _Optional[str] = ..., death_message: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class JobEvent(_message.Message):
+    __slots__ = ("job_id", "is_dead", "driver_pid", "driver_ip", "start_time_ms", "end_time_ms", "entrypoint", "ray_namespace", "event_time")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    IS_DEAD_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_PID_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_IP_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    RAY_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    is_dead: bool
+    driver_pid: int
+    driver_ip: str
+    start_time_ms: int
+    end_time_ms: int
+    entrypoint: str
+    ray_namespace: str
+    event_time: float
+    def __init__(self, job_id: _Optional[str] = ..., is_dead: _Optional[bool] = ..., driver_pid: _Optional[int] = ..., driver_ip: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., entrypoint: _Optional[str] = ..., ray_namespace: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class LogFile(_message.Message):
+    __slots__ = ("file_id", "node_id", "path", "kind", "worker_id", "job_id", "pid", "actor_id", "submission_id")
+    FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
+    file_id: str
+    node_id: str
+    path: str
+    kind: LogKind
+    worker_id: str
+    job_id: str
+    pid: int
+    actor_id: str
+    submission_id: str
+    def __init__(self, file_id: _Optional[str] = ..., node_id: _Optional[str] = ..., path: _Optional[str] = ..., kind: _Optional[_Union[LogKind, str]] = ..., worker_id: _Optional[str] = ..., job_id: _Optional[str] = ..., pid: _Optional[int] = ..., actor_id: _Optional[str] = ..., submission_id: _Optional[str] = ...) -> None: ...
+
+class LogLine(_message.Message):
+    __slots__ = ("file_id", "offset", "generation", "text", "read_at", "truncated_bytes")
+    FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    READ_AT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    file_id: str
+    offset: int
+    generation: int
+    text: bytes
+    read_at: float
+    truncated_bytes: int
+    def __init__(self, file_id: _Optional[str] = ..., offset: _Optional[int] = ..., generation: _Optional[int] = ..., text: _Optional[bytes] = ..., read_at: _Optional[float] = ..., truncated_bytes: _Optional[int] = ...) -> None: ...
+
+class NodeSample(_message.Message):
+    __slots__ = ("ts", "cpu_percent", "cpu_count", "mem_total", "mem_used", "mem_available", "swap_total", "swap_used", "disk_total", "disk_used", "disk_read_bytes", "disk_write_bytes", "net_sent_bytes", "net_recv_bytes", "load1", "gpus")
+    TS_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEM_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MEM_USED_FIELD_NUMBER: _ClassVar[int]
+    MEM_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    SWAP_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SWAP_USED_FIELD_NUMBER: _ClassVar[int]
+    DISK_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DISK_USED_FIELD_NUMBER: _ClassVar[int]
+    DISK_READ_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_WRITE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NET_SENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NET_RECV_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOAD1_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    ts: float
+    cpu_percent: float
+    cpu_count: int
+    mem_total: int
+    mem_used: int
+    mem_available: int
+    swap_total: int
+    swap_used: int
+    disk_total: int
+    disk_used: int
+    disk_read_bytes: int
+    disk_write_bytes: int
+    net_sent_bytes: int
+    net_recv_bytes: int
+    load1: float
+    gpus: _containers.RepeatedCompositeFieldContainer[GpuSample]
+    def __init__(self, ts: _Optional[float] = ..., cpu_percent: _Optional[float] = ..., cpu_count: _Optional[int] = ..., mem_total: _Optional[int] = ..., mem_used: _Optional[int] = ..., mem_available: _Optional[int] = ..., swap_total: _Optional[int] = ..., swap_used: _Optional[int] = ..., disk_total: _Optional[int] = ..., disk_used: _Optional[int] = ..., disk_read_bytes: _Optional[int] = ..., disk_write_bytes: _Optional[int] = ..., net_sent_bytes: _Optional[int] = ..., net_recv_bytes: _Optional[int] = ..., load1: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuSample, _Mapping]]] = ...) -> None: ...
+
+class GpuSample(_message.Message):
+    __slots__ = ("index", "uuid", "name", "utilization_ratio", "memory_used", "memory_total", "temperature_celsius", "power_watts", "processes")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_CELSIUS_FIELD_NUMBER: _ClassVar[int]
+    POWER_WATTS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    uuid: str
+    name: str
+    utilization_ratio: float
+    memory_used: int
+    memory_total: int
+    temperature_celsius: float
+    power_watts: float
+    processes: _containers.RepeatedCompositeFieldContainer[GpuProcess]
+    def __init__(self, index: _Optional[int] = ..., uuid: _Optional[str] = ..., name: _Optional[str] = ..., utilization_ratio: _Optional[float] = ..., memory_used: _Optional[int] = ..., memory_total: _Optional[int] = ..., temperature_celsius: _Optional[float] = ..., power_watts: _Optional[float] = ..., processes: _Optional[_Iterable[_Union[GpuProcess, _Mapping]]] = ...) -> None: ...
+
+class GpuProcess(_message.Message):
+    __slots__ = ("pid", "memory_used")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    memory_used: int
+    def __init__(self, pid: _Optional[int] = ..., memory_used: _Optional[int] = ...) -> None: ...
+
+class ProcessSnapshot(_message.Message):
+    __slots__ = ("ts", "processes")
+    TS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    ts: float
+    processes: _containers.RepeatedCompositeFieldContainer[RayProcess]
+    def __init__(self, ts: _Optional[float] = ..., processes: _Optional[_Iterable[_Union[RayProcess, _Mapping]]] = ...) -> None: ...
+
+class RayProcess(_message.Message):
+    __slots__ = ("pid", "ppid", "role", "cmdline", "title", "cpu_percent", "rss", "uss", "num_fds", "num_threads", "create_time", "worker_id", "job_id", "task_name", "actor_class", "gpu_memory_used")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PPID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CMDLINE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    RSS_FIELD_NUMBER: _ClassVar[int]
+    USS_FIELD_NUMBER: _ClassVar[int]
+    NUM_FDS_FIELD_NUMBER: _ClassVar[int]
+    NUM_THREADS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    GPU_MEMORY_USED_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    ppid: int
+    role: str
+    cmdline: str
+    title: str
+    cpu_percent: float
+    rss: int
+    uss: int
+    num_fds: int
+    num_threads: int
+    create_time: float
+    worker_id: str
+    job_id: str
+    task_name: str
+    actor_class: str
+    gpu_memory_used: int
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., role: _Optional[str] = ..., cmdline: _Optional[str] = ..., title: _Optional[str] = ..., cpu_percent: _Optional[float] = ..., rss: _Optional[int] = ..., uss: _Optional[int] = ..., num_fds: _Optional[int] = ..., num_threads: _Optional[int] = ..., create_time: _Optional[float] = ..., worker_id: _Optional[str] = ..., job_id: _Optional[str] = ..., task_name: _Optional[str] = ..., actor_class: _Optional[str] = ..., gpu_memory_used: _Optional[int] = ...) -> None: ...
+
+class ObjectStoreSample(_message.Message):
+    __slots__ = ("ts", "used_bytes", "capacity_bytes", "spilled_bytes_total", "restored_bytes_total", "num_objects", "fallback_bytes")
+    TS_FIELD_NUMBER: _ClassVar[int]
+    USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SPILLED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NUM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ts: float
+    used_bytes: int
+    capacity_bytes: int
+    spilled_bytes_total: int
+    restored_bytes_total: int
+    num_objects: int
+    fallback_bytes: int
+    def __init__(self, ts: _Optional[float] = ..., used_bytes: _Optional[int] = ..., capacity_bytes: _Optional[int] = ..., spilled_bytes_total: _Optional[int] = ..., restored_bytes_total: _Optional[int] = ..., num_objects: _Optional[int] = ..., fallback_bytes: _Optional[int] = ...) -> None: ...
+
+class ObjectSnapshot(_message.Message):
+    __slots__ = ("ts", "refs")
+    TS_FIELD_NUMBER: _ClassVar[int]
+    REFS_FIELD_NUMBER: _ClassVar[int]
+    ts: float
+    refs: _containers.RepeatedCompositeFieldContainer[ObjectRef]
+    def __init__(self, ts: _Optional[float] = ..., refs: _Optional[_Iterable[_Union[ObjectRef, _Mapping]]] = ...) -> None: ...
+
+class ObjectRef(_message.Message):
+    __slots__ = ("object_id", "node_ip", "pid", "worker_type", "call_site", "task_status", "attempt", "object_size", "reference_type", "job_id", "worker_id")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CALL_SITE_FIELD_NUMBER: _ClassVar[int]
+    TASK_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    object_id: str
+    node_ip: str
+    pid: int
+    worker_type: str
+    call_site: str
+    task_status: str
+    attempt: int
+    object_size: int
+    reference_type: str
+    job_id: str
+    worker_id: str
+    def __init__(self, object_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., pid: _Optional[int] = ..., worker_type: _Optional[str] = ..., call_site: _Optional[str] = ..., task_status: _Optional[str] = ..., attempt: _Optional[int] = ..., object_size: _Optional[int] = ..., reference_type: _Optional[str] = ..., job_id: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class DropReport(_message.Message):
+    __slots__ = ("source", "reason", "count", "bytes", "detail", "ts")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TS_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    reason: str
+    count: int
+    bytes: int
+    detail: str
+    ts: float
+    def __init__(self, source: _Optional[str] = ..., reason: _Optional[str] = ..., count: _Optional[int] = ..., bytes: _Optional[int] = ..., detail: _Optional[str] = ..., ts: _Optional[float] = ...) -> None: ...
