@@ -1,1 +1,1 @@
-"""rayscope.debugger"""
+"""rayscope.debugger — the breakpoint service (the remote-debugger issue fills this in)."""
