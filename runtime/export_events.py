@@ -1,0 +1,367 @@
+"""Decode one line of Ray's export-event files into Rayscope wire messages.
+
+Ray (with ``RAY_enable_export_api_write=1``) writes JSON lines under
+``<session>/logs/export_events/``; each line is an envelope
+``{"event_id", "timestamp", "source_type", "event_data"}`` whose ``event_data`` is a
+protobuf message rendered with proto field names. Ids are base64 of the raw bytes,
+int64 values are strings, enums are names. This module is the only place that knows
+that format, so a Ray upgrade (or the move to the aggregator path) changes only here.
+
+Task lines are deltas: only what a line carries is set on the returned message (the
+head merges by ``(task_id, attempt)``). Actor/node/job lines are full snapshots in which
+Ray prints default values too; there, zero/empty values are left unset.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from typing import Any, Callable, Union
+
+from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, TaskEvent
+
+__all__ = ["MalformedEvent", "Event", "decode_line", "TASK_STATUS", "IGNORED_SOURCES"]
+
+Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent]
+
+# Ray's TaskStatus enum (src/ray/protobuf/common.proto, Ray 2.60). state_ts_ns keys are
+# written as these numbers; names are accepted too in case a writer renders enum keys.
+TASK_STATUS: dict[str, int] = {
+    "NIL": 0,
+    "PENDING_ARGS_AVAIL": 1,
+    "PENDING_NODE_ASSIGNMENT": 2,
+    "PENDING_OBJ_STORE_MEM_AVAIL": 3,
+    "PENDING_ARGS_FETCH": 4,
+    "SUBMITTED_TO_WORKER": 5,
+    "PENDING_ACTOR_TASK_ARGS_FETCH": 6,
+    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY": 7,
+    "RUNNING": 8,
+    "RUNNING_IN_RAY_GET": 9,
+    "RUNNING_IN_RAY_WAIT": 10,
+    "FINISHED": 11,
+    "FAILED": 12,
+    "GETTING_AND_PINNING_ARGS": 13,
+}
+
+# Source types Ray writes that Rayscope ignores on purpose (not errors).
+IGNORED_SOURCES = frozenset(
+    {
+        "EXPORT_SUBMISSION_JOB",
+        "EXPORT_TRAIN_RUN",
+        "EXPORT_TRAIN_RUN_ATTEMPT",
+        "EXPORT_DATASET_METADATA",
+        "EXPORT_DATASET_OPERATOR_EVENT",
+        "EXPORT_PLACEMENT_GROUP",
+    }
+)
+
+_DEATH_CAUSE_MAX = 500
+
+
+class MalformedEvent(ValueError):
+    """A line that is not a valid Ray export event; ``reason`` is one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ------------------------------------------------------------------ scalar helpers
+
+
+def _hex_id(value: Any, field: str) -> str:
+    """base64 of raw id bytes -> lowercase hex ('' stays '')."""
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{field}: expected base64 string, got {type(value).__name__}")
+    if not value:
+        return ""
+    try:
+        return binascii.a2b_base64(value, strict_mode=True).hex()
+    except binascii.Error as exc:
+        raise MalformedEvent(f"{field}: not base64 ({exc})") from None
+
+
+def _required_id(data: dict, key: str) -> str:
+    if key not in data:
+        raise MalformedEvent(f"missing {key}")
+    out = _hex_id(data[key], key)
+    if not out:
+        raise MalformedEvent(f"empty {key}")
+    return out
+
+
+def _int(value: Any, field: str) -> int:
+    """int64 arrives as a decimal string, int32 as a JSON number."""
+    if isinstance(value, bool):
+        raise MalformedEvent(f"{field}: expected integer, got bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise MalformedEvent(f"{field}: not an integer: {value[:40]!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise MalformedEvent(f"{field}: expected integer, got {type(value).__name__}")
+
+
+def _str(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{field}: expected string, got {type(value).__name__}")
+    return value
+
+
+def _bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise MalformedEvent(f"{field}: expected bool, got {type(value).__name__}")
+    return value
+
+
+def _dict(value: Any, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"{field}: expected object, got {type(value).__name__}")
+    return value
+
+
+def _float_map(value: Any, field: str) -> dict[str, float]:
+    out = {}
+    for k, v in _dict(value, field).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MalformedEvent(f"{field}[{k}]: expected number, got {type(v).__name__}")
+        out[k] = float(v)
+    return out
+
+
+def _str_map(value: Any, field: str) -> dict[str, str]:
+    return {k: _str(v, f"{field}[{k}]") for k, v in _dict(value, field).items()}
+
+
+def _status_key(key: str) -> int:
+    if key.isdigit():
+        return int(key)
+    num = TASK_STATUS.get(key)
+    if num is None:
+        raise MalformedEvent(f"state_ts_ns: unknown task status {key[:40]!r}")
+    return num
+
+
+# ------------------------------------------------------------------ per source type
+
+
+def _task(data: dict, ts: float) -> TaskEvent:
+    ev = TaskEvent(
+        task_id=_required_id(data, "task_id"),
+        job_id=_required_id(data, "job_id"),
+        attempt=_int(data.get("attempt_number", 0), "attempt_number"),
+        event_time=ts,
+    )
+    info = data.get("task_info")
+    if info is not None:
+        _task_info(ev, _dict(info, "task_info"))
+    updates = data.get("state_updates")
+    if updates is not None:
+        _task_updates(ev, _dict(updates, "state_updates"))
+    return ev
+
+
+def _task_info(ev: TaskEvent, info: dict) -> None:
+    if "func_or_class_name" in info:
+        ev.name = _str(info["func_or_class_name"], "task_info.func_or_class_name")
+    if "type" in info:
+        ev.type = _str(info["type"], "task_info.type")
+    if "language" in info:
+        ev.language = _str(info["language"], "task_info.language")
+    for key, attr in (
+        ("parent_task_id", "parent_task_id"),
+        ("actor_id", "actor_id"),
+        ("placement_group_id", "placement_group_id"),
+    ):
+        if key in info:
+            hexid = _hex_id(info[key], f"task_info.{key}")
+            if hexid:
+                setattr(ev, attr, hexid)
+    if "required_resources" in info:
+        ev.required_resources.update(
+            _float_map(info["required_resources"], "task_info.required_resources")
+        )
+
+
+def _task_updates(ev: TaskEvent, up: dict) -> None:
+    for key in ("node_id", "worker_id"):
+        if key in up:
+            hexid = _hex_id(up[key], f"state_updates.{key}")
+            if hexid:
+                setattr(ev, key, hexid)
+    if "worker_pid" in up:
+        ev.worker_pid = _int(up["worker_pid"], "state_updates.worker_pid")
+    if "is_debugger_paused" in up:
+        ev.is_debugger_paused = _bool(up["is_debugger_paused"], "state_updates.is_debugger_paused")
+    if "state_ts_ns" in up:
+        for k, v in _dict(up["state_ts_ns"], "state_updates.state_ts_ns").items():
+            ev.state_ts_ns[_status_key(k)] = _int(v, f"state_ts_ns[{k}]")
+    err = up.get("error_info")
+    if err is not None:
+        err = _dict(err, "state_updates.error_info")
+        if "error_type" in err:
+            ev.error_type = _str(err["error_type"], "error_info.error_type")
+        if "error_message" in err:
+            ev.error_message = _str(err["error_message"], "error_info.error_message")
+    logs = up.get("task_log_info")
+    if logs is not None:
+        logs = _dict(logs, "state_updates.task_log_info")
+        for stream in ("stdout", "stderr"):
+            path = logs.get(f"{stream}_file")
+            if path:
+                setattr(ev, f"{stream}_file", _str(path, f"task_log_info.{stream}_file"))
+            for edge in ("start", "end"):
+                key = f"{stream}_{edge}"
+                if key in logs:
+                    setattr(ev, key, _int(logs[key], f"task_log_info.{key}"))
+
+
+def _actor(data: dict, ts: float) -> ActorEvent:
+    ev = ActorEvent(
+        actor_id=_required_id(data, "actor_id"),
+        job_id=_required_id(data, "job_id"),
+        state=_str(data.get("state", ""), "state"),
+        event_time=ts,
+    )
+    if not ev.state:
+        raise MalformedEvent("missing state")
+    for key in ("name", "class_name", "repr_name", "ray_namespace"):
+        value = _str(data.get(key, ""), key)
+        if value:
+            setattr(ev, key, value)
+    pid = _int(data.get("pid", 0), "pid")
+    if pid:
+        ev.pid = pid
+    for key in ("node_id", "placement_group_id"):
+        hexid = _hex_id(data.get(key, ""), key)
+        if hexid:
+            setattr(ev, key, hexid)
+    if "is_detached" in data:
+        ev.is_detached = _bool(data["is_detached"], "is_detached")
+    if "required_resources" in data:
+        ev.required_resources.update(_float_map(data["required_resources"], "required_resources"))
+    cause = data.get("death_cause")
+    if cause:
+        line = death_cause_line(_dict(cause, "death_cause"))
+        if line:
+            ev.death_cause = line
+    return ev
+
+
+def death_cause_line(cause: dict) -> str:
+    """Ray's ActorDeathCause (a oneof of contexts) as one readable line."""
+    for kind, ctx in cause.items():
+        if not isinstance(ctx, dict):
+            continue
+        reason = ctx.get("reason") or ctx.get("error_type") or kind.removesuffix("_context")
+        message = ctx.get("error_message") or ctx.get("formatted_exception_string") or ""
+        text = f"{reason}: {message}" if message else str(reason)
+        text = " ".join(str(text).split())
+        return text[:_DEATH_CAUSE_MAX]
+    return ""
+
+
+def _node(data: dict, ts: float) -> NodeEvent:
+    ev = NodeEvent(
+        node_id=_required_id(data, "node_id"),
+        state=_str(data.get("state", ""), "state"),
+        event_time=ts,
+    )
+    if not ev.state:
+        raise MalformedEvent("missing state")
+    for key, attr in (("node_manager_address", "node_ip"), ("node_name", "node_name")):
+        value = _str(data.get(key, ""), key)
+        if value:
+            setattr(ev, attr, value)
+    if "is_head_node" in data:
+        ev.is_head_node = _bool(data["is_head_node"], "is_head_node")
+    if "resources_total" in data:
+        ev.resources_total.update(_float_map(data["resources_total"], "resources_total"))
+    if "labels" in data:
+        ev.labels.update(_str_map(data["labels"], "labels"))
+    for key in ("start_time_ms", "end_time_ms"):
+        value = _int(data.get(key, 0), key)
+        if value:
+            setattr(ev, key, value)
+    death = data.get("death_info")
+    if death:
+        death = _dict(death, "death_info")
+        reason = _str(death.get("reason", ""), "death_info.reason")
+        if reason:
+            ev.death_reason = reason
+        message = _str(death.get("reason_message", ""), "death_info.reason_message")
+        if message:
+            ev.death_message = message
+    return ev
+
+
+def _job(data: dict, ts: float) -> JobEvent:
+    ev = JobEvent(job_id=_required_id(data, "job_id"), event_time=ts)
+    if "is_dead" in data:
+        ev.is_dead = _bool(data["is_dead"], "is_dead")
+    pid = _int(data.get("driver_pid", 0), "driver_pid")
+    if pid:
+        ev.driver_pid = pid
+    ip = _str(data.get("driver_ip_address", ""), "driver_ip_address")
+    if ip:
+        ev.driver_ip = ip
+    for key, attr in (("start_time", "start_time_ms"), ("end_time", "end_time_ms")):
+        value = _int(data.get(key, 0), key)
+        if value:
+            setattr(ev, attr, value)
+    entry = _str(data.get("entrypoint", ""), "entrypoint")
+    if entry:
+        ev.entrypoint = entry
+    config = data.get("config")
+    if config:
+        ns = _dict(config, "config").get("ray_namespace", "")
+        if _str(ns, "config.ray_namespace"):
+            ev.ray_namespace = ns
+    return ev
+
+
+_DECODERS: dict[str, Callable[[dict, float], Event]] = {
+    "EXPORT_TASK": _task,
+    "EXPORT_ACTOR": _actor,
+    "EXPORT_NODE": _node,
+    "EXPORT_DRIVER_JOB": _job,
+}
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def decode_line(line: bytes) -> Event | None:
+    """Decode one export-event line.
+
+    Returns None for source types Rayscope does not use (submission jobs, Train,
+    Data...), which is deliberate. Raises MalformedEvent for anything that is not a
+    well-formed Ray export event, so the caller can count it.
+    """
+    try:
+        env = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(env, dict):
+        raise MalformedEvent(f"envelope: expected object, got {type(env).__name__}")
+    source = env.get("source_type")
+    if not isinstance(source, str) or not source:
+        raise MalformedEvent("missing source_type")
+    decoder = _DECODERS.get(source)
+    if decoder is None:
+        return None
+    ts = env.get("timestamp")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float, str)):
+        raise MalformedEvent("missing or non-numeric timestamp")
+    try:
+        ts_f = float(ts)
+    except ValueError:
+        raise MalformedEvent(f"timestamp: not a number: {str(ts)[:40]!r}") from None
+    data = env.get("event_data")
+    if not isinstance(data, dict):
+        raise MalformedEvent("missing event_data")
+    return decoder(data, ts_f)
