@@ -1,0 +1,287 @@
+"""A small typed HTTP client for the head's REST API, shared by the Rayscope CLIs.
+
+One place for: finding the head (flag, env, local state file), the bearer token, following
+listing cursors, parsing answers into `rayscope.dashboard.models`, and turning every failure
+into a `HeadError` whose message is one line a CLI can print as is.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, TypeVar
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from rayscope.dashboard.models import API_PREFIX, ErrorBody, Page
+
+T = TypeVar("T")
+
+ENV_ADDRESS = "RAYSCOPE_ADDRESS"
+ENV_TOKEN = "RAYSCOPE_TOKEN"
+ENV_HOME = "RAYSCOPE_HOME"
+MAX_PAGE = 10_000  # the head's per-page cap
+DEFAULT_TIMEOUT_S = 30.0
+
+Params = Sequence[tuple[str, Any]]
+
+
+class HeadError(Exception):
+    """A failure talking to the head; `str(err)` is one line for stderr."""
+
+
+class HeadUnreachable(HeadError):
+    """Nothing answers at the head's URL (refused, timed out, bad host)."""
+
+
+class HeadAuthError(HeadError):
+    """401: the token is missing or wrong."""
+
+
+class HeadNotFound(HeadError):
+    """404: an unknown id."""
+
+
+class HeadBadRequest(HeadError):
+    """400: bad filter, sort key or cursor; the head's message lists what is valid."""
+
+
+class HeadProtocolError(HeadError):
+    """The head answered something we cannot understand (5xx, not JSON, wrong shape)."""
+
+
+class NoHeadConfigured(HeadError):
+    """Neither a flag, the environment nor the local state file says where the head is."""
+
+
+@dataclass(frozen=True)
+class HeadTarget:
+    """Where the head is and how to authenticate; `url` has no trailing slash nor API prefix."""
+
+    url: str
+    token: Optional[str]
+
+
+@dataclass(frozen=True)
+class LocalHead:
+    """What this host's `rayscope start` recorded about the head it started."""
+
+    http_url: Optional[str]
+    token_file: Optional[Path]
+
+
+def rayscope_home() -> Path:
+    """$RAYSCOPE_HOME, default ~/.rayscope."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".rayscope").expanduser()
+
+
+def load_local_head(home: Optional[Path] = None) -> Optional[LocalHead]:
+    """Read the head's URL and token file from `$RAYSCOPE_HOME/state.json`, if there is one.
+
+    TODO: switch to runtime/state.py's loader once it exists; this adapter only guesses
+    the layout (`{"head": {"http_url": ..., "token_file": ...}}`, or those keys at top level).
+    """
+    path = (home or rayscope_home()) / "state.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise NoHeadConfigured(f"cannot read the local state file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise NoHeadConfigured(f"the local state file {path} is not a JSON object")
+    head = data.get("head") if isinstance(data.get("head"), dict) else data
+    url = head.get("http_url") or head.get("url")
+    token_file = head.get("token_file") or data.get("token_file")
+    return LocalHead(
+        http_url=str(url) if url else None,
+        token_file=Path(token_file) if token_file else None,
+    )
+
+
+def normalize_url(address: str) -> str:
+    """`127.0.0.1:8290`, `http://h:8290/`, `http://h:8290/api/v1` -> `http://h:8290`."""
+    url = address.strip()
+    if not url:
+        raise NoHeadConfigured("the head address is empty")
+    if "://" not in url:
+        url = "http://" + url
+    url = url.rstrip("/")
+    if url.endswith(API_PREFIX):
+        url = url[: -len(API_PREFIX)]
+    return url
+
+
+def _read_token_file(path: Path) -> Optional[str]:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HeadAuthError(f"cannot read the token file {path}: {exc}") from None
+
+
+def resolve_target(address: Optional[str] = None, token: Optional[str] = None) -> HeadTarget:
+    """Find the head: `--address`/`--token`, else $RAYSCOPE_ADDRESS/$RAYSCOPE_TOKEN, else the
+    local state file (and `$RAYSCOPE_HOME/token`)."""
+    address = address or os.environ.get(ENV_ADDRESS)
+    token = token or os.environ.get(ENV_TOKEN)
+    local = load_local_head() if not (address and token) else None
+    if not address:
+        if local is None or not local.http_url:
+            raise NoHeadConfigured(
+                "no Rayscope head known: pass --address URL, set RAYSCOPE_ADDRESS, "
+                "or run `rayscope start` on this host"
+            )
+        address = local.http_url
+    if not token:
+        candidates = [local.token_file] if local and local.token_file else []
+        candidates.append(rayscope_home() / "token")
+        for path in candidates:
+            token = _read_token_file(path)
+            if token:
+                break
+    return HeadTarget(url=normalize_url(address), token=token)
+
+
+def _connect_reason(exc: Exception) -> str:
+    """The root cause of a connection failure in a few words."""
+    cause: Optional[BaseException] = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip()
+    if "refused" in text.lower():
+        return "connection refused"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The head's `{"error": ...}` line, or FastAPI's `{"detail": ...}`, or the raw body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
+    if isinstance(body, dict):
+        if isinstance(body.get("error"), str):
+            return ErrorBody.model_validate(body).error
+        if "detail" in body:
+            detail = body["detail"]
+            return detail if isinstance(detail, str) else json.dumps(detail)
+    return json.dumps(body)
+
+
+class HeadClient:
+    """Synchronous client for /api/v1. Use as a context manager."""
+
+    def __init__(self, target: HeadTarget, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.target = target
+        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+        self._http = httpx.Client(base_url=target.url + API_PREFIX, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> "HeadClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get_json(self, path: str, params: Params = ()) -> Any:
+        """GET `path` (relative to /api/v1) and return the decoded JSON, mapping errors."""
+        try:
+            response = self._http.get(path, params=[(k, v) for k, v in params if v is not None])
+        except httpx.TimeoutException:
+            raise HeadUnreachable(
+                f"cannot reach the Rayscope head at {self.target.url}: timed out"
+            ) from None
+        except httpx.TransportError as exc:
+            raise HeadUnreachable(
+                f"cannot reach the Rayscope head at {self.target.url}: {_connect_reason(exc)}"
+            ) from None
+        self._raise_for_status(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise HeadProtocolError(
+                f"the answer from {self.target.url}{API_PREFIX}{path} is not JSON "
+                "(is this a Rayscope head?)"
+            ) from None
+
+    def _raise_for_status(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        text = _error_text(response)
+        if status == 401:
+            raise HeadAuthError(f"the head rejected the token (401): {text}")
+        if status == 404:
+            raise HeadNotFound(text)
+        if status in (400, 422):
+            raise HeadBadRequest(text)
+        raise HeadProtocolError(f"the head answered {status}: {text}")
+
+    def get(self, path: str, model: type[T] | Any, params: Params = ()) -> T:
+        """GET and parse into `model` (a pydantic model or a type like `list[Task]`)."""
+        data = self.get_json(path, params)
+        try:
+            return TypeAdapter(model).validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise HeadProtocolError(
+                f"unexpected answer from {path}: {where}: {first.get('msg')}"
+            ) from None
+
+    def page(
+        self, path: str, row_model: type[T], params: Params = (), limit: int = 100,
+        cursor: Optional[str] = None,
+    ) -> Page[T]:
+        """One page of a listing."""
+        query = list(params) + [("limit", min(limit, MAX_PAGE)), ("cursor", cursor)]
+        return self.get(path, Page[row_model], query)
+
+    def iter_rows(
+        self, path: str, row_model: type[T], params: Params = (), limit: Optional[int] = None,
+        page_size: int = MAX_PAGE,
+    ) -> Iterator[T]:
+        """Rows of a listing across pages, following `next_cursor`, until `limit` rows (None: all)."""
+        for page in self.iter_pages(path, row_model, params, limit, page_size):
+            yield from page.rows
+
+    def iter_pages(
+        self, path: str, row_model: type[T], params: Params = (), limit: Optional[int] = None,
+        page_size: int = MAX_PAGE,
+    ) -> Iterator[Page[T]]:
+        """Pages of a listing; the last one yielded keeps its `next_cursor` (more rows exist)."""
+        cursor: Optional[str] = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = page_size if remaining is None else min(page_size, remaining)
+            page = self.page(path, row_model, params, limit=size, cursor=cursor)
+            if remaining is not None and len(page.rows) > remaining:
+                page = Page[row_model](rows=page.rows[:remaining], next_cursor=page.next_cursor)
+            yield page
+            if remaining is not None:
+                remaining -= len(page.rows)
+            if not page.next_cursor or not page.rows:
+                return
+            cursor = page.next_cursor
+
+
+def filter_params(filters: Sequence[str]) -> list[tuple[str, str]]:
+    """Check `KEY=VALUE` / `KEY!=VALUE` syntax (the head checks the keys) and build query params."""
+    params = []
+    for expr in filters:
+        eq = expr.find("=")
+        key = expr[: eq - 1] if eq > 0 and expr[eq - 1] == "!" else expr[:eq]
+        if eq < 0 or not key.strip():
+            raise HeadBadRequest(
+                f"bad filter {expr!r}: expected KEY=VALUE or KEY!=VALUE, e.g. --filter state=FAILED"
+            )
+        params.append(("filter", expr))
+    return params
