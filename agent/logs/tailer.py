@@ -1,0 +1,337 @@
+"""Tail every file of one directory, line by line, surviving rotation and truncation.
+
+Why this shape: Ray writes thousands of small log files and rotates some of them
+(`raylet.out` -> `raylet.out.1`). We re-scan the directory each poll, read with `pread`
+from a remembered line-start offset, keep only a bounded number of fds open, and find a
+rotated file again by its inode so its tail is finished before the new generation starts.
+Offsets always point at the start of the next unshipped line, so a checkpoint of them can
+be restored after a restart without gaps.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+from rayscope.wire.rayscope_ingest_pb2 import DropReport, LogLine
+
+log = logging.getLogger(__name__)
+
+# Backups made by Python's RotatingFileHandler (`x.log.1`) and spdlog (`raylet.1.out`).
+ROTATED_SUFFIX = re.compile(r"\.\d+(\.(out|err|log))?$")
+CHUNK = 1 << 20
+
+
+@dataclass
+class TailedFile:
+    """What the tailer knows about one path; `offset` is the start of the next unshipped line."""
+
+    path: str  # relative to the tailed directory
+    inode: int
+    generation: int = 0
+    offset: int = 0
+    fd: Optional[int] = None
+    last_active: float = field(default_factory=time.monotonic)
+    partial_since: Optional[float] = None  # when an unterminated last line was first seen
+    partial_size: int = -1
+    long_start: Optional[int] = None  # offset of an over-long line being skipped
+    long_head: bytes = b""
+    scan_pos: int = 0  # where the skip of an over-long line has got to
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The persisted position of one file: enough to resume without gaps."""
+
+    path: str
+    inode: int
+    generation: int
+    offset: int
+
+
+@dataclass
+class PollResult:
+    new_files: list[str] = field(default_factory=list)  # relative paths seen for the first time
+    lines: list[LogLine] = field(default_factory=list)
+    drops: list[DropReport] = field(default_factory=list)
+    more: bool = False  # a cap stopped the poll early; call again
+
+
+class Tailer:
+    """Tails the regular files of `root` accepted by `accept(name)`."""
+
+    def __init__(
+        self,
+        root: str,
+        file_id_prefix: str,
+        accept: Callable[[str], bool] = lambda name: True,
+        max_line: int = 256 * 1024,
+        partial_flush_s: float = 3.0,
+        max_open: int = 128,
+        idle_close_s: float = 30.0,
+        source: str = "logs",
+    ) -> None:
+        self.root = root
+        self.prefix = file_id_prefix
+        self.accept = accept
+        self.max_line = max_line
+        self.partial_flush_s = partial_flush_s
+        self.max_open = max_open
+        self.idle_close_s = idle_close_s
+        self.source = source
+        self.files: dict[str, TailedFile] = {}
+        self._restored: dict[str, Checkpoint] = {}
+
+    # ------------------------------------------------------------------ state
+    def file_id(self, path: str) -> str:
+        return f"{self.prefix}:{path}"
+
+    def checkpoint(self) -> list[Checkpoint]:
+        """Positions of every known file (only call when all emitted lines are spooled)."""
+        known = {p: Checkpoint(p, f.inode, f.generation, f.offset) for p, f in self.files.items()}
+        for p, c in self._restored.items():
+            known.setdefault(p, c)
+        return list(known.values())
+
+    def restore(self, checkpoints: list[Checkpoint]) -> None:
+        """Resume from a previous process's checkpoint; applied when the files are next scanned."""
+        self._restored = {c.path: c for c in checkpoints}
+
+    def open_fds(self) -> int:
+        return sum(1 for f in self.files.values() if f.fd is not None)
+
+    def close(self) -> None:
+        for f in self.files.values():
+            self._close(f)
+
+    # ------------------------------------------------------------------ polling
+    def poll(self, max_lines: int = 5000, max_bytes: int = 4 << 20) -> PollResult:
+        """Read what was appended since the last poll, at most about the caps."""
+        res = PollResult()
+        now = time.monotonic()
+        listing = self._scan()
+        by_inode = {ino: name for name, (ino, _) in listing.items()}
+        budget = [max_lines, max_bytes]
+        for name, (ino, size) in listing.items():
+            if name in self.files:
+                continue
+            if ROTATED_SUFFIX.search(name):
+                continue  # a rotated backup: its content was (or will be) read under the live name
+            self._start(name, ino, size, by_inode, res)
+        for name, tf in list(self.files.items()):
+            if budget[0] <= 0 or budget[1] <= 0:
+                res.more = True
+                break
+            entry = listing.get(name)
+            if entry is None or entry[0] != tf.inode:
+                self._finish_rotated(tf, by_inode, res, budget, now)
+                if entry is None:
+                    del self.files[name]
+                    continue
+                tf = self._new_generation(name, entry[0], tf.generation + 1)
+            size = entry[1]
+            if size < tf.offset:
+                log.info("%s truncated (size %d < offset %d): new generation", name, size, tf.offset)
+                self._close(tf)
+                tf = self._new_generation(name, tf.inode, tf.generation + 1)
+            if size > tf.offset:
+                self._read(tf, size, res, budget, now, final=False)
+        self._close_idle(now)
+        return res
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return out
+        for e in entries:
+            if not self.accept(e.name) and not ROTATED_SUFFIX.search(e.name):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out[e.name] = (st.st_ino, st.st_size)
+        return out
+
+    def _start(self, name: str, ino: int, size: int, by_inode: dict[int, str], res: PollResult) -> None:
+        cp = self._restored.pop(name, None)
+        if cp is None:
+            self.files[name] = TailedFile(name, ino)
+            res.new_files.append(name)
+            return
+        res.new_files.append(name)
+        if cp.inode == ino:
+            self.files[name] = TailedFile(name, ino, cp.generation, cp.offset, scan_pos=cp.offset)
+            return
+        # Rotated while we were down: finish the old inode if it is still there under a backup name.
+        old_name = by_inode.get(cp.inode)
+        if old_name is not None:
+            old = TailedFile(old_name, cp.inode, cp.generation, cp.offset, scan_pos=cp.offset)
+            old.path = name  # its lines belong to the live name's file id
+            self._finish_by_path(old, old_name, res)
+        self.files[name] = TailedFile(name, ino, cp.generation + 1)
+
+    def _new_generation(self, name: str, ino: int, generation: int) -> TailedFile:
+        tf = TailedFile(name, ino, generation)
+        self.files[name] = tf
+        return tf
+
+    def _finish_rotated(self, tf: TailedFile, by_inode: dict[int, str], res: PollResult, budget: list[int], now: float) -> None:
+        """The path now names another file (or none): read the old inode to its end."""
+        backup = by_inode.get(tf.inode)
+        if tf.fd is None and backup is not None:
+            try:
+                tf.fd = os.open(os.path.join(self.root, backup), os.O_RDONLY)
+            except OSError:
+                tf.fd = None
+        if tf.fd is not None:
+            size = os.fstat(tf.fd).st_size
+            self._read(tf, size, res, [1 << 62, 1 << 62], now, final=True)
+        elif tf.offset >= 0:
+            log.warning("%s rotated away and its old content is gone; lines after offset %d may be lost", tf.path, tf.offset)
+        self._close(tf)
+
+    def _finish_by_path(self, tf: TailedFile, real_name: str, res: PollResult) -> None:
+        try:
+            tf.fd = os.open(os.path.join(self.root, real_name), os.O_RDONLY)
+        except OSError:
+            return
+        size = os.fstat(tf.fd).st_size
+        self._read(tf, size, res, [1 << 62, 1 << 62], time.monotonic(), final=True)
+        self._close(tf)
+
+    # ------------------------------------------------------------------ reading
+    def _ensure_open(self, tf: TailedFile) -> bool:
+        if tf.fd is not None:
+            return True
+        try:
+            fd = os.open(os.path.join(self.root, tf.path), os.O_RDONLY)
+        except OSError:
+            return False
+        if os.fstat(fd).st_ino != tf.inode:
+            os.close(fd)  # replaced between scan and open; the next poll handles it
+            return False
+        tf.fd = fd
+        return True
+
+    def _close(self, tf: TailedFile) -> None:
+        if tf.fd is not None:
+            os.close(tf.fd)
+            tf.fd = None
+
+    def _close_idle(self, now: float) -> None:
+        open_files = [f for f in self.files.values() if f.fd is not None]
+        for f in open_files:
+            if now - f.last_active > self.idle_close_s:
+                self._close(f)
+        open_files = [f for f in open_files if f.fd is not None]
+        if len(open_files) > self.max_open:
+            open_files.sort(key=lambda f: f.last_active)
+            for f in open_files[: len(open_files) - self.max_open]:
+                self._close(f)
+
+    def _read(self, tf: TailedFile, size: int, res: PollResult, budget: list[int], now: float, final: bool) -> None:
+        if not self._ensure_open(tf):
+            return
+        assert tf.fd is not None
+        pos = max(tf.offset, tf.scan_pos)
+        read_at = time.time()
+        while pos < size and budget[0] > 0 and budget[1] > 0:
+            chunk = os.pread(tf.fd, min(CHUNK, size - pos), pos)
+            if not chunk:
+                break
+            tf.last_active = now
+            if tf.long_start is not None:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    pos += len(chunk)
+                    tf.scan_pos = pos
+                    continue
+                end = pos + nl
+                self._emit_long(tf, end, res, read_at)
+                pos = end + 1
+                continue
+            # process complete lines in [line_start, pos+len(chunk))
+            data = chunk if pos == tf.offset else os.pread(tf.fd, pos + len(chunk) - tf.offset, tf.offset)
+            start = 0
+            base = tf.offset
+            while True:
+                nl = data.find(b"\n", start)
+                if nl < 0 or budget[0] <= 0 or budget[1] <= 0:
+                    break
+                if nl - start > self.max_line:
+                    tf.long_start, tf.long_head = base + start, data[start : start + self.max_line]
+                    self._emit_long(tf, base + nl, res, read_at)
+                else:
+                    self._emit(tf, base + start, data[start:nl], res, read_at, budget)
+                start = nl + 1
+                tf.offset = base + start
+            pos = base + len(data)
+            tf.scan_pos = tf.offset
+            if budget[0] <= 0 or budget[1] <= 0:
+                res.more = True
+                return
+            rest = len(data) - start
+            if rest > self.max_line:
+                tf.long_start, tf.long_head = tf.offset, data[start : start + self.max_line]
+                tf.scan_pos = pos
+        self._maybe_flush_partial(tf, size, res, read_at, now, final)
+
+    def _emit(self, tf: TailedFile, offset: int, text: bytes, res: PollResult, read_at: float, budget: list[int]) -> None:
+        res.lines.append(
+            LogLine(file_id=self.file_id(tf.path), offset=offset, generation=tf.generation, text=text, read_at=read_at)
+        )
+        budget[0] -= 1
+        budget[1] -= len(text) + 64
+
+    def _emit_long(self, tf: TailedFile, end: int, res: PollResult, read_at: float) -> None:
+        """Ship the head of an over-long line ending at `end` and report the cut."""
+        assert tf.long_start is not None
+        cut = end - tf.long_start - len(tf.long_head)
+        res.lines.append(
+            LogLine(
+                file_id=self.file_id(tf.path), offset=tf.long_start, generation=tf.generation,
+                text=tf.long_head, read_at=read_at, truncated_bytes=cut,
+            )
+        )
+        res.drops.append(
+            DropReport(
+                source=self.source, reason=f"line over {self.max_line} bytes cut", count=0, bytes=cut,
+                detail=f"{tf.path}:{tf.long_start}", ts=read_at,
+            )
+        )
+        tf.offset = end + 1
+        tf.scan_pos = tf.offset
+        tf.long_start, tf.long_head = None, b""
+
+    def _maybe_flush_partial(self, tf: TailedFile, size: int, res: PollResult, read_at: float, now: float, final: bool) -> None:
+        """An unterminated last line is shipped once the file stopped growing for a while."""
+        pending = size - tf.offset
+        if pending <= 0:
+            tf.partial_since = None
+            return
+        if tf.partial_since is None or size != tf.partial_size:
+            tf.partial_since, tf.partial_size = now, size
+            if not final:
+                return
+        if not final and now - tf.partial_since < self.partial_flush_s:
+            return
+        assert tf.fd is not None
+        if tf.long_start is not None:
+            self._emit_long(tf, size, res, read_at)
+            tf.offset = size  # no newline was consumed
+            tf.scan_pos = size
+        else:
+            text = os.pread(tf.fd, pending, tf.offset)
+            self._emit(tf, tf.offset, text, res, read_at, [1 << 62, 1 << 62])
+            tf.offset = size
+            tf.scan_pos = size
+        tf.partial_since = None
