@@ -1,0 +1,135 @@
+"""The one bearer token of a Rayscope cluster.
+
+When Ray's token auth is on, Rayscope reuses Ray's token (one secret to manage), found
+the way Ray finds it: ``RAY_AUTH_TOKEN``, then ``RAY_AUTH_TOKEN_PATH``, then
+``~/.ray/auth_token``. Ray 2.60 turns token auth on when ``RAY_AUTH_MODE=token``, or
+when the mode is unset and one of those tokens exists (``ray start --head``). Otherwise
+Rayscope keeps its own token in ``$RAYSCOPE_HOME/token`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+__all__ = [
+    "TokenSource",
+    "TokenError",
+    "rayscope_home",
+    "find_ray_token",
+    "ray_auth_enabled",
+    "resolve_token",
+    "token_file_for",
+]
+
+
+class TokenError(RuntimeError):
+    """A token was required but none could be found or read."""
+
+
+@dataclass(frozen=True)
+class TokenSource:
+    """A token and where it came from (for messages like 'token in ~/.ray/auth_token')."""
+
+    token: str
+    path: Path | None  # None when it came from the RAY_AUTH_TOKEN variable
+    origin: str  # RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token, rayscope
+
+
+def rayscope_home(env: Mapping[str, str] | None = None) -> Path:
+    """$RAYSCOPE_HOME, default ~/.rayscope."""
+    env = os.environ if env is None else env
+    return Path(env.get("RAYSCOPE_HOME") or Path.home() / ".rayscope").expanduser()
+
+
+def _read(path: Path, origin: str) -> TokenSource | None:
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TokenError(f"cannot read token file {path}: {exc}") from None
+    if not token:
+        raise TokenError(f"token file {path} is empty")
+    return TokenSource(token=token, path=path, origin=origin)
+
+
+def find_ray_token(env: Mapping[str, str] | None = None) -> TokenSource | None:
+    """Ray's token in Ray's order of precedence, or None when Ray has none."""
+    env = os.environ if env is None else env
+    if env.get("RAY_AUTH_TOKEN", "").strip():
+        return TokenSource(env["RAY_AUTH_TOKEN"].strip(), None, "RAY_AUTH_TOKEN")
+    if env.get("RAY_AUTH_TOKEN_PATH"):
+        path = Path(env["RAY_AUTH_TOKEN_PATH"]).expanduser()
+        found = _read(path, "RAY_AUTH_TOKEN_PATH")
+        if found is None:
+            raise TokenError(f"RAY_AUTH_TOKEN_PATH={path} does not exist")
+        return found
+    home = Path(env.get("HOME") or Path.home())
+    return _read(home / ".ray" / "auth_token", "~/.ray/auth_token")
+
+
+def ray_auth_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether a Ray node started with this environment runs with token auth."""
+    env = os.environ if env is None else env
+    mode = env.get("RAY_AUTH_MODE")
+    if mode:
+        return mode.lower() == "token"
+    return find_ray_token(env) is not None
+
+
+def _rayscope_token(home: Path, create: bool) -> TokenSource:
+    path = home / "token"
+    found = _read(path, "rayscope")
+    if found is not None:
+        return found
+    if not create:
+        raise TokenError(f"no Rayscope token in {path}")
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        os.link(tmp, path)  # first writer wins when two starts race
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    found = _read(path, "rayscope")
+    assert found is not None
+    return found
+
+
+def resolve_token(
+    env: Mapping[str, str] | None = None, home: Path | None = None, create: bool = True
+) -> TokenSource:
+    """Ray's token when Ray's token auth is on, else Rayscope's own (created if asked)."""
+    env = os.environ if env is None else env
+    if ray_auth_enabled(env):
+        found = find_ray_token(env)
+        if found is None:
+            raise TokenError(
+                "RAY_AUTH_MODE=token but no Ray token found "
+                "(set RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or create ~/.ray/auth_token)"
+            )
+        return found
+    return _rayscope_token(home or rayscope_home(env), create)
+
+
+def token_file_for(source: TokenSource, home: Path) -> Path:
+    """A file holding the token (the head and agents take --token-file).
+
+    A token given only by RAY_AUTH_TOKEN is copied to $RAYSCOPE_HOME/ray_token (0600).
+    """
+    if source.path is not None:
+        return source.path
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "ray_token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(source.token + "\n")
+    return path

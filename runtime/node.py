@@ -1,0 +1,325 @@
+"""Starting and stopping Ray nodes together with Rayscope's head service and agents.
+
+``start_head`` = ``ray start --head`` (export API on) + head service + agent, published
+in Ray's KV. ``start_worker`` = ``ray start --address`` + agent shipping to that head.
+Everything started is recorded in state.json *as soon as it exists*, so ``stop_all``
+(and cleanup after a failed start) stops exactly those processes and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from rayscope.runtime import procs, session
+from rayscope.runtime.auth_token import TokenError, resolve_token, token_file_for
+from rayscope.runtime.ports import with_free_ports
+from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
+from rayscope.runtime.ray_settings import option_value, ray_start_env, with_export_system_config
+from rayscope.runtime.state import (
+    AgentRecord,
+    HeadServiceRecord,
+    NodeRecord,
+    ProcessRecord,
+    load_state,
+    locked_state,
+)
+
+__all__ = ["NodeError", "StartOptions", "NodeStatus", "start_head", "start_worker", "stop_all", "stop_node", "status"]
+
+DEFAULT_TEMP_DIR = "/tmp/ray"
+
+
+class NodeError(RuntimeError):
+    """A start or stop step failed; the message is one line for the CLI."""
+
+
+@dataclass
+class StartOptions:
+    """Rayscope's own knobs for a start (everything else goes to ``ray start``)."""
+
+    home: Path
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    python: str = sys.executable
+    host: str = "127.0.0.1"  # where the head service binds
+    http_port: int = 0
+    grpc_port: int = 0
+    db_path: Path | None = None
+    head_service: str | None = None  # worker fallback: the head's gRPC HOST:PORT
+    timeout_s: float = 120.0
+
+
+@dataclass
+class NodeStatus:
+    record: NodeRecord
+    ray_alive: int
+    ray_total: int
+    head_service_alive: bool | None
+    agent_alive: bool | None
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _ray_cli(python: str) -> list[str]:
+    return [python, "-m", "ray.scripts.scripts"]
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _spawn(cmd: list[str], log_path: Path, env: Mapping[str, str]) -> subprocess.Popen:
+    """A daemon in its own session, output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=dict(env), start_new_session=True,
+        )
+
+
+def _wait_ready(ready: Path, proc: subprocess.Popen, log_path: Path, what: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready.exists():
+            try:
+                return json.loads(ready.read_text())
+            except ValueError:
+                pass  # being written; the writer renames atomically, so retry
+        if proc.poll() is not None:
+            raise NodeError(f"{what} exited with code {proc.returncode}; see {log_path}:\n{_tail(log_path)}")
+        time.sleep(0.1)
+    raise NodeError(f"{what} did not become ready in {timeout_s:.0f}s; see {log_path}")
+
+
+def _require_module(module: str) -> None:
+    if importlib.util.find_spec(f"{module}.__main__") is None:
+        raise NodeError(f"{module} cannot be run (no {module}.__main__); is Rayscope fully installed?")
+
+
+def _temp_dir(ray_args: Sequence[str], home: Path, role: str) -> tuple[list[str], Path]:
+    """The node's --temp-dir: the user's, else Ray's default, else (2nd node here) a new one."""
+    given = option_value(ray_args, "temp-dir")
+    if given:
+        return list(ray_args), Path(given)
+    used = {n.temp_dir for n in load_state(home).nodes}
+    if role == "head" and DEFAULT_TEMP_DIR not in used:
+        chosen = Path(DEFAULT_TEMP_DIR)
+    elif role == "worker" and not used:
+        chosen = Path(DEFAULT_TEMP_DIR)
+    else:
+        # Ray's socket paths must stay under 107 characters: keep it short.
+        chosen = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
+    return list(ray_args) + [f"--temp-dir={chosen}"], chosen
+
+
+def _run_ray_start(cmd: list[str], env: Mapping[str, str], log_path: Path, timeout_s: float) -> int:
+    """Run ``ray start`` in a new process group; returns that group id."""
+    proc = _spawn(cmd, log_path, env)
+    try:
+        rc = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        procs.terminate(procs.group_members(proc.pid), grace_s=3)
+        raise NodeError(f"ray start did not finish in {timeout_s:.0f}s; see {log_path}") from None
+    if rc != 0:
+        procs.terminate(procs.group_members(proc.pid), grace_s=3)
+        raise NodeError(f"ray start failed (exit {rc}); see {log_path}:\n{_tail(log_path)}")
+    return proc.pid
+
+
+def _record_node(home: Path, node: NodeRecord) -> None:
+    with locked_state(home) as state:
+        state.nodes = [n for n in state.nodes if n.temp_dir != node.temp_dir] + [node]
+
+
+def _start_ray(role: str, base_cmd: list[str], ray_args: list[str], opts: StartOptions, env: Mapping[str, str]) -> NodeRecord:
+    ray_args, temp_dir = _temp_dir(ray_args, opts.home, role)
+    started = time.time()
+    log_path = opts.home / "logs" / f"ray-start-{role}-{int(started)}-{os.getpid()}.log"
+    pgid = _run_ray_start(base_cmd + ray_args, env, log_path, opts.timeout_s)
+    members = procs.group_members(pgid, not_before=started)
+    try:
+        session_dir = session.session_dir_for_temp_dir(temp_dir)
+        gcs_address = (temp_dir / "ray_current_cluster").read_text().strip()
+    except (OSError, session.SessionError) as exc:
+        procs.terminate(members, grace_s=3)
+        raise NodeError(f"ray start succeeded but its session is not where expected: {exc}") from None
+    ids = session.node_ids(session_dir)
+    token = resolve_token(env, opts.home, create=(role == "head"))
+    node = NodeRecord(
+        role=role, gcs_address=gcs_address, temp_dir=str(temp_dir), session_dir=str(session_dir),
+        node_id=ids[0] if len(ids) == 1 else "", ray_pgid=pgid, ray_processes=members,
+        token_file=str(token_file_for(token, opts.home)), started_at=started,
+    )
+    _record_node(opts.home, node)
+    return node
+
+
+def _start_agent(node: NodeRecord, grpc_address: str, opts: StartOptions) -> AgentRecord:
+    sess = Path(node.session_dir)
+    ready = session.rayscope_dir(sess) / "agent.ready.json"
+    ready.unlink(missing_ok=True)
+    log_path = session.logs_dir(sess) / "rayscope-agent.log"
+    cmd = [
+        opts.python, "-m", "rayscope.agent", "--session-dir", str(sess), "--head", grpc_address,
+        "--token-file", node.token_file, "--metrics-port", "0", "--ready-file", str(ready),
+    ]
+    proc = _spawn(cmd, log_path, {**opts.env, "PYTHONUNBUFFERED": "1"})
+    agent = AgentRecord(pid=proc.pid, create_time=procs.record(proc.pid).create_time, log_path=str(log_path))
+    _update(opts.home, node, agent=agent)
+    info = _wait_ready(ready, proc, log_path, "rayscope agent", opts.timeout_s)
+    agent = agent.model_copy(update={"metrics_url": info.get("metrics_url", ""), "node_id": info.get("node_id", "")})
+    _update(opts.home, node, agent=agent)
+    return agent
+
+
+def _start_head_service(node: NodeRecord, opts: StartOptions) -> HeadServiceRecord:
+    sess = Path(node.session_dir)
+    rdir = session.rayscope_dir(sess)
+    rdir.mkdir(parents=True, exist_ok=True)
+    ready = rdir / "head.ready.json"
+    ready.unlink(missing_ok=True)
+    db = opts.db_path or rdir / "rayscope.db"
+    log_path = session.logs_dir(sess) / "rayscope-head.log"
+    cmd = [
+        opts.python, "-m", "rayscope.dashboard", "--db", str(db), "--host", opts.host,
+        "--port", str(opts.http_port), "--grpc-port", str(opts.grpc_port), "--token-file", node.token_file,
+        "--session-name", session.session_name(sess), "--ready-file", str(ready),
+    ]
+    proc = _spawn(cmd, log_path, {**opts.env, "PYTHONUNBUFFERED": "1"})
+    svc = HeadServiceRecord(
+        pid=proc.pid, create_time=procs.record(proc.pid).create_time, http_url="", grpc_address="",
+        db_path=str(db), log_path=str(log_path),
+    )
+    _update(opts.home, node, head_service=svc)
+    info = _wait_ready(ready, proc, log_path, "rayscope head service", opts.timeout_s)
+    svc = svc.model_copy(update={"http_url": info["http_url"], "grpc_address": info["grpc_address"]})
+    _update(opts.home, node, head_service=svc)
+    return svc
+
+
+def _update(home: Path, node: NodeRecord, **fields: object) -> None:
+    """Set fields on the recorded node (and on ``node``) under the state lock."""
+    for key, value in fields.items():
+        setattr(node, key, value)
+    with locked_state(home) as state:
+        for i, rec in enumerate(state.nodes):
+            if rec.temp_dir == node.temp_dir:
+                state.nodes[i] = node
+
+
+# ------------------------------------------------------------------ public API
+
+
+def start_head(ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
+    """Ray head node + head service + agent; cleans up everything on failure."""
+    _require_module("rayscope.dashboard")
+    _require_module("rayscope.agent")
+    env = ray_start_env(opts.env, joining=False)
+    args = with_free_ports(with_export_system_config(ray_args))
+    node = _start_ray("head", _ray_cli(opts.python) + ["start", "--head"], args, opts, env)
+    try:
+        svc = _start_head_service(node, opts)
+        publish_head(node.gcs_address, HeadAddress(svc.http_url, svc.grpc_address), env)
+        _start_agent(node, svc.grpc_address, opts)
+    except BaseException:
+        stop_node(opts.home, node)
+        raise
+    return node
+
+
+def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
+    """Ray worker node joining ``address`` + an agent shipping to the published head."""
+    _require_module("rayscope.agent")
+    env = ray_start_env(opts.env, joining=True)
+    grpc_address = opts.head_service
+    if grpc_address is None:
+        head = read_head(address, env)
+        if head is None:
+            raise NodeError(
+                f"no Rayscope head is published in the Ray cluster at {address}; "
+                "start the head with `rayscope start --head` or pass --head-service HOST:PORT"
+            )
+        grpc_address = head.grpc_address
+    try:
+        resolve_token(env, opts.home, create=False)
+    except TokenError as exc:
+        raise NodeError(f"{exc} (copy the head host's token there)") from None
+    args = with_free_ports(ray_args)
+    node = _start_ray("worker", _ray_cli(opts.python) + ["start", f"--address={address}"], args, opts, env)
+    try:
+        _start_agent(node, grpc_address, opts)
+    except BaseException:
+        stop_node(opts.home, node)
+        raise
+    return node
+
+
+def _ray_records(node: NodeRecord) -> list[ProcessRecord]:
+    """Recorded Ray daemons plus whatever joined their group since (workers)."""
+    seen = {(r.pid, r.create_time) for r in node.ray_processes}
+    extra = [r for r in procs.group_members(node.ray_pgid, node.started_at) if (r.pid, r.create_time) not in seen]
+    return list(node.ray_processes) + extra
+
+
+def _service_records(node: NodeRecord) -> list[ProcessRecord]:
+    out = []
+    for svc in (node.agent, node.head_service):
+        if svc is not None:
+            out.append(ProcessRecord(pid=svc.pid, create_time=svc.create_time))
+    return out
+
+
+def stop_node(home: Path, node: NodeRecord, grace_s: float = 8.0) -> list[ProcessRecord]:
+    """Stop one node's services and Ray processes; drop it from state."""
+    left = procs.terminate(_service_records(node), grace_s)
+    left += procs.terminate(_ray_records(node), grace_s)
+    with locked_state(home) as state:
+        state.nodes = [n for n in state.nodes if n.temp_dir != node.temp_dir]
+    return left
+
+
+def stop_all(home: Path, grace_s: float = 8.0) -> tuple[list[NodeRecord], list[ProcessRecord]]:
+    """Agents, then head services, then worker nodes' Ray, then the head's Ray.
+
+    Returns the nodes stopped and any process that survived SIGKILL.
+    """
+    with locked_state(home) as state:
+        nodes = list(state.nodes)
+        services = [r for n in nodes if n.agent for r in _service_records(n) if r.pid == n.agent.pid]
+        services += [r for n in nodes if n.head_service for r in _service_records(n) if r.pid == n.head_service.pid]
+        left = procs.terminate(services, grace_s)
+        for role in ("worker", "head"):
+            left += procs.terminate([r for n in nodes if n.role == role for r in _ray_records(n)], grace_s)
+        state.nodes = []
+    return nodes, left
+
+
+def status(home: Path) -> list[NodeStatus]:
+    out = []
+    for node in load_state(home).nodes:
+        rays = _ray_records(node)
+        out.append(
+            NodeStatus(
+                record=node,
+                ray_alive=sum(procs.is_running(r) for r in rays),
+                ray_total=len(rays),
+                head_service_alive=None if node.head_service is None else procs.is_running(
+                    ProcessRecord(pid=node.head_service.pid, create_time=node.head_service.create_time)),
+                agent_alive=None if node.agent is None else procs.is_running(
+                    ProcessRecord(pid=node.agent.pid, create_time=node.agent.create_time)),
+            )
+        )
+    return out
