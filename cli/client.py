@@ -16,12 +16,14 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from rayscope.dashboard.models import API_PREFIX, ErrorBody, Page
+from rayscope.runtime.auth_token import rayscope_home
+from rayscope.runtime.state import HeadInfo as LocalHead
+from rayscope.runtime.state import StateError, local_head
 
 T = TypeVar("T")
 
 ENV_ADDRESS = "RAYSCOPE_ADDRESS"
 ENV_TOKEN = "RAYSCOPE_TOKEN"
-ENV_HOME = "RAYSCOPE_HOME"
 MAX_PAGE = 10_000  # the head's per-page cap
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -64,41 +66,14 @@ class HeadTarget:
     token: Optional[str]
 
 
-@dataclass(frozen=True)
-class LocalHead:
-    """What this host's `rayscope start` recorded about the head it started."""
-
-    http_url: Optional[str]
-    token_file: Optional[Path]
-
-
-def rayscope_home() -> Path:
-    """$RAYSCOPE_HOME, default ~/.rayscope."""
-    return Path(os.environ.get(ENV_HOME) or Path.home() / ".rayscope").expanduser()
-
-
-def load_local_head(home: Optional[Path] = None) -> Optional[LocalHead]:
-    """Read the head's URL and token file from `$RAYSCOPE_HOME/state.json`, if there is one.
-
-    TODO: switch to runtime/state.py's loader once it exists; this adapter only guesses
-    the layout (`{"head": {"http_url": ..., "token_file": ...}}`, or those keys at top level).
-    """
-    path = (home or rayscope_home()) / "state.json"
+def _local_head() -> Optional[LocalHead]:
+    """The head this host's `rayscope start` recorded in $RAYSCOPE_HOME/state.json, if any."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise NoHeadConfigured(f"cannot read the local state file {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise NoHeadConfigured(f"the local state file {path} is not a JSON object")
-    head = data.get("head") if isinstance(data.get("head"), dict) else data
-    url = head.get("http_url") or head.get("url")
-    token_file = head.get("token_file") or data.get("token_file")
-    return LocalHead(
-        http_url=str(url) if url else None,
-        token_file=Path(token_file) if token_file else None,
-    )
+        return local_head()
+    except StateError as exc:
+        raise NoHeadConfigured(str(exc)) from None
+    except OSError as exc:
+        raise NoHeadConfigured(f"cannot read the local Rayscope state: {exc}") from None
 
 
 def normalize_url(address: str) -> str:
@@ -128,7 +103,14 @@ def resolve_target(address: Optional[str] = None, token: Optional[str] = None) -
     local state file (and `$RAYSCOPE_HOME/token`)."""
     address = address or os.environ.get(ENV_ADDRESS)
     token = token or os.environ.get(ENV_TOKEN)
-    local = load_local_head() if not (address and token) else None
+    local: Optional[LocalHead] = None
+    if not address:
+        local = _local_head()
+    elif not token:
+        try:  # only a token is missing: a broken state file must not stop an explicit --address
+            local = _local_head()
+        except NoHeadConfigured:
+            local = None
     if not address:
         if local is None or not local.http_url:
             raise NoHeadConfigured(
@@ -137,7 +119,7 @@ def resolve_target(address: Optional[str] = None, token: Optional[str] = None) -
             )
         address = local.http_url
     if not token:
-        candidates = [local.token_file] if local and local.token_file else []
+        candidates = [local.token_file] if local else []
         candidates.append(rayscope_home() / "token")
         for path in candidates:
             token = _read_token_file(path)
