@@ -73,16 +73,19 @@ def truncate(text: str, width: int) -> str:
 
 def _choose_columns(columns: Sequence[Column], natural: list[int], width: int) -> list[int]:
     """Indexes of the columns that fit, most important first; at least one is always kept."""
-    needed = [n if not c.shrink else min(n, max(c.min_width, COMFORTABLE)) for c, n in zip(columns, natural)]
     order = sorted(range(len(columns)), key=lambda i: (columns[i].priority, i))
     kept: list[int] = []
     used = 0
     for i in order:
-        extra = needed[i] + (len(GAP) if kept else 0)
-        if kept and used + extra > width:
+        col, gap = columns[i], (len(GAP) if kept else 0)
+        need = natural[i]
+        if col.shrink:  # comfortable room if there is some, else whatever is left above its minimum
+            need = min(natural[i], max(col.min_width, min(COMFORTABLE, width - used - gap)))
+        has_data_column = any(columns[k].priority >= 0 for k in kept)  # the index does not count
+        if has_data_column and used + gap + need > width:
             continue
         kept.append(i)
-        used += extra
+        used += gap + need
     return sorted(kept)
 
 

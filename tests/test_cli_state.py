@@ -154,3 +154,30 @@ def _lifecycle_batch() -> pb.Batch:
     batch.tasks.append(failed)
     batch.tasks.append(_finished_task(RETRY_ID, "flaky", 3, attempt=1))
     return batch
+
+
+# ---------------------------------------------------------------- formatting (no head needed)
+
+
+def test_table_fits_width_dropping_low_priority_columns_and_never_cutting_ids() -> None:
+    cols = [
+        Column("TASK_ID", lambda r: r[0], priority=0),
+        Column("NAME", lambda r: r[1], priority=1, shrink=True),
+        Column("ERROR", lambda r: r[2], priority=9, shrink=True),
+    ]
+    rows = [("f" * 48, "a_really_long_function_name_for_the_table", "Traceback\nValueError")]
+    wide = render_table(cols, rows, None)
+    assert "ERROR" in wide and "Traceback ⏎ ValueError" in wide and "…" not in wide
+    narrow = render_table(cols, rows, 72)
+    assert all(len(line) <= 72 for line in narrow.splitlines())
+    assert "ERROR" not in narrow and "f" * 48 in narrow and "…" in narrow
+    tiny = render_table(cols, rows, 20)
+    assert "f" * 48 in tiny and "NAME" not in tiny  # the id survives even past the width
+
+
+def test_human_units() -> None:
+    assert human_bytes(None) == "" and human_bytes(0) == "0 B" and human_bytes(1536) == "1.5 KiB"
+    assert human_bytes(3 * 1024**3) == "3.0 GiB"
+    assert human_duration(0.0123) == "12ms" and human_duration(75) == "1m15s"
+    assert human_duration(7260) == "2h01m" and human_duration(None) == ""
+    assert truncate("abcdef", 4) == "abc…" and truncate("abc", 4) == "abc"
