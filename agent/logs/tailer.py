@@ -230,7 +230,7 @@ class Tailer:
     def _close_idle(self, now: float) -> None:
         open_files = [f for f in self.files.values() if f.fd is not None]
         for f in open_files:
-            if now - f.last_active > self.idle_close_s:
+            if now - f.last_active >= self.idle_close_s:
                 self._close(f)
         open_files = [f for f in open_files if f.fd is not None]
         if len(open_files) > self.max_open:

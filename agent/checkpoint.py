@@ -1,0 +1,49 @@
+"""Persist tailer positions, written only *after* the batches holding those lines are spooled.
+
+That order makes a restart safe: at worst lines already in the spool are read again and
+resent (the head dedupes by file, generation and offset); never is a line skipped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict
+
+from rayscope.agent.logs.tailer import Checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class OffsetStore:
+    """One JSON file of {stream: [checkpoint, ...]}, replaced atomically."""
+
+    def __init__(self, path: str, fsync: bool = True) -> None:
+        self.path = path
+        self.fsync = fsync
+
+    def load(self) -> dict[str, list[Checkpoint]]:
+        try:
+            with open(self.path) as f:
+                raw = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            log.error("offset checkpoint %s unreadable (%s): re-reading files from the start", self.path, e)
+            return {}
+        out: dict[str, list[Checkpoint]] = {}
+        for stream, rows in raw.items():
+            try:
+                out[stream] = [Checkpoint(**row) for row in rows]
+            except TypeError as e:
+                log.error("offset checkpoint stream %s malformed (%s): ignoring it", stream, e)
+        return out
+
+    def save(self, streams: dict[str, list[Checkpoint]]) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({k: [asdict(c) for c in v] for k, v in streams.items()}, f)
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path)

@@ -1,0 +1,233 @@
+"""The agent process: wires collectors, tailers, spool, shipper and /metrics together.
+
+One loop, one thread of collection: every `interval` it reads new log lines and export
+events, takes samples, appends one durable batch to the spool (then checkpoints the tailer
+offsets) and hands the samples to the in-memory buffer the shipper drains.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import psutil
+
+from rayscope.agent.checkpoint import OffsetStore
+from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
+from rayscope.agent.collectors.node import NodeCollector
+from rayscope.agent.collectors.object_store import ObjectStoreCollector
+from rayscope.agent.collectors.processes import ProcessCollector
+from rayscope.agent.events import EventSource
+from rayscope.agent.logs.files import describe, is_log_file
+from rayscope.agent.logs.tailer import Tailer
+from rayscope.agent.metrics_server import NodeMetricsCollector, serve
+from rayscope.agent.node_identity import NodeIdentity, discover
+from rayscope.agent.shipper import Shipper
+from rayscope.agent.spool import Spool
+from rayscope.agent.volatile import VolatileBuffer
+from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
+
+log = logging.getLogger("rayscope.agent")
+
+VERSION = "0.1.0"
+MAX_BATCH_LINES = 5000
+MAX_BATCH_BYTES = 4 << 20
+MAX_BATCHES_PER_TICK = 8
+
+
+@dataclass
+class AgentArgs:
+    session_dir: str
+    head: str
+    token_file: str
+    node_ip: Optional[str]
+    metrics_port: int
+    state_dir: Optional[str]
+    interval: float
+    spool_budget_mb: float
+    ready_file: Optional[str]
+    log_level: str
+
+
+def parse_args(argv: Optional[list[str]] = None) -> AgentArgs:
+    p = argparse.ArgumentParser(prog="python -m rayscope.agent", description="Rayscope per-node agent")
+    p.add_argument("--session-dir", required=True, help="the Ray node's session dir")
+    p.add_argument("--head", required=True, help="head gRPC address HOST:PORT")
+    p.add_argument("--token-file", required=True)
+    p.add_argument("--node-ip", default=None, help="pick this node's raylet when several share the session dir")
+    p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--state-dir", default=None, help="spool and offsets (default <session>/rayscope/agent)")
+    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--spool-budget-mb", type=float, default=256)
+    p.add_argument("--ready-file", default=None)
+    p.add_argument("--log-level", default="INFO")
+    a = p.parse_args(argv)
+    if a.interval <= 0:
+        p.error("--interval must be positive")
+    if a.spool_budget_mb <= 0:
+        p.error("--spool-budget-mb must be positive")
+    return AgentArgs(**vars(a))
+
+
+def read_token(path: str) -> str:
+    with open(path) as f:
+        token = f.read().strip()
+    if not token:
+        raise ValueError(f"token file {path} is empty")
+    return token
+
+
+def write_ready(path: str, content: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(content, f)
+    os.replace(tmp, path)
+
+
+class Agent:
+    def __init__(self, args: AgentArgs, ident: NodeIdentity) -> None:
+        self.args = args
+        self.ident = ident
+        self.state_dir = args.state_dir or os.path.join(ident.session_dir, "rayscope", "agent")
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.stop_event = threading.Event()
+        self.spool = Spool(os.path.join(self.state_dir, "spool"), int(args.spool_budget_mb * (1 << 20)))
+        self.offsets = OffsetStore(os.path.join(self.state_dir, "offsets.json"))
+        self.logs = Tailer(os.path.join(ident.session_dir, "logs"), ident.node_id, accept=is_log_file)
+        self.events = EventSource(ident.session_dir, ident.node_id)
+        saved = self.offsets.load()
+        self.logs.restore(saved.get("logs", []))
+        self.events.restore(saved.get("events", []))
+        self.volatile = VolatileBuffer(max_samples=max(60, int(600 / args.interval)))
+        self.node = NodeCollector(ident.session_dir)
+        self.procs = ProcessCollector(ident)
+        self.gpus = GpuCollector()
+        token = read_token(args.token_file)
+        self.store = ObjectStoreCollector(ident.raylet_address, ident.node_ip, token)
+        self.metrics = NodeMetricsCollector(ident.node_id)
+        self.http, self.metrics_url = serve(self.metrics, "127.0.0.1", args.metrics_port)
+        hello = AgentHello(
+            agent_id=f"{ident.node_id}@{ident.session_name}", node_id=ident.node_id, node_ip=ident.node_ip,
+            hostname=socket.gethostname(), session_name=ident.session_name, session_dir=ident.session_dir,
+            metrics_url=self.metrics_url, started_at=time.time(), version=VERSION, is_head_node=ident.is_head,
+        )
+        self.shipper = Shipper(args.head, lambda: read_token(args.token_file), hello, self.spool, self.volatile)
+        self.me = psutil.Process()
+        self.me.cpu_percent(None)
+        self.ticks = 0
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> None:
+        self.shipper.start()
+        next_tick = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("collection tick failed")
+            next_tick += self.args.interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:
+                next_tick, delay = time.monotonic(), 0
+            self.stop_event.wait(delay)
+
+    def tick(self) -> None:
+        self.ticks += 1
+        self._ship_durable()
+        node = self.node.sample()
+        gpus = self.gpus.sample()
+        node.gpus.extend(gpus)
+        stats = self.store.sample()
+        if stats is not None:
+            self.procs.extra_info = stats.workers
+        procs = self.procs.snapshot()
+        by_pid = gpu_memory_by_pid(gpus)
+        for p in procs.processes:
+            p.gpu_memory_used = by_pid.get(p.pid, 0)
+        self.volatile.add(node=node, store=stats.store if stats else None, processes=procs, objects=stats.objects if stats else None)
+        self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, counters=self._self_metrics())
+
+    def _ship_durable(self) -> None:
+        """Logs, events and drop reports: spooled first, then the offsets that produced them."""
+        for i in range(MAX_BATCHES_PER_TICK):
+            lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
+            ep = self.events.poll(max_events=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
+            batch = Batch(created_at=time.time())
+            batch.log_files.extend(describe(self.ident.node_id, path) for path in lp.new_files)
+            batch.log_lines.extend(lp.lines)
+            batch.tasks.extend(ep.tasks)
+            batch.actors.extend(ep.actors)
+            batch.nodes.extend(ep.nodes)
+            batch.jobs.extend(ep.jobs)
+            batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports())
+            vol = self.volatile.take_drop_report()
+            if vol is not None:
+                batch.drops.append(vol)
+            self.spool.append(batch)
+            if not (lp.more or ep.more):
+                break
+        self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint()})
+
+    def _self_metrics(self) -> dict[str, float]:
+        try:
+            cpu = self.me.cpu_percent(None) / 100.0
+            rss = float(self.me.memory_info().rss)
+        except psutil.Error:
+            cpu, rss = 0.0, 0.0
+        return {
+            "rayscope_agent_cpu_utilization_ratio": cpu,
+            "rayscope_agent_rss_bytes": rss,
+            "rayscope_agent_spool_pending_batches": float(self.spool.pending()),
+            "rayscope_agent_spool_bytes": float(self.spool.total_bytes()),
+            "rayscope_agent_spool_dropped_batches": float(self.spool.dropped_batches),
+            "rayscope_agent_head_connected": 1.0 if self.shipper.stats.connected else 0.0,
+            "rayscope_agent_open_log_fds": float(self.logs.open_fds()),
+            "rayscope_agent_malformed_events": float(self.events.malformed),
+        }
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        """Flush: one last durable batch, give the head a moment to ack, close everything."""
+        try:
+            self._ship_durable()
+        except Exception:
+            log.exception("final flush failed")
+        self.shipper.drain(timeout=3.0)
+        self.shipper.stop()
+        self.spool.close()
+        self.logs.close()
+        self.events.close()
+        self.store.close()
+        self.gpus.close()
+        self.http.shutdown()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        read_token(args.token_file)
+    except (OSError, ValueError) as e:
+        log.error("cannot read --token-file: %s", e)
+        return 2
+    ident = discover(args.session_dir, args.node_ip)
+    log.info("serving node %s (%s), raylet pid %d port %d, head node: %s",
+             ident.node_id, ident.node_ip, ident.raylet_pid, ident.raylet_port, ident.is_head)
+    agent = Agent(args, ident)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: agent.stop_event.set())
+    if args.ready_file:
+        write_ready(args.ready_file, {"pid": os.getpid(), "node_id": ident.node_id, "metrics_url": agent.metrics_url})
+    try:
+        agent.run()
+    finally:
+        agent.shutdown()
+        log.info("agent stopped")
+    return 0

@@ -1,0 +1,201 @@
+"""The log tailer on real files: rotation, truncation, partial lines, binary, huge lines, restarts."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from rayscope.agent.logs.files import describe
+from rayscope.agent.logs.tailer import Tailer
+from rayscope.wire.rayscope_ingest_pb2 import LogKind
+
+
+def lines_of(t: Tailer, **kw) -> list[tuple[str, int, int, bytes, int]]:
+    res = t.poll(**kw)
+    return [(ln.file_id.split(":", 1)[1], ln.generation, ln.offset, ln.text, ln.truncated_bytes) for ln in res.lines]
+
+
+def write(p: Path, data: bytes, mode: str = "ab") -> None:
+    with open(p, mode) as f:
+        f.write(data)
+
+
+def test_lines_offsets_and_new_files(tmp_path: Path) -> None:
+    write(tmp_path / "a.out", b"one\ntwo\n")
+    t = Tailer(str(tmp_path), "n1")
+    res = t.poll()
+    assert res.new_files == ["a.out"]
+    assert [(ln.offset, ln.text) for ln in res.lines] == [(0, b"one"), (4, b"two")]
+    assert res.lines[0].file_id == "n1:a.out"
+    write(tmp_path / "a.out", b"three\n")
+    write(tmp_path / "b.err", b"x\n")
+    got = lines_of(t)
+    assert ("a.out", 0, 8, b"three", 0) in got and ("b.err", 0, 0, b"x", 0) in got
+    assert lines_of(t) == []
+
+
+def test_partial_line_waits_then_flushes(tmp_path: Path) -> None:
+    p = tmp_path / "a.out"
+    write(p, b"done\npart")
+    t = Tailer(str(tmp_path), "n", partial_flush_s=0.3)
+    assert lines_of(t) == [("a.out", 0, 0, b"done", 0)]
+    assert lines_of(t) == []  # partial: not yet
+    write(p, b"ial\n")
+    assert lines_of(t) == [("a.out", 0, 5, b"partial", 0)]
+    write(p, b"stuck")
+    assert lines_of(t) == []
+    time.sleep(0.5)
+    assert lines_of(t) == [("a.out", 0, 13, b"stuck", 0)]  # no growth for longer than partial_flush_s
+
+
+def test_partial_flush_exactly_once(tmp_path: Path) -> None:
+    p = tmp_path / "a.out"
+    write(p, b"stuck")
+    t = Tailer(str(tmp_path), "n", partial_flush_s=0.2)
+    seen: list[bytes] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not seen:
+        seen += [ln.text for ln in t.poll().lines]
+        time.sleep(0.05)
+    assert seen == [b"stuck"]
+    for _ in range(5):
+        assert t.poll().lines == []
+    write(p, b" more\n")
+    assert lines_of(t) == [("a.out", 0, 5, b" more", 0)]
+
+
+def test_rotation_finishes_old_file_then_new_generation(tmp_path: Path) -> None:
+    p = tmp_path / "raylet.out"
+    write(p, b"a\n")
+    t = Tailer(str(tmp_path), "n")
+    assert lines_of(t) == [("raylet.out", 0, 0, b"a", 0)]
+    write(p, b"b\n")  # written before rotation, not yet read
+    os.rename(p, tmp_path / "raylet.out.1")
+    write(p, b"c\n")
+    got = lines_of(t)
+    assert got == [("raylet.out", 0, 2, b"b", 0), ("raylet.out", 1, 0, b"c", 0)]
+    assert lines_of(t) == []  # the backup is not tailed again under its own name
+
+
+def test_rotation_after_fd_closed_found_by_inode(tmp_path: Path) -> None:
+    p = tmp_path / "x.log"
+    write(p, b"a\n")
+    t = Tailer(str(tmp_path), "n", idle_close_s=0.0)
+    lines_of(t)
+    assert t.open_fds() == 0
+    write(p, b"b\n")
+    os.rename(p, tmp_path / "x.log.1")
+    write(p, b"c\n")
+    assert lines_of(t) == [("x.log", 0, 2, b"b", 0), ("x.log", 1, 0, b"c", 0)]
+
+
+def test_truncation_starts_new_generation(tmp_path: Path) -> None:
+    p = tmp_path / "a.out"
+    write(p, b"hello world\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    write(p, b"new\n", mode="wb")
+    assert lines_of(t) == [("a.out", 1, 0, b"new", 0)]
+
+
+def test_binary_bytes_shipped_raw(tmp_path: Path) -> None:
+    raw = bytes(range(256)).replace(b"\n", b"")
+    write(tmp_path / "b.out", raw + b"\n\xff\xfe\x00\n")
+    t = Tailer(str(tmp_path), "n")
+    got = lines_of(t)
+    assert [g[3] for g in got] == [raw, b"\xff\xfe\x00"]
+
+
+def test_ten_megabyte_line_is_cut_and_reported(tmp_path: Path) -> None:
+    p = tmp_path / "big.out"
+    big = b"x" * (10 * 1024 * 1024)
+    write(p, b"before\n" + big + b"\nafter\n")
+    t = Tailer(str(tmp_path), "n", max_line=256 * 1024)
+    lines, drops = [], []
+    for _ in range(20):
+        r = t.poll()
+        lines += r.lines
+        drops += r.drops
+    assert [ln.text[:6] for ln in lines] == [b"before", b"xxxxxx", b"after"]
+    cut = lines[1]
+    assert len(cut.text) == 256 * 1024 and cut.truncated_bytes == len(big) - 256 * 1024 and cut.offset == 7
+    assert lines[2].offset == 7 + len(big) + 1
+    assert len(drops) == 1 and drops[0].detail == "big.out:7" and drops[0].bytes == cut.truncated_bytes
+
+
+def test_huge_line_written_in_pieces(tmp_path: Path) -> None:
+    p = tmp_path / "big.out"
+    t = Tailer(str(tmp_path), "n", max_line=1000, partial_flush_s=60)
+    for _ in range(10):
+        write(p, b"y" * 700)
+        assert t.poll().lines == []
+    write(p, b"\nok\n")
+    got = lines_of(t)
+    assert got == [("big.out", 0, 0, b"y" * 1000, 6000), ("big.out", 0, 7001, b"ok", 0)]
+
+
+def test_restart_resumes_from_checkpoint_without_gap(tmp_path: Path) -> None:
+    p = tmp_path / "w.out"
+    write(p, b"1\n2\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    cps = t.checkpoint()
+    t.close()
+    write(p, b"3\n")
+    t2 = Tailer(str(tmp_path), "n")
+    t2.restore(cps)
+    assert lines_of(t2) == [("w.out", 0, 4, b"3", 0)]
+
+
+def test_restart_after_rotation_while_down(tmp_path: Path) -> None:
+    p = tmp_path / "r.log"
+    write(p, b"1\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    cps = t.checkpoint()
+    t.close()
+    write(p, b"2\n")
+    os.rename(p, tmp_path / "r.log.1")
+    write(p, b"3\n")
+    t2 = Tailer(str(tmp_path), "n")
+    t2.restore(cps)
+    assert lines_of(t2) == [("r.log", 0, 2, b"2", 0), ("r.log", 1, 0, b"3", 0)]
+
+
+def test_many_files_bounded_fds(tmp_path: Path) -> None:
+    for i in range(300):
+        write(tmp_path / f"worker-{i:04d}.out", f"line {i}\n".encode())
+    t = Tailer(str(tmp_path), "n", max_open=50)
+    assert len(t.poll().lines) == 300
+    assert t.open_fds() <= 50
+    for i in range(0, 300, 7):
+        write(tmp_path / f"worker-{i:04d}.out", b"again\n")
+    assert len(t.poll().lines) == len(range(0, 300, 7))
+    assert t.open_fds() <= 50
+
+
+def test_caps_split_a_backlog(tmp_path: Path) -> None:
+    write(tmp_path / "a.out", b"".join(b"%d\n" % i for i in range(1000)))
+    t = Tailer(str(tmp_path), "n")
+    r = t.poll(max_lines=300)
+    assert len(r.lines) == 300 and r.more
+    rest = []
+    while True:
+        r = t.poll(max_lines=300)
+        rest += r.lines
+        if not r.more:
+            break
+    assert [int(ln.text) for ln in rest] == list(range(300, 1000))
+
+
+def test_log_file_names() -> None:
+    lf = describe("nid", "worker-abc123-02000000-4651.out")
+    assert (lf.kind, lf.worker_id, lf.job_id, lf.pid) == (LogKind.LOG_WORKER_STDOUT, "abc123", "02000000", 4651)
+    lf = describe("nid", "worker-abc123-ffffffff-4651.err")
+    assert lf.kind == LogKind.LOG_WORKER_STDERR and not lf.HasField("job_id")
+    lf = describe("nid", "python-core-driver-01000000ffff_4632.log")
+    assert (lf.kind, lf.job_id, lf.pid) == (LogKind.LOG_CORE_DRIVER, "01000000", 4632)
+    assert describe("nid", "raylet.out").kind == LogKind.LOG_RAYLET
+    assert describe("nid", "gcs_server.err").kind == LogKind.LOG_GCS
+    assert describe("nid", "job-driver-raysubmit_X.log").submission_id == "raysubmit_X"
+    assert describe("nid", "raylet.out").file_id == "nid:raylet.out"
