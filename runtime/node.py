@@ -54,6 +54,8 @@ class StartOptions:
     grpc_port: int = 0
     db_path: Path | None = None
     head_service: str | None = None  # worker fallback: the head's gRPC HOST:PORT
+    head_module: str = "rayscope.dashboard"  # `python -m` targets, per docs/architecture.md
+    agent_module: str = "rayscope.agent"
     timeout_s: float = 120.0
 
 
@@ -167,16 +169,22 @@ def _start_ray(role: str, base_cmd: list[str], ray_args: list[str], opts: StartO
     return node
 
 
+def _service_env(opts: StartOptions) -> dict[str, str]:
+    """Head service and agent talk to Ray like a driver does (token mode explicit)."""
+    return {**ray_start_env(opts.env, joining=True), "PYTHONUNBUFFERED": "1"}
+
+
 def _start_agent(node: NodeRecord, grpc_address: str, opts: StartOptions) -> AgentRecord:
     sess = Path(node.session_dir)
+    session.rayscope_dir(sess).mkdir(parents=True, exist_ok=True)
     ready = session.rayscope_dir(sess) / "agent.ready.json"
     ready.unlink(missing_ok=True)
     log_path = session.logs_dir(sess) / "rayscope-agent.log"
     cmd = [
-        opts.python, "-m", "rayscope.agent", "--session-dir", str(sess), "--head", grpc_address,
+        opts.python, "-m", opts.agent_module, "--session-dir", str(sess), "--head", grpc_address,
         "--token-file", node.token_file, "--metrics-port", "0", "--ready-file", str(ready),
     ]
-    proc = _spawn(cmd, log_path, {**opts.env, "PYTHONUNBUFFERED": "1"})
+    proc = _spawn(cmd, log_path, _service_env(opts))
     agent = AgentRecord(pid=proc.pid, create_time=procs.record(proc.pid).create_time, log_path=str(log_path))
     _update(opts.home, node, agent=agent)
     info = _wait_ready(ready, proc, log_path, "rayscope agent", opts.timeout_s)
@@ -194,11 +202,11 @@ def _start_head_service(node: NodeRecord, opts: StartOptions) -> HeadServiceReco
     db = opts.db_path or rdir / "rayscope.db"
     log_path = session.logs_dir(sess) / "rayscope-head.log"
     cmd = [
-        opts.python, "-m", "rayscope.dashboard", "--db", str(db), "--host", opts.host,
+        opts.python, "-m", opts.head_module, "--db", str(db), "--host", opts.host,
         "--port", str(opts.http_port), "--grpc-port", str(opts.grpc_port), "--token-file", node.token_file,
         "--session-name", session.session_name(sess), "--ready-file", str(ready),
     ]
-    proc = _spawn(cmd, log_path, {**opts.env, "PYTHONUNBUFFERED": "1"})
+    proc = _spawn(cmd, log_path, _service_env(opts))
     svc = HeadServiceRecord(
         pid=proc.pid, create_time=procs.record(proc.pid).create_time, http_url="", grpc_address="",
         db_path=str(db), log_path=str(log_path),
@@ -225,8 +233,8 @@ def _update(home: Path, node: NodeRecord, **fields: object) -> None:
 
 def start_head(ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
     """Ray head node + head service + agent; cleans up everything on failure."""
-    _require_module("rayscope.dashboard")
-    _require_module("rayscope.agent")
+    _require_module(opts.head_module)
+    _require_module(opts.agent_module)
     env = ray_start_env(opts.env, joining=False)
     args = with_free_ports(with_export_system_config(ray_args))
     node = _start_ray("head", _ray_cli(opts.python) + ["start", "--head"], args, opts, env)
@@ -242,7 +250,7 @@ def start_head(ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
 
 def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
     """Ray worker node joining ``address`` + an agent shipping to the published head."""
-    _require_module("rayscope.agent")
+    _require_module(opts.agent_module)
     env = ray_start_env(opts.env, joining=True)
     grpc_address = opts.head_service
     if grpc_address is None:
@@ -282,7 +290,7 @@ def _service_records(node: NodeRecord) -> list[ProcessRecord]:
     return out
 
 
-def stop_node(home: Path, node: NodeRecord, grace_s: float = 8.0) -> list[ProcessRecord]:
+def stop_node(home: Path, node: NodeRecord, grace_s: float = 5.0) -> list[ProcessRecord]:
     """Stop one node's services and Ray processes; drop it from state."""
     left = procs.terminate(_service_records(node), grace_s)
     left += procs.terminate(_ray_records(node), grace_s)
@@ -291,7 +299,7 @@ def stop_node(home: Path, node: NodeRecord, grace_s: float = 8.0) -> list[Proces
     return left
 
 
-def stop_all(home: Path, grace_s: float = 8.0) -> tuple[list[NodeRecord], list[ProcessRecord]]:
+def stop_all(home: Path, grace_s: float = 5.0) -> tuple[list[NodeRecord], list[ProcessRecord]]:
     """Agents, then head services, then worker nodes' Ray, then the head's Ray.
 
     Returns the nodes stopped and any process that survived SIGKILL.

@@ -54,7 +54,7 @@ def _signal(rec: ProcessRecord, sig: int) -> None:
 
 
 def terminate(records: Iterable[ProcessRecord], grace_s: float = 10.0) -> list[ProcessRecord]:
-    """SIGTERM, wait up to ``grace_s``, then SIGKILL. Returns those that were still alive."""
+    """SIGTERM, wait up to ``grace_s``, then SIGKILL. Returns any that survived even that."""
     recs = [r for r in records if is_running(r)]
     for rec in recs:
         _signal(rec, signal.SIGTERM)
@@ -67,4 +67,4 @@ def terminate(records: Iterable[ProcessRecord], grace_s: float = 10.0) -> list[P
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(is_running(r) for r in stubborn):
         time.sleep(0.05)
-    return stubborn
+    return [r for r in stubborn if is_running(r)]

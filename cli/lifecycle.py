@@ -1,0 +1,192 @@
+"""``rayscope start|stop|status|demo|dashboard|agent``: starting and stopping things.
+
+The work is in runtime/; this module parses arguments and prints. Errors are one line
+on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rayscope.runtime import node as nodes
+from rayscope.runtime.auth_token import TokenError, rayscope_home, resolve_token, token_file_for
+from rayscope.runtime.ray_kv import KvError
+from rayscope.runtime.ray_settings import RaySettingsError
+from rayscope.runtime.session import SessionError
+from rayscope.runtime.state import StateError
+
+# Every failure runtime/ reports with a one-line message.
+RUNTIME_ERRORS = (nodes.NodeError, TokenError, KvError, RaySettingsError, SessionError, StateError)
+
+__all__ = ["register"]
+
+
+def _err(message: str) -> int:
+    print(f"rayscope: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _opts(args: argparse.Namespace) -> nodes.StartOptions:
+    return nodes.StartOptions(
+        home=rayscope_home(),
+        host=args.rayscope_host,
+        http_port=args.rayscope_port,
+        grpc_port=args.rayscope_grpc_port,
+        db_path=Path(args.rayscope_db) if args.rayscope_db else None,
+        head_service=args.head_service,
+    )
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    if bool(args.head) == bool(args.address):
+        return _err("give exactly one of --head or --address HEAD_IP:PORT")
+    try:
+        if args.head:
+            node = nodes.start_head(args.forward, _opts(args))
+        else:
+            node = nodes.start_worker(args.address, args.forward, _opts(args))
+    except RUNTIME_ERRORS as exc:
+        return _err(str(exc))
+    _print_node(node)
+    if node.head_service is not None:
+        print(f"token file: {node.token_file}  (send it as 'Authorization: Bearer <token>')")
+        print(f"other nodes: rayscope start --address {node.gcs_address}")
+    return 0
+
+
+def _print_node(node: Any) -> None:
+    print(f"{node.role} node {node.node_id or '?'}  gcs {node.gcs_address}")
+    print(f"  session  {node.session_dir}")
+    if node.head_service is not None:
+        print(f"  head     {node.head_service.http_url}  ingest {node.head_service.grpc_address}  (pid {node.head_service.pid})")
+    if node.agent is not None:
+        print(f"  agent    pid {node.agent.pid}  {node.agent.metrics_url}")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    try:
+        stopped, left = nodes.stop_all(rayscope_home())
+    except RUNTIME_ERRORS as exc:
+        return _err(str(exc))
+    if not stopped:
+        print("nothing to stop (no node started by rayscope on this host)")
+        return 0
+    for node in stopped:
+        print(f"stopped {node.role} node {node.node_id or node.session_dir}")
+    if left:
+        return _err(f"{len(left)} process(es) survived SIGKILL: {', '.join(str(r.pid) for r in left)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        rows = nodes.status(rayscope_home())
+    except RUNTIME_ERRORS as exc:
+        return _err(str(exc))
+    if not rows:
+        print("no node started by rayscope on this host", file=sys.stderr)
+        return 1
+    for row in rows:
+        _print_node(row.record)
+        alive = f"  ray      {row.ray_alive}/{row.ray_total} processes alive"
+        if row.head_service_alive is not None:
+            alive += f"; head service {'up' if row.head_service_alive else 'DOWN'}"
+        if row.agent_alive is not None:
+            alive += f"; agent {'up' if row.agent_alive else 'DOWN'}"
+        print(alive)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rayscope.runtime.demo import run_demo
+
+    try:
+        return run_demo(duration_s=args.duration, python=sys.executable)
+    except RUNTIME_ERRORS as exc:
+        return _err(str(exc))
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """History mode: serve an existing DB in the foreground until Ctrl-C."""
+    db = Path(args.db)
+    if not db.is_file():
+        return _err(f"no such database: {db}")
+    home = rayscope_home()
+    try:
+        token_file = token_file_for(resolve_token(home=home), home)
+    except TokenError as exc:
+        return _err(str(exc))
+    ready = Path(tempfile.mkdtemp(prefix="rs-dash-")) / "ready.json"
+    cmd = [
+        sys.executable, "-m", "rayscope.dashboard", "--db", str(db), "--history", "--host", args.host,
+        "--port", str(args.port), "--grpc-port", "0", "--token-file", str(token_file), "--ready-file", str(ready),
+    ]
+    proc = subprocess.Popen(cmd)
+    try:
+        while not ready.exists():
+            if proc.poll() is not None:
+                return _err(f"the dashboard exited with code {proc.returncode}")
+            time.sleep(0.1)
+        import json
+
+        print(f"dashboard: {json.loads(ready.read_text())['http_url']}  token file: {token_file}", flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Foreground agent: hand the process over to ``python -m rayscope.agent``."""
+    argv = [a for a in args.agent_args if a != "--"]
+    os.execv(sys.executable, [sys.executable, "-m", "rayscope.agent", *argv])
+    return 1  # not reached
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "start", allow_abbrev=False,
+        help="start a Ray node with Rayscope (any `ray start` option is passed through)",
+        description="Start a Ray node plus Rayscope: --head also starts the head service. "
+        "Options not listed here (--port, --temp-dir, --num-cpus, ...) go to `ray start`.",
+    )
+    p.add_argument("--head", action="store_true", help="start the head node and the Rayscope head service")
+    p.add_argument("--address", help="join the Ray cluster at HEAD_IP:PORT")
+    p.add_argument("--head-service", metavar="HOST:PORT", help="the head's ingest address, if not published in Ray")
+    p.add_argument("--rayscope-host", default="127.0.0.1", help="where the head service binds (default 127.0.0.1)")
+    p.add_argument("--rayscope-port", type=int, default=0, help="head HTTP port (default: a free one)")
+    p.add_argument("--rayscope-grpc-port", type=int, default=0, help="head ingest port (default: a free one)")
+    p.add_argument("--rayscope-db", help="head database (default <session>/rayscope/rayscope.db)")
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("stop", help="stop everything `rayscope start` started on this host")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("status", help="what `rayscope start` runs on this host, with URLs")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="a local 2-node cluster with a sample workload and the dashboard")
+    p.add_argument("--duration", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dashboard", help="serve a finished cluster's history from its database")
+    p.add_argument("--db", required=True, help="the head database file")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("agent", help="run a node agent in the foreground (arguments as python -m rayscope.agent)")
+    p.add_argument("agent_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_agent)
