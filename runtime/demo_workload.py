@@ -1,0 +1,94 @@
+"""The sample workload of ``rayscope demo``: a driver that exercises what Rayscope shows.
+
+Each round: a fan of tasks that print, nested tasks, an actor with methods, a task that
+fails with a traceback, and a few 50 MB objects. Runs ``--rounds`` rounds (0 = forever).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import ray
+
+BIG = 50 * 1024 * 1024
+
+
+@ray.remote
+def square(x: int) -> int:
+    print(f"square({x}) = {x * x}")
+    return x * x
+
+
+@ray.remote
+def fan_out(n: int) -> int:
+    """A task that submits tasks (parent/child links in the task table)."""
+    return sum(ray.get([square.remote(i) for i in range(n)]))
+
+
+@ray.remote
+def make_blob(tag: int) -> bytes:
+    print(f"allocating a {BIG >> 20} MB object #{tag}")
+    return bytes([tag % 256]) * BIG
+
+
+@ray.remote
+def blob_size(blob: bytes) -> int:
+    return len(blob)
+
+
+@ray.remote
+def fail_on_purpose(x: int) -> None:
+    print(f"about to fail on {x}", file=sys.stderr)
+    raise ValueError(f"demo failure for input {x}")
+
+
+@ray.remote
+class Counter:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def add(self, n: int) -> int:
+        self.value += n
+        print(f"Counter.add({n}) -> {self.value}")
+        return self.value
+
+    def read(self) -> int:
+        return self.value
+
+
+def one_round(counter: "ray.actor.ActorHandle", round_no: int) -> None:
+    print(f"round {round_no}", flush=True)
+    print("squares:", ray.get([square.remote(i) for i in range(8)]), flush=True)
+    print("fan_out:", ray.get(fan_out.remote(4)), flush=True)
+    for i in range(3):
+        ray.get(counter.add.remote(i))
+    print("counter:", ray.get(counter.read.remote()), flush=True)
+    blobs = [make_blob.remote(round_no * 10 + i) for i in range(2)]
+    print("blob sizes:", ray.get([blob_size.remote(b) for b in blobs]), flush=True)
+    try:
+        ray.get(fail_on_purpose.remote(round_no))
+    except ray.exceptions.RayTaskError as exc:
+        print(f"expected failure: {type(exc).__name__}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True, help="Ray GCS address HOST:PORT")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds to run (0 = until killed)")
+    parser.add_argument("--pause", type=float, default=5.0, help="seconds between rounds")
+    args = parser.parse_args(argv)
+    ray.init(address=args.address, namespace="rayscope-demo", log_to_driver=True)
+    counter = Counter.options(name="demo-counter").remote()
+    round_no = 0
+    while args.rounds == 0 or round_no < args.rounds:
+        one_round(counter, round_no)
+        round_no += 1
+        time.sleep(args.pause)
+    print("workload done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
