@@ -65,11 +65,11 @@ class Shipper(threading.Thread):
         self.backoff_max_s = backoff_max_s
         self.unauth_retry_s = unauth_retry_s
         self.stats = ShipperStats()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._call: Optional[grpc.Future] = None
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._halt.set()
         call = self._call
         if call is not None:
             call.cancel()
@@ -89,7 +89,7 @@ class Shipper(threading.Thread):
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         backoff = 0.5
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             started = time.monotonic()
             try:
                 self._connect_once()
@@ -101,9 +101,9 @@ class Shipper(threading.Thread):
                     if self.stats.unauthenticated == 1:
                         log.error("head %s rejected our token (UNAUTHENTICATED); check --token-file. Retrying every %.0fs",
                                   self.head, self.unauth_retry_s)
-                    self._stop.wait(self.unauth_retry_s)
+                    self._halt.wait(self.unauth_retry_s)
                     continue
-                if code != grpc.StatusCode.CANCELLED or not self._stop.is_set():
+                if code != grpc.StatusCode.CANCELLED or not self._halt.is_set():
                     log.info("stream to head %s ended: %s", self.head, self.stats.last_error)
             except Exception as e:  # a bug here must not kill shipping for good
                 self.stats.last_error = repr(e)
@@ -113,7 +113,7 @@ class Shipper(threading.Thread):
                 self.volatile.requeue()
             if time.monotonic() - started > 30:
                 backoff = 0.5  # it was a healthy connection
-            self._stop.wait(backoff)
+            self._halt.wait(backoff)
             backoff = min(backoff * 2, self.backoff_max_s)
 
     def _connect_once(self) -> None:
@@ -154,7 +154,7 @@ class Shipper(threading.Thread):
 
     def _send_loop(self, out: queue.Queue, next_seq: int) -> None:
         """Feed spooled batches into the stream, never more than max_inflight unacked."""
-        while self.stats.connected and not self._stop.is_set():
+        while self.stats.connected and not self._halt.is_set():
             if next_seq - 1 - self.stats.acked_seq >= self.max_inflight:
                 time.sleep(0.02)
                 continue
