@@ -298,6 +298,7 @@ class ClusterInfo(BaseModel):
 class WsDelta(BaseModel):
     """One WebSocket push: which rows changed. Clients re-fetch or patch what they show."""
 
-    kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops"]
+    # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
+    kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync"]
     rows: list[dict] = Field(default_factory=list)
     ts: float

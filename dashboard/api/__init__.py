@@ -1,0 +1,13 @@
+"""The REST routers, one module per resource; all mounted under /api/v1."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from rayscope.dashboard.api import actors, cluster, jobs, logs, metrics, nodes, runtime_state, tasks
+
+
+def api_router() -> APIRouter:
+    router = APIRouter()
+    for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics):
+        router.include_router(module.router)
+    return router

@@ -1,0 +1,52 @@
+"""The FastAPI application: routers, token middleware and one-line JSON errors."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.api import api_router
+from rayscope.dashboard.auth import TokenMiddleware
+from rayscope.dashboard.errors import ApiError
+from rayscope.dashboard.store import Store
+from rayscope.dashboard.ws import Hub, ws_router
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message})
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return _error(exc.status, exc.message)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    parts = []
+    for e in exc.errors():
+        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path", "body"))
+        parts.append(f"{where}: {e.get('msg')}")
+    return _error(400, "bad request: " + "; ".join(parts))
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    msg = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and msg == "Not Found":
+        msg = "no such endpoint"
+    return _error(exc.status_code, msg)
+
+
+def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) -> FastAPI:
+    app = FastAPI(title="Rayscope", version=cluster_info.rayscope_version,
+                  responses={400: {"model": m.ErrorBody}, 401: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody}})
+    app.state.store = store
+    app.state.hub = hub
+    app.state.cluster_info = cluster_info
+    app.include_router(api_router(), prefix=m.API_PREFIX)
+    app.include_router(ws_router(hub), prefix=m.API_PREFIX)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(TokenMiddleware, token=token)
+    return app

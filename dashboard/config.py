@@ -1,0 +1,45 @@
+"""The head's command line (docs/architecture.md: Processes and their command lines)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    db: Path
+    host: str
+    port: int
+    grpc_port: int
+    token_file: Path
+    session_name: Optional[str]
+    history: bool
+    ready_file: Optional[Path]
+    retention_hours: Optional[float]
+    log_level: str
+
+
+def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
+    p = argparse.ArgumentParser(prog="python -m rayscope.dashboard",
+                                description="Rayscope head: gRPC ingest + REST/WebSocket API over one SQLite store")
+    p.add_argument("--db", required=True, type=Path, help="SQLite database file (created if missing)")
+    p.add_argument("--host", default="127.0.0.1", help="interface for both servers (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="HTTP port; 0 picks a free one")
+    p.add_argument("--grpc-port", type=int, default=0, help="gRPC ingest port; 0 picks a free one")
+    p.add_argument("--token-file", required=True, type=Path, help="bearer token file (created 0600 if missing)")
+    p.add_argument("--session-name", default=None, help="Ray session name shown by /cluster")
+    p.add_argument("--history", action="store_true", help="serve an existing DB without ingest (live=false)")
+    p.add_argument("--ready-file", type=Path, default=None, help="written atomically once both servers listen")
+    p.add_argument("--retention-hours", type=float, default=None,
+                   help="keep metric samples and log lines this long (default: samples 24 h, logs forever)")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    a = p.parse_args(argv)
+    if a.history and not a.db.exists():
+        p.error(f"--history needs an existing database; {a.db} does not exist")
+    if a.retention_hours is not None and a.retention_hours <= 0:
+        p.error("--retention-hours must be positive")
+    return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_port=a.grpc_port, token_file=a.token_file,
+                      session_name=a.session_name, history=a.history, ready_file=a.ready_file,
+                      retention_hours=a.retention_hours, log_level=a.log_level)

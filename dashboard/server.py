@@ -1,0 +1,131 @@
+"""Runs the head: gRPC ingest (grpc.aio) and uvicorn (FastAPI) on one asyncio loop.
+
+Startup order: store -> both servers listening -> ready file (atomic). SIGTERM/SIGINT stop
+both servers, then the writer thread commits what it has and the store closes.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Optional
+
+import grpc
+import uvicorn
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.app import create_app
+from rayscope.dashboard.auth import load_or_create_token
+from rayscope.dashboard.config import HeadConfig
+from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service
+from rayscope.dashboard.store import Store
+from rayscope.dashboard.store.retention import RetentionPolicy
+from rayscope.dashboard.ws import Hub
+
+log = logging.getLogger("rayscope.dashboard")
+RETENTION_EVERY_S = 300.0
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the head owns SIGTERM and shuts down in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def write_ready_file(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+def _http_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+async def _retention_loop(store: Store, policy: RetentionPolicy) -> None:
+    while True:
+        try:
+            n = await store.enforce_retention(policy)
+            if n:
+                log.info("retention deleted %d rows", n)
+        except Exception:  # noqa: BLE001 - retention must not kill the head
+            log.exception("retention failed")
+        await asyncio.sleep(RETENTION_EVERY_S)
+
+
+async def serve(cfg: HeadConfig) -> None:
+    token = load_or_create_token(cfg.token_file)
+    store = Store(cfg.db, live=not cfg.history)
+    hub = Hub()
+    info = m.ClusterInfo(session_name=cfg.session_name, ray_version=_version("ray"),
+                         rayscope_version=_version("rayscope") or "0.1.0", db_path=str(cfg.db.resolve()),
+                         live=not cfg.history, started_at=time.time())
+    app = create_app(store, token, hub, info)
+    sock = _http_socket(cfg.host, cfg.port)
+    http = _Uvicorn(uvicorn.Config(app, log_level=cfg.log_level, lifespan="off", access_log=False,
+                                   ws_max_size=1 << 20))
+    grpc_server: Optional[grpc.aio.Server] = None
+    grpc_address: Optional[str] = None
+    if not cfg.history:
+        grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
+        add_ingest_service(grpc_server, IngestServicer(store, token, hub))
+        gport = grpc_server.add_insecure_port(f"{_url_host(cfg.host) if cfg.host != '0.0.0.0' else '0.0.0.0'}:{cfg.grpc_port}")
+        if gport == 0:
+            raise SystemExit(f"cannot bind gRPC port {cfg.grpc_port} on {cfg.host}")
+        await grpc_server.start()
+        grpc_address = f"{_url_host(cfg.host)}:{gport}"
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(http, "should_exit", True))
+    http_task = asyncio.create_task(http.serve(sockets=[sock]))
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.02)
+    retention = None
+    try:
+        if http_task.done():
+            http_task.result()
+            raise SystemExit("HTTP server did not start")
+        http_url = f"http://{_url_host(cfg.host)}:{sock.getsockname()[1]}"
+        if not cfg.history:
+            retention = asyncio.create_task(_retention_loop(store, RetentionPolicy.from_flag(cfg.retention_hours)))
+        if cfg.ready_file:
+            write_ready_file(cfg.ready_file, {"pid": os.getpid(), "http_url": http_url, "grpc_address": grpc_address})
+        log.warning("rayscope head: http %s grpc %s db %s", http_url, grpc_address, cfg.db)
+        await http_task
+    finally:
+        http.should_exit = True
+        if retention:
+            retention.cancel()
+        if grpc_server is not None:
+            await grpc_server.stop(grace=2.0)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(http_task, 5)
+        store.close()

@@ -1,0 +1,114 @@
+"""The head's SQLite store: one writer thread, per-thread readers, typed reads returning API models."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.errors import NotFound
+from rayscope.dashboard.store import read_health, read_logs, read_metrics, read_tasks, rows, specs
+from rayscope.dashboard.store.apply_batch import (
+    CommitResult,
+    apply_batch,
+    record_hello,
+    set_disconnected,
+    skip_batch,
+)
+from rayscope.dashboard.store.connection import ReaderPool
+from rayscope.dashboard.store.listing import ListQuery, ListSpec, list_page
+from rayscope.dashboard.store.retention import RetentionPolicy, enforce
+from rayscope.dashboard.store.writer import Writer
+from rayscope.wire import rayscope_ingest_pb2 as pb
+
+__all__ = ["Store", "CommitResult", "ListQuery"]
+
+
+class Store:
+    def __init__(self, db_path: Path, live: bool = True) -> None:
+        self.db_path = Path(db_path)
+        self.live = live
+        self.writer = Writer(self.db_path)  # creates the schema, so readers can open after it
+        if live:
+            self.writer.call(lambda c: c.execute("UPDATE agents SET connected = 0"))
+        self._readers = ReaderPool(self.db_path, read_logs.install_functions)
+
+    def close(self) -> None:
+        self._readers.close_all()
+        self.writer.close()
+
+    # ------------------------------------------------------------------ writes (async, writer thread)
+    async def hello(self, hello: pb.AgentHello) -> int:
+        return await self.writer.run(record_hello, hello, time.time())
+
+    async def commit(self, agent_id: str, node_id: str, batch: pb.Batch, collect_deltas: bool) -> CommitResult:
+        return await self.writer.run(apply_batch, agent_id, node_id, batch, collect_deltas)
+
+    async def skip(self, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:
+        await self.writer.run(skip_batch, agent_id, node_id, batch, error)
+
+    async def disconnected(self, agent_id: str) -> None:
+        await self.writer.run(set_disconnected, agent_id)
+
+    async def enforce_retention(self, policy: RetentionPolicy) -> int:
+        return await self.writer.run(enforce, policy, time.time())
+
+    # ------------------------------------------------------------------ reads (sync, request threads)
+    @property
+    def conn(self):
+        return self._readers.get()
+
+    def page(self, spec: ListSpec, q: ListQuery):
+        rows_, nxt = list_page(self.conn, spec, q)
+        return m.Page(rows=rows_, next_cursor=nxt)
+
+    def nodes_spec(self) -> ListSpec:
+        return specs.nodes_spec(self.live, time.time())
+
+    def node(self, node_id: str) -> m.Node:
+        page = list_page(self.conn, self.nodes_spec(), ListQuery(filters=[f"node_id={node_id}"], limit=1))[0]
+        if not page:
+            raise NotFound(f"no node {node_id}")
+        return page[0]
+
+    def job(self, job_id: str) -> m.Job:
+        r = read_tasks.get_one(self.conn, "jobs", "job_id", job_id)
+        if r is None:
+            raise NotFound(f"no job {job_id}")
+        return rows.job(r)
+
+    def actor(self, actor_id: str) -> m.Actor:
+        r = read_tasks.get_one(self.conn, "actors", "actor_id", actor_id)
+        if r is None:
+            raise NotFound(f"no actor {actor_id}")
+        return rows.actor(r)
+
+    def task_attempts(self, task_id: str) -> list[m.Task]:
+        out = read_tasks.task_attempts(self.conn, task_id)
+        if not out:
+            raise NotFound(f"no task {task_id}")
+        return out
+
+    def task_summary(self, job_id: Optional[str]) -> m.TaskSummary:
+        return read_tasks.task_summary(self.conn, job_id)
+
+    def actor_summary(self, job_id: Optional[str]) -> m.ActorSummary:
+        return read_tasks.actor_summary(self.conn, job_id)
+
+    def log_lines(self, sel: read_logs.LineSelector, limit: int, cursor: Optional[str]) -> m.Page[m.LogLine]:
+        rows_, nxt = read_logs.log_lines(self.conn, sel, limit, cursor)
+        return m.Page[m.LogLine](rows=rows_, next_cursor=nxt)
+
+    def log_search(self, sq: read_logs.SearchQuery) -> m.Page[m.LogSearchHit]:
+        hits, nxt = read_logs.search(self.conn, sq)
+        return m.Page[m.LogSearchHit](rows=hits, next_cursor=nxt)
+
+    def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int):
+        return read_metrics.node_series(self.conn, node_id, since, until, max_points)
+
+    def ingest_health(self) -> m.IngestHealth:
+        return read_health.ingest_health(self.conn, self.live, time.time())
+
+    def session_name(self) -> Optional[str]:
+        return read_health.latest_session_name(self.conn)
+

@@ -1,0 +1,122 @@
+"""One agent batch = one SQLite transaction, including the agent's committed seq.
+
+That is the whole delivery guarantee on the head side: either the batch and its seq are both
+durable, or neither is and the agent resends it.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from rayscope.dashboard.store.apply_lifecycle import apply_actors, apply_jobs, apply_nodes
+from rayscope.dashboard.store.apply_logs import apply_log_files, apply_log_lines
+from rayscope.dashboard.store.apply_metrics import (
+    apply_drop_reports,
+    apply_node_samples,
+    apply_object_store,
+    apply_objects,
+    apply_processes,
+    record_head_drops,
+)
+from rayscope.dashboard.store.apply_tasks import apply_tasks
+from rayscope.dashboard.store.context import ApplyContext
+from rayscope.wire import rayscope_ingest_pb2 as pb
+
+
+@dataclass
+class CommitResult:
+    applied: bool  # False: the seq was already committed, nothing re-applied
+    last_committed_seq: int
+    head_drops: int = 0
+    deltas: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def committed_seq(conn: sqlite3.Connection, agent_id: str) -> int:
+    row = conn.execute("SELECT last_committed_seq FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def record_hello(conn: sqlite3.Connection, hello: pb.AgentHello, now: float) -> int:
+    """Register (or refresh) an agent; returns its last committed seq for the HelloAck."""
+    conn.execute(
+        """INSERT INTO agents (agent_id, node_id, node_ip, hostname, session_name, session_dir, metrics_url,
+             version, started_at, last_seen, connected)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+           ON CONFLICT (agent_id) DO UPDATE SET node_id = excluded.node_id, node_ip = excluded.node_ip,
+             hostname = excluded.hostname, session_name = excluded.session_name,
+             session_dir = excluded.session_dir, metrics_url = excluded.metrics_url,
+             version = excluded.version, started_at = excluded.started_at,
+             last_seen = excluded.last_seen, connected = 1""",
+        (hello.agent_id, hello.node_id, hello.node_ip or None, hello.hostname or None, hello.session_name or None,
+         hello.session_dir or None, hello.metrics_url or None, hello.version or None, hello.started_at or None, now))
+    conn.execute(
+        """INSERT INTO nodes (node_id, node_ip, hostname, state, is_head_node, metrics_url)
+           VALUES (?, ?, ?, 'ALIVE', ?, ?)
+           ON CONFLICT (node_id) DO UPDATE SET node_ip = coalesce(nodes.node_ip, excluded.node_ip),
+             hostname = excluded.hostname, metrics_url = excluded.metrics_url,
+             is_head_node = max(nodes.is_head_node, excluded.is_head_node)""",
+        (hello.node_id, hello.node_ip or None, hello.hostname or None, int(hello.is_head_node),
+         hello.metrics_url or None))
+    return committed_seq(conn, hello.agent_id)
+
+
+def set_disconnected(conn: sqlite3.Connection, agent_id: str) -> None:
+    conn.execute("UPDATE agents SET connected = 0 WHERE agent_id = ?", (agent_id,))
+
+
+def apply_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch,
+                collect_deltas: bool = True) -> CommitResult:
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        last = committed_seq(conn, agent_id)
+        if batch.seq <= last:
+            conn.execute("UPDATE agents SET last_seen = ? WHERE agent_id = ?", (now, agent_id))
+            conn.execute("COMMIT")
+            return CommitResult(applied=False, last_committed_seq=last)
+        ctx = ApplyContext(conn=conn, node_id=node_id, now=now, collect_deltas=collect_deltas)
+        apply_nodes(ctx, batch.nodes)
+        apply_jobs(ctx, batch.jobs)
+        apply_actors(ctx, batch.actors)
+        apply_tasks(ctx, batch.tasks)
+        apply_log_files(ctx, batch.log_files)
+        apply_log_lines(ctx, batch.log_lines)
+        apply_node_samples(ctx, batch.node_samples)
+        apply_object_store(ctx, batch.object_store)
+        if batch.HasField("processes"):
+            apply_processes(ctx, batch.processes)
+        if batch.HasField("objects"):
+            apply_objects(ctx, batch.objects)
+        apply_drop_reports(ctx, batch.drops)
+        record_head_drops(ctx)
+        conn.execute(
+            "UPDATE agents SET last_committed_seq = ?, batches_committed = batches_committed + 1, "
+            "last_seen = ? WHERE agent_id = ?", (batch.seq, now, agent_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return CommitResult(applied=True, last_committed_seq=batch.seq, head_drops=len(ctx.drops), deltas=ctx.deltas)
+
+
+def skip_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:
+    """A batch the head failed to apply (a head bug, not bad items): count it whole as a drop and
+    commit its seq, so one poison batch cannot stall the agent's stream forever."""
+    now = time.time()
+    n = (len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.log_lines)
+         + len(batch.node_samples) + len(batch.object_store))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO drops (node_id, source, reason, count, bytes, last_detail, last_at) "
+            "VALUES (?, 'batch', 'head failed to apply batch', ?, ?, ?, ?) "
+            "ON CONFLICT (node_id, source, reason) DO UPDATE SET count = drops.count + excluded.count, "
+            "bytes = drops.bytes + excluded.bytes, last_detail = excluded.last_detail, last_at = excluded.last_at",
+            (node_id, n, batch.ByteSize(), f"seq {batch.seq}: {error}"[:500], now))
+        conn.execute("UPDATE agents SET last_committed_seq = max(last_committed_seq, ?), last_seen = ? "
+                     "WHERE agent_id = ?", (batch.seq, now, agent_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,159 @@
+"""Merging actor, node and job deltas (low volume: named parameters, newest event wins)."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Iterable, Optional
+
+from rayscope.dashboard.store.context import ApplyContext, MalformedItem, require_hex
+from rayscope.wire import rayscope_ingest_pb2 as pb
+
+ACTOR_STATES = frozenset({"DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"})
+NODE_STATES = frozenset({"ALIVE", "DEAD"})
+
+
+def _opt(msg, name: str):
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _finite(t: float) -> float:
+    if not math.isfinite(t):
+        raise MalformedItem("event_time is not finite")
+    return t
+
+
+def _ms(v: Optional[int]) -> Optional[float]:
+    return v / 1000.0 if v else None
+
+
+UPSERT_ACTOR = """
+INSERT INTO actors (actor_id, job_id, state, state_time, class_name, name, repr_name, ray_namespace,
+  pid, node_id, is_detached, placement_group_id, required_resources, death_cause, num_restarts,
+  start_time, end_time)
+VALUES (:actor_id, :job_id, :state, :t, :class_name, :name, :repr_name, :ray_namespace, :pid,
+  :node_id, :is_detached, :placement_group_id, :required_resources, :death_cause, 0,
+  CASE WHEN :state = 'ALIVE' THEN :t END, CASE WHEN :state = 'DEAD' THEN :t END)
+ON CONFLICT (actor_id) DO UPDATE SET
+  num_restarts = actors.num_restarts + (excluded.state = 'RESTARTING' AND actors.state != 'RESTARTING'
+                                        AND excluded.state_time > actors.state_time),
+  state = CASE WHEN excluded.state_time >= actors.state_time THEN excluded.state ELSE actors.state END,
+  state_time = max(excluded.state_time, actors.state_time),
+  job_id = CASE WHEN excluded.job_id != '' THEN excluded.job_id ELSE actors.job_id END,
+  class_name = coalesce(excluded.class_name, actors.class_name),
+  name = coalesce(excluded.name, actors.name),
+  repr_name = coalesce(excluded.repr_name, actors.repr_name),
+  ray_namespace = coalesce(excluded.ray_namespace, actors.ray_namespace),
+  pid = coalesce(excluded.pid, actors.pid),
+  node_id = coalesce(excluded.node_id, actors.node_id),
+  is_detached = coalesce(excluded.is_detached, actors.is_detached),
+  placement_group_id = coalesce(excluded.placement_group_id, actors.placement_group_id),
+  required_resources = coalesce(excluded.required_resources, actors.required_resources),
+  death_cause = coalesce(excluded.death_cause, actors.death_cause),
+  start_time = coalesce(actors.start_time, excluded.start_time),
+  end_time = CASE WHEN excluded.state_time >= actors.state_time AND excluded.state != 'DEAD' THEN NULL
+                  ELSE coalesce(actors.end_time, excluded.end_time) END
+"""
+
+
+def actor_params(ev: pb.ActorEvent) -> dict:
+    require_hex(ev.actor_id, "actor_id")
+    require_hex(ev.job_id, "job_id", allow_empty=True)
+    if ev.state not in ACTOR_STATES:
+        raise MalformedItem(f"unknown actor state {ev.state[:40]!r}")
+    pid = _opt(ev, "pid")
+    return {
+        "actor_id": ev.actor_id, "job_id": ev.job_id, "state": ev.state, "t": _finite(ev.event_time),
+        "class_name": _opt(ev, "class_name"), "name": _opt(ev, "name") or None,
+        "repr_name": _opt(ev, "repr_name") or None, "ray_namespace": _opt(ev, "ray_namespace"),
+        "pid": pid or None, "node_id": _opt(ev, "node_id") or None,
+        "is_detached": None if not ev.HasField("is_detached") else int(ev.is_detached),
+        "placement_group_id": _opt(ev, "placement_group_id") or None,
+        "required_resources": json.dumps(dict(ev.required_resources), sort_keys=True)
+        if ev.required_resources else None,
+        "death_cause": _opt(ev, "death_cause") or None,
+    }
+
+
+UPSERT_NODE = """
+INSERT INTO nodes (node_id, node_ip, node_name, state, state_time, is_head_node, resources_total,
+  labels, start_time, end_time, death_reason, death_message)
+VALUES (:node_id, :node_ip, :node_name, :state, :t, coalesce(:is_head_node, 0), :resources_total,
+  :labels, :start_time, :end_time, :death_reason, :death_message)
+ON CONFLICT (node_id) DO UPDATE SET
+  state = CASE WHEN excluded.state_time >= coalesce(nodes.state_time, 0) THEN excluded.state
+               ELSE nodes.state END,
+  state_time = max(excluded.state_time, coalesce(nodes.state_time, 0)),
+  node_ip = coalesce(excluded.node_ip, nodes.node_ip),
+  node_name = coalesce(excluded.node_name, nodes.node_name),
+  is_head_node = coalesce(:is_head_node, nodes.is_head_node),
+  resources_total = coalesce(excluded.resources_total, nodes.resources_total),
+  labels = coalesce(excluded.labels, nodes.labels),
+  start_time = coalesce(excluded.start_time, nodes.start_time),
+  end_time = coalesce(excluded.end_time, nodes.end_time),
+  death_reason = coalesce(excluded.death_reason, nodes.death_reason),
+  death_message = coalesce(excluded.death_message, nodes.death_message)
+"""
+
+
+def node_params(ev: pb.NodeEvent) -> dict:
+    require_hex(ev.node_id, "node_id")
+    if ev.state not in NODE_STATES:
+        raise MalformedItem(f"unknown node state {ev.state[:40]!r}")
+    return {
+        "node_id": ev.node_id, "state": ev.state, "t": _finite(ev.event_time),
+        "node_ip": _opt(ev, "node_ip") or None, "node_name": _opt(ev, "node_name") or None,
+        "is_head_node": None if not ev.HasField("is_head_node") else int(ev.is_head_node),
+        "resources_total": json.dumps(dict(ev.resources_total), sort_keys=True) if ev.resources_total else None,
+        "labels": json.dumps(dict(ev.labels), sort_keys=True) if ev.labels else None,
+        "start_time": _ms(_opt(ev, "start_time_ms")), "end_time": _ms(_opt(ev, "end_time_ms")),
+        "death_reason": _opt(ev, "death_reason") or None, "death_message": _opt(ev, "death_message") or None,
+    }
+
+
+UPSERT_JOB = """
+INSERT INTO jobs (job_id, state, driver_pid, driver_ip, entrypoint, ray_namespace, start_time, end_time)
+VALUES (:job_id, CASE WHEN :is_dead THEN 'FINISHED' ELSE 'RUNNING' END, :driver_pid, :driver_ip,
+  :entrypoint, :ray_namespace, :start_time, :end_time)
+ON CONFLICT (job_id) DO UPDATE SET
+  state = CASE WHEN jobs.state = 'FINISHED' OR :is_dead THEN 'FINISHED' ELSE jobs.state END,
+  driver_pid = coalesce(excluded.driver_pid, jobs.driver_pid),
+  driver_ip = coalesce(excluded.driver_ip, jobs.driver_ip),
+  entrypoint = coalesce(excluded.entrypoint, jobs.entrypoint),
+  ray_namespace = coalesce(excluded.ray_namespace, jobs.ray_namespace),
+  start_time = coalesce(excluded.start_time, jobs.start_time),
+  end_time = coalesce(excluded.end_time, jobs.end_time)
+"""
+
+
+def job_params(ev: pb.JobEvent) -> dict:
+    require_hex(ev.job_id, "job_id")
+    _finite(ev.event_time)
+    return {
+        "job_id": ev.job_id, "is_dead": int(ev.is_dead) if ev.HasField("is_dead") else 0,
+        "driver_pid": _opt(ev, "driver_pid") or None, "driver_ip": _opt(ev, "driver_ip") or None,
+        "entrypoint": _opt(ev, "entrypoint") or None, "ray_namespace": _opt(ev, "ray_namespace") or None,
+        "start_time": _ms(_opt(ev, "start_time_ms")), "end_time": _ms(_opt(ev, "end_time_ms")),
+    }
+
+
+def _apply(ctx: ApplyContext, kind: str, sql: str, items: Iterable, to_params, key: str) -> None:
+    for ev in items:
+        try:
+            params = to_params(ev)
+        except MalformedItem as err:
+            ctx.drop("events", err, f"{kind} {getattr(ev, key)!r}")
+            continue
+        ctx.conn.execute(sql, params)
+        ctx.delta(kind, {key: params[key], "state": params.get("state")})
+
+
+def apply_actors(ctx: ApplyContext, items: Iterable[pb.ActorEvent]) -> None:
+    _apply(ctx, "actors", UPSERT_ACTOR, items, actor_params, "actor_id")
+
+
+def apply_nodes(ctx: ApplyContext, items: Iterable[pb.NodeEvent]) -> None:
+    _apply(ctx, "nodes", UPSERT_NODE, items, node_params, "node_id")
+
+
+def apply_jobs(ctx: ApplyContext, items: Iterable[pb.JobEvent]) -> None:
+    _apply(ctx, "jobs", UPSERT_JOB, items, job_params, "job_id")

@@ -1,0 +1,25 @@
+"""Ingest health: connected agents, committed batches and every drop, by node/source/reason."""
+from __future__ import annotations
+
+import sqlite3
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.store.specs import AGENT_LIVENESS_S
+
+
+def ingest_health(conn: sqlite3.Connection, live: bool, now: float) -> m.IngestHealth:
+    connected = 0
+    if live:
+        connected = conn.execute("SELECT count(*) FROM agents WHERE connected AND last_seen > ?",
+                                 (now - AGENT_LIVENESS_S,)).fetchone()[0]
+    batches = conn.execute("SELECT coalesce(sum(batches_committed), 0) FROM agents").fetchone()[0]
+    drops = [m.DropCount(node_id=r["node_id"] or None, source=r["source"], reason=r["reason"], count=r["count"],
+                         bytes=r["bytes"], last_detail=r["last_detail"] or None, last_at=r["last_at"])
+             for r in conn.execute("SELECT * FROM drops ORDER BY last_at DESC")]
+    return m.IngestHealth(agents_connected=connected, batches_committed=batches, drops=drops)
+
+
+def latest_session_name(conn: sqlite3.Connection) -> str | None:
+    r = conn.execute("SELECT session_name FROM agents WHERE session_name IS NOT NULL "
+                     "ORDER BY last_seen DESC LIMIT 1").fetchone()
+    return r[0] if r else None

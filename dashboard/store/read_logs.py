@@ -1,0 +1,236 @@
+"""Log reads: lines of a file/node/task/actor/worker/job in file order, and cluster-wide search.
+
+Task attribution: a worker's .out/.err line belongs to the task whose [start, end) byte range
+(from the task's export event) covers the line's offset on the same node and file basename;
+an open range (task still running) covers everything after its start.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.errors import BadRequest, NotFound
+from rayscope.dashboard.store.listing import MAX_LIMIT, decode_cursor, encode_cursor
+
+MAX_CONTEXT = 50
+
+LINE_SELECT = """SELECT l.id, l.file_id, l.generation, l.offset, l.text, l.is_binary, l.truncated_bytes,
+  l.read_at, f.node_id, f.path, f.basename, f.worker_id, f.job_id, f.actor_id AS file_actor_id, f.pid
+FROM log_lines l JOIN log_files f ON f.file_id = l.file_id"""
+
+# LogLine fields a search can filter on, as SQL over LINE_SELECT's tables.
+SEARCH_FILTERS = {"file_id": "l.file_id", "node_id": "f.node_id", "path": "f.path", "worker_id": "f.worker_id",
+                  "job_id": "f.job_id", "generation": "l.generation", "kind": "f.kind"}
+
+
+@dataclass
+class _Owner:
+    task_id: Optional[str]
+    task_name: Optional[str]
+    actor_id: Optional[str]
+    job_id: Optional[str]
+
+
+@dataclass
+class Attributor:
+    """Finds the task (and actor) behind log lines; caches per request."""
+
+    conn: sqlite3.Connection
+    _actor_by_pid: dict = field(default_factory=dict)
+
+    def _task_at(self, node_id: str, base: str, offset: int) -> Optional[_Owner]:
+        stream = "stdout" if base.endswith(".out") else "stderr" if base.endswith(".err") else None
+        if stream is None:
+            return None
+        r = self.conn.execute(
+            f"SELECT task_id, name, actor_id, job_id FROM tasks WHERE node_id = ? AND {stream}_base = ? "
+            f"AND {stream}_start <= ? AND ({stream}_end IS NULL OR {stream}_end > ?) "
+            f"ORDER BY {stream}_start DESC LIMIT 1", (node_id, base, offset, offset)).fetchone()
+        return _Owner(r[0], r[1], r[2], r[3]) if r else None
+
+    def _actor_on(self, node_id: str, pid: Optional[int]) -> Optional[str]:
+        if pid is None:
+            return None
+        key = (node_id, pid)
+        if key not in self._actor_by_pid:
+            r = self.conn.execute("SELECT actor_id FROM actors WHERE node_id = ? AND pid = ? "
+                                  "ORDER BY start_time DESC LIMIT 1", key).fetchone()
+            self._actor_by_pid[key] = r[0] if r else None
+        return self._actor_by_pid[key]
+
+    def line(self, r: sqlite3.Row) -> m.LogLine:
+        owner = self._task_at(r["node_id"], r["basename"], r["offset"])
+        actor = (owner.actor_id if owner else None) or r["file_actor_id"] or self._actor_on(r["node_id"], r["pid"])
+        return m.LogLine(
+            file_id=r["file_id"], node_id=r["node_id"], path=r["path"], generation=r["generation"],
+            offset=r["offset"], text=r["text"], is_binary=bool(r["is_binary"]),
+            truncated_bytes=r["truncated_bytes"], read_at=r["read_at"], worker_id=r["worker_id"],
+            job_id=r["job_id"] or (owner.job_id if owner else None),
+            task_id=owner.task_id if owner else None, task_name=owner.task_name if owner else None,
+            actor_id=actor,
+        )
+
+
+@dataclass
+class LineSelector:
+    """Which lines /logs/lines returns: exactly one of these is set."""
+
+    file_id: Optional[str] = None
+    node_id: Optional[str] = None
+    task_id: Optional[str] = None
+    actor_id: Optional[str] = None
+    worker_id: Optional[str] = None
+    job_id: Optional[str] = None
+
+
+def _task_segments(conn: sqlite3.Connection, task_id: str) -> tuple[list[str], list]:
+    """SQL conditions for the byte ranges of every attempt of a task in its .out and .err files."""
+    tasks = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchall()
+    if not tasks:
+        raise NotFound(f"no task {task_id}")
+    conds, params = [], []
+    for t in tasks:
+        for stream in ("stdout", "stderr"):
+            base, start, end = t[f"{stream}_base"], t[f"{stream}_start"], t[f"{stream}_end"]
+            if not base or start is None or not t["node_id"]:
+                continue
+            conds.append("(f.node_id = ? AND f.basename = ? AND l.offset >= ? AND (? IS NULL OR l.offset < ?))")
+            params.extend([t["node_id"], base, start, end, end])
+    return conds, params
+
+
+def _selector_condition(conn: sqlite3.Connection, sel: LineSelector) -> tuple[str, list]:
+    chosen = {k: v for k, v in vars(sel).items() if v}
+    if len(chosen) != 1:
+        raise BadRequest("give exactly one of file_id, node_id, task_id, actor_id, worker_id, job_id")
+    (key, value), = chosen.items()
+    if key == "task_id":
+        conds, params = _task_segments(conn, value)
+        return ("(" + " OR ".join(conds) + ")", params) if conds else ("0", [])
+    if key == "actor_id":
+        return ("(f.actor_id = ? OR (f.node_id, f.pid) IN (SELECT node_id, pid FROM actors WHERE actor_id = ?) "
+                "OR f.worker_id IN (SELECT worker_id FROM tasks WHERE actor_id = ? "
+                "AND type = 'ACTOR_CREATION_TASK' AND worker_id IS NOT NULL))", [value, value, value])
+    return f"f.{key} = ?", [value]
+
+
+def log_lines(conn: sqlite3.Connection, sel: LineSelector, limit: int, cursor: Optional[str]
+              ) -> tuple[list[m.LogLine], Optional[str]]:
+    """Lines in file order (file, generation, offset), keyset-paginated."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    cond, params = _selector_condition(conn, sel)
+    if sel.file_id and not conn.execute("SELECT 1 FROM log_files WHERE file_id = ?", (sel.file_id,)).fetchone():
+        raise NotFound(f"no log file {sel.file_id}")
+    where = [cond]
+    if cursor:
+        c = decode_cursor(cursor)
+        if c.get("s") != "lines" or not isinstance(c.get("k"), list) or len(c["k"]) != 3:
+            raise BadRequest("cursor does not belong to /logs/lines; start again without a cursor")
+        where.append("(l.file_id, l.generation, l.offset) > (?, ?, ?)")
+        params = params + c["k"]
+    sql = (f"{LINE_SELECT} WHERE {' AND '.join(where)} "
+           f"ORDER BY l.file_id, l.generation, l.offset LIMIT {limit + 1}")
+    got = conn.execute(sql, params).fetchall()
+    attr = Attributor(conn)
+    out = [attr.line(r) for r in got[:limit]]
+    nxt = None
+    if len(got) > limit:
+        last = got[limit - 1]
+        nxt = encode_cursor({"s": "lines", "k": [last["file_id"], last["generation"], last["offset"]]})
+    return out, nxt
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, text: Optional[str]) -> bool:
+    return text is not None and _compiled(pattern).search(text) is not None
+
+
+def install_functions(conn: sqlite3.Connection) -> None:
+    """REGEXP for regex search (SQLite has the operator but no implementation)."""
+    conn.create_function("regexp", 2, _regexp, deterministic=True)
+
+
+@dataclass
+class SearchQuery:
+    q: Optional[str] = None
+    regex: Optional[str] = None
+    context: int = 0
+    filters: list[tuple[str, bool, str]] = field(default_factory=list)  # key, negate, value
+    task_id: Optional[str] = None
+    limit: int = 100
+    cursor: Optional[str] = None
+
+
+def _fts_phrase(q: str) -> str:
+    return '"' + q.replace('"', '""') + '"'
+
+
+def _context(conn: sqlite3.Connection, attr: Attributor, r: sqlite3.Row, n: int) -> tuple[list, list]:
+    if n <= 0:
+        return [], []
+    base = f"{LINE_SELECT} WHERE l.file_id = ? AND l.generation = ? AND l.offset"
+    args = (r["file_id"], r["generation"], r["offset"], n)
+    before = conn.execute(f"{base} < ? ORDER BY l.offset DESC LIMIT ?", args).fetchall()
+    after = conn.execute(f"{base} > ? ORDER BY l.offset ASC LIMIT ?", args).fetchall()
+    return [attr.line(x) for x in reversed(before)], [attr.line(x) for x in after]
+
+
+def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchHit], Optional[str]]:
+    """Substring (case-insensitive, trigram FTS for 3+ chars) or regex search over every stored line."""
+    if bool(sq.q) == bool(sq.regex):
+        raise BadRequest("give exactly one of q (substring) or regex")
+    if not 0 <= sq.context <= MAX_CONTEXT:
+        raise BadRequest(f"context must be between 0 and {MAX_CONTEXT}")
+    if not 1 <= sq.limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    where, params = [], []
+    use_fts = bool(sq.q) and len(sq.q) >= 3
+    if sq.regex:
+        try:
+            _compiled(sq.regex)
+        except re.error as err:
+            raise BadRequest(f"bad regex: {err}") from None
+        where.append("l.text REGEXP ?")
+        params.append(sq.regex)
+    elif not use_fts:
+        where.append("instr(lower(l.text), lower(?)) > 0")
+        params.append(sq.q)
+    for key, negate, value in sq.filters:
+        expr = SEARCH_FILTERS.get(key)
+        if expr is None:
+            raise BadRequest(f"unknown filter key {key!r}; valid keys: {', '.join([*SEARCH_FILTERS, 'task_id'])}")
+        where.append(f"{expr} {'IS NOT' if negate else '='} ?")
+        params.append(value)
+    if sq.task_id:
+        conds, tparams = _task_segments(conn, sq.task_id)
+        where.append("(" + " OR ".join(conds) + ")" if conds else "0")
+        params.extend(tparams)
+    if sq.cursor:
+        c = decode_cursor(sq.cursor)
+        if c.get("s") != "search" or not isinstance(c.get("k"), int):
+            raise BadRequest("cursor does not belong to /logs/search; start again without a cursor")
+        where.append("l.id > ?")
+        params.append(c["k"])
+    if use_fts:
+        sql = (f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
+               f"{''.join(' AND ' + w for w in where)} ORDER BY l.id LIMIT {sq.limit + 1}")
+        params = [_fts_phrase(sq.q), *params]
+    else:
+        sql = f"{LINE_SELECT} WHERE {' AND '.join(where)} ORDER BY l.id LIMIT {sq.limit + 1}"
+    got = conn.execute(sql, params).fetchall()
+    attr = Attributor(conn)
+    hits = []
+    for r in got[: sq.limit]:
+        before, after = _context(conn, attr, r, sq.context)
+        hits.append(m.LogSearchHit(line=attr.line(r), before=before, after=after))
+    nxt = encode_cursor({"s": "search", "k": got[sq.limit - 1]["id"]}) if len(got) > sq.limit else None
+    return hits, nxt

@@ -1,0 +1,354 @@
+"""The SQLite schema of the head's store: one DDL script, applied idempotently at open.
+
+Why these shapes: tasks are merged from deltas per (task_id, attempt), so the table is keyed
+by that pair (WITHOUT ROWID keeps the key clustered). Listing indexes end with the primary key
+so keyset pagination (ORDER BY col, task_id, attempt) seeks instead of sorting. A trigger-kept
+counter table answers the per-function summary without scanning a million rows.
+"""
+from __future__ import annotations
+
+# Ray TaskStatus number -> name (the TaskState literal in models.py, same order).
+TASK_STATUS_NAMES: tuple[str, ...] = (
+    "NIL",
+    "PENDING_ARGS_AVAIL",
+    "PENDING_NODE_ASSIGNMENT",
+    "PENDING_OBJ_STORE_MEM_AVAIL",
+    "PENDING_ARGS_FETCH",
+    "SUBMITTED_TO_WORKER",
+    "PENDING_ACTOR_TASK_ARGS_FETCH",
+    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
+    "RUNNING",
+    "RUNNING_IN_RAY_GET",
+    "RUNNING_IN_RAY_WAIT",
+    "FINISHED",
+    "FAILED",
+    "GETTING_AND_PINNING_ARGS",
+)
+
+RANK_NIL, RANK_PENDING, RANK_SUBMITTED, RANK_RUNNING, RANK_TERMINAL = 0, 1, 2, 3, 4
+
+
+def task_state_rank(status: int) -> int:
+    """Merge order of task states: terminal > running* > submitted > pending* > NIL."""
+    name = TASK_STATUS_NAMES[status]
+    if name in ("FINISHED", "FAILED"):
+        return RANK_TERMINAL
+    if name.startswith("RUNNING"):
+        return RANK_RUNNING
+    if name == "SUBMITTED_TO_WORKER":
+        return RANK_SUBMITTED
+    if name == "NIL":
+        return RANK_NIL
+    return RANK_PENDING
+
+
+def ts_column(status: int) -> str:
+    """Column holding the unix-seconds time a task entered `status`."""
+    return "ts_" + TASK_STATUS_NAMES[status].lower()
+
+
+TS_COLUMNS: tuple[str, ...] = tuple(ts_column(i) for i in range(1, len(TASK_STATUS_NAMES)))
+
+_TASK_TS_DDL = ",\n  ".join(f"{c} REAL" for c in TS_COLUMNS)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS agents (
+  agent_id TEXT PRIMARY KEY,
+  node_id TEXT,
+  node_ip TEXT,
+  hostname TEXT,
+  session_name TEXT,
+  session_dir TEXT,
+  metrics_url TEXT,
+  version TEXT,
+  started_at REAL,
+  last_committed_seq INTEGER NOT NULL DEFAULT 0,
+  batches_committed INTEGER NOT NULL DEFAULT 0,
+  last_seen REAL,
+  connected INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY,
+  node_ip TEXT,
+  node_name TEXT,
+  hostname TEXT,
+  state TEXT NOT NULL DEFAULT 'ALIVE',
+  state_time REAL,
+  is_head_node INTEGER NOT NULL DEFAULT 0,
+  resources_total TEXT,
+  labels TEXT,
+  start_time REAL,
+  end_time REAL,
+  death_reason TEXT,
+  death_message TEXT,
+  metrics_url TEXT,
+  cpu_percent REAL,
+  mem_used INTEGER,
+  mem_total INTEGER,
+  object_store_used INTEGER,
+  object_store_capacity INTEGER,
+  num_gpus INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS jobs (
+  job_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL DEFAULT 'RUNNING',
+  driver_pid INTEGER,
+  driver_ip TEXT,
+  entrypoint TEXT,
+  ray_namespace TEXT,
+  start_time REAL,
+  end_time REAL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS tasks (
+  task_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  job_id TEXT NOT NULL,
+  name TEXT,
+  type TEXT,
+  language TEXT,
+  state TEXT NOT NULL,
+  state_rank INTEGER NOT NULL,
+  state_ts REAL,
+  parent_task_id TEXT,
+  actor_id TEXT,
+  placement_group_id TEXT,
+  node_id TEXT,
+  worker_id TEXT,
+  worker_pid INTEGER,
+  required_resources TEXT,
+  creation_time REAL,
+  start_time REAL,
+  end_time REAL,
+  error_type TEXT,
+  error_message TEXT,
+  is_debugger_paused INTEGER,
+  stdout_base TEXT,
+  stdout_start INTEGER,
+  stdout_end INTEGER,
+  stderr_base TEXT,
+  stderr_start INTEGER,
+  stderr_end INTEGER,
+  {_TASK_TS_DDL},
+  PRIMARY KEY (task_id, attempt)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_by_creation ON tasks(creation_time, task_id, attempt);
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, creation_time, task_id, attempt);
+CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks(job_id, creation_time, task_id, attempt);
+CREATE INDEX IF NOT EXISTS tasks_by_name ON tasks(name, creation_time, task_id, attempt);
+CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks(node_id, creation_time, task_id, attempt);
+CREATE INDEX IF NOT EXISTS tasks_by_actor ON tasks(actor_id, creation_time, task_id, attempt)
+  WHERE actor_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_running_on ON tasks(node_id, worker_pid) WHERE state_rank = {RANK_RUNNING};
+CREATE INDEX IF NOT EXISTS tasks_stdout ON tasks(node_id, stdout_base, stdout_start)
+  WHERE stdout_base IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_stderr ON tasks(node_id, stderr_base, stderr_start)
+  WHERE stderr_base IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS task_counts (
+  job_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  state TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (job_id, name, type, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS tasks_count_insert AFTER INSERT ON tasks BEGIN
+  INSERT INTO task_counts(job_id, name, type, state, n)
+    VALUES (new.job_id, coalesce(new.name, ''), coalesce(new.type, ''), new.state, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_update AFTER UPDATE OF job_id, name, type, state ON tasks
+WHEN old.state IS NOT new.state OR old.name IS NOT new.name OR old.type IS NOT new.type
+  OR old.job_id IS NOT new.job_id
+BEGIN
+  UPDATE task_counts SET n = n - 1
+    WHERE job_id = old.job_id AND name = coalesce(old.name, '') AND type = coalesce(old.type, '')
+      AND state = old.state;
+  INSERT INTO task_counts(job_id, name, type, state, n)
+    VALUES (new.job_id, coalesce(new.name, ''), coalesce(new.type, ''), new.state, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TABLE IF NOT EXISTS actors (
+  actor_id TEXT PRIMARY KEY,
+  job_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  state_time REAL,
+  class_name TEXT,
+  name TEXT,
+  repr_name TEXT,
+  ray_namespace TEXT,
+  pid INTEGER,
+  node_id TEXT,
+  is_detached INTEGER,
+  placement_group_id TEXT,
+  required_resources TEXT,
+  death_cause TEXT,
+  num_restarts INTEGER NOT NULL DEFAULT 0,
+  start_time REAL,
+  end_time REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS actors_on ON actors(node_id, pid);
+
+CREATE TABLE IF NOT EXISTS log_files (
+  file_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  basename TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  worker_id TEXT,
+  job_id TEXT,
+  pid INTEGER,
+  actor_id TEXT,
+  submission_id TEXT,
+  size INTEGER NOT NULL DEFAULT 0,
+  lines INTEGER NOT NULL DEFAULT 0,
+  last_line_at REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS log_files_by_base ON log_files(node_id, basename);
+
+CREATE TABLE IF NOT EXISTS log_lines (
+  id INTEGER PRIMARY KEY,
+  file_id TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  is_binary INTEGER NOT NULL DEFAULT 0,
+  truncated_bytes INTEGER NOT NULL DEFAULT 0,
+  read_at REAL NOT NULL,
+  UNIQUE (file_id, generation, offset)
+);
+CREATE INDEX IF NOT EXISTS log_lines_by_time ON log_lines(read_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS log_fts USING fts5(
+  text, content='log_lines', content_rowid='id', tokenize='trigram case_sensitive 0'
+);
+CREATE TRIGGER IF NOT EXISTS log_lines_fts_insert AFTER INSERT ON log_lines BEGIN
+  INSERT INTO log_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS log_lines_fts_delete AFTER DELETE ON log_lines BEGIN
+  INSERT INTO log_fts(log_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+
+CREATE TABLE IF NOT EXISTS node_samples (
+  node_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  cpu_percent REAL NOT NULL,
+  cpu_count INTEGER,
+  mem_total INTEGER NOT NULL,
+  mem_used INTEGER NOT NULL,
+  mem_available INTEGER,
+  swap_total INTEGER,
+  swap_used INTEGER NOT NULL,
+  disk_total INTEGER NOT NULL,
+  disk_used INTEGER NOT NULL,
+  disk_read_bytes INTEGER NOT NULL,
+  disk_write_bytes INTEGER NOT NULL,
+  net_sent_bytes INTEGER NOT NULL,
+  net_recv_bytes INTEGER NOT NULL,
+  load1 REAL,
+  gpu_count INTEGER NOT NULL DEFAULT 0,
+  gpu_utilization_ratio REAL,
+  gpu_memory_used INTEGER,
+  gpus TEXT,
+  PRIMARY KEY (node_id, ts)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS node_samples_by_time ON node_samples(ts);
+
+CREATE TABLE IF NOT EXISTS object_store_samples (
+  node_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  used_bytes INTEGER NOT NULL,
+  capacity_bytes INTEGER NOT NULL,
+  spilled_bytes_total INTEGER NOT NULL,
+  restored_bytes_total INTEGER NOT NULL,
+  num_objects INTEGER NOT NULL,
+  fallback_bytes INTEGER NOT NULL,
+  PRIMARY KEY (node_id, ts)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS object_store_samples_by_time ON object_store_samples(ts);
+
+CREATE TABLE IF NOT EXISTS processes (
+  node_id TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  ppid INTEGER,
+  role TEXT NOT NULL,
+  title TEXT,
+  cmdline TEXT,
+  cpu_percent REAL NOT NULL,
+  rss INTEGER NOT NULL,
+  uss INTEGER NOT NULL,
+  num_fds INTEGER NOT NULL,
+  num_threads INTEGER NOT NULL,
+  create_time REAL,
+  worker_id TEXT,
+  job_id TEXT,
+  task_name TEXT,
+  actor_class TEXT,
+  gpu_memory_used INTEGER NOT NULL DEFAULT 0,
+  sampled_at REAL NOT NULL,
+  PRIMARY KEY (node_id, pid)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS object_refs (
+  node_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  object_id TEXT NOT NULL,
+  node_ip TEXT,
+  pid INTEGER NOT NULL,
+  worker_type TEXT,
+  job_id TEXT,
+  worker_id TEXT,
+  call_site TEXT,
+  task_status TEXT,
+  attempt INTEGER,
+  object_size INTEGER,
+  reference_type TEXT NOT NULL,
+  sampled_at REAL NOT NULL,
+  PRIMARY KEY (node_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS drops (
+  node_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  count INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  last_detail TEXT,
+  last_at REAL NOT NULL,
+  PRIMARY KEY (node_id, source, reason)
+) WITHOUT ROWID;
+"""
+
+# Views the listings read: the API model's field names over the stored columns. The running
+# task of a process is the latest-started RUNNING* attempt on that node and pid; its actor is
+# the live actor whose creation put it on that pid.
+VIEWS = f"""
+DROP VIEW IF EXISTS processes_v;
+CREATE VIEW processes_v AS
+SELECT p.node_id, p.pid, p.ppid, p.role, p.title, p.cmdline, p.cpu_percent, p.rss, p.uss,
+       p.num_fds, p.num_threads, p.create_time, coalesce(p.worker_id, t.worker_id) AS worker_id,
+       coalesce(p.job_id, t.job_id) AS job_id,
+       t.task_id AS task_id, coalesce(t.name, p.task_name) AS task_name,
+       coalesce(t.actor_id, a.actor_id) AS actor_id,
+       coalesce(a.class_name, p.actor_class) AS actor_class,
+       p.gpu_memory_used, p.sampled_at
+FROM processes p
+LEFT JOIN tasks t ON (t.task_id, t.attempt) = (
+  SELECT r.task_id, r.attempt FROM tasks r
+  WHERE r.node_id = p.node_id AND r.worker_pid = p.pid AND r.state_rank = {RANK_RUNNING}
+  ORDER BY r.start_time DESC LIMIT 1)
+LEFT JOIN actors a ON a.node_id = p.node_id AND a.pid = p.pid AND a.state != 'DEAD';
+
+DROP VIEW IF EXISTS workers_v;
+CREATE VIEW workers_v AS
+SELECT worker_id, node_id, pid,
+       CASE role WHEN 'driver' THEN 'DRIVER' ELSE 'WORKER' END AS worker_type,
+       job_id, 1 AS is_alive, task_id, task_name, actor_id, cpu_percent, rss, uss
+FROM processes_v WHERE role IN ('worker', 'driver');
+"""

@@ -1,0 +1,68 @@
+"""Listing specs per resource: which model fields can be filtered/sorted and how they map to SQL."""
+from __future__ import annotations
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.store import rows
+from rayscope.dashboard.store.listing import Column, ListSpec
+
+AGENT_LIVENESS_S = 15.0  # an agent not heard from for this long counts as disconnected
+
+
+def _cols(model, overrides: dict[str, Column] | None = None, skip: tuple[str, ...] = ()) -> dict[str, Column]:
+    """Every scalar field of the model as a column of the same name, typed from its annotation."""
+    out: dict[str, Column] = {}
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        ann = info.annotation
+        args = getattr(ann, "__args__", ())
+        base = next((a for a in (ann, *args) if a in (str, int, float, bool)), str)
+        if getattr(ann, "__origin__", None) in (dict, list):
+            continue
+        nullable = type(None) in args
+        out[name] = Column(name, base, nullable)
+    out.update(overrides or {})
+    return out
+
+
+TASKS: ListSpec[m.Task] = ListSpec(
+    source="tasks",
+    columns=_cols(m.Task, {"duration": Column("(end_time - start_time)", float),
+                           "state": Column("state", str, nullable=False),
+                           "is_debugger_paused": Column("is_debugger_paused", bool)}),
+    key=("task_id", "attempt"),
+    default_sort="-creation_time",
+    to_model=rows.task,
+)
+
+ACTORS: ListSpec[m.Actor] = ListSpec(
+    source="actors", columns=_cols(m.Actor), key=("actor_id",), default_sort="-start_time", to_model=rows.actor)
+
+JOBS: ListSpec[m.Job] = ListSpec(
+    source="jobs", columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
+
+
+def nodes_spec(live: bool, now: float) -> ListSpec[m.Node]:
+    """Nodes with agent liveness: connected means a stream is open and it spoke recently."""
+    connected = "coalesce(a.connected AND a.last_seen > ?, 0)" if live else "0"
+    source = (f"(SELECT n.*, {connected} AS agent_connected, a.last_seen AS agent_last_seen FROM nodes n "
+              "LEFT JOIN (SELECT node_id, max(connected) AS connected, max(last_seen) AS last_seen "
+              "FROM agents GROUP BY node_id) a USING (node_id))")
+    return ListSpec(source=source, columns=_cols(m.Node), key=("node_id",), default_sort="node_id",
+                    to_model=rows.node, params=(now - AGENT_LIVENESS_S,) if live else ())
+
+
+PROCESSES: ListSpec[m.Process] = ListSpec(
+    source="processes_v", columns=_cols(m.Process), key=("node_id", "pid"), default_sort="node_id",
+    to_model=rows.process)
+
+WORKERS: ListSpec[m.Worker] = ListSpec(
+    source="workers_v", columns=_cols(m.Worker), key=("node_id", "pid"), default_sort="node_id",
+    to_model=rows.worker)
+
+OBJECTS: ListSpec[m.ObjectRef] = ListSpec(
+    source="object_refs", columns=_cols(m.ObjectRef), key=("node_id", "seq"), default_sort="node_id",
+    to_model=rows.object_ref)
+
+LOG_FILES: ListSpec[m.LogFile] = ListSpec(
+    source="log_files", columns=_cols(m.LogFile), key=("file_id",), default_sort="path", to_model=rows.log_file)

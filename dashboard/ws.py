@@ -1,0 +1,94 @@
+"""WebSocket hub: pushes WsDelta messages to every connected client after each commit.
+
+Each client has a bounded queue; a client that falls behind gets its queue cleared and one
+"resync" message, so a slow browser tab never grows the head's memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from rayscope.dashboard.models import WsDelta
+
+QUEUE_MAX = 256
+ROWS_PER_MESSAGE = 1000
+
+
+class Client:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=QUEUE_MAX)
+        self.resyncs = 0
+
+    def offer(self, message: str) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.resyncs += 1
+            self.queue.put_nowait(WsDelta(kind="resync", ts=time.time()).model_dump_json())
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.clients: set[Client] = set()
+
+    @property
+    def has_clients(self) -> bool:
+        return bool(self.clients)
+
+    def publish(self, deltas: dict[str, list[dict]]) -> None:
+        """Called on the event loop right after a commit."""
+        if not self.clients:
+            return
+        now = time.time()
+        messages = []
+        for kind, rows in deltas.items():
+            for i in range(0, len(rows), ROWS_PER_MESSAGE):
+                messages.append(WsDelta(kind=kind, rows=rows[i:i + ROWS_PER_MESSAGE], ts=now).model_dump_json())
+        for client in list(self.clients):
+            for msg in messages:
+                client.offer(msg)
+
+    async def serve(self, ws: WebSocket) -> None:
+        await ws.accept()
+        client = Client()
+        self.clients.add(client)
+        receiver = asyncio.create_task(self._drain(ws))
+        try:
+            while not receiver.done():
+                getter = asyncio.create_task(client.queue.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await ws.send_text(getter.result())
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            self.clients.discard(client)
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receiver
+
+    @staticmethod
+    async def _drain(ws: WebSocket) -> None:
+        """Read (and ignore) what the client sends, to notice when it goes away."""
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+
+
+def ws_router(hub: Hub) -> APIRouter:
+    router = APIRouter()
+
+    @router.websocket("/ws")
+    async def ws_endpoint(ws: WebSocket) -> None:
+        await hub.serve(ws)
+
+    return router
