@@ -1,0 +1,162 @@
+"""``rayscope start --head`` / ``start --address`` / ``status`` / ``stop`` on real processes.
+
+One 2-node cluster on this host (own temp dirs, free ports, own token and
+RAYSCOPE_HOME), driven only through the real CLI. Also checks, on that real cluster,
+the Ray facts the runtime relies on: each node has its own session dir, a driver
+started *without* RAY_enable_export_api_write still writes its task events (the
+flag travels in the cluster's system config), and the head is published in Ray's KV.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import RayscopeCluster, _all_records, run_cli, start_rayscope_cluster
+from rayscope.runtime import procs, session
+from rayscope.runtime.export_events import decode_line
+from rayscope.runtime.ray_kv import read_head
+from rayscope.runtime.state import load_state
+from rayscope.wire.rayscope_ingest_pb2 import TaskEvent
+
+DRIVER = """
+import os, sys, ray
+ray.init(address=sys.argv[1])
+
+@ray.remote
+def child(x):
+    print("child", x)
+    return x + 1
+
+@ray.remote
+def boom():
+    raise ValueError("driver-test failure")
+
+assert ray.get([child.remote(i) for i in range(3)]) == [1, 2, 3]
+try:
+    ray.get(boom.remote())
+except ray.exceptions.RayTaskError:
+    pass
+print("PID", os.getpid())
+"""
+
+
+def _driver_events(session_dir: Path, pid: int, deadline_s: float = 60) -> list[TaskEvent]:
+    """The task events the driver process itself wrote (its own export file)."""
+    path = session.export_events_dir(session_dir) / f"event_EXPORT_TASK_{pid}.log"
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if path.exists() and path.stat().st_size > 0:
+            return [decode_line(line) for line in path.read_bytes().splitlines() if line.strip()]
+        time.sleep(0.5)
+    return []
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with start_rayscope_cluster(num_cpus=1) as c:
+        yield c
+
+
+def test_status_without_anything_started_exits_1() -> None:
+    home = tempfile.mkdtemp(prefix="rs-home-", dir="/tmp")
+    res = run_cli({**os.environ, "RAYSCOPE_HOME": home}, "status")
+    assert res.returncode == 1
+    assert "no node" in res.stderr
+
+
+def test_start_needs_head_or_address() -> None:
+    home = tempfile.mkdtemp(prefix="rs-home-", dir="/tmp")
+    res = run_cli({**os.environ, "RAYSCOPE_HOME": home}, "start")
+    assert res.returncode != 0
+    assert res.stderr.strip().count("\n") == 0 and "--head" in res.stderr
+
+
+def test_each_node_has_its_own_session_dir(cluster: RayscopeCluster) -> None:
+    assert cluster.head_session_dir != cluster.worker_session_dir
+    # Same cluster, so the same session name, under different temp dirs.
+    assert cluster.head_session_dir.name == cluster.worker_session_dir.name
+    assert session.node_ids(cluster.head_session_dir) == [cluster.head_node_id]
+    assert session.node_ids(cluster.worker_session_dir) == [cluster.worker_node_id]
+    assert cluster.head_node_id != cluster.worker_node_id
+    for sess in (cluster.head_session_dir, cluster.worker_session_dir):
+        assert (session.logs_dir(sess) / "rayscope-agent.log").exists()
+        assert (session.logs_dir(sess) / "raylet.out").exists()
+
+
+def test_state_records_services_with_urls(cluster: RayscopeCluster) -> None:
+    roles = sorted(n.role for n in cluster.state.nodes)
+    assert roles == ["head", "worker"]
+    for node in cluster.state.nodes:
+        assert node.agent is not None and node.agent.pid > 0
+        assert node.ray_processes, "the Ray daemons of the node were recorded"
+        assert Path(node.token_file) == cluster.token_file
+    assert cluster.http_url.startswith("http://127.0.0.1:")
+    assert cluster.grpc_address.startswith("127.0.0.1:")
+
+
+def test_head_is_published_in_ray_kv(cluster: RayscopeCluster) -> None:
+    head = read_head(cluster.gcs_address, cluster.env)
+    assert head is not None
+    assert (head.http_url, head.grpc_address) == (cluster.http_url, cluster.grpc_address)
+
+
+def test_head_service_answers_with_the_token(cluster: RayscopeCluster) -> None:
+    url = f"{cluster.http_url}/api/v1/cluster"
+    assert httpx.get(url, timeout=10).status_code == 401
+    res = httpx.get(url, headers={"Authorization": f"Bearer {cluster.token}"}, timeout=10)
+    assert res.status_code == 200, res.text
+
+
+def test_status_lists_both_nodes(cluster: RayscopeCluster) -> None:
+    res = cluster.cli("status")
+    assert res.returncode == 0, res.stderr
+    assert cluster.http_url in res.stdout
+    assert "head node" in res.stdout and "worker node" in res.stdout
+    assert "DOWN" not in res.stdout
+
+
+def test_plain_driver_writes_its_own_task_events(cluster: RayscopeCluster) -> None:
+    """A driver with no export env var still reports task_info + PENDING states."""
+    env = {k: v for k, v in cluster.env.items() if k != "RAY_enable_export_api_write"}
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(DRIVER)
+    res = subprocess.run(
+        [sys.executable, fh.name, cluster.gcs_address], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    pid = int(res.stdout.split("PID")[-1].split()[0])
+    events = _driver_events(cluster.head_session_dir, pid)
+    named = {e.name for e in events if e.HasField("name")}
+    assert {"child", "boom"} <= named
+    assert any(1 in e.state_ts_ns for e in events), "PENDING_ARGS_AVAIL comes from the owner (driver)"
+    failed = [e for e in events if e.HasField("error_type")]
+    assert failed and "driver-test failure" in failed[0].error_message
+
+
+def test_stop_stops_exactly_what_was_started(cluster: RayscopeCluster) -> None:
+    """Runs last: stop, then every recorded pid is gone and a bystander lives."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        records = _all_records(load_state(cluster.home))
+        assert records and all(procs.is_running(r) for r in records[:3])
+        res = cluster.cli("stop", timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert "stopped head node" in res.stdout and "stopped worker node" in res.stdout
+        alive = [r for r in records if procs.is_running(r)]
+        assert alive == [], f"still running after stop: {alive}"
+        assert load_state(cluster.home).nodes == []
+        assert cluster.cli("status").returncode == 1
+        assert "nothing to stop" in cluster.cli("stop").stdout
+        assert bystander.poll() is None, "stop touched an unrelated process"
+    finally:
+        bystander.kill()
+        bystander.wait()
