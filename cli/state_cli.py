@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -281,10 +280,11 @@ def _add_list(sub: Any, parent: argparse.ArgumentParser) -> None:
 def cmd_summary(args: argparse.Namespace) -> int:
     """Per function/class counts by state, like `ray summary tasks|actors`."""
     with _client(args) as client:
+        params = [("job_id", args.job)]
         if args.resource == "tasks":
-            summary: TaskSummary | ActorSummary = client.get("/tasks/summary", TaskSummary)
+            summary: TaskSummary | ActorSummary = client.get("/tasks/summary", TaskSummary, params)
         else:
-            summary = client.get("/actors/summary", ActorSummary)
+            summary = client.get("/actors/summary", ActorSummary, params)
     if args.format == "json":
         _out(_dump_json(summary))
         return 0
@@ -325,6 +325,7 @@ def _add_summary(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("summary", parents=[parent], help="per-function/class state counts",
                        description="Summarize tasks by function or actors by class, like `ray summary`.")
     p.add_argument("resource", choices=["tasks", "actors"])
+    p.add_argument("--job", metavar="JOB_ID", help="only this job")
     p.add_argument("--format", choices=["default", "table", "json"], default="default")
     p.add_argument("--json", dest="format", action="store_const", const="json")
     p.set_defaults(func=cmd_summary)
@@ -409,32 +410,39 @@ SELECTORS = (("task", "task_id"), ("actor", "actor_id"), ("worker", "worker_id")
 @_guard
 def cmd_logs(args: argparse.Namespace) -> int:
     """List log files, print/follow one selection's lines, or search every node's logs."""
-    selected = [(flag, param) for flag, param in SELECTORS if getattr(args, flag)]
+    selected = [flag for flag, _ in SELECTORS if getattr(args, flag)]
     if len(selected) > 1:
         raise HeadBadRequest("pass at most one of --task, --actor, --worker, --job, --file")
     if args.follow and args.grep is not None:
         raise HeadBadRequest("--follow cannot be combined with --grep")
     with _client(args) as client:
+        if args.file:
+            args.file = _resolve_file(client, args.file, args.node)
         if args.grep is not None:
-            return _logs_grep(client, args, selected)
+            return _logs_grep(client, args, selected[0] if selected else None)
         if not selected:
             return _logs_list_files(client, args)
-        flag, param = selected[0]
-        value = getattr(args, flag)
-        params: list[tuple[str, Any]] = []
-        if flag == "file":
-            value = _resolve_file(client, value, args.node)
-        elif args.node:
-            params.append(("node_id", args.node))
-        params.insert(0, (param, value))
-        return _logs_lines(client, args, params, prefixed=flag == "job")
+        return _logs_lines(client, args, LineSelection.of(args, selected[0]))
 
 
-def _selector_params(args: argparse.Namespace, selected: Sequence[tuple[str, str]]) -> list[tuple[str, Any]]:
-    params = [(param, getattr(args, flag)) for flag, param in selected]
-    if args.node:
-        params.append(("node_id", args.node))
-    return params
+@dataclass(frozen=True)
+class LineSelection:
+    """What `/logs/lines` is asked for (exactly one selector) plus the node to keep client-side:
+    the head takes one selector at a time, so `--node` narrows a task/actor/worker/job here."""
+
+    param: str
+    value: str
+    node_id: Optional[str]
+    prefixed: bool  # a job spans many files: say which one each line came from
+
+    @staticmethod
+    def of(args: argparse.Namespace, flag: str) -> "LineSelection":
+        param = dict(SELECTORS)[flag]
+        node = None if flag == "file" else args.node
+        return LineSelection(param, getattr(args, flag), node, prefixed=flag == "job")
+
+    def keep(self, line: LogLine) -> bool:
+        return self.node_id is None or line.node_id == self.node_id
 
 
 def _resolve_file(client: HeadClient, value: str, node: Optional[str]) -> str:
@@ -454,7 +462,7 @@ def _resolve_file(client: HeadClient, value: str, node: Optional[str]) -> str:
 def _logs_list_files(client: HeadClient, args: argparse.Namespace) -> int:
     """Every known log file, grouped by node, like `ray logs` with no file."""
     params = filter_params([f"node_id={args.node}"]) if args.node else []
-    files = list(client.iter_rows("/logs/files", LogFile, params + [("sort", "path")]))
+    files = list(client.iter_rows("/logs/files", LogFile, params))
     if args.format == "json":
         _out(_dump_json(files))
         return 0
@@ -472,7 +480,7 @@ def _logs_list_files(client: HeadClient, args: argparse.Namespace) -> int:
         Column("LAST_LINE_AT", lambda f: human_time(f.last_line_at), priority=6),
         Column("WORKER_ID", _f("worker_id"), priority=9), Column("FILE_ID", _f("file_id"), priority=10),
     )
-    for i, (node_id, node_files) in enumerate(by_node.items()):
+    for i, (node_id, node_files) in enumerate(sorted(by_node.items())):
         if i:
             _out()
         _out(f"Node ID: {node_id}")
@@ -504,67 +512,88 @@ def _print_line(line: LogLine, args: argparse.Namespace, prefixed: bool) -> None
         _out(f"({line.path}) {line.text}" if prefixed else line.text)
 
 
-def _logs_lines(client: HeadClient, args: argparse.Namespace, params: list[tuple[str, Any]],
-                prefixed: bool) -> int:
-    """Print the last --tail lines of the selection; with --follow keep polling the cursor."""
-    tail = None if args.tail < 0 else args.tail
-    buffer: deque[LogLine] = deque(maxlen=tail)
-    cursor: Optional[str] = None
-    newest: dict[str, tuple[int, int]] = {}
-    while True:
-        page = client.page("/logs/lines", LogLine, params, limit=MAX_PAGE, cursor=cursor)
-        buffer.extend(page.rows)
-        _note_newest(newest, page.rows)
-        if not page.next_cursor or not page.rows:
+class LineReader:
+    """Reads a selection's lines page by page and remembers the newest (generation, offset)
+    per file, so re-reads for --follow print only what is new.
+
+    The head orders lines by (file, generation, offset) and its last page carries no cursor,
+    so a follow cannot simply resume: for one file (--file) we re-read from the cursor that led
+    to the last page; other selections span files and a new line may land in any of them, so
+    they are re-read whole.
+    """
+
+    def __init__(self, client: HeadClient, sel: LineSelection) -> None:
+        self.client = client
+        self.sel = sel
+        self.newest: dict[str, tuple[int, int]] = {}
+        self._resume: Optional[str] = None
+
+    def read_new(self) -> list[LogLine]:
+        """Every selected line not returned before, in the head's order."""
+        fresh: list[LogLine] = []
+        cursor = self._resume
+        while True:
+            page = self.client.page("/logs/lines", LogLine, [(self.sel.param, self.sel.value)],
+                                    limit=MAX_PAGE, cursor=cursor)
+            fresh.extend(ln for ln in page.rows if self._is_new(ln) and self.sel.keep(ln))
+            self._note(page.rows)
+            if not page.next_cursor or not page.rows:
+                break
             cursor = page.next_cursor
-            break
-        cursor = page.next_cursor
-    for line in buffer:
-        _print_line(line, args, prefixed)
+        if self.sel.param == "file_id":
+            self._resume = cursor
+        return fresh
+
+    def _is_new(self, line: LogLine) -> bool:
+        return (line.generation, line.offset) > self.newest.get(line.file_id, (-1, -1))
+
+    def _note(self, rows: Iterable[LogLine]) -> None:
+        for line in rows:
+            key = (line.generation, line.offset)
+            if key > self.newest.get(line.file_id, (-1, -1)):
+                self.newest[line.file_id] = key
+
+
+def _logs_lines(client: HeadClient, args: argparse.Namespace, sel: LineSelection) -> int:
+    """Print the last --tail lines of the selection; with --follow keep polling (~0.5 s)."""
+    reader = LineReader(client, sel)
+    first = reader.read_new()
+    if args.tail >= 0:
+        first = first[-args.tail:] if args.tail else []
+    for line in first:
+        _print_line(line, args, sel.prefixed)
     sys.stdout.flush()
-    if not args.follow:
-        return 0
     try:
-        _follow(client, args, params, cursor, newest, prefixed)
+        while args.follow:
+            time.sleep(FOLLOW_INTERVAL_S)
+            for line in reader.read_new():
+                _print_line(line, args, sel.prefixed)
+            sys.stdout.flush()
     except KeyboardInterrupt:
-        return 0
+        pass  # Ctrl-C is how a follow ends
     return 0
 
 
-def _note_newest(newest: dict[str, tuple[int, int]], rows: Iterable[LogLine]) -> None:
-    for line in rows:
-        key = (line.generation, line.offset)
-        if key > newest.get(line.file_id, (-1, -1)):
-            newest[line.file_id] = key
+def _search_params(args: argparse.Namespace, flag: Optional[str]) -> list[tuple[str, Any]]:
+    """Search takes `task_id` as a parameter and everything else as `filter=KEY=VALUE`."""
+    params: list[tuple[str, Any]] = []
+    if flag == "task":
+        params.append(("task_id", args.task))
+    elif flag is not None:
+        params += filter_params([f"{dict(SELECTORS)[flag]}={getattr(args, flag)}"])
+    if args.node and flag != "file":
+        params += filter_params([f"node_id={args.node}"])
+    return params + [("regex" if args.regex else "q", args.grep), ("context", args.context)]
 
 
-def _follow(client: HeadClient, args: argparse.Namespace, params: list[tuple[str, Any]],
-            cursor: Optional[str], newest: dict[str, tuple[int, int]], prefixed: bool) -> None:
-    """Poll every ~0.5 s until Ctrl-C. With a cursor from the head, ask only for what is new;
-    without one, re-read and skip lines at or before the newest (generation, offset) seen."""
-    while True:
-        time.sleep(FOLLOW_INTERVAL_S)
-        page = client.page("/logs/lines", LogLine, params, limit=MAX_PAGE, cursor=cursor)
-        fresh = [ln for ln in page.rows
-                 if (ln.generation, ln.offset) > newest.get(ln.file_id, (-1, -1))]
-        for line in fresh:
-            _print_line(line, args, prefixed)
-        _note_newest(newest, page.rows)
-        sys.stdout.flush()
-        if page.next_cursor:
-            cursor = page.next_cursor
-
-
-def _logs_grep(client: HeadClient, args: argparse.Namespace, selected: Sequence[tuple[str, str]]) -> int:
+def _logs_grep(client: HeadClient, args: argparse.Namespace, flag: Optional[str]) -> int:
     """Cluster-wide search: each hit prefixed with where it came from; context lines marked `-`."""
     if not args.grep:
         raise HeadBadRequest("--grep needs a non-empty pattern")
-    params = _selector_params(args, selected)
-    params += [("regex" if args.regex else "q", args.grep), ("context", args.context)]
     printed: set[tuple[str, int, int]] = set()
     hits = 0
     more = False
-    for page in client.iter_pages("/logs/search", LogSearchHit, params, args.limit):
+    for page in client.iter_pages("/logs/search", LogSearchHit, _search_params(args, flag), args.limit):
         for hit in page.rows:
             if args.format == "json":
                 _out(hit.model_dump_json())

@@ -1,107 +1,47 @@
 """The state CLI (`rayscope list|summary|get|logs`) against a real head process.
 
-The head is fed over its real gRPC ingest stream with wire-protocol batches (what an agent
-would send), then the CLI runs as a subprocess. Formatting helpers get plain unit tests.
+The head (`python -m rayscope.dashboard`) is fed over its real gRPC ingest stream with
+wire-protocol batches (what an agent sends); the CLI runs as a subprocess, exactly as a user
+runs it. Formatting helpers get plain unit tests at the end.
 """
 from __future__ import annotations
 
 import json
 import os
-import queue
+import signal
 import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import grpc
 import pytest
+from head_process import PYTHON, HeadProcess, IngestClient, log_file, log_lines, running_head, task_event
 
 from rayscope.cli.format import Column, human_bytes, human_duration, render_table, truncate
-from rayscope.dashboard.models import Task
+from rayscope.dashboard.models import Actor, Task, TaskSummary
+from rayscope.runtime.state import HeadServiceRecord, NodeRecord, State
 from rayscope.wire import rayscope_ingest_pb2 as pb
-
-REPO = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-STREAM = "/rayscope.wire.Ingest/Stream"
 
 NODE_ID = "ab" * 28
 WORKER_ID = "cd" * 28
 JOB_ID = "01000000"
+AGENT_ID = "agent-cli-test"
 SESSION_LOGS = "/tmp/ray/session_test/logs"
 WORKER_LOG = f"worker-{WORKER_ID}-{JOB_ID}-4242.out"
 FILE_ID = f"{NODE_ID}/{WORKER_LOG}"
-N_SQUARE = 250  # more than one page when the CLI is told to use pages of 100
-T0 = 1_700_000_000.0
+FOLLOW_LOG = f"worker-{'ef' * 28}-{JOB_ID}-4343.out"
+N_SQUARE = 250  # more than two pages when the CLI is told to use pages of 100
+T0 = time.time() - 3600
 
 
 def task_id(i: int) -> str:
-    return f"{i:08x}" + "ee" * 16 + JOB_ID
+    return f"{i:040x}" + JOB_ID
 
 
 BOOM_ID = task_id(999_999)
 RETRY_ID = task_id(888_888)
 ACTOR_IDS = ["a1" * 16, "a2" * 16, "a3" * 16]
-
-
-# ---------------------------------------------------------------- feeding the head
-
-
-class Feeder:
-    """A minimal agent: one Ingest.Stream, hello, then batches acked one by one."""
-
-    def __init__(self, grpc_address: str, token: str, node_id: str = NODE_ID) -> None:
-        self._channel = grpc.insecure_channel(grpc_address)
-        self._requests: queue.Queue = queue.Queue()
-        call = self._channel.stream_stream(
-            STREAM,
-            request_serializer=pb.AgentMessage.SerializeToString,
-            response_deserializer=pb.HeadMessage.FromString,
-        )
-        self._responses = call(self._iter_requests(), metadata=[("authorization", f"Bearer {token}")])
-        hello = pb.AgentHello(agent_id=f"test-{node_id[:8]}", node_id=node_id, node_ip="127.0.0.1",
-                              hostname="testhost", session_name="session_test",
-                              session_dir="/tmp/ray/session_test", started_at=T0, version="test")
-        self._requests.put(pb.AgentMessage(hello=hello))
-        ack = next(self._responses)
-        assert ack.WhichOneof("kind") == "hello_ack", ack
-        self.seq = ack.hello_ack.last_committed_seq
-
-    def _iter_requests(self) -> Iterator[pb.AgentMessage]:
-        while True:
-            item = self._requests.get()
-            if item is None:
-                return
-            yield item
-
-    def send(self, batch: pb.Batch) -> None:
-        self.seq += 1
-        batch.seq = self.seq
-        batch.created_at = time.time()
-        self._requests.put(pb.AgentMessage(batch=batch))
-        ack = next(self._responses)
-        assert ack.WhichOneof("kind") == "ack" and ack.ack.seq == self.seq, ack
-
-    def close(self) -> None:
-        self._requests.put(None)
-        self._channel.close()
-
-
-def _ns(t: float) -> int:
-    return int(t * 1e9)
-
-
-def _finished_task(tid: str, name: str, i: int, attempt: int = 0) -> pb.TaskEvent:
-    start = T0 + i
-    return pb.TaskEvent(
-        task_id=tid, attempt=attempt, job_id=JOB_ID, name=name, type="NORMAL_TASK", language="PYTHON",
-        node_id=NODE_ID, worker_id=WORKER_ID, worker_pid=4242,
-        state_ts_ns={1: _ns(start), 8: _ns(start + 0.5), 11: _ns(start + 1.5)}, event_time=start + 1.5,
-    )
-
-
 TRACEBACK = [
     "Traceback (most recent call last):",
     '  File "job.py", line 7, in boom',
@@ -109,30 +49,10 @@ TRACEBACK = [
     "ValueError: boom went the task",
 ]
 LOG_LINES = ["starting worker", "square says hi", "boom: about to fail", *TRACEBACK, "worker idle"]
+BOOM_LINES = LOG_LINES[2:-1]  # the boom task's byte range ends where "worker idle" starts
 
 
-def _log_batch() -> pb.Batch:
-    """One worker stdout file; the `boom` task owns the lines from 'boom: about…' to the end."""
-    batch = pb.Batch()
-    batch.log_files.append(pb.LogFile(file_id=FILE_ID, node_id=NODE_ID, path=WORKER_LOG,
-                                      kind=pb.LOG_WORKER_STDOUT, worker_id=WORKER_ID, job_id=JOB_ID, pid=4242))
-    offset = 0
-    offsets = []
-    for text in LOG_LINES:
-        offsets.append(offset)
-        batch.log_lines.append(pb.LogLine(file_id=FILE_ID, offset=offset, generation=0,
-                                          text=text.encode(), read_at=T0 + 5))
-        offset += len(text.encode()) + 1
-    boom_start, boom_end = offsets[2], offsets[-1]
-    boom = pb.TaskEvent(
-        task_id=BOOM_ID, attempt=0, job_id=JOB_ID, name="boom", type="NORMAL_TASK", node_id=NODE_ID,
-        worker_id=WORKER_ID, worker_pid=4242, error_type="TASK_EXECUTION_EXCEPTION",
-        error_message="\n".join(TRACEBACK), stdout_file=f"{SESSION_LOGS}/{WORKER_LOG}",
-        stdout_start=boom_start, stdout_end=boom_end,
-        state_ts_ns={1: _ns(T0), 8: _ns(T0 + 1), 12: _ns(T0 + 2)}, event_time=T0 + 2,
-    )
-    batch.tasks.append(boom)
-    return batch
+# ---------------------------------------------------------------- the fed head
 
 
 def _lifecycle_batch() -> pb.Batch:
@@ -143,17 +63,225 @@ def _lifecycle_batch() -> pb.Batch:
     batch.jobs.append(pb.JobEvent(job_id=JOB_ID, is_dead=False, driver_pid=4000, driver_ip="127.0.0.1",
                                   start_time_ms=int(T0 * 1000), entrypoint="python job.py", event_time=T0))
     for i, aid in enumerate(ACTOR_IDS):
-        state = "DEAD" if i == 2 else "ALIVE"
-        batch.actors.append(pb.ActorEvent(actor_id=aid, job_id=JOB_ID, state=state, class_name="Counter",
-                                          pid=5000 + i, node_id=NODE_ID, event_time=T0 + i))
+        batch.actors.append(pb.ActorEvent(actor_id=aid, job_id=JOB_ID, state="DEAD" if i == 2 else "ALIVE",
+                                          class_name="Counter", pid=5000 + i, node_id=NODE_ID,
+                                          event_time=T0 + i))
     for i in range(N_SQUARE):
-        batch.tasks.append(_finished_task(task_id(i), "square", i))
-    failed = pb.TaskEvent(task_id=RETRY_ID, attempt=0, job_id=JOB_ID, name="flaky", type="NORMAL_TASK",
-                          node_id=NODE_ID, error_type="WORKER_DIED", error_message="worker died",
-                          state_ts_ns={1: _ns(T0), 8: _ns(T0 + 1), 12: _ns(T0 + 2)}, event_time=T0 + 2)
-    batch.tasks.append(failed)
-    batch.tasks.append(_finished_task(RETRY_ID, "flaky", 3, attempt=1))
+        batch.tasks.append(task_event(task_id(i), name="square", type="NORMAL_TASK", node_id=NODE_ID,
+                                      worker_id=WORKER_ID, worker_pid=4242,
+                                      states={"PENDING_ARGS_AVAIL": T0 + i, "RUNNING": T0 + i + 0.5,
+                                              "FINISHED": T0 + i + 1.5}))
+    batch.tasks.append(task_event(RETRY_ID, attempt=0, name="flaky", type="NORMAL_TASK", node_id=NODE_ID,
+                                  error_type="WORKER_DIED", error_message="the worker died",
+                                  states={"PENDING_ARGS_AVAIL": T0, "RUNNING": T0 + 1, "FAILED": T0 + 2}))
+    batch.tasks.append(task_event(RETRY_ID, attempt=1, name="flaky", type="NORMAL_TASK", node_id=NODE_ID,
+                                  states={"PENDING_ARGS_AVAIL": T0 + 3, "RUNNING": T0 + 4, "FINISHED": T0 + 5}))
     return batch
+
+
+def _log_batch() -> pb.Batch:
+    """One worker stdout file; the `boom` task owns the lines from 'boom: about…' to before 'worker idle'."""
+    lines = log_lines(FILE_ID, LOG_LINES)
+    boom = task_event(BOOM_ID, name="boom", type="NORMAL_TASK", node_id=NODE_ID, worker_id=WORKER_ID,
+                      worker_pid=4242, error_type="TASK_EXECUTION_EXCEPTION", error_message="\n".join(TRACEBACK),
+                      stdout_file=f"{SESSION_LOGS}/{WORKER_LOG}", stdout_start=lines[2].offset,
+                      stdout_end=lines[-1].offset,
+                      states={"PENDING_ARGS_AVAIL": T0, "RUNNING": T0 + 1, "FAILED": T0 + 2})
+    return pb.Batch(
+        log_files=[log_file(FILE_ID, NODE_ID, WORKER_LOG, worker_id=WORKER_ID, job_id=JOB_ID, pid=4242),
+                   log_file(f"{NODE_ID}/{FOLLOW_LOG}", NODE_ID, FOLLOW_LOG, job_id=JOB_ID, pid=4343)],
+        log_lines=lines + log_lines(f"{NODE_ID}/{FOLLOW_LOG}", ["follow line 0"]),
+        tasks=[boom],
+    )
+
+
+def feed(head: HeadProcess, *batches: pb.Batch) -> None:
+    """Ship batches as an agent would: hello, then the next seqs, each acked once committed."""
+    with IngestClient(head.grpc_address, head.token) as ingest:
+        seq = ingest.hello(AGENT_ID, NODE_ID, node_ip="127.0.0.1", session_name="session_test")
+        for batch in batches:
+            seq += 1
+            batch.seq = seq
+            batch.created_at = time.time()
+            assert ingest.send(batch) == seq
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[HeadProcess]:
+    with running_head() as h:
+        feed(h, _lifecycle_batch(), _log_batch())
+        yield h
+
+
+def cli(head: HeadProcess | None, *args: str, env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """`rayscope ARGS` as a subprocess, pointed at `head` by --address/--token."""
+    conn = ["--address", head.http_url, "--token", head.token] if head else []
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("RAYSCOPE_")}
+    run_env["RAYSCOPE_HOME"] = "/nonexistent-rayscope-home"
+    run_env.pop("COLUMNS", None)
+    run_env.update(env or {})
+    proc = subprocess.run([PYTHON, "-m", "rayscope.cli.main", *args, *conn], env=run_env,
+                          capture_output=True, text=True, timeout=60)
+    if check:
+        assert proc.returncode == 0, f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# ---------------------------------------------------------------- list
+
+
+def test_list_follows_cursors_past_one_page_up_to_limit(head: HeadProcess) -> None:
+    out = cli(head, "list", "tasks", "--filter", "name=square", "--limit", "230", "--page-size", "100", "--json")
+    rows = [Task.model_validate(r) for r in json.loads(out.stdout)]
+    assert len(rows) == 230 and len({r.task_id for r in rows}) == 230
+    assert {r.name for r in rows} == {"square"} and {r.state for r in rows} == {"FINISHED"}
+    assert "more match" in out.stderr
+    everything = cli(head, "list", "tasks", "--filter", "name=square", "--limit", "5000", "--page-size", "100",
+                     "--json")
+    assert len({r["task_id"] for r in json.loads(everything.stdout)}) == N_SQUARE
+    assert "more match" not in everything.stderr
+
+
+def test_list_table_with_filters_and_sort(head: HeadProcess) -> None:
+    failed = cli(head, "list", "tasks", "--filter", "state=FAILED").stdout
+    assert "Total: 2" in failed and "TASK_ID" in failed and "STATE" in failed
+    assert BOOM_ID in failed and RETRY_ID in failed and task_id(0) not in failed
+    not_square = json.loads(cli(head, "list", "tasks", "-f", "name!=square", "-f", "job_id=" + JOB_ID,
+                                "--json").stdout)
+    assert sorted((r["name"], r["attempt"]) for r in not_square) == [("boom", 0), ("flaky", 0), ("flaky", 1)]
+    newest = json.loads(cli(head, "list", "tasks", "--filter", "name=square", "--sort=-start_time", "--limit", "1",
+                            "--json").stdout)
+    assert [r["task_id"] for r in newest] == [task_id(N_SQUARE - 1)]
+    actors = [Actor.model_validate(a) for a in json.loads(cli(head, "list", "actors", "--filter", "state=ALIVE",
+                                                               "--json").stdout)]
+    assert sorted(a.actor_id for a in actors) == ACTOR_IDS[:2]
+    nodes = cli(head, "list", "nodes").stdout
+    assert NODE_ID in nodes and "NODE_IP" in nodes and "127.0.0.1" in nodes
+    assert JOB_ID in cli(head, "list", "jobs").stdout
+
+
+def test_list_bad_filters_are_one_line_errors(head: HeadProcess) -> None:
+    assert_one_line_error(cli(head, "list", "tasks", "--filter", "colour=red", check=False), "colour", "state")
+    assert_one_line_error(cli(head, "list", "tasks", "--filter", "no-operator", check=False), "KEY=VALUE")
+    assert_one_line_error(cli(head, "list", "tasks", "--sort", "colour", check=False), "colour")
+
+
+# ---------------------------------------------------------------- summary and get
+
+
+def test_summary_tasks_and_actors(head: HeadProcess) -> None:
+    table = cli(head, "summary", "tasks").stdout
+    assert "Tasks Summary" in table and "FUNC_OR_CLASS_NAME" in table
+    square_row = next(line for line in table.splitlines() if " square " in line)
+    assert "FINISHED: 250" in square_row
+    summary = TaskSummary.model_validate_json(cli(head, "summary", "tasks", "--json").stdout)
+    by_name = {r.name: r.states for r in summary.rows}
+    assert by_name["square"] == {"FINISHED": N_SQUARE} and by_name["boom"] == {"FAILED": 1}
+    actors = cli(head, "summary", "actors").stdout
+    counter_row = next(line for line in actors.splitlines() if "Counter" in line)
+    assert "ALIVE: 2" in counter_row and "DEAD: 1" in counter_row
+
+
+def test_get_task_shows_every_attempt_and_the_traceback(head: HeadProcess) -> None:
+    boom = cli(head, "get", "task", BOOM_ID).stdout
+    assert "error_message: |" in boom and "  ValueError: boom went the task" in boom
+    assert "error_type:" in boom and "TASK_EXECUTION_EXCEPTION" in boom
+    retry = cli(head, "get", "task", RETRY_ID).stdout
+    assert "2 attempts" in retry and "--- attempt 0 ---" in retry and "--- attempt 1 ---" in retry
+    attempts = [Task.model_validate(t) for t in json.loads(cli(head, "get", "tasks", RETRY_ID, "--json").stdout)]
+    assert [(t.attempt, t.state) for t in attempts] == [(0, "FAILED"), (1, "FINISHED")]
+    assert "Counter" in cli(head, "get", "actor", ACTOR_IDS[0]).stdout
+
+
+def test_get_unknown_id_is_a_clear_error(head: HeadProcess) -> None:
+    unknown = "ff" * 24
+    assert_one_line_error(cli(head, "get", "task", unknown, check=False), unknown)
+    assert_one_line_error(cli(head, "get", "actor", unknown, check=False), unknown)
+
+
+# ---------------------------------------------------------------- logs
+
+
+def test_logs_by_task_file_and_listing(head: HeadProcess) -> None:
+    assert cli(head, "logs", "--task", BOOM_ID).stdout.splitlines() == BOOM_LINES
+    assert cli(head, "logs", "--file", WORKER_LOG).stdout.splitlines() == LOG_LINES
+    assert cli(head, "logs", "--file", WORKER_LOG, "--tail", "2").stdout.splitlines() == LOG_LINES[-2:]
+    listing = cli(head, "logs").stdout
+    assert f"Node ID: {NODE_ID}" in listing and WORKER_LOG in listing and "worker_stdout" in listing
+    assert_one_line_error(cli(head, "logs", "--file", "nope.out", check=False), "nope.out")
+    assert_one_line_error(cli(head, "logs", "--task", "ff" * 24, check=False), "ff" * 24)
+
+
+def test_logs_grep_with_context(head: HeadProcess) -> None:
+    out = cli(head, "logs", "--grep", "valueerror: BOOM", "--context", "1").stdout.splitlines()
+    prefix = f"(node={NODE_ID[:8]} task=boom:{BOOM_ID})"
+    assert out == [
+        f"{prefix}-     raise ValueError('boom went the task')",
+        f"{prefix}: ValueError: boom went the task",
+        f"(node={NODE_ID[:8]} file={WORKER_LOG})- worker idle",
+    ]
+    regex = cli(head, "logs", "--grep", "^(starting|worker) ", "--regex").stdout.splitlines()
+    assert [line.split(": ", 1)[1] for line in regex] == ["starting worker", "worker idle"]
+    nothing = cli(head, "logs", "--grep", "no such text anywhere", check=False)
+    assert nothing.returncode == 1 and nothing.stdout == ""
+
+
+def test_logs_follow_prints_new_lines_until_interrupted(head: HeadProcess) -> None:
+    cmd = [PYTHON, "-m", "rayscope.cli.main", "logs", "--file", FOLLOW_LOG, "--follow",
+           "--address", head.http_url, "--token", head.token]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().rstrip("\n") == "follow line 0"
+        new = log_lines(f"{NODE_ID}/{FOLLOW_LOG}", ["follow line 1", "follow line 2"],
+                        start_offset=len("follow line 0") + 1)
+        feed(head, pb.Batch(log_lines=new))
+        assert proc.stdout.readline().rstrip("\n") == "follow line 1"
+        assert proc.stdout.readline().rstrip("\n") == "follow line 2"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------- finding the head, errors
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_head_and_bad_token(head: HeadProcess) -> None:
+    port = _closed_port()
+    down = cli(None, "list", "tasks", "--address", f"http://127.0.0.1:{port}", "--token", "x", check=False)
+    assert_one_line_error(down, f"cannot reach the Rayscope head at http://127.0.0.1:{port}: connection refused")
+    bad = cli(None, "summary", "tasks", "--address", head.http_url, "--token", "wrong", check=False)
+    assert_one_line_error(bad, "the head rejected the token (401)")
+    nowhere = cli(None, "list", "nodes", check=False)
+    assert_one_line_error(nowhere, "--address", "RAYSCOPE_ADDRESS")
+
+
+def test_head_found_through_env_and_local_state_file(head: HeadProcess, tmp_path: Path) -> None:
+    env = {"RAYSCOPE_ADDRESS": head.http_url, "RAYSCOPE_TOKEN": head.token}
+    assert JOB_ID in cli(None, "list", "jobs", env=env).stdout
+    svc = HeadServiceRecord(pid=head.proc.pid, create_time=0.0, http_url=head.http_url,
+                            grpc_address=head.grpc_address or "", db_path=str(head.db_path), log_path="")
+    node = NodeRecord(role="head", gcs_address="127.0.0.1:1", temp_dir="/tmp", session_dir="/tmp",
+                      ray_pgid=0, head_service=svc, token_file=str(head.token_file), started_at=0.0)
+    (tmp_path / "state.json").write_text(State(nodes=[node]).model_dump_json())
+    assert JOB_ID in cli(None, "list", "jobs", env={"RAYSCOPE_HOME": str(tmp_path)}).stdout
 
 
 # ---------------------------------------------------------------- formatting (no head needed)
