@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,6 +86,7 @@ class RayNode:
                 p.kill()
             except psutil.Error:
                 pass
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def start_ray_node() -> RayNode:
@@ -333,7 +335,7 @@ def stop_agent(proc: subprocess.Popen) -> int:
 def test_agent_end_to_end_and_restart(ray_node: RayNode, ident: NodeIdentity) -> None:
     head = FakeHead(token(ray_node))
     server, addr = serve_fake_head(head)
-    state = tempfile.mkdtemp(prefix="rs-agent-", dir="/tmp")
+    state = tempfile.mkdtemp(prefix="agent-state-", dir=ray_node.temp_dir)
     ready = os.path.join(state, "ready.json")
     agent = start_agent(ray_node, addr, state, ready)
     try:

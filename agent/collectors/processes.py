@@ -3,12 +3,15 @@
 Workers are the raylet's descendants; drivers are found by their core-driver log files;
 GCS and the dashboard by a session-dir match on their command line (a full process scan,
 done only every `rescan_s`). psutil.Process objects are cached so cpu_percent is a delta,
-and USS (which reads smaps) is refreshed only every `uss_every_s`.
+and USS (the kernel walks page tables for smaps_rollup: ~3.5 ms per 50 MB worker,
+measured) is refreshed only every ~`uss_every_s`, jittered. Per-tick fields come from
+two raw /proc reads per process rather than psutil (5x cheaper, measured).
 """
 from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -61,13 +64,53 @@ def parse_title(title: str, is_actor: bool = False) -> TitleInfo:
 class _Cached:
     proc: psutil.Process
     uss: int = 0
-    uss_at: float = 0.0
+    num_fds: int = 0
+    slow_at: float = 0.0  # when USS and fd count are next due
+    cpu_ticks: int = 0
+    cpu_at: float = 0.0
+    start_ticks: int = 0
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_BOOT_TIME = psutil.boot_time()
+
+
+@dataclass
+class _ProcStat:
+    ppid: int
+    cpu_ticks: int
+    num_threads: int
+    start_ticks: int
+    rss_pages: int
+    comm: str
+    cmdline: list[str]
+
+
+def _read_proc(pid: int) -> Optional[_ProcStat]:
+    """Per-tick fields from two /proc reads (psutil needs four and much more Python)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    lp, rp = stat.index(b"("), stat.rindex(b")")
+    fields = stat[rp + 2 :].split()  # fields[0] is the state (field 3 of proc(5))
+    # setproctitle pads Ray's titles with hundreds of NULs: strip them before splitting
+    cmdline = [a.decode(errors="replace") for a in raw[:8192].rstrip(b"\0").split(b"\0") if a]
+    return _ProcStat(
+        ppid=int(fields[1]), cpu_ticks=int(fields[11]) + int(fields[12]), num_threads=int(fields[17]),
+        start_ticks=int(fields[19]), rss_pages=int(fields[21]), comm=stat[lp + 1 : rp].decode(errors="replace"),
+        cmdline=cmdline,
+    )
 
 
 @dataclass
 class ProcessCollector:
     ident: NodeIdentity
-    uss_every_s: float = 5.0
+    uss_every_s: float = 20.0  # USS reads smaps_rollup: ~3 ms of kernel time per 50 MB worker
     rescan_s: float = 10.0
     cmdline_max: int = 512
     _cache: dict[int, _Cached] = field(default_factory=dict)
@@ -76,6 +119,8 @@ class ProcessCollector:
     _logs_mtime: float = -1.0
     _from_logs: dict[int, WorkerInfo] = field(default_factory=dict)
     _drivers: set[int] = field(default_factory=set)
+    _deep_pids: Optional[list[int]] = None
+    _deep_at: float = 0.0
     extra_info: dict[int, WorkerInfo] = field(default_factory=dict)  # e.g. from the raylet's node stats
 
     @property
@@ -92,11 +137,8 @@ class ProcessCollector:
         raylet = self._proc(self.ident.raylet_pid)
         if raylet is not None:
             roles[raylet.pid] = "raylet"
-            try:
-                for child in raylet.children(recursive=True):
-                    roles.setdefault(child.pid, "worker")
-            except psutil.NoSuchProcess:
-                pass
+            for pid in self._descendants(raylet):
+                roles.setdefault(pid, "worker")
         for pid in self._drivers:
             roles.setdefault(pid, "driver")
         roles.pop(os.getpid(), None)
@@ -160,12 +202,29 @@ class ProcessCollector:
                 found[p.pid] = "other"
         self._session_procs = found
 
+    def _descendants(self, root: psutil.Process) -> list[int]:
+        """The raylet's children every tick, from /proc/<pid>/task/*/children (a few small reads);
+        deeper descendants (a task's own subprocesses) from psutil's full scan, every `rescan_s`."""
+        direct: Optional[list[int]] = []
+        try:
+            for tid in os.listdir(f"/proc/{root.pid}/task"):
+                with open(f"/proc/{root.pid}/task/{tid}/children") as f:
+                    direct.extend(int(k) for k in f.read().split())
+        except FileNotFoundError:
+            direct = None  # kernel without CONFIG_PROC_CHILDREN, or the raylet is gone
+        if direct is None or self._deep_pids is None or time.time() - self._deep_at > self.rescan_s:
+            try:
+                self._deep_pids = [c.pid for c in root.children(recursive=True)]
+            except psutil.Error:
+                self._deep_pids = []
+            self._deep_at = time.time()
+        return list(dict.fromkeys((direct or []) + [p for p in self._deep_pids if psutil.pid_exists(p)]))
+
     def _proc(self, pid: int) -> Optional[psutil.Process]:
         c = self._cache.get(pid)
         if c is None:
             try:
                 c = _Cached(psutil.Process(pid))
-                c.proc.cpu_percent(None)  # prime
             except psutil.Error:
                 return None
             self._cache[pid] = c
@@ -178,18 +237,26 @@ class ProcessCollector:
             return None
         c = self._cache[pid]
         try:
-            with proc.oneshot():
-                cmd = proc.cmdline()
-                title = cmd[0] if cmd and cmd[0].startswith("ray::") else proc.name()
-                row = RayProcess(
-                    pid=pid, ppid=proc.ppid(), role=role,
-                    cmdline=" ".join(a for a in cmd if a)[: self.cmdline_max], title=title,
-                    cpu_percent=proc.cpu_percent(None), rss=proc.memory_info().rss,
-                    num_fds=proc.num_fds(), num_threads=proc.num_threads(), create_time=proc.create_time(),
-                )
-                if now - c.uss_at >= self.uss_every_s:
-                    c.uss, c.uss_at = proc.memory_full_info().uss, now
-                row.uss = c.uss
+            fast = _read_proc(pid)
+            if fast is None or (c.start_ticks and fast.start_ticks != c.start_ticks):
+                raise psutil.NoSuchProcess(pid)  # gone, or the pid was reused
+            cmd = fast.cmdline
+            title = cmd[0] if cmd and cmd[0].startswith("ray::") else fast.comm
+            cpu = 0.0
+            if c.cpu_at:
+                cpu = (fast.cpu_ticks - c.cpu_ticks) / _CLK_TCK / max(now - c.cpu_at, 1e-3) * 100.0
+            c.cpu_ticks, c.cpu_at, c.start_ticks = fast.cpu_ticks, now, fast.start_ticks
+            row = RayProcess(
+                pid=pid, ppid=fast.ppid, role=role,
+                cmdline=" ".join(a for a in cmd if a)[: self.cmdline_max], title=title,
+                cpu_percent=cpu, rss=fast.rss_pages * _PAGE, num_threads=fast.num_threads,
+                create_time=_BOOT_TIME + fast.start_ticks / _CLK_TCK,
+            )
+            if now >= c.slow_at:
+                # jittered so the refreshes of many workers spread over the period
+                c.uss, c.num_fds = proc.memory_full_info().uss, proc.num_fds()
+                c.slow_at = now + self.uss_every_s * random.uniform(0.75, 1.25)
+            row.uss, row.num_fds = c.uss, c.num_fds
         except psutil.AccessDenied:
             return None
         except psutil.Error:
