@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict
 
 from rayscope.agent.logs.tailer import Checkpoint
 
@@ -21,6 +20,7 @@ class OffsetStore:
     def __init__(self, path: str, fsync: bool = True) -> None:
         self.path = path
         self.fsync = fsync
+        self._last: dict[str, list[list]] = {}
 
     def load(self) -> dict[str, list[Checkpoint]]:
         try:
@@ -34,16 +34,21 @@ class OffsetStore:
         out: dict[str, list[Checkpoint]] = {}
         for stream, rows in raw.items():
             try:
-                out[stream] = [Checkpoint(**row) for row in rows]
-            except TypeError as e:
+                out[stream] = [Checkpoint(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+            except (TypeError, ValueError, IndexError, KeyError) as e:
                 log.error("offset checkpoint stream %s malformed (%s): ignoring it", stream, e)
         return out
 
     def save(self, streams: dict[str, list[Checkpoint]]) -> None:
+        """Rows are [path, inode, generation, offset]; nothing is written when nothing moved."""
+        rows = {k: [[c.path, c.inode, c.generation, c.offset] for c in v] for k, v in streams.items()}
+        if rows == self._last:
+            return
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({k: [asdict(c) for c in v] for k, v in streams.items()}, f)
+            json.dump(rows, f, separators=(",", ":"))
             f.flush()
             if self.fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._last = rows

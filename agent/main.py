@@ -40,6 +40,7 @@ VERSION = "0.1.0"
 MAX_BATCH_LINES = 5000
 MAX_BATCH_BYTES = 4 << 20
 MAX_BATCHES_PER_TICK = 8
+CHECKPOINT_EVERY_S = 5.0
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Agent:
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         self.ticks = 0
+        self._checkpointed_at = 0.0
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
@@ -154,7 +156,7 @@ class Agent:
         self.volatile.add(node=node, store=stats.store if stats else None, processes=procs, objects=stats.objects if stats else None)
         self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, counters=self._self_metrics())
 
-    def _ship_durable(self) -> None:
+    def _ship_durable(self, force_checkpoint: bool = False) -> None:
         """Logs, events and drop reports: spooled first, then the offsets that produced them."""
         for i in range(MAX_BATCHES_PER_TICK):
             lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
@@ -173,7 +175,10 @@ class Agent:
             self.spool.append(batch)
             if not (lp.more or ep.more):
                 break
-        self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint()})
+        if force_checkpoint or time.monotonic() - self._checkpointed_at >= CHECKPOINT_EVERY_S:
+            # A checkpoint older than the spool only means re-reading (resending) lines, never a gap.
+            self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint()})
+            self._checkpointed_at = time.monotonic()
 
     def _self_metrics(self) -> dict[str, float]:
         try:
@@ -196,7 +201,7 @@ class Agent:
     def shutdown(self) -> None:
         """Flush: one last durable batch, give the head a moment to ack, close everything."""
         try:
-            self._ship_durable()
+            self._ship_durable(force_checkpoint=True)
         except Exception:
             log.exception("final flush failed")
         self.shipper.drain(timeout=3.0)
