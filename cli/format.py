@@ -71,9 +71,10 @@ def truncate(text: str, width: int) -> str:
     return text[: width - 1] + ELLIPSIS
 
 
-def _choose_columns(columns: Sequence[Column], natural: list[int], width: int) -> list[int]:
-    """Indexes of the columns that fit, most important first; at least one is always kept."""
-    order = sorted(range(len(columns)), key=lambda i: (columns[i].priority, i))
+def _choose_columns(columns: Sequence[Column], natural: list[int], empty: list[bool], width: int) -> list[int]:
+    """Indexes of the columns that fit, most important first; at least one is always kept.
+    Columns with no value in any row go last: on a narrow terminal they only cost room."""
+    order = sorted(range(len(columns)), key=lambda i: (empty[i], columns[i].priority, i))
     kept: list[int] = []
     used = 0
     for i in order:
@@ -115,7 +116,8 @@ def render_table(
         for i, row_cells in enumerate(cells):
             row_cells[0] = str(i)
     natural = [max([len(c.header)] + [len(rc[j]) for rc in cells]) for j, c in enumerate(cols)]
-    keep = list(range(len(cols))) if width is None else _choose_columns(cols, natural, width)
+    empty = [all(not rc[j] for rc in cells) for j in range(len(cols))]
+    keep = list(range(len(cols))) if width is None else _choose_columns(cols, natural, empty, width)
     cols = [cols[i] for i in keep]
     widths = [natural[i] for i in keep]
     cells = [[rc[i] for i in keep] for rc in cells]

@@ -355,7 +355,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     records = found if isinstance(found, list) else [found]
     title = f"{kind.capitalize()} {args.id}"
     if kind == "task":
-        title += f": {len(records)} attempt{'s' if len(records) != 1 else ''}"
+        title += f" ({len(records)} attempt{'s' if len(records) != 1 else ''})"
     _out(banner(title))
     for record in records:
         if kind == "task":
@@ -509,7 +509,7 @@ def _print_line(line: LogLine, args: argparse.Namespace, prefixed: bool) -> None
     if args.format == "json":
         _out(line.model_dump_json())
     else:
-        _out(f"({line.path}) {line.text}" if prefixed else line.text)
+        _out(f"{_line_prefix(line)} {line.text}" if prefixed else line.text)
 
 
 class LineReader:
@@ -594,12 +594,12 @@ def _logs_grep(client: HeadClient, args: argparse.Namespace, flag: Optional[str]
     hits = 0
     more = False
     for page in client.iter_pages("/logs/search", LogSearchHit, _search_params(args, flag), args.limit):
-        for hit in page.rows:
-            if args.format == "json":
+        if args.format == "json":
+            for hit in page.rows:
                 _out(hit.model_dump_json())
-            else:
-                _print_hit(hit, printed, separate=args.context > 0 and hits > 0)
-            hits += 1
+        else:
+            _print_hits(page.rows, printed, args.context > 0)
+        hits += len(page.rows)
         more = page.next_cursor is not None
     if hits == 0:
         _warn(f"no log line matches {args.grep!r}")
@@ -609,19 +609,21 @@ def _logs_grep(client: HeadClient, args: argparse.Namespace, flag: Optional[str]
     return 0
 
 
-def _print_hit(hit: LogSearchHit, printed: set[tuple[str, int, int]], separate: bool) -> None:
-    """grep's convention: `PREFIX: text` for the hit, `PREFIX- text` for context, `--` between groups."""
-    if separate:
-        _out("--")
-    for line in hit.before:
-        if _line_key(line) not in printed:
-            _out(f"{_line_prefix(line)}- {line.text}")
+def _print_hits(hits: Sequence[LogSearchHit], printed: set[tuple[str, int, int]], grouped: bool) -> None:
+    """grep's convention: `PREFIX: text` for a hit, `PREFIX- text` for context, `--` between
+    groups; overlapping groups merge, and a line is printed once (as a hit if it is one)."""
+    hit_keys = {_line_key(h.line) for h in hits}
+    for hit in hits:
+        group = [*hit.before, hit.line, *hit.after]
+        fresh = [line for line in group if _line_key(line) not in printed]
+        if not fresh:
+            continue
+        if grouped and printed and len(fresh) == len(group):
+            _out("--")
+        for line in fresh:
+            mark = ":" if _line_key(line) in hit_keys else "-"
+            _out(f"{_line_prefix(line)}{mark} {line.text}")
             printed.add(_line_key(line))
-    _out(f"{_line_prefix(hit.line)}: {hit.line.text}")
-    printed.add(_line_key(hit.line))
-    for line in hit.after:
-        _out(f"{_line_prefix(line)}- {line.text}")
-        printed.add(_line_key(line))
 
 
 def _add_logs(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -634,7 +636,7 @@ def _add_logs(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--task", metavar="TASK_ID", help="the lines a task printed (stdout and stderr)")
     p.add_argument("--actor", metavar="ACTOR_ID", help="the lines of an actor's worker")
     p.add_argument("--worker", metavar="WORKER_ID", help="the lines of a worker process")
-    p.add_argument("--job", metavar="JOB_ID", help="every line of a job, prefixed with its file")
+    p.add_argument("--job", metavar="JOB_ID", help="every line of a job, each prefixed with where it came from")
     p.add_argument("--file", metavar="FILE", help="one file: its file id, or its path under the logs dir")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
     p.add_argument("--tail", type=int, default=DEFAULT_TAIL,

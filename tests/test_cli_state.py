@@ -196,7 +196,7 @@ def test_get_task_shows_every_attempt_and_the_traceback(head: HeadProcess) -> No
     assert "error_message: |" in boom and "  ValueError: boom went the task" in boom
     assert "error_type:" in boom and "TASK_EXECUTION_EXCEPTION" in boom
     retry = cli(head, "get", "task", RETRY_ID).stdout
-    assert "2 attempts" in retry and "--- attempt 0 ---" in retry and "--- attempt 1 ---" in retry
+    assert "(2 attempts)" in retry and "--- attempt 0 ---" in retry and "--- attempt 1 ---" in retry
     attempts = [Task.model_validate(t) for t in json.loads(cli(head, "get", "tasks", RETRY_ID, "--json").stdout)]
     assert [(t.attempt, t.state) for t in attempts] == [(0, "FAILED"), (1, "FINISHED")]
     assert "Counter" in cli(head, "get", "actor", ACTOR_IDS[0]).stdout
@@ -229,6 +229,9 @@ def test_logs_grep_with_context(head: HeadProcess) -> None:
         f"{prefix}: ValueError: boom went the task",
         f"(node={NODE_ID[:8]} file={WORKER_LOG})- worker idle",
     ]
+    merged = cli(head, "logs", "--grep", "boom", "-C", "1").stdout.splitlines()  # overlapping groups merge
+    assert [line.split(" ", 2)[1][-1] for line in merged] == ["-", ":", "-", ":", ":", ":", "-"]
+    assert [line.split(" ", 2)[2] for line in merged] == LOG_LINES[1:]
     regex = cli(head, "logs", "--grep", "^(starting|worker) ", "--regex").stdout.splitlines()
     assert [line.split(": ", 1)[1] for line in regex] == ["starting worker", "worker idle"]
     nothing = cli(head, "logs", "--grep", "no such text anywhere", check=False)
