@@ -97,7 +97,8 @@ async def serve(cfg: HeadConfig) -> None:
     if not cfg.history:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
-        gport = grpc_server.add_insecure_port(f"{_url_host(cfg.host) if cfg.host != '0.0.0.0' else '0.0.0.0'}:{cfg.grpc_port}")
+        bind = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+        gport = grpc_server.add_insecure_port(f"{bind}:{cfg.grpc_port}")
         if gport == 0:
             raise SystemExit(f"cannot bind gRPC port {cfg.grpc_port} on {cfg.host}")
         await grpc_server.start()

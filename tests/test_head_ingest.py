@@ -80,6 +80,13 @@ def test_resends_are_idempotent_across_a_head_restart():
         assert [ln["text"] for ln in lines] == ["hello from f", "second line", "third line"]
         assert head.get("/logs/files").json()["rows"][0]["lines"] == 3
         assert head.get("/ingest/health").json()["batches_committed"] == 3
+        head.stop()
+
+        head = start_head(workdir=workdir, history=True)  # a finished cluster's history: no ingest
+        assert head.grpc_address is None
+        assert head.get("/cluster").json()["live"] is False
+        assert _summary_states(head) == {"f": {"FINISHED": 10}}
+        assert head.get(f"/nodes/{NODE}").json()["agent_connected"] is False
     finally:
         head.stop()
         shutil.rmtree(workdir, ignore_errors=True)

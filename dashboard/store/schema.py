@@ -144,9 +144,9 @@ CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks(node_id, creation_time, task_i
 CREATE INDEX IF NOT EXISTS tasks_by_actor ON tasks(actor_id, creation_time, task_id, attempt)
   WHERE actor_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_running_on ON tasks(node_id, worker_pid) WHERE state_rank = {RANK_RUNNING};
-CREATE INDEX IF NOT EXISTS tasks_stdout ON tasks(node_id, stdout_base, stdout_start)
+CREATE INDEX IF NOT EXISTS tasks_stdout ON tasks(stdout_base, stdout_start)
   WHERE stdout_base IS NOT NULL;
-CREATE INDEX IF NOT EXISTS tasks_stderr ON tasks(node_id, stderr_base, stderr_start)
+CREATE INDEX IF NOT EXISTS tasks_stderr ON tasks(stderr_base, stderr_start)
   WHERE stderr_base IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS task_counts (
