@@ -346,6 +346,8 @@ def cmd_get(args: argparse.Namespace) -> int:
         try:
             found = client.get(path, model)
         except HeadNotFound as exc:
+            if args.id in str(exc):
+                raise
             raise HeadNotFound(f"no {kind} with id {args.id} ({exc})") from None
     if kind == "task" and not found:
         raise HeadNotFound(f"no task with id {args.id}")
@@ -415,6 +417,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         raise HeadBadRequest("pass at most one of --task, --actor, --worker, --job, --file")
     if args.follow and args.grep is not None:
         raise HeadBadRequest("--follow cannot be combined with --grep")
+    if args.actor and args.grep is not None:
+        raise HeadBadRequest("--grep cannot be narrowed to an actor; use --worker WORKER_ID or --job JOB_ID")
     with _client(args) as client:
         if args.file:
             args.file = _resolve_file(client, args.file, args.node)
