@@ -218,11 +218,11 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         c = decode_cursor(sq.cursor)
         if c.get("s") != "search" or not isinstance(c.get("k"), int):
             raise BadRequest("cursor does not belong to /logs/search; start again without a cursor")
-        where.append("l.id > ?")
+        where.append(f"{'log_fts.rowid' if use_fts else 'l.id'} > ?")
         params.append(c["k"])
     if use_fts:
         sql = (f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
-               f"{''.join(' AND ' + w for w in where)} ORDER BY l.id LIMIT {sq.limit + 1}")
+               f"{''.join(' AND ' + w for w in where)} ORDER BY log_fts.rowid LIMIT {sq.limit + 1}")
         params = [_fts_phrase(sq.q), *params]
     else:
         sql = f"{LINE_SELECT} WHERE {' AND '.join(where)} ORDER BY l.id LIMIT {sq.limit + 1}"
