@@ -28,7 +28,7 @@ from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
 from rayscope.agent.metrics_server import NodeMetricsCollector, serve
-from rayscope.agent.node_identity import NodeIdentity, discover
+from rayscope.agent.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
 from rayscope.agent.volatile import VolatileBuffer
@@ -93,12 +93,12 @@ def write_ready(path: str, content: dict) -> None:
 
 
 class Agent:
-    def __init__(self, args: AgentArgs, ident: NodeIdentity) -> None:
+    def __init__(self, args: AgentArgs, ident: NodeIdentity, stop: Optional[threading.Event] = None) -> None:
         self.args = args
         self.ident = ident
         self.state_dir = args.state_dir or os.path.join(ident.session_dir, "rayscope", "agent")
         os.makedirs(self.state_dir, exist_ok=True)
-        self.stop_event = threading.Event()
+        self.stop_event = stop or threading.Event()
         self.spool = Spool(os.path.join(self.state_dir, "spool"), int(args.spool_budget_mb * (1 << 20)))
         self.offsets = OffsetStore(os.path.join(self.state_dir, "offsets.json"))
         self.logs = Tailer(os.path.join(ident.session_dir, "logs"), ident.node_id, accept=is_log_file)
@@ -217,17 +217,24 @@ class Agent:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         read_token(args.token_file)
     except (OSError, ValueError) as e:
         log.error("cannot read --token-file: %s", e)
         return 2
-    ident = discover(args.session_dir, args.node_ip)
+    try:
+        ident = discover(args.session_dir, args.node_ip, stop=stop)
+    except NodeNotFound as e:
+        log.error("%s", e)
+        return 1
+    if stop.is_set():
+        return 0
     log.info("serving node %s (%s), raylet pid %d port %d, head node: %s",
              ident.node_id, ident.node_ip, ident.raylet_pid, ident.raylet_port, ident.is_head)
-    agent = Agent(args, ident)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.stop_event.set())
+    agent = Agent(args, ident, stop)
     if args.ready_file:
         write_ready(args.ready_file, {"pid": os.getpid(), "node_id": ident.node_id, "metrics_url": agent.metrics_url})
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -103,7 +104,8 @@ def _is_head(session_dir: str, node_id: str) -> bool:
     return os.path.exists(os.path.join(session_dir, f"gcs_server_port_{node_id}"))
 
 
-def discover(session_dir: str, node_ip: Optional[str] = None, timeout: float = 60.0) -> NodeIdentity:
+def discover(session_dir: str, node_ip: Optional[str] = None, timeout: float = 60.0,
+             stop: Optional[threading.Event] = None) -> NodeIdentity:
     """Wait (the raylet may still be starting) until this session's raylet is known."""
     real = os.path.realpath(session_dir)
     if not os.path.isdir(real):
@@ -113,6 +115,6 @@ def discover(session_dir: str, node_ip: Optional[str] = None, timeout: float = 6
         ident = _from_process(real, node_ip) or _from_raylet_log(real, node_ip)
         if ident is not None:
             return ident
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or (stop is not None and stop.is_set()):
             raise NodeNotFound(f"no raylet found for session dir {real} within {timeout:.0f}s")
         time.sleep(0.5)

@@ -86,7 +86,8 @@ class RayNode:
                 p.kill()
             except psutil.Error:
                 pass
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if not os.environ.get("RAYSCOPE_TEST_KEEP_TMP"):
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def start_ray_node() -> RayNode:

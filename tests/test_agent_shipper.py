@@ -1,0 +1,116 @@
+"""The agent shipping to the real head (`python -m rayscope.dashboard`) from a real Ray node:
+data arrives through the REST API, a head restart loses nothing, a wrong token is refused."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_agent_collectors import PY, RayNode, start_agent, start_ray_node, stop_agent, token, wait_for
+from rayscope.agent.node_identity import discover
+
+
+@pytest.fixture(scope="module")
+def ray_node() -> Iterator[RayNode]:
+    node = start_ray_node()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0) -> tuple[subprocess.Popen, dict]:
+    ready = os.path.join(node.temp_dir, f"head-ready-{time.monotonic_ns()}.json")
+    log = open(os.path.join(node.temp_dir, "head.log"), "ab")
+    proc = subprocess.Popen(
+        [PY, "-m", "rayscope.dashboard", "--db", db, "--token-file", token_file, "--ready-file", ready,
+         "--grpc-port", str(grpc_port)], stdout=log, stderr=subprocess.STDOUT, cwd=node.temp_dir,
+    )
+    node.procs.append(proc)
+    wait_for(lambda: os.path.exists(ready) or proc.poll() is not None, 60, "head ready file")
+    assert proc.poll() is None, Path(node.temp_dir, "head.log").read_text()[-3000:]
+    return proc, json.loads(Path(ready).read_text())
+
+
+def api(info: dict, tok: str, path: str, **params) -> dict:
+    r = httpx.get(info["http_url"] + "/api/v1" + path, params=params, headers={"Authorization": f"Bearer {tok}"}, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_agent_to_real_head_with_head_restart(ray_node: RayNode) -> None:
+    tok = token(ray_node)
+    ident = discover(ray_node.session_dir)
+    db = os.path.join(ray_node.temp_dir, "rayscope.db")
+    head, info = start_head(ray_node, db, ray_node.token_file)
+    state = os.path.join(ray_node.temp_dir, "agent-state")
+    os.makedirs(state)
+    agent = start_agent(ray_node, info["grpc_address"], state, os.path.join(state, "ready.json"))
+    marker = os.path.join(ray_node.session_dir, "logs", "worker-abcd-01000000-7.out")
+    try:
+        Path(marker).write_bytes(b"".join(b"first %d\n" % i for i in range(100)))
+        fid = f"{ident.node_id}:worker-abcd-01000000-7.out"
+
+        def lines() -> list[str]:
+            try:
+                return [r["text"] for r in api(info, tok, "/logs/lines", file_id=fid, limit=1000)["rows"]]
+            except httpx.HTTPStatusError as e:
+                if e.response.status_code == 404:  # the head has not seen the file yet
+                    return []
+                raise
+
+        wait_for(lambda: len(lines()) == 100, 60, "first lines at the head")
+        wait_for(lambda: api(info, tok, "/processes", limit=1000)["rows"], 30, "process snapshot at the head")
+        roles = {r["role"] for r in api(info, tok, "/processes", limit=1000)["rows"]}
+        assert {"raylet", "gcs_server"} <= roles
+        health = api(info, tok, "/ingest/health")
+        assert health["agents_connected"] == 1 and health["batches_committed"] > 0
+
+        # head down: the agent keeps spooling; head back on the same port: everything arrives once
+        head.terminate()
+        head.wait(20)
+        with open(marker, "ab") as f:
+            f.write(b"".join(b"second %d\n" % i for i in range(100)))
+        time.sleep(3)
+        port = int(info["grpc_address"].rsplit(":", 1)[1])
+        head, info = start_head(ray_node, db, ray_node.token_file, grpc_port=port)
+        wait_for(lambda: len(lines()) == 200, 90, "lines spooled while the head was down")
+        got = lines()
+        assert got == [f"first {i}" for i in range(100)] + [f"second {i}" for i in range(100)]
+        assert agent.poll() is None
+        assert stop_agent(agent) == 0
+    finally:
+        stop_agent(agent)
+        head.terminate()
+        head.wait(20)
+
+
+def test_wrong_token_is_refused_and_logged_once(ray_node: RayNode) -> None:
+    bad = os.path.join(ray_node.temp_dir, "bad-token")
+    Path(bad).write_text("not-the-token")
+    db = os.path.join(ray_node.temp_dir, "rayscope-2.db")
+    head, info = start_head(ray_node, db, ray_node.token_file)
+    state = os.path.join(ray_node.temp_dir, "agent-state-bad")
+    os.makedirs(state)
+    proc = subprocess.Popen(
+        [PY, "-m", "rayscope.agent", "--session-dir", ray_node.session_dir, "--head", info["grpc_address"],
+         "--token-file", bad, "--state-dir", state, "--ready-file", os.path.join(state, "ready.json")],
+        stdout=open(os.path.join(state, "agent.log"), "wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        log_path = Path(state, "agent.log")
+        wait_for(lambda: "UNAUTHENTICATED" in log_path.read_text(), 60, "the unauthenticated log line")
+        time.sleep(2)
+        assert proc.poll() is None  # keeps retrying
+        assert log_path.read_text().count("rejected our token") == 1
+        assert api(info, token(ray_node), "/ingest/health")["batches_committed"] == 0
+    finally:
+        stop_agent(proc)
+        head.terminate()
+        head.wait(20)
