@@ -7,7 +7,9 @@ on stderr with a non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,22 +132,28 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         "--port", str(args.port), "--grpc-port", "0", "--token-file", str(token_file), "--ready-file", str(ready),
     ]
     proc = subprocess.Popen(cmd)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C when terminated
     try:
         while not ready.exists():
             if proc.poll() is not None:
                 return _err(f"the dashboard exited with code {proc.returncode}")
             time.sleep(0.1)
-        import json
-
         print(f"dashboard: {json.loads(ready.read_text())['http_url']}  token file: {token_file}", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+        proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         return 0
+    finally:
+        shutil.rmtree(ready.parent, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
