@@ -158,7 +158,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Foreground agent: hand the process over to ``python -m rayscope.agent``."""
-    argv = [a for a in args.agent_args if a != "--"]
+    argv = [a for a in args.forward if a != "--"]
     os.execv(sys.executable, [sys.executable, "-m", "rayscope.agent", *argv])
     return 1  # not reached
 
@@ -195,6 +195,7 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=cmd_dashboard)
 
-    p = sub.add_parser("agent", help="run a node agent in the foreground (arguments as python -m rayscope.agent)")
-    p.add_argument("agent_args", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "agent", add_help=False, help="run a node agent in the foreground (arguments as python -m rayscope.agent)"
+    )
     p.set_defaults(func=cmd_agent)

@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 
 from rayscope.cli import lifecycle, state_cli
 
-# Subcommands that forward options they do not know (to `ray start`).
-_FORWARDING = {"start"}
+# Subcommands that forward options they do not know (to `ray start`, to the agent).
+_FORWARDING = {"start", "agent"}
 
 
 def build_parser() -> argparse.ArgumentParser:
