@@ -300,7 +300,7 @@ def stop_node(home: Path, node: NodeRecord, grace_s: float = 5.0) -> list[Proces
 
 
 def stop_all(home: Path, grace_s: float = 5.0) -> tuple[list[NodeRecord], list[ProcessRecord]]:
-    """Agents, then head services, then worker nodes' Ray, then the head's Ray.
+    """Agents, then head services, then the Ray processes of every node.
 
     Returns the nodes stopped and any process that survived SIGKILL.
     """
@@ -309,8 +309,10 @@ def stop_all(home: Path, grace_s: float = 5.0) -> tuple[list[NodeRecord], list[P
         services = [r for n in nodes if n.agent for r in _service_records(n) if r.pid == n.agent.pid]
         services += [r for n in nodes if n.head_service for r in _service_records(n) if r.pid == n.head_service.pid]
         left = procs.terminate(services, grace_s)
-        for role in ("worker", "head"):
-            left += procs.terminate([r for n in nodes if n.role == role for r in _ray_records(n)], grace_s)
+        # One batch (worker nodes signalled first): gcs_server and monitor.py sit out SIGTERM
+        # for the whole grace period, so waiting per node would only add up.
+        ordered = sorted(nodes, key=lambda n: n.role == "head")
+        left += procs.terminate([r for n in ordered for r in _ray_records(n)], grace_s)
         state.nodes = []
     return nodes, left
 
