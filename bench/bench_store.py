@@ -36,10 +36,15 @@ T0 = 1_700_000_000.0
 AGENTS = [f"bench-agent-{i}" for i in range(len(NODES))]
 
 
+def tid(i: int) -> str:
+    """Ray task ids: a hash-like unique prefix, then the (nil) actor part and the job id."""
+    return f"{(i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF:016x}{'ff' * 12}{JOBS[i % len(JOBS)]}"
+
+
 def _info_delta(i: int) -> pb.TaskEvent:
     """Delta 1 (from the owner): task_info + PENDING_ARGS_AVAIL."""
     actor = ACTORS[i % len(ACTORS)] if i % 10 == 0 else None
-    ev = pb.TaskEvent(task_id=f"{i:048x}", attempt=0, job_id=JOBS[i % len(JOBS)], name=NAMES[i % len(NAMES)],
+    ev = pb.TaskEvent(task_id=tid(i), attempt=0, job_id=JOBS[i % len(JOBS)], name=NAMES[i % len(NAMES)],
                       type="ACTOR_TASK" if actor else "NORMAL_TASK", language="PYTHON",
                       parent_task_id=f"{i % 997:048x}", event_time=T0 + i / 1000)
     if actor:
@@ -52,7 +57,7 @@ def _info_delta(i: int) -> pb.TaskEvent:
 def _running_delta(i: int) -> pb.TaskEvent:
     """Delta 2 (from the executor): RUNNING on a node/worker, with its stdout start."""
     base = int((T0 + i / 1000) * 1e9)
-    ev = pb.TaskEvent(task_id=f"{i:048x}", attempt=0, job_id=JOBS[i % len(JOBS)], node_id=NODES[i % len(NODES)],
+    ev = pb.TaskEvent(task_id=tid(i), attempt=0, job_id=JOBS[i % len(JOBS)], node_id=NODES[i % len(NODES)],
                       worker_id=f"{i % 5000:056x}", worker_pid=1000 + i % 5000, event_time=T0 + i / 1000 + 0.001)
     ev.state_ts_ns[8] = base + 1_000_000
     ev.stdout_file = f"/tmp/ray/session/logs/worker-{i % 5000:056x}-{JOBS[i % len(JOBS)]}-{1000 + i % 5000}.out"
@@ -63,7 +68,7 @@ def _running_delta(i: int) -> pb.TaskEvent:
 def _end_delta(i: int, failed: bool) -> pb.TaskEvent:
     """Delta 3 (from the executor): FINISHED or FAILED, stdout end, error info."""
     base = int((T0 + i / 1000) * 1e9)
-    ev = pb.TaskEvent(task_id=f"{i:048x}", attempt=0, job_id=JOBS[i % len(JOBS)], event_time=T0 + i / 1000 + 0.005)
+    ev = pb.TaskEvent(task_id=tid(i), attempt=0, job_id=JOBS[i % len(JOBS)], event_time=T0 + i / 1000 + 0.005)
     ev.state_ts_ns[12 if failed else 11] = base + 5_000_000
     ev.stdout_end = i * 10 + 10
     if failed:
