@@ -276,10 +276,14 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
 
 
 def _ray_records(node: NodeRecord) -> list[ProcessRecord]:
-    """Recorded Ray daemons plus whatever joined their group since (workers)."""
-    seen = {(r.pid, r.create_time) for r in node.ray_processes}
-    extra = [r for r in procs.group_members(node.ray_pgid, node.started_at) if (r.pid, r.create_time) not in seen]
-    return list(node.ray_processes) + extra
+    """Recorded Ray daemons, whatever joined their group since, and their descendants
+    (the workers the raylet forked, which run in process groups of their own)."""
+    found = list(node.ray_processes) + procs.group_members(node.ray_pgid, node.started_at)
+    found += procs.descendants(found)
+    unique: dict[tuple[int, float], ProcessRecord] = {}
+    for rec in found:
+        unique.setdefault((rec.pid, rec.create_time), rec)
+    return list(unique.values())
 
 
 def _service_records(node: NodeRecord) -> list[ProcessRecord]:

@@ -16,7 +16,7 @@ import psutil
 
 from rayscope.runtime.state import ProcessRecord
 
-__all__ = ["record", "group_members", "is_running", "terminate"]
+__all__ = ["record", "group_members", "descendants", "is_running", "terminate"]
 
 
 def record(pid: int) -> ProcessRecord:
@@ -34,6 +34,25 @@ def group_members(pgid: int, not_before: float = 0.0) -> list[ProcessRecord]:
         except (ProcessLookupError, psutil.Error):
             continue
         out.append(ProcessRecord(pid=proc.pid, create_time=proc.info["create_time"], name=proc.info["name"] or ""))
+    return out
+
+
+def descendants(records: Iterable[ProcessRecord]) -> list[ProcessRecord]:
+    """Live descendants of the live ``records``: Ray workers get their own process group
+    (verified on 2.60), so the raylet's children must be found through the process tree."""
+    out = []
+    for rec in records:
+        if not is_running(rec):
+            continue
+        try:
+            children = psutil.Process(rec.pid).children(recursive=True)
+        except psutil.Error:
+            continue
+        for child in children:
+            try:
+                out.append(ProcessRecord(pid=child.pid, create_time=child.create_time(), name=child.name()))
+            except psutil.Error:
+                continue
     return out
 
 

@@ -49,6 +49,20 @@ print("PID", os.getpid())
 """
 
 
+DETACHED = """
+import os, sys, ray
+ray.init(address=sys.argv[1], namespace="stop-test")
+
+@ray.remote
+class Keeper:
+    def pid(self):
+        return os.getpid()
+
+k = Keeper.options(name="keeper", lifetime="detached").remote()
+print("PID", ray.get(k.pid.remote()))
+"""
+
+
 def _driver_events(session_dir: Path, pid: int, deadline_s: float = 60) -> list[TaskEvent]:
     """The task events the driver process itself wrote (its own export file)."""
     path = session.export_events_dir(session_dir) / f"event_EXPORT_TASK_{pid}.log"
@@ -146,7 +160,15 @@ def test_stop_stops_exactly_what_was_started(cluster: RayscopeCluster) -> None:
     """Runs last: stop, then every recorded pid is gone and a bystander lives."""
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
+        # A detached actor outlives its driver; Ray runs workers in their own process group.
+        res = subprocess.run(
+            [sys.executable, "-c", DETACHED, cluster.gcs_address], env=cluster.env,
+            capture_output=True, text=True, timeout=180,
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        actor_pid = int(res.stdout.split("PID")[-1].split()[0])
         records = _all_records(load_state(cluster.home))
+        assert actor_pid in {r.pid for r in records}
         assert records and all(procs.is_running(r) for r in records[:3])
         res = cluster.cli("stop", timeout=120)
         assert res.returncode == 0, res.stderr
