@@ -9,7 +9,6 @@ flag travels in the cluster's system config), and the head is published in Ray's
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -80,16 +79,14 @@ def cluster():
         yield c
 
 
-def test_status_without_anything_started_exits_1() -> None:
-    home = tempfile.mkdtemp(prefix="rs-home-", dir="/tmp")
-    res = run_cli({**os.environ, "RAYSCOPE_HOME": home}, "status")
+def test_status_without_anything_started_exits_1(tmp_path: Path) -> None:
+    res = run_cli({**os.environ, "RAYSCOPE_HOME": str(tmp_path)}, "status")
     assert res.returncode == 1
     assert "no node" in res.stderr
 
 
-def test_start_needs_head_or_address() -> None:
-    home = tempfile.mkdtemp(prefix="rs-home-", dir="/tmp")
-    res = run_cli({**os.environ, "RAYSCOPE_HOME": home}, "start")
+def test_start_needs_head_or_address(tmp_path: Path) -> None:
+    res = run_cli({**os.environ, "RAYSCOPE_HOME": str(tmp_path)}, "start")
     assert res.returncode != 0
     assert res.stderr.strip().count("\n") == 0 and "--head" in res.stderr
 
