@@ -1,9 +1,12 @@
 """The SQLite schema of the head's store: one DDL script, applied idempotently at open.
 
-Why these shapes: tasks are merged from deltas per (task_id, attempt), so the table is keyed
-by that pair (WITHOUT ROWID keeps the key clustered). Listing indexes end with the primary key
-so keyset pagination (ORDER BY col, task_id, attempt) seeks instead of sorting. A trigger-kept
-counter table answers the per-function summary without scanning a million rows.
+Why these shapes: tasks are merged from deltas per (task_id, attempt) (a UNIQUE key), but the
+table is a rowid table in arrival order: Ray's task ids are hash-like, so a table clustered on
+them (WITHOUT ROWID, as before) puts every merge on a random page of the whole table, while a
+task's deltas arrive close together in time, i.e. near the end of the rowid order. Listing
+indexes end with the rowid (implicitly), the listing's tie-breaker, so keyset pagination
+(ORDER BY col, id) seeks instead of sorting. A trigger-kept counter table answers the
+per-function summary without scanning a million rows.
 """
 from __future__ import annotations
 
@@ -50,6 +53,11 @@ def ts_column(status: int) -> str:
 TS_COLUMNS: tuple[str, ...] = tuple(ts_column(i) for i in range(1, len(TASK_STATUS_NAMES)))
 
 _TASK_TS_DDL = ",\n  ".join(f"{c} REAL" for c in TS_COLUMNS)
+
+# Before the rowid layout: (table, indexes, triggers) to migrate away from (connection.py).
+OLD_TASK_INDEXES = ("tasks_by_creation", "tasks_by_state", "tasks_by_job", "tasks_by_name", "tasks_by_node",
+                    "tasks_by_actor", "tasks_running_on", "tasks_stdout", "tasks_stderr", "tasks_no_job")
+TASK_TRIGGERS = ("tasks_count_insert", "tasks_count_update")
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -105,6 +113,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS tasks (
+  id INTEGER PRIMARY KEY,
   task_id TEXT NOT NULL,
   attempt INTEGER NOT NULL,
   job_id TEXT NOT NULL,
@@ -134,16 +143,16 @@ CREATE TABLE IF NOT EXISTS tasks (
   stderr_start INTEGER,
   stderr_end INTEGER,
   {_TASK_TS_DDL},
-  PRIMARY KEY (task_id, attempt)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tasks_by_creation ON tasks(creation_time, task_id, attempt);
-CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, creation_time, task_id, attempt);
-CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks(job_id, creation_time, task_id, attempt);
-CREATE INDEX IF NOT EXISTS tasks_by_name ON tasks(name, creation_time, task_id, attempt);
-CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks(node_id, creation_time, task_id, attempt);
-CREATE INDEX IF NOT EXISTS tasks_by_actor ON tasks(actor_id, creation_time, task_id, attempt)
-  WHERE actor_id IS NOT NULL;
+  UNIQUE (task_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS tasks_on_creation ON tasks(creation_time);
+CREATE INDEX IF NOT EXISTS tasks_on_state ON tasks(state, creation_time);
+CREATE INDEX IF NOT EXISTS tasks_on_job ON tasks(job_id, creation_time);
+CREATE INDEX IF NOT EXISTS tasks_on_name ON tasks(name, creation_time);
+CREATE INDEX IF NOT EXISTS tasks_on_node ON tasks(node_id, creation_time);
+CREATE INDEX IF NOT EXISTS tasks_on_actor ON tasks(actor_id, creation_time) WHERE actor_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_running_on ON tasks(node_id, worker_pid) WHERE state_rank = {RANK_RUNNING};
+CREATE INDEX IF NOT EXISTS tasks_no_job ON tasks(task_id) WHERE job_id = '';
 CREATE INDEX IF NOT EXISTS tasks_stdout ON tasks(stdout_base, stdout_start)
   WHERE stdout_base IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_stderr ON tasks(stderr_base, stderr_start)

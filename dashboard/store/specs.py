@@ -30,7 +30,7 @@ TASKS: ListSpec[m.Task] = ListSpec(
     columns=_cols(m.Task, {"duration": Column("(end_time - start_time)", float),
                            "state": Column("state", str, nullable=False),
                            "is_debugger_paused": Column("is_debugger_paused", bool)}),
-    key=("task_id", "attempt"),
+    key=("id",),  # the rowid: unique, and implicitly the last column of every listing index
     default_sort="-creation_time",
     to_model=rows.task,
 )
