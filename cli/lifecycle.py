@@ -174,8 +174,8 @@ def register(sub: Any) -> None:
     p.add_argument("--address", help="join the Ray cluster at HEAD_IP:PORT")
     p.add_argument("--head-service", metavar="HOST:PORT", help="the head's ingest address, if not published in Ray")
     p.add_argument("--rayscope-host", default="127.0.0.1", help="where the head service binds (default 127.0.0.1)")
-    p.add_argument("--rayscope-port", type=int, default=0, help="head HTTP port (default: a free one)")
-    p.add_argument("--rayscope-grpc-port", type=int, default=0, help="head ingest port (default: a free one)")
+    p.add_argument("--rayscope-port", type=int, default=8290, help="head HTTP port (0: a free one; default 8290)")
+    p.add_argument("--rayscope-grpc-port", type=int, default=8291, help="head ingest port (0: a free one; default 8291)")
     p.add_argument("--rayscope-db", help="head database (default <session>/rayscope/rayscope.db)")
     p.set_defaults(func=cmd_start)
 

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 from rayscope.runtime import procs, session
 from rayscope.runtime.auth_token import TokenError, resolve_token, token_file_for
-from rayscope.runtime.ports import with_free_ports
+from rayscope.runtime.ports import free_ports, with_free_ports
 from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
 from rayscope.runtime.ray_settings import option_value, ray_start_env, with_export_system_config
 from rayscope.runtime.state import (
@@ -201,9 +201,15 @@ def _start_head_service(node: NodeRecord, opts: StartOptions) -> HeadServiceReco
     ready.unlink(missing_ok=True)
     db = opts.db_path or rdir / "rayscope.db"
     log_path = session.logs_dir(sess) / "rayscope-head.log"
+    # Concrete ports on the command line (never 0), so a restarted head comes back where the
+    # agents and clients already look for it.
+    http_port, grpc_port = opts.http_port, opts.grpc_port
+    if not (http_port and grpc_port):
+        spare = free_ports(2, opts.host)
+        http_port, grpc_port = http_port or spare[0], grpc_port or spare[1]
     cmd = [
         opts.python, "-m", opts.head_module, "--db", str(db), "--host", opts.host,
-        "--port", str(opts.http_port), "--grpc-port", str(opts.grpc_port), "--token-file", node.token_file,
+        "--port", str(http_port), "--grpc-port", str(grpc_port), "--token-file", node.token_file,
         "--session-name", session.session_name(sess), "--ready-file", str(ready),
     ]
     proc = _spawn(cmd, log_path, _service_env(opts))

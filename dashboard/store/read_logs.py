@@ -42,14 +42,17 @@ class Attributor:
     conn: sqlite3.Connection
     _actor_by_pid: dict = field(default_factory=dict)
 
-    def _task_at(self, node_id: str, base: str, offset: int) -> Optional[_Owner]:
+    def _task_at(self, node_id: str, base: str, worker_id: Optional[str], offset: int) -> Optional[_Owner]:
+        """Ray 2.60 writes the byte range but leaves the file name empty; then the worker's own
+        .out/.err file is the one the range refers to."""
         stream = "stdout" if base.endswith(".out") else "stderr" if base.endswith(".err") else None
         if stream is None:
             return None
         r = self.conn.execute(
-            f"SELECT task_id, name, actor_id, job_id FROM tasks WHERE node_id = ? AND {stream}_base = ? "
+            f"SELECT task_id, name, actor_id, job_id FROM tasks WHERE node_id = ? "
+            f"AND ({stream}_base = ? OR ({stream}_base IS NULL AND worker_id = ?)) "
             f"AND {stream}_start <= ? AND ({stream}_end IS NULL OR {stream}_end > ?) "
-            f"ORDER BY {stream}_start DESC LIMIT 1", (node_id, base, offset, offset)).fetchone()
+            f"ORDER BY {stream}_start DESC LIMIT 1", (node_id, base, worker_id, offset, offset)).fetchone()
         return _Owner(r[0], r[1], r[2], r[3]) if r else None
 
     def _actor_on(self, node_id: str, pid: Optional[int]) -> Optional[str]:
@@ -63,7 +66,7 @@ class Attributor:
         return self._actor_by_pid[key]
 
     def line(self, r: sqlite3.Row) -> m.LogLine:
-        owner = self._task_at(r["node_id"], r["basename"], r["offset"])
+        owner = self._task_at(r["node_id"], r["basename"], r["worker_id"], r["offset"])
         actor = (owner.actor_id if owner else None) or r["file_actor_id"] or self._actor_on(r["node_id"], r["pid"])
         return m.LogLine(
             file_id=r["file_id"], node_id=r["node_id"], path=r["path"], generation=r["generation"],
@@ -96,10 +99,16 @@ def _task_segments(conn: sqlite3.Connection, task_id: str) -> tuple[list[str], l
     for t in tasks:
         for stream in ("stdout", "stderr"):
             base, start, end = t[f"{stream}_base"], t[f"{stream}_start"], t[f"{stream}_end"]
-            if not base or start is None or not t["node_id"]:
+            if start is None or not t["node_id"]:
                 continue
-            conds.append("(f.node_id = ? AND f.basename = ? AND l.offset >= ? AND (? IS NULL OR l.offset < ?))")
-            params.extend([t["node_id"], base, start, end, end])
+            if base:
+                conds.append("(f.node_id = ? AND f.basename = ? AND l.offset >= ? AND (? IS NULL OR l.offset < ?))")
+                params.extend([t["node_id"], base, start, end, end])
+            elif t["worker_id"]:  # Ray 2.60 leaves the file name empty: the worker's own file
+                kind = "worker_stdout" if stream == "stdout" else "worker_stderr"
+                conds.append("(f.node_id = ? AND f.worker_id = ? AND f.kind = ? AND l.offset >= ? "
+                             "AND (? IS NULL OR l.offset < ?))")
+                params.extend([t["node_id"], t["worker_id"], kind, start, end, end])
     return conds, params
 
 
