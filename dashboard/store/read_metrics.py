@@ -31,9 +31,14 @@ def node_series(conn: sqlite3.Connection, node_id: Optional[str], since: float, 
     args = [since, width, since, until, *extra]
     store = {(r["node_id"], r["b"]): r for r in conn.execute(_STORE_AGG.format(node=node_sql), args)}
     series: dict[str, m.NodeMetricSeries] = {}
+    # Object-store samples are taken on their own clock: a bucket without one carries the
+    # node's previous value forward rather than showing a gap.
+    last_store: dict[str, sqlite3.Row] = {}
     for r in conn.execute(_NODE_AGG.format(node=node_sql), args):
         s = series.setdefault(r["node_id"], m.NodeMetricSeries(node_id=r["node_id"], points=[]))
-        o = store.get((r["node_id"], r["b"]))
+        o = store.get((r["node_id"], r["b"])) or last_store.get(r["node_id"])
+        if o is not None:
+            last_store[r["node_id"]] = o
         s.points.append(m.NodeMetricPoint(
             ts=r["ts"], cpu_percent=r["cpu_percent"], mem_used=r["mem_used"], mem_total=r["mem_total"],
             swap_used=r["swap_used"], disk_used=r["disk_used"], disk_total=r["disk_total"],
