@@ -74,14 +74,6 @@ UPSERT_TASK = upsert_sql(_FULL_SHAPE)  # every column (what a delta with every f
 _SQL_BY_SHAPE: dict[tuple[int, ...], str] = {}
 
 
-def _shape(row: tuple) -> tuple[int, ...]:
-    return tuple([i for i in _FULL_SHAPE if row[i] is not None])
-
-
-def _compact(row: tuple, shape: tuple[int, ...]) -> tuple:
-    return row[:_I_STATE_TS] + tuple([row[i] for i in shape])
-
-
 def _sql(shape: tuple[int, ...]) -> str:
     sql = _SQL_BY_SHAPE.get(shape)
     if sql is None:
@@ -93,64 +85,101 @@ def _basename(path: Optional[str]) -> Optional[str]:
     return path.rsplit("/", 1)[-1] if path else None
 
 
-def task_row(ev: pb.TaskEvent) -> tuple:
-    """The UPSERT parameters of one delta; raises MalformedItem for what cannot be stored."""
-    require_hex(ev.task_id, "task_id")
-    require_hex(ev.job_id, "job_id", allow_empty=True)
-    if ev.attempt < 0:
+_COL = {c: i for i, c in enumerate(_COLUMNS)}
+# TaskEvent field number -> (column index, whether "" means absent) for fields stored as they are.
+_DIRECT = {pb.TaskEvent.DESCRIPTOR.fields_by_name[c].number: (_COL[c], c.endswith("_id"))
+           for c in ("name", "type", "language", "parent_task_id", "actor_id", "placement_group_id",
+                     "node_id", "worker_id", "worker_pid", "error_type", "error_message", "stdout_start",
+                     "stdout_end", "stderr_start", "stderr_end")}
+_F = pb.TaskEvent.DESCRIPTOR.fields_by_name
+_F_RES, _F_TS, _F_PAUSED = _F["required_resources"].number, _F["state_ts_ns"].number, _F["is_debugger_paused"].number
+_F_FILES = {_F["stdout_file"].number: _COL["stdout_base"], _F["stderr_file"].number: _COL["stderr_base"]}
+_I_CREATION, _I_START, _I_END = _COL["creation_time"], _COL["start_time"], _COL["end_time"]
+_I_TS0 = _COL[TS_COLUMNS[0]] - 1  # column of status s: _I_TS0 + s
+_RES_JSON: dict[tuple, str] = {}  # required_resources repeat across tasks: format each set once
+
+
+def _resources_json(req) -> str:
+    key = tuple(sorted(req.items()))
+    out = _RES_JSON.get(key)
+    if out is None:
+        out = json.dumps(dict(key), sort_keys=True)
+        if len(_RES_JSON) < 4096:
+            _RES_JSON[key] = out
+    return out
+
+
+def task_row(ev: pb.TaskEvent) -> tuple[tuple[int, ...], tuple]:
+    """(shape, parameters) of one delta's UPSERT (see upsert_sql): the columns it carries from
+    state_ts on, and their values after task_id, attempt, job_id, state, state_rank.
+    Raises MalformedItem for what cannot be stored."""
+    task_id, job_id, attempt = ev.task_id, ev.job_id, ev.attempt
+    require_hex(task_id, "task_id")
+    require_hex(job_id, "job_id", allow_empty=True)
+    if attempt < 0:
         raise MalformedItem("negative attempt")
-    f = {d.name: v for d, v in ev.ListFields()}  # one call instead of ~20 HasField calls
-    ts = [None] * (_N_STATUS - 1)
-    best, best_key = 0, (RANK_NIL, 0.0)
-    state_ts_ns = f.get("state_ts_ns")
-    if state_ts_ns:
-        for status, ns in state_ts_ns.items():
-            if not 0 < status < _N_STATUS:
-                raise MalformedItem(f"unknown task status {status}")
-            sec = ns / 1e9
-            ts[status - 1] = sec
-            key = (_RANKS[status], sec)
-            if key > best_key:
-                best, best_key = status, key
-    pending = [ts[i - 1] for i in _PENDING_STATUSES if ts[i - 1] is not None]
-    end = ts[_FINISHED - 1] if ts[_FINISHED - 1] is not None else ts[_FAILED - 1]
-    req = f.get("required_resources")
-    res = json.dumps(dict(req), sort_keys=True) if req else None
-    paused = f.get("is_debugger_paused")
-    get = f.get
-    return (
-        ev.task_id, ev.attempt, ev.job_id, TASK_STATUS_NAMES[best], best_key[0],
-        best_key[1] if best else None,
-        get("name"), get("type"), get("language"), get("parent_task_id") or None,
-        get("actor_id") or None, get("placement_group_id") or None, get("node_id") or None,
-        get("worker_id") or None, get("worker_pid"), res, get("error_type"),
-        get("error_message"), None if paused is None else int(paused),
-        _basename(get("stdout_file")), get("stdout_start"), get("stdout_end"),
-        _basename(get("stderr_file")), get("stderr_start"), get("stderr_end"),
-        min(pending) if pending else None, ts[_RUNNING - 1], end,
-        *ts,
-    )
+    vals: dict[int, object] = {}
+    best, best_rank, best_sec = 0, RANK_NIL, 0.0
+    for d, v in ev.ListFields():  # one call instead of ~20 HasField calls
+        num = d.number
+        direct = _DIRECT.get(num)
+        if direct is not None:
+            if v != "" or not direct[1]:
+                vals[direct[0]] = v
+        elif num == _F_TS:
+            pending = end = None
+            for status, ns in v.items():
+                if not 0 < status < _N_STATUS:
+                    raise MalformedItem(f"unknown task status {status}")
+                sec = ns / 1e9
+                vals[_I_TS0 + status] = sec
+                rank = _RANKS[status]
+                if rank > best_rank or (rank == best_rank and sec > best_sec):
+                    best, best_rank, best_sec = status, rank, sec
+                if rank == 1:
+                    pending = sec if pending is None or sec < pending else pending
+                elif status == _RUNNING:
+                    vals[_I_START] = sec
+                elif status == _FINISHED or (status == _FAILED and end is None):
+                    end = sec
+            if pending is not None:
+                vals[_I_CREATION] = pending
+            if end is not None:
+                vals[_I_END] = end
+        elif num == _F_RES:
+            if v:
+                vals[_I_REQ] = _resources_json(v)
+        elif num in _F_FILES:
+            if v:
+                vals[_F_FILES[num]] = _basename(v)
+        elif num == _F_PAUSED:
+            vals[_I_PAUSED] = int(v)
+    if best:
+        vals[_I_STATE_TS] = best_sec
+    shape = tuple(sorted(vals))
+    return shape, (task_id, attempt, job_id, TASK_STATUS_NAMES[best], best_rank, *[vals[i] for i in shape])
 
 
-def _runs(rows: list[tuple]) -> list[tuple[tuple[int, ...], list[tuple]]]:
+_I_REQ, _I_PAUSED = _COL["required_resources"], _COL["is_debugger_paused"]
+
+
+def _groups(rows: list[tuple[tuple[int, ...], tuple]]) -> list[tuple[tuple[int, ...], list[tuple]]]:
     """Rows grouped by shape, one executemany each. Merging is per (task_id, attempt), so rows of
-    different tasks may be reordered freely; when a task occurs twice in one batch, its deltas must
-    keep their order, so then only consecutive rows of the same shape are grouped."""
-    shapes = [_shape(r) for r in rows]
-    if len({(r[0], r[1]) for r in rows}) == len(rows):
-        groups: dict[tuple[int, ...], list[tuple]] = {}
-        for shape, row in zip(shapes, rows):
-            g = groups.get(shape)
-            if g is None:
-                g = groups[shape] = []
-            g.append(row[:_I_STATE_TS] + tuple([row[i] for i in shape]))
-        return list(groups.items())
-    runs: list[tuple[tuple[int, ...], list[tuple]]] = []
-    for shape, row in zip(shapes, rows):
-        if not runs or runs[-1][0] != shape:
-            runs.append((shape, []))
-        runs[-1][1].append(_compact(row, shape))
-    return runs
+    different tasks may be reordered freely; a task's deltas within one batch must keep their
+    order, so its k-th delta goes to the k-th round of groups."""
+    rounds: list[dict[tuple[int, ...], list[tuple]]] = [{}]
+    seen: dict[tuple, int] = {}
+    for shape, row in rows:
+        key = (row[0], row[1])
+        k = seen.get(key)
+        k = seen[key] = 0 if k is None else k + 1
+        if k == len(rounds):
+            rounds.append({})
+        g = rounds[k].get(shape)
+        if g is None:
+            g = rounds[k][shape] = []
+        g.append(row)
+    return [item for r in rounds for item in r.items()]
 
 
 def _fix_empty_job_ids(conn: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -161,26 +190,47 @@ def _fix_empty_job_ids(conn: sqlite3.Connection, rows: list[tuple]) -> None:
     missing = conn.execute("SELECT task_id, attempt FROM tasks WHERE job_id = ''").fetchall()
     if not missing:
         return
-    known = {(r[0], r[1]): r[2] for r in rows if r[2]}
+    known = {(r[0], r[1]): r[2] for _, r in rows if r[2]}
     fixes = [(known[k], *k) for k in map(tuple, missing) if k in known]
     if fixes:
         conn.executemany("UPDATE tasks SET job_id = ? WHERE task_id = ? AND attempt = ? AND job_id = ''", fixes)
 
 
-def _upsert_one(conn: sqlite3.Connection, row: tuple) -> None:
-    shape = _shape(row)
-    conn.execute(_sql(shape), _compact(row, shape))
+_COUNTED = ("SELECT task_id, attempt, job_id, coalesce(name, ''), coalesce(type, ''), state FROM tasks "
+            "WHERE task_id IN (SELECT value FROM json_each(?))")
+_BUMP = ("INSERT INTO task_counts (job_id, name, type, state, n) VALUES (?, ?, ?, ?, ?) "
+         "ON CONFLICT DO UPDATE SET n = n + excluded.n")
 
 
-def apply_task_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    """The merge itself (also what bench/bench_store.py drives)."""
-    for shape, group in _runs(rows):
+def _counted(conn: sqlite3.Connection, ids_json: str) -> dict[tuple, tuple]:
+    return {(r[0], r[1]): r[2:] for r in conn.execute(_COUNTED, (ids_json,))}
+
+
+def _bump_counts(conn: sqlite3.Connection, before: dict[tuple, tuple], after: dict[tuple, tuple]) -> None:
+    """task_counts += what moved between (job_id, name, type, state) groups: exact, one statement
+    per group touched (a few per batch) instead of a trigger firing per row."""
+    moves: dict[tuple, int] = {}
+    for key, new in after.items():
+        old = before.get(key)
+        if old != new:
+            moves[new] = moves.get(new, 0) + 1
+            if old is not None:
+                moves[old] = moves.get(old, 0) - 1
+    conn.executemany(_BUMP, [(*g, n) for g, n in moves.items() if n])
+
+
+def apply_task_rows(conn: sqlite3.Connection, rows: list[tuple[tuple[int, ...], tuple]]) -> None:
+    """The merge itself: rows are task_row() results."""
+    ids = json.dumps(list({row[0] for _, row in rows}))
+    before = _counted(conn, ids)
+    for shape, group in _groups(rows):
         conn.executemany(_sql(shape), group)
     _fix_empty_job_ids(conn, rows)
+    _bump_counts(conn, before, _counted(conn, ids))
 
 
 def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent]) -> None:
-    rows: list[tuple] = []
+    rows: list[tuple[tuple[int, ...], tuple]] = []
     for ev in events:
         try:
             if not math.isfinite(ev.event_time):
@@ -190,17 +240,24 @@ def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent]) -> None:
             ctx.drop("events", err, f"task {ev.task_id!r} attempt {ev.attempt}")
     if not rows:
         return
+    conn = ctx.conn
+    conn.execute("SAVEPOINT tasks")
     try:
-        apply_task_rows(ctx.conn, rows)
+        apply_task_rows(conn, rows)
     except sqlite3.Error:
-        for row in rows:  # find the bad one; the upsert is idempotent so re-applying is safe
+        conn.execute("ROLLBACK TO tasks")  # then one by one, to find and drop the bad ones
+        ids = json.dumps(list({row[0] for _, row in rows}))
+        before = _counted(conn, ids)
+        for shape, row in rows:
             try:
-                _upsert_one(ctx.conn, row)
+                conn.execute(_sql(shape), row)
             except sqlite3.Error as err:
                 ctx.drop("events", MalformedItem(str(err)), f"task {row[0]} attempt {row[1]}")
-        _fix_empty_job_ids(ctx.conn, rows)
+        _fix_empty_job_ids(conn, rows)
+        _bump_counts(conn, before, _counted(conn, ids))
+    conn.execute("RELEASE tasks")
     if not ctx.collect_deltas:
         return
-    for row in rows:
+    for _, row in rows:
         ctx.delta("tasks", {"task_id": row[0], "attempt": row[1], "job_id": row[2] or None,
                             "state": row[3] if row[4] else None})

@@ -14,7 +14,7 @@ def task_attempts(conn: sqlite3.Connection, task_id: str) -> list[m.Task]:
 
 
 def task_summary(conn: sqlite3.Connection, job_id: Optional[str] = None) -> m.TaskSummary:
-    """From the trigger-kept counter table: a few rows per function, never a scan of tasks."""
+    """From the counter table (kept exact by apply_tasks.py): a few rows per function, never a scan of tasks."""
     sql = "SELECT name, type, state, sum(n) AS n FROM task_counts"
     params: tuple = ()
     if job_id:

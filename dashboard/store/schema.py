@@ -5,7 +5,7 @@ table is a rowid table in arrival order: Ray's task ids are hash-like, so a tabl
 them (WITHOUT ROWID, as before) puts every merge on a random page of the whole table, while a
 task's deltas arrive close together in time, i.e. near the end of the rowid order. Listing
 indexes end with the rowid (implicitly), the listing's tie-breaker, so keyset pagination
-(ORDER BY col, id) seeks instead of sorting. A trigger-kept counter table answers the
+(ORDER BY col, id) seeks instead of sorting. A counter table (kept by apply_tasks.py) answers the
 per-function summary without scanning a million rows.
 """
 from __future__ import annotations
@@ -167,22 +167,10 @@ CREATE TABLE IF NOT EXISTS task_counts (
   PRIMARY KEY (job_id, name, type, state)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER IF NOT EXISTS tasks_count_insert AFTER INSERT ON tasks BEGIN
-  INSERT INTO task_counts(job_id, name, type, state, n)
-    VALUES (new.job_id, coalesce(new.name, ''), coalesce(new.type, ''), new.state, 1)
-    ON CONFLICT DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS tasks_count_update AFTER UPDATE OF job_id, name, type, state ON tasks
-WHEN old.state IS NOT new.state OR old.name IS NOT new.name OR old.type IS NOT new.type
-  OR old.job_id IS NOT new.job_id
-BEGIN
-  UPDATE task_counts SET n = n - 1
-    WHERE job_id = old.job_id AND name = coalesce(old.name, '') AND type = coalesce(old.type, '')
-      AND state = old.state;
-  INSERT INTO task_counts(job_id, name, type, state, n)
-    VALUES (new.job_id, coalesce(new.name, ''), coalesce(new.type, ''), new.state, 1)
-    ON CONFLICT DO UPDATE SET n = n + 1;
-END;
+-- Kept exact by apply_tasks.py (per batch, from the rows before and after the merge), not by
+-- triggers: a row trigger cost about as much as the merge itself. Older DBs had triggers:
+DROP TRIGGER IF EXISTS tasks_count_insert;
+DROP TRIGGER IF EXISTS tasks_count_update;
 
 CREATE TABLE IF NOT EXISTS actors (
   actor_id TEXT PRIMARY KEY,
