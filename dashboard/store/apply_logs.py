@@ -67,11 +67,15 @@ def apply_log_files(ctx: ApplyContext, files: Iterable[pb.LogFile]) -> None:
 
 
 def decode_text(raw: bytes) -> tuple[str, bool]:
-    """UTF-8 with replacement characters; the flag says the bytes were not valid UTF-8."""
+    """UTF-8 with replacement characters; the flag says the bytes were binary (not valid UTF-8,
+    or holding NUL). NUL becomes U+FFFD too: SQLite's full-text index stops reading at a NUL,
+    so anything after it could never be found."""
+    binary = b"\x00" in raw
     try:
-        return raw.decode("utf-8"), False
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace"), True
+        text, binary = raw.decode("utf-8", errors="replace"), True
+    return (text.replace("\x00", "\ufffd"), True) if binary else (text, False)
 
 
 @dataclass
