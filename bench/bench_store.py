@@ -5,8 +5,11 @@ different agents: task_info+PENDING from the owner's node, RUNNING and FINISHED/
 executor's, with some end deltas overtaking their RUNNING one. --tasks counts tasks (stored rows),
 so --tasks 1000000 ingests ~3M events.
 
-Path measured: Batch.FromString (as the gRPC server decodes) -> apply_batch (validation, the SQL
-merge, the summary counters, the agent seq) on the writer thread, one transaction per batch.
+Path measured: Batch.FromString (as the gRPC server decodes) -> apply_batches (validation, the SQL
+merge, the summary counters, the agent seq) on the writer thread, as the head does under load:
+consecutive batches are coalesced up to the head's caps (store.COALESCE_MAX_BATCHES / _ITEMS) into
+one transaction, with each task attempt's deltas in it collapsed into one UPSERT. --no-coalesce:
+one batch per transaction, deltas not collapsed (the head before coalescing).
 Then: the counters are checked exact, filtered pages of 100 (keyset, default sort), the summary.
 
     .venv/bin/python bench/bench_store.py [--tasks 1000000] [--batch 5000] [--db PATH]
@@ -22,8 +25,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from rayscope.dashboard import store as store_mod
 from rayscope.dashboard.store import Store
-from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
+from rayscope.dashboard.store.apply_batch import apply_batch, apply_batches, record_hello
 from rayscope.dashboard.store.listing import ListQuery, list_page
 from rayscope.dashboard.store import read_tasks, specs
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -128,20 +132,40 @@ def realistic_batches(n_tasks: int, batch_size: int, seed: int = 7) -> Iterator[
             yield AGENTS[a], NODES[a], pb.Batch(seq=seqs[a], tasks=q)
 
 
-def load(store: Store, n: int, batch_size: int) -> tuple[float, int]:
+def coalesced(n: int, batch_size: int) -> Iterator[list[tuple[str, str, bytes]]]:
+    """Consecutive batches grouped as the head's writer takes them when they queue up."""
+    group: list = []
+    items = 0
+    for agent, node, batch in realistic_batches(n, batch_size):
+        k = store_mod.batch_items(batch)
+        if group and (len(group) >= store_mod.COALESCE_MAX_BATCHES or items + k > store_mod.COALESCE_MAX_ITEMS):
+            yield group
+            group, items = [], 0
+        group.append((agent, node, batch.SerializeToString()))
+        items += k
+    if group:
+        yield group
+
+
+def load(store: Store, n: int, batch_size: int, coalesce: bool = True) -> tuple[float, int]:
     """Returns (events/s over decode + apply, events) excluding the synthetic generation."""
     for agent, node in zip(AGENTS, NODES):
         store.writer.call(record_hello, pb.AgentHello(agent_id=agent, node_id=node), time.time())
     busy = 0.0
     events = 0
     next_report = 200_000
-    for agent, node, batch in realistic_batches(n, batch_size):
-        wire = batch.SerializeToString()
+    groups = (coalesced(n, batch_size) if coalesce else
+              ([(a, nd, b.SerializeToString())] for a, nd, b in realistic_batches(n, batch_size)))
+    for group in groups:
         t = time.perf_counter()
-        decoded = pb.Batch.FromString(wire)
-        store.writer.call(apply_batch, agent, node, decoded, False)
+        decoded = [(agent, node, pb.Batch.FromString(wire)) for agent, node, wire in group]
+        if coalesce:
+            store.writer.call(apply_batches, [(a, nd, b, False) for a, nd, b in decoded])
+        else:
+            for agent, node, batch in decoded:
+                store.writer.call(apply_batch, agent, node, batch, False, False)
         busy += time.perf_counter() - t
-        events += len(batch.tasks)
+        events += sum(len(b.tasks) for _, _, b in decoded)
         if events >= next_report:
             next_report += 200_000
             print(f"  {events:>9,} events  {events / busy:,.0f} events/s", flush=True)
@@ -200,6 +224,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--no-coalesce", action="store_true", help="one batch per transaction, no collapsing")
     ap.add_argument("--db", type=Path, default=None, help="reuse/keep this DB (default: temp, deleted)")
     args = ap.parse_args()
     tmp = None
@@ -212,9 +237,9 @@ def main() -> None:
         have = store.conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
         if have < args.tasks:
             print(f"loading {args.tasks:,} tasks (~3 deltas each, {args.batch} events per batch) ...")
-            rate, events = load(store, args.tasks, args.batch)
+            rate, events = load(store, args.tasks, args.batch, not args.no_coalesce)
             print(f"INGEST: {rate:,.0f} task events/s ({events:,} events; decode + merge + commit; "
-                  f"target 20,000/s)")
+                  f"{'one batch per transaction' if args.no_coalesce else 'coalesced'}; target 20,000/s)")
             check_counts(store)
         n = store.conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
         print(f"tasks stored: {n:,}; db size {db.stat().st_size / 1e6:,.0f} MB")

@@ -2,6 +2,8 @@
 summary counters staying exact (they are kept per batch by apply_tasks.py, not by triggers)."""
 from __future__ import annotations
 
+import asyncio
+import random
 import sqlite3
 import time
 
@@ -9,7 +11,8 @@ import pytest
 
 from head_process import task_event
 from rayscope.dashboard.store import Store, read_tasks, specs
-from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
+from rayscope.dashboard.store.apply_batch import apply_batch, apply_batches, record_hello
+from rayscope.dashboard.store.apply_tasks import collapse_deltas
 from rayscope.dashboard.store.listing import ListQuery
 from rayscope.dashboard.store.schema import SCHEMA
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -153,3 +156,144 @@ def test_an_old_layout_db_is_migrated_at_open(tmp_path):
     finally:
         s.close()
 
+
+
+# ---------------------------------------------------------------- coalesced transactions, collapsed deltas
+
+def _random_delta(rng: random.Random, i: int) -> pb.TaskEvent:
+    """A delta of task i with a random subset of fields, built to hit every merge rule: repeated and
+    tied state times, terminal states twice, ids and log files sent as "", resources replaced,
+    late and conflicting job ids, malformed ones."""
+    r = rng.random()
+    task_id = "NOT-HEX" if r < 0.01 else tid(i)
+    ev = pb.TaskEvent(task_id=task_id, attempt=rng.choice((0, 0, 1)),
+                      job_id=rng.choice((JOB, JOB, JOB, "", "02000000")), event_time=T0 + rng.random())
+    if 0.01 <= r < 0.02:
+        ev.event_time = float("nan")
+    for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
+        status = rng.randrange(1, 13) if rng.random() > 0.005 else 99
+        ev.state_ts_ns[status] = int((T0 + rng.choice((0, 1, 1, 2, 3, 5))) * 1e9)
+    pick = rng.random
+    if pick() < 0.4:
+        ev.name = rng.choice(("f", "g"))
+    if pick() < 0.4:
+        ev.type = rng.choice(("NORMAL_TASK", "ACTOR_TASK"))
+    for f in ("node_id", "worker_id", "parent_task_id", "actor_id", "placement_group_id"):
+        if pick() < 0.2:
+            setattr(ev, f, rng.choice(("", "ab" * 4, "cd" * 4)))
+    for f in ("stdout_file", "stderr_file"):
+        if pick() < 0.2:
+            setattr(ev, f, rng.choice(("", "/l/worker-1.out", "/l/worker-2.err")))
+    for f in ("worker_pid", "stdout_start", "stdout_end", "stderr_start", "stderr_end"):
+        if pick() < 0.2:
+            setattr(ev, f, rng.randrange(0, 100))
+    if pick() < 0.2:
+        ev.error_type = rng.choice(("", "TASK_EXECUTION_EXCEPTION"))
+    if pick() < 0.2:
+        ev.error_message = rng.choice(("", "boom"))
+    if pick() < 0.1:
+        ev.is_debugger_paused = pick() < 0.5
+    if pick() < 0.3:
+        ev.required_resources[rng.choice(("CPU", "GPU"))] = rng.choice((0.5, 1.0))
+    return ev
+
+
+def _table(store: Store, sql: str) -> list:
+    return sorted(tuple(r) for r in store.conn.execute(sql))
+
+
+def _snapshot(store: Store) -> dict:
+    cols = [r[1] for r in store.conn.execute("PRAGMA table_info(tasks)") if r[1] != "id"]
+    return {
+        "tasks": _table(store, f"SELECT {', '.join(cols)} FROM tasks"),
+        "counts": _table(store, "SELECT job_id, name, type, state, n FROM task_counts WHERE n != 0"),
+        "agents": _table(store, "SELECT agent_id, last_committed_seq, batches_committed FROM agents"),
+        "drops": _table(store, "SELECT node_id, source, reason, count FROM drops"),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_coalesced_collapsed_ingest_equals_batch_by_batch(tmp_path, seed):
+    """The same randomized delta stream, (a) one batch per transaction with every delta its own UPSERT,
+    (b) in random groups of batches per transaction with each task attempt's deltas collapsed:
+    identical rows, counters, committed seqs and drops. Resends (old seqs) are in the stream too."""
+    rng = random.Random(seed)
+    agents = {"owner": NODE_A, "exec": NODE_B}
+    stream, seqs = [], {"owner": 0, "exec": 0}
+    for _ in range(120):
+        agent = rng.choice(list(agents))
+        if seqs[agent] and rng.random() < 0.05:
+            seq = rng.randint(1, seqs[agent])  # a resend: acked, not re-applied
+        else:
+            seq = seqs[agent] = seqs[agent] + 1
+        tasks = [_random_delta(rng, rng.randrange(25)) for _ in range(rng.randint(1, 12))]
+        stream.append((agent, agents[agent], pb.Batch(seq=seq, tasks=tasks).SerializeToString()))
+    stores = []
+    for way in ("batch by batch", "coalesced"):
+        s = Store(tmp_path / f"{way}.db")
+        for agent, node in agents.items():
+            s.writer.call(record_hello, pb.AgentHello(agent_id=agent, node_id=node), time.time())
+        stores.append(s)
+    try:
+        a, b = stores
+        applied_a = [a.writer.call(apply_batch, ag, nd, pb.Batch.FromString(w), False, False).applied
+                     for ag, nd, w in stream]
+        applied_b, i = [], 0
+        while i < len(stream):
+            k = rng.randint(1, 16)
+            group = [(ag, nd, pb.Batch.FromString(w), False) for ag, nd, w in stream[i:i + k]]
+            applied_b += [r.applied for r in b.writer.call(apply_batches, group)]
+            i += k
+        assert applied_a == applied_b and not all(applied_a)
+        snap_a, snap_b = _snapshot(a), _snapshot(b)
+        assert snap_a["tasks"] and snap_a["drops"]
+        for key in snap_a:
+            assert snap_a[key] == snap_b[key], key
+        counts_exact(a)
+        counts_exact(b)
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_collapse_merges_a_short_tasks_three_deltas_into_one():
+    deltas = [(None, info(1)), (None, running(1)), (None, end(1)), (None, info(2))]
+    out = collapse_deltas(deltas)
+    assert [ev.task_id for _, ev in out] == [tid(1), tid(2)]
+    merged = out[0][1]
+    assert set(merged.state_ts_ns) == {1, 8, 11} and merged.name == "f" and merged.stdout_end == 15
+    assert not info(1).HasField("node_id")  # the originals are not modified
+    # a state reported twice cannot be one MergeFrom (the ts_* columns keep the first): two rows
+    assert len(collapse_deltas([(None, running(3)), (None, running(3))])) == 2
+
+
+def test_concurrent_commits_share_transactions_and_each_is_acked_after_its_commit(store, monkeypatch):
+    """Store.commit under load: queued batches from both agents go into shared transactions; every
+    result says applied or (for a resent seq) not; the committed seqs are the highest sent."""
+    import rayscope.dashboard.store as store_pkg
+    groups = []
+    real = store_pkg.apply_batches
+
+    def recording(conn, items, collapse=True):
+        groups.append(len(items))
+        return real(conn, items, collapse)
+
+    monkeypatch.setattr(store_pkg, "apply_batches", recording)
+
+    async def agent(name: str, node: str, n: int) -> list:
+        out = []
+        for seq in list(range(1, n + 1)) + [n]:  # the last one resent
+            out.append(store.commit(name, node, pb.Batch(seq=seq, tasks=[info(seq), running(seq), end(seq)]), False))
+        return await asyncio.gather(*out)
+
+    async def main():
+        return await asyncio.gather(agent("owner", NODE_A, 30), agent("exec", NODE_B, 30))
+
+    results = asyncio.run(main())
+    for rs in results:
+        assert [r.applied for r in rs] == [True] * 30 + [False]
+        assert [r.last_committed_seq for r in rs] == list(range(1, 31)) + [30]
+    assert sum(groups) == 62 and max(groups) > 1
+    assert dict(store.conn.execute("SELECT agent_id, last_committed_seq FROM agents").fetchall()) == \
+        {"owner": 30, "exec": 30}
+    assert counts_exact(store) == {("f", "FINISHED"): 30}

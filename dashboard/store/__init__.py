@@ -1,6 +1,10 @@
 """The head's SQLite store: one writer thread, per-thread readers, typed reads returning API models."""
 from __future__ import annotations
 
+import asyncio
+import collections
+import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Optional
@@ -11,6 +15,7 @@ from rayscope.dashboard.store import read_health, read_logs, read_metrics, read_
 from rayscope.dashboard.store.apply_batch import (
     CommitResult,
     apply_batch,
+    apply_batches,
     record_hello,
     set_disconnected,
     skip_batch,
@@ -23,6 +28,25 @@ from rayscope.wire import rayscope_ingest_pb2 as pb
 
 __all__ = ["Store", "CommitResult", "ListQuery"]
 
+log = logging.getLogger(__name__)
+
+# Under load, batches queued for the writer (from any agents) share one transaction, up to:
+COALESCE_MAX_BATCHES = 16
+COALESCE_MAX_ITEMS = 40_000  # task deltas + log lines + samples
+
+
+def batch_items(batch: pb.Batch) -> int:
+    return len(batch.tasks) + len(batch.log_lines) + len(batch.node_samples) + len(batch.actors) + 1
+
+
+def _resolve(fut: asyncio.Future, out) -> None:
+    if fut.done():  # the caller went away (stream cancelled)
+        return
+    if isinstance(out, BaseException):
+        fut.set_exception(out)
+    else:
+        fut.set_result(out)
+
 
 class Store:
     def __init__(self, db_path: Path, live: bool = True) -> None:
@@ -32,6 +56,7 @@ class Store:
         if live:
             self.writer.call(lambda c: c.execute("UPDATE agents SET connected = 0"))
         self._readers = ReaderPool(self.db_path, read_logs.install_functions)
+        self._queued: collections.deque = collections.deque()  # batches waiting for the writer
 
     def close(self) -> None:
         self._readers.close_all()
@@ -42,7 +67,46 @@ class Store:
         return await self.writer.run(record_hello, hello, time.time())
 
     async def commit(self, agent_id: str, node_id: str, batch: pb.Batch, collect_deltas: bool) -> CommitResult:
-        return await self.writer.run(apply_batch, agent_id, node_id, batch, collect_deltas)
+        """Returns once the batch and its seq are durably committed (then the caller acks it).
+        Each call queues its batch and one drain job on the writer thread; a drain takes whatever is
+        queued by then (up to the caps) into one transaction. At low load that is just this batch,
+        so nothing waits for company; under load the transactions grow. One drain per batch, each
+        taking at least one if any is left, so every queued batch is taken by some drain."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queued.append(((agent_id, node_id, batch, collect_deltas), fut, loop))
+        self.writer.submit(self._drain)
+        return await fut
+
+    def _drain(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread: commit what is queued now, then resolve each caller's future."""
+        taken = []
+        n = 0
+        while self._queued and len(taken) < COALESCE_MAX_BATCHES:
+            if taken and n + batch_items(self._queued[0][0][2]) > COALESCE_MAX_ITEMS:
+                break
+            entry = self._queued.popleft()
+            n += batch_items(entry[0][2])
+            taken.append(entry)
+        if not taken:
+            return
+        try:
+            outcomes: list = apply_batches(conn, [e[0] for e in taken])
+        except Exception:  # noqa: BLE001 - then each batch alone, so one bad batch fails only itself
+            if len(taken) > 1:
+                log.warning("coalesced commit of %d batches failed; applying them one by one", len(taken),
+                            exc_info=True)
+            outcomes = []
+            for e in taken:
+                try:
+                    outcomes.append(apply_batch(conn, *e[0]))
+                except Exception as err:  # noqa: BLE001 - the servicer counts it (Store.skip)
+                    outcomes.append(err)
+        for (_, fut, loop), out in zip(taken, outcomes):
+            try:
+                loop.call_soon_threadsafe(_resolve, fut, out)
+            except RuntimeError:  # that event loop is closed: nobody is waiting
+                pass
 
     async def skip(self, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:
         await self.writer.run(skip_batch, agent_id, node_id, batch, error)

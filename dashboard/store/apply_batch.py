@@ -1,7 +1,9 @@
 """One agent batch = one SQLite transaction, including the agent's committed seq.
 
 That is the whole delivery guarantee on the head side: either the batch and its seq are both
-durable, or neither is and the agent resends it.
+durable, or neither is and the agent resends it. Under load several queued batches (from any
+agents) share one transaction (apply_batches), which commits every included seq with them; none
+is acked before that commit.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from rayscope.dashboard.store.apply_metrics import (
     apply_processes,
     record_head_drops,
 )
-from rayscope.dashboard.store.apply_tasks import apply_tasks
+from rayscope.dashboard.store.apply_tasks import apply_task_events, apply_tasks
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -66,7 +68,7 @@ def set_disconnected(conn: sqlite3.Connection, agent_id: str) -> None:
 
 
 def apply_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch,
-                collect_deltas: bool = True) -> CommitResult:
+                collect_deltas: bool = True, collapse: bool = True) -> CommitResult:
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -79,7 +81,7 @@ def apply_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb
         apply_nodes(ctx, batch.nodes)
         apply_jobs(ctx, batch.jobs)
         apply_actors(ctx, batch.actors)
-        apply_tasks(ctx, batch.tasks)
+        apply_tasks(ctx, batch.tasks, collapse)
         apply_log_files(ctx, batch.log_files)
         apply_log_lines(ctx, batch.log_lines)
         apply_node_samples(ctx, batch.node_samples)
@@ -98,6 +100,66 @@ def apply_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb
         conn.execute("ROLLBACK")
         raise
     return CommitResult(applied=True, last_committed_seq=batch.seq, head_drops=len(ctx.drops), deltas=ctx.deltas)
+
+
+Item = tuple[str, str, pb.Batch, bool]  # agent_id, node_id, batch, collect_deltas
+
+
+def apply_batches(conn: sqlite3.Connection, items: list[Item], collapse: bool = True) -> list[CommitResult]:
+    """Several batches, in arrival order, in ONE transaction: what apply_batch does for each, with the
+    task deltas of all of them merged together (collapsed per task attempt, see collapse_deltas),
+    and every applied batch's seq committed in the same transaction. A batch at or below its agent's
+    committed seq (counting the batches before it here) is not re-applied."""
+    now = time.time()
+    results: list[CommitResult] = []
+    ctxs: list[ApplyContext] = []
+    tasks: list = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        last: dict[str, int] = {}
+        applied: dict[str, int] = {}
+        for agent_id, node_id, batch, collect in items:
+            seq = last.get(agent_id)
+            if seq is None:
+                seq = last[agent_id] = committed_seq(conn, agent_id)
+            if batch.seq <= seq:
+                results.append(CommitResult(applied=False, last_committed_seq=seq))
+                continue
+            ctx = ApplyContext(conn=conn, node_id=node_id, now=now, collect_deltas=collect)
+            apply_nodes(ctx, batch.nodes)
+            apply_jobs(ctx, batch.jobs)
+            apply_actors(ctx, batch.actors)
+            tasks.extend((ctx, ev) for ev in batch.tasks)  # the tasks table is touched by nothing else
+            apply_log_files(ctx, batch.log_files)
+            apply_log_lines(ctx, batch.log_lines)
+            apply_node_samples(ctx, batch.node_samples)
+            apply_object_store(ctx, batch.object_store)
+            if batch.HasField("processes"):
+                apply_processes(ctx, batch.processes)
+            if batch.HasField("objects"):
+                apply_objects(ctx, batch.objects)
+            apply_drop_reports(ctx, batch.drops)
+            last[agent_id] = batch.seq
+            applied[agent_id] = applied.get(agent_id, 0) + 1
+            ctxs.append(ctx)
+            results.append(CommitResult(applied=True, last_committed_seq=batch.seq))
+        apply_task_events(conn, tasks, collapse)
+        for ctx in ctxs:
+            record_head_drops(ctx)
+        for r, ctx in zip([r for r in results if r.applied], ctxs):
+            r.head_drops, r.deltas = len(ctx.drops), ctx.deltas
+        for agent_id, seq in last.items():
+            n = applied.get(agent_id, 0)
+            if n:
+                conn.execute("UPDATE agents SET last_committed_seq = ?, batches_committed = batches_committed + ?, "
+                             "last_seen = ? WHERE agent_id = ?", (seq, n, now, agent_id))
+            else:
+                conn.execute("UPDATE agents SET last_seen = ? WHERE agent_id = ?", (now, agent_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return results
 
 
 def skip_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:

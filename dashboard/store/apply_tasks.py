@@ -16,6 +16,7 @@ from typing import Iterable, Optional
 from rayscope.dashboard.store.context import ApplyContext, MalformedItem, require_hex
 from rayscope.dashboard.store.schema import (
     RANK_NIL,
+    RANK_TERMINAL,
     TASK_STATUS_NAMES,
     TS_COLUMNS,
     task_state_rank,
@@ -134,8 +135,8 @@ def task_row(ev: pb.TaskEvent) -> tuple[tuple[int, ...], tuple]:
                 sec = ns / 1e9
                 vals[_I_TS0 + status] = sec
                 rank = _RANKS[status]
-                if rank > best_rank or (rank == best_rank and sec > best_sec):
-                    best, best_rank, best_sec = status, rank, sec
+                if rank > best_rank or (rank == best_rank and (sec > best_sec or (sec == best_sec and status > best))):
+                    best, best_rank, best_sec = status, rank, sec  # ties: the higher status (deterministic)
                 if rank == 1:
                     pending = sec if pending is None or sec < pending else pending
                 elif status == _RUNNING:
@@ -190,7 +191,10 @@ def _fix_empty_job_ids(conn: sqlite3.Connection, rows: list[tuple]) -> None:
     missing = conn.execute("SELECT task_id, attempt FROM tasks WHERE job_id = ''").fetchall()
     if not missing:
         return
-    known = {(r[0], r[1]): r[2] for _, r in rows if r[2]}
+    known: dict[tuple, str] = {}
+    for _, r in rows:  # the first non-empty one, as across batches
+        if r[2]:
+            known.setdefault((r[0], r[1]), r[2])
     fixes = [(known[k], *k) for k in map(tuple, missing) if k in known]
     if fixes:
         conn.executemany("UPDATE tasks SET job_id = ? WHERE task_id = ? AND attempt = ? AND job_id = ''", fixes)
@@ -229,18 +233,114 @@ def apply_task_rows(conn: sqlite3.Connection, rows: list[tuple[tuple[int, ...], 
     _bump_counts(conn, before, _counted(conn, ids))
 
 
-def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent]) -> None:
-    rows: list[tuple[tuple[int, ...], tuple]] = []
-    for ev in events:
+_EMPTY_MEANS_ABSENT = ("parent_task_id", "actor_id", "placement_group_id", "node_id", "worker_id",
+                       "stdout_file", "stderr_file")  # task_row stores these only when non-empty
+
+
+def validate(ev: pb.TaskEvent) -> None:
+    """task_row's checks, with its messages, so that a malformed delta is dropped alone before merging."""
+    if not math.isfinite(ev.event_time):
+        raise MalformedItem("event_time is not finite")
+    require_hex(ev.task_id, "task_id")
+    require_hex(ev.job_id, "job_id", allow_empty=True)
+    if ev.attempt < 0:
+        raise MalformedItem("negative attempt")
+    for status in ev.state_ts_ns:
+        if not 0 < status < _N_STATUS:
+            raise MalformedItem(f"unknown task status {status}")
+
+
+def _best(ts) -> tuple[int, float, bool]:
+    """(rank, seconds) of the state task_row picks from a state_ts_ns map, and whether it holds a terminal state."""
+    best_rank, best_sec, terminal = RANK_NIL, 0.0, False
+    for status, ns in ts.items():
+        rank, sec = _RANKS[status], ns / 1e9
+        if rank > best_rank or (rank == best_rank and sec > best_sec):
+            best_rank, best_sec = rank, sec
+        if rank == RANK_TERMINAL:
+            terminal = True
+    return best_rank, best_sec, terminal
+
+
+def merge_deltas(a: pb.TaskEvent, b: pb.TaskEvent, owned: bool) -> Optional[pb.TaskEvent]:
+    """One delta whose UPSERT does exactly what a's then b's do (same task attempt, both valid), or None
+    where protobuf MergeFrom would differ from the SQL merge; then both stay separate rows, in order.
+
+    Why MergeFrom matches: the newer-wins columns take b's present fields over a's; creation_time is
+    the min of the pending timestamps either way. Where it would not: a status in both maps (the
+    ts_* columns keep the first value, MergeFrom the later); terminal states in both (end_time keeps
+    the first, task_row prefers FINISHED); equal best (rank, time) in both (later wins in SQL, the
+    status number in task_row); required_resources in both (SQL replaces, MergeFrom unions); b
+    carrying an id or log file as "" (task_row treats it as absent, MergeFrom copies it). job_id is
+    the first non-empty one (SQL never reassigns it). a is copied unless `owned` (a merge result)."""
+    ats, bts = a.state_ts_ns, b.state_ts_ns
+    if ats and bts:
+        for k in bts:
+            if k in ats:
+                return None
+        ra, sa, ta = _best(ats)
+        rb, sb, tb = _best(bts)
+        if (ta and tb) or (ra == rb and sa == sb):
+            return None
+    if a.required_resources and b.required_resources:
+        return None
+    for f in _EMPTY_MEANS_ABSENT:
+        if b.HasField(f) and not getattr(b, f):
+            return None
+    if not owned:
+        m = pb.TaskEvent()
+        m.CopyFrom(a)
+        a = m
+    job = a.job_id
+    a.MergeFrom(b)
+    if job:
+        a.job_id = job
+    return a
+
+
+def collapse_deltas(items: Iterable[tuple[ApplyContext, pb.TaskEvent]]) -> list[tuple[ApplyContext, pb.TaskEvent]]:
+    """The deltas of one transaction with those of the same (task_id, attempt) merged, in arrival order
+    (see merge_deltas): a short task's 3 deltas become one UPSERT. Malformed ones are dropped here,
+    each alone, to their batch's context."""
+    out: list[list] = []  # [ctx, event, owned]
+    last: dict[tuple, int] = {}
+    for ctx, ev in items:
         try:
-            if not math.isfinite(ev.event_time):
+            validate(ev)
+        except MalformedItem as err:
+            ctx.drop("events", err, f"task {ev.task_id!r} attempt {ev.attempt}")
+            continue
+        key = (ev.task_id, ev.attempt)
+        i = last.get(key)
+        if i is not None:
+            slot = out[i]
+            m = merge_deltas(slot[1], ev, slot[2])
+            if m is not None:
+                slot[1], slot[2] = m, True
+                continue
+        last[key] = len(out)
+        out.append([ctx, ev, False])
+    return [(s[0], s[1]) for s in out]
+
+
+def apply_task_events(conn: sqlite3.Connection, items: list[tuple[ApplyContext, pb.TaskEvent]],
+                      collapse: bool = True) -> None:
+    """Merge the task deltas of one transaction (from one or several batches, each with its context
+    for drops and WebSocket deltas), collapsed per task attempt first unless collapse=False."""
+    if collapse:
+        items = collapse_deltas(items)
+    rows: list[tuple[tuple[int, ...], tuple]] = []
+    ctxs: list[ApplyContext] = []
+    for ctx, ev in items:
+        try:
+            if not collapse and not math.isfinite(ev.event_time):
                 raise MalformedItem("event_time is not finite")
             rows.append(task_row(ev))
+            ctxs.append(ctx)
         except MalformedItem as err:
             ctx.drop("events", err, f"task {ev.task_id!r} attempt {ev.attempt}")
     if not rows:
         return
-    conn = ctx.conn
     conn.execute("SAVEPOINT tasks")
     try:
         apply_task_rows(conn, rows)
@@ -248,7 +348,7 @@ def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent]) -> None:
         conn.execute("ROLLBACK TO tasks")  # then one by one, to find and drop the bad ones
         ids = json.dumps(list({row[0] for _, row in rows}))
         before = _counted(conn, ids)
-        for shape, row in rows:
+        for (shape, row), ctx in zip(rows, ctxs):
             try:
                 conn.execute(_sql(shape), row)
             except sqlite3.Error as err:
@@ -256,8 +356,11 @@ def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent]) -> None:
         _fix_empty_job_ids(conn, rows)
         _bump_counts(conn, before, _counted(conn, ids))
     conn.execute("RELEASE tasks")
-    if not ctx.collect_deltas:
-        return
-    for _, row in rows:
-        ctx.delta("tasks", {"task_id": row[0], "attempt": row[1], "job_id": row[2] or None,
-                            "state": row[3] if row[4] else None})
+    for (_, row), ctx in zip(rows, ctxs):
+        if ctx.collect_deltas:
+            ctx.delta("tasks", {"task_id": row[0], "attempt": row[1], "job_id": row[2] or None,
+                                "state": row[3] if row[4] else None})
+
+
+def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent], collapse: bool = True) -> None:
+    apply_task_events(ctx.conn, [(ctx, ev) for ev in events], collapse)

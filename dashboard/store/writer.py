@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -24,6 +24,10 @@ class Writer:
     def call(self, fn: Callable[..., T], *args) -> T:
         """Run fn(conn, *args) on the writer thread and wait (for sync callers, e.g. the bench)."""
         return self._executor.submit(fn, self._conn, *args).result()
+
+    def submit(self, fn: Callable[..., T], *args) -> "Future[T]":
+        """Queue fn(conn, *args) on the writer thread; do not wait."""
+        return self._executor.submit(fn, self._conn, *args)
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """Run fn(conn, *args) on the writer thread without blocking the event loop."""
