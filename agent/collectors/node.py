@@ -18,17 +18,16 @@ class NodeCollector:
         psutil.cpu_percent(interval=None)  # prime the delta
 
     def sample(self) -> NodeSample:
-        vm = psutil.virtual_memory()
-        sw = psutil.swap_memory()
+        mem_total, mem_available, swap_total, swap_used = _memory()
         s = NodeSample(
             ts=time.time(),
             cpu_percent=psutil.cpu_percent(interval=None),
             cpu_count=self.cpu_count,
-            mem_total=vm.total,
-            mem_used=vm.total - vm.available,
-            mem_available=vm.available,
-            swap_total=sw.total,
-            swap_used=sw.used,
+            mem_total=mem_total,
+            mem_used=mem_total - mem_available,
+            mem_available=mem_available,
+            swap_total=swap_total,
+            swap_used=swap_used,
             load1=os.getloadavg()[0],
         )
         try:
@@ -43,3 +42,26 @@ class NodeCollector:
         if net is not None:
             s.net_sent_bytes, s.net_recv_bytes = net.bytes_sent, net.bytes_recv
         return s
+
+
+_MEMINFO_KEYS = (b"MemTotal:", b"MemAvailable:", b"SwapTotal:", b"SwapFree:")
+
+
+def _memory() -> tuple[int, int, int, int]:
+    """(mem total, mem available, swap total, swap used) in bytes from one /proc/meminfo read,
+    the values psutil's virtual_memory() and swap_memory() give (those read it twice, and
+    /proc/vmstat too, for fields we do not ship)."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            found = {}
+            for line in f:
+                key = line.split(None, 1)[0]
+                if key in _MEMINFO_KEYS:
+                    found[key] = int(line.split()[1]) * 1024
+                    if len(found) == len(_MEMINFO_KEYS):
+                        break
+        return (found[b"MemTotal:"], found[b"MemAvailable:"], found[b"SwapTotal:"],
+                found[b"SwapTotal:"] - found[b"SwapFree:"])
+    except (OSError, KeyError, ValueError, IndexError):
+        vm, sw = psutil.virtual_memory(), psutil.swap_memory()  # not Linux, or an old kernel
+        return vm.total, vm.available, sw.total, sw.used

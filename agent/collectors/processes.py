@@ -4,7 +4,8 @@ Workers are the raylet's descendants; drivers are found by their core-driver log
 GCS and the dashboard by a session-dir match on their command line (a full process scan,
 done only every `rescan_s`). psutil.Process objects are cached so cpu_percent is a delta,
 and USS (the kernel walks page tables for smaps_rollup: ~3.5 ms per 50 MB worker,
-measured) is refreshed only every ~`uss_every_s`, jittered. Per-tick fields come from
+measured) is re-read only when the RSS moved (2%, at least 1 MiB) or after ~`uss_every_s`,
+jittered. Per-tick fields come from
 two raw /proc reads per process rather than psutil (5x cheaper, measured).
 """
 from __future__ import annotations
@@ -65,7 +66,9 @@ class _Cached:
     proc: psutil.Process
     uss: int = 0
     num_fds: int = 0
-    slow_at: float = 0.0  # when USS and fd count are next due
+    slow_at: float = 0.0  # when USS is next due at the latest
+    uss_rss: int = -1  # the RSS when USS was last read
+    fds_at: float = 0.0  # when the fd count is next due
     cpu_ticks: int = 0
     cpu_at: float = 0.0
     start_ticks: int = 0
@@ -110,7 +113,9 @@ def _read_proc(pid: int) -> Optional[_ProcStat]:
 @dataclass
 class ProcessCollector:
     ident: NodeIdentity
-    uss_every_s: float = 20.0  # USS reads smaps_rollup: ~3 ms of kernel time per 50 MB worker
+    uss_every_s: float = 60.0  # USS reads smaps_rollup: ~3 ms of kernel time per 70 MB worker
+    uss_rss_change: float = 0.02  # ...so it is re-read sooner only when RSS moved by 2% (at least 1 MiB)
+    fds_every_s: float = 20.0
     rescan_s: float = 10.0
     cmdline_max: int = 512
     _cache: dict[int, _Cached] = field(default_factory=dict)
@@ -121,6 +126,8 @@ class ProcessCollector:
     _drivers: set[int] = field(default_factory=set)
     _deep_pids: Optional[list[int]] = None
     _deep_at: float = 0.0
+    _verdicts: dict[tuple[int, int], Optional[str]] = field(default_factory=dict)  # (pid, start) -> role
+    _ppids: dict[int, int] = field(default_factory=dict)  # from the last full /proc walk
     extra_info: dict[int, WorkerInfo] = field(default_factory=dict)  # e.g. from the raylet's node stats
 
     @property
@@ -182,25 +189,71 @@ class ProcessCollector:
         self._drivers = {pid for pid in drivers if psutil.pid_exists(pid)}
 
     def _rescan(self) -> None:
-        """GCS, dashboard and monitors: processes whose command line names our session."""
+        """GCS, dashboard and monitors: processes whose command line names our session.
+
+        One raw walk of /proc (psutil's process_iter + cmdline costs ~10x more): the stat of
+        every pid (its parent, for the raylet's deeper descendants) and the command line only
+        of pids not seen before (a (pid, start time) verdict is cached)."""
         found: dict[int, str] = {}
-        sess, logs = self.ident.session_dir, self.logs_dir
-        for p in psutil.process_iter(["pid", "name"]):
+        ppids: dict[int, int] = {}
+        verdicts: dict[tuple[int, int], Optional[str]] = {}
+        me, raylet, now = os.getpid(), self.ident.raylet_pid, time.time()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            pid = int(name)
             try:
-                cmd = " ".join(p.cmdline())
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    stat = f.read()
+                fields = stat[stat.rindex(b")") + 2 :].split()
+                ppid, start = int(fields[1]), int(fields[19])
+            except (OSError, ValueError, IndexError):
                 continue
-            if sess not in cmd or p.pid == self.ident.raylet_pid or p.pid == os.getpid():
-                continue
-            if f"--log_dir={logs}" in cmd and "gcs_server" in cmd:
-                found[p.pid] = "gcs_server"
-            elif "dashboard/dashboard.py" in cmd:
-                found[p.pid] = "dashboard"
-            elif "rayscope.agent" in cmd or "rayscope.dashboard" in cmd:
-                continue
-            elif "monitor.py" in cmd:
-                found[p.pid] = "other"
+            ppids[pid] = ppid
+            key = (pid, start)
+            if key in self._verdicts:
+                role = self._verdicts[key]
+            else:
+                role = None if pid == raylet or pid == me else self._classify(pid)
+            if now - (_BOOT_TIME + start / _CLK_TCK) > 5.0:
+                verdicts[key] = role  # a younger one may still exec into its real command line
+            if role is not None:
+                found[pid] = role
+        self._verdicts = verdicts
+        self._ppids = ppids
         self._session_procs = found
+
+    def _classify(self, pid: int) -> Optional[str]:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                raw = f.read()
+        except OSError:
+            return None
+        if self.ident.session_dir.encode() not in raw:
+            return None
+        cmd = " ".join(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0"))
+        if f"--log_dir={self.logs_dir}" in cmd and "gcs_server" in cmd:
+            return "gcs_server"
+        if "dashboard/dashboard.py" in cmd:
+            return "dashboard"
+        if "rayscope.agent" in cmd or "rayscope.dashboard" in cmd:
+            return None
+        if "monitor.py" in cmd:
+            return "other"
+        return None
+
+    def _deep_from_walk(self, root: int) -> list[int]:
+        """All descendants of `root` by the parent pids of the last /proc walk."""
+        children: dict[int, list[int]] = {}
+        for pid, ppid in self._ppids.items():
+            children.setdefault(ppid, []).append(pid)
+        out: list[int] = []
+        todo = list(children.get(root, ()))
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, ()))
+        return out
 
     def _descendants(self, root: psutil.Process) -> list[int]:
         """The raylet's children every tick, from /proc/<pid>/task/*/children (a few small reads);
@@ -212,13 +265,17 @@ class ProcessCollector:
                     direct.extend(int(k) for k in f.read().split())
         except FileNotFoundError:
             direct = None  # kernel without CONFIG_PROC_CHILDREN, or the raylet is gone
-        if direct is None or self._deep_pids is None or time.time() - self._deep_at > self.rescan_s:
+        if direct is not None and self._ppids and self._deep_at != self._rescanned_at:
+            self._deep_pids = self._deep_from_walk(root.pid)  # the walk _rescan just did
+            self._deep_at = self._rescanned_at
+        elif direct is None or self._deep_pids is None or time.time() - self._deep_at > self.rescan_s:
             try:
                 self._deep_pids = [c.pid for c in root.children(recursive=True)]
             except psutil.Error:
                 self._deep_pids = []
             self._deep_at = time.time()
-        return list(dict.fromkeys((direct or []) + [p for p in self._deep_pids if psutil.pid_exists(p)]))
+        known = set(direct or ())
+        return list(dict.fromkeys((direct or []) + [p for p in self._deep_pids if p in known or psutil.pid_exists(p)]))
 
     def _proc(self, pid: int) -> Optional[psutil.Process]:
         c = self._cache.get(pid)
@@ -252,10 +309,14 @@ class ProcessCollector:
                 cpu_percent=cpu, rss=fast.rss_pages * _PAGE, num_threads=fast.num_threads,
                 create_time=_BOOT_TIME + fast.start_ticks / _CLK_TCK,
             )
-            if now >= c.slow_at:
+            rss = fast.rss_pages * _PAGE
+            if now >= c.slow_at or abs(rss - c.uss_rss) > max(1 << 20, self.uss_rss_change * rss):
                 # jittered so the refreshes of many workers spread over the period
-                c.uss, c.num_fds = proc.memory_full_info().uss, proc.num_fds()
+                c.uss, c.uss_rss = proc.memory_full_info().uss, rss
                 c.slow_at = now + self.uss_every_s * random.uniform(0.75, 1.25)
+            if now >= c.fds_at:
+                c.num_fds = proc.num_fds()
+                c.fds_at = now + self.fds_every_s * random.uniform(0.75, 1.25)
             row.uss, row.num_fds = c.uss, c.num_fds
         except psutil.AccessDenied:
             return None

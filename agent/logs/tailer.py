@@ -86,6 +86,7 @@ class Tailer:
         self.source = source
         self.files: dict[str, TailedFile] = {}
         self._restored: dict[str, Checkpoint] = {}
+        self._wanted: dict[str, bool] = {}  # name -> accepted (or a rotated backup), memoized
 
     # ------------------------------------------------------------------ state
     def file_id(self, path: str) -> str:
@@ -150,8 +151,14 @@ class Tailer:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
             return out
+        wanted = self._wanted
+        if len(wanted) > 4 * len(entries) + 1024:
+            wanted.clear()  # names come and go; keep the memo bounded
         for e in entries:
-            if not self.accept(e.name) and not ROTATED_SUFFIX.search(e.name):
+            ok = wanted.get(e.name)
+            if ok is None:
+                ok = wanted[e.name] = bool(self.accept(e.name) or ROTATED_SUFFIX.search(e.name))
+            if not ok:
                 continue
             try:
                 st = e.stat(follow_symlinks=False)
