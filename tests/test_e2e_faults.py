@@ -40,10 +40,19 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 120.0) -> Any
     pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
 
 
+RELAUNCHED: list[subprocess.Popen] = []  # services these tests restarted: `rayscope stop` never knew them
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RayscopeCluster]:
-    with start_rayscope_cluster() as c:
-        yield c
+    try:
+        with start_rayscope_cluster() as c:
+            yield c
+    finally:
+        for proc in RELAUNCHED:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
 
 @pytest.fixture()
@@ -90,6 +99,7 @@ class Relaunchable:
             proc = subprocess.Popen(self.cmdline, env=self.env, cwd=self.cwd, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = proc.pid
+        RELAUNCHED.append(proc)
         return proc
 
 
