@@ -10,23 +10,12 @@ per-function summary without scanning a million rows.
 """
 from __future__ import annotations
 
-# Ray TaskStatus number -> name (the TaskState literal in models.py, same order).
-TASK_STATUS_NAMES: tuple[str, ...] = (
-    "NIL",
-    "PENDING_ARGS_AVAIL",
-    "PENDING_NODE_ASSIGNMENT",
-    "PENDING_OBJ_STORE_MEM_AVAIL",
-    "PENDING_ARGS_FETCH",
-    "SUBMITTED_TO_WORKER",
-    "PENDING_ACTOR_TASK_ARGS_FETCH",
-    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
-    "RUNNING",
-    "RUNNING_IN_RAY_GET",
-    "RUNNING_IN_RAY_WAIT",
-    "FINISHED",
-    "FAILED",
-    "GETTING_AND_PINNING_ARGS",
-)
+from typing import get_args
+
+from rayscope.dashboard.models import TaskState
+
+# Ray TaskStatus number -> name: the TaskState literal of the API models lists them in number order.
+TASK_STATUS_NAMES: tuple[str, ...] = get_args(TaskState)
 
 RANK_NIL, RANK_PENDING, RANK_SUBMITTED, RANK_RUNNING, RANK_TERMINAL = 0, 1, 2, 3, 4
 
