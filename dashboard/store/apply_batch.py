@@ -21,7 +21,7 @@ from rayscope.dashboard.store.apply_metrics import (
     apply_processes,
     record_head_drops,
 )
-from rayscope.dashboard.store.apply_tasks import apply_task_events, apply_tasks
+from rayscope.dashboard.store.apply_tasks import apply_task_events
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -69,37 +69,8 @@ def set_disconnected(conn: sqlite3.Connection, agent_id: str) -> None:
 
 def apply_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch,
                 collect_deltas: bool = True, collapse: bool = True) -> CommitResult:
-    now = time.time()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        last = committed_seq(conn, agent_id)
-        if batch.seq <= last:
-            conn.execute("UPDATE agents SET last_seen = ? WHERE agent_id = ?", (now, agent_id))
-            conn.execute("COMMIT")
-            return CommitResult(applied=False, last_committed_seq=last)
-        ctx = ApplyContext(conn=conn, node_id=node_id, now=now, collect_deltas=collect_deltas)
-        apply_nodes(ctx, batch.nodes)
-        apply_jobs(ctx, batch.jobs)
-        apply_actors(ctx, batch.actors)
-        apply_tasks(ctx, batch.tasks, collapse)
-        apply_log_files(ctx, batch.log_files)
-        apply_log_lines(ctx, batch.log_lines)
-        apply_node_samples(ctx, batch.node_samples)
-        apply_object_store(ctx, batch.object_store)
-        if batch.HasField("processes"):
-            apply_processes(ctx, batch.processes)
-        if batch.HasField("objects"):
-            apply_objects(ctx, batch.objects)
-        apply_drop_reports(ctx, batch.drops)
-        record_head_drops(ctx)
-        conn.execute(
-            "UPDATE agents SET last_committed_seq = ?, batches_committed = batches_committed + 1, "
-            "last_seen = ? WHERE agent_id = ?", (batch.seq, now, agent_id))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return CommitResult(applied=True, last_committed_seq=batch.seq, head_drops=len(ctx.drops), deltas=ctx.deltas)
+    """One batch in its own transaction (see apply_batches)."""
+    return apply_batches(conn, [(agent_id, node_id, batch, collect_deltas)], collapse)[0]
 
 
 Item = tuple[str, str, pb.Batch, bool]  # agent_id, node_id, batch, collect_deltas
