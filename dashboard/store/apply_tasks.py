@@ -361,6 +361,3 @@ def apply_task_events(conn: sqlite3.Connection, items: list[tuple[ApplyContext, 
             ctx.delta("tasks", {"task_id": row[0], "attempt": row[1], "job_id": row[2] or None,
                                 "state": row[3] if row[4] else None})
 
-
-def apply_tasks(ctx: ApplyContext, events: Iterable[pb.TaskEvent], collapse: bool = True) -> None:
-    apply_task_events(ctx.conn, [(ctx, ev) for ev in events], collapse)
