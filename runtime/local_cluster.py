@@ -72,6 +72,7 @@ def _all_records(state: State) -> list[ProcessRecord]:
     for node in state.nodes:
         out += node.ray_processes
         out += procs.group_members(node.ray_pgid, node.started_at)
+        out += procs.descendants(out)  # Ray workers run in process groups of their own
         for svc in (node.agent, node.head_service):
             if svc is not None:
                 out.append(ProcessRecord(pid=svc.pid, create_time=svc.create_time))
