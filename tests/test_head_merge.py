@@ -12,7 +12,7 @@ import pytest
 from head_process import task_event
 from rayscope.dashboard.store import Store, read_tasks, specs
 from rayscope.dashboard.store.apply_batch import apply_batch, apply_batches, record_hello
-from rayscope.dashboard.store.apply_tasks import collapse_deltas
+from rayscope.dashboard.store.task_rows import COLUMNS, prepare_task_rows
 from rayscope.dashboard.store.listing import ListQuery
 from rayscope.dashboard.store.schema import SCHEMA
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -256,15 +256,23 @@ def test_coalesced_collapsed_ingest_equals_batch_by_batch(tmp_path, seed):
             s.close()
 
 
+def _columns(row) -> dict:
+    shape, params = row
+    return {"task_id": params[0], "state": params[3], **{COLUMNS[i]: v for i, v in zip(shape, params[5:])}}
+
+
 def test_collapse_merges_a_short_tasks_three_deltas_into_one():
-    deltas = [(None, info(1)), (None, running(1)), (None, end(1)), (None, info(2))]
-    out = collapse_deltas(deltas)
-    assert [ev.task_id for _, ev in out] == [tid(1), tid(2)]
-    merged = out[0][1]
-    assert set(merged.state_ts_ns) == {1, 8, 11} and merged.name == "f" and merged.stdout_end == 15
-    assert not info(1).HasField("node_id")  # the originals are not modified
-    # a state reported twice cannot be one MergeFrom (the ts_* columns keep the first): two rows
-    assert len(collapse_deltas([(None, running(3)), (None, running(3))])) == 2
+    out = prepare_task_rows([(None, info(1)), (None, running(1)), (None, end(1)), (None, info(2))])
+    assert [params[0] for _, params in out.rows] == [tid(1), tid(2)]
+    merged = _columns(out.rows[0])
+    assert merged["state"] == "FINISHED" and merged["name"] == "f" and merged["stdout_end"] == 15
+    assert (merged["creation_time"], merged["start_time"], merged["end_time"]) == pytest.approx((T0 + 1, T0 + 2, T0 + 3))
+    # a state reported twice keeps its first time, newer-wins fields the later value: as two UPSERTs would
+    later = running(3, worker_id="ab")
+    later.state_ts_ns[8] += 10**9
+    twice = prepare_task_rows([(None, running(3)), (None, later)]).rows
+    assert len(twice) == 1
+    assert _columns(twice[0])["start_time"] == pytest.approx(T0 + 4) and _columns(twice[0])["worker_id"] == "ab"
 
 
 def test_concurrent_commits_share_transactions_and_each_is_acked_after_its_commit(store, monkeypatch):
@@ -272,13 +280,13 @@ def test_concurrent_commits_share_transactions_and_each_is_acked_after_its_commi
     result says applied or (for a resent seq) not; the committed seqs are the highest sent."""
     import rayscope.dashboard.store as store_pkg
     groups = []
-    real = store_pkg.apply_batches
+    real = store_pkg.apply_prepared
 
-    def recording(conn, items, collapse=True):
-        groups.append(len(items))
-        return real(conn, items, collapse)
+    def recording(conn, prepared):
+        groups.append(len(prepared.items))
+        return real(conn, prepared)
 
-    monkeypatch.setattr(store_pkg, "apply_batches", recording)
+    monkeypatch.setattr(store_pkg, "apply_prepared", recording)
 
     async def agent(name: str, node: str, n: int) -> list:
         out = []

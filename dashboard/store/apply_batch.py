@@ -22,6 +22,7 @@ from rayscope.dashboard.store.apply_metrics import (
     record_head_drops,
 )
 from rayscope.dashboard.store.apply_tasks import apply_task_events
+from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -76,61 +77,105 @@ def apply_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb
 Item = tuple[str, str, pb.Batch, bool]  # agent_id, node_id, batch, collect_deltas
 
 
+@dataclass
+class PreparedBatches:
+    """Batches of one transaction with their database-free work done (see prepare_batches)."""
+
+    items: list[Item]
+    ctxs: list[ApplyContext]  # one per item
+    tasks: TaskRows
+    collapse: bool
+
+
+def prepare_batches(items: list[Item], collapse: bool = True) -> PreparedBatches:
+    """What needs no database: the task deltas validated, collapsed and turned into rows. The Store
+    runs this for the next transaction while the writer commits the current one; SQLite releases
+    the GIL while it works, so the two overlap on a second core."""
+    now = time.time()
+    ctxs = [ApplyContext(conn=None, node_id=node_id, now=now, collect_deltas=collect)  # type: ignore[arg-type]  # set when applied
+            for _, node_id, _, collect in items]
+    tasks = prepare_task_rows([(ctx, ev) for ctx, item in zip(ctxs, items) for ev in item[2].tasks], collapse)
+    return PreparedBatches(items, ctxs, tasks, collapse)
+
+
 def apply_batches(conn: sqlite3.Connection, items: list[Item], collapse: bool = True) -> list[CommitResult]:
     """Several batches, in arrival order, in ONE transaction: what apply_batch does for each, with the
     task deltas of all of them merged together (collapsed per task attempt, see collapse_deltas),
     and every applied batch's seq committed in the same transaction. A batch at or below its agent's
     committed seq (counting the batches before it here) is not re-applied."""
-    now = time.time()
-    results: list[CommitResult] = []
-    ctxs: list[ApplyContext] = []
-    tasks: list = []
+    return apply_prepared(conn, prepare_batches(items, collapse))
+
+
+def _fresh(conn: sqlite3.Connection, items: list[Item]) -> tuple[list[bool], list[int]]:
+    """Per item: whether its seq is above its agent's committed one (counting the items before it),
+    and that agent's committed seq as of the item."""
+    last: dict[str, int] = {}
+    fresh, seqs = [], []
+    for agent_id, _, batch, _ in items:
+        seq = last.get(agent_id)
+        if seq is None:
+            seq = last[agent_id] = committed_seq(conn, agent_id)
+        ok = batch.seq > seq
+        if ok:
+            last[agent_id] = batch.seq
+        fresh.append(ok)
+        seqs.append(batch.seq if ok else seq)
+    return fresh, seqs
+
+
+def apply_prepared(conn: sqlite3.Connection, prepared: PreparedBatches) -> list[CommitResult]:
+    """Commit prepared batches in one transaction. If some of them turn out to be resends (rare: after
+    a reconnect), the rest is prepared again without them, so a resend never merges twice."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        last: dict[str, int] = {}
-        applied: dict[str, int] = {}
-        for agent_id, node_id, batch, collect in items:
-            seq = last.get(agent_id)
-            if seq is None:
-                seq = last[agent_id] = committed_seq(conn, agent_id)
-            if batch.seq <= seq:
-                results.append(CommitResult(applied=False, last_committed_seq=seq))
-                continue
-            ctx = ApplyContext(conn=conn, node_id=node_id, now=now, collect_deltas=collect)
-            apply_nodes(ctx, batch.nodes)
-            apply_jobs(ctx, batch.jobs)
-            apply_actors(ctx, batch.actors)
-            tasks.extend((ctx, ev) for ev in batch.tasks)  # the tasks table is touched by nothing else
-            apply_log_files(ctx, batch.log_files)
-            apply_log_lines(ctx, batch.log_lines)
-            apply_node_samples(ctx, batch.node_samples)
-            apply_object_store(ctx, batch.object_store)
-            if batch.HasField("processes"):
-                apply_processes(ctx, batch.processes)
-            if batch.HasField("objects"):
-                apply_objects(ctx, batch.objects)
-            apply_drop_reports(ctx, batch.drops)
-            last[agent_id] = batch.seq
-            applied[agent_id] = applied.get(agent_id, 0) + 1
-            ctxs.append(ctx)
-            results.append(CommitResult(applied=True, last_committed_seq=batch.seq))
-        apply_task_events(conn, tasks, collapse)
-        for ctx in ctxs:
-            record_head_drops(ctx)
-        for r, ctx in zip([r for r in results if r.applied], ctxs):
-            r.head_drops, r.deltas = len(ctx.drops), ctx.deltas
-        for agent_id, seq in last.items():
-            n = applied.get(agent_id, 0)
-            if n:
-                conn.execute("UPDATE agents SET last_committed_seq = ?, batches_committed = batches_committed + ?, "
-                             "last_seen = ? WHERE agent_id = ?", (seq, n, now, agent_id))
-            else:
-                conn.execute("UPDATE agents SET last_seen = ? WHERE agent_id = ?", (now, agent_id))
+        fresh, seqs = _fresh(conn, prepared.items)
+        if not all(fresh):
+            resent = {it[0] for it, ok in zip(prepared.items, fresh) if not ok}
+            conn.executemany("UPDATE agents SET last_seen = ? WHERE agent_id = ?",
+                             [(time.time(), agent_id) for agent_id in resent])
+            prepared = prepare_batches([it for it, ok in zip(prepared.items, fresh) if ok], prepared.collapse)
+        _apply_fresh(conn, prepared)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    ctxs = iter(prepared.ctxs)
+    results = []
+    for ok, seq in zip(fresh, seqs):
+        if not ok:
+            results.append(CommitResult(applied=False, last_committed_seq=seq))
+            continue
+        ctx = next(ctxs)
+        results.append(CommitResult(applied=True, last_committed_seq=seq, head_drops=len(ctx.drops),
+                                    deltas=ctx.deltas))
     return results
+
+
+def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
+    """Inside the transaction: every kind of item of every batch, then the agents' seqs."""
+    now = time.time()
+    counts: dict[str, tuple[int, int]] = {}  # agent -> (highest seq, batches)
+    for (agent_id, _, batch, _), ctx in zip(prepared.items, prepared.ctxs):
+        ctx.conn = conn
+        apply_nodes(ctx, batch.nodes)
+        apply_jobs(ctx, batch.jobs)
+        apply_actors(ctx, batch.actors)
+        apply_log_files(ctx, batch.log_files)
+        apply_log_lines(ctx, batch.log_lines)
+        apply_node_samples(ctx, batch.node_samples)
+        apply_object_store(ctx, batch.object_store)
+        if batch.HasField("processes"):
+            apply_processes(ctx, batch.processes)
+        if batch.HasField("objects"):
+            apply_objects(ctx, batch.objects)
+        apply_drop_reports(ctx, batch.drops)
+        counts[agent_id] = (batch.seq, counts.get(agent_id, (0, 0))[1] + 1)
+    apply_task_events(conn, prepared.tasks)  # the tasks table is touched by nothing else
+    for ctx in prepared.ctxs:
+        record_head_drops(ctx)
+    for agent_id, (seq, n) in counts.items():
+        conn.execute("UPDATE agents SET last_committed_seq = ?, batches_committed = batches_committed + ?, "
+                     "last_seen = ? WHERE agent_id = ?", (seq, n, now, agent_id))
 
 
 def skip_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:
