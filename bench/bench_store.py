@@ -5,11 +5,11 @@ different agents: task_info+PENDING from the owner's node, RUNNING and FINISHED/
 executor's, with some end deltas overtaking their RUNNING one. --tasks counts tasks (stored rows),
 so --tasks 1000000 ingests ~3M events.
 
-Path measured: Batch.FromString (as the gRPC server decodes) -> apply_batches (validation, the SQL
-merge, the summary counters, the agent seq) on the writer thread, as the head does under load:
-consecutive batches are coalesced up to the head's caps (store.COALESCE_MAX_BATCHES / _ITEMS) into
-one transaction, with each task attempt's deltas in it collapsed into one UPSERT. --no-coalesce:
-one batch per transaction, deltas not collapsed (the head before coalescing).
+Path measured: Batch.FromString (as the gRPC server decodes) -> Store.commit, as the ingest servicer
+calls it: queued batches are coalesced up to the head's caps (COALESCE_MAX_BATCHES / _ITEMS) into one
+transaction, each task attempt's deltas in it merged into one row on the prepare thread while the
+writer thread commits the previous transaction (validation, the SQL merge, the summary counters,
+the agent seq). --no-coalesce: one batch per transaction on the writer, deltas not merged.
 Then: the counters are checked exact, filtered pages of 100 (keyset, default sort), the summary.
 
     .venv/bin/python bench/bench_store.py [--tasks 1000000] [--batch 5000] [--db PATH]
@@ -17,6 +17,7 @@ Then: the counters are checked exact, filtered pages of 100 (keyset, default sor
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import shutil
 import statistics
@@ -25,9 +26,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from rayscope.dashboard import store as store_mod
 from rayscope.dashboard.store import Store
-from rayscope.dashboard.store.apply_batch import apply_batch, apply_batches, record_hello
+from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
 from rayscope.dashboard.store.listing import ListQuery, list_page
 from rayscope.dashboard.store import read_tasks, specs
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -132,44 +132,41 @@ def realistic_batches(n_tasks: int, batch_size: int, seed: int = 7) -> Iterator[
             yield AGENTS[a], NODES[a], pb.Batch(seq=seqs[a], tasks=q)
 
 
-def coalesced(n: int, batch_size: int) -> Iterator[list[tuple[str, str, bytes]]]:
-    """Consecutive batches grouped as the head's writer takes them when they queue up."""
-    group: list = []
-    items = 0
-    for agent, node, batch in realistic_batches(n, batch_size):
-        k = store_mod.batch_items(batch)
-        if group and (len(group) >= store_mod.COALESCE_MAX_BATCHES or items + k > store_mod.COALESCE_MAX_ITEMS):
-            yield group
-            group, items = [], 0
-        group.append((agent, node, batch.SerializeToString()))
-        items += k
-    if group:
-        yield group
-
-
 def load(store: Store, n: int, batch_size: int, coalesce: bool = True) -> tuple[float, int]:
-    """Returns (events/s over decode + apply, events) excluding the synthetic generation."""
+    """Returns (events/s over decode + apply, events) excluding the synthetic generation.
+    Coalesced: every batch through Store.commit, as the ingest servicer calls it, with up to
+    COMMITS_IN_FLIGHT waiting (agents wait for acks), so the store groups and pipelines them as
+    the head does."""
     for agent, node in zip(AGENTS, NODES):
         store.writer.call(record_hello, pb.AgentHello(agent_id=agent, node_id=node), time.time())
-    busy = 0.0
-    events = 0
-    next_report = 200_000
-    groups = (coalesced(n, batch_size) if coalesce else
-              ([(a, nd, b.SerializeToString())] for a, nd, b in realistic_batches(n, batch_size)))
-    for group in groups:
-        t = time.perf_counter()
-        decoded = [(agent, node, pb.Batch.FromString(wire)) for agent, node, wire in group]
-        if coalesce:
-            store.writer.call(apply_batches, [(a, nd, b, False) for a, nd, b in decoded])
-        else:
-            for agent, node, batch in decoded:
-                store.writer.call(apply_batch, agent, node, batch, False, False)
-        busy += time.perf_counter() - t
-        events += sum(len(b.tasks) for _, _, b in decoded)
-        if events >= next_report:
-            next_report += 200_000
-            print(f"  {events:>9,} events  {events / busy:,.0f} events/s", flush=True)
-    return events / busy, events
+    wire = [(agent, node, batch.SerializeToString()) for agent, node, batch in realistic_batches(n, batch_size)]
+    events = sum(len(pb.Batch.FromString(w).tasks) for _, _, w in wire)
+    t = time.perf_counter()
+    if coalesce:
+        asyncio.run(_commit_all(store, wire))
+    else:
+        for agent, node, w in wire:
+            store.writer.call(apply_batch, agent, node, pb.Batch.FromString(w), False, False)
+    return events / (time.perf_counter() - t), events
+
+
+COMMITS_IN_FLIGHT = 32
+
+
+async def _commit_all(store: Store, wire: list[tuple[str, str, bytes]]) -> None:
+    window = asyncio.Semaphore(COMMITS_IN_FLIGHT)
+
+    async def commit(agent: str, node: str, data: bytes) -> None:
+        try:
+            await store.commit(agent, node, pb.Batch.FromString(data), False)
+        finally:
+            window.release()
+
+    pending = []
+    for agent, node, data in wire:  # in order: each agent's seqs reach the store ascending
+        await window.acquire()
+        pending.append(asyncio.create_task(commit(agent, node, data)))
+    await asyncio.gather(*pending)
 
 
 def check_counts(store: Store) -> None:
