@@ -53,7 +53,7 @@ class AttachConfig:
 
     def text(self) -> str:
         return "\n".join([
-            f"VS Code (.vscode/launch.json, \"configurations\"):",
+            "VS Code (.vscode/launch.json, \"configurations\"):",
             json.dumps(self.vscode(), indent=2),
             "",
             "nvim-dap (:lua):",

@@ -21,6 +21,7 @@ from rayscope.cli.ray_debug.sessions import (
     client_identity,
     connect_dap,
     list_sessions,
+    path_mapping,
     pick_session,
     wait_for_session,
 )
@@ -150,15 +151,12 @@ def cmd_attach(args: argparse.Namespace) -> int:
         host, _, port = args.dap_address.rpartition(":")
         if not host or not port.isdigit():
             return _err(f"bad --dap-address {args.dap_address!r}: expected HOST:PORT")
-        mapping = PathMapping(local_root, args.remote_root) if args.remote_root else None
-        return _run_debugger(DapClient.tcp(host, int(port), args.timeout), mapping)
+        return _run_debugger(DapClient.tcp(host, int(port), args.timeout), path_mapping(local_root, args.remote_root))
     with _client(args) as client:
         session = _choose(client, args)
         print(f"Attaching to {_describe(session)}", flush=True)
         dap = connect_dap(client, session.session_id, client_identity(), args.timeout)
-    mapping = PathMapping(local_root, args.remote_root or session.working_dir) if (
-        args.remote_root or session.working_dir) else None
-    return _run_debugger(dap, mapping)
+    return _run_debugger(dap, path_mapping(local_root, args.remote_root or session.working_dir))
 
 
 # ---------------------------------------------------------------- forward
@@ -170,7 +168,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
         session = pick_session(list_sessions(client), args.session)
         server = fwd.listen_local(args.port)
         port = server.getsockname()[1]
-        config = fwd.AttachConfig(port, os.path.abspath(args.local_root), session.working_dir, session.session_id)
+        mapping = path_mapping(args.local_root, session.working_dir)
+        config = fwd.AttachConfig(port, os.path.abspath(args.local_root), mapping and mapping.remote_root,
+                                  session.session_id)
         if args.json:
             print(config.as_json(), flush=True)
         else:

@@ -5,13 +5,14 @@ connection through the head's tunnel with a fresh single-use ticket.
 """
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Callable, Optional, Sequence
 
 from rayscope.cli.client import HeadClient, HeadError, HeadNotFound
 from rayscope.dashboard.models import DebugSession, DebugTicket
-from rayscope.debugger.dap import DapClient, WebSocketTransport, tunnel_url
+from rayscope.debugger.dap import DapClient, PathMapping, WebSocketTransport, tunnel_url
 
 SESSIONS_PATH = "/debug/sessions"
 WAIT_POLL_S = 0.2
@@ -24,6 +25,16 @@ class NoSession(HeadError):
 def client_identity(kind: str = "ray-debug") -> str:
     """The `X-Rayscope-Client` value the head records as `attached_by` (who holds a session)."""
     return f"{kind}@{socket.gethostname()}"
+
+
+def path_mapping(local_root: str, remote_root: Optional[str]) -> Optional[PathMapping]:
+    """Local checkout <-> the worker's code root (its working dir, e.g. Ray's unpacked
+    working_dir package). None when there is nothing to map: no remote root, the same directory,
+    or "/" (which would remap every absolute path)."""
+    local = os.path.abspath(local_root)
+    if not remote_root or remote_root.rstrip("/") in ("", local.rstrip("/")):
+        return None
+    return PathMapping(local, remote_root)
 
 
 def list_sessions(client: HeadClient, job_id: Optional[str] = None) -> list[DebugSession]:
