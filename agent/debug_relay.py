@@ -62,16 +62,23 @@ class DebugRelay(threading.Thread):
 
     # ------------------------------------------------------------------ thread
     def run(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        loop = asyncio.new_event_loop()
+        self.loop = loop
         try:
-            self.loop.run_until_complete(self._main())
+            loop.run_until_complete(self._main())
+        except Exception:  # noqa: BLE001 - the agent's other work goes on without the debugger
+            log.exception("debug relay stopped")
         finally:
-            self.loop.close()
+            self.loop = None
+            loop.close()
 
     def stop(self, timeout: float = 3.0) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self.join(timeout)
+        loop, stop = self.loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(stop.set)
+        if self.is_alive():
+            self.join(timeout)
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
