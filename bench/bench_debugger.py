@@ -86,8 +86,10 @@ class Driver:
 
 def start_driver(cluster: LocalCluster, side: str, n: int) -> Driver:
     stamps = Path(tempfile.mkdtemp(prefix=f"rs-bench-{side}-"))
+    script = stamps / "bench_debugger_job.py"  # a real file: debuggers skip code from `python -c`
+    script.write_text(DRIVER)
     proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, cluster.gcs_address, cluster.worker_node_id, str(stamps), str(n), side],
+        [sys.executable, str(script), cluster.gcs_address, cluster.worker_node_id, str(stamps), str(n), side],
         env=cluster.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     first = proc.stdout.readline().split()
