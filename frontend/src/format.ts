@@ -65,7 +65,15 @@ export function firstLine(s: string | null | undefined): string {
   return exc ?? lines[0] ?? "";
 }
 
+const BYTE_RESOURCES = new Set(["memory", "object_store_memory"]);
+
 export function resources(r: Record<string, number>): string {
   return Object.entries(r).filter(([k]) => !k.startsWith("node:") && !k.startsWith("accelerator_type"))
-    .map(([k, v]) => `${k}: ${Number.isInteger(v) ? v : v.toFixed(2)}`).join(", ") || "–";
+    .map(([k, v]) => `${k}: ${BYTE_RESOURCES.has(k) ? bytes(v) : Number.isInteger(v) ? v : v.toFixed(2)}`).join(", ") || "–";
 }
+
+/** Ray colors its worker prefixes ("\x1b[36m(pid=…)\x1b[39m"); the browser shows plain text. */
+export const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+
+/** Ray's own bookkeeping lines in worker logs (":task_name:f", ":job_id:…"): not the user's output. */
+export const isRayMarker = (s: string): boolean => /^:(job_id|task_name|actor_name|task_attempt_start|task_attempt_end):/.test(s);

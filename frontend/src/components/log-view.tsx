@@ -2,7 +2,7 @@
 // links from a line to the task, actor and node it came from.
 import { useState } from "preact/hooks";
 import { get, type Params } from "../api";
-import { clock, shortId } from "../format";
+import { clock, isRayMarker, shortId, stripAnsi } from "../format";
 import { useLiveFetch } from "../hooks";
 import type { LogLine, Page } from "../types";
 import { Empty, ErrorBox, Link } from "./ui";
@@ -18,7 +18,8 @@ function parseJson(text: string): Record<string, unknown> | null {
 
 const MSG_KEYS = ["message", "msg", "event", "text"];
 
-export function LineText({ text, mark }: { text: string; mark?: string }) {
+export function LineText({ text: raw, mark }: { text: string; mark?: string }) {
+  const text = stripAnsi(raw);
   const obj = parseJson(text);
   if (obj) {
     const msgKey = MSG_KEYS.find((k) => typeof obj[k] === "string");
@@ -40,7 +41,7 @@ export function LineText({ text, mark }: { text: string; mark?: string }) {
 
 export function LineRow({ l, showSource, mark, cls }: { l: LogLine; showSource?: boolean; mark?: string; cls?: string }) {
   return (
-    <div class={`logline ${cls ?? ""} ${/error|traceback|exception/i.test(l.text) ? "lerr" : ""}`}>
+    <div class={`logline ${cls ?? ""} ${isRayMarker(l.text) ? "ctx" : /error|traceback|exception/i.test(l.text) ? "lerr" : ""}`}>
       <span class="lt">{clock(l.read_at)}</span>
       {showSource && (
         <span class="src">
@@ -61,7 +62,7 @@ export function LogLines({ selector, limit = 500, showSource = true, empty }: { 
   const key = JSON.stringify(selector);
   const r = useLiveFetch((s) => get<Page<LogLine>>("/logs/lines", { ...selector, limit: limit * pages }, s),
     [key, pages], ["logs"], undefined, 1500);
-  const rows = r.data?.rows ?? [];
+  const rows = (r.data?.rows ?? []).filter((l) => !isRayMarker(l.text));
   return (
     <div class="logview" data-testid="log-lines">
       <ErrorBox error={r.error} />

@@ -43,7 +43,8 @@ export function TaskTable(props: { filters: TaskFilters; sort?: string; height?:
   const [gen, setGen] = useState(0);
   const loading = useRef(false);
   const box = useRef<HTMLDivElement>(null);
-  const height = props.height ?? 560;
+  const maxHeight = props.height ?? 560;
+  const height = done ? Math.min(maxHeight, Math.max(rows.length, 3) * ROW_H + 2) : maxHeight;
   const resetKey = JSON.stringify([props.filters, props.sort ?? "", gen]);
 
   const fetchPage = async (after: string | null, replace: boolean, key: string) => {

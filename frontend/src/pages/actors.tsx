@@ -3,7 +3,7 @@ import { get } from "../api";
 import { LogLines } from "../components/log-view";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, Select, StateBar, StateCounts, Tabs, TextFilter } from "../components/ui";
-import { duration, num, resources, shortId, time } from "../format";
+import { duration, num, resources, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
 import type { Actor, ActorSummary } from "../types";
@@ -64,7 +64,7 @@ export function ActorPage({ id }: { id: string }) {
             ["Started", time(a.start_time)], ["Ended", time(a.end_time)],
             ["Lifetime", duration(a.start_time ? (a.end_time ?? Date.now() / 1000) - a.start_time : null)],
           ]} />
-          {a.death_cause && <><h3>Death cause</h3><pre class="traceback" data-testid="death-cause">{a.death_cause}</pre></>}
+          {a.death_cause && <><h3>Death cause</h3><pre class="traceback" data-testid="death-cause">{stripAnsi(a.death_cause)}</pre></>}
         </Card>
       )}
       <Card>

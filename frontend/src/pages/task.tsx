@@ -3,7 +3,7 @@ import { get } from "../api";
 import { LogLines } from "../components/log-view";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, Tabs, stateClass } from "../components/ui";
-import { duration, resources, shortId, time } from "../format";
+import { duration, resources, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
 import type { Task } from "../types";
@@ -68,7 +68,7 @@ export function TaskPage({ id }: { id: string }) {
           </div>
           {t.state === "FAILED" && (
             <Card title={<span class="bad-text">Error: {t.error_type ?? "unknown"}</span>}>
-              <pre class="traceback" data-testid="task-error">{t.error_message ?? "No error message recorded."}</pre>
+              <pre class="traceback" data-testid="task-error">{t.error_message ? stripAnsi(t.error_message) : "No error message recorded."}</pre>
             </Card>
           )}
           <Card>
