@@ -19,13 +19,13 @@ interface Col { key: string; label: string; width: string; render: (t: Task) => 
 
 const COLS: Col[] = [
   { key: "id", label: "Task", width: "110px", render: (t) => <Link href={`/tasks/${t.task_id}`} title={t.task_id}>{taskShort(t.task_id)}</Link> },
-  { key: "name", label: "Name", width: "minmax(160px, 1.4fr)", render: (t) => <span title={t.name ?? ""}>{t.name ?? "–"}{t.attempt > 0 && <span class="tag">attempt {t.attempt}</span>}</span> },
-  { key: "state", label: "State", width: "170px", render: (t) => <Badge state={t.state} /> },
+  { key: "name", label: "Name", width: "minmax(140px, 1.2fr)", render: (t) => <span title={t.name ?? ""}>{t.name ?? "–"}{t.attempt > 0 && <span class="tag">attempt {t.attempt}</span>}</span> },
+  { key: "state", label: "State", width: "150px", render: (t) => <Badge state={t.state} /> },
   { key: "job", label: "Job", width: "76px", render: (t) => <Link href={`/jobs/${t.job_id}`}>{t.job_id}</Link> },
   { key: "node", label: "Node", width: "100px", render: (t) => (t.node_id ? <Link href={`/nodes/${t.node_id}`}>{shortId(t.node_id)}</Link> : "–") },
   { key: "pid", label: "PID", width: "70px", render: (t) => t.worker_pid ?? "–" },
   { key: "actor", label: "Actor", width: "90px", render: (t) => (t.actor_id ? <Link href={`/actors/${t.actor_id}`}>{shortId(t.actor_id)}</Link> : "–") },
-  { key: "start", label: "Started", width: "140px", render: (t) => time(t.start_time ?? t.creation_time) },
+  { key: "start", label: "Started", width: "132px", render: (t) => time(t.start_time ?? t.creation_time) },
   { key: "dur", label: "Duration", width: "90px", render: (t) => duration(t.duration) },
   { key: "err", label: "Error", width: "minmax(160px, 2fr)", render: (t) => <span class="err-line" title={t.error_message ?? ""}>{t.error_type ? `${t.error_type}: ${firstLine(t.error_message)}` : ""}</span> },
 ];
@@ -88,7 +88,11 @@ export function TaskTable(props: { filters: TaskFilters; sort?: string; height?:
     const patched = rows.slice();
     for (const d of delta) {
       const i = loaded.get(keyOf(d as { task_id: string; attempt: number }));
-      if (i === undefined) { unseen++; continue; }
+      if (i === undefined) {
+        // Only deltas that can match the filters count (a delta carries job and state, not names).
+        if (!(props.filters.job_id && d.job_id !== props.filters.job_id)) unseen++;
+        continue;
+      }
       if (d.state && d.state !== patched[i].state) patched[i] = { ...patched[i], state: d.state as string };
       changed.push(patched[i]);
     }
@@ -120,7 +124,7 @@ export function TaskTable(props: { filters: TaskFilters; sort?: string; height?:
       <ErrorBox error={error} />
       <div class="vt-meta">
         <span data-testid="task-count">{rows.length.toLocaleString("en-US")}{done ? "" : "+"} loaded{props.total != null ? ` of ${props.total.toLocaleString("en-US")}` : ""}</span>
-        {fresh > 0 && <button class="pill" onClick={() => setGen((g) => g + 1)}>{fresh} new — show</button>}
+        {fresh > 0 && <button class="pill" onClick={() => setGen((g) => g + 1)}>{fresh} new or changed — refresh</button>}
       </div>
       <div class="vt-scroll"><div class="vt-inner">
       <div class="vt-head" style={{ gridTemplateColumns: GRID }}>{COLS.map((c) => <div key={c.key}>{c.label}</div>)}</div>
