@@ -9,7 +9,7 @@ export const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "
   "#7c3aed", "#ea580c"];
 
 export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[]; height?: number;
-                                   fmt?: (v: number) => string; yMax?: number; testid?: string }) {
+                                   fmt?: (v: number) => string; yMax?: number; emptyTop?: number; testid?: string }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const zoomed = useRef(false);
@@ -23,7 +23,7 @@ export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[
       height: props.height ?? 180,
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true }, y: props.yMax !== undefined ? { range: [0, props.yMax] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: { x: { time: true }, y: props.yMax !== undefined ? { range: [0, props.yMax] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : props.emptyTop ?? 1] } },
       axes: [
         { stroke: "#64748b", grid: { stroke: "#eef2f7" }, ticks: { stroke: "#e2e8f0" } },
         { stroke: "#64748b", grid: { stroke: "#eef2f7" }, ticks: { stroke: "#e2e8f0" }, size: 78,

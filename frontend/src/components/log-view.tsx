@@ -39,6 +39,13 @@ export function LineText({ text: raw, mark }: { text: string; mark?: string }) {
   return <span>{text}</span>;
 }
 
+/** `worker-<56 hex>-<job>-<pid>.out` -> `worker pid <pid> .out`; other files keep their name. */
+export function fileShort(path: string): string {
+  const base = path.split("/").pop() ?? path;
+  const m = base.match(/^(?:python-core-)?worker-[0-9a-f]{16,}-[0-9a-f]+-(\d+)\.(\w+)$/);
+  return m ? `worker pid ${m[1]} .${m[2]}` : base;
+}
+
 export function LineRow({ l, showSource, mark, cls }: { l: LogLine; showSource?: boolean; mark?: string; cls?: string }) {
   return (
     <div class={`logline ${cls ?? ""} ${isRayMarker(l.text) ? "ctx" : /error|traceback|exception/i.test(l.text) ? "lerr" : ""}`}>
@@ -46,7 +53,7 @@ export function LineRow({ l, showSource, mark, cls }: { l: LogLine; showSource?:
       {showSource && (
         <span class="src">
           <Link href={`/nodes/${l.node_id}`}>{shortId(l.node_id, 6)}</Link>
-          <Link href={`/logs?node=${l.node_id}&file=${l.file_id}`} title={l.path}>{l.path.split("/").pop()}</Link>
+          <Link href={`/logs?node=${l.node_id}&file=${l.file_id}`} title={l.path}>{fileShort(l.path)}</Link>
           {l.task_id && <Link href={`/tasks/${l.task_id}`} title="task">{l.task_name ?? shortId(l.task_id)}</Link>}
           {l.actor_id && <Link href={`/actors/${l.actor_id}`} title="actor">actor {shortId(l.actor_id, 6)}</Link>}
         </span>

@@ -134,10 +134,10 @@ export function NodePage({ id, info }: { id: string; info: ClusterInfo }) {
       )}
       <div class="grid2">
         <Card title="CPU"><TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" /></Card>
-        <Card title="Memory"><TimeChart data={mem.data} series={mem.defs} fmt={bytes} /></Card>
-        <Card title="Object store"><TimeChart data={store.data} series={store.defs} fmt={bytes} /></Card>
+        <Card title="Memory"><TimeChart data={mem.data} series={mem.defs} fmt={bytes} emptyTop={1024} /></Card>
+        <Card title="Object store"><TimeChart data={store.data} series={store.defs} fmt={bytes} emptyTop={1024} /></Card>
         <Card title="Network"><TimeChart data={net.data} series={net.defs} fmt={(v) => `${bytes(v)}/s`} /></Card>
-        {(n?.num_gpus ?? 0) > 0 && <Card title="GPU memory"><TimeChart data={gram.data} series={gram.defs} fmt={bytes} /></Card>}
+        {(n?.num_gpus ?? 0) > 0 && <Card title="GPU memory"><TimeChart data={gram.data} series={gram.defs} fmt={bytes} emptyTop={1024} /></Card>}
       </div>
       <Card title="Processes" extra={<span class="muted small">latest snapshot</span>}><ProcessTable nodeId={id} /></Card>
     </div>

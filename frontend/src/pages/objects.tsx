@@ -28,8 +28,8 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
     <div data-testid="page-objects">
       <PageTitle title="Objects & memory" />
       <div class="grid2">
-        <Card title="Object store used"><TimeChart data={used.data} series={used.defs} fmt={bytes} testid="chart-store" /></Card>
-        <Card title="Spilled to disk (total)"><TimeChart data={spilled.data} series={spilled.defs} fmt={bytes} /></Card>
+        <Card title="Object store used"><TimeChart data={used.data} series={used.defs} fmt={bytes} emptyTop={1024} testid="chart-store" /></Card>
+        <Card title="Spilled to disk (total)"><TimeChart data={spilled.data} series={spilled.defs} fmt={bytes} emptyTop={1024} /></Card>
       </div>
       <Card title="Object references" extra={<span class="muted small">{rows.length} refs · {bytes(total)} (latest snapshot per node)</span>}>
         <div class="filters">

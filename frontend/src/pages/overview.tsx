@@ -87,10 +87,10 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
           <TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" />
         </Card>
         <Card title="Memory">
-          <TimeChart data={mem.data} series={mem.defs} fmt={bytes} testid="chart-mem" />
+          <TimeChart data={mem.data} series={mem.defs} fmt={bytes} emptyTop={1024} testid="chart-mem" />
         </Card>
         <Card title="Object store">
-          <TimeChart data={store.data} series={store.defs} fmt={bytes} testid="chart-store" />
+          <TimeChart data={store.data} series={store.defs} fmt={bytes} emptyTop={1024} testid="chart-store" />
         </Card>
         <Card title="GPU">
           {hasGpu ? <TimeChart data={gpu.data} series={gpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} />
