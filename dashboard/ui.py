@@ -12,10 +12,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rayscope.dashboard.models import API_PREFIX
 
@@ -51,24 +49,30 @@ def is_public(scope: Scope) -> bool:
     return not (path == API_PREFIX or path.startswith(API_PREFIX + "/") or path in _PROTECTED)
 
 
-def mount_ui(app: FastAPI) -> None:
-    """Routes for /assets/* and a fallback that answers every other page path with index.html
-    (the app routes in the browser: /tasks?state=FAILED is a real, shareable URL)."""
-    root = ui_dir()
+class UiMiddleware:
+    """Serves the app shell before routing: /assets/* from the build, and index.html for every other
+    public path (the app routes in the browser: /tasks?state=FAILED is a real, shareable URL).
+    A middleware rather than a catch-all route, so API routers mounted later are never shadowed."""
 
-    @app.get("/assets/{name}", include_in_schema=False)
-    def asset(name: str) -> Response:
-        f = (root / "assets" / name) if root else None
-        if f is None or "/" in name or name.startswith(".") or not f.is_file():
-            raise StarletteHTTPException(404, f"no asset {name}")
-        # Names carry a content hash: cache them for good.
-        return FileResponse(f, headers={"Cache-Control": "public, max-age=31536000, immutable",
-                                        "X-Content-Type-Options": "nosniff"})
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.root = ui_dir()
 
-    @app.get("/{page:path}", include_in_schema=False)
-    def shell(page: str) -> Response:
-        if ("/" + page).startswith(API_PREFIX):
-            raise StarletteHTTPException(404, "Not Found")
-        if root is None:
+    def _response(self, path: str) -> Response:
+        if path.startswith("/assets/"):
+            name = path[len("/assets/"):]
+            f = self.root / "assets" / name if self.root else None
+            if f is None or "/" in name or name.startswith(".") or not f.is_file():
+                return JSONResponse({"error": f"no asset {name}"}, status_code=404)
+            # Names carry a content hash: cache them for good.
+            return FileResponse(f, headers={"Cache-Control": "public, max-age=31536000, immutable",
+                                            "X-Content-Type-Options": "nosniff"})
+        if self.root is None:
             return HTMLResponse(_NOT_BUILT, headers=_SHELL_HEADERS)
-        return FileResponse(root / "index.html", media_type="text/html", headers=_SHELL_HEADERS)
+        return FileResponse(self.root / "index.html", media_type="text/html", headers=_SHELL_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_public(scope):
+            await self._response(scope["path"])(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

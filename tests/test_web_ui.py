@@ -192,5 +192,7 @@ def test_a_task_finishing_while_open_changes_state_without_reload(held, tab: Tab
     tab.page.evaluate("window.__noReload = true")
     release.touch()
     expect(row).to_have_attribute("data-state", "FINISHED", timeout=30_000)
+    held_row = tab.page.get_by_test_id("task-summary").locator("button[data-name=held_task]")
+    expect(held_row).to_contain_text("1 finished")  # the per-function summary follows too
     assert tab.page.evaluate("window.__noReload === true")
     tab.shot("tasks_live")
