@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -34,8 +32,8 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from bench_tasks_1m import ensure_loaded, start_history_head  # noqa: E402
+from bench_state_api import DRIVER  # noqa: E402
+from bench_tasks_1m import ensure_loaded, history_head  # noqa: E402
 from timing import Latency, sample  # noqa: E402
 
 from rayscope.dashboard.ui import ui_dir  # noqa: E402
@@ -90,16 +88,8 @@ def page_times(url: str, token: str, rounds: int) -> tuple[Latency, int, int, in
 
 def bench_1m(args: argparse.Namespace) -> None:
     ensure_loaded(args.db, args.tasks)
-    tmp = Path(tempfile.mkdtemp(prefix="rs-bench-"))
-    token_file = tmp / "token"
-    token_file.write_text(os.urandom(16).hex())
-    head = start_history_head(args.db, token_file, tmp / "ready.json")
-    try:
-        url = json.loads((tmp / "ready.json").read_text())["http_url"]
-        lat, loaded, scrolled, calls = page_times(url, token_file.read_text(), args.rounds)
-    finally:
-        head.terminate()
-        head.wait(30)
+    with history_head(args.db) as (url, token):
+        lat, loaded, scrolled, calls = page_times(url, token, args.rounds)
     gz = initial_bundle_gz()
     print(f"\n== Tasks page, {args.tasks:,} tasks stored (history-mode head), {args.rounds} fresh navigations")
     print(f"time to interactive (rows + summary)  p50 {lat.p50_ms:7.0f} ms  max {max(lat.samples_s) * 1000:7.0f} ms"
@@ -111,24 +101,12 @@ def bench_1m(args: argparse.Namespace) -> None:
           " run with --ray-tasks N for a side-by-side on a real cluster")
 
 
-NOOP = textwrap.dedent("""
-    import sys, ray
-    ray.init(address=sys.argv[1], logging_level="ERROR")
-    @ray.remote
-    def noop(i):
-        return i
-    n = int(sys.argv[2])
-    for k in range(0, n, 2000):
-        ray.get([noop.remote(i) for i in range(k, min(n, k + 2000))])
-""")
-
-
 def bench_ray(args: argparse.Namespace) -> None:
     from rayscope.runtime.local_cluster import local_cluster
 
     with local_cluster(ray_dashboard=True) as c:
         script = Path(tempfile.mkdtemp(prefix="rs-bench-")) / "noop.py"
-        script.write_text(NOOP)
+        script.write_text(DRIVER)
         subprocess.run([sys.executable, str(script), c.gcs_address, str(args.ray_tasks)], env=c.env, check=True,
                        timeout=1800)
         api = httpx.Client(headers={"Authorization": f"Bearer {c.token}"}, timeout=120)

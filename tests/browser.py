@@ -1,4 +1,4 @@
-"""Playwright over Debian's chromium (no browser download), for the web UI tests.
+"""Playwright over Debian's chromium (no browser download), and process helpers, for the web UI tests.
 
 `Browser.page()` opens a tab that records console errors and uncaught exceptions, so a test can
 assert a page loaded cleanly; `shot()` saves a full-page screenshot under test-artifacts/.
@@ -6,6 +6,7 @@ assert a page loaded cleanly; `shot()` saves a full-page screenshot under test-a
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,3 +59,12 @@ class Browser:
     def close(self) -> None:
         self._browser.close()
         self._pw.stop()
+
+
+def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
+    """Give a process we started `timeout` seconds to exit, then kill it."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

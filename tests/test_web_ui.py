@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from browser import Browser, Tab
+from browser import Browser, Tab, wait_or_kill
 
 WORKLOADS = Path(__file__).parent / "workloads"
 N_TINY = 450  # more than two pages of the tasks table (200 rows a page)
@@ -46,11 +46,7 @@ def held(rayscope_cluster) -> Iterator[tuple[str, Path]]:
         yield line.split()[1], release
     finally:
         release.touch()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        wait_or_kill(proc, 60)
 
 
 @pytest.fixture(scope="module")

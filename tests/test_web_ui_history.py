@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from browser import Browser, Tab
+from browser import Browser, Tab, wait_or_kill
 from rayscope.runtime.local_cluster import local_cluster
 
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
@@ -64,11 +64,7 @@ def history() -> Iterator[tuple[str, str, dict, subprocess.Popen]]:
             yield ui, ui.split("#token=", 1)[1], truth, proc
         finally:
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            wait_or_kill(proc, 20)
 
 
 @pytest.fixture(scope="module")
