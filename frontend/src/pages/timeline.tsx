@@ -1,6 +1,6 @@
 // Timeline: one row per worker, one bar per task execution, stable color per function, failures
 // marked. Wheel zooms around the pointer, drag pans, click opens the task. Exports Chrome-trace JSON.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { get } from "../api";
 import { Card, Empty, ErrorBox, PageTitle, Select } from "../components/ui";
 import { clock, duration, shortId } from "../format";
@@ -9,7 +9,7 @@ import { navigate, setParams, useLocation } from "../router";
 import type { ClusterInfo, Job, Node, Page, Timeline, TimelineBar } from "../types";
 
 const LANE_H = 22;
-const LABEL_W = 170;
+const LABEL_W = 210;
 const AXIS_H = 24;
 
 export function colorOf(name: string | null): string {
@@ -85,7 +85,7 @@ function Canvas({ tl, nodes }: { tl: Timeline; nodes: Map<string, Node> }) {
       if (i % 2 === 0) { g.fillStyle = "#f8fafc"; g.fillRect(0, y, w, LANE_H); }
       g.fillStyle = "#334155";
       const n = nodes.get(l.node_id);
-      g.fillText(`${n?.node_ip ?? shortId(l.node_id, 6)} · pid ${l.pid ?? "?"}`, 6, y + 15);
+      g.fillText(`${n?.is_head_node ? "head" : "node"} ${n?.node_ip ?? ""} ${shortId(l.node_id, 6)} · pid ${l.pid ?? "?"}`, 6, y + 15);
     });
     g.save(); g.beginPath(); g.rect(LABEL_W, 0, plotW, height); g.clip();
     for (const b of tl.bars) {
@@ -100,7 +100,7 @@ function Canvas({ tl, nodes }: { tl: Timeline; nodes: Map<string, Node> }) {
       if (xb - xa > 40) { g.fillStyle = "#fff"; g.fillText((b.name ?? "").slice(0, Math.floor((xb - xa) / 6)), xa + 3, y + 12); }
     }
     g.restore();
-  }, [tl, v0, v1, height]);
+  }, [tl, nodes, v0, v1, height]);
 
   const barAt = (ev: MouseEvent): TimelineBar | null => {
     const c = ref.current!, r = c.getBoundingClientRect();
@@ -163,7 +163,7 @@ export function TimelinePage({ info }: { info: ClusterInfo }) {
   const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 200 }, s), [], ["jobs"]);
   const nodes = useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
   const tl = useLiveFetch((s) => get<Timeline>("/timeline", { job_id: job || undefined }, s), [job], ["tasks"], undefined, 1000);
-  const byId = new Map((nodes.data?.rows ?? []).map((n) => [n.node_id, n]));
+  const byId = useMemo(() => new Map((nodes.data?.rows ?? []).map((n) => [n.node_id, n])), [nodes.data]);
   const names = [...new Set((tl.data?.bars ?? []).map((b) => b.name ?? "?"))].slice(0, 20);
   return (
     <div data-testid="page-timeline">
