@@ -34,6 +34,14 @@ export function time(t: number | null | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** Time of day, with the date in front when it is not today: compact for table columns. */
+export function shortTime(t: number | null | undefined): string {
+  if (t === null || t === undefined) return "–";
+  const d = new Date(t * 1000), now = new Date();
+  const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return d.toDateString() === now.toDateString() ? hms : `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hms}`;
+}
+
 export function clock(t: number | null | undefined): string {
   if (t === null || t === undefined) return "–";
   const d = new Date(t * 1000);

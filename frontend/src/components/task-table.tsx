@@ -4,7 +4,7 @@
 // re-read); new tasks reload the first page when the view is at the top, else a pill offers it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { get, list } from "../api";
-import { duration, firstLine, shortId, taskShort, time } from "../format";
+import { duration, firstLine, shortId, shortTime, taskShort, time } from "../format";
 import { useLive } from "../live";
 import type { Page, Task } from "../types";
 import { Badge, ErrorBox, Link } from "./ui";
@@ -19,13 +19,13 @@ interface Col { key: string; label: string; width: string; render: (t: Task) => 
 
 const COLS: Col[] = [
   { key: "id", label: "Task", width: "110px", render: (t) => <Link href={`/tasks/${t.task_id}`} title={t.task_id}>{taskShort(t.task_id)}</Link> },
-  { key: "name", label: "Name", width: "minmax(140px, 1.2fr)", render: (t) => <span title={t.name ?? ""}>{t.name ?? "–"}{t.attempt > 0 && <span class="tag">attempt {t.attempt}</span>}</span> },
+  { key: "name", label: "Name", width: "minmax(140px, 1.2fr)", render: (t) => <span title={t.name ?? ""}>{t.name ?? (t.type === "DRIVER_TASK" ? "(driver)" : "–")}{t.attempt > 0 && <span class="tag">attempt {t.attempt}</span>}</span> },
   { key: "state", label: "State", width: "150px", render: (t) => <Badge state={t.state} /> },
   { key: "job", label: "Job", width: "76px", render: (t) => <Link href={`/jobs/${t.job_id}`}>{t.job_id}</Link> },
   { key: "node", label: "Node", width: "100px", render: (t) => (t.node_id ? <Link href={`/nodes/${t.node_id}`}>{shortId(t.node_id)}</Link> : "–") },
   { key: "pid", label: "PID", width: "70px", render: (t) => t.worker_pid ?? "–" },
   { key: "actor", label: "Actor", width: "90px", render: (t) => (t.actor_id ? <Link href={`/actors/${t.actor_id}`}>{shortId(t.actor_id)}</Link> : "–") },
-  { key: "start", label: "Started", width: "132px", render: (t) => time(t.start_time ?? t.creation_time) },
+  { key: "start", label: "Started", width: "110px", render: (t) => <span title={time(t.start_time ?? t.creation_time)}>{shortTime(t.start_time ?? t.creation_time)}</span> },
   { key: "dur", label: "Duration", width: "90px", render: (t) => duration(t.duration) },
   { key: "err", label: "Error", width: "minmax(160px, 2fr)", render: (t) => <span class="err-line" title={t.error_message ?? ""}>{t.error_type ? `${t.error_type}: ${firstLine(t.error_message)}` : ""}</span> },
 ];
