@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -56,6 +58,20 @@ def start_history_head(db: Path, token_file: Path, ready: Path) -> subprocess.Po
     return proc
 
 
+@contextmanager
+def history_head(db: Path) -> Iterator[tuple[str, str]]:
+    """The real head serving `db` in history mode: (http_url, token) until the block ends."""
+    tmp = Path(tempfile.mkdtemp(prefix="rs-bench-"))
+    token_file = tmp / "token"
+    token_file.write_text(os.urandom(16).hex())
+    head = start_history_head(db, token_file, tmp / "ready.json")
+    try:
+        yield json.loads((tmp / "ready.json").read_text())["http_url"], token_file.read_text()
+    finally:
+        head.terminate()
+        head.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1_000_000)
@@ -63,14 +79,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     ensure_loaded(args.db, args.tasks)
-    tmp = Path(tempfile.mkdtemp(prefix="rs-bench-"))
-    token_file = tmp / "token"
-    token_file.write_text(os.urandom(16).hex())
-    head = start_history_head(args.db, token_file, tmp / "ready.json")
-    try:
-        url = json.loads((tmp / "ready.json").read_text())["http_url"]
-        api = httpx.Client(base_url=url + "/api/v1", headers={"Authorization": f"Bearer {token_file.read_text()}"},
-                           timeout=60)
+    with history_head(args.db) as (url, token):
+        api = httpx.Client(base_url=url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
         rng = random.Random(5)
         cases = {
             "state=FAILED": lambda: "state=FAILED",
@@ -92,9 +102,6 @@ def main() -> None:
               f"(target p95 < 50 ms: {'met' if total.p95_ms < 50 else 'MISSED'})")
         print(f"summary                     p50 {summary.p50_ms:6.1f} ms  p95 {summary.p95_ms:6.1f} ms  "
               f"(target < 200 ms: {'met' if summary.p95_ms < 200 else 'MISSED'})")
-    finally:
-        head.terminate()
-        head.wait(30)
 
 
 if __name__ == "__main__":

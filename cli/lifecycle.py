@@ -140,6 +140,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                 return _err(f"the dashboard exited with code {proc.returncode}")
             time.sleep(0.1)
         print(f"dashboard: {json.loads(ready.read_text())['http_url']}  token file: {token_file}", flush=True)
+        # The fragment never reaches the server (nor its logs); the page moves it to sessionStorage.
+        print(f"web UI: {json.loads(ready.read_text())['http_url']}/#token={token_file.read_text().strip()}", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()

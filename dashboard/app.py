@@ -11,6 +11,7 @@ from rayscope.dashboard.api import api_router
 from rayscope.dashboard.auth import TokenMiddleware
 from rayscope.dashboard.errors import ApiError
 from rayscope.dashboard.store import Store
+from rayscope.dashboard.ui import UiMiddleware, is_public
 from rayscope.dashboard.ws import Hub, ws_router
 from rayscope.debugger.api import mount as mount_debugger
 
@@ -50,5 +51,6 @@ def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) 
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(UiMiddleware)  # the web UI's shell; inside the token check, which lets it through
+    app.add_middleware(TokenMiddleware, token=token, public=is_public)
     return app

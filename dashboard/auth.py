@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Callable, Optional
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -43,9 +44,10 @@ def load_or_create_token(path: Path) -> str:
 
 
 class TokenMiddleware:
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, public: Optional[Callable[[Scope], bool]] = None) -> None:
         self.app = app
         self.token = token
+        self.public = public  # requests that need no token (the web UI's static shell)
 
     def _presented(self, scope: Scope) -> str | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -55,7 +57,8 @@ class TokenMiddleware:
         return tok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or token_matches(self.token, self._presented(scope)):
+        if (scope["type"] not in ("http", "websocket") or (self.public is not None and self.public(scope))
+                or token_matches(self.token, self._presented(scope))):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

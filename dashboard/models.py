@@ -341,3 +341,32 @@ class DebugTicket(BaseModel):
 
 class DebugResumed(BaseModel):
     resumed: list[str]
+class TimelineLane(BaseModel):
+    """One row of the timeline: a worker process (node + pid) that ran tasks."""
+
+    node_id: str
+    worker_id: Optional[str] = None
+    pid: Optional[int] = None
+
+
+class TimelineBar(BaseModel):
+    """One task execution (attempt) on a lane; `end` is None while it runs."""
+
+    task_id: str
+    attempt: int
+    name: Optional[str] = None
+    job_id: str
+    actor_id: Optional[str] = None
+    lane: int  # index into Timeline.lanes
+    start: float
+    end: Optional[float] = None
+    state: TaskState
+    error_type: Optional[str] = None
+
+
+class Timeline(BaseModel):
+    """The task stream of GET /timeline: the latest `limit` executions, oldest first."""
+
+    lanes: list[TimelineLane]
+    bars: list[TimelineBar]
+    truncated: bool  # more executions matched than `limit`; the oldest were left out

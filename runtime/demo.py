@@ -103,6 +103,7 @@ def run_demo(duration_s: float | None, python: str = sys.executable) -> int:
         assert svc is not None
         print(f"dashboard:   {svc.http_url}", flush=True)
         print(f"token:       $(cat {cluster.head.token_file})  (Authorization: Bearer <token>)", flush=True)
+        print(f"web UI:      {svc.http_url}/#token={Path(cluster.head.token_file).read_text().strip()}", flush=True)
         print(f"state CLI:   RAYSCOPE_HOME={home} rayscope list tasks", flush=True)
         print(f"driver log:  {cluster.driver_log}", flush=True)
         print("press Ctrl-C to stop and clean up", flush=True)

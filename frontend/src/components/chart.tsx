@@ -1,0 +1,56 @@
+// uPlot time-series chart: drag to zoom (x), double-click to reset; live data keeps the zoom.
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+export interface SeriesDef { label: string; color: string; fill?: boolean }
+
+export const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#db2777", "#65a30d",
+  "#7c3aed", "#ea580c"];
+
+export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[]; height?: number;
+                                   fmt?: (v: number) => string; yMax?: number; emptyTop?: number; testid?: string }) {
+  const el = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const zoomed = useRef(false);
+  const key = props.series.map((s) => s.label).join("|");
+
+  useEffect(() => {
+    const host = el.current!;
+    const fmt = props.fmt ?? ((v: number) => String(v));
+    const opts: uPlot.Options = {
+      width: Math.max(200, host.clientWidth),
+      height: props.height ?? 180,
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } },
+      scales: { x: { time: true }, y: props.yMax !== undefined ? { range: [0, props.yMax] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : props.emptyTop ?? 1] } },
+      axes: [
+        { stroke: "#64748b", grid: { stroke: "#eef2f7" }, ticks: { stroke: "#e2e8f0" } },
+        { stroke: "#64748b", grid: { stroke: "#eef2f7" }, ticks: { stroke: "#e2e8f0" }, size: 78,
+          values: (_u, vals) => vals.map((v) => (v === null ? "" : fmt(v))) },
+      ],
+      series: [
+        {},
+        ...props.series.map((s) => ({
+          label: s.label, stroke: s.color, width: 1.5, fill: s.fill ? s.color + "22" : undefined,
+          value: (_u: uPlot, v: number | null) => (v === null ? "–" : fmt(v)), points: { show: false },
+        })),
+      ],
+      hooks: {
+        setSelect: [() => { zoomed.current = true; }],
+      },
+    };
+    const u = new uPlot(opts, props.data as uPlot.AlignedData, host);
+    plot.current = u;
+    host.ondblclick = () => { zoomed.current = false; u.setData(u.data, true); };
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, host.clientWidth), height: props.height ?? 180 }));
+    ro.observe(host);
+    return () => { ro.disconnect(); u.destroy(); plot.current = null; };
+  }, [key, props.height, props.yMax]);
+
+  useEffect(() => {
+    plot.current?.setData(props.data as uPlot.AlignedData, !zoomed.current);
+  }, [props.data]);
+
+  return <div class="chart" ref={el} data-testid={props.testid} />;
+}

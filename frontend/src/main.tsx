@@ -1,0 +1,67 @@
+// Entry point: token bootstrap, cluster info, the live feed, and the page routes.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { adoptTokenFromUrl, get, getToken, onAuthFailure } from "./api";
+import { Layout } from "./components/layout";
+import { Login } from "./components/login";
+import { ErrorBox } from "./components/ui";
+import { connect } from "./live";
+import { match, useLocation } from "./router";
+import type { ClusterInfo } from "./types";
+import "./styles.css";
+import { ActorPage, ActorsPage } from "./pages/actors";
+import { DebuggerPage } from "./pages/debugger";
+import { JobPage, JobsPage } from "./pages/jobs";
+import { LogsPage } from "./pages/logs";
+import { NodePage, NodesPage } from "./pages/nodes";
+import { ObjectsPage } from "./pages/objects";
+import { OverviewPage } from "./pages/overview";
+import { TaskPage } from "./pages/task";
+import { TasksPage } from "./pages/tasks";
+import { TimelinePage } from "./pages/timeline";
+
+type Route = [string, (p: Record<string, string>, info: ClusterInfo) => preact.JSX.Element];
+
+const ROUTES: Route[] = [
+  ["/", (_p, i) => <OverviewPage info={i} />],
+  ["/nodes", () => <NodesPage />],
+  ["/nodes/:id", (p, i) => <NodePage id={p.id} info={i} />],
+  ["/jobs", () => <JobsPage />],
+  ["/jobs/:id", (p) => <JobPage id={p.id} />],
+  ["/tasks", () => <TasksPage />],
+  ["/tasks/:id", (p) => <TaskPage id={p.id} />],
+  ["/timeline", (_p, i) => <TimelinePage info={i} />],
+  ["/actors", () => <ActorsPage />],
+  ["/actors/:id", (p) => <ActorPage id={p.id} />],
+  ["/objects", (_p, i) => <ObjectsPage info={i} />],
+  ["/logs", () => <LogsPage />],
+  ["/debugger", () => <DebuggerPage />],
+];
+
+function App() {
+  const loc = useLocation();
+  const [authed, setAuthed] = useState<boolean | null>(getToken() ? null : false);
+  const [failed, setFailed] = useState(false);
+  const [info, setInfo] = useState<ClusterInfo | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => { onAuthFailure(() => { setFailed(true); setAuthed(false); }); }, []);
+  useEffect(() => {
+    if (authed === false) return;
+    get<ClusterInfo>("/cluster").then(
+      (i) => { setInfo(i); setAuthed(true); setError(null); connect(); },
+      (e: Error) => { if (getToken()) setError(e.message); },
+    );
+  }, [authed]);
+
+  if (authed === false) return <Login failed={failed} onDone={() => { setFailed(false); setAuthed(null); }} />;
+  if (!info) return <div class="boot">{error ? <ErrorBox error={error} /> : "Connecting to the Rayscope head…"}</div>;
+  for (const [pattern, view] of ROUTES) {
+    const p = match(pattern, loc.path);
+    if (p) return <Layout path={loc.path} info={info}>{view(p, info)}</Layout>;
+  }
+  return <Layout path={loc.path} info={info}><ErrorBox error={`No page at ${loc.path}`} /></Layout>;
+}
+
+adoptTokenFromUrl();
+render(<App />, document.getElementById("app")!);

@@ -1,0 +1,29 @@
+// Node metric series -> aligned uPlot data, one line per node.
+import uPlot from "uplot";
+import { PALETTE, type SeriesDef } from "./components/chart";
+import type { Node, NodeMetricPoint, NodeMetricSeries } from "./types";
+
+export function nodeLabel(n: Pick<Node, "node_id" | "node_ip" | "is_head_node"> | undefined, id: string): string {
+  if (!n) return id.slice(0, 8);
+  return `${n.is_head_node ? "head " : ""}${n.node_ip ?? ""} ${id.slice(0, 6)}`.trim();
+}
+
+export function perNode(series: NodeMetricSeries[], nodes: Map<string, Node>,
+                        pick: (p: NodeMetricPoint, prev: NodeMetricPoint | null) => number | null):
+  { data: (number | null)[][]; defs: SeriesDef[] } {
+  if (series.length === 0) return { data: [[]], defs: [] };
+  const tables: uPlot.AlignedData[] = series.map((s) => {
+    const xs: number[] = [], ys: (number | null)[] = [];
+    s.points.forEach((p, i) => { xs.push(p.ts); ys.push(pick(p, i > 0 ? s.points[i - 1] : null)); });
+    return [xs, ys] as uPlot.AlignedData;
+  });
+  const data = uPlot.join(tables) as (number | null)[][];
+  const defs = series.map((s, i) => ({ label: nodeLabel(nodes.get(s.node_id), s.node_id), color: PALETTE[i % PALETTE.length] }));
+  return { data, defs };
+}
+
+/** Per-second rate of a counter between two samples (null at the first sample or a reset). */
+export function rate(cur: number, prev: number | null, dt: number): number | null {
+  if (prev === null || dt <= 0 || cur < prev) return null;
+  return (cur - prev) / dt;
+}

@@ -1,0 +1,97 @@
+// Jobs: the list, and the job page (entrypoint, status, duration, its tasks, actors and driver logs).
+import { get, list } from "../api";
+import { LogLines } from "../components/log-view";
+import { Table } from "../components/table";
+import { TaskTable } from "../components/task-table";
+import { Badge, Card, ErrorBox, KV, Link, PageTitle, StateBar, StateCounts, Tabs } from "../components/ui";
+import { duration, num, shortId, time } from "../format";
+import { useLiveFetch } from "../hooks";
+import { setParams, useLocation } from "../router";
+import type { Actor, Job, Page, TaskSummary } from "../types";
+
+const jobDuration = (j: Job) => (j.start_time ? (j.end_time ?? Date.now() / 1000) - j.start_time : null);
+
+export function JobsPage() {
+  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 1000 }, s), [], ["jobs"]);
+  return (
+    <div data-testid="page-jobs">
+      <PageTitle title="Jobs" />
+      <ErrorBox error={jobs.error} />
+      <Card>
+        <Table testid="jobs-table" rows={jobs.data?.rows ?? []} rowKey={(j) => j.job_id} empty="No jobs yet." cols={[
+          { key: "id", label: "Job", render: (j) => <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link> },
+          { key: "state", label: "Status", render: (j) => <Badge state={j.state} /> },
+          { key: "ep", label: "Entrypoint", cls: "clip", render: (j) => <span title={j.entrypoint ?? ""}>{j.entrypoint ?? "–"}</span> },
+          { key: "driver", label: "Driver", render: (j) => `${j.driver_ip ?? "?"} pid ${j.driver_pid ?? "?"}` },
+          { key: "start", label: "Started", render: (j) => time(j.start_time) },
+          { key: "dur", label: "Duration", render: (j) => duration(jobDuration(j)) },
+          { key: "tasks", label: "Tasks", render: (j) => <Link href={`/tasks?job=${j.job_id}`}>tasks →</Link> },
+        ]} />
+      </Card>
+    </div>
+  );
+}
+
+export function ActorTable({ filters }: { filters: Record<string, string | undefined> }) {
+  const key = JSON.stringify(filters);
+  const actors = useLiveFetch((s) => list<Actor>("/actors", filters, { limit: 1000 }, s), [key], ["actors"]);
+  return (
+    <>
+      <ErrorBox error={actors.error} />
+      <Table testid="actors-table" rows={actors.data?.rows ?? []} rowKey={(a) => a.actor_id} empty="No actors." cols={[
+        { key: "id", label: "Actor", render: (a) => <Link href={`/actors/${a.actor_id}`}>{shortId(a.actor_id, 12)}</Link> },
+        { key: "cls", label: "Class", render: (a) => a.class_name ?? "–" },
+        { key: "name", label: "Name", render: (a) => a.name || "–" },
+        { key: "state", label: "State", render: (a) => <Badge state={a.state} /> },
+        { key: "job", label: "Job", render: (a) => <Link href={`/jobs/${a.job_id}`}>{a.job_id}</Link> },
+        { key: "node", label: "Node", render: (a) => (a.node_id ? <Link href={`/nodes/${a.node_id}`}>{shortId(a.node_id)}</Link> : "–") },
+        { key: "pid", label: "PID", render: (a) => a.pid ?? "–" },
+        { key: "restarts", label: "Restarts", cls: "num", render: (a) => a.num_restarts },
+        { key: "death", label: "Death cause", cls: "clip", render: (a) => <span title={a.death_cause ?? ""}>{a.death_cause ?? ""}</span> },
+      ]} />
+      {actors.data?.next_cursor && <div class="muted small">Showing the first 1,000; filter to narrow down.</div>}
+    </>
+  );
+}
+
+export function JobPage({ id }: { id: string }) {
+  const { params } = useLocation();
+  const tab = params.get("tab") ?? "tasks";
+  const job = useLiveFetch((s) => get<Job>(`/jobs/${id}`, {}, s), [id], ["jobs"]);
+  const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", { job_id: id }, s), [id], ["tasks"],
+    (rows) => rows.some((r) => r.job_id === id), 1000);
+  const j = job.data;
+  const states: Record<string, number> = {};
+  for (const r of summary.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) states[k] = (states[k] ?? 0) + v;
+  return (
+    <div data-testid="page-job">
+      <PageTitle title={<>Job {id} {j && <Badge state={j.state} />}</>} sub={j?.entrypoint ?? undefined} />
+      <ErrorBox error={job.error} />
+      {j && (
+        <div class="grid2">
+          <Card title="Details">
+            <KV rows={[["Entrypoint", <code>{j.entrypoint ?? "–"}</code>], ["Status", <Badge state={j.state} />],
+              ["Driver", `${j.driver_ip ?? "?"} pid ${j.driver_pid ?? "?"}`], ["Namespace", j.ray_namespace],
+              ["Started", time(j.start_time)], ["Ended", time(j.end_time)], ["Duration", duration(jobDuration(j))]]} />
+          </Card>
+          <Card title={`Tasks (${num(summary.data?.total ?? 0)})`}>
+            <StateBar states={states} /><StateCounts states={states} />
+            <div class="fnlist">
+              {(summary.data?.rows ?? []).slice(0, 12).map((r) => (
+                <div key={r.name} class="fnrow"><Link href={`/tasks?job=${id}&name=${encodeURIComponent(r.name)}`}>{r.name}</Link>
+                  <StateBar states={r.states} total={r.total} /><span class="num">{num(r.total)}</span></div>
+              ))}
+            </div>
+          </Card>
+        </div>
+      )}
+      <Card>
+        <Tabs tabs={[["tasks", "Tasks"], ["actors", "Actors"], ["logs", "Driver logs"]]} value={tab}
+              onChange={(v) => setParams({ tab: v === "tasks" ? null : v })} />
+        {tab === "tasks" && <TaskTable filters={{ job_id: id }} height={420} total={summary.data?.total ?? null} />}
+        {tab === "actors" && <ActorTable filters={{ job_id: id }} />}
+        {tab === "logs" && <LogLines selector={{ job_id: id }} empty="No driver log lines stored for this job (a plain `python script.py` driver prints to its terminal, not to Ray's log files)." />}
+      </Card>
+    </div>
+  );
+}

@@ -1,0 +1,145 @@
+// Nodes: table (or histograms past ~100 nodes) and the node page with live charts and processes.
+import { get, list } from "../api";
+import { TimeChart } from "../components/chart";
+import { Table } from "../components/table";
+import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle } from "../components/ui";
+import { ago, bytes, num, pct, resources, shortId, time } from "../format";
+import { useLiveFetch } from "../hooks";
+import { perNode, rate } from "../metrics";
+import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, Page, Process } from "../types";
+import { useNodes, useNodeSeries } from "./overview";
+
+const HISTOGRAM_OVER = 100;
+
+function Histogram({ title, values }: { title: string; values: number[] }) {
+  const buckets = new Array(10).fill(0);
+  values.forEach((v) => { buckets[Math.min(9, Math.max(0, Math.floor(v / 10)))]++; });
+  const max = Math.max(1, ...buckets);
+  return (
+    <Card title={title}>
+      <div class="histogram">
+        {buckets.map((n, i) => (
+          <div key={i} class="hbar" title={`${i * 10}–${i * 10 + 10}%: ${n} nodes`}>
+            <span style={{ height: `${(100 * n) / max}%` }} /><label>{i * 10}%</label>
+          </div>
+        ))}
+      </div>
+    </Card>
+  );
+}
+
+/** Latest disk/network figures per node from the last minute of samples. */
+function useLatestIo() {
+  return useLiveFetch(async (s) => {
+    const now = Date.now() / 1000;
+    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { since: now - 120, until: now, max_points: 60 }, s);
+    const out = new Map<string, { last: NodeMetricPoint; rx: number | null; tx: number | null }>();
+    for (const x of series) {
+      const n = x.points.length;
+      if (!n) continue;
+      const last = x.points[n - 1], prev = n > 1 ? x.points[n - 2] : null;
+      const dt = prev ? last.ts - prev.ts : 0;
+      out.set(x.node_id, { last, rx: rate(last.net_recv_bytes, prev?.net_recv_bytes ?? null, dt),
+        tx: rate(last.net_sent_bytes, prev?.net_sent_bytes ?? null, dt) });
+    }
+    return out;
+  }, [], ["metrics"], undefined, 3000);
+}
+
+export function NodesPage() {
+  const nodes = useNodes();
+  const io = useLatestIo();
+  const rows = nodes.data?.rows ?? [];
+  return (
+    <div data-testid="page-nodes">
+      <PageTitle title="Nodes" sub={`${rows.filter((n) => n.state === "ALIVE").length} alive of ${rows.length}`} />
+      <ErrorBox error={nodes.error} />
+      {rows.length > HISTOGRAM_OVER && (
+        <div class="grid2">
+          <Histogram title="CPU utilization (nodes per bucket)" values={rows.map((n) => n.cpu_percent ?? 0)} />
+          <Histogram title="Memory utilization (nodes per bucket)" values={rows.map((n) => (n.mem_total ? (100 * (n.mem_used ?? 0)) / n.mem_total : 0))} />
+        </div>
+      )}
+      <Card>
+        <Table testid="nodes-table" rows={rows} rowKey={(n) => n.node_id} empty="No nodes reported yet." cols={[
+          { key: "id", label: "Node", render: (n) => <Link href={`/nodes/${n.node_id}`}>{shortId(n.node_id, 12)}</Link> },
+          { key: "state", label: "State", render: (n) => <Badge state={n.state} /> },
+          { key: "ip", label: "IP", render: (n) => <>{n.node_ip ?? "–"}{n.is_head_node && <span class="tag">head</span>}</> },
+          { key: "cpu", label: "CPU", render: (n) => <Meter value={n.cpu_percent} max={100} label={pct(n.cpu_percent)} /> },
+          { key: "mem", label: "Memory", render: (n) => <Meter value={n.mem_used} max={n.mem_total} label={`${bytes(n.mem_used)} / ${bytes(n.mem_total)}`} /> },
+          { key: "gpu", label: "GPU", render: (n) => { const l = io.data?.get(n.node_id)?.last; return n.num_gpus ? `${n.num_gpus} · ${pct((l?.gpu_utilization_ratio ?? 0) * 100)}` : "–"; } },
+          { key: "gram", label: "GRAM", render: (n) => { const l = io.data?.get(n.node_id)?.last; return n.num_gpus ? bytes(l?.gpu_memory_used) : "–"; } },
+          { key: "store", label: "Object store", render: (n) => <Meter value={n.object_store_used} max={n.object_store_capacity} label={`${bytes(n.object_store_used)} / ${bytes(n.object_store_capacity)}`} /> },
+          { key: "disk", label: "Disk", render: (n) => { const l = io.data?.get(n.node_id)?.last; return l ? <Meter value={l.disk_used} max={l.disk_total} label={`${bytes(l.disk_used)} / ${bytes(l.disk_total)}`} /> : "–"; } },
+          { key: "net", label: "Network ↓/↑", render: (n) => { const x = io.data?.get(n.node_id); return x ? `${bytes(x.rx)}/s · ${bytes(x.tx)}/s` : "–"; } },
+          { key: "res", label: "Logical resources", cls: "clip", render: (n) => <span title={resources(n.resources_total)}>{resources(n.resources_total)}</span> },
+          { key: "agent", label: "Agent", render: (n) => n.agent_connected ? <span class="ok-text">connected</span> : <span class="muted">{n.agent_last_seen ? `seen ${ago(n.agent_last_seen)}` : "never"}</span> },
+        ]} />
+      </Card>
+    </div>
+  );
+}
+
+export function ProcessTable({ nodeId }: { nodeId: string }) {
+  const procs = useLiveFetch((s) => list<Process>("/processes", { node_id: nodeId }, { limit: 2000, sort: "-cpu_percent" }, s),
+    [nodeId], ["processes"], (rows) => rows.some((r) => r.node_id === nodeId), 2000);
+  return (
+    <Table testid="process-table" rows={procs.data?.rows ?? []} rowKey={(p) => String(p.pid)} empty="No process snapshot yet." cols={[
+      { key: "pid", label: "PID", render: (p) => p.pid },
+      { key: "role", label: "Role", render: (p) => <span class="tag">{p.role}</span> },
+      { key: "title", label: "Process", cls: "clip", render: (p) => <span title={p.cmdline ?? ""}>{p.title ?? p.cmdline ?? "–"}</span> },
+      { key: "task", label: "Running", cls: "clip", render: (p) => p.task_id ? <Link href={`/tasks/${p.task_id}`}>{p.task_name ?? shortId(p.task_id)}</Link>
+          : p.actor_id ? <Link href={`/actors/${p.actor_id}`}>{p.actor_class ?? shortId(p.actor_id)}</Link> : <span class="muted">idle</span> },
+      { key: "cpu", label: "CPU", cls: "num", render: (p) => pct(p.cpu_percent, 1) },
+      { key: "rss", label: "RSS", cls: "num", render: (p) => bytes(p.rss) },
+      { key: "uss", label: "USS", cls: "num", render: (p) => bytes(p.uss) },
+      { key: "gpu", label: "GPU mem", cls: "num", render: (p) => (p.gpu_memory_used ? bytes(p.gpu_memory_used) : "–") },
+    ]} />
+  );
+}
+
+export function NodePage({ id, info }: { id: string; info: ClusterInfo }) {
+  const node = useLiveFetch((s) => get<Node>(`/nodes/${id}`, {}, s), [id], ["nodes", "metrics"],
+    (rows) => rows.some((r) => r.node_id === id), 2000);
+  const series = useNodeSeries(info, id, 600);
+  const n = node.data;
+  const one = new Map(n ? [[n.node_id, n]] : []);
+  const sr = series.data ?? [];
+  const pts = sr[0]?.points ?? [];
+  const dt = (p: NodeMetricPoint, q: NodeMetricPoint | null) => (q ? p.ts - q.ts : 0);
+  const cpu = perNode(sr, one, (p) => p.cpu_percent);
+  const mem = perNode(sr, one, (p) => p.mem_used);
+  const store = perNode(sr, one, (p) => p.object_store_used);
+  const netRx = perNode(sr, one, (p, q) => rate(p.net_recv_bytes, q?.net_recv_bytes ?? null, dt(p, q)));
+  const netTx = perNode(sr, one, (p, q) => rate(p.net_sent_bytes, q?.net_sent_bytes ?? null, dt(p, q)));
+  const net = { data: [netRx.data[0], netRx.data[1] ?? [], netTx.data[1] ?? []], defs: [{ label: "recv/s", color: "#2563eb" }, { label: "sent/s", color: "#16a34a" }] };
+  const gram = perNode(sr, one, (p) => p.gpu_memory_used);
+  const last = pts[pts.length - 1];
+  return (
+    <div data-testid="page-node">
+      <PageTitle title={<>Node {shortId(id, 12)} {n && <Badge state={n.state} />}</>} sub={n?.node_ip ?? undefined} />
+      <ErrorBox error={node.error} />
+      {n && (
+        <Card>
+          <KV rows={[
+            ["Node id", <code>{n.node_id}</code>], ["IP / host", `${n.node_ip ?? "–"} · ${n.hostname ?? "–"}`],
+            ["Role", n.is_head_node ? "head" : "worker"], ["Started", time(n.start_time)],
+            ["Ended", n.end_time ? `${time(n.end_time)} — ${n.death_reason ?? ""} ${n.death_message ?? ""}` : "–"],
+            ["Resources", resources(n.resources_total)], ["GPUs", num(n.num_gpus)],
+            ["Disk", last ? `${bytes(last.disk_used)} / ${bytes(last.disk_total)}` : "–"],
+            ["Agent", n.agent_connected ? "connected" : `not connected (last seen ${ago(n.agent_last_seen)})`],
+            ["Logs", <Link href={`/logs?node=${n.node_id}`}>this node's log files →</Link>],
+          ]} />
+        </Card>
+      )}
+      <div class="grid2">
+        <Card title="CPU"><TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" /></Card>
+        <Card title="Memory"><TimeChart data={mem.data} series={mem.defs} fmt={bytes} emptyTop={1024} /></Card>
+        <Card title="Object store"><TimeChart data={store.data} series={store.defs} fmt={bytes} emptyTop={1024} /></Card>
+        <Card title="Network"><TimeChart data={net.data} series={net.defs} fmt={(v) => `${bytes(v)}/s`} /></Card>
+        {(n?.num_gpus ?? 0) > 0 && <Card title="GPU memory"><TimeChart data={gram.data} series={gram.defs} fmt={bytes} emptyTop={1024} /></Card>}
+      </div>
+      <Card title="Processes" extra={<span class="muted small">latest snapshot</span>}><ProcessTable nodeId={id} /></Card>
+    </div>
+  );
+}

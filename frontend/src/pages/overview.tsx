@@ -1,0 +1,123 @@
+// Overview: nodes, utilization charts (last hour, live, zoomable), task states per job, failures, running jobs.
+import { get, list } from "../api";
+import { TimeChart } from "../components/chart";
+import { Table } from "../components/table";
+import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
+import { ago, bytes, duration, firstLine, num, shortId } from "../format";
+import { useLiveFetch } from "../hooks";
+import { perNode } from "../metrics";
+import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
+
+const WINDOW_S = 3600;
+
+export function useNodes() {
+  return useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
+}
+
+/** The metrics window ends now for a live cluster, at the last sample for a finished one. */
+export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360) {
+  return useLiveFetch(async (s) => {
+    let until: number | undefined;
+    if (!info.live) {
+      const latest = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, max_points: 1 }, s);
+      until = Math.max(0, ...latest.flatMap((x) => x.points.map((p) => p.ts))) + 1;
+    }
+    const since = (until ?? Date.now() / 1000) - WINDOW_S;
+    return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since, until, max_points: maxPoints }, s);
+  }, [nodeId, info.live], ["metrics"], undefined, 2000);
+}
+
+function JobProgress({ job }: { job: Job }) {
+  const s = useLiveFetch((sig) => get<TaskSummary>("/tasks/summary", { job_id: job.job_id }, sig), [job.job_id], ["tasks"],
+    (rows) => rows.some((r) => r.job_id === job.job_id), 1000);
+  const states: Record<string, number> = {};
+  for (const r of s.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) states[k] = (states[k] ?? 0) + v;
+  return (
+    <div class="job-progress" data-testid="job-progress">
+      <div class="row-head">
+        <Link href={`/jobs/${job.job_id}`}>Job {job.job_id}</Link> <Badge state={job.state} />
+        <span class="muted small">{job.entrypoint ?? ""}</span>
+        <span class="grow" />
+        <span class="muted small">{num(s.data?.total ?? 0)} tasks</span>
+      </div>
+      <StateBar states={states} />
+      <StateCounts states={states} />
+    </div>
+  );
+}
+
+export function OverviewPage({ info }: { info: ClusterInfo }) {
+  const nodes = useNodes();
+  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 10 }, s), [], ["jobs"]);
+  const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", {}, s), [], ["tasks"], undefined, 1000);
+  const actors = useLiveFetch((s) => get<ActorSummary>("/actors/summary", {}, s), [], ["actors"]);
+  const failures = useLiveFetch((s) => list<Task>("/tasks", { state: "FAILED" }, { limit: 8 }, s), [], ["tasks"],
+    (rows) => rows.some((r) => r.state === "FAILED"));
+  const series = useNodeSeries(info);
+
+  const nodeList = nodes.data?.rows ?? [];
+  const byId = new Map(nodeList.map((n) => [n.node_id, n]));
+  const alive = nodeList.filter((n) => n.state === "ALIVE").length;
+  const states: Record<string, number> = {};
+  for (const r of summary.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) states[k] = (states[k] ?? 0) + v;
+  const running = Object.entries(states).filter(([k]) => k.startsWith("RUNNING")).reduce((a, [, v]) => a + v, 0);
+  const actorStates: Record<string, number> = {};
+  for (const r of actors.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) actorStates[k] = (actorStates[k] ?? 0) + v;
+  const sr = series.data ?? [];
+  const cpu = perNode(sr, byId, (p) => p.cpu_percent);
+  const mem = perNode(sr, byId, (p) => p.mem_used);
+  const store = perNode(sr, byId, (p) => p.object_store_used);
+  const gpu = perNode(sr, byId, (p) => (p.gpu_utilization_ratio === null ? null : p.gpu_utilization_ratio * 100));
+  const hasGpu = sr.some((s) => s.points.some((p) => p.gpu_utilization_ratio !== null));
+  const jobRows = jobs.data?.rows ?? [];
+
+  return (
+    <div data-testid="page-overview">
+      <PageTitle title="Overview" sub={info.session_name ?? undefined} />
+      <ErrorBox error={nodes.error ?? summary.error ?? jobs.error} />
+      <div class="stats">
+        <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
+        <Stat label="Jobs" value={jobRows.filter((j) => j.state === "RUNNING").length} sub="running" />
+        <Stat label="Tasks" value={num(summary.data?.total ?? 0)} sub={`${num(running)} running`} />
+        <Stat label="Failed tasks" value={<span data-testid="failed-count">{num(states.FAILED ?? 0)}</span>} cls={states.FAILED ? "bad" : ""} sub="all jobs" />
+        <Stat label="Actors" value={num(actors.data?.total ?? 0)} sub={`${num(actorStates.ALIVE ?? 0)} alive`} />
+      </div>
+      <div class="grid2">
+        <Card title="CPU" extra={<span class="muted small">last hour · drag to zoom</span>}>
+          <TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" />
+        </Card>
+        <Card title="Memory">
+          <TimeChart data={mem.data} series={mem.defs} fmt={bytes} emptyTop={1024} testid="chart-mem" />
+        </Card>
+        <Card title="Object store">
+          <TimeChart data={store.data} series={store.defs} fmt={bytes} emptyTop={1024} testid="chart-store" />
+        </Card>
+        <Card title="GPU">
+          {hasGpu ? <TimeChart data={gpu.data} series={gpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} />
+            : <Empty>No GPUs reported by any node.</Empty>}
+        </Card>
+      </div>
+      <Card title="Tasks by job">
+        {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={j.job_id} job={j} />)}
+      </Card>
+      <div class="grid2">
+        <Card title="Recent failures" extra={<Link href="/tasks?state=FAILED">all failed tasks →</Link>}>
+          <Table testid="recent-failures" rows={failures.data?.rows ?? []} rowKey={(t) => `${t.task_id}:${t.attempt}`}
+            empty="No failed tasks." cols={[
+              { key: "name", label: "Task", render: (t) => <Link href={`/tasks/${t.task_id}`}>{t.name ?? shortId(t.task_id)}</Link> },
+              { key: "err", label: "Error", cls: "clip", render: (t) => <span class="err-line" title={t.error_message ?? ""}>{t.error_type ? `${t.error_type}: ` : ""}{firstLine(t.error_message)}</span> },
+              { key: "when", label: "When", render: (t) => ago(t.end_time ?? t.creation_time) },
+            ]} />
+        </Card>
+        <Card title="Running jobs" extra={<Link href="/jobs">all jobs →</Link>}>
+          <Table rows={jobRows.filter((j) => j.state === "RUNNING")} rowKey={(j) => j.job_id} empty="No running jobs."
+            cols={[
+              { key: "id", label: "Job", render: (j) => <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link> },
+              { key: "ep", label: "Entrypoint", cls: "clip", render: (j) => j.entrypoint ?? "–" },
+              { key: "dur", label: "Running for", render: (j) => duration(j.start_time ? Date.now() / 1000 - j.start_time : null) },
+            ]} />
+        </Card>
+      </div>
+    </div>
+  );
+}

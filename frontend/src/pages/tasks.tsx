@@ -1,0 +1,77 @@
+// Tasks: filters in the URL, a summary by function with per-state progress, and the virtual table.
+import { get } from "../api";
+import { TaskTable } from "../components/task-table";
+import { Card, ErrorBox, PageTitle, Select, StateBar, StateCounts, TextFilter } from "../components/ui";
+import { num } from "../format";
+import { useLiveFetch } from "../hooks";
+import { setParams, useLocation } from "../router";
+import type { Job, Page, TaskSummary } from "../types";
+
+export const TASK_STATES = ["FINISHED", "FAILED", "RUNNING", "RUNNING_IN_RAY_GET", "RUNNING_IN_RAY_WAIT",
+  "SUBMITTED_TO_WORKER", "PENDING_NODE_ASSIGNMENT", "PENDING_ARGS_AVAIL", "PENDING_OBJ_STORE_MEM_AVAIL",
+  "PENDING_ARGS_FETCH", "PENDING_ACTOR_TASK_ARGS_FETCH", "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY", "NIL"];
+
+const SORTS: [string, string][] = [["", "newest first"], ["creation_time", "oldest first"], ["-start_time", "start (latest)"],
+  ["start_time", "start (earliest)"], ["-duration", "duration (longest)"], ["duration", "duration (shortest)"]];
+
+/** Number of matching tasks, from the per-function counters, when the filters allow it. */
+function countFrom(summary: TaskSummary | null, name: string, state: string, exact: boolean): number | null {
+  if (!summary || !exact) return null;
+  let n = 0;
+  for (const r of summary.rows) {
+    if (name && r.name !== name) continue;
+    n += state ? (r.states[state] ?? 0) : r.total;
+  }
+  return n;
+}
+
+export function TasksPage() {
+  const { params } = useLocation();
+  const f = {
+    state: params.get("state") ?? "", job: params.get("job") ?? "", name: params.get("name") ?? "",
+    node: params.get("node") ?? "", actor: params.get("actor") ?? "", error: params.get("error") ?? "",
+  };
+  const sort = params.get("sort") ?? "";
+  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 200 }, s), [], ["jobs"]);
+  const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", { job_id: f.job || undefined }, s), [f.job], ["tasks"],
+    undefined, 1000);
+  const apiFilters = { state: f.state, job_id: f.job, name: f.name, node_id: f.node, actor_id: f.actor, error_type: f.error };
+  const total = countFrom(summary.data, f.name, f.state, !f.node && !f.actor && !f.error);
+  const rows = summary.data?.rows ?? [];
+  return (
+    <div data-testid="page-tasks">
+      <PageTitle title="Tasks" sub={`${num(summary.data?.total ?? 0)} task attempts${f.job ? ` in job ${f.job}` : ""}`} />
+      <ErrorBox error={summary.error} />
+      <Card title="By function" extra={f.name && <button class="link" onClick={() => setParams({ name: null })}>show all functions</button>}>
+        <div class="summary" data-testid="task-summary">
+          {rows.length === 0 && <div class="empty">No tasks yet.</div>}
+          {rows.slice(0, 50).map((r) => (
+            <button key={`${r.name}:${r.type}`} class={`summary-row ${r.name === f.name ? "selected" : ""}`}
+                    onClick={() => setParams({ name: r.name === f.name ? null : r.name })} data-name={r.name}>
+              <span class="fn">{r.name}{r.type && r.type !== "NORMAL_TASK" && <span class="tag">{r.type.replace(/_TASK$/, "").toLowerCase()}</span>}</span>
+              <StateBar states={r.states} total={r.total} />
+              <StateCounts states={r.states} />
+              <span class="total">{num(r.total)}</span>
+            </button>
+          ))}
+          {rows.length > 50 && <div class="muted small">{rows.length - 50} more functions: filter by name to see them.</div>}
+        </div>
+      </Card>
+      <Card>
+        <div class="filters" data-testid="task-filters">
+          <Select label="State" name="state" value={f.state} onChange={(v) => setParams({ state: v })}
+                  options={[["", "any"], ...TASK_STATES.map((s) => [s, s] as [string, string])]} />
+          <Select label="Job" name="job" value={f.job} onChange={(v) => setParams({ job: v })}
+                  options={[["", "any"], ...(jobs.data?.rows ?? []).map((j) => [j.job_id, j.job_id] as [string, string])]} />
+          <TextFilter label="Name" name="name" value={f.name} onCommit={(v) => setParams({ name: v })} placeholder="function or Class.method" />
+          <TextFilter label="Node" name="node" value={f.node} onCommit={(v) => setParams({ node: v })} placeholder="node id" />
+          <TextFilter label="Actor" name="actor" value={f.actor} onCommit={(v) => setParams({ actor: v })} placeholder="actor id" />
+          <TextFilter label="Error type" name="error" value={f.error} onCommit={(v) => setParams({ error: v })} placeholder="e.g. TASK_EXECUTION_EXCEPTION" />
+          <Select label="Sort" name="sort" value={sort} onChange={(v) => setParams({ sort: v })} options={SORTS} />
+          {Object.values(f).some(Boolean) && <button class="link" onClick={() => setParams({ state: null, job: null, name: null, node: null, actor: null, error: null })}>clear filters</button>}
+        </div>
+        <TaskTable filters={apiFilters} sort={sort || undefined} total={total} />
+      </Card>
+    </div>
+  );
+}
