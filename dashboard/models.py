@@ -302,3 +302,17 @@ class WsDelta(BaseModel):
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
+
+
+class PromTargetGroup(BaseModel):
+    """One entry of Prometheus' http_sd / file_sd format (GET /metrics/targets)."""
+
+    targets: list[str]
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PromSeries(BaseModel):
+    """One series of a range query answered by the configured Prometheus (GET /metrics/prometheus/query_range)."""
+
+    metric: dict[str, str]
+    points: list[tuple[float, float]]  # (unix s, value)

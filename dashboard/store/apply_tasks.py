@@ -202,6 +202,8 @@ def _fix_empty_job_ids(conn: sqlite3.Connection, rows: list[tuple]) -> None:
 
 _COUNTED = ("SELECT task_id, attempt, job_id, coalesce(name, ''), coalesce(type, ''), state FROM tasks "
             "WHERE task_id IN (SELECT value FROM json_each(?))")
+BUMP_TRANSITION = ("INSERT INTO state_transitions (kind, type, state, n) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT DO UPDATE SET n = n + excluded.n")
 _BUMP = ("INSERT INTO task_counts (job_id, name, type, state, n) VALUES (?, ?, ?, ?, ?) "
          "ON CONFLICT DO UPDATE SET n = n + excluded.n")
 
@@ -214,13 +216,17 @@ def _bump_counts(conn: sqlite3.Connection, before: dict[tuple, tuple], after: di
     """task_counts += what moved between (job_id, name, type, state) groups: exact, one statement
     per group touched (a few per batch) instead of a trigger firing per row."""
     moves: dict[tuple, int] = {}
+    entered: dict[tuple, int] = {}  # (type, state) -> attempts that entered that state
     for key, new in after.items():
         old = before.get(key)
         if old != new:
             moves[new] = moves.get(new, 0) + 1
             if old is not None:
                 moves[old] = moves.get(old, 0) - 1
+            if old is None or old[3] != new[3]:
+                entered[(new[2], new[3])] = entered.get((new[2], new[3]), 0) + 1
     conn.executemany(_BUMP, [(*g, n) for g, n in moves.items() if n])
+    conn.executemany(BUMP_TRANSITION, [("task", t, s, n) for (t, s), n in entered.items()])
 
 
 def apply_task_rows(conn: sqlite3.Connection, rows: list[tuple[tuple[int, ...], tuple]]) -> None:
