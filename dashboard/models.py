@@ -316,3 +316,15 @@ class PromSeries(BaseModel):
 
     metric: dict[str, str]
     points: list[tuple[float, float]]  # (unix s, value)
+
+
+class ObjectStoreStats(BaseModel):
+    """Object stores of the alive nodes, latest sample each, summed (`ray memory`'s last block)."""
+
+    nodes: int
+    used_bytes: int
+    capacity_bytes: int
+    num_objects: int
+    spilled_bytes_total: int
+    restored_bytes_total: int
+    fallback_bytes: int

@@ -1,4 +1,5 @@
-"""GET /metrics/targets (Prometheus http_sd) and /metrics/prometheus/query_range (longer ranges).
+"""GET /metrics/targets (Prometheus http_sd), /metrics/prometheus/query_range (longer ranges) and
+/objects/store (the object-store totals `ray memory` ends with).
 
 The web dashboard's charts read the head's own samples (/metrics/nodes, 24 h by default). When
 the head runs with a Prometheus URL (--prometheus-url or RAYSCOPE_PROMETHEUS_URL), the range
@@ -20,6 +21,7 @@ from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
 class BadGateway(ApiError):
     status = 502
 from rayscope.dashboard.service_discovery import target_groups
+from rayscope.dashboard.store.read_prometheus import object_store_totals
 
 router = APIRouter(tags=["prometheus"])
 
@@ -65,3 +67,11 @@ def query_range(request: Request, query: str, start: float, end: float, step: Op
     except ValueError:
         raise BadGateway(f"Prometheus at {base} answered {r.status_code} without JSON") from None
     return _series(data)
+
+
+@router.get("/objects/store", response_model=m.ObjectStoreStats)
+def object_store_stats(store: StoreDep) -> m.ObjectStoreStats:
+    """The aggregate block of `ray memory` (what ray-memory prints last)."""
+    nodes, used, cap, objects, spilled, restored, fallback = object_store_totals(store.conn)
+    return m.ObjectStoreStats(nodes=nodes, used_bytes=used, capacity_bytes=cap, num_objects=objects,
+                              spilled_bytes_total=spilled, restored_bytes_total=restored, fallback_bytes=fallback)

@@ -69,3 +69,18 @@ def live_agent_targets(conn: sqlite3.Connection, now: float) -> list[AgentTarget
         "WHERE a.connected AND a.last_seen > ? AND a.metrics_url IS NOT NULL AND coalesce(n.state, '') != 'DEAD' "
         "ORDER BY a.node_id", (now - AGENT_LIVENESS_S,))
     return [AgentTarget(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+
+def object_store_totals(conn: sqlite3.Connection) -> tuple[int, ...]:
+    """(nodes, used, capacity, objects, spilled, restored, fallback) over alive nodes' latest samples:
+    one index seek per node."""
+    totals = [0] * 7
+    for (node_id,) in conn.execute("SELECT node_id FROM nodes WHERE state = 'ALIVE'").fetchall():
+        r = conn.execute("SELECT used_bytes, capacity_bytes, num_objects, spilled_bytes_total, restored_bytes_total, "
+                         "fallback_bytes FROM object_store_samples WHERE node_id = ? ORDER BY ts DESC LIMIT 1",
+                         (node_id,)).fetchone()
+        if r is not None:
+            totals[0] += 1
+            for i, v in enumerate(r, start=1):
+                totals[i] += v
+    return tuple(totals)
