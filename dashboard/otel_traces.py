@@ -17,6 +17,7 @@ import collections
 import hashlib
 import logging
 import threading
+import time
 from typing import Optional
 
 from opentelemetry.sdk.resources import Resource
@@ -77,6 +78,9 @@ class TraceBuilder:
 
     def _span(self, name: str, job_id: str, span_id: int, parent: Optional[int], start: Optional[float],
               end: Optional[float], attrs: dict, status: Status = Status(StatusCode.UNSET)) -> ReadableSpan:
+        start = start if start is not None else end  # OTLP needs both times; a row may know only one
+        if start is None:
+            start = end = time.time()
         return ReadableSpan(
             name=name, context=_ctx(job_id, span_id), parent=_ctx(job_id, parent) if parent else None,
             resource=self.resource, attributes={k: v for k, v in attrs.items() if v is not None},
@@ -192,11 +196,19 @@ class TraceExportListener:
         self._build()
         while self._backlog:
             batch = [self._backlog[i] for i in range(min(BATCH, len(self._backlog)))]
-            if self.exporter.export(batch) != SpanExportResult.SUCCESS:
+            try:
+                result = self.exporter.export(batch)
+            except Exception:  # noqa: BLE001 - a batch the exporter cannot encode: drop it, never retry forever
+                log.exception("OTLP exporter failed on a batch of %d spans; dropped", len(batch))
+                result = None
+            if result is None:
+                self.dropped += len(batch)
+            elif result != SpanExportResult.SUCCESS:
                 return False
             for _ in batch:
                 self._backlog.popleft()
-            self.exported += len(batch)
+            if result is not None:
+                self.exported += len(batch)
         return True
 
     def _run(self) -> None:

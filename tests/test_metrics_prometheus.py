@@ -207,8 +207,13 @@ def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, promet
     finished = nested["parents"] + nested["children"]
     q_fin = 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", state="FINISHED"})'
     q_fail = 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", state="FAILED"})'
-    wait_for(lambda: scalar(prometheus, q_fin) == finished and scalar(prometheus, q_fail) == nested["failed"], 90,
-             f"{finished} finished and {nested['failed']} failed tasks in Prometheus")
+    try:
+        wait_for(lambda: scalar(prometheus, q_fin) == finished and scalar(prometheus, q_fail) == nested["failed"],
+                 90, f"{finished} finished and {nested['failed']} failed tasks in Prometheus")
+    except AssertionError as err:
+        got = promql(prometheus, 'rayscope_tasks_entered_total{job="rayscope"}')
+        api = httpx.get(cluster.http_url + "/api/v1/tasks/summary", headers=_auth(cluster), timeout=10).json()
+        raise AssertionError(f"{err}: prometheus has {[(s['metric'], s['value'][1]) for s in got]}; api {api}")
     # RUNNING is counted only when the head saw it before the end (deltas may arrive together)
     running = scalar(prometheus, 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", '
                                  'state="RUNNING"})')

@@ -27,9 +27,26 @@ class ClusterCounts:
     drops: list[tuple[str, str, int, int]] = field(default_factory=list)  # (source, stage, count, bytes)
 
 
+# Known label values get a 0 sample even before anything happened: a series that appears only
+# on its first event breaks rate() and dashboards (Prometheus' advice for known label sets).
+ACTOR_STATES = ("DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD")
+JOB_STATES = ("RUNNING", "FINISHED")
+NODE_STATES = ("ALIVE", "DEAD")
+DROP_SOURCES = ("events", "logs", "metrics", "objects", "processes", "batch")
+DROP_STAGES = ("agent", "head")
+
+
+def _with_zeros(rows: list[tuple], keys: list[tuple], n_values: int = 1) -> list[tuple]:
+    """rows of (*key, *values) plus a zero row for every key not present; sorted by key."""
+    have = {r[:len(keys[0])] for r in rows}
+    return sorted(rows + [(*k, *([0] * n_values)) for k in keys if k not in have])
+
+
 def cluster_counts(conn: sqlite3.Connection, live: bool, now: float) -> ClusterCounts:
     def pairs(sql: str) -> list:
         return [tuple(r) for r in conn.execute(sql)]
+
+    states = lambda names: [(n,) for n in names]  # noqa: E731
 
     connected = 0
     if live:
@@ -39,15 +56,18 @@ def cluster_counts(conn: sqlite3.Connection, live: bool, now: float) -> ClusterC
         tasks_entered=pairs("SELECT type, state, n FROM state_transitions WHERE kind = 'task' ORDER BY 1, 2"),
         tasks_in_state=pairs("SELECT type, state, sum(n) FROM task_counts GROUP BY 1, 2 HAVING sum(n) > 0 "
                              "ORDER BY 1, 2"),
-        actors_entered=pairs("SELECT state, n FROM state_transitions WHERE kind = 'actor' ORDER BY 1"),
-        actors_in_state=pairs("SELECT state, count(*) FROM actors GROUP BY 1 ORDER BY 1"),
-        jobs_in_state=pairs("SELECT state, count(*) FROM jobs GROUP BY 1 ORDER BY 1"),
+        actors_entered=_with_zeros(pairs("SELECT state, n FROM state_transitions WHERE kind = 'actor'"),
+                                   states(ACTOR_STATES)),
+        actors_in_state=_with_zeros(pairs("SELECT state, count(*) FROM actors GROUP BY 1"), states(ACTOR_STATES)),
+        jobs_in_state=_with_zeros(pairs("SELECT state, count(*) FROM jobs GROUP BY 1"), states(JOB_STATES)),
         jobs_total=conn.execute("SELECT count(*) FROM jobs").fetchone()[0],
-        nodes_in_state=pairs("SELECT state, count(*) FROM nodes GROUP BY 1 ORDER BY 1"),
+        nodes_in_state=_with_zeros(pairs("SELECT state, count(*) FROM nodes GROUP BY 1"), states(NODE_STATES)),
         agents_connected=connected,
         batches_committed=conn.execute("SELECT coalesce(sum(batches_committed), 0) FROM agents").fetchone()[0],
-        drops=pairs(f"SELECT source, CASE WHEN reason LIKE '{HEAD_DROP_PREFIX}%' THEN 'head' ELSE 'agent' END, "
-                    "sum(count), sum(bytes) FROM drops GROUP BY 1, 2 ORDER BY 1, 2"),
+        drops=_with_zeros(
+            pairs(f"SELECT source, CASE WHEN reason LIKE '{HEAD_DROP_PREFIX}%' THEN 'head' ELSE 'agent' END, "
+                  "sum(count), sum(bytes) FROM drops GROUP BY 1, 2"),
+            [(src, stage) for src in DROP_SOURCES for stage in DROP_STAGES], n_values=2),
     )
 
 
