@@ -351,7 +351,7 @@ def test_grafana_queries_parse_and_use_scraped_metrics(cluster: LocalCluster, pr
         doc = json.loads(f.read_text())
         jsonschema.validate(doc, DASHBOARD_SCHEMA)
         assert doc == json.loads(json.dumps(dashboard_json(d)))
-    assert write_provisioning(tmp_path, prometheus).dashboards == files  # idempotent rewrite
+    assert sorted(write_provisioning(tmp_path, prometheus).dashboards) == files  # idempotent rewrite
 
 
 # ------------------------------------------------------------------ OpenTelemetry
