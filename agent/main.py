@@ -28,7 +28,7 @@ from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
-from rayscope.agent.metrics_server import NodeMetricsCollector, serve
+from rayscope.agent.metrics_server import AgentSelfMetrics, NodeMetricsCollector, serve
 from rayscope.agent.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
@@ -158,7 +158,7 @@ class Agent:
         for p in procs.processes:
             p.gpu_memory_used = by_pid.get(p.pid, 0)
         self.volatile.add(node=node, store=stats.store if stats else None, processes=procs, objects=stats.objects if stats else None)
-        self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, counters=self._self_metrics())
+        self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, agent=self._self_metrics())
 
     def _ship_durable(self, force_checkpoint: bool = False) -> None:
         """Logs, events and drop reports: spooled first, then the offsets that produced them."""
@@ -184,22 +184,18 @@ class Agent:
             self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint()})
             self._checkpointed_at = time.monotonic()
 
-    def _self_metrics(self) -> dict[str, float]:
+    def _self_metrics(self) -> AgentSelfMetrics:
         try:
             cpu = self.me.cpu_percent(None) / 100.0
             rss = float(self.me.memory_info().rss)
         except psutil.Error:
             cpu, rss = 0.0, 0.0
-        return {
-            "rayscope_agent_cpu_utilization_ratio": cpu,
-            "rayscope_agent_rss_bytes": rss,
-            "rayscope_agent_spool_pending_batches": float(self.spool.pending()),
-            "rayscope_agent_spool_bytes": float(self.spool.total_bytes()),
-            "rayscope_agent_spool_dropped_batches": float(self.spool.dropped_batches),
-            "rayscope_agent_head_connected": 1.0 if self.shipper.stats.connected else 0.0,
-            "rayscope_agent_open_log_fds": float(self.logs.open_fds()),
-            "rayscope_agent_malformed_events": float(self.events.malformed),
-        }
+        return AgentSelfMetrics(
+            cpu_ratio=cpu, rss_bytes=rss, spool_pending_batches=self.spool.pending(),
+            spool_bytes=self.spool.total_bytes(), spool_dropped_batches_total=self.spool.dropped_batches,
+            head_connected=self.shipper.stats.connected, open_log_fds=self.logs.open_fds(),
+            malformed_events_total=self.events.malformed,
+        )
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from rayscope.cli import lifecycle, state_cli
+from rayscope.cli import lifecycle, metrics_cli, state_cli
 
 # Subcommands that forward options they do not know (to `ray start`, to the agent).
 _FORWARDING = {"start", "agent"}
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lifecycle.register(sub)
     state_cli.register(sub)
+    metrics_cli.register(sub)
     return parser
 
 

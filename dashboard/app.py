@@ -6,6 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rayscope.dashboard import metrics_endpoint
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api import api_router
 from rayscope.dashboard.auth import TokenMiddleware
@@ -48,6 +49,10 @@ def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) 
     app.include_router(api_router(), prefix=m.API_PREFIX)
     app.include_router(ws_router(hub), prefix=m.API_PREFIX)
     mount_debugger(app, hub, cluster_info)
+    app.include_router(metrics_endpoint.router)  # GET /metrics (Prometheus), token like the rest
+    app.state.metrics_registry = metrics_endpoint.head_registry(store, hub, cluster_info)
+    app.state.http_url = ""  # set by server.py once the port is known
+    app.state.prometheus_url = None
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

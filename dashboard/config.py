@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -19,6 +20,9 @@ class HeadConfig:
     ready_file: Optional[Path]
     retention_hours: Optional[float]
     log_level: str
+    file_sd: Optional[Path] = None  # Prometheus file_sd file kept current (live heads)
+    prometheus_url: Optional[str] = None  # longer chart ranges are read from it
+    otlp_endpoint: Optional[str] = None  # OTLP/gRPC endpoint for task traces; None = off
 
 
 def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
@@ -35,6 +39,13 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
     p.add_argument("--retention-hours", type=float, default=None,
                    help="keep metric samples and log lines this long (default: samples 24 h, logs forever)")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--file-sd", type=Path, default=None,
+                   help="Prometheus file_sd JSON kept current (default: prometheus_file_sd.json beside --db)")
+    p.add_argument("--prometheus-url", default=os.environ.get("RAYSCOPE_PROMETHEUS_URL") or None,
+                   help="Prometheus to read longer chart ranges from (env RAYSCOPE_PROMETHEUS_URL)")
+    p.add_argument("--otlp-endpoint", default=os.environ.get("RAYSCOPE_OTLP_ENDPOINT") or None,
+                   help="export task executions as OTLP/gRPC traces to HOST:PORT (env RAYSCOPE_OTLP_ENDPOINT; "
+                        "default off)")
     a = p.parse_args(argv)
     if a.history and not a.db.exists():
         p.error(f"--history needs an existing database; {a.db} does not exist")
@@ -42,4 +53,11 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
         p.error("--retention-hours must be positive")
     return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_port=a.grpc_port, token_file=a.token_file,
                       session_name=a.session_name, history=a.history, ready_file=a.ready_file,
-                      retention_hours=a.retention_hours, log_level=a.log_level)
+                      retention_hours=a.retention_hours, log_level=a.log_level,
+                      file_sd=None if a.history else (a.file_sd or default_file_sd(a.db)),
+                      prometheus_url=a.prometheus_url, otlp_endpoint=a.otlp_endpoint)
+
+
+def default_file_sd(db: Path) -> Path:
+    """Where a head keeps its file_sd file unless told: beside its database."""
+    return db.parent / "prometheus_file_sd.json"

@@ -370,3 +370,27 @@ class Timeline(BaseModel):
     lanes: list[TimelineLane]
     bars: list[TimelineBar]
     truncated: bool  # more executions matched than `limit`; the oldest were left out
+class PromTargetGroup(BaseModel):
+    """One entry of Prometheus' http_sd / file_sd format (GET /metrics/targets)."""
+
+    targets: list[str]
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PromSeries(BaseModel):
+    """One series of a range query answered by the configured Prometheus (GET /metrics/prometheus/query_range)."""
+
+    metric: dict[str, str]
+    points: list[tuple[float, float]]  # (unix s, value)
+
+
+class ObjectStoreStats(BaseModel):
+    """Object stores of the alive nodes, latest sample each, summed (`ray memory`'s last block)."""
+
+    nodes: int
+    used_bytes: int
+    capacity_bytes: int
+    num_objects: int
+    spilled_bytes_total: int
+    restored_bytes_total: int
+    fallback_bytes: int

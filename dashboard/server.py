@@ -25,6 +25,8 @@ from rayscope.dashboard.app import create_app
 from rayscope.dashboard.auth import load_or_create_token
 from rayscope.dashboard.config import HeadConfig
 from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service
+from rayscope.dashboard.otel_traces import otlp_listener
+from rayscope.dashboard.service_discovery import file_sd_loop
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.retention import RetentionPolicy
 from rayscope.dashboard.ws import Hub
@@ -90,6 +92,11 @@ async def serve(cfg: HeadConfig) -> None:
                          rayscope_version=_version("rayscope") or "0.1.0", db_path=str(cfg.db.resolve()),
                          live=not cfg.history, started_at=time.time())
     app = create_app(store, token, hub, info)
+    app.state.prometheus_url = cfg.prometheus_url
+    traces = otlp_listener(store, cfg.otlp_endpoint) if cfg.otlp_endpoint and not cfg.history else None
+    if traces is not None:
+        hub.listeners.append(traces)
+        traces.start()
     sock = _http_socket(cfg.host, cfg.port)
     http = _Uvicorn(uvicorn.Config(app, log_level=cfg.log_level, lifespan="off", access_log=False,
                                    ws_max_size=1 << 20))
@@ -112,11 +119,15 @@ async def serve(cfg: HeadConfig) -> None:
     while not http.started and not http_task.done():
         await asyncio.sleep(0.02)
     retention = None
+    sd_task = None
     try:
         if http_task.done():
             http_task.result()
             raise SystemExit("HTTP server did not start")
         http_url = f"http://{_url_host(cfg.host)}:{sock.getsockname()[1]}"
+        app.state.http_url = http_url
+        if cfg.file_sd is not None:
+            sd_task = asyncio.create_task(file_sd_loop(store, cfg.file_sd, http_url, cfg.session_name))
         if not cfg.history:
             retention = asyncio.create_task(_retention_loop(store, RetentionPolicy.from_flag(cfg.retention_hours)))
         if cfg.ready_file:
@@ -127,6 +138,10 @@ async def serve(cfg: HeadConfig) -> None:
         http.should_exit = True
         if retention:
             retention.cancel()
+        if sd_task:
+            sd_task.cancel()
+        if traces is not None:
+            await asyncio.to_thread(traces.stop)
         if grpc_server is not None:
             await grpc_server.stop(grace=2.0)
         with contextlib.suppress(asyncio.CancelledError, Exception):

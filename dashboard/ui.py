@@ -19,7 +19,7 @@ from rayscope.dashboard.models import API_PREFIX
 
 UI_DIR_ENV = "RAYSCOPE_UI_DIR"
 # FastAPI's own pages describe the API: they stay behind the token like the API itself.
-_PROTECTED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+_PROTECTED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"}  # /metrics: Prometheus, token
 _SHELL_HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

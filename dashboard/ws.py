@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -35,13 +36,18 @@ class Client:
 class Hub:
     def __init__(self) -> None:
         self.clients: set[Client] = set()
+        # In-process consumers of the same deltas (e.g. the OTLP trace exporter); called on the
+        # event loop, so they must only enqueue.
+        self.listeners: list[Callable[[dict[str, list[dict]]], None]] = []
 
     @property
     def has_clients(self) -> bool:
-        return bool(self.clients)
+        return bool(self.clients or self.listeners)
 
     def publish(self, deltas: dict[str, list[dict]]) -> None:
         """Called on the event loop right after a commit."""
+        for listener in self.listeners:
+            listener(deltas)
         if not self.clients:
             return
         now = time.time()

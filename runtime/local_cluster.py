@@ -17,7 +17,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from rayscope.runtime import procs
 from rayscope.runtime.ports import free_ports
@@ -90,15 +90,17 @@ def _isolated_env(home: Path, token_file: Path) -> dict[str, str]:
 
 @contextmanager
 def local_cluster(num_cpus: int = 2, ray_dashboard: bool = False,
-                  head_args: Sequence[str] = (), worker_args: Sequence[str] = ()) -> Iterator[LocalCluster]:
-    """Start head + worker node through the CLI; always stop what was started."""
+                  head_args: Sequence[str] = (), worker_args: Sequence[str] = (),
+                  extra_env: Mapping[str, str] | None = None) -> Iterator[LocalCluster]:
+    """Start head + worker node through the CLI; always stop what was started. `extra_env` is
+    added to the cluster's environment (e.g. RAYSCOPE_OTLP_ENDPOINT for the head service)."""
     home = Path(tempfile.mkdtemp(prefix="rs-home-", dir="/tmp"))
     head_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))  # short: Ray's socket paths max 107 chars
     worker_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
     token_file = home / "ray_token"
     token_file.write_text(os.urandom(24).hex() + "\n")
     token_file.chmod(0o600)
-    env = _isolated_env(home, token_file)
+    env = {**_isolated_env(home, token_file), **(extra_env or {})}
     gcs_port, dash_port, client_port = free_ports(3)
     snapshot = State()
     try:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from rayscope.dashboard.api import actors, cluster, jobs, logs, metrics, nodes, runtime_state, tasks
+from rayscope.dashboard.api import actors, cluster, jobs, logs, metrics, nodes, prometheus, runtime_state, tasks
 from rayscope.dashboard.api import log_tail, timeline
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, log_tail, timeline):
+    for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, prometheus, log_tail, timeline):
         router.include_router(module.router)
     return router

@@ -136,19 +136,31 @@ def job_params(ev: pb.JobEvent) -> dict:
     }
 
 
-def _apply(ctx: ApplyContext, kind: str, sql: str, items: Iterable, to_params, key: str) -> None:
+def _apply(ctx: ApplyContext, kind: str, sql: str, items: Iterable, to_params, key: str,
+           count_states: bool = False) -> None:
+    """count_states: bump state_transitions when the stored state changes (two lookups per event)."""
+    read_state = f"SELECT state FROM {kind} WHERE {key} = ?"
     for ev in items:
         try:
             params = to_params(ev)
         except MalformedItem as err:
             ctx.drop("events", err, f"{kind} {getattr(ev, key)!r}")
             continue
+        before = ctx.conn.execute(read_state, (params[key],)).fetchone() if count_states else None
         ctx.conn.execute(sql, params)
+        if count_states:
+            after = ctx.conn.execute(read_state, (params[key],)).fetchone()[0]
+            if before is None or before[0] != after:
+                ctx.conn.execute(_BUMP_ACTOR, (after,))
         ctx.delta(kind, {key: params[key], "state": params.get("state")})
 
 
+_BUMP_ACTOR = ("INSERT INTO state_transitions (kind, type, state, n) VALUES ('actor', '', ?, 1) "
+               "ON CONFLICT DO UPDATE SET n = n + 1")
+
+
 def apply_actors(ctx: ApplyContext, items: Iterable[pb.ActorEvent]) -> None:
-    _apply(ctx, "actors", UPSERT_ACTOR, items, actor_params, "actor_id")
+    _apply(ctx, "actors", UPSERT_ACTOR, items, actor_params, "actor_id", count_states=True)
 
 
 def apply_nodes(ctx: ApplyContext, items: Iterable[pb.NodeEvent]) -> None:

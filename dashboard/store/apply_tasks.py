@@ -93,44 +93,45 @@ def _fix_empty_job_ids(conn: sqlite3.Connection, rows: list[tuple]) -> None:
         conn.executemany("UPDATE tasks SET job_id = ? WHERE task_id = ? AND attempt = ? AND job_id = ''", fixes)
 
 
-# The summary counters move in SQL, without a row of the batch passing through Python: the
-# (job, name, type, state) group of every touched task attempt is snapshotted before the merge,
-# and afterwards each group gets +1 per attempt now in it and -1 per attempt that was in it.
-_TOUCHED = "SELECT value FROM json_each(?)"
-_SNAPSHOT = ("INSERT INTO temp.task_groups_before SELECT job_id, coalesce(name, ''), coalesce(type, ''), state "
-             f"FROM tasks WHERE task_id IN ({_TOUCHED})")
-_BUMP = (
-    "INSERT INTO task_counts (job_id, name, type, state, n) "
-    "SELECT job_id, name, type, state, sum(d) FROM ("
-    "  SELECT job_id, name, type, state, -1 AS d FROM temp.task_groups_before"
-    "  UNION ALL"
-    "  SELECT job_id, coalesce(name, ''), coalesce(type, ''), state, 1 FROM tasks"
-    f"  WHERE task_id IN ({_TOUCHED})"
-    ") GROUP BY 1, 2, 3, 4 HAVING sum(d) != 0 "
-    "ON CONFLICT DO UPDATE SET n = n + excluded.n"
-)
+_COUNTED = ("SELECT task_id, attempt, job_id, coalesce(name, ''), coalesce(type, ''), state FROM tasks "
+            "WHERE task_id IN (SELECT value FROM json_each(?))")
+BUMP_TRANSITION = ("INSERT INTO state_transitions (kind, type, state, n) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT DO UPDATE SET n = n + excluded.n")
+_BUMP = ("INSERT INTO task_counts (job_id, name, type, state, n) VALUES (?, ?, ?, ?, ?) "
+         "ON CONFLICT DO UPDATE SET n = n + excluded.n")
 
 
-def _snapshot_groups(conn: sqlite3.Connection, ids_json: str) -> None:
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS task_groups_before (job_id, name, type, state)")
-    conn.execute("DELETE FROM temp.task_groups_before")
-    conn.execute(_SNAPSHOT, (ids_json,))
+def _counted(conn: sqlite3.Connection, ids_json: str) -> dict[tuple, tuple]:
+    return {(r[0], r[1]): r[2:] for r in conn.execute(_COUNTED, (ids_json,))}
 
 
-def _bump_counts(conn: sqlite3.Connection, ids_json: str) -> None:
-    """task_counts += what moved between (job_id, name, type, state) groups since _snapshot_groups:
-    exact, one statement per batch instead of a trigger firing per row."""
-    conn.execute(_BUMP, (ids_json,))
+def _bump_counts(conn: sqlite3.Connection, before: dict[tuple, tuple], after: dict[tuple, tuple]) -> None:
+    """task_counts += what moved between (job_id, name, type, state) groups: exact, one statement
+    per group touched (a few per batch) instead of a trigger firing per row."""
+    moves: dict[tuple, int] = {}
+    entered: dict[tuple, int] = {}  # (type, state) -> attempts that entered that state (state_transitions)
+    for key, new in after.items():
+        old = before.get(key)
+        if old != new:
+            moves[new] = moves.get(new, 0) + 1
+            if old is not None:
+                moves[old] = moves.get(old, 0) - 1
+            # Counted once the type is known (the owner's task_info may arrive after the executing
+            # worker's states): a typed attempt entering a state, or an untyped one getting its type.
+            if new[2] and (old is None or old[3] != new[3] or old[2] != new[2]):
+                entered[(new[2], new[3])] = entered.get((new[2], new[3]), 0) + 1
+    conn.executemany(_BUMP, [(*g, n) for g, n in moves.items() if n])
+    conn.executemany(BUMP_TRANSITION, [("task", t, s, n) for (t, s), n in entered.items()])
 
 
 def apply_task_rows(conn: sqlite3.Connection, rows: list[Row]) -> None:
     """The merge itself: rows are TaskDelta.row() results."""
     ids = json.dumps(list({row[0] for _, row in rows}))
-    _snapshot_groups(conn, ids)
+    before = _counted(conn, ids)
     for shape, group in _groups(rows):
         conn.executemany(_sql(shape), group)
     _fix_empty_job_ids(conn, rows)
-    _bump_counts(conn, ids)
+    _bump_counts(conn, before, _counted(conn, ids))
 
 
 def apply_task_events(conn: sqlite3.Connection, prepared: TaskRows) -> None:
@@ -144,14 +145,14 @@ def apply_task_events(conn: sqlite3.Connection, prepared: TaskRows) -> None:
     except sqlite3.Error:
         conn.execute("ROLLBACK TO tasks")  # then one by one, to find and drop the bad ones
         ids = json.dumps(list({row[0] for _, row in rows}))
-        _snapshot_groups(conn, ids)
+        before = _counted(conn, ids)
         for (shape, row), ctx in zip(rows, ctxs):
             try:
                 conn.execute(_sql(shape), row)
             except sqlite3.Error as err:
                 ctx.drop("events", MalformedItem(str(err)), f"task {row[0]} attempt {row[1]}")
         _fix_empty_job_ids(conn, rows)
-        _bump_counts(conn, ids)
+        _bump_counts(conn, before, _counted(conn, ids))
     conn.execute("RELEASE tasks")
     for (_, row), ctx in zip(rows, ctxs):
         if ctx.collect_deltas:

@@ -161,6 +161,17 @@ CREATE TABLE IF NOT EXISTS task_counts (
 DROP TRIGGER IF EXISTS tasks_count_insert;
 DROP TRIGGER IF EXISTS tasks_count_update;
 
+-- Monotonic counters of state entries (kind 'task' by task type, 'actor'): what the head's
+-- /metrics exposes as rayscope_task_state_transitions_total etc. Kept by apply_tasks.py and
+-- apply_lifecycle.py in the same transaction as the rows they count.
+CREATE TABLE IF NOT EXISTS state_transitions (
+  kind TEXT NOT NULL,
+  type TEXT NOT NULL,
+  state TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (kind, type, state)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS actors (
   actor_id TEXT PRIMARY KEY,
   job_id TEXT NOT NULL,

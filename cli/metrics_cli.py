@@ -1,0 +1,117 @@
+"""`rayscope metrics prometheus-config | grafana-config`: ready-made Prometheus and Grafana setup.
+
+prometheus-config writes a prometheus.yml that finds every agent and the head through the
+head's http_sd endpoint (or its file_sd file with `--sd file`) and scrapes them with the
+cluster's token read from a file (`authorization.credentials_file`), so the token is never
+copied into the config. grafana-config writes Grafana provisioning for a datasource and the
+generated dashboards (grafana/).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from rayscope.cli.client import HeadClient, HeadError, NoHeadConfigured, resolve_target
+from rayscope.cli.state_cli import _common_options, _guard
+from rayscope.dashboard.config import default_file_sd
+from rayscope.dashboard.models import API_PREFIX, ClusterInfo
+from rayscope.runtime.state import StateError, local_head
+
+JOB = "rayscope"
+
+
+def _token_file(explicit: Optional[str]) -> Path:
+    """--token-file, else the token file of the head this host's `rayscope start` started."""
+    if explicit:
+        path = Path(explicit).expanduser().resolve()
+    else:
+        try:
+            head = local_head()
+        except StateError as exc:
+            raise NoHeadConfigured(str(exc)) from None
+        if head is None:
+            raise NoHeadConfigured("no local head: pass --token-file (the file holding the cluster's token)")
+        path = head.token_file.resolve()
+    if not path.is_file():
+        raise NoHeadConfigured(f"token file {path} does not exist")
+    return path
+
+
+def prometheus_config(head_url: str, token_file: Path, sd: str, file_sd: Optional[Path],
+                      scrape_interval: str) -> dict[str, Any]:
+    """The prometheus.yml content: one job, every target (agents and head) discovered."""
+    auth = {"type": "Bearer", "credentials_file": str(token_file)}
+    job: dict[str, Any] = {"job_name": JOB, "scrape_interval": scrape_interval, "authorization": auth}
+    if sd == "http":
+        job["http_sd_configs"] = [{"url": head_url + API_PREFIX + "/metrics/targets", "refresh_interval": "10s",
+                                   "authorization": dict(auth)}]
+    else:
+        job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "10s"}]
+    return {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+            "scrape_configs": [job]}
+
+
+def _write_or_print(text: str, out: Optional[str]) -> None:
+    if not out:
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+@_guard
+def cmd_prometheus_config(args: argparse.Namespace) -> int:
+    target = resolve_target(args.address, args.token)
+    token_file = _token_file(args.token_file)
+    file_sd: Optional[Path] = None
+    if args.sd == "file":
+        if args.file_sd:
+            file_sd = Path(args.file_sd).resolve()
+        else:
+            with HeadClient(target, timeout=args.timeout) as client:
+                info = client.get("/cluster", ClusterInfo)
+            file_sd = default_file_sd(Path(info.db_path))
+    cfg = prometheus_config(target.url, token_file, args.sd, file_sd, args.scrape_interval)
+    _write_or_print(yaml.safe_dump(cfg, sort_keys=False), args.out)
+    return 0
+
+
+def cmd_grafana_config(args: argparse.Namespace) -> int:
+    from rayscope.grafana.render import write_provisioning
+
+    written = write_provisioning(Path(args.out), args.prometheus_url)
+    for path in (written.datasource, written.provider, *written.dashboards):
+        print(path)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `metrics` with its two subcommands (called by cli/main.py)."""
+    p = subparsers.add_parser("metrics", help="Prometheus and Grafana configuration for this cluster")
+    sub = p.add_subparsers(dest="metrics_command", required=True, metavar="SUBCOMMAND")
+    prom = sub.add_parser("prometheus-config", parents=[_common_options()],
+                          help="write a prometheus.yml that discovers and scrapes every agent and the head")
+    prom.add_argument("--out", help="file to write (default: stdout)")
+    prom.add_argument("--sd", choices=["http", "file"], default="http",
+                      help="service discovery: the head's http_sd endpoint (default) or its file_sd file")
+    prom.add_argument("--file-sd", help="the head's file_sd file (default: prometheus_file_sd.json beside its DB)")
+    prom.add_argument("--token-file", help="file with the cluster's token (default: the local head's)")
+    prom.add_argument("--scrape-interval", default="5s", help="default 5s")
+    prom.set_defaults(func=cmd_prometheus_config)
+    graf = sub.add_parser("grafana-config", help="write Grafana provisioning: datasource + Rayscope dashboards")
+    graf.add_argument("--out", required=True, help="directory to write into")
+    graf.add_argument("--prometheus-url", default="http://127.0.0.1:9090",
+                      help="the Prometheus Grafana should query (default http://127.0.0.1:9090)")
+    graf.set_defaults(func=cmd_grafana_config)
+
+
+__all__ = ["register", "prometheus_config", "HeadError"]
