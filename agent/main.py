@@ -24,6 +24,7 @@ from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector
+from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
@@ -120,6 +121,8 @@ class Agent:
             metrics_url=self.metrics_url, started_at=time.time(), version=VERSION, is_head_node=ident.is_head,
         )
         self.shipper = Shipper(args.head, lambda: read_token(args.token_file), hello, self.spool, self.volatile)
+        self.debug_relay = DebugRelay(ident.session_dir, args.head, lambda: read_token(args.token_file),
+                                      ident.node_id, ident.node_ip, ident.session_name)
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         self.ticks = 0
@@ -128,6 +131,7 @@ class Agent:
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         self.shipper.start()
+        self.debug_relay.start()
         next_tick = time.monotonic()
         while not self.stop_event.is_set():
             try:
@@ -206,6 +210,7 @@ class Agent:
             log.exception("final flush failed")
         self.shipper.drain(timeout=3.0)
         self.shipper.stop()
+        self.debug_relay.stop()
         self.spool.close()
         self.logs.close()
         self.events.close()

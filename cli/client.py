@@ -46,6 +46,10 @@ class HeadNotFound(HeadError):
     """404: an unknown id."""
 
 
+class HeadConflict(HeadError):
+    """409: the request clashes with the current state (e.g. a debug session already attached)."""
+
+
 class HeadBadRequest(HeadError):
     """400: bad filter, sort key or cursor; the head's message lists what is valid."""
 
@@ -175,8 +179,15 @@ class HeadClient:
 
     def get_json(self, path: str, params: Params = ()) -> Any:
         """GET `path` (relative to /api/v1) and return the decoded JSON, mapping errors."""
+        return self._call("GET", path, params=[(k, v) for k, v in params if v is not None])
+
+    def post_json(self, path: str, body: Any = None, headers: Optional[dict[str, str]] = None) -> Any:
+        """POST `path` (relative to /api/v1); the decoded JSON answer, or None for 204."""
+        return self._call("POST", path, json=body, headers=headers)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.get(path, params=[(k, v) for k, v in params if v is not None])
+            response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
             raise HeadUnreachable(
                 f"cannot reach the Rayscope head at {self.target.url}: timed out"
@@ -186,6 +197,8 @@ class HeadClient:
                 f"cannot reach the Rayscope head at {self.target.url}: {_connect_reason(exc)}"
             ) from None
         self._raise_for_status(response)
+        if response.status_code == 204 or (method != "GET" and not response.content):
+            return None
         try:
             return response.json()
         except ValueError:
@@ -203,13 +216,18 @@ class HeadClient:
             raise HeadAuthError(f"the head rejected the token (401): {text}")
         if status == 404:
             raise HeadNotFound(text)
+        if status == 409:
+            raise HeadConflict(text)
         if status in (400, 422):
             raise HeadBadRequest(text)
         raise HeadProtocolError(f"the head answered {status}: {text}")
 
     def get(self, path: str, model: type[T] | Any, params: Params = ()) -> T:
         """GET and parse into `model` (a pydantic model or a type like `list[Task]`)."""
-        data = self.get_json(path, params)
+        return self.parse(path, model, self.get_json(path, params))
+
+    def parse(self, path: str, model: type[T] | Any, data: Any) -> T:
+        """Validate an answer from `path` into `model`, as a one-line HeadProtocolError if it is not."""
         try:
             return TypeAdapter(model).validate_python(data)
         except ValidationError as exc:

@@ -12,6 +12,7 @@ from rayscope.dashboard.auth import TokenMiddleware
 from rayscope.dashboard.errors import ApiError
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.ws import Hub, ws_router
+from rayscope.debugger.api import mount as mount_debugger
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -45,6 +46,7 @@ def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) 
     app.state.cluster_info = cluster_info
     app.include_router(api_router(), prefix=m.API_PREFIX)
     app.include_router(ws_router(hub), prefix=m.API_PREFIX)
+    mount_debugger(app, hub, cluster_info)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -299,6 +299,45 @@ class WsDelta(BaseModel):
     """One WebSocket push: which rows changed. Clients re-fetch or patch what they show."""
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
-    kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync"]
+    kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
+                  "debug_sessions"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
+
+
+class DebugSession(BaseModel):
+    """A worker thread paused in Rayscope's debugger (docs/debugger.md). Live state, not stored."""
+
+    session_id: str
+    cluster_id: str  # the Ray session name of the cluster the worker belongs to
+    state: Literal["paused", "attached", "gone"]  # "gone" only in the last WebSocket push
+    reason: Literal["breakpoint", "exception"]
+    exception: Optional[str] = None  # "ValueError: bad input"
+    job_id: Optional[str] = None
+    task_id: Optional[str] = None
+    attempt: Optional[int] = None
+    actor_id: Optional[str] = None
+    function: Optional[str] = None
+    file: Optional[str] = None
+    line: Optional[int] = None
+    node_id: str
+    node_ip: Optional[str] = None
+    pid: int
+    worker_id: Optional[str] = None
+    working_dir: Optional[str] = None  # the worker's cwd: the remote root for path mappings
+    paused_at: float
+    attached_by: Optional[str] = None
+    attached_at: Optional[float] = None
+
+
+class DebugTicket(BaseModel):
+    """Single-use, short-lived permission to open the tunnel to one session."""
+
+    ticket: str
+    session_id: str
+    expires_at: float
+    tunnel_path: str  # relative to the head's HTTP URL; ws:// for http://
+
+
+class DebugResumed(BaseModel):
+    resumed: list[str]

@@ -28,6 +28,7 @@ from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_s
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.retention import RetentionPolicy
 from rayscope.dashboard.ws import Hub
+from rayscope.debugger.head_service import DebugServicer, add_debug_service
 
 log = logging.getLogger("rayscope.dashboard")
 RETENTION_EVERY_S = 300.0
@@ -97,6 +98,7 @@ async def serve(cfg: HeadConfig) -> None:
     if not cfg.history:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
+        add_debug_service(grpc_server, DebugServicer(app.state.debug, token))
         bind = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
         gport = grpc_server.add_insecure_port(f"{bind}:{cfg.grpc_port}")
         if gport == 0:

@@ -23,7 +23,7 @@ from rayscope.runtime import procs, session
 from rayscope.runtime.auth_token import TokenError, resolve_token, token_file_for
 from rayscope.runtime.ports import free_ports, with_free_ports
 from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
-from rayscope.runtime.ray_settings import option_value, ray_start_env, with_export_system_config
+from rayscope.runtime.ray_settings import POST_MORTEM_ENV, option_value, ray_start_env, with_export_system_config
 from rayscope.runtime.state import (
     AgentRecord,
     HeadServiceRecord,
@@ -57,6 +57,7 @@ class StartOptions:
     head_module: str = "rayscope.dashboard"  # `python -m` targets, per docs/architecture.md
     agent_module: str = "rayscope.agent"
     timeout_s: float = 120.0
+    debug_post_mortem: bool = False  # uncaught task errors pause in the debugger (every job)
 
 
 @dataclass
@@ -234,6 +235,10 @@ def _update(home: Path, node: NodeRecord, **fields: object) -> None:
                 state.nodes[i] = node
 
 
+def _with_post_mortem(env: dict[str, str], opts: StartOptions) -> dict[str, str]:
+    return {**env, **POST_MORTEM_ENV} if opts.debug_post_mortem else env
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -241,7 +246,7 @@ def start_head(ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
     """Ray head node + head service + agent; cleans up everything on failure."""
     _require_module(opts.head_module)
     _require_module(opts.agent_module)
-    env = ray_start_env(opts.env, joining=False)
+    env = _with_post_mortem(ray_start_env(opts.env, joining=False), opts)
     args = with_free_ports(with_export_system_config(ray_args))
     node = _start_ray("head", _ray_cli(opts.python) + ["start", "--head"], args, opts, env)
     try:
@@ -257,7 +262,7 @@ def start_head(ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
 def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
     """Ray worker node joining ``address`` + an agent shipping to the published head."""
     _require_module(opts.agent_module)
-    env = ray_start_env(opts.env, joining=True)
+    env = _with_post_mortem(ray_start_env(opts.env, joining=True), opts)
     grpc_address = opts.head_service
     if grpc_address is None:
         head = read_head(address, env)

@@ -31,6 +31,10 @@ __all__ = [
 
 EXPORT_ENV: dict[str, str] = {"RAY_enable_export_api_write": "1"}
 EXPORT_SYSTEM_CONFIG: dict[str, object] = {"enable_export_api_write": True}
+# Workers inherit the raylet's environment: this turns on Rayscope's breakpoint hook in every
+# worker of every job (debugger/worker_hook.py, via the wheel's rayscope_debugger.pth).
+DEBUGGER_ENV: dict[str, str] = {"RAYSCOPE_DEBUGGER": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+POST_MORTEM_ENV: dict[str, str] = {"RAY_DEBUG_POST_MORTEM": "1"}
 
 
 class RaySettingsError(ValueError):
@@ -45,6 +49,7 @@ def ray_start_env(base: Mapping[str, str], joining: bool) -> dict[str, str]:
     """
     env = dict(base)
     env.update(EXPORT_ENV)
+    env.update(DEBUGGER_ENV)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if joining and "RAY_AUTH_MODE" not in env and find_ray_token(env) is not None:
         env["RAY_AUTH_MODE"] = "token"

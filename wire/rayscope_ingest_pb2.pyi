@@ -498,3 +498,117 @@ class DropReport(_message.Message):
     detail: str
     ts: float
     def __init__(self, source: _Optional[str] = ..., reason: _Optional[str] = ..., count: _Optional[int] = ..., bytes: _Optional[int] = ..., detail: _Optional[str] = ..., ts: _Optional[float] = ...) -> None: ...
+
+class DebugAgentMessage(_message.Message):
+    __slots__ = ("hello", "up", "down", "opened", "data", "closed")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    UP_FIELD_NUMBER: _ClassVar[int]
+    DOWN_FIELD_NUMBER: _ClassVar[int]
+    OPENED_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
+    hello: DebugHello
+    up: DebugSessionUp
+    down: DebugSessionDown
+    opened: TunnelOpened
+    data: TunnelData
+    closed: TunnelClosed
+    def __init__(self, hello: _Optional[_Union[DebugHello, _Mapping]] = ..., up: _Optional[_Union[DebugSessionUp, _Mapping]] = ..., down: _Optional[_Union[DebugSessionDown, _Mapping]] = ..., opened: _Optional[_Union[TunnelOpened, _Mapping]] = ..., data: _Optional[_Union[TunnelData, _Mapping]] = ..., closed: _Optional[_Union[TunnelClosed, _Mapping]] = ...) -> None: ...
+
+class DebugHeadMessage(_message.Message):
+    __slots__ = ("open", "data", "close", "resume")
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
+    open: TunnelOpen
+    data: TunnelData
+    close: TunnelClosed
+    resume: ResumeSession
+    def __init__(self, open: _Optional[_Union[TunnelOpen, _Mapping]] = ..., data: _Optional[_Union[TunnelData, _Mapping]] = ..., close: _Optional[_Union[TunnelClosed, _Mapping]] = ..., resume: _Optional[_Union[ResumeSession, _Mapping]] = ...) -> None: ...
+
+class DebugHello(_message.Message):
+    __slots__ = ("node_id", "node_ip", "session_name")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    SESSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_ip: str
+    session_name: str
+    def __init__(self, node_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., session_name: _Optional[str] = ...) -> None: ...
+
+class DebugSessionUp(_message.Message):
+    __slots__ = ("session_id", "reason", "exception", "job_id", "task_id", "attempt", "actor_id", "function", "file", "line", "pid", "worker_id", "working_dir", "paused_at", "cluster_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXCEPTION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DIR_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    reason: str
+    exception: str
+    job_id: str
+    task_id: str
+    attempt: int
+    actor_id: str
+    function: str
+    file: str
+    line: int
+    pid: int
+    worker_id: str
+    working_dir: str
+    paused_at: float
+    cluster_id: str
+    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ..., exception: _Optional[str] = ..., job_id: _Optional[str] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., actor_id: _Optional[str] = ..., function: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., pid: _Optional[int] = ..., worker_id: _Optional[str] = ..., working_dir: _Optional[str] = ..., paused_at: _Optional[float] = ..., cluster_id: _Optional[str] = ...) -> None: ...
+
+class DebugSessionDown(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class TunnelOpen(_message.Message):
+    __slots__ = ("tunnel_id", "session_id")
+    TUNNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    tunnel_id: int
+    session_id: str
+    def __init__(self, tunnel_id: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class TunnelOpened(_message.Message):
+    __slots__ = ("tunnel_id",)
+    TUNNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    tunnel_id: int
+    def __init__(self, tunnel_id: _Optional[int] = ...) -> None: ...
+
+class TunnelData(_message.Message):
+    __slots__ = ("tunnel_id", "data")
+    TUNNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    tunnel_id: int
+    data: bytes
+    def __init__(self, tunnel_id: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class TunnelClosed(_message.Message):
+    __slots__ = ("tunnel_id", "reason")
+    TUNNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tunnel_id: int
+    reason: str
+    def __init__(self, tunnel_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResumeSession(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,256 @@
+"""The agent's half of the debugger: paused workers register here, the head tunnels through here.
+
+Workers on this node announce paused sessions over a Unix socket in the session dir
+(debugger/relay_protocol.py); the relay forwards them to the head over `Ingest/Debug`, a
+gRPC stream the agent dials out (the head never dials an agent). When the head asks to open
+a tunnel for a session, the relay connects to that worker's debugpy port on 127.0.0.1 (the
+port comes from the worker's own registration, never from the head) and carries the bytes.
+Runs its own asyncio loop in one daemon thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+import grpc
+
+from rayscope.debugger import relay_protocol as rp
+from rayscope.wire import rayscope_ingest_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+METHOD = "/rayscope.wire.Ingest/Debug"
+READ_CHUNK = 64 * 1024
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass
+class _WorkerConn:
+    writer: asyncio.StreamWriter
+    sessions: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Tunnel:
+    writer: asyncio.StreamWriter
+    pump: Optional[asyncio.Task] = None
+
+
+class DebugRelay(threading.Thread):
+    def __init__(self, session_dir: str, head: str, token_reader: Callable[[], str],
+                 node_id: str, node_ip: str, session_name: str) -> None:
+        super().__init__(name="rayscope-debug-relay", daemon=True)
+        self.socket_path = rp.socket_path(session_dir)
+        self.head = head
+        self.token_reader = token_reader
+        self.hello = pb.DebugHello(node_id=node_id, node_ip=node_ip, session_name=session_name)
+        self.sessions: dict[str, rp.WorkerSession] = {}
+        self.owners: dict[str, _WorkerConn] = {}
+        self.tunnels: dict[int, _Tunnel] = {}
+        self.outbox: Optional[asyncio.Queue[pb.DebugAgentMessage]] = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.ready = threading.Event()
+        self._stop: Optional[asyncio.Event] = None
+
+    # ------------------------------------------------------------------ thread
+    def run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            self.loop.close()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self.join(timeout)
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self.outbox = asyncio.Queue()
+        server = await self._listen()
+        self.ready.set()
+        head = asyncio.create_task(self._head_loop())
+        try:
+            await self._stop.wait()
+        finally:
+            head.cancel()
+            server.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.socket_path)
+
+    # ------------------------------------------------------------------ workers
+    async def _listen(self) -> asyncio.AbstractServer:
+        d = os.path.dirname(self.socket_path)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        os.chmod(d, 0o700)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.stat(self.socket_path).st_mode):
+                os.unlink(self.socket_path)  # a previous agent's; workers reconnect to ours
+        old = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._worker, path=self.socket_path)
+        finally:
+            os.umask(old)
+        log.info("debug relay: workers register at %s", self.socket_path)
+        return server
+
+    async def _worker(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _WorkerConn(writer)
+        try:
+            while line := await reader.readline():
+                try:
+                    msg = json.loads(line)
+                    if msg.get("op") == "up":
+                        self._up(conn, rp.WorkerSession.from_dict(msg["session"]))
+                    elif msg.get("op") == "down":
+                        self._down(str(msg["session_id"]))
+                    else:
+                        log.warning("debug relay: unknown worker message %r", line[:200])
+                except (ValueError, KeyError, TypeError) as err:
+                    log.warning("debug relay: bad worker message (%s): %r", err, line[:200])
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for sid in list(conn.sessions):
+                self._down(sid)
+            writer.close()
+
+    def _up(self, conn: _WorkerConn, info: rp.WorkerSession) -> None:
+        self.sessions[info.session_id] = info
+        self.owners[info.session_id] = conn
+        conn.sessions.add(info.session_id)
+        self._send(pb.DebugAgentMessage(up=_up_message(info)))
+
+    def _down(self, session_id: str) -> None:
+        if self.sessions.pop(session_id, None) is None:
+            return
+        conn = self.owners.pop(session_id, None)
+        if conn is not None:
+            conn.sessions.discard(session_id)
+        self._send(pb.DebugAgentMessage(down=pb.DebugSessionDown(session_id=session_id)))
+
+    def _send(self, msg: pb.DebugAgentMessage) -> None:
+        if self.outbox is not None:
+            self.outbox.put_nowait(msg)
+
+    # ------------------------------------------------------------------ head
+    async def _head_loop(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._head_once()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as err:
+                log.info("debug stream to head %s ended: %s %s", self.head, err.code(), err.details())
+            except Exception:  # noqa: BLE001 - keep relaying after a bug
+                log.exception("debug stream to head failed")
+            await self._close_all_tunnels()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _head_once(self) -> None:
+        assert self.outbox is not None
+        async with grpc.aio.insecure_channel(self.head) as channel:
+            call = channel.stream_stream(METHOD, request_serializer=pb.DebugAgentMessage.SerializeToString,
+                                         response_deserializer=pb.DebugHeadMessage.FromString)(
+                metadata=(("authorization", f"Bearer {self.token_reader()}"),))
+            while not self.outbox.empty():  # a fresh stream starts from a full snapshot
+                self.outbox.get_nowait()
+            await call.write(pb.DebugAgentMessage(hello=self.hello))
+            for info in self.sessions.values():
+                await call.write(pb.DebugAgentMessage(up=_up_message(info)))
+            writer = asyncio.create_task(self._write_loop(call))
+            try:
+                while True:
+                    msg = await call.read()
+                    if msg is grpc.aio.EOF:
+                        return
+                    await self._handle(msg)
+            finally:
+                writer.cancel()
+                call.cancel()
+
+    async def _write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
+        assert self.outbox is not None
+        while True:
+            await call.write(await self.outbox.get())
+
+    async def _handle(self, msg: pb.DebugHeadMessage) -> None:
+        kind = msg.WhichOneof("kind")
+        if kind == "open":
+            await self._open(msg.open.tunnel_id, msg.open.session_id)
+        elif kind == "data":
+            t = self.tunnels.get(msg.data.tunnel_id)
+            if t is not None:
+                t.writer.write(msg.data.data)
+                with contextlib.suppress(ConnectionError):
+                    await t.writer.drain()
+        elif kind == "close":
+            await self._close_tunnel(msg.close.tunnel_id, notify=False)
+        elif kind == "resume":
+            conn = self.owners.get(msg.resume.session_id)
+            if conn is not None:
+                conn.writer.write(rp.resume_message(msg.resume.session_id))
+
+    # ------------------------------------------------------------------ tunnels
+    async def _open(self, tunnel_id: int, session_id: str) -> None:
+        info = self.sessions.get(session_id)
+        if info is None:
+            self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(
+                tunnel_id=tunnel_id, reason=f"session {session_id} is gone (worker resumed or died)")))
+            return
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", info.port)
+        except OSError as err:
+            self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(
+                tunnel_id=tunnel_id, reason=f"cannot reach the worker's debugger on 127.0.0.1:{info.port}: {err}")))
+            return
+        tunnel = _Tunnel(writer)
+        self.tunnels[tunnel_id] = tunnel
+        self._send(pb.DebugAgentMessage(opened=pb.TunnelOpened(tunnel_id=tunnel_id)))
+        tunnel.pump = asyncio.create_task(self._pump(tunnel_id, reader))
+
+    async def _pump(self, tunnel_id: int, reader: asyncio.StreamReader) -> None:
+        reason = ""
+        try:
+            while data := await reader.read(READ_CHUNK):
+                self._send(pb.DebugAgentMessage(data=pb.TunnelData(tunnel_id=tunnel_id, data=data)))
+        except ConnectionError as err:
+            reason = f"the worker's debugger connection failed: {err}"
+        if self.tunnels.pop(tunnel_id, None) is not None:
+            self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(tunnel_id=tunnel_id, reason=reason)))
+
+    async def _close_tunnel(self, tunnel_id: int, notify: bool) -> None:
+        t = self.tunnels.pop(tunnel_id, None)
+        if t is None:
+            return
+        if t.pump is not None:
+            t.pump.cancel()
+        t.writer.close()
+        if notify:
+            self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(tunnel_id=tunnel_id)))
+
+    async def _close_all_tunnels(self) -> None:
+        for tid in list(self.tunnels):
+            await self._close_tunnel(tid, notify=False)
+
+
+def _up_message(info: rp.WorkerSession) -> pb.DebugSessionUp:
+    return pb.DebugSessionUp(
+        session_id=info.session_id, reason=info.reason, exception=info.exception or "", job_id=info.job_id or "",
+        task_id=info.task_id or "", attempt=info.attempt or 0, actor_id=info.actor_id or "",
+        function=info.function or "", file=info.file or "", line=info.line or 0, pid=info.pid,
+        worker_id=info.worker_id or "", working_dir=info.working_dir or "", paused_at=info.paused_at,
+        cluster_id=info.cluster_id,
+    )

@@ -1,0 +1,1 @@
+"""`ray-debug`: the terminal side of the Rayscope debugger (list, attach, forward)."""

@@ -1,0 +1,76 @@
+"""The head's end of `rayscope.wire.Ingest/Debug`: one stream per agent, dialled by the agent.
+
+Agent -> head: hello, session up/down, tunnel opened/data/closed. Head -> agent: whatever the
+registry queues on the link's outbox (tunnel open/data/close, resume). When the stream ends,
+every session of that agent is gone and its tunnels close.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator
+
+import grpc
+
+from rayscope.dashboard.auth import bearer, token_matches
+from rayscope.debugger.registry import DebugRegistry
+from rayscope.wire import rayscope_ingest_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+SERVICE = "rayscope.wire.Ingest"
+
+
+class DebugServicer:
+    def __init__(self, registry: DebugRegistry, token: str) -> None:
+        self.registry = registry
+        self.token = token
+
+    async def debug(self, requests: AsyncIterator[pb.DebugAgentMessage],
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DebugHeadMessage]:
+        md = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
+        if not token_matches(self.token, bearer(md.get("authorization"))):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid or missing Rayscope token")
+        first = await anext(aiter(requests), None)
+        if first is None:
+            return
+        if not first.HasField("hello"):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be DebugHello")
+        link = self.registry.agent_connected(first.hello)
+        log.info("debug relay of node %s connected", link.node_id)
+        reader = asyncio.create_task(self._read(requests, link))
+        try:
+            while True:
+                getter = asyncio.ensure_future(link.outbox.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                yield getter.result()
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            self.registry.agent_gone(link)
+            log.info("debug relay of node %s disconnected", link.node_id)
+
+    async def _read(self, requests: AsyncIterator[pb.DebugAgentMessage], link) -> None:
+        async for msg in requests:
+            kind = msg.WhichOneof("kind")
+            if kind == "up":
+                self.registry.session_up(link, msg.up)
+            elif kind == "down":
+                self.registry.session_down(link, msg.down.session_id)
+            elif kind in ("opened", "data", "closed"):
+                self.registry.tunnel_event(link, msg)
+
+
+def add_debug_service(server: grpc.aio.Server, servicer: DebugServicer) -> None:
+    """A second generic handler on the same service: `Stream` stays in dashboard/ingest.py."""
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.debug,
+        request_deserializer=pb.DebugAgentMessage.FromString,
+        response_serializer=pb.DebugHeadMessage.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Debug": handler}),))
