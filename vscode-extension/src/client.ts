@@ -1,0 +1,125 @@
+/** REST client of one Rayscope head. No VS Code imports: unit-tested against a local HTTP server. */
+import { AlreadyAttached, BadToken, HeadError, HeadRejected, HeadUnreachable, SessionGone } from "./errors";
+import { DebugSession, DebugTicket, Job, LogLine, Page } from "./types";
+
+const API = "/api/v1";
+const TIMEOUT_MS = 10_000;
+const PAGE_LIMIT = 1000;
+
+export interface RequestOptions {
+  method?: string;
+  query?: Record<string, string>;
+  /** What 404 means for this call: a gone session, or just "unknown id". */
+  notFound?: "session" | "plain";
+}
+
+export class HeadClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string | undefined,
+    private readonly clientName: string,
+  ) {}
+
+  /** Cheap call that proves the head answers and the token is good. */
+  async cluster(): Promise<Record<string, unknown>> {
+    return (await this.request("/cluster")) as Record<string, unknown>;
+  }
+
+  async sessions(): Promise<DebugSession[]> {
+    return this.pages<DebugSession>("/debug/sessions");
+  }
+
+  async jobs(): Promise<Job[]> {
+    return this.pages<Job>("/jobs");
+  }
+
+  async ticket(sessionId: string): Promise<DebugTicket> {
+    const path = `/debug/sessions/${encodeURIComponent(sessionId)}/ticket`;
+    return (await this.request(path, { method: "POST", notFound: "session" })) as DebugTicket;
+  }
+
+  async resume(sessionId: string): Promise<void> {
+    const path = `/debug/sessions/${encodeURIComponent(sessionId)}/resume`;
+    await this.request(path, { method: "POST", notFound: "session" });
+  }
+
+  async resumeJob(jobId: string): Promise<string[]> {
+    const body = (await this.request("/debug/resume", { method: "POST", query: { job_id: jobId } })) as {
+      resumed: string[];
+    };
+    return body.resumed;
+  }
+
+  async taskLogLines(taskId: string): Promise<LogLine[]> {
+    return this.pages<LogLine>("/logs/lines", { task_id: taskId });
+  }
+
+  /** ws(s):// URL for a head-relative path (the live feed or a ticket's tunnel_path). */
+  wsUrl(path: string): string {
+    const url = new URL(path, this.baseUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.toString();
+  }
+
+  authHeaders(): Record<string, string> {
+    const headers: Record<string, string> = { "X-Rayscope-Client": this.clientName };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    return headers;
+  }
+
+  private async pages<T>(path: string, query: Record<string, string> = {}): Promise<T[]> {
+    const rows: T[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: Record<string, string> = { ...query, limit: String(PAGE_LIMIT) };
+      if (cursor) q.cursor = cursor;
+      const page = (await this.request(path, { query: q })) as Page<T>;
+      rows.push(...page.rows);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return rows;
+  }
+
+  async request(path: string, opts: RequestOptions = {}): Promise<unknown> {
+    const url = new URL(API + path, this.baseUrl);
+    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: opts.method ?? "GET",
+        headers: this.authHeaders(),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new HeadUnreachable(`Rayscope head ${this.baseUrl} is unreachable (${why})`, this.baseUrl);
+    }
+    if (res.ok) return res.status === 204 ? undefined : res.json();
+    throw await this.failure(res, opts.notFound ?? "plain");
+  }
+
+  private async failure(res: Response, notFound: "session" | "plain"): Promise<HeadError> {
+    const message = await errorLine(res);
+    const where = this.baseUrl;
+    if (res.status === 401) {
+      const what = this.token ? "rejected the token" : "needs a token";
+      return new BadToken(`Rayscope head ${where} ${what} (run "Rayscope: Set Token")`, where);
+    }
+    if (res.status === 404 && notFound === "session") return new SessionGone(message, where);
+    if (res.status === 409) return new AlreadyAttached(message, where);
+    return new HeadRejected(`Rayscope head ${where}: ${message}`, where, res.status);
+  }
+}
+
+/** The head's one-line `{"error": …}` body, or the HTTP status text. */
+async function errorLine(res: Response): Promise<string> {
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { error?: unknown };
+    if (typeof body.error === "string") return body.error;
+  } catch {
+    /* not JSON: fall through */
+  }
+  return `HTTP ${res.status} ${res.statusText}`.trim();
+}

@@ -1,0 +1,151 @@
+/** Command handlers: each turns a head failure into one clear notification. */
+import * as vscode from "vscode";
+import { Clusters } from "./clusters";
+import { normalizeUrl, readClusters, writeClusters } from "./config";
+import { configurationFor } from "./debug";
+import { AlreadyAttached, BadToken, HeadError, SessionGone } from "./errors";
+import { Node } from "./tree";
+import { LogLine } from "./types";
+
+type ClusterArg = Extract<Node, { kind: "cluster" }> | undefined;
+type SessionArg = Extract<Node, { kind: "session" }>;
+type JobArg = Extract<Node, { kind: "job" }>;
+
+/** Show a head failure; a bad token offers "Set Token" right away. */
+export async function report(error: unknown, setToken: (url: string) => Promise<void>): Promise<void> {
+  if (error instanceof BadToken) {
+    const pick = await vscode.window.showErrorMessage(error.message, "Set Token");
+    if (pick) await setToken(error.cluster);
+  } else if (error instanceof SessionGone) {
+    void vscode.window.showWarningMessage(`Rayscope: ${error.message}`);
+  } else if (error instanceof AlreadyAttached) {
+    void vscode.window.showWarningMessage(`Rayscope: ${error.message}`);
+  } else if (error instanceof HeadError) {
+    void vscode.window.showErrorMessage(error.message);
+  } else {
+    void vscode.window.showErrorMessage(`Rayscope: ${(error as Error)?.message ?? String(error)}`);
+  }
+}
+
+/** Log lines as one document, a `==> file <==` header whenever the file changes (like `tail`). */
+export function formatLogs(taskId: string, lines: LogLine[]): string {
+  if (!lines.length) return `# no log lines recorded for task ${taskId} yet\n`;
+  const out: string[] = [`# logs of task ${taskId}`];
+  let file = "";
+  for (const line of lines) {
+    if (line.path !== file) {
+      file = line.path;
+      out.push("", `==> ${file} (node ${line.node_id.slice(0, 12)}) <==`);
+    }
+    out.push(line.text);
+  }
+  return out.join("\n") + "\n";
+}
+
+export class Commands {
+  constructor(private readonly clusters: Clusters) {}
+
+  register(context: vscode.ExtensionContext): void {
+    const bind = (name: string, fn: (...args: never[]) => Promise<unknown>) =>
+      context.subscriptions.push(
+        vscode.commands.registerCommand(name, (...args: never[]) =>
+          fn.apply(this, args).catch((err: unknown) => report(err, (url) => this.setToken({ kind: "cluster", url }))),
+        ),
+      );
+    bind("rayscope.addCluster", this.addCluster);
+    bind("rayscope.removeCluster", this.removeCluster);
+    bind("rayscope.setToken", this.setToken);
+    bind("rayscope.openDashboard", this.openDashboard);
+    bind("rayscope.refresh", this.refresh);
+    bind("rayscope.attach", this.attach);
+    bind("rayscope.resume", this.resume);
+    bind("rayscope.resumeAll", this.resumeAll);
+    bind("rayscope.openLogs", this.openLogs);
+  }
+
+  async addCluster(): Promise<void> {
+    const input = await vscode.window.showInputBox({
+      title: "Rayscope: add a cluster",
+      prompt: "HTTP URL of the Rayscope head (printed by `rayscope start`)",
+      placeHolder: "http://127.0.0.1:8265",
+      validateInput: (v) => {
+        try {
+          normalizeUrl(v);
+          return undefined;
+        } catch (err) {
+          return (err as Error).message;
+        }
+      },
+    });
+    if (!input) return;
+    const url = normalizeUrl(input);
+    const urls = readClusters().urls;
+    if (!urls.includes(url)) await writeClusters([...urls, url]);
+    if (!(await this.clusters.tokens.get(url))) await this.setToken({ kind: "cluster", url });
+  }
+
+  async removeCluster(node?: ClusterArg): Promise<void> {
+    const url = node?.url ?? (await this.pickCluster("Remove which cluster?"));
+    if (!url) return;
+    await writeClusters(readClusters().urls.filter((u) => u !== url));
+    await this.clusters.tokens.delete(url);
+  }
+
+  async setToken(node?: ClusterArg): Promise<void> {
+    const url = node?.url ?? (await this.pickCluster("Set the token of which cluster?"));
+    if (!url) return;
+    const token = await vscode.window.showInputBox({
+      title: `Rayscope: token for ${url}`,
+      prompt: "The head's bearer token (`rayscope token`, or $RAYSCOPE_HOME/token); kept in VS Code's secret storage",
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() ? undefined : "the token is empty"),
+    });
+    if (!token) return;
+    await this.clusters.tokens.set(url, token);
+    await this.clusters.reconnect(url);
+  }
+
+  async openDashboard(node?: ClusterArg): Promise<void> {
+    const url = node?.url ?? (await this.pickCluster("Open the dashboard of which cluster?"));
+    if (url) await vscode.env.openExternal(vscode.Uri.parse(url + "/"));
+  }
+
+  async refresh(): Promise<void> {
+    await this.clusters.sync();
+    for (const conn of this.clusters.list()) if (conn.state.status === "live") await conn.refetch();
+  }
+
+  async attach(node: SessionArg): Promise<void> {
+    const session = this.clusters.get(node.url)?.state.session(node.sessionId);
+    if (!session) throw new SessionGone(`session ${node.sessionId} is gone (worker resumed or died)`, node.url);
+    const client = await this.clusters.client(node.url);
+    const ticket = await client.ticket(session.session_id);
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const started = await vscode.debug.startDebugging(folder, configurationFor(node.url, session, ticket.tunnel_path));
+    if (!started) void vscode.window.showErrorMessage(`Rayscope: could not start debugging ${session.function}`);
+  }
+
+  async resume(node: SessionArg): Promise<void> {
+    await (await this.clusters.client(node.url)).resume(node.sessionId);
+  }
+
+  async resumeAll(node: JobArg): Promise<void> {
+    const resumed = await (await this.clusters.client(node.url)).resumeJob(node.jobId);
+    void vscode.window.showInformationMessage(`Rayscope: resumed ${resumed.length} worker(s) of job ${node.jobId}`);
+  }
+
+  async openLogs(node: SessionArg): Promise<void> {
+    const session = this.clusters.get(node.url)?.state.session(node.sessionId);
+    if (!session) throw new SessionGone(`session ${node.sessionId} is gone (worker resumed or died)`, node.url);
+    const lines = await (await this.clusters.client(node.url)).taskLogLines(session.task_id);
+    const doc = await vscode.workspace.openTextDocument({ content: formatLogs(session.task_id, lines), language: "log" });
+    await vscode.window.showTextDocument(doc, { preview: false });
+  }
+
+  private async pickCluster(title: string): Promise<string | undefined> {
+    const urls = readClusters().urls;
+    if (urls.length <= 1) return urls[0];
+    return vscode.window.showQuickPick(urls, { title });
+  }
+}

@@ -1,0 +1,72 @@
+/** The `rayscope` debug type: configurations for a paused Ray worker and the inline tunnel adapter. */
+import * as vscode from "vscode";
+import { Clusters } from "./clusters";
+import { localRoot } from "./config";
+import { TunnelAdapter } from "./tunnel";
+import { DebugSession } from "./types";
+
+export const DEBUG_TYPE = "rayscope";
+
+export interface RayDebugConfiguration extends vscode.DebugConfiguration {
+  cluster: string;
+  sessionId: string;
+  justMyCode?: boolean;
+  pathMappings?: { localRoot: string; remoteRoot: string }[];
+  /** Pre-fetched ticket's tunnel path (the Attach command gets it first to report errors clearly). */
+  tunnelPath?: string;
+}
+
+export function pathMappings(session: DebugSession, local: string | undefined): { localRoot: string; remoteRoot: string }[] {
+  return local && session.working_dir ? [{ localRoot: local, remoteRoot: session.working_dir }] : [];
+}
+
+export function configurationFor(url: string, session: DebugSession, tunnelPath?: string): RayDebugConfiguration {
+  return {
+    type: DEBUG_TYPE,
+    request: "attach",
+    name: `Ray: ${session.function} (${session.task_id.slice(0, 8)})`,
+    cluster: url,
+    sessionId: session.session_id,
+    justMyCode: false,
+    pathMappings: pathMappings(session, localRoot()),
+    tunnelPath,
+  };
+}
+
+/** Fills what a hand-written launch.json entry leaves out: justMyCode false, path mappings. */
+export class RayConfigurationProvider implements vscode.DebugConfigurationProvider {
+  constructor(private readonly clusters: Clusters) {}
+
+  async resolveDebugConfiguration(
+    _folder: vscode.WorkspaceFolder | undefined,
+    config: vscode.DebugConfiguration,
+  ): Promise<vscode.DebugConfiguration | undefined> {
+    const cfg = config as RayDebugConfiguration;
+    if (!cfg.cluster || !cfg.sessionId) {
+      void vscode.window.showErrorMessage('Rayscope: a "rayscope" debug configuration needs "cluster" and "sessionId"');
+      return undefined;
+    }
+    cfg.request = "attach";
+    cfg.justMyCode ??= false;
+    if (!cfg.pathMappings) {
+      const known = this.clusters.get(cfg.cluster)?.state.session(cfg.sessionId);
+      const session = known ?? ((await (await this.clusters.client(cfg.cluster)).request(
+        `/debug/sessions/${encodeURIComponent(cfg.sessionId)}`, { notFound: "session" },
+      )) as DebugSession);
+      cfg.pathMappings = pathMappings(session, localRoot());
+    }
+    return cfg;
+  }
+}
+
+export class RayAdapterFactory implements vscode.DebugAdapterDescriptorFactory {
+  constructor(private readonly clusters: Clusters) {}
+
+  async createDebugAdapterDescriptor(session: vscode.DebugSession): Promise<vscode.DebugAdapterDescriptor> {
+    const cfg = session.configuration as RayDebugConfiguration;
+    const client = await this.clusters.client(cfg.cluster);
+    const tunnelPath = cfg.tunnelPath ?? (await client.ticket(cfg.sessionId)).tunnel_path;
+    cfg.tunnelPath = undefined; // single use: a restart must ask for a fresh ticket
+    return new vscode.DebugAdapterInlineImplementation(new TunnelAdapter(client.wsUrl(tunnelPath), client.authHeaders()));
+  }
+}

@@ -1,0 +1,157 @@
+/** The "Ray" view: clusters → jobs → paused sessions (function, file:line, node, reason, age). */
+import * as path from "path";
+import * as vscode from "vscode";
+import { ClusterConnection } from "./live";
+import { ClusterState, JobGroup } from "./model";
+import { DebugSession } from "./types";
+
+export type Node =
+  | { kind: "cluster"; url: string }
+  | { kind: "job"; url: string; jobId: string }
+  | { kind: "session"; url: string; sessionId: string }
+  | { kind: "message"; url: string; text: string };
+
+export interface ClusterSource {
+  list(): ClusterConnection[];
+  get(url: string): ClusterConnection | undefined;
+  onDidChange: vscode.Event<void>;
+}
+
+/** "42s", "5m", "3h", "2d": how long a worker has been waiting. */
+export function formatAge(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function sessionDescription(s: DebugSession, nowSec: number): string {
+  const reason = s.reason === "exception" ? `exception${s.exception ? `: ${s.exception}` : ""}` : "breakpoint";
+  const state = s.state === "attached" ? ` · attached by ${s.attached_by ?? "?"}` : "";
+  return `${path.basename(s.file)}:${s.line} · ${s.node_ip || s.node_id.slice(0, 8)} · ${reason} · ${formatAge(nowSec - s.paused_at)}${state}`;
+}
+
+function clusterDescription(state: ClusterState): string {
+  switch (state.status) {
+    case "live": {
+      const n = state.pausedCount();
+      return n ? `${n} paused` : "live";
+    }
+    case "connecting":
+      return "connecting…";
+    case "badToken":
+      return "token rejected";
+    case "noToken":
+      return "no token";
+    case "unreachable":
+      return "unreachable";
+  }
+}
+
+export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<Node | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(
+    private readonly clusters: ClusterSource,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {
+    this.subscription = clusters.onDidChange(() => this.changed.fire(undefined));
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+
+  getChildren(node?: Node): Node[] {
+    if (!node) return this.clusters.list().map((c) => ({ kind: "cluster", url: c.state.url }));
+    const conn = this.clusters.get(node.url);
+    if (!conn) return [];
+    if (node.kind === "cluster") {
+      if (conn.state.status !== "live") {
+        return conn.state.problem ? [{ kind: "message", url: node.url, text: conn.state.problem }] : [];
+      }
+      const groups = conn.state.groups();
+      if (!groups.length) return [{ kind: "message", url: node.url, text: "no running jobs, no paused workers" }];
+      return groups.map((g) => ({ kind: "job", url: node.url, jobId: g.jobId }));
+    }
+    if (node.kind === "job") {
+      const group = conn.state.groups().find((g) => g.jobId === node.jobId);
+      return (group?.sessions ?? []).map((s) => ({ kind: "session", url: node.url, sessionId: s.session_id }));
+    }
+    return [];
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    const state = this.clusters.get(node.url)?.state;
+    switch (node.kind) {
+      case "cluster":
+        return this.clusterItem(node.url, state);
+      case "job":
+        return this.jobItem(node, state?.groups().find((g) => g.jobId === node.jobId));
+      case "session":
+        return this.sessionItem(node, state?.session(node.sessionId));
+      case "message": {
+        const item = new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
+        item.iconPath = new vscode.ThemeIcon("info");
+        item.contextValue = "message";
+        return item;
+      }
+    }
+  }
+
+  private clusterItem(url: string, state: ClusterState | undefined): vscode.TreeItem {
+    const label = url.replace(/^https?:\/\//, "");
+    const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.Expanded);
+    item.id = `cluster:${url}`;
+    item.description = state ? clusterDescription(state) : "";
+    item.tooltip = state?.problem ?? url;
+    item.contextValue = `cluster.${state?.status ?? "connecting"}`;
+    const ok = state?.status === "live";
+    item.iconPath = new vscode.ThemeIcon(ok ? "server-environment" : "warning");
+    return item;
+  }
+
+  private jobItem(node: Extract<Node, { kind: "job" }>, group: JobGroup | undefined): vscode.TreeItem {
+    const sessions = group?.sessions ?? [];
+    const item = new vscode.TreeItem(
+      `job ${node.jobId}`,
+      sessions.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+    );
+    item.id = `job:${node.url}:${node.jobId}`;
+    const paused = sessions.filter((s) => s.state === "paused").length;
+    const parts = [group?.job?.state ?? "", paused ? `${paused} paused` : "", group?.job?.entrypoint ?? ""];
+    item.description = parts.filter(Boolean).join(" · ");
+    item.contextValue = sessions.length ? "job" : "job.idle";
+    item.iconPath = new vscode.ThemeIcon("layers");
+    return item;
+  }
+
+  private sessionItem(node: Extract<Node, { kind: "session" }>, s: DebugSession | undefined): vscode.TreeItem {
+    if (!s) return new vscode.TreeItem("(gone)", vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(s.function, vscode.TreeItemCollapsibleState.None);
+    item.id = `session:${node.url}:${s.session_id}`;
+    item.description = sessionDescription(s, this.now());
+    item.tooltip = new vscode.MarkdownString(
+      [
+        `**${s.function}** — ${s.reason}${s.exception ? ` (\`${s.exception}\`)` : ""}`,
+        `${s.file}:${s.line}`,
+        `node ${s.node_ip} (${s.node_id}), pid ${s.pid}`,
+        `task ${s.task_id} attempt ${s.attempt}${s.actor_id ? `, actor ${s.actor_id}` : ""}`,
+        s.state === "attached" ? `attached by ${s.attached_by}` : "waiting for a debugger",
+      ].join("\n\n"),
+    );
+    item.contextValue = "session";
+    item.iconPath = new vscode.ThemeIcon(
+      s.state === "attached" ? "debug" : s.reason === "exception" ? "error" : "debug-pause",
+    );
+    return item;
+  }
+}

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as vscode from "vscode";
+import { HeadClient } from "../src/client";
+import { ClusterConnection } from "../src/live";
+import { formatAge, Node, RayTreeProvider } from "../src/tree";
+import { session } from "./helpers";
+
+function source(urls: string[]) {
+  const changed = new vscode.EventEmitter<void>();
+  const conns = new Map(
+    urls.map((u) => [u, new ClusterConnection(new HeadClient(u, "t", "v"), { changed: () => undefined, problem: () => undefined })]),
+  );
+  return { list: () => [...conns.values()], get: (u: string) => conns.get(u), onDidChange: changed.event, changed, conns };
+}
+
+test("formatAge", () => {
+  assert.deepEqual([formatAge(-3), formatAge(59), formatAge(61), formatAge(7200), formatAge(200000)], ["0s", "59s", "1m", "2h", "2d"]);
+});
+
+test("clusters → jobs → sessions with function, file:line, node, reason and age", () => {
+  const src = source(["http://h:1"]);
+  const state = src.conns.get("http://h:1")!.state;
+  state.status = "live";
+  state.replaceJobs([
+    { job_id: "01000000", state: "RUNNING", start_time: 1, entrypoint: "python train.py" },
+    { job_id: "02000000", state: "FINISHED", start_time: 2 },
+  ]);
+  state.replaceSessions([
+    session({ session_id: "b", paused_at: 990, function: "late" }),
+    session({ session_id: "a", paused_at: 900, reason: "exception", exception: "ValueError: bad input", function: "early", line: 7 }),
+  ]);
+  const tree = new RayTreeProvider(src, () => 1000);
+  const [cluster] = tree.getChildren();
+  const clusterItem = tree.getTreeItem(cluster);
+  assert.equal(clusterItem.label, "h:1");
+  assert.equal(clusterItem.description, "2 paused");
+  const jobs = tree.getChildren(cluster);
+  assert.deepEqual(jobs.map((j) => (j as { jobId: string }).jobId), ["01000000"]); // finished job without sessions is hidden
+  const jobItem = tree.getTreeItem(jobs[0]);
+  assert.equal(jobItem.contextValue, "job");
+  assert.equal(jobItem.description, "RUNNING · 2 paused · python train.py");
+  const sessions = tree.getChildren(jobs[0]);
+  const items = sessions.map((s) => tree.getTreeItem(s));
+  assert.deepEqual(items.map((i) => i.label), ["early", "late"]); // longest waiting first
+  assert.equal(items[0].description, "tasks.py:7 · 127.0.0.1 · exception: ValueError: bad input · 1m");
+  assert.equal(items[1].description, "tasks.py:12 · 127.0.0.1 · breakpoint · 10s");
+  assert.equal(items[0].contextValue, "session");
+  assert.equal((items[0].iconPath as vscode.ThemeIcon).id, "error");
+});
+
+test("an attached session says by whom; a problem shows as a message under the cluster", () => {
+  const src = source(["http://h:1", "http://down:2"]);
+  const live = src.conns.get("http://h:1")!.state;
+  live.status = "live";
+  live.replaceSessions([session({ state: "attached", attached_by: "vscode@me" })]);
+  const down = src.conns.get("http://down:2")!.state;
+  down.status = "unreachable";
+  down.problem = "Rayscope head http://down:2 is unreachable (ECONNREFUSED)";
+  const tree = new RayTreeProvider(src, () => 1000);
+  const [c1, c2] = tree.getChildren();
+  const s = tree.getChildren(tree.getChildren(c1)[0])[0];
+  assert.match(tree.getTreeItem(s).description as string, /attached by vscode@me$/);
+  assert.equal(tree.getTreeItem(c1).description, "live"); // attached ones are not "paused"
+  assert.equal(tree.getTreeItem(c2).description, "unreachable");
+  const [msg] = tree.getChildren(c2);
+  assert.equal(tree.getTreeItem(msg).label, down.problem);
+});
+
+test("the tree redraws when the clusters change", () => {
+  const src = source(["http://h:1"]);
+  const tree = new RayTreeProvider(src);
+  let fired = 0;
+  tree.onDidChangeTreeData(() => void (fired += 1));
+  src.changed.fire();
+  assert.equal(fired, 1);
+  const empty: Node = { kind: "cluster", url: "http://h:1" };
+  src.conns.get("http://h:1")!.state.status = "live";
+  assert.match(tree.getTreeItem(tree.getChildren(empty)[0]).label as string, /no running jobs/);
+});
