@@ -58,7 +58,7 @@ class DebugRelay(threading.Thread):
         self.outbox: Optional[asyncio.Queue[pb.DebugAgentMessage]] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.ready = threading.Event()
-        self._stop: Optional[asyncio.Event] = None
+        self._stopping: Optional[asyncio.Event] = None  # not _stop: threading.Thread.join calls its own _stop()
 
     # ------------------------------------------------------------------ thread
     def run(self) -> None:
@@ -73,7 +73,7 @@ class DebugRelay(threading.Thread):
             loop.close()
 
     def stop(self, timeout: float = 3.0) -> None:
-        loop, stop = self.loop, self._stop
+        loop, stop = self.loop, self._stopping
         if loop is not None and stop is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
                 loop.call_soon_threadsafe(stop.set)
@@ -81,13 +81,13 @@ class DebugRelay(threading.Thread):
             self.join(timeout)
 
     async def _main(self) -> None:
-        self._stop = asyncio.Event()
+        self._stopping = asyncio.Event()
         self.outbox = asyncio.Queue()
         server = await self._listen()
         self.ready.set()
         head = asyncio.create_task(self._head_loop())
         try:
-            await self._stop.wait()
+            await self._stopping.wait()
         finally:
             head.cancel()
             server.close()
