@@ -51,9 +51,12 @@ def held(rayscope_cluster) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def tab(rayscope_cluster, truth, held) -> Iterator[Tab]:
+    status = rayscope_cluster.cli("status")
+    link = next(ln.split()[-1] for ln in status.stdout.splitlines() if ln.strip().startswith("web UI"))
+    assert link == f"{rayscope_cluster.http_url}/#token={rayscope_cluster.token}", status.stdout
     browser = Browser()
     try:
-        yield browser.tab(rayscope_cluster.http_url, rayscope_cluster.token)
+        yield browser.tab(link)
     finally:
         browser.close()
 
