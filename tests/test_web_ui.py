@@ -50,15 +50,20 @@ def held(rayscope_cluster) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.fixture(scope="module")
-def tab(rayscope_cluster, truth, held) -> Iterator[Tab]:
+def browser() -> Iterator[Browser]:
+    b = Browser()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def tab(rayscope_cluster, truth, held, browser: Browser) -> Tab:
     status = rayscope_cluster.cli("status")
     link = next(ln.split()[-1] for ln in status.stdout.splitlines() if ln.strip().startswith("web UI"))
     assert link == f"{rayscope_cluster.http_url}/#token={rayscope_cluster.token}", status.stdout
-    browser = Browser()
-    try:
-        yield browser.tab(link)
-    finally:
-        browser.close()
+    return browser.tab(link)
 
 
 @pytest.fixture(autouse=True)
@@ -183,6 +188,21 @@ def test_log_search_jumps_to_the_task_and_the_file(truth, tab: Tab) -> None:
     tab.shot("logs")
 
 
+def test_without_a_token_the_page_asks_for_it(rayscope_cluster, browser: Browser) -> None:
+    blank = browser.blank(rayscope_cluster.http_url)
+    blank.page.goto(rayscope_cluster.http_url + "/tasks?state=FAILED")  # a shared link, no token yet
+    blank.page.locator("input[name=token]").fill("wrong-token")
+    blank.page.locator("button[type=submit]").click()
+    expect(blank.page.locator(".login")).to_contain_text("not accepted")
+    blank.take_errors()  # the rejected /cluster call is a 401 in the console, by design
+    blank.page.locator("input[name=token]").fill(rayscope_cluster.token)
+    blank.page.locator("button[type=submit]").click()
+    expect(blank.page.get_by_test_id("page-tasks")).to_be_visible()  # lands on the linked page
+    assert blank.page.url.endswith("/tasks?state=FAILED")
+    assert blank.take_errors() == []
+    blank.page.context.close()
+
+
 def test_a_task_finishing_while_open_changes_state_without_reload(held, tab: Tab) -> None:
     task_id, release = held
     tab.open("/tasks?name=held_task", "page-tasks")
@@ -195,3 +215,8 @@ def test_a_task_finishing_while_open_changes_state_without_reload(held, tab: Tab
     expect(held_row).to_contain_text("1 finished")  # the per-function summary follows too
     assert tab.page.evaluate("window.__noReload === true")
     tab.shot("tasks_live")
+    tab.page.locator(f".vt-row[data-task-id='{task_id}'] a").first.click()
+    structured = tab.page.get_by_test_id("log-lines").locator(".structured")  # its JSON log line, as fields
+    expect(structured.locator(".msg")).to_have_text("held task waiting")
+    expect(structured).to_contain_text(f"release={release}")
+    tab.shot("task_live_logs")
