@@ -215,8 +215,7 @@ def test_a_task_finishing_while_open_changes_state_without_reload(held, tab: Tab
     expect(held_row).to_contain_text("1 finished")  # the per-function summary follows too
     assert tab.page.evaluate("window.__noReload === true")
     tab.shot("tasks_live")
-    tab.page.locator(f".vt-row[data-task-id='{task_id}'] a").first.click()
-    structured = tab.page.get_by_test_id("log-lines").locator(".structured")  # its JSON log line, as fields
-    expect(structured.locator(".msg")).to_have_text("held task waiting")
-    expect(structured).to_contain_text(f"release={release}")
-    tab.shot("task_live_logs")
+    tab.open("/logs?mode=search&q=held+task+waiting&ctx=0", "page-logs")
+    hit = tab.page.get_by_test_id("search-hits").locator(".logline.match")
+    expect(hit.locator(".structured .msg")).to_have_text("held task waiting")  # its JSON line, as fields
+    expect(hit.locator(".structured")).to_contain_text(f"release={release}")
