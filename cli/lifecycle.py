@@ -70,6 +70,10 @@ def _print_node(node: Any) -> None:
     print(f"  session  {node.session_dir}")
     if node.head_service is not None:
         print(f"  head     {node.head_service.http_url}  ingest {node.head_service.grpc_address}  (pid {node.head_service.pid})")
+        try:  # the link signs the browser in; the #fragment never reaches the server's logs
+            print(f"  web UI   {node.head_service.http_url}/#token={Path(node.token_file).read_text().strip()}")
+        except OSError:
+            pass
     if node.agent is not None:
         print(f"  agent    pid {node.agent.pid}  {node.agent.metrics_url}")
 

@@ -44,16 +44,23 @@ class Browser:
         self._pw = sync_playwright().start()
         self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
-    def tab(self, base_url: str, token: str) -> Tab:
-        """A fresh context (own sessionStorage), signed in through the `#token=` link the CLI prints."""
+    def blank(self, base_url: str) -> Tab:
+        """A fresh context (own sessionStorage) that has not signed in."""
         ctx = self._browser.new_context(viewport={"width": 1440, "height": 900})
         page = ctx.new_page()
         page.set_default_timeout(20_000)
         tab = Tab(page, base_url)
         page.on("console", lambda m: tab.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: tab.errors.append(f"uncaught: {e}"))
-        page.goto(f"{base_url}/#token={token}")
+        return tab
+
+    def tab(self, link: str) -> Tab:
+        """A fresh context signed in through the `URL/#token=…` link the CLI prints."""
+        tab = self.blank(link.split("/#", 1)[0])
+        page = tab.page
+        page.goto(link)
         page.wait_for_selector("[data-testid=page-overview]")
+        assert "token" not in page.url  # moved to sessionStorage, out of the address bar
         return tab
 
     def close(self) -> None:

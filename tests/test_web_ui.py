@@ -50,12 +50,20 @@ def held(rayscope_cluster) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.fixture(scope="module")
-def tab(rayscope_cluster, truth, held) -> Iterator[Tab]:
-    browser = Browser()
+def browser() -> Iterator[Browser]:
+    b = Browser()
     try:
-        yield browser.tab(rayscope_cluster.http_url, rayscope_cluster.token)
+        yield b
     finally:
-        browser.close()
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def tab(rayscope_cluster, truth, held, browser: Browser) -> Tab:
+    status = rayscope_cluster.cli("status")
+    link = next(ln.split()[-1] for ln in status.stdout.splitlines() if ln.strip().startswith("web UI"))
+    assert link == f"{rayscope_cluster.http_url}/#token={rayscope_cluster.token}", status.stdout
+    return browser.tab(link)
 
 
 @pytest.fixture(autouse=True)
@@ -180,6 +188,21 @@ def test_log_search_jumps_to_the_task_and_the_file(truth, tab: Tab) -> None:
     tab.shot("logs")
 
 
+def test_without_a_token_the_page_asks_for_it(rayscope_cluster, browser: Browser) -> None:
+    blank = browser.blank(rayscope_cluster.http_url)
+    blank.page.goto(rayscope_cluster.http_url + "/tasks?state=FAILED")  # a shared link, no token yet
+    blank.page.locator("input[name=token]").fill("wrong-token")
+    blank.page.locator("button[type=submit]").click()
+    expect(blank.page.locator(".login")).to_contain_text("not accepted")
+    blank.take_errors()  # the rejected /cluster call is a 401 in the console, by design
+    blank.page.locator("input[name=token]").fill(rayscope_cluster.token)
+    blank.page.locator("button[type=submit]").click()
+    expect(blank.page.get_by_test_id("page-tasks")).to_be_visible()  # lands on the linked page
+    assert blank.page.url.endswith("/tasks?state=FAILED")
+    assert blank.take_errors() == []
+    blank.page.context.close()
+
+
 def test_a_task_finishing_while_open_changes_state_without_reload(held, tab: Tab) -> None:
     task_id, release = held
     tab.open("/tasks?name=held_task", "page-tasks")
@@ -192,3 +215,7 @@ def test_a_task_finishing_while_open_changes_state_without_reload(held, tab: Tab
     expect(held_row).to_contain_text("1 finished")  # the per-function summary follows too
     assert tab.page.evaluate("window.__noReload === true")
     tab.shot("tasks_live")
+    tab.open("/logs?mode=search&q=held+task+waiting&ctx=0", "page-logs")
+    hit = tab.page.get_by_test_id("search-hits").locator(".logline.match")
+    expect(hit.locator(".structured .msg")).to_have_text("held task waiting")  # its JSON line, as fields
+    expect(hit.locator(".structured")).to_contain_text(f"release={release}")

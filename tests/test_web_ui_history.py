@@ -40,8 +40,8 @@ def _wait_ingested(url: str, token: str, truth: dict, timeout: float = 60) -> No
 
 
 @pytest.fixture(scope="module")
-def history() -> Iterator[tuple[str, str, dict, subprocess.Popen]]:
-    """(UI URL with #token, token, workload truth, its process) of `rayscope dashboard --db` over a stopped cluster."""
+def history() -> Iterator[tuple[str, dict, subprocess.Popen]]:
+    """(the `web UI: URL/#token=…` link it printed, workload truth, its process) of `rayscope dashboard --db` over a stopped cluster."""
     with local_cluster() as c:
         res = subprocess.run([sys.executable, str(WORKLOAD), c.gcs_address], env=c.env, capture_output=True,
                              text=True, timeout=300)
@@ -61,7 +61,7 @@ def history() -> Iterator[tuple[str, str, dict, subprocess.Popen]]:
                     ui = line.split(" ", 2)[2].strip()
                     break
             assert ui, proc.stderr.read() if proc.poll() is not None else "no 'web UI:' line"
-            yield ui, ui.split("#token=", 1)[1], truth, proc
+            yield ui, truth, proc
         finally:
             proc.send_signal(signal.SIGTERM)
             wait_or_kill(proc, 20)
@@ -69,16 +69,15 @@ def history() -> Iterator[tuple[str, str, dict, subprocess.Popen]]:
 
 @pytest.fixture(scope="module")
 def tab(history) -> Iterator[Tab]:
-    ui, token, _, _ = history
     browser = Browser()
     try:
-        yield browser.tab(ui.split("/#", 1)[0], token)
+        yield browser.tab(history[0])
     finally:
         browser.close()
 
 
 def test_history_pages_show_the_finished_run(history, tab: Tab) -> None:
-    _, _, truth, _ = history
+    _, truth, _ = history
     job, failed, run = truth["job_id"], truth["failed_task_id"], truth["run"]
     tab.take_errors()
     tab.open("/", "page-overview")
@@ -110,7 +109,7 @@ def test_history_pages_show_the_finished_run(history, tab: Tab) -> None:
 
 
 def test_banner_says_when_the_head_is_unreachable(history, tab: Tab) -> None:
-    proc = history[3]
+    proc = history[2]
     tab.open("/tasks", "page-tasks")
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)

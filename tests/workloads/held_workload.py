@@ -6,6 +6,7 @@ task was submitted, and `DONE` at the end.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -20,6 +21,7 @@ def tiny(i: int) -> int:
 
 @ray.remote
 def held_task(release: str) -> str:
+    print(json.dumps({"message": "held task waiting", "level": "INFO", "release": release}), flush=True)
     while not os.path.exists(release):
         time.sleep(0.1)
     return "released"

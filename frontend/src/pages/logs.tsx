@@ -149,8 +149,11 @@ export function LogsPage() {
   const q = params.get("q") ?? "";
   const mode = params.get("mode") ?? (q ? "search" : "files");
   const nodes = useFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), []);
+  // Re-list only when a delta names a file we do not show yet (new lines alone change sizes, not the tree).
+  const known = useRef(new Set<string>());
   const files = useLiveFetch((s) => list<LogFile>("/logs/files", { node_id: node || undefined }, { limit: 10000 }, s), [node], ["logs"],
-    (rows) => rows.length > 0, 5000);
+    (rows) => rows.some((r) => !known.current.has(r.file_id as string)), 2000);
+  known.current = new Set((files.data?.rows ?? []).map((f) => f.file_id));
   const byId = new Map((nodes.data?.rows ?? []).map((n) => [n.node_id, n]));
   const current = (files.data?.rows ?? []).find((f) => f.file_id === fileId);
   return (
