@@ -92,7 +92,11 @@ def prom_port() -> int:
 
 @pytest.fixture(scope="module")
 def cluster(otlp, prom_port) -> Iterator[LocalCluster]:
-    env = {"RAYSCOPE_OTLP_ENDPOINT": f"127.0.0.1:{otlp[1]}", "RAYSCOPE_PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}"}
+    env = {"RAYSCOPE_OTLP_ENDPOINT": f"127.0.0.1:{otlp[1]}", "RAYSCOPE_PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
+           # Parents blocked in ray.get make Ray start workers beyond num_cpus; Ray kills such idle
+           # workers after 1 s, and a worker killed before its 1 s task-event flush takes the events
+           # of the tasks it owned with it (a Ray limitation: no tool sees those tasks). Give them time.
+           "RAY_idle_worker_killing_time_threshold_ms": "10000"}
     with local_cluster(extra_env=env) as c:
         yield c
 
