@@ -493,7 +493,7 @@ def test_killed_node_series_go_stale(cluster: LocalCluster, prometheus: str) -> 
             if r.returncode == 0 or "timed out during startup" not in r.stderr + r.stdout:
                 break
         assert r.returncode == 0, r.stderr[-3000:]
-        node = next(n for n in load_state(cluster.home).nodes if n.temp_dir == str(tmp))
+        node = [n for n in load_state(cluster.home).nodes if n.temp_dir == str(tmp)][-1]
         q = f'rayscope_node_cpus{{job="rayscope", node_id="{node.node_id}"}}'
         wait_for(lambda: promql(prometheus, q), 60, "the new node's series in Prometheus")
         assert scalar(prometheus, 'sum(up{job="rayscope", component="agent"})') == 3
