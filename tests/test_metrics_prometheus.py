@@ -485,7 +485,8 @@ def test_ray_memory_matches_ray_memory(cluster: LocalCluster, holder: dict) -> N
         assert sizes == sorted(sizes, reverse=True) and sizes
     assert _ours(cluster, "--sort-by", "nonsense").returncode == 2
     stats = _ours(cluster, "--stats-only")
-    assert stats.returncode == 0 and stats.stdout.startswith("--- Aggregate object store stats")
+    assert stats.returncode == 0 and stats.stdout.startswith("======== Object references status: ")
+    assert stats.stdout.splitlines()[1] == "--- Aggregate object store stats across all nodes ---"
     assert re.search(r"Plasma memory usage (\d+) MiB, (\d+) objects", stats.stdout)
 
 
