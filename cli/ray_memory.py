@@ -9,6 +9,7 @@ Beyond Ray: `--top-callsites N` and a leak hint from the history of previous run
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shutil
 import sys
@@ -63,7 +64,7 @@ def _fetch(client: HeadClient, stats_only: bool) -> tuple[list[ObjectRef], Objec
 
 def _text(args: argparse.Namespace, groups: list[mt.Group], stats: ObjectStoreStats,
           top: list[leaks.CallSiteTotal], hints: list[leaks.LeakHint]) -> str:
-    lines: list[str] = []
+    lines = [f"{'=' * 8} Object references status: {datetime.datetime.now()} {'=' * 8}"]  # as Ray's CLI
     if not args.stats_only:
         lines += mt.render(groups, args.group_by, args.sort_by, args.units, args.num_entries, _width())
     lines += mt.store_block(stats)

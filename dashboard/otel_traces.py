@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 TERMINAL = ("FINISHED", "FAILED")
 MAX_BACKLOG = 50_000
 EXPORT_EVERY_S = 1.0
+# A task's deltas come from its owner and from the worker that ran it, each flushed every ~1 s:
+# wait this long after the terminal one so the span has the worker's pid, node and times too.
+SETTLE_S = 3.0
 BATCH = 512
 SCOPE = InstrumentationScope("rayscope.dashboard.otel_traces", "0.1.0")
 
@@ -133,7 +136,7 @@ class TraceExportListener:
         self.builder = TraceBuilder(store, Resource.create({"service.name": service_name}))
         self.exporter = exporter
         self._lock = threading.Lock()
-        self._tasks: dict[tuple[str, int], None] = {}  # ordered set
+        self._tasks: dict[tuple[str, int], float] = {}  # (task_id, attempt) -> when its end was seen
         self._jobs: dict[str, None] = {}
         self._backlog: collections.deque[ReadableSpan] = collections.deque()
         self._jobs_done: set[str] = set()
@@ -144,10 +147,11 @@ class TraceExportListener:
 
     # called by Hub.publish on the event loop: cheap, no I/O
     def __call__(self, deltas: dict[str, list[dict]]) -> None:
+        now = time.monotonic()
         with self._lock:
             for row in deltas.get("tasks", ()):
                 if row.get("state") in TERMINAL:
-                    self._tasks[(row["task_id"], row["attempt"])] = None
+                    self._tasks.setdefault((row["task_id"], row["attempt"]), now)
             for row in deltas.get("jobs", ()):
                 self._jobs[row["job_id"]] = None
 
@@ -159,15 +163,19 @@ class TraceExportListener:
         self._thread.join(timeout)
         self.exporter.shutdown()
 
-    def _take(self) -> tuple[list[tuple[str, int]], list[str]]:
+    def _take(self, settle_s: float) -> tuple[list[tuple[str, int]], list[str]]:
+        """Tasks whose end was seen at least settle_s ago, and every changed job."""
+        cutoff = time.monotonic() - settle_s
         with self._lock:
-            tasks, jobs = list(self._tasks), list(self._jobs)
-            self._tasks.clear()
+            tasks = [k for k, seen in self._tasks.items() if seen <= cutoff]
+            for k in tasks:
+                del self._tasks[k]
+            jobs = list(self._jobs)
             self._jobs.clear()
         return tasks, jobs
 
-    def _build(self) -> None:
-        tasks, jobs = self._take()
+    def _build(self, settle_s: float) -> None:
+        tasks, jobs = self._take(settle_s)
         spans: list[ReadableSpan] = []
         for job_id in jobs:
             if job_id in self._jobs_done:
@@ -191,9 +199,9 @@ class TraceExportListener:
             self._backlog.popleft()
             self.dropped += 1
 
-    def flush(self) -> bool:
+    def flush(self, settle_s: float = SETTLE_S) -> bool:
         """Build and export what is pending; False when the exporter failed (kept for the next try)."""
-        self._build()
+        self._build(settle_s)
         while self._backlog:
             batch = [self._backlog[i] for i in range(min(BATCH, len(self._backlog)))]
             try:
@@ -218,7 +226,7 @@ class TraceExportListener:
             except Exception:  # noqa: BLE001 - tracing must never take the head down
                 log.exception("OTLP trace export failed")
         try:
-            self.flush()
+            self.flush(settle_s=0.0)
         except Exception:  # noqa: BLE001
             log.exception("final OTLP trace export failed")
 
