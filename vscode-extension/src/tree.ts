@@ -125,7 +125,9 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
       `job ${node.jobId}`,
       sessions.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
     );
-    item.id = `job:${node.url}:${node.jobId}`;
+    // The id changes when the first session arrives, so VS Code shows the job expanded then
+    // (it remembers a collapsed state per id, and a job without sessions had no children).
+    item.id = `job:${node.url}:${node.jobId}:${sessions.length ? "sessions" : "idle"}`;
     const paused = sessions.filter((s) => s.state === "paused").length;
     const parts = [group?.job?.state ?? "", paused ? `${paused} paused` : "", group?.job?.entrypoint ?? ""];
     item.description = parts.filter(Boolean).join(" · ");
