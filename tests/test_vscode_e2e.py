@@ -81,6 +81,7 @@ def running_code_server(tmp_path: Path, head_url: str) -> Iterator[tuple[str, Pa
         "update.mode": "none",
         "workbench.enableExperiments": False,
         "remote.autoForwardPorts": False,
+        "debug.openDebug": "neverOpen",  # the test opens views itself (no race with auto-switching)
     }))
     common = [str(CODE_SERVER), "--user-data-dir", str(user), "--extensions-dir", str(exts)]
     installed = subprocess.run([*common, "--install-extension", str(VSIX)],
@@ -135,6 +136,23 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
+def show_view(page: Page, icon: str, content: str) -> None:
+    """Open a sidebar view unless it is open (clicking an open view's icon would close the sidebar).
+    The settings keep VS Code from switching views by itself, so this cannot race."""
+    shown = page.locator(content).first
+    if not shown.is_visible():
+        page.locator(f'.activitybar [aria-label^="{icon}"]').first.click()
+    expect(shown).to_be_visible()
+
+
+def show_ray_view(page: Page) -> None:
+    show_view(page, "Ray", '[role=tree][aria-label="Clusters"]')
+
+
+def show_debug_view(page: Page) -> None:
+    show_view(page, "Run and Debug", ".debug-call-stack")
+
+
 def run_command(page: Page, title: str) -> None:
     page.keyboard.press("F1")
     box = page.locator(".quick-input-widget input")
@@ -161,9 +179,7 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
         try:
             page.goto(url)
             expect(page.locator(".monaco-workbench")).to_be_visible()
-            ray_tab = page.locator('.activitybar [aria-label^="Ray"]').first
-            expect(ray_tab).to_be_visible()
-            ray_tab.click()
+            show_ray_view(page)
             # Without a token the head says so in the view; Set Token fixes it.
             expect(page.locator(".monaco-list-row", has_text="needs a token").first).to_be_visible()
             run_command(page, "Rayscope: Set Token")
@@ -186,6 +202,7 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
 
             row.hover()
             row.locator('.action-label[aria-label="Attach Debugger"]').click()
+            show_debug_view(page)
             frame = page.locator(".debug-call-stack .monaco-list-row", has_text="scale_reading").first
             expect(frame).to_be_visible()
             expect(frame.locator(".line-number")).to_have_text(f"{after_line}:1")
@@ -198,15 +215,55 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             shot(page, "3-stopped-at-breakpoint")
 
             page.locator('.debug-toolbar .action-label[aria-label^="Continue"]').click()
-            out, _ = job.communicate(timeout=60)
-            assert "RESULT 43" in out, out
-            assert job.returncode == 0
-            ray_tab.click()
+            assert job.stdout.readline().split() == ["RESULT", "43"]
+            show_ray_view(page)
             expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
             expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
             shot(page, "4-task-finished")
+            # Continue keeps the client attached to the (now idle) worker, so gutter breakpoints still
+            # bind there; Disconnect detaches it.
+            page.locator('.debug-toolbar .action-label[aria-label^="Disconnect"]').click()
+            expect(page.locator(".debug-toolbar")).to_be_hidden()
+
+            several_sessions_resume_all_and_detach(page, job)
         except BaseException:
             shot(page, "failure")
             raise
         finally:
             browser.close()
+
+
+def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) -> None:
+    """Three paused tasks of one job: attach two (two debug sessions at once), "Resume All" resumes the
+    third, detaching both lets their tasks finish too."""
+    job.stdin.write("go\n")
+    job.stdin.flush()
+    expect(page.locator(".statusbar-item", has_text="Ray: 3 paused")).to_be_visible()
+    show_ray_view(page)
+    attached_rows = page.locator(".monaco-list-row", has_text="attached by vscode@")
+    for attached in (1, 2):
+        row = page.locator(".monaco-list-row", has_text="scale_reading").filter(has_not_text="attached by").first
+        row.hover()
+        row.locator('.action-label[aria-label="Attach Debugger"]').click()
+        expect(attached_rows).to_have_count(attached)
+        expect(page.locator(".statusbar-item", has_text=f"Ray: {3 - attached} paused")).to_be_visible()
+    # Two debug sessions side by side, both stopped: the Call Stack lists each by its configuration name.
+    show_debug_view(page)
+    sessions = page.locator(".debug-call-stack .monaco-list-row", has_text="Ray: ")
+    expect(sessions.filter(has_text="PAUSED ON BREAKPOINT")).to_have_count(2)
+    shot(page, "5-two-sessions-attached")
+    show_ray_view(page)
+    job_row = page.locator(".monaco-list-row", has_text="job ").first
+    job_row.hover()
+    job_row.locator('.action-label[aria-label="Resume All Paused Workers"]').click()
+    expect(page.locator(".notifications-toasts", has_text="resumed 1 worker(s)")).to_be_visible()
+    expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
+    for left in (1, 0):
+        page.locator('.debug-toolbar .action-label[aria-label^="Disconnect"]').click()
+        expect(attached_rows).to_have_count(left)
+    out, _ = job.communicate(timeout=120)
+    assert sorted(out.split()[1:]) == ["10", "4", "7"], out  # 3n+1 for n = 1, 2, 3
+    assert job.returncode == 0
+    show_ray_view(page)
+    expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
+    shot(page, "6-all-finished")

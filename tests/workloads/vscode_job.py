@@ -1,7 +1,8 @@
 """A job whose one task pauses at `breakpoint()` on a chosen node (for the VS Code e2e test).
 
 `python vscode_job.py GCS_ADDRESS NODE_ID` prints `JOB <job_id>`, waits for a line on stdin,
-runs the task and prints `RESULT <value>`. The test copies it into the editor's workspace.
+runs the task and prints `RESULT <value>`; then, after another line, runs three such tasks at once
+and prints `RESULTS <values>`. The test copies it into the editor's workspace.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def main(address: str, node_id: str) -> None:
     sys.stdin.readline()
     strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
     print("RESULT", ray.get(scale_reading.options(scheduling_strategy=strategy).remote(14)), flush=True)
+    sys.stdin.readline()
+    refs = [scale_reading.options(scheduling_strategy=strategy).remote(n) for n in (1, 2, 3)]
+    print("RESULTS", *ray.get(refs), flush=True)
 
 
 if __name__ == "__main__":

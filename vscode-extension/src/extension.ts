@@ -24,8 +24,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const status = vscode.window.createStatusBarItem("rayscope.paused", vscode.StatusBarAlignment.Left, 50);
   status.name = "Rayscope paused workers";
   status.command = "rayscope.clusters.focus";
+  let shown = "";
   const redrawStatus = () => {
     const n = clusters.pausedCount();
+    const key = `${n}:${clusters.list().length > 0}`;
+    if (key === shown) return; // unchanged: no re-render of the badge and the item
+    shown = key;
     status.text = `$(debug-pause) Ray: ${n} paused`;
     status.tooltip = n ? `${n} Ray worker(s) wait for a debugger` : "No paused Ray workers";
     status.backgroundColor = n ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
