@@ -136,21 +136,21 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-def show_view(page: Page, icon: str, content: str) -> None:
-    """Open a sidebar view unless it is open (clicking an open view's icon would close the sidebar).
-    The settings keep VS Code from switching views by itself, so this cannot race."""
+def show_view(page: Page, command: str, content: str) -> None:
+    """Open a sidebar view unless it is open, by the command palette (clicking an open view's icon
+    would close the sidebar). The settings keep VS Code from switching views by itself."""
     shown = page.locator(content).first
     if not shown.is_visible():
-        page.locator(f'.activitybar [aria-label^="{icon}"]').first.click()
+        run_command(page, command)
     expect(shown).to_be_visible()
 
 
 def show_ray_view(page: Page) -> None:
-    show_view(page, "Ray", '[role=tree][aria-label="Clusters"]')
+    show_view(page, "Rayscope: Show Paused Workers", '[role=tree][aria-label="Clusters"]')
 
 
 def show_debug_view(page: Page) -> None:
-    show_view(page, "Run and Debug", ".debug-call-stack")
+    show_view(page, "View: Show Run and Debug", ".debug-call-stack")
 
 
 def run_command(page: Page, title: str) -> None:
@@ -158,7 +158,8 @@ def run_command(page: Page, title: str) -> None:
     box = page.locator(".quick-input-widget input")
     expect(box).to_be_visible()
     box.fill(f">{title}")
-    page.locator(".quick-input-list .monaco-list-row", has_text=title).first.click()
+    expect(page.locator(".quick-input-list .monaco-list-row.focused", has_text=title)).to_be_visible()
+    box.press("Enter")
 
 
 @pytest.mark.timeout(480)
@@ -179,6 +180,8 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
         try:
             page.goto(url)
             expect(page.locator(".monaco-workbench")).to_be_visible()
+            # The Ray icon shows once the extension's contributions (and so its commands) are loaded.
+            expect(page.locator('.activitybar [aria-label^="Ray"]').first).to_be_visible()
             show_ray_view(page)
             # Without a token the head says so in the view; Set Token fixes it.
             expect(page.locator(".monaco-list-row", has_text="needs a token").first).to_be_visible()
@@ -191,7 +194,7 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             expect(page.locator(".monaco-list-row", has_text=host).first).to_contain_text("live")
             shot(page, "1-cluster-live")
 
-            job.stdin.write("go\n")
+            job.stdin.write("14\n")
             job.stdin.flush()
             row = page.locator(".monaco-list-row", has_text="scale_reading").first
             expect(row).to_be_visible()
@@ -215,7 +218,7 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             shot(page, "3-stopped-at-breakpoint")
 
             page.locator('.debug-toolbar .action-label[aria-label^="Continue"]').click()
-            assert job.stdout.readline().split() == ["RESULT", "43"]
+            assert job.stdout.readline().split() == ["RESULTS", "43"]  # 14 * 3 + 1
             show_ray_view(page)
             expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
             expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
@@ -236,7 +239,7 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
 def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) -> None:
     """Three paused tasks of one job: attach two (two debug sessions at once), "Resume All" resumes the
     third, detaching both lets their tasks finish too."""
-    job.stdin.write("go\n")
+    job.stdin.write("1 2 3\n")
     job.stdin.flush()
     expect(page.locator(".statusbar-item", has_text="Ray: 3 paused")).to_be_visible()
     show_ray_view(page)
@@ -261,8 +264,8 @@ def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) ->
     for left in (1, 0):
         page.locator('.debug-toolbar .action-label[aria-label^="Disconnect"]').click()
         expect(attached_rows).to_have_count(left)
-    out, _ = job.communicate(timeout=120)
-    assert sorted(out.split()[1:]) == ["10", "4", "7"], out  # 3n+1 for n = 1, 2, 3
+    out, _ = job.communicate(timeout=120)  # closes stdin: the driver exits after this line
+    assert out.split() == ["RESULTS", "4", "7", "10"], out  # 3n+1 for n = 1, 2, 3
     assert job.returncode == 0
     show_ray_view(page)
     expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)

@@ -1,8 +1,8 @@
-"""A job whose one task pauses at `breakpoint()` on a chosen node (for the VS Code e2e test).
+"""A job whose tasks pause at `breakpoint()` on a chosen node (for the VS Code e2e test).
 
-`python vscode_job.py GCS_ADDRESS NODE_ID` prints `JOB <job_id>`, waits for a line on stdin,
-runs the task and prints `RESULT <value>`; then, after another line, runs three such tasks at once
-and prints `RESULTS <values>`. The test copies it into the editor's workspace.
+`python vscode_job.py GCS_ADDRESS NODE_ID` prints `JOB <job_id>`; then for every stdin line of numbers
+it runs one task per number, all at once, and prints `RESULTS <values>`. The test copies it into the
+editor's workspace.
 """
 from __future__ import annotations
 
@@ -17,19 +17,15 @@ def scale_reading(reading: int) -> int:
     factor = 3
     scaled = reading * factor
     breakpoint()  # BREAKPOINT
-    scaled += 1  # AFTER
-    return scaled
+    return scaled + 1  # AFTER
 
 
 def main(address: str, node_id: str) -> None:
     ray.init(address=address, logging_level="ERROR")
     print("JOB", ray.get_runtime_context().get_job_id(), flush=True)
-    sys.stdin.readline()
-    strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
-    print("RESULT", ray.get(scale_reading.options(scheduling_strategy=strategy).remote(14)), flush=True)
-    sys.stdin.readline()
-    refs = [scale_reading.options(scheduling_strategy=strategy).remote(n) for n in (1, 2, 3)]
-    print("RESULTS", *ray.get(refs), flush=True)
+    pinned = scale_reading.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+    for line in sys.stdin:
+        print("RESULTS", *ray.get([pinned.remote(int(n)) for n in line.split()]), flush=True)
 
 
 if __name__ == "__main__":
