@@ -1,10 +1,10 @@
 """Inside Ray workers: `breakpoint()` (and opt-in post-mortem) pause in Rayscope's debugger.
 
 How it gets in (docs/ray-integration.md, "Debugger"): the wheel ships `rayscope_debugger.pth`,
-which calls `install()` at interpreter start when `RAYSCOPE_DEBUGGER=1` is in the environment
+which calls `boot.install()` at interpreter start when `RAYSCOPE_DEBUGGER=1` is in the environment
 (`rayscope start` sets it for the raylet, so every worker of every job inherits it). Ray sets
 `PYTHONBREAKPOINT=ray.util.rpdb.set_trace` when a worker connects and its C++ task loop calls
-`ray.util.pdb._post_mortem()` on task errors when `RAY_DEBUG_POST_MORTEM=1`; `install()` makes
+`ray.util.pdb._post_mortem()` on task errors when `RAY_DEBUG_POST_MORTEM=1`; `boot.install()` makes
 those two names ours the moment `ray.util.rpdb` is imported. Drivers keep Ray's own hook:
 Ray points their PYTHONBREAKPOINT at `_driver_set_trace`, which we leave alone.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.abc
 import json
-import importlib.machinery
 import logging
 import os
 import socket
@@ -43,36 +42,7 @@ _ray_set_trace: Optional[Callable[..., Any]] = None
 _ray_post_mortem: Optional[Callable[..., Any]] = None
 
 
-# ---------------------------------------------------------------- installation
-
-
-class _PatchRpdbOnImport(importlib.abc.MetaPathFinder):
-    """Lets `ray.util.rpdb` load normally, then swaps in our two hooks."""
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> Optional[importlib.machinery.ModuleSpec]:
-        if name != "ray.util.rpdb":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        real_exec = spec.loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            real_exec(module)
-            patch_rpdb(module)
-
-        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def install() -> None:
-    """Called from the .pth file at interpreter start; must stay cheap (no ray/debugpy import)."""
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    rpdb = sys.modules.get("ray.util.rpdb")
-    if rpdb is not None:
-        patch_rpdb(rpdb)
-    elif not any(isinstance(f, _PatchRpdbOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchRpdbOnImport())
+# ---------------------------------------------------------------- installation (see boot.py)
 
 
 def patch_rpdb(rpdb: Any) -> None:
@@ -102,7 +72,7 @@ class _AgentLink:
         s.connect(self.path)
         for info in self.announced.values():
             s.sendall(rp.up_message(info))
-        threading.Thread(target=self._read, args=(s,), name="rayscope-debug-link", daemon=True).start()
+        _daemon(self._read, "rayscope-debug-link", s)
         return s
 
     def _send(self, data: bytes) -> None:
@@ -188,6 +158,11 @@ def _is_worker() -> bool:
 def _agent_link() -> Optional[_AgentLink]:
     import ray
 
+    with _state.lock:
+        return _agent_link_locked(ray)
+
+
+def _agent_link_locked(ray: Any) -> Optional[_AgentLink]:
     if _state.link is None:
         path = rp.socket_path(ray._private.worker.global_worker.node.get_session_dir_path())
         if not os.path.exists(path):
@@ -209,6 +184,15 @@ def _debug_port() -> int:
             _state.port = int(port)
             _restore_breakpoint_hook()
         return _state.port
+
+
+def _daemon(target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
+    """Our helper threads: hidden from the debugger's thread list, never traced or suspended."""
+    t = threading.Thread(target=target, args=args, name=name, daemon=True)
+    t.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
+    t.start()
+    return t
 
 
 def _restore_breakpoint_hook() -> None:
@@ -262,10 +246,22 @@ def _ttl() -> Optional[float]:
 
 def _wait_for_client(p: _Paused) -> bool:
     """Block the paused thread: True once a client is attached, False on resume or TTL."""
-    import debugpy
-
     ttl = _ttl()
     deadline = time.monotonic() + ttl if ttl else None
+    # While it waits, the thread is invisible to pydevd's "suspend all threads" (done when any
+    # other paused thread of this worker stops), which would otherwise freeze it here, inside
+    # this loop, instead of at its own breakpoint.
+    me = threading.current_thread()
+    me.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    try:
+        return _poll(p, deadline, ttl)
+    finally:
+        me.pydev_do_not_trace = False  # type: ignore[attr-defined]
+
+
+def _poll(p: _Paused, deadline: Optional[float], ttl: Optional[float]) -> bool:
+    import debugpy
+
     while True:
         if debugpy.is_client_connected():
             p.released = True
@@ -336,8 +332,7 @@ def _monitor() -> None:
 def _ensure_monitor() -> None:
     with _state.lock:
         if _state.monitor is None:
-            _state.monitor = threading.Thread(target=_monitor, name="rayscope-debug-monitor", daemon=True)
-            _state.monitor.start()
+            _state.monitor = _daemon(_monitor, "rayscope-debug-monitor")
 
 
 # ---------------------------------------------------------------- Ray's two entry points
