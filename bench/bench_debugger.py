@@ -118,22 +118,18 @@ def first_stack(dap: DapClient) -> None:
         raise SystemExit(f"unexpected first frame: {frames[:1]}")
 
 
-def run_rayscope(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
-    client = HeadClient(HeadTarget(cluster.http_url, cluster.token))
-    driver = start_driver(cluster, "rayscope", n)
+def time_side(
+    driver: Driver, n: int, find: Callable[[], Optional[T]], open_dap: Callable[[T], DapClient]
+) -> tuple[Latency, Latency]:
+    """For each breakpoint: stamp -> `find` sees it; `open_dap` + handshake -> first stackTrace."""
     listed, attach = [], []
     try:
         for i in range(n):
             driver.go()
-
-            def probe() -> Optional[str]:
-                rows = [s for s in list_sessions(client, driver.job_id) if s.state == "paused"]
-                return rows[0].session_id if rows else None
-
-            session_id, seen = poll("rayscope session", probe)
+            target, seen = poll("the paused task", find)
             listed.append(seen - driver.stamp(i))
             start = time.perf_counter()
-            dap = connect_dap(client, session_id, "bench@localhost", 30)
+            dap = open_dap(target)
             first_stack(dap)
             attach.append(time.perf_counter() - start)
             dap.disconnect()
@@ -141,38 +137,35 @@ def run_rayscope(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
             driver.wait_done(i)
     finally:
         driver.proc.kill()
-        client.close()
     return Latency(listed), Latency(attach)
+
+
+def run_rayscope(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
+    """Listed by our REST API; attached through ticket + tunnel."""
+    driver = start_driver(cluster, "rayscope", n)
+    with HeadClient(HeadTarget(cluster.http_url, cluster.token)) as client:
+
+        def find() -> Optional[str]:
+            rows = [s for s in list_sessions(client, driver.job_id) if s.state == "paused"]
+            return rows[0].session_id if rows else None
+
+        return time_side(driver, n, find, lambda sid: connect_dap(client, sid, "bench@localhost", 30))
 
 
 def run_ray(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
+    """Listed by Ray's State API (a worker with paused threads); attached straight to its debugpy port."""
     from ray.util.state import list_workers
 
     driver = start_driver(cluster, "ray", n)
-    listed, attach = [], []
-    try:
-        for i in range(n):
-            driver.go()
 
-            def probe() -> Optional[tuple[str, int]]:
-                for w in list_workers(address=cluster.ray_dashboard_url, detail=True, limit=10000,
-                                      raise_on_missing_output=False):
-                    if w.is_alive and (w.num_paused_threads or 0) > 0 and w.debugger_port:
-                        return w.ip, int(w.debugger_port)
-                return None
+    def find() -> Optional[tuple[str, int]]:
+        for w in list_workers(address=cluster.ray_dashboard_url, detail=True, limit=10000,
+                              raise_on_missing_output=False):
+            if w.is_alive and (w.num_paused_threads or 0) > 0 and w.debugger_port:
+                return w.ip, int(w.debugger_port)
+        return None
 
-            (ip, port), seen = poll("Ray paused worker", probe)
-            listed.append(seen - driver.stamp(i))
-            start = time.perf_counter()
-            dap = DapClient.tcp(ip, port, 30)
-            first_stack(dap)
-            attach.append(time.perf_counter() - start)
-            dap.disconnect()
-            dap.close()
-            driver.wait_done(i)
-    finally:
-        driver.proc.kill()
-    return Latency(listed), Latency(attach)
+    return time_side(driver, n, find, lambda where: DapClient.tcp(where[0], where[1], 30))
 
 
 def main() -> None:
