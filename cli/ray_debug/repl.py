@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Optional, TextIO
@@ -110,6 +111,7 @@ class TerminalDebugger:
     def __init__(
         self, dap: DapClient, stopped: Stopped, out: TextIO,
         mapping: Optional[PathMapping] = None, read_line: Callable[[str], str] = input,
+        exception: Optional[str] = None,
     ) -> None:
         self.dap = dap
         self.out = out
@@ -122,6 +124,7 @@ class TerminalDebugger:
         self.index = 0  # into self.frames; 0 is the newest frame
         self.last_listed: Optional[int] = None
         self.attached = True
+        self.exception = exception  # the head's one line ("ValueError: bad input") for a post-mortem session
         self._commands: dict[str, Callable[[str], bool]] = {}
         for names, handler in (
             (("w", "where", "bt"), self.do_where), (("u", "up"), self.do_up), (("d", "down"), self.do_down),
@@ -202,12 +205,18 @@ class TerminalDebugger:
             self._print_frame(self.frame, current=True)
 
     def _exception_text(self, stopped: Stopped) -> str:
+        """pdb's post-mortem line: `ValueError: bad input`."""
+        if self.exception:
+            text, self.exception = self.exception, None  # later stops are the debuggee's own
+            return text
         try:
             info = self.dap.request("exceptionInfo", {"threadId": self.thread_id})
-            name = str(info.get("exceptionId") or "Exception").rsplit(".", 1)[-1]
-            return f"{name}: {info.get('description') or ''}".rstrip(": ")
         except DapError:
             return stopped.text or stopped.description or "exception"
+        name = str(info.get("exceptionId") or "Exception")
+        if re.fullmatch(r"[\w.]+", name):
+            name = name.rsplit(".", 1)[-1]  # builtins.ValueError -> ValueError
+        return f"{name}: {info.get('description') or ''}".rstrip(": ")
 
     # ------------------------------------------------------------ inspection
 
