@@ -9,6 +9,7 @@ drivers run tasks pinned to the *worker* node (so our path crosses the relay), e
 For every breakpoint it times
   - listed: stamp -> the session in GET /api/v1/debug/sessions  vs  stamp -> the worker with
     num_paused_threads > 0 in `ray.util.state.list_workers(detail=True)` (what Ray's tools use);
+  - one listing call: what a poll costs on each side (it bounds how soon a pause is seen);
   - attach: attach request -> first stackTrace answer: ticket + WebSocket tunnel + DAP through
     head and agent  vs  DAP straight to the worker's debugpy port (Ray's path: no auth, the port
     must be reachable).
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import Latency, print_comparison  # noqa: E402
+from timing import Latency, print_comparison, sample  # noqa: E402
 
 from rayscope.cli.client import HeadClient, HeadTarget  # noqa: E402
 from rayscope.cli.ray_debug.sessions import connect_dap, list_sessions  # noqa: E402
@@ -168,6 +169,17 @@ def run_ray(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
     return time_side(driver, n, find, lambda where: DapClient.tcp(where[0], where[1], 30))
 
 
+def listing_calls(cluster: LocalCluster) -> tuple[Latency, Latency]:
+    """What one poll costs on each side: it bounds how soon a pause can be seen."""
+    from ray.util.state import list_workers
+
+    with HeadClient(HeadTarget(cluster.http_url, cluster.token)) as client:
+        ours = sample(lambda: list_sessions(client), 20)
+    ray = sample(lambda: list_workers(address=cluster.ray_dashboard_url, detail=True, limit=10000,
+                                      raise_on_missing_output=False), 5)
+    return ours, ray
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--breakpoints", type=int, default=10, help="breakpoints timed per side")
@@ -179,6 +191,7 @@ def main() -> None:
             ours_listed, ours_attach = run_rayscope(cluster, args.breakpoints)
         if args.only != "rayscope":
             ray_listed, ray_attach = run_ray(cluster, args.breakpoints)
+        ours_call, ray_call = listing_calls(cluster)
     if args.only:
         listed, attach = (ours_listed, ours_attach) if args.only == "rayscope" else (ray_listed, ray_attach)
         print(f"{args.only}: listed p50 {listed.p50_ms:.1f} ms, attach -> first stackTrace p50 {attach.p50_ms:.1f} ms")
@@ -186,6 +199,7 @@ def main() -> None:
     print_comparison(f"{args.breakpoints} breakpoints per side, task on the worker node of 2", [
         ("breakpoint() -> listed", ours_listed, ray_listed),
         ("attach -> first stackTrace", ours_attach, ray_attach),
+        ("one listing call (poll resolution)", ours_call, ray_call),
     ])
 
 
