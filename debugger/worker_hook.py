@@ -15,7 +15,6 @@ or the optional TTL (`RAYSCOPE_DEBUG_TTL_S`) runs out.
 """
 from __future__ import annotations
 
-import importlib.abc
 import json
 import logging
 import os
@@ -27,9 +26,12 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from rayscope.debugger import relay_protocol as rp
+
+if TYPE_CHECKING:  # imported when a thread first pauses: workers that never pause skip pydantic
+    from rayscope.dashboard.models import DebugSession
 
 log = logging.getLogger("rayscope.debugger")
 
@@ -37,6 +39,7 @@ ENV_ENABLE = "RAYSCOPE_DEBUGGER"
 ENV_TTL = "RAYSCOPE_DEBUG_TTL_S"
 POLL_S = 0.05
 MONITOR_S = 0.1
+RECONNECT_S = 0.5
 
 _ray_set_trace: Optional[Callable[..., Any]] = None
 _ray_post_mortem: Optional[Callable[..., Any]] = None
@@ -64,14 +67,14 @@ class _AgentLink:
         self.path = path
         self.lock = threading.Lock()
         self.sock: Optional[socket.socket] = None
-        self.announced: dict[str, rp.WorkerSession] = {}
+        self.announced: dict[str, tuple["DebugSession", int]] = {}
         self.on_resume: Callable[[str], None] = lambda _sid: None
 
     def _connect(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(self.path)
-        for info in self.announced.values():
-            s.sendall(rp.up_message(info))
+        for info, port in self.announced.values():
+            s.sendall(rp.up_message(info, port))
         _daemon(self._read, "rayscope-debug-link", s)
         return s
 
@@ -90,9 +93,9 @@ class _AgentLink:
                     if attempt == 2:
                         raise
 
-    def up(self, info: rp.WorkerSession) -> None:
-        self.announced[info.session_id] = info
-        self._send(rp.up_message(info))
+    def up(self, info: "DebugSession", port: int) -> None:
+        self.announced[info.session_id] = (info, port)
+        self._send(rp.up_message(info, port))
 
     def down(self, session_id: str) -> None:
         if self.announced.pop(session_id, None) is not None:
@@ -102,6 +105,28 @@ class _AgentLink:
                 pass  # the agent is gone; it forgets our sessions with the connection
 
     def _read(self, s: socket.socket) -> None:
+        try:
+            self._read_until_closed(s)
+        finally:
+            self._after_loss(s)
+
+    def _after_loss(self, s: socket.socket) -> None:
+        """The agent went away (restart): reconnect while sessions are paused, re-announcing them."""
+        with self.lock:
+            if self.sock is s:
+                self.sock = None
+        while self.announced:
+            time.sleep(RECONNECT_S)
+            with self.lock:
+                if self.sock is not None:
+                    return  # another thread reconnected
+            try:
+                self._send(b"")
+                return
+            except OSError:
+                continue
+
+    def _read_until_closed(self, s: socket.socket) -> None:
         buf = b""
         while True:
             try:
@@ -126,7 +151,8 @@ class _AgentLink:
 
 @dataclass
 class _Paused:
-    info: rp.WorkerSession
+    info: "DebugSession"
+    port: int
     frame: FrameType  # the user's frame: the session lasts while it is on its thread's stack
     thread_id: int
     resume: threading.Event = field(default_factory=threading.Event)
@@ -211,8 +237,10 @@ def _exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _describe(frame: FrameType, reason: str, exc: Optional[BaseException], port: int) -> rp.WorkerSession:
+def _describe(frame: FrameType, reason: str, exc: Optional[BaseException]) -> "DebugSession":
     import ray
+
+    from rayscope.dashboard.models import DebugSession
 
     w = ray._private.worker.global_worker
     rc = ray.get_runtime_context()
@@ -223,9 +251,10 @@ def _describe(frame: FrameType, reason: str, exc: Optional[BaseException], port:
         except Exception:  # noqa: BLE001 - a missing detail must not stop the pause
             return None
 
-    return rp.WorkerSession(
-        session_id=uuid.uuid4().hex, cluster_id=safe(lambda: w.node.session_name) or "",
-        reason=reason, port=port, pid=os.getpid(), paused_at=time.time(),
+    return DebugSession(
+        session_id=uuid.uuid4().hex, cluster_id=safe(lambda: w.node.session_name) or "", state="paused",
+        reason=reason, pid=os.getpid(), paused_at=time.time(), node_id=safe(rc.get_node_id) or "",
+        node_ip=safe(lambda: w.node_ip_address),
         exception=_exception_text(exc) if exc is not None else None,
         job_id=safe(rc.get_job_id), task_id=safe(rc.get_task_id), actor_id=safe(rc.get_actor_id),
         attempt=safe(w.core_worker.get_current_task_attempt_number),
@@ -284,10 +313,10 @@ def _pause(frame: FrameType, reason: str, exc: Optional[BaseException]) -> Optio
     link = _agent_link()
     if link is None:
         return None
-    p = _Paused(info=_describe(frame, reason, exc, port), frame=frame, thread_id=threading.get_ident())
+    p = _Paused(info=_describe(frame, reason, exc), port=port, frame=frame, thread_id=threading.get_ident())
     _state.paused[p.info.session_id] = p
     try:
-        link.up(p.info)
+        link.up(p.info, port)
         print(f"rayscope debugger: paused at {p.info.file}:{p.info.line} ({reason}); "
               f"session {p.info.session_id}; attach with `ray-debug attach {p.info.session_id}`",
               file=sys.stderr, flush=True)
