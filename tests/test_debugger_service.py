@@ -221,3 +221,11 @@ def test_ttl_resumes_a_forgotten_session(head, run, rayscope_cluster):
     logs = (rayscope_cluster.worker_session_dir / "logs").glob(f"worker-*-{s.pid}.err")
     text = "".join(p.read_text() for p in logs)
     assert f"no client attached to session {s.session_id}" in text and "resuming the task" in text
+
+
+def test_session_of_a_dead_worker_disappears(head, run):
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    psutil.Process(s.pid).kill()
+    head.wait_gone(s.session_id)  # the worker's socket to its agent closed with it
+    driver.kill()
