@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `ray-debug` console script; the exit status is the command's."""
     args = build_parser().parse_args(argv)
     return args.func(args)
 
