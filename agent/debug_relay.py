@@ -60,7 +60,7 @@ class DebugRelay(threading.Thread):
         self.outbox: Optional[asyncio.Queue[pb.DebugAgentMessage]] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.ready = threading.Event()
-        self._stop: Optional[asyncio.Event] = None
+        self._halt: Optional[asyncio.Event] = None
 
     # ------------------------------------------------------------------ thread
     def run(self) -> None:
@@ -75,21 +75,21 @@ class DebugRelay(threading.Thread):
             loop.close()
 
     def stop(self, timeout: float = 3.0) -> None:
-        loop, stop = self.loop, self._stop
-        if loop is not None and stop is not None:
+        loop, halt = self.loop, self._halt
+        if loop is not None and halt is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(stop.set)
+                loop.call_soon_threadsafe(halt.set)
         if self.is_alive():
             self.join(timeout)
 
     async def _main(self) -> None:
-        self._stop = asyncio.Event()
+        self._halt = asyncio.Event()
         self.outbox = asyncio.Queue()
         server = await self._listen()
         self.ready.set()
         head = asyncio.create_task(self._head_loop())
         try:
-            await self._stop.wait()
+            await self._halt.wait()
         finally:
             head.cancel()
             server.close()
