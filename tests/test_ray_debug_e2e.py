@@ -92,7 +92,8 @@ def test_attach_in_a_pty_stops_prints_steps_continues(rayscope_cluster: LocalClu
         child.expect("Waiting for a task to hit breakpoint()")
         job.go()
         child.expect(r"Attaching to session [0-9a-f]+: \S*compute at ")
-        child.expect(rf"> {path}\({line_of('BREAKPOINT')}\)compute\(\)\r\n-> breakpoint\(\)  # BREAKPOINT\r\n{PROMPT}")
+        # pdb's convention: stopped at the next line to run, the one after breakpoint()
+        child.expect(rf"> {path}\({line_of('AFTER')}\)compute\(\)\r\n-> total \+= 1  # AFTER\r\n{PROMPT}")
         child.sendline("p total")
         child.expect(rf"40\r\n{PROMPT}")
 
@@ -101,13 +102,16 @@ def test_attach_in_a_pty_stops_prints_steps_continues(rayscope_cluster: LocalClu
         assert session["node_id"] == rayscope_cluster.worker_node_id
 
         child.sendline("next")
-        child.expect(rf"> {path}\({line_of('AFTER')}\)compute\(\)\r\n-> total \+= 1  # AFTER\r\n{PROMPT}")
-        child.sendline("next")
-        child.expect(PROMPT)
+        child.expect(rf"> {path}\({line_of('AFTER') + 1}\)compute\(\)\r\n-> return total\r\n{PROMPT}")
         child.sendline("p total")
         child.expect(rf"41\r\n{PROMPT}")
+        # a breakpoint the worker never reaches: continue runs the task to its end; when its frame
+        # returns the head ends the session (closing the tunnel) and ray-debug exits, no hang
+        child.sendline(f"break ray_debug_job.py:{line_of('DRIVER')}")
+        child.expect(rf"Breakpoint 1 at {path}:{line_of('DRIVER')}\r\n{PROMPT}")
         child.sendline("continue")
-        child.expect("Continuing; detached, the task runs on.")
+        child.expect("Continuing until a breakpoint is hit")
+        child.expect(r"The session ended: the debug tunnel was closed|The task left the paused frame")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
@@ -135,11 +139,13 @@ def test_list_and_forward_to_a_dap_client(rayscope_cluster: LocalCluster, job: J
         vscode = config["vscode"]
         assert vscode["request"] == "attach" and vscode["justMyCode"] is False
         assert vscode["connect"] == {"host": "127.0.0.1", "port": config["port"]}
+        remote_root = Path(session["working_dir"])  # the worker's cwd; our checkout is "at" tmp_path
+        local_job = tmp_path / JOB.relative_to(remote_root) if JOB.is_relative_to(remote_root) else JOB
         with DapClient.tcp("127.0.0.1", config["port"]) as dap:
-            dap.attach([PathMapping(str(tmp_path), session["working_dir"])])
+            dap.attach([PathMapping(str(tmp_path), str(remote_root))])
             stopped = dap.wait_stopped(30)
             top = dap.stack_trace(stopped.thread_id)[0]
-            assert (top.name, top.path, top.line) == ("compute", str(JOB), line_of("BREAKPOINT"))
+            assert (top.name, top.path, top.line) == ("compute", str(local_job), line_of("AFTER"))
 
             second = ray_debug(rayscope_cluster, "attach", session["session_id"])
             assert second.returncode == 1

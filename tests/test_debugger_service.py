@@ -1,0 +1,231 @@
+"""The breakpoint service end to end (issue 3, acceptance 1 and 2): a real 2-node cluster started
+by `rayscope start`, real Ray workers pausing in real debugpy, and the DAP client speaking over
+the head's WebSocket tunnel through the worker node's agent. Every scenario runs pinned to the
+*worker* node, so the tunnel always crosses head -> other node's agent -> worker."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+from debug_helpers import WORKLOAD, Driver, Head, Pushes, line_of
+from rayscope.debugger.dap import DapClosed
+
+
+@pytest.fixture(scope="module")
+def head(rayscope_cluster) -> Head:
+    return Head(rayscope_cluster.http_url, rayscope_cluster.token)
+
+
+@pytest.fixture
+def run(rayscope_cluster, tmp_path) -> Iterator:
+    drivers: list[Driver] = []
+
+    def start(mode: str) -> Driver:
+        d = Driver.start(rayscope_cluster.env, rayscope_cluster.gcs_address, mode,
+                         rayscope_cluster.worker_node_id, tmp_path)
+        drivers.append(d)
+        return d
+
+    yield start
+    for d in drivers:
+        d.kill()
+
+
+def _audit(head: Head) -> list[dict]:
+    db = Path(head.get("/cluster").json()["db_path"])
+    path = db.with_name(db.stem + ".debug-audit.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _top(dap, thread_id):
+    return dap.stack_trace(thread_id)[0]
+
+
+def _locals(dap, frame_id) -> dict[str, str]:
+    return {v.name: v.value for v in dap.locals(frame_id)}
+
+
+def test_task_breakpoint_attach_locals_step_line_breakpoint_continue(head, run, rayscope_cluster):
+    pushes = Pushes.watch(head)
+    try:
+        driver = run("task")
+        [s] = head.wait_sessions(lambda s: s.function == "debug_workload.paused_task")
+        # listed with everything a client needs, pushed on /ws too
+        assert (s.reason, s.state, s.exception) == ("breakpoint", "paused", None)
+        assert (Path(s.file), s.line) == (WORKLOAD, line_of("task_bp"))
+        assert s.node_id == rayscope_cluster.worker_node_id and s.node_ip
+        assert s.job_id and s.task_id and s.worker_id and s.attempt == 0 and s.actor_id is None
+        assert psutil.pid_exists(s.pid) and s.working_dir
+        pushed = pushes.first(s.session_id, "paused")
+        assert pushed is not None
+        print(f"breakpoint() -> /ws push: {pushed[0] - s.paused_at:.3f} s")
+
+        line_bp = line_of("task_line_bp")
+        dap = head.attach(s, client="pytest-task", breakpoints={str(WORKLOAD): [line_bp]})
+        stop = dap.wait_stopped()
+        top = _top(dap, stop.thread_id)
+        assert (top.name, Path(top.path), top.line) == ("paused_task", WORKLOAD, line_of("task_next"))
+        assert _locals(dap, top.id) == {"n": "7", "total": "21", "label": "'bp-7'"}
+        assert dap.evaluate("total * 2 + n", top.id).value == "49"
+        attached = head.get(f"/debug/sessions/{s.session_id}").json()
+        assert (attached["state"], attached["attached_by"]) == ("attached", "pytest-task")
+
+        dap.next(stop.thread_id)  # step: the next line of the same frame
+        stop = dap.wait_stopped()
+        assert _top(dap, stop.thread_id).line == line_of("task_next") + 1
+        assert dap.evaluate("total", _top(dap, stop.thread_id).id).value == "22"
+
+        dap.continue_(stop.thread_id)  # runs into the line breakpoint set at attach
+        stop = dap.wait_stopped()
+        top = _top(dap, stop.thread_id)
+        assert (stop.reason, top.line, _locals(dap, top.id)["i"]) == ("breakpoint", line_bp, "0")
+        dap.set_breakpoints(str(WORKLOAD), [])
+        dap.continue_(stop.thread_id)
+        dap.disconnect()
+        dap.close()
+        assert driver.result() == "bp-7:23"
+        head.wait_gone(s.session_id)
+        deadline = time.monotonic() + 10
+        while pushes.first(s.session_id, "gone") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pushes.first(s.session_id, "gone") is not None
+    finally:
+        pushes.close()
+    events = [(a["event"], a.get("client")) for a in _audit(head) if a.get("session_id") == s.session_id]
+    assert events == [("ticket", "pytest-task"), ("attach", "pytest-task"), ("detach", "pytest-task")]
+
+
+def test_actor_method_breakpoint(head, run):
+    driver = run("actor")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.Counter.bump")
+    assert s.actor_id and s.line == line_of("actor_bp")
+    dap = head.attach(s)
+    stop = dap.wait_stopped()
+    top = _top(dap, stop.thread_id)
+    assert (top.name, top.line) == ("bump", line_of("actor_bp") + 1)
+    assert dap.evaluate("self.value", top.id).value == "15"
+    dap.continue_(stop.thread_id)
+    dap.disconnect()
+    dap.close()
+    assert driver.result() == "15"
+
+
+def test_threaded_actor_two_paused_threads_one_client(head, run):
+    driver = run("threaded")
+    a, b = head.wait_sessions(lambda s: s.function == "debug_workload.Threaded.work", count=2)
+    assert a.pid == b.pid and a.session_id != b.session_id and a.task_id != b.task_id
+    late_ticket = head.ticket(b.session_id)  # taken before anyone attached
+    dap = head.attach(a, client="first-client")
+    stops = {dap.wait_stopped().thread_id, dap.wait_stopped().thread_id}
+    assert len(stops) == 2  # the one client sees both paused threads
+    tags = set()
+    for tid in stops:
+        top = _top(dap, tid)
+        assert (top.name, top.line) == ("work", line_of("threaded_bp") + 1)
+        tags.add(_locals(dap, top.id)["tag"])
+    assert tags == {"'a'", "'b'"}
+    # a second client: clear refusal at ticket time, and for a ticket taken earlier
+    r = head.post(f"/debug/sessions/{b.session_id}/ticket", client="second-client")
+    assert r.status_code == 409 and "already attached by first-client" in r.json()["error"]
+    second = head.tunnel(late_ticket)
+    with pytest.raises(DapClosed, match=r"4409.*already attached by first-client"):
+        second.initialize()
+    second.close()
+    dap.continue_(min(stops))  # debugpy's continue resumes every thread of the worker
+    assert driver.result() == "['thread-a', 'thread-b']"
+    dap.close()
+
+
+def test_post_mortem_pauses_at_the_raising_frame(head, run):
+    driver = run("post_mortem")  # opted in per job: runtime_env env_vars RAY_DEBUG_POST_MORTEM=1
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.failing")
+    assert (s.reason, s.exception, s.line) == ("exception", "ValueError: bad input 7", line_of("pm_raise"))
+    dap = head.attach(s)
+    stop = dap.wait_stopped()
+    assert stop.reason == "exception" and stop.description == "bad input 7"
+    top = _top(dap, stop.thread_id)
+    assert (top.name, top.line) == ("failing", line_of("pm_raise"))
+    assert _locals(dap, top.id) == {"x": "7", "ratio": "3.5"}
+    dap.continue_(stop.thread_id)
+    dap.disconnect()
+    dap.close()
+    assert driver.result() == "failed ValueError"
+
+
+def _ray_worker_port(session_dir: Path, pid: int) -> int:
+    """The port of Ray's own core-worker gRPC server, from that worker's log."""
+    for log in (session_dir / "logs").glob(f"python-core-worker-*_{pid}.log"):
+        m = re.search(r"worker server started, listening on port (\d+)", log.read_text())
+        if m:
+            return int(m.group(1))
+    raise AssertionError(f"no core-worker log for pid {pid}")
+
+
+def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    worker = psutil.Process(s.pid)
+    listeners = [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+    ray_port = _ray_worker_port(rayscope_cluster.worker_session_dir, s.pid)
+    assert [a for a in listeners if a.ip == "127.0.0.1"], listeners  # debugpy, in process
+    assert all(a.ip in ("127.0.0.1", "::1") or a.port == ray_port for a in listeners), listeners
+    assert worker.children(recursive=True) == []  # no debug adapter process
+
+    # no token: refused before any WebSocket opens
+    with pytest.raises(DapClosed, match="HTTP 403"):
+        head.tunnel(head.ticket(s.session_id), with_token=False)
+    # a ticket this head never issued (another cluster's)
+    bogus = head.ticket(s.session_id).model_copy(
+        update={"tunnel_path": "/api/v1/debug/tunnel?ticket=not-from-this-head"})
+    dap = head.tunnel(bogus)
+    with pytest.raises(DapClosed, match=r"4401.*unknown ticket"):
+        dap.initialize()
+    dap.close()
+    # used ticket: the first use attaches, the second is refused
+    t = head.ticket(s.session_id)
+    first = head.tunnel(t)
+    first.initialize()
+    reuse = head.tunnel(t)
+    with pytest.raises(DapClosed, match=r"4401.*already used"):
+        reuse.initialize()
+    reuse.close()
+    first.close()  # never sent configurationDone: the worker stays paused
+    head.wait_sessions(lambda x: x.session_id == s.session_id and x.state == "paused", timeout=30)
+
+    # resume without attaching
+    r = head.post("/debug/resume", job_id=s.job_id)
+    assert r.status_code == 200 and r.json() == {"resumed": [s.session_id]}
+    assert driver.result() == "resumed"
+    head.wait_gone(s.session_id)
+    r = head.post(f"/debug/sessions/{s.session_id}/ticket")
+    assert r.status_code == 404 and "is gone" in r.json()["error"]
+
+    audit = [(a["event"], a.get("detail", "")) for a in _audit(head) if a.get("session_id") == s.session_id
+             or a.get("detail") == "unknown ticket"]
+    assert ("attach", "") in audit and ("resume", "") in audit
+    assert any(e == "attach_refused" and "already used" in d for e, d in audit)
+    assert any(e == "attach_refused" and d == "unknown ticket" for e, d in audit)
+
+
+def test_ttl_resumes_a_forgotten_session(head, run, rayscope_cluster):
+    driver = run("ttl")  # RAYSCOPE_DEBUG_TTL_S=2 in the job's runtime_env
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    assert driver.result() == "resumed"
+    head.wait_gone(s.session_id)
+    logs = (rayscope_cluster.worker_session_dir / "logs").glob(f"worker-*-{s.pid}.err")
+    text = "".join(p.read_text() for p in logs)
+    assert f"no client attached to session {s.session_id}" in text and "resuming the task" in text
+
+
+def test_session_of_a_dead_worker_disappears(head, run):
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    psutil.Process(s.pid).kill()
+    head.wait_gone(s.session_id)  # the worker's socket to its agent closed with it
+    driver.kill()
