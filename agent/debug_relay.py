@@ -22,6 +22,7 @@ from typing import Optional
 
 import grpc
 
+from rayscope.dashboard.models import DebugSession
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -52,13 +53,14 @@ class DebugRelay(threading.Thread):
         self.head = head
         self.token_reader = token_reader
         self.hello = pb.DebugHello(node_id=node_id, node_ip=node_ip, session_name=session_name)
-        self.sessions: dict[str, rp.WorkerSession] = {}
+        self.sessions: dict[str, DebugSession] = {}
+        self.ports: dict[str, int] = {}  # session id -> the worker's debugpy port on 127.0.0.1
         self.owners: dict[str, _WorkerConn] = {}
         self.tunnels: dict[int, _Tunnel] = {}
         self.outbox: Optional[asyncio.Queue[pb.DebugAgentMessage]] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.ready = threading.Event()
-        self._stopping: Optional[asyncio.Event] = None  # not _stop: threading.Thread.join calls its own _stop()
+        self._halt: Optional[asyncio.Event] = None
 
     # ------------------------------------------------------------------ thread
     def run(self) -> None:
@@ -73,21 +75,21 @@ class DebugRelay(threading.Thread):
             loop.close()
 
     def stop(self, timeout: float = 3.0) -> None:
-        loop, stop = self.loop, self._stopping
-        if loop is not None and stop is not None:
+        loop, halt = self.loop, self._halt
+        if loop is not None and halt is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(stop.set)
+                loop.call_soon_threadsafe(halt.set)
         if self.is_alive():
             self.join(timeout)
 
     async def _main(self) -> None:
-        self._stopping = asyncio.Event()
+        self._halt = asyncio.Event()
         self.outbox = asyncio.Queue()
         server = await self._listen()
         self.ready.set()
         head = asyncio.create_task(self._head_loop())
         try:
-            await self._stopping.wait()
+            await self._halt.wait()
         finally:
             head.cancel()
             server.close()
@@ -117,12 +119,12 @@ class DebugRelay(threading.Thread):
                 try:
                     msg = json.loads(line)
                     if msg.get("op") == "up":
-                        self._up(conn, rp.WorkerSession.from_dict(msg["session"]))
+                        self._up(conn, DebugSession(**msg["session"]), int(msg["port"]))
                     elif msg.get("op") == "down":
                         self._down(str(msg["session_id"]))
                     else:
                         log.warning("debug relay: unknown worker message %r", line[:200])
-                except (ValueError, KeyError, TypeError) as err:
+                except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
                     log.warning("debug relay: bad worker message (%s): %r", err, line[:200])
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -131,8 +133,9 @@ class DebugRelay(threading.Thread):
                 self._down(sid)
             writer.close()
 
-    def _up(self, conn: _WorkerConn, info: rp.WorkerSession) -> None:
+    def _up(self, conn: _WorkerConn, info: DebugSession, port: int) -> None:
         self.sessions[info.session_id] = info
+        self.ports[info.session_id] = port
         self.owners[info.session_id] = conn
         conn.sessions.add(info.session_id)
         self._send(pb.DebugAgentMessage(up=_up_message(info)))
@@ -140,6 +143,7 @@ class DebugRelay(threading.Thread):
     def _down(self, session_id: str) -> None:
         if self.sessions.pop(session_id, None) is None:
             return
+        self.ports.pop(session_id, None)
         conn = self.owners.pop(session_id, None)
         if conn is not None:
             conn.sessions.discard(session_id)
@@ -212,16 +216,16 @@ class DebugRelay(threading.Thread):
 
     # ------------------------------------------------------------------ tunnels
     async def _open(self, tunnel_id: int, session_id: str) -> None:
-        info = self.sessions.get(session_id)
-        if info is None:
+        port = self.ports.get(session_id)
+        if port is None:
             self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(
                 tunnel_id=tunnel_id, reason=f"session {session_id} is gone (worker resumed or died)")))
             return
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", info.port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError as err:
             self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(
-                tunnel_id=tunnel_id, reason=f"cannot reach the worker's debugger on 127.0.0.1:{info.port}: {err}")))
+                tunnel_id=tunnel_id, reason=f"cannot reach the worker's debugger on 127.0.0.1:{port}: {err}")))
             return
         tunnel = _Tunnel(writer)
         self.tunnels[tunnel_id] = tunnel
@@ -253,7 +257,7 @@ class DebugRelay(threading.Thread):
             await self._close_tunnel(tid, notify=False)
 
 
-def _up_message(info: rp.WorkerSession) -> pb.DebugSessionUp:
+def _up_message(info: DebugSession) -> pb.DebugSessionUp:
     return pb.DebugSessionUp(
         session_id=info.session_id, reason=info.reason, exception=info.exception or "", job_id=info.job_id or "",
         task_id=info.task_id or "", attempt=info.attempt or 0, actor_id=info.actor_id or "",

@@ -9,6 +9,7 @@ drivers run tasks pinned to the *worker* node (so our path crosses the relay), e
 For every breakpoint it times
   - listed: stamp -> the session in GET /api/v1/debug/sessions  vs  stamp -> the worker with
     num_paused_threads > 0 in `ray.util.state.list_workers(detail=True)` (what Ray's tools use);
+  - one listing call: what a poll costs on each side (it bounds how soon a pause is seen);
   - attach: attach request -> first stackTrace answer: ticket + WebSocket tunnel + DAP through
     head and agent  vs  DAP straight to the worker's debugpy port (Ray's path: no auth, the port
     must be reachable).
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import Latency, print_comparison  # noqa: E402
+from timing import Latency, print_comparison, sample  # noqa: E402
 
 from rayscope.cli.client import HeadClient, HeadTarget  # noqa: E402
 from rayscope.cli.ray_debug.sessions import connect_dap, list_sessions  # noqa: E402
@@ -118,22 +119,18 @@ def first_stack(dap: DapClient) -> None:
         raise SystemExit(f"unexpected first frame: {frames[:1]}")
 
 
-def run_rayscope(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
-    client = HeadClient(HeadTarget(cluster.http_url, cluster.token))
-    driver = start_driver(cluster, "rayscope", n)
+def time_side(
+    driver: Driver, n: int, find: Callable[[], Optional[T]], open_dap: Callable[[T], DapClient]
+) -> tuple[Latency, Latency]:
+    """For each breakpoint: stamp -> `find` sees it; `open_dap` + handshake -> first stackTrace."""
     listed, attach = [], []
     try:
         for i in range(n):
             driver.go()
-
-            def probe() -> Optional[str]:
-                rows = [s for s in list_sessions(client, driver.job_id) if s.state == "paused"]
-                return rows[0].session_id if rows else None
-
-            session_id, seen = poll("rayscope session", probe)
+            target, seen = poll("the paused task", find)
             listed.append(seen - driver.stamp(i))
             start = time.perf_counter()
-            dap = connect_dap(client, session_id, "bench@localhost", 30)
+            dap = open_dap(target)
             first_stack(dap)
             attach.append(time.perf_counter() - start)
             dap.disconnect()
@@ -141,38 +138,46 @@ def run_rayscope(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
             driver.wait_done(i)
     finally:
         driver.proc.kill()
-        client.close()
     return Latency(listed), Latency(attach)
+
+
+def run_rayscope(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
+    """Listed by our REST API; attached through ticket + tunnel."""
+    driver = start_driver(cluster, "rayscope", n)
+    with HeadClient(HeadTarget(cluster.http_url, cluster.token)) as client:
+
+        def find() -> Optional[str]:
+            rows = [s for s in list_sessions(client, driver.job_id) if s.state == "paused"]
+            return rows[0].session_id if rows else None
+
+        return time_side(driver, n, find, lambda sid: connect_dap(client, sid, "bench@localhost", 30))
 
 
 def run_ray(cluster: LocalCluster, n: int) -> tuple[Latency, Latency]:
+    """Listed by Ray's State API (a worker with paused threads); attached straight to its debugpy port."""
     from ray.util.state import list_workers
 
     driver = start_driver(cluster, "ray", n)
-    listed, attach = [], []
-    try:
-        for i in range(n):
-            driver.go()
 
-            def probe() -> Optional[tuple[str, int]]:
-                for w in list_workers(address=cluster.ray_dashboard_url, detail=True, limit=10000,
-                                      raise_on_missing_output=False):
-                    if w.is_alive and (w.num_paused_threads or 0) > 0 and w.debugger_port:
-                        return w.ip, int(w.debugger_port)
-                return None
+    def find() -> Optional[tuple[str, int]]:
+        for w in list_workers(address=cluster.ray_dashboard_url, detail=True, limit=10000,
+                              raise_on_missing_output=False):
+            if w.is_alive and (w.num_paused_threads or 0) > 0 and w.debugger_port:
+                return w.ip, int(w.debugger_port)
+        return None
 
-            (ip, port), seen = poll("Ray paused worker", probe)
-            listed.append(seen - driver.stamp(i))
-            start = time.perf_counter()
-            dap = DapClient.tcp(ip, port, 30)
-            first_stack(dap)
-            attach.append(time.perf_counter() - start)
-            dap.disconnect()
-            dap.close()
-            driver.wait_done(i)
-    finally:
-        driver.proc.kill()
-    return Latency(listed), Latency(attach)
+    return time_side(driver, n, find, lambda where: DapClient.tcp(where[0], where[1], 30))
+
+
+def listing_calls(cluster: LocalCluster) -> tuple[Latency, Latency]:
+    """What one poll costs on each side: it bounds how soon a pause can be seen."""
+    from ray.util.state import list_workers
+
+    with HeadClient(HeadTarget(cluster.http_url, cluster.token)) as client:
+        ours = sample(lambda: list_sessions(client), 20)
+    ray = sample(lambda: list_workers(address=cluster.ray_dashboard_url, detail=True, limit=10000,
+                                      raise_on_missing_output=False), 5)
+    return ours, ray
 
 
 def main() -> None:
@@ -186,6 +191,7 @@ def main() -> None:
             ours_listed, ours_attach = run_rayscope(cluster, args.breakpoints)
         if args.only != "rayscope":
             ray_listed, ray_attach = run_ray(cluster, args.breakpoints)
+        ours_call, ray_call = listing_calls(cluster)
     if args.only:
         listed, attach = (ours_listed, ours_attach) if args.only == "rayscope" else (ray_listed, ray_attach)
         print(f"{args.only}: listed p50 {listed.p50_ms:.1f} ms, attach -> first stackTrace p50 {attach.p50_ms:.1f} ms")
@@ -193,6 +199,7 @@ def main() -> None:
     print_comparison(f"{args.breakpoints} breakpoints per side, task on the worker node of 2", [
         ("breakpoint() -> listed", ours_listed, ray_listed),
         ("attach -> first stackTrace", ours_attach, ray_attach),
+        ("one listing call (poll resolution)", ours_call, ray_call),
     ])
 
 

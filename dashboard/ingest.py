@@ -31,8 +31,7 @@ class IngestServicer:
         self.hub = hub
 
     def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
-        md = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
-        return token_matches(self.token, bearer(md.get("authorization")))
+        return authorized(context, self.token)
 
     async def stream(self, requests: AsyncIterator[pb.AgentMessage],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[pb.HeadMessage]:
@@ -74,14 +73,22 @@ class IngestServicer:
                 log.debug("could not mark agent %s disconnected", hello.agent_id, exc_info=True)
 
 
-def add_ingest_service(server: grpc.aio.Server, servicer: IngestServicer) -> None:
-    """No generated *_pb2_grpc module: register the one method by hand."""
+def authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
+    """The agent's `authorization: Bearer <token>` metadata (every method of the service)."""
+    md = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
+    return token_matches(token, bearer(md.get("authorization")))
+
+
+def add_stream_method(server: grpc.aio.Server, method: str, behavior, request_cls, response_cls) -> None:
+    """No generated *_pb2_grpc module: register one bidi method of the service by hand."""
     handler = grpc.stream_stream_rpc_method_handler(
-        servicer.stream,
-        request_deserializer=pb.AgentMessage.FromString,
-        response_serializer=pb.HeadMessage.SerializeToString,
+        behavior, request_deserializer=request_cls.FromString, response_serializer=response_cls.SerializeToString,
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Stream": handler}),))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {method: handler}),))
+
+
+def add_ingest_service(server: grpc.aio.Server, servicer: IngestServicer) -> None:
+    add_stream_method(server, "Stream", servicer.stream, pb.AgentMessage, pb.HeadMessage)
 
 
 GRPC_OPTIONS = [

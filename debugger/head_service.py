@@ -13,14 +13,11 @@ from typing import AsyncIterator
 
 import grpc
 
-from rayscope.dashboard.auth import bearer, token_matches
+from rayscope.dashboard.ingest import add_stream_method, authorized
 from rayscope.debugger.registry import DebugRegistry
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
-
-SERVICE = "rayscope.wire.Ingest"
-
 
 class DebugServicer:
     def __init__(self, registry: DebugRegistry, token: str) -> None:
@@ -29,8 +26,7 @@ class DebugServicer:
 
     async def debug(self, requests: AsyncIterator[pb.DebugAgentMessage],
                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DebugHeadMessage]:
-        md = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
-        if not token_matches(self.token, bearer(md.get("authorization"))):
+        if not authorized(context, self.token):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid or missing Rayscope token")
         first = await anext(aiter(requests), None)
         if first is None:
@@ -67,10 +63,4 @@ class DebugServicer:
 
 
 def add_debug_service(server: grpc.aio.Server, servicer: DebugServicer) -> None:
-    """A second generic handler on the same service: `Stream` stays in dashboard/ingest.py."""
-    handler = grpc.stream_stream_rpc_method_handler(
-        servicer.debug,
-        request_deserializer=pb.DebugAgentMessage.FromString,
-        response_serializer=pb.DebugHeadMessage.SerializeToString,
-    )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Debug": handler}),))
+    add_stream_method(server, "Debug", servicer.debug, pb.DebugAgentMessage, pb.DebugHeadMessage)

@@ -5,7 +5,7 @@ without any credential of its own. The socket file lives under Ray's session dir
 0600 in a 0700 directory, so only the user running Ray (who can ptrace the workers anyway)
 can register sessions or receive resume commands. Nothing listens on a network address.
 
-One JSON object per line. Worker -> agent: ``{"op": "up", "session": {...}}`` and
+One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "session": DebugSession}`` and
 ``{"op": "down", "session_id": ...}``. Agent -> worker: ``{"op": "resume", "session_id": ...}``.
 A closed connection means every session it announced is gone (the worker died or resumed).
 """
@@ -15,38 +15,13 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # workers import this module at startup: keep pydantic out of it
+    from rayscope.dashboard.models import DebugSession
 
 SOCKET_NAME = "debug.sock"
 MAX_UNIX_PATH = 100  # Linux allows 107 bytes; keep a margin
-
-
-@dataclass
-class WorkerSession:
-    """What a paused worker says about itself; the agent adds node id and ip."""
-
-    session_id: str
-    cluster_id: str
-    reason: str  # breakpoint | exception
-    port: int  # the worker's debugpy port on 127.0.0.1
-    pid: int
-    paused_at: float
-    exception: Optional[str] = None
-    job_id: Optional[str] = None
-    task_id: Optional[str] = None
-    attempt: Optional[int] = None
-    actor_id: Optional[str] = None
-    function: Optional[str] = None
-    file: Optional[str] = None
-    line: Optional[int] = None
-    worker_id: Optional[str] = None
-    working_dir: Optional[str] = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "WorkerSession":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
 
 
 def socket_path(session_dir: str) -> str:
@@ -67,8 +42,9 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def up_message(session: WorkerSession) -> bytes:
-    return encode({"op": "up", "session": asdict(session)})
+def up_message(session: "DebugSession", port: int) -> bytes:
+    """`port`: the worker's debugpy port on 127.0.0.1; it never leaves the node."""
+    return encode({"op": "up", "port": port, "session": session.model_dump()})
 
 
 def down_message(session_id: str) -> bytes:

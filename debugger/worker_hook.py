@@ -1,10 +1,10 @@
 """Inside Ray workers: `breakpoint()` (and opt-in post-mortem) pause in Rayscope's debugger.
 
 How it gets in (docs/ray-integration.md, "Debugger"): the wheel ships `rayscope_debugger.pth`,
-which calls `install()` at interpreter start when `RAYSCOPE_DEBUGGER=1` is in the environment
+which calls `boot.install()` at interpreter start when `RAYSCOPE_DEBUGGER=1` is in the environment
 (`rayscope start` sets it for the raylet, so every worker of every job inherits it). Ray sets
 `PYTHONBREAKPOINT=ray.util.rpdb.set_trace` when a worker connects and its C++ task loop calls
-`ray.util.pdb._post_mortem()` on task errors when `RAY_DEBUG_POST_MORTEM=1`; `install()` makes
+`ray.util.pdb._post_mortem()` on task errors when `RAY_DEBUG_POST_MORTEM=1`; `boot.install()` makes
 those two names ours the moment `ray.util.rpdb` is imported. Drivers keep Ray's own hook:
 Ray points their PYTHONBREAKPOINT at `_driver_set_trace`, which we leave alone.
 
@@ -15,9 +15,7 @@ or the optional TTL (`RAYSCOPE_DEBUG_TTL_S`) runs out.
 """
 from __future__ import annotations
 
-import importlib.abc
 import json
-import importlib.machinery
 import logging
 import os
 import socket
@@ -28,9 +26,12 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from rayscope.debugger import relay_protocol as rp
+
+if TYPE_CHECKING:  # imported when a thread first pauses: workers that never pause skip pydantic
+    from rayscope.dashboard.models import DebugSession
 
 log = logging.getLogger("rayscope.debugger")
 
@@ -38,41 +39,13 @@ ENV_ENABLE = "RAYSCOPE_DEBUGGER"
 ENV_TTL = "RAYSCOPE_DEBUG_TTL_S"
 POLL_S = 0.05
 MONITOR_S = 0.1
+RECONNECT_S = 0.5
 
 _ray_set_trace: Optional[Callable[..., Any]] = None
 _ray_post_mortem: Optional[Callable[..., Any]] = None
 
 
-# ---------------------------------------------------------------- installation
-
-
-class _PatchRpdbOnImport(importlib.abc.MetaPathFinder):
-    """Lets `ray.util.rpdb` load normally, then swaps in our two hooks."""
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> Optional[importlib.machinery.ModuleSpec]:
-        if name != "ray.util.rpdb":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        real_exec = spec.loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            real_exec(module)
-            patch_rpdb(module)
-
-        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def install() -> None:
-    """Called from the .pth file at interpreter start; must stay cheap (no ray/debugpy import)."""
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    rpdb = sys.modules.get("ray.util.rpdb")
-    if rpdb is not None:
-        patch_rpdb(rpdb)
-    elif not any(isinstance(f, _PatchRpdbOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchRpdbOnImport())
+# ---------------------------------------------------------------- installation (see boot.py)
 
 
 def patch_rpdb(rpdb: Any) -> None:
@@ -94,15 +67,15 @@ class _AgentLink:
         self.path = path
         self.lock = threading.Lock()
         self.sock: Optional[socket.socket] = None
-        self.announced: dict[str, rp.WorkerSession] = {}
+        self.announced: dict[str, tuple["DebugSession", int]] = {}
         self.on_resume: Callable[[str], None] = lambda _sid: None
 
     def _connect(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(self.path)
-        for info in self.announced.values():
-            s.sendall(rp.up_message(info))
-        threading.Thread(target=self._read, args=(s,), name="rayscope-debug-link", daemon=True).start()
+        for info, port in self.announced.values():
+            s.sendall(rp.up_message(info, port))
+        _daemon(self._read, "rayscope-debug-link", s)
         return s
 
     def _send(self, data: bytes) -> None:
@@ -120,9 +93,9 @@ class _AgentLink:
                     if attempt == 2:
                         raise
 
-    def up(self, info: rp.WorkerSession) -> None:
-        self.announced[info.session_id] = info
-        self._send(rp.up_message(info))
+    def up(self, info: "DebugSession", port: int) -> None:
+        self.announced[info.session_id] = (info, port)
+        self._send(rp.up_message(info, port))
 
     def down(self, session_id: str) -> None:
         if self.announced.pop(session_id, None) is not None:
@@ -132,6 +105,28 @@ class _AgentLink:
                 pass  # the agent is gone; it forgets our sessions with the connection
 
     def _read(self, s: socket.socket) -> None:
+        try:
+            self._read_until_closed(s)
+        finally:
+            self._after_loss(s)
+
+    def _after_loss(self, s: socket.socket) -> None:
+        """The agent went away (restart): reconnect while sessions are paused, re-announcing them."""
+        with self.lock:
+            if self.sock is s:
+                self.sock = None
+        while self.announced:
+            time.sleep(RECONNECT_S)
+            with self.lock:
+                if self.sock is not None:
+                    return  # another thread reconnected
+            try:
+                self._send(b"")
+                return
+            except OSError:
+                continue
+
+    def _read_until_closed(self, s: socket.socket) -> None:
         buf = b""
         while True:
             try:
@@ -156,7 +151,8 @@ class _AgentLink:
 
 @dataclass
 class _Paused:
-    info: rp.WorkerSession
+    info: "DebugSession"
+    port: int
     frame: FrameType  # the user's frame: the session lasts while it is on its thread's stack
     thread_id: int
     resume: threading.Event = field(default_factory=threading.Event)
@@ -188,6 +184,11 @@ def _is_worker() -> bool:
 def _agent_link() -> Optional[_AgentLink]:
     import ray
 
+    with _state.lock:
+        return _agent_link_locked(ray)
+
+
+def _agent_link_locked(ray: Any) -> Optional[_AgentLink]:
     if _state.link is None:
         path = rp.socket_path(ray._private.worker.global_worker.node.get_session_dir_path())
         if not os.path.exists(path):
@@ -211,6 +212,15 @@ def _debug_port() -> int:
         return _state.port
 
 
+def _daemon(target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
+    """Our helper threads: hidden from the debugger's thread list, never traced or suspended."""
+    t = threading.Thread(target=target, args=args, name=name, daemon=True)
+    t.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
+    t.start()
+    return t
+
+
 def _restore_breakpoint_hook() -> None:
     """debugpy/pydevd may repoint sys.breakpointhook; keep Ray's env-driven default, i.e. us."""
     sys.breakpointhook = sys.__breakpointhook__
@@ -227,8 +237,10 @@ def _exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _describe(frame: FrameType, reason: str, exc: Optional[BaseException], port: int) -> rp.WorkerSession:
+def _describe(frame: FrameType, reason: str, exc: Optional[BaseException]) -> "DebugSession":
     import ray
+
+    from rayscope.dashboard.models import DebugSession
 
     w = ray._private.worker.global_worker
     rc = ray.get_runtime_context()
@@ -239,9 +251,10 @@ def _describe(frame: FrameType, reason: str, exc: Optional[BaseException], port:
         except Exception:  # noqa: BLE001 - a missing detail must not stop the pause
             return None
 
-    return rp.WorkerSession(
-        session_id=uuid.uuid4().hex, cluster_id=safe(lambda: w.node.session_name) or "",
-        reason=reason, port=port, pid=os.getpid(), paused_at=time.time(),
+    return DebugSession(
+        session_id=uuid.uuid4().hex, cluster_id=safe(lambda: w.node.session_name) or "", state="paused",
+        reason=reason, pid=os.getpid(), paused_at=time.time(), node_id=safe(rc.get_node_id) or "",
+        node_ip=safe(lambda: w.node_ip_address),
         exception=_exception_text(exc) if exc is not None else None,
         job_id=safe(rc.get_job_id), task_id=safe(rc.get_task_id), actor_id=safe(rc.get_actor_id),
         attempt=safe(w.core_worker.get_current_task_attempt_number),
@@ -262,10 +275,22 @@ def _ttl() -> Optional[float]:
 
 def _wait_for_client(p: _Paused) -> bool:
     """Block the paused thread: True once a client is attached, False on resume or TTL."""
-    import debugpy
-
     ttl = _ttl()
     deadline = time.monotonic() + ttl if ttl else None
+    # While it waits, the thread is invisible to pydevd's "suspend all threads" (done when any
+    # other paused thread of this worker stops), which would otherwise freeze it here, inside
+    # this loop, instead of at its own breakpoint.
+    me = threading.current_thread()
+    me.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    try:
+        return _poll(p, deadline, ttl)
+    finally:
+        me.pydev_do_not_trace = False  # type: ignore[attr-defined]
+
+
+def _poll(p: _Paused, deadline: Optional[float], ttl: Optional[float]) -> bool:
+    import debugpy
+
     while True:
         if debugpy.is_client_connected():
             p.released = True
@@ -288,10 +313,10 @@ def _pause(frame: FrameType, reason: str, exc: Optional[BaseException]) -> Optio
     link = _agent_link()
     if link is None:
         return None
-    p = _Paused(info=_describe(frame, reason, exc, port), frame=frame, thread_id=threading.get_ident())
+    p = _Paused(info=_describe(frame, reason, exc), port=port, frame=frame, thread_id=threading.get_ident())
     _state.paused[p.info.session_id] = p
     try:
-        link.up(p.info)
+        link.up(p.info, port)
         print(f"rayscope debugger: paused at {p.info.file}:{p.info.line} ({reason}); "
               f"session {p.info.session_id}; attach with `ray-debug attach {p.info.session_id}`",
               file=sys.stderr, flush=True)
@@ -336,8 +361,7 @@ def _monitor() -> None:
 def _ensure_monitor() -> None:
     with _state.lock:
         if _state.monitor is None:
-            _state.monitor = threading.Thread(target=_monitor, name="rayscope-debug-monitor", daemon=True)
-            _state.monitor.start()
+            _state.monitor = _daemon(_monitor, "rayscope-debug-monitor")
 
 
 # ---------------------------------------------------------------- Ray's two entry points

@@ -137,11 +137,9 @@ def test_threaded_actor_two_paused_threads_one_client(head, run):
     with pytest.raises(DapClosed, match=r"4409.*already attached by first-client"):
         second.initialize()
     second.close()
-    for tid in stops:
-        dap.continue_(tid)
-    dap.disconnect()
-    dap.close()
+    dap.continue_(min(stops))  # debugpy's continue resumes every thread of the worker
     assert driver.result() == "['thread-a', 'thread-b']"
+    dap.close()
 
 
 def test_post_mortem_pauses_at_the_raising_frame(head, run):
@@ -223,3 +221,11 @@ def test_ttl_resumes_a_forgotten_session(head, run, rayscope_cluster):
     logs = (rayscope_cluster.worker_session_dir / "logs").glob(f"worker-*-{s.pid}.err")
     text = "".join(p.read_text() for p in logs)
     assert f"no client attached to session {s.session_id}" in text and "resuming the task" in text
+
+
+def test_session_of_a_dead_worker_disappears(head, run):
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    psutil.Process(s.pid).kill()
+    head.wait_gone(s.session_id)  # the worker's socket to its agent closed with it
+    driver.kill()

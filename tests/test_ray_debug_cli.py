@@ -23,6 +23,16 @@ def spawn(*args: str, timeout: float = 30) -> pexpect.spawn:
     return child
 
 
+def detach_and_finish(child: pexpect.spawn, command: str, says: str, debuggee: Debuggee) -> None:  # noqa: F811
+    """`command` detaches: ray-debug says so and exits 0, the debuggee runs to its end."""
+    child.sendline(command)
+    child.expect(says)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "RESULT 41" in debuggee.finish()
+
+
 def test_pdb_like_session_in_a_pty(debuggee: Debuggee) -> None:  # noqa: F811
     script = re.escape(str(debuggee.script))
     child = spawn("attach", "--dap-address", f"127.0.0.1:{debuggee.port}")
@@ -55,23 +65,13 @@ def test_pdb_like_session_in_a_pty(debuggee: Debuggee) -> None:  # noqa: F811
     child.expect(PROMPT)
     child.sendline("p label")
     child.expect(rf"'done'\r\n{PROMPT}")
-    child.sendline("quit")
-    child.expect("Detached; the task runs on.")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
-    assert "RESULT 41" in debuggee.finish()
+    detach_and_finish(child, "quit", "Detached; the task runs on.", debuggee)
 
 
 def test_continue_without_breakpoints_detaches_and_the_program_finishes(debuggee: Debuggee) -> None:  # noqa: F811
     child = spawn("attach", "--dap-address", f"127.0.0.1:{debuggee.port}")
     child.expect(PROMPT)
-    child.sendline("c")
-    child.expect("Continuing; detached, the task runs on.")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
-    assert "RESULT 41" in debuggee.finish()
+    detach_and_finish(child, "c", "Continuing; detached, the task runs on.", debuggee)
 
 
 def _free_port() -> int:

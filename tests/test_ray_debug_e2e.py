@@ -105,8 +105,13 @@ def test_attach_in_a_pty_stops_prints_steps_continues(rayscope_cluster: LocalClu
         child.expect(rf"> {path}\({line_of('AFTER') + 1}\)compute\(\)\r\n-> return total\r\n{PROMPT}")
         child.sendline("p total")
         child.expect(rf"41\r\n{PROMPT}")
+        # a breakpoint the worker never reaches: continue runs the task to its end; when its frame
+        # returns the head ends the session (closing the tunnel) and ray-debug exits, no hang
+        child.sendline(f"break ray_debug_job.py:{line_of('DRIVER')}")
+        child.expect(rf"Breakpoint 1 at {path}:{line_of('DRIVER')}\r\n{PROMPT}")
         child.sendline("continue")
-        child.expect("Continuing; detached, the task runs on.")
+        child.expect("Continuing until a breakpoint is hit")
+        child.expect(r"The session ended: the debug tunnel was closed|The task left the paused frame")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)

@@ -23,6 +23,7 @@ from rayscope.cli.ray_debug.sessions import (
     list_sessions,
     path_mapping,
     pick_session,
+    session_exists,
     wait_for_session,
 )
 from rayscope.cli.state_cli import _common_options
@@ -135,13 +136,17 @@ def _describe(s: DebugSession) -> str:
     return f"session {s.session_id}: {s.function} at {_where(s)} ({who}, job {s.job_id}, node {s.node_ip}, pid {s.pid})"
 
 
-def _run_debugger(dap: DapClient, mapping: Optional[PathMapping]) -> int:
+def _run_debugger(
+    dap: DapClient, mapping: Optional[PathMapping], exception: Optional[str] = None,
+    still_paused: Callable[[], bool] = lambda: True,
+) -> int:
     with dap:
         dap.attach([mapping] if mapping else [], client_id="ray-debug")
         stopped = dap.wait_stopped(ATTACH_STOP_TIMEOUT_S)
         if sys.stdin.isatty():
             import readline  # noqa: F401 - line editing and history for input()
-        return TerminalDebugger(dap, stopped, sys.stdout, mapping).run()
+        debugger = TerminalDebugger(dap, stopped, sys.stdout, mapping, exception=exception, still_paused=still_paused)
+        return debugger.run()
 
 
 @_guard
@@ -156,7 +161,11 @@ def cmd_attach(args: argparse.Namespace) -> int:
         session = _choose(client, args)
         print(f"Attaching to {_describe(session)}", flush=True)
         dap = connect_dap(client, session.session_id, client_identity(), args.timeout)
-    return _run_debugger(dap, path_mapping(local_root, args.remote_root or session.working_dir))
+        mapping = path_mapping(local_root, args.remote_root or session.working_dir)
+        return _run_debugger(
+            dap, mapping, session.exception if session.reason == "exception" else None,
+            lambda: session_exists(client, session.session_id),
+        )
 
 
 # ---------------------------------------------------------------- forward
@@ -223,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `ray-debug` console script; the exit status is the command's."""
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Optional, TextIO
@@ -25,6 +26,7 @@ from rayscope.debugger.dap import (
 PROMPT = "(ray-debug) "
 LIST_CONTEXT = 5  # lines before and after the current one, like pdb's 11-line `list`
 WAIT_SLICE_S = 0.5
+SESSION_CHECK_SLICES = 2  # ask the head whether the session still exists once a second while running
 
 HELP = """\
 Commands (pdb names; an empty line repeats the last command):
@@ -110,6 +112,7 @@ class TerminalDebugger:
     def __init__(
         self, dap: DapClient, stopped: Stopped, out: TextIO,
         mapping: Optional[PathMapping] = None, read_line: Callable[[str], str] = input,
+        exception: Optional[str] = None, still_paused: Callable[[], bool] = lambda: True,
     ) -> None:
         self.dap = dap
         self.out = out
@@ -122,6 +125,8 @@ class TerminalDebugger:
         self.index = 0  # into self.frames; 0 is the newest frame
         self.last_listed: Optional[int] = None
         self.attached = True
+        self.exception = exception  # the head's one line ("ValueError: bad input") for a post-mortem session
+        self.still_paused = still_paused  # False once the head dropped the session (its frame returned)
         self._commands: dict[str, Callable[[str], bool]] = {}
         for names, handler in (
             (("w", "where", "bt"), self.do_where), (("u", "up"), self.do_up), (("d", "down"), self.do_down),
@@ -202,12 +207,18 @@ class TerminalDebugger:
             self._print_frame(self.frame, current=True)
 
     def _exception_text(self, stopped: Stopped) -> str:
+        """pdb's post-mortem line: `ValueError: bad input`."""
+        if self.exception:
+            text, self.exception = self.exception, None  # later stops are the debuggee's own
+            return text
         try:
             info = self.dap.request("exceptionInfo", {"threadId": self.thread_id})
-            name = str(info.get("exceptionId") or "Exception").rsplit(".", 1)[-1]
-            return f"{name}: {info.get('description') or ''}".rstrip(": ")
         except DapError:
             return stopped.text or stopped.description or "exception"
+        name = str(info.get("exceptionId") or "Exception")
+        if re.fullmatch(r"[\w.]+", name):
+            name = name.rsplit(".", 1)[-1]  # builtins.ValueError -> ValueError
+        return f"{name}: {info.get('description') or ''}".rstrip(": ")
 
     # ------------------------------------------------------------ inspection
 
@@ -361,8 +372,11 @@ class TerminalDebugger:
         self._print(message)
 
     def _wait_for_stop(self) -> bool:
-        """Block until the debuggee stops again (location printed) or goes away. Ctrl-C pauses."""
+        """Block until the debuggee stops again (location printed) or goes away. Ctrl-C pauses.
+        If nothing stops it and the head drops the session (the task left the paused frame,
+        e.g. ran to its end past a breakpoint that was never hit), detach instead of hanging."""
         interrupted = False
+        idle_slices = 0
         while True:
             try:
                 event = self.dap.next_event(WAIT_SLICE_S)
@@ -379,6 +393,10 @@ class TerminalDebugger:
                 self._print(f"The session ended: {exc}")
                 return False
             if event is None:
+                idle_slices += 1
+                if idle_slices % SESSION_CHECK_SLICES == 0 and not self.still_paused():
+                    self._detach("The task left the paused frame without stopping again; detached, it runs on.")
+                    return False
                 continue
             if event.event == "stopped":
                 body = event.body

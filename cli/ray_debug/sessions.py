@@ -48,6 +48,17 @@ def get_session(client: HeadClient, session_id: str) -> DebugSession:
     return client.get(f"{SESSIONS_PATH}/{session_id}", DebugSession)
 
 
+def session_exists(client: HeadClient, session_id: str) -> bool:
+    """False only when the head says the session is gone; other errors count as "still there"."""
+    try:
+        get_session(client, session_id)
+    except HeadNotFound:
+        return False
+    except HeadError:
+        return True
+    return True
+
+
 def pick_session(sessions: Sequence[DebugSession], which: str) -> DebugSession:
     """`which` is an index of `ray-debug list` or a session id (a unique prefix is enough)."""
     if which.isdigit() and len(which) < 6:

@@ -20,7 +20,7 @@ def compute(n: int) -> int:
 
 
 def main(address: str, node_id: str) -> None:
-    ray.init(address=address, logging_level="ERROR")
+    ray.init(address=address, logging_level="ERROR")  # DRIVER
     print("JOB", ray.get_runtime_context().get_job_id(), flush=True)
     sys.stdin.readline()
     strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)

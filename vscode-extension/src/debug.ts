@@ -16,8 +16,16 @@ export interface RayDebugConfiguration extends vscode.DebugConfiguration {
   tunnelPath?: string;
 }
 
+/**
+ * Workspace folder <-> the worker's working_dir. None when there is nothing to map (no folder, the
+ * same directory, or "/"). Both roots end in "/": debugpy then matches whole directories only
+ * (without it, remote root /tmp/a would also rewrite /tmp/ab/x.py).
+ */
 export function pathMappings(session: DebugSession, local: string | undefined): { localRoot: string; remoteRoot: string }[] {
-  return local && session.working_dir ? [{ localRoot: local, remoteRoot: session.working_dir }] : [];
+  const remote = session.working_dir?.replace(/\/+$/, "");
+  const here = local?.replace(/\/+$/, "");
+  if (!here || !remote || remote === here) return [];
+  return [{ localRoot: `${here}/`, remoteRoot: `${remote}/` }];
 }
 
 export function configurationFor(url: string, session: DebugSession, tunnelPath?: string): RayDebugConfiguration {

@@ -8,7 +8,7 @@ import { TokenStore } from "./tokens";
 import { RayTreeProvider } from "./tree";
 
 /** Ages in the tree are redrawn this often while any worker is paused (a redraw, not a fetch). */
-const AGE_REDRAW_MS = 15_000;
+const AGE_REDRAW_MS = 30_000;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const tokens = new TokenStore(context.secrets);
@@ -23,9 +23,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const status = vscode.window.createStatusBarItem("rayscope.paused", vscode.StatusBarAlignment.Left, 50);
   status.name = "Rayscope paused workers";
-  status.command = "rayscope.clusters.focus";
+  status.command = "rayscope.showView";
+  let shown = "";
   const redrawStatus = () => {
     const n = clusters.pausedCount();
+    const key = `${n}:${clusters.list().length > 0}`;
+    if (key === shown) return; // unchanged: no re-render of the badge and the item
+    shown = key;
     status.text = `$(debug-pause) Ray: ${n} paused`;
     status.tooltip = n ? `${n} Ray worker(s) wait for a debugger` : "No paused Ray workers";
     status.backgroundColor = n ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
@@ -40,6 +44,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }, AGE_REDRAW_MS);
 
   context.subscriptions.push(
+    vscode.commands.registerCommand("rayscope.showView", () => vscode.commands.executeCommand("rayscope.clusters.focus")),
     clusters,
     tree,
     view,

@@ -17,10 +17,10 @@ export interface ClusterSource {
   onDidChange: vscode.Event<void>;
 }
 
-/** "42s", "5m", "3h", "2d": how long a worker has been waiting. */
+/** "<1m", "5m", "3h", "2d": how long a worker has been waiting (minutes at best, so rows redraw rarely). */
 export function formatAge(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s}s`;
+  if (s < 60) return "<1m";
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   if (s < 86400) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86400)}d`;
@@ -53,16 +53,38 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
   private readonly changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscription: vscode.Disposable;
+  private lastRendered: string | undefined;
 
   constructor(
     private readonly clusters: ClusterSource,
     private readonly now: () => number = () => Date.now() / 1000,
   ) {
-    this.subscription = clusters.onDidChange(() => this.changed.fire(undefined));
+    this.subscription = clusters.onDidChange(() => this.refresh());
   }
 
+  /**
+   * Redraw, but only when something shown changed: every redraw rebuilds the rows, and a rebuild
+   * between mouse-down and mouse-up swallows a click on a row's inline button.
+   */
   refresh(): void {
+    const rendered = this.signature();
+    if (rendered === this.lastRendered) return;
+    this.lastRendered = rendered;
     this.changed.fire(undefined);
+  }
+
+  /** Everything the tree would show, as one string. */
+  private signature(): string {
+    const parts: string[] = [];
+    const walk = (node?: Node): void => {
+      for (const child of this.getChildren(node)) {
+        const item = this.getTreeItem(child);
+        parts.push(`${item.id ?? ""}|${String(item.label)}|${item.description ?? ""}|${item.contextValue ?? ""}`);
+        walk(child);
+      }
+    };
+    walk();
+    return parts.join("\n");
   }
 
   dispose(): void {
@@ -125,7 +147,9 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
       `job ${node.jobId}`,
       sessions.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
     );
-    item.id = `job:${node.url}:${node.jobId}`;
+    // The id changes when the first session arrives, so VS Code shows the job expanded then
+    // (it remembers a collapsed state per id, and a job without sessions had no children).
+    item.id = `job:${node.url}:${node.jobId}:${sessions.length ? "sessions" : "idle"}`;
     const paused = sessions.filter((s) => s.state === "paused").length;
     const parts = [group?.job?.state ?? "", paused ? `${paused} paused` : "", group?.job?.entrypoint ?? ""];
     item.description = parts.filter(Boolean).join(" · ");

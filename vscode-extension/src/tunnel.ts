@@ -9,8 +9,12 @@ import { DapMessage, DapParser, encode } from "./dap";
 
 type Listener = (message: DapMessage) => void;
 
-/** Close code the head uses for a used, expired or foreign ticket (docs/debugger.md). */
-export const TICKET_REJECTED = 4401;
+/** Close codes of the head's tunnel (docs/debugger.md) and what the user is told. */
+export const CLOSE_REASONS: Record<number, string> = {
+  4401: "the head rejected the ticket",
+  4404: "the session is gone (the worker resumed or died, or its agent cannot reach it)",
+  4409: "the worker is already attached elsewhere",
+};
 
 export class TunnelAdapter implements vscode.DebugAdapter {
   private readonly listeners = new Set<Listener>();
@@ -36,7 +40,8 @@ export class TunnelAdapter implements vscode.DebugAdapter {
     this.ws.on("error", (err) => this.end(`debug tunnel error: ${err.message}`));
     this.ws.on("close", (code, reason) => {
       const why = reason.toString();
-      if (code === TICKET_REJECTED) this.end(`the head rejected the ticket: ${why || "used or expired"}`);
+      const known = CLOSE_REASONS[code];
+      if (known) this.end(why ? `${known}: ${why}` : known);
       else this.end(code === 1000 || code === 1005 ? undefined : `debug tunnel closed (${code}${why ? `: ${why}` : ""})`);
     });
   }

@@ -62,3 +62,14 @@ test("tokens go to secret storage keyed by URL, never to settings", async () => 
   await store.delete("http://a:1");
   assert.equal(await store.get("http://a:1"), undefined);
 });
+
+test("path mappings: workspace <-> worker working_dir, whole directories only, none when pointless", async () => {
+  const { pathMappings } = await import("../src/debug");
+  const { session } = await import("./helpers");
+  assert.deepEqual(pathMappings(session({ working_dir: "/tmp/ray/pkg_1/" }), "/work/proj"), [
+    { localRoot: "/work/proj/", remoteRoot: "/tmp/ray/pkg_1/" },
+  ]);
+  assert.deepEqual(pathMappings(session({ working_dir: "/work/proj" }), "/work/proj/"), []);
+  assert.deepEqual(pathMappings(session({ working_dir: "/" }), "/work/proj"), []);
+  assert.deepEqual(pathMappings(session({ working_dir: "/tmp/x" }), undefined), []);
+});

@@ -14,6 +14,10 @@ before(async () => {
       ws.close(4401, "ticket already used");
       return;
     }
+    if (req.url?.includes("ticket=busy")) {
+      ws.close(4409, "");
+      return;
+    }
     const parser = new DapParser();
     ws.on("message", (data: Buffer) => {
       for (const m of parser.push(data)) {
@@ -69,5 +73,14 @@ test("a rejected ticket ends the session with the head's reason", async () => {
   await until(() => out.some((m) => m.event === "terminated"), "terminated");
   const output = out.find((m) => m.event === "output");
   assert.match((output?.body as { output: string }).output, /rejected the ticket: ticket already used/);
+  adapter.dispose();
+});
+
+test("a worker attached elsewhere ends the session with a clear line", async () => {
+  const adapter = new TunnelAdapter(`${head.url.replace("http", "ws")}/api/v1/debug/tunnel?ticket=busy`, {});
+  const out: DapMessage[] = [];
+  adapter.onDidSendMessage((m) => void out.push(m as DapMessage));
+  await until(() => out.some((m) => m.event === "terminated"), "terminated");
+  assert.match((out.find((m) => m.event === "output")?.body as { output: string }).output, /already attached elsewhere/);
   adapter.dispose();
 });

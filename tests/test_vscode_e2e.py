@@ -1,0 +1,272 @@
+"""The VS Code extension end to end: real code-server, real Chromium, a real 2-node Rayscope cluster.
+
+The built `.vsix` is installed with `code-server --install-extension`; Playwright drives the browser
+like a user: set the token (command palette → password box), see the paused task in the Ray view and
+the status bar, press the inline Attach button, land on the breakpoint line in the editor with the
+task's locals in the Variables view, press Continue, and the Ray task returns its result.
+Screenshots go to artifacts/vscode-e2e/.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from rayscope.runtime.local_cluster import LocalCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+EXT = ROOT / "vscode-extension"
+VSIX = EXT / "dist" / "rayscope.vsix"
+CODE_SERVER = EXT / ".e2e" / "code-server" / "node_modules" / ".bin" / "code-server"
+WORKLOAD = Path(__file__).parent / "workloads" / "vscode_job.py"
+ARTIFACTS = ROOT / "artifacts" / "vscode-e2e"
+CHROMIUM = "/usr/bin/chromium"
+UI_WAIT_MS = 90_000
+expect.set_options(timeout=UI_WAIT_MS)  # a loaded 2-core machine renders slowly
+
+
+def line_of(marker: str) -> int:
+    return next(i for i, text in enumerate(WORKLOAD.read_text().splitlines(), 1) if f"# {marker}" in text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as res:
+                if res.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def running_code_server(tmp_path: Path, head_url: str) -> Iterator[tuple[str, Path]]:
+    """code-server with the .vsix installed, its settings naming the head, a workspace open."""
+    for need, how in ((VSIX, "./run setup builds it"), (CODE_SERVER, "./run setup installs it"),
+                      (Path(CHROMIUM), "./run setup installs Debian's chromium")):
+        assert need.exists(), f"{need} is missing: {how}"
+    user, exts, ws = tmp_path / "user", tmp_path / "exts", tmp_path / "workspace"
+    ws.mkdir()
+    shutil.copy(WORKLOAD, ws / WORKLOAD.name)
+    (user / "User").mkdir(parents=True)
+    (user / "User" / "settings.json").write_text(json.dumps({
+        "rayscope.clusters": [head_url],
+        "workbench.startupEditor": "none",
+        "security.workspace.trust.enabled": False,
+        "workbench.tips.enabled": False,
+        "telemetry.telemetryLevel": "off",
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+        "extensions.ignoreRecommendations": True,
+        "update.mode": "none",
+        "workbench.enableExperiments": False,
+        "remote.autoForwardPorts": False,
+        "debug.openDebug": "neverOpen",  # the test opens views itself (no race with auto-switching)
+    }))
+    common = [str(CODE_SERVER), "--user-data-dir", str(user), "--extensions-dir", str(exts)]
+    installed = subprocess.run([*common, "--install-extension", str(VSIX)],
+                               capture_output=True, text=True, timeout=120)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "rayscope.rayscope-vscode" in subprocess.run(
+        [*common, "--list-extensions"], capture_output=True, text=True, timeout=60).stdout
+    port = free_port()
+    log = open(tmp_path / "code-server.log", "w")
+    proc = subprocess.Popen(
+        [*common, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
+         "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override", str(ws)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60)
+        yield f"http://127.0.0.1:{port}/?folder={ws}", ws
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def code_server(tmp_path: Path, rayscope_cluster: LocalCluster) -> Iterator[tuple[str, Path]]:
+    with running_code_server(tmp_path, rayscope_cluster.http_url) as running:
+        yield running
+
+
+@pytest.fixture
+def job(code_server: tuple[str, Path], rayscope_cluster: LocalCluster) -> Iterator[subprocess.Popen]:
+    """The breakpoint job, run from the workspace copy, its task pinned to the worker node."""
+    _, ws = code_server
+    proc = subprocess.Popen(
+        [sys.executable, str(ws / WORKLOAD.name), rayscope_cluster.gcs_address, rayscope_cluster.worker_node_id],
+        cwd=ws, env=rayscope_cluster.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    first = proc.stdout.readline().split()
+    assert first[:1] == ["JOB"], first
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def show_view(page: Page, command: str, content: str) -> None:
+    """Open a sidebar view unless it is open, by the command palette (clicking an open view's icon
+    would close the sidebar). The settings keep VS Code from switching views by itself."""
+    shown = page.locator(content).first
+    if not shown.is_visible():
+        run_command(page, command)
+    expect(shown).to_be_visible()
+
+
+def show_ray_view(page: Page) -> None:
+    show_view(page, "Rayscope: Show Paused Workers", '[role=tree][aria-label="Clusters"]')
+
+
+def show_debug_view(page: Page) -> None:
+    show_view(page, "View: Show Run and Debug", ".debug-call-stack")
+
+
+def run_command(page: Page, title: str) -> None:
+    page.keyboard.press("F1")
+    box = page.locator(".quick-input-widget input")
+    expect(box).to_be_visible()
+    box.fill(f">{title}")
+    expect(page.locator(".quick-input-list .monaco-list-row.focused", has_text=title)).to_be_visible()
+    box.press("Enter")
+
+
+@pytest.mark.timeout(480)
+def test_attach_from_the_ray_view_stops_shows_locals_and_continues(
+    code_server: tuple[str, Path], job: subprocess.Popen, rayscope_cluster: LocalCluster,
+) -> None:
+    drive(code_server[0], job, rayscope_cluster.http_url, rayscope_cluster.token)
+
+
+def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
+    """The user's path through the UI; every step waits for what the user would see."""
+    after_line = line_of("AFTER")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        page.set_default_timeout(UI_WAIT_MS)
+        try:
+            page.goto(url)
+            expect(page.locator(".monaco-workbench")).to_be_visible()
+            # The Ray icon shows once the extension's contributions (and so its commands) are loaded.
+            expect(page.locator('.activitybar [aria-label^="Ray"]').first).to_be_visible()
+            show_ray_view(page)
+            # Without a token the head says so in the view; Set Token fixes it.
+            expect(page.locator(".monaco-list-row", has_text="needs a token").first).to_be_visible()
+            run_command(page, "Rayscope: Set Token")
+            box = page.locator(".quick-input-widget input[type=password]")
+            expect(box).to_be_visible()
+            box.fill(token)
+            box.press("Enter")
+            host = head_url.split("://", 1)[1]
+            expect(page.locator(".monaco-list-row", has_text=host).first).to_contain_text("live")
+            shot(page, "1-cluster-live")
+
+            job.stdin.write("14\n")
+            job.stdin.flush()
+            row = page.locator(".monaco-list-row", has_text="scale_reading").first
+            expect(row).to_be_visible()
+            expect(row).to_contain_text(f"{WORKLOAD.name}:{line_of('BREAKPOINT')}")
+            expect(row).to_contain_text("breakpoint")
+            expect(page.locator(".statusbar-item", has_text="Ray: 1 paused")).to_be_visible()
+            shot(page, "2-paused-session")
+
+            row.hover()
+            row.locator('.action-label[aria-label="Attach Debugger"]').click()
+            show_debug_view(page)
+            frame = page.locator(".debug-call-stack .monaco-list-row", has_text="scale_reading").first
+            expect(frame).to_be_visible()
+            expect(frame.locator(".line-number")).to_have_text(f"{after_line}:1")
+            expect(page.locator(".tab.active")).to_contain_text(WORKLOAD.name)
+            expect(page.locator(".monaco-editor .line-numbers.active-line-number")).to_have_text(str(after_line))
+            expect(page.locator(".monaco-editor .debug-top-stack-frame-line").first).to_be_attached()
+            variables = page.locator(".debug-variables")
+            for name, value in (("reading", "14"), ("factor", "3"), ("scaled", "42")):
+                expect(variables.locator(f'.monaco-list-row[aria-label="{name}, value {value}"]')).to_be_visible()
+            shot(page, "3-stopped-at-breakpoint")
+
+            page.locator('.debug-toolbar .action-label[aria-label^="Continue"]').click()
+            assert job.stdout.readline().split() == ["RESULTS", "43"]  # 14 * 3 + 1
+            show_ray_view(page)
+            expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
+            expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
+            shot(page, "4-task-finished")
+            # Continue keeps the client attached to the (now idle) worker, so gutter breakpoints still
+            # bind there; Disconnect detaches it.
+            page.locator('.debug-toolbar .action-label[aria-label^="Disconnect"]').click()
+            expect(page.locator(".debug-toolbar")).to_be_hidden()
+
+            several_sessions_resume_all_and_detach(page, job)
+        except BaseException:
+            shot(page, "failure")
+            raise
+        finally:
+            browser.close()
+
+
+def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) -> None:
+    """Three paused tasks of one job: attach two (two debug sessions at once), "Resume All" resumes the
+    third, detaching both lets their tasks finish too."""
+    job.stdin.write("1 2 3\n")
+    job.stdin.flush()
+    expect(page.locator(".statusbar-item", has_text="Ray: 3 paused")).to_be_visible()
+    show_ray_view(page)
+    attached_rows = page.locator(".monaco-list-row", has_text="attached by vscode@")
+    for attached in (1, 2):
+        row = page.locator(".monaco-list-row", has_text="scale_reading").filter(has_not_text="attached by").first
+        row.hover()
+        row.locator('.action-label[aria-label="Attach Debugger"]').click()
+        expect(attached_rows).to_have_count(attached)
+        expect(page.locator(".statusbar-item", has_text=f"Ray: {3 - attached} paused")).to_be_visible()
+    # Two debug sessions side by side, both stopped: the Call Stack lists each by its configuration name.
+    show_debug_view(page)
+    sessions = page.locator(".debug-call-stack .monaco-list-row", has_text="Ray: ")
+    expect(sessions.filter(has_text="PAUSED ON BREAKPOINT")).to_have_count(2)
+    shot(page, "5-two-sessions-attached")
+    show_ray_view(page)
+    job_row = page.locator(".monaco-list-row", has_text="job ").first
+    job_row.hover()
+    job_row.locator('.action-label[aria-label="Resume All Paused Workers"]').click()
+    expect(page.locator(".notifications-toasts", has_text="resumed 1 worker(s)")).to_be_visible()
+    expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
+    for left in (1, 0):
+        page.locator('.debug-toolbar .action-label[aria-label^="Disconnect"]').click()
+        expect(attached_rows).to_have_count(left)
+    out, _ = job.communicate(timeout=120)  # closes stdin: the driver exits after this line
+    assert out.split() == ["RESULTS", "4", "7", "10"], out  # 3n+1 for n = 1, 2, 3
+    assert job.returncode == 0
+    show_ray_view(page)
+    expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
+    shot(page, "6-all-finished")
