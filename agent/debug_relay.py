@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 METHOD = "/rayscope.wire.Ingest/Debug"
 READ_CHUNK = 64 * 1024
 BACKOFF_MAX_S = 5.0
+PORT_WAIT_S = 15.0
 
 
 @dataclass
@@ -216,7 +217,7 @@ class DebugRelay(threading.Thread):
 
     # ------------------------------------------------------------------ tunnels
     async def _open(self, tunnel_id: int, session_id: str) -> None:
-        port = self.ports.get(session_id)
+        port = await self._port_of(session_id)
         if port is None:
             self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(
                 tunnel_id=tunnel_id, reason=f"session {session_id} is gone (worker resumed or died)")))
@@ -231,6 +232,15 @@ class DebugRelay(threading.Thread):
         self.tunnels[tunnel_id] = tunnel
         self._send(pb.DebugAgentMessage(opened=pb.TunnelOpened(tunnel_id=tunnel_id)))
         tunnel.pump = asyncio.create_task(self._pump(tunnel_id, reader))
+
+    async def _port_of(self, session_id: str) -> Optional[int]:
+        """The worker announces itself before debugpy listens (port 0); wait for the port."""
+        for _ in range(int(PORT_WAIT_S / 0.05)):
+            port = self.ports.get(session_id)
+            if port != 0:
+                return port
+            await asyncio.sleep(0.05)
+        return None
 
     async def _pump(self, tunnel_id: int, reader: asyncio.StreamReader) -> None:
         reason = ""

@@ -5,7 +5,7 @@ without any credential of its own. The socket file lives under Ray's session dir
 0600 in a 0700 directory, so only the user running Ray (who can ptrace the workers anyway)
 can register sessions or receive resume commands. Nothing listens on a network address.
 
-One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "session": DebugSession}`` and
+One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "session": {DebugSession fields}}`` and
 ``{"op": "down", "session_id": ...}``. Agent -> worker: ``{"op": "resume", "session_id": ...}``.
 A closed connection means every session it announced is gone (the worker died or resumed).
 """
@@ -15,10 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # workers import this module at startup: keep pydantic out of it
-    from rayscope.dashboard.models import DebugSession
+from typing import Any
 
 SOCKET_NAME = "debug.sock"
 MAX_UNIX_PATH = 100  # Linux allows 107 bytes; keep a margin
@@ -42,9 +39,10 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def up_message(session: "DebugSession", port: int) -> bytes:
-    """`port`: the worker's debugpy port on 127.0.0.1; it never leaves the node."""
-    return encode({"op": "up", "port": port, "session": session.model_dump()})
+def up_message(session: dict[str, Any], port: int) -> bytes:
+    """`session`: DebugSession fields (the agent validates them). `port`: the worker's debugpy port
+    on 127.0.0.1, 0 while debugpy is still starting; it never leaves the node."""
+    return encode({"op": "up", "port": port, "session": session})
 
 
 def down_message(session_id: str) -> bytes:

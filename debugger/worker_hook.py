@@ -26,12 +26,10 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from rayscope.debugger import relay_protocol as rp
 
-if TYPE_CHECKING:  # imported when a thread first pauses: workers that never pause skip pydantic
-    from rayscope.dashboard.models import DebugSession
 
 log = logging.getLogger("rayscope.debugger")
 
@@ -67,13 +65,13 @@ class _AgentLink:
         self.path = path
         self.lock = threading.Lock()
         self.sock: Optional[socket.socket] = None
-        self.announced: dict[str, tuple["DebugSession", int]] = {}
+        self.announced: dict[str, tuple[dict[str, Any], int]] = {}
         self.on_resume: Callable[[str], None] = lambda _sid: None
 
     def _connect(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(self.path)
-        for info, port in self.announced.values():
+        for info, port in list(self.announced.values()):
             s.sendall(rp.up_message(info, port))
         _daemon(self._read, "rayscope-debug-link", s)
         return s
@@ -93,8 +91,8 @@ class _AgentLink:
                     if attempt == 2:
                         raise
 
-    def up(self, info: "DebugSession", port: int) -> None:
-        self.announced[info.session_id] = (info, port)
+    def up(self, info: dict[str, Any], port: int) -> None:
+        self.announced[info["session_id"]] = (info, port)
         self._send(rp.up_message(info, port))
 
     def down(self, session_id: str) -> None:
@@ -151,8 +149,7 @@ class _AgentLink:
 
 @dataclass
 class _Paused:
-    info: "DebugSession"
-    port: int
+    info: dict[str, Any]  # DebugSession fields
     frame: FrameType  # the user's frame: the session lasts while it is on its thread's stack
     thread_id: int
     resume: threading.Event = field(default_factory=threading.Event)
@@ -237,10 +234,10 @@ def _exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _describe(frame: FrameType, reason: str, exc: Optional[BaseException]) -> "DebugSession":
+def _describe(frame: FrameType, reason: str, exc: Optional[BaseException]) -> dict[str, Any]:
+    """A `DebugSession` as plain data: the agent validates it; pydantic would cost the worker
+    ~0.3 s of imports before the session is listed."""
     import ray
-
-    from rayscope.dashboard.models import DebugSession
 
     w = ray._private.worker.global_worker
     rc = ray.get_runtime_context()
@@ -251,7 +248,7 @@ def _describe(frame: FrameType, reason: str, exc: Optional[BaseException]) -> "D
         except Exception:  # noqa: BLE001 - a missing detail must not stop the pause
             return None
 
-    return DebugSession(
+    return dict(
         session_id=uuid.uuid4().hex, cluster_id=safe(lambda: w.node.session_name) or "", state="paused",
         reason=reason, pid=os.getpid(), paused_at=time.time(), node_id=safe(rc.get_node_id) or "",
         node_ip=safe(lambda: w.node_ip_address),
@@ -296,29 +293,32 @@ def _poll(p: _Paused, deadline: Optional[float], ttl: Optional[float]) -> bool:
             p.released = True
             return True
         if p.resume.wait(POLL_S):
-            print(f"rayscope debugger: session {p.info.session_id} resumed without a client", file=sys.stderr,
+            print(f"rayscope debugger: session {p.info['session_id']} resumed without a client", file=sys.stderr,
                   flush=True)
             return False
         if deadline is not None and time.monotonic() > deadline:
-            what = "failing the task with its exception" if p.info.reason == "exception" else "resuming the task"
-            print(f"rayscope debugger: no client attached to session {p.info.session_id} "
-                  f"(task {p.info.task_id}, {p.info.file}:{p.info.line}) within {ttl:g} s "
+            what = "failing the task with its exception" if p.info['reason'] == "exception" else "resuming the task"
+            print(f"rayscope debugger: no client attached to session {p.info['session_id']} "
+                  f"(task {p.info['task_id']}, {p.info['file']}:{p.info['line']}) within {ttl:g} s "
                   f"({ENV_TTL}); {what}", file=sys.stderr, flush=True)
             return False
 
 
 def _pause(frame: FrameType, reason: str, exc: Optional[BaseException]) -> Optional[_Paused]:
-    """Announce the session and wait. None: not paused (no agent, resumed or TTL)."""
-    port = _debug_port()
+    """Announce the session and wait. None: not paused (no agent, resumed or TTL).
+
+    Announced twice: at once with port 0 (listed within ms; the agent holds an attach until the
+    port follows), then with the port once debugpy listens (its first start takes ~0.5 s)."""
     link = _agent_link()
     if link is None:
         return None
-    p = _Paused(info=_describe(frame, reason, exc), port=port, frame=frame, thread_id=threading.get_ident())
-    _state.paused[p.info.session_id] = p
+    p = _Paused(info=_describe(frame, reason, exc), frame=frame, thread_id=threading.get_ident())
+    _state.paused[p.info['session_id']] = p
     try:
-        link.up(p.info, port)
-        print(f"rayscope debugger: paused at {p.info.file}:{p.info.line} ({reason}); "
-              f"session {p.info.session_id}; attach with `ray-debug attach {p.info.session_id}`",
+        link.up(p.info, 0)
+        link.up(p.info, _debug_port())
+        print(f"rayscope debugger: paused at {p.info['file']}:{p.info['line']} ({reason}); "
+              f"session {p.info['session_id']}; attach with `ray-debug attach {p.info['session_id']}`",
               file=sys.stderr, flush=True)
         attached = _wait_for_client(p)
     except BaseException:
@@ -332,9 +332,9 @@ def _pause(frame: FrameType, reason: str, exc: Optional[BaseException]) -> Optio
 
 
 def _end(p: _Paused) -> None:
-    _state.paused.pop(p.info.session_id, None)
+    _state.paused.pop(p.info['session_id'], None)
     if _state.link is not None:
-        _state.link.down(p.info.session_id)
+        _state.link.down(p.info['session_id'])
 
 
 def _on_stack(frame: FrameType, thread_id: int) -> bool:
@@ -372,10 +372,7 @@ def set_trace(breakpoint_uuid: Any = None) -> None:
     user = sys._getframe().f_back
     if user is None or not _is_worker():
         return _ray_set_trace(breakpoint_uuid) if _ray_set_trace else None
-    import debugpy
-
-    _debug_port()
-    if not debugpy.is_client_connected():
+    if not _client_attached():
         paused = _pause(user, "breakpoint", None)
         if paused is None:
             if _agent_link() is None and _ray_set_trace is not None:
@@ -384,6 +381,11 @@ def set_trace(breakpoint_uuid: Any = None) -> None:
             return None
     _restore_breakpoint_hook()
     _stop_in_caller()  # must stay the last statement (see there)
+
+
+def _client_attached() -> bool:
+    """A client is already attached to this worker (another of its threads paused)."""
+    return _state.port is not None and sys.modules["debugpy"].is_client_connected()
 
 
 def _stop_in_caller() -> None:
@@ -399,12 +401,9 @@ def post_mortem() -> None:
     etype, exc, tb = sys.exc_info()
     if exc is None or not _is_worker():
         return _ray_post_mortem() if _ray_post_mortem else None
-    import debugpy
-
     frame = _raising_frame(tb)
-    _debug_port()
     paused: Optional[_Paused] = None
-    if not debugpy.is_client_connected():
+    if not _client_attached():
         paused = _pause(frame, "exception", exc)
         if paused is None:
             return None

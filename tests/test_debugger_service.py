@@ -171,10 +171,17 @@ def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     driver = run("resume")
     [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
     worker = psutil.Process(s.pid)
-    listeners = [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
     ray_port = _ray_worker_port(rayscope_cluster.worker_session_dir, s.pid)
-    assert [a for a in listeners if a.ip == "127.0.0.1"], listeners  # debugpy, in process
-    assert all(a.ip in ("127.0.0.1", "::1") or a.port == ray_port for a in listeners), listeners
+
+    def listeners() -> list:
+        return [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+
+    deadline = time.monotonic() + 60  # the session is listed before debugpy has started listening
+    while not [a for a in listeners() if a.port != ray_port] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = listeners()
+    assert [a for a in found if a.ip == "127.0.0.1"], found  # debugpy, in process
+    assert all(a.ip in ("127.0.0.1", "::1") or a.port == ray_port for a in found), found
     assert worker.children(recursive=True) == []  # no debug adapter process
 
     # no token: refused before any WebSocket opens
