@@ -208,33 +208,45 @@ def _api_counts(cluster: LocalCluster) -> dict[tuple[str, str], int]:
     return {(r["name"], st): n for r in rows for st, n in r["states"].items()}
 
 
-def _written_task_ids(cluster: LocalCluster, job_id: str) -> set[str]:
-    """Ids of the job's tasks that Ray wrote to any node's export files (what any tool can know)."""
-    out: set[str] = set()
+_STATUS_NAME = {num: name for name, num in export_events.TASK_STATUS.items()}
+TaskKey = tuple[str, int]  # (task_id, attempt)
+
+
+def _written_tasks(cluster: LocalCluster, job_id: str) -> dict[TaskKey, tuple[str, frozenset]]:
+    """(name, states) of the job's task attempts in Ray's export files on both nodes: all any tool can know."""
+    names: dict[TaskKey, str] = {}
+    states: dict[TaskKey, set[str]] = {}
     for session in (cluster.head_session_dir, cluster.worker_session_dir):
         for path in (session / "logs" / "export_events").glob("event_EXPORT_TASK_*.log"):
             for line in path.read_bytes().splitlines():
                 ev = export_events.decode_line(line)
                 if isinstance(ev, TaskEvent) and ev.job_id == job_id:
-                    out.add(ev.task_id)
-    return out
+                    key = (ev.task_id, ev.attempt)
+                    names[key] = ev.name or names.get(key, "")
+                    states.setdefault(key, set()).update(_STATUS_NAME[s] for s in ev.state_ts_ns)
+    return {k: (names[k], frozenset(v)) for k, v in states.items()}
+
+
+def _stored_tasks(cluster: LocalCluster, job_id: str) -> dict[TaskKey, tuple[str, frozenset]]:
+    rows = httpx.get(cluster.http_url + "/api/v1/tasks", params={"limit": 10000}, headers=_auth(cluster),
+                     timeout=10).json()["rows"]
+    return {(r["task_id"], r["attempt"]): (r["name"] or "", frozenset(r["state_times"] or ()))
+            for r in rows if r["job_id"] == job_id}
 
 
 def test_head_stores_every_task_ray_wrote(cluster: LocalCluster, nested: dict) -> None:
-    """No loss on our side: the head stores exactly the nested job's tasks found in Ray's export
-    files on both nodes (children may be missing from both, see the next test's docstring)."""
-    def stored() -> set[str]:
-        rows = httpx.get(cluster.http_url + "/api/v1/tasks", params={"limit": 10000}, headers=_auth(cluster),
-                         timeout=10).json()["rows"]
-        return {r["task_id"] for r in rows if r["job_id"] == nested["job_id"]}
-    written = _written_task_ids(cluster, nested["job_id"])
-    assert len(written) >= 1 + nested["parents"] + nested["failed"]  # the driver owns these: always written
+    """No loss on our side: for the nested job, the head has exactly the task attempts, names and
+    states found in Ray's export files on both nodes (children may be missing from both, see the
+    next test's docstring)."""
+    job = nested["job_id"]
+    assert len(_written_tasks(cluster, job)) >= 1 + nested["parents"] + nested["failed"]  # driver-owned: always written
     try:  # files are re-read too: a dying worker may still flush once after the driver returned
-        wait_for(lambda: stored() == _written_task_ids(cluster, nested["job_id"]), 60,
-                 "the head to store every task in Ray's export files")
+        wait_for(lambda: _stored_tasks(cluster, job) == _written_tasks(cluster, job), 60,
+                 "the head to store every task state in Ray's export files")
     except AssertionError as err:
-        written, got = _written_task_ids(cluster, nested["job_id"]), stored()
-        raise AssertionError(f"{err}: only in files {sorted(written - got)}, only in the head {sorted(got - written)}")
+        written, got = _written_tasks(cluster, job), _stored_tasks(cluster, job)
+        diff = {k: (written.get(k), got.get(k)) for k in written.keys() | got.keys() if written.get(k) != got.get(k)}
+        raise AssertionError(f"{err}: (files, head) differ for {diff}")
 
 
 def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, prometheus: str, nested: dict,
