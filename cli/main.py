@@ -7,6 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from rayscope.cli import lifecycle, metrics_cli, state_cli
+from rayscope.cli.signals import ctrl_c_interrupts
 
 # Subcommands that forward options they do not know (to `ray start`, to the agent).
 _FORWARDING = {"start", "agent"}
@@ -29,6 +30,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if extra and args.command not in _FORWARDING:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.forward = extra
+    ctrl_c_interrupts()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from rayscope.cli.ray_debug.sessions import (
     session_exists,
     wait_for_session,
 )
+from rayscope.cli.signals import ctrl_c_interrupts
 from rayscope.cli.state_cli import _common_options
 from rayscope.dashboard.models import DebugSession
 from rayscope.debugger.dap import DapClient, DapError, PathMapping
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The `ray-debug` console script; the exit status is the command's."""
     args = build_parser().parse_args(argv)
+    ctrl_c_interrupts()
     return args.func(args)
 
 

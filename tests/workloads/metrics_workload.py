@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import ray
 
@@ -49,6 +50,9 @@ if __name__ == "__main__":
     ray.init(address=sys.argv[1], log_to_driver=False)
     if sys.argv[2] == "nested":
         print("TRUTH " + json.dumps(nested(int(sys.argv[3]))), flush=True)
+        # Ray force-exits a job's workers when the driver exits, dropping task events buffered since
+        # their last 1 s flush (docs/ray-integration.md); staying two flushes keeps them.
+        time.sleep(2.5)
     else:
         truth, keep = hold()
         print("TRUTH " + json.dumps(truth), flush=True)
