@@ -155,7 +155,12 @@ def test_list_and_forward_to_a_dap_client(rayscope_cluster: LocalCluster, job: J
         assert "RESULT 41" in job.result()
     finally:
         forward.send_signal(signal.SIGINT)
-        forward.wait(timeout=10)
+        try:
+            assert forward.wait(timeout=10) == 130, "ray-debug forward must end on Ctrl-C"
+        finally:
+            if forward.poll() is None:
+                forward.kill()
+                forward.wait()
 
 
 def test_errors_from_a_real_head_are_one_line(rayscope_cluster: LocalCluster) -> None:
