@@ -7,9 +7,8 @@ so --tasks 1000000 ingests ~3M events.
 
 Path measured: Batch.FromString (as the gRPC server decodes) -> Store.commit, as the ingest servicer
 calls it: queued batches are coalesced up to the head's caps (COALESCE_MAX_BATCHES / _ITEMS) into one
-transaction, each task attempt's deltas in it merged into one row on the prepare thread while the
-writer thread commits the previous transaction (validation, the SQL merge, the summary counters,
-the agent seq). --no-coalesce: one batch per transaction on the writer, deltas not merged.
+transaction on the writer thread, each task attempt's deltas in it merged into one row (validation,
+the SQL merge, the summary counters, the agent seq). --no-coalesce: one batch per transaction on the writer, deltas not merged.
 Then: the counters are checked exact, filtered pages of 100 (keyset, default sort), the summary.
 
     .venv/bin/python bench/bench_store.py [--tasks 1000000] [--batch 5000] [--db PATH]
@@ -135,8 +134,7 @@ def realistic_batches(n_tasks: int, batch_size: int, seed: int = 7) -> Iterator[
 def load(store: Store, n: int, batch_size: int, coalesce: bool = True) -> tuple[float, int]:
     """Returns (events/s over decode + apply, events) excluding the synthetic generation.
     Coalesced: every batch through Store.commit, as the ingest servicer calls it, with up to
-    COMMITS_IN_FLIGHT waiting (agents wait for acks), so the store groups and pipelines them as
-    the head does."""
+    COMMITS_IN_FLIGHT waiting (agents wait for acks), so the store groups them as the head does."""
     for agent, node in zip(AGENTS, NODES):
         store.writer.call(record_hello, pb.AgentHello(agent_id=agent, node_id=node), time.time())
     wire = [(agent, node, batch.SerializeToString()) for agent, node, batch in realistic_batches(n, batch_size)]

@@ -6,7 +6,6 @@ import collections
 import logging
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +14,6 @@ from rayscope.dashboard.errors import NotFound
 from rayscope.dashboard.store import read_health, read_logs, read_metrics, read_tasks, rows, specs
 from rayscope.dashboard.store.apply_batch import (
     CommitResult,
-    PreparedBatches,
     apply_batch,
     apply_prepared,
     prepare_batches,
@@ -59,13 +57,9 @@ class Store:
         if live:
             self.writer.call(lambda c: c.execute("UPDATE agents SET connected = 0"))
         self._readers = ReaderPool(self.db_path, read_logs.install_functions)
-        self._queued: collections.deque = collections.deque()  # batches waiting to be prepared
-        # Preparing (validation, collapsing, building rows: Python) runs on its own thread, one
-        # transaction ahead of the writer (SQLite: mostly outside the GIL), so they share two cores.
-        self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayscope-store-prepare")
+        self._queued: collections.deque = collections.deque()  # batches waiting for the writer
 
     def close(self) -> None:
-        self._preparer.shutdown(wait=True)
         self._readers.close_all()
         self.writer.close()
 
@@ -75,19 +69,20 @@ class Store:
 
     async def commit(self, agent_id: str, node_id: str, batch: pb.Batch, collect_deltas: bool) -> CommitResult:
         """Returns once the batch and its seq are durably committed (then the caller acks it).
-        Each call queues its batch and one prepare job; a prepare job takes whatever is queued by
-        then (up to the caps), prepares it as one transaction and hands it to the writer. At low load
-        that is just this batch, so nothing waits for company; under load the transactions grow, and
-        the next one is prepared while the writer commits this one. One prepare job per batch, each
-        taking at least one if any is left, so every queued batch is taken by some job."""
+        Each call queues its batch and one drain job on the writer thread; a drain takes whatever is
+        queued by then (up to the caps) into one transaction. At low load that is just this batch,
+        so nothing waits for company; under load the transactions grow. One drain per batch, each
+        taking at least one if any is left, so every queued batch is taken by some drain.
+        (Preparing the next transaction on a second thread was tried: the head stayed at one core,
+        held by the GIL, and gained nothing.)"""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queued.append(((agent_id, node_id, batch, collect_deltas), fut, loop))
-        self._preparer.submit(self._prepare_next)
+        self.writer.submit(self._drain)
         return await fut
 
-    def _prepare_next(self) -> None:
-        """On the prepare thread: take what is queued now and queue its commit on the writer."""
+    def _drain(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread: commit what is queued now, then resolve each caller's future."""
         taken = []
         n = 0
         while self._queued and len(taken) < COALESCE_MAX_BATCHES:
@@ -99,17 +94,7 @@ class Store:
         if not taken:
             return
         try:
-            prepared: PreparedBatches | Exception = prepare_batches([e[0] for e in taken])
-        except Exception as err:  # noqa: BLE001 - the writer falls back to one by one
-            prepared = err
-        self.writer.submit(self._commit, taken, prepared)
-
-    def _commit(self, conn: sqlite3.Connection, taken: list, prepared: PreparedBatches | Exception) -> None:
-        """On the writer thread: commit a prepared transaction, then resolve each caller's future."""
-        try:
-            if isinstance(prepared, Exception):
-                raise prepared
-            outcomes: list = apply_prepared(conn, prepared)
+            outcomes: list = apply_prepared(conn, prepare_batches([e[0] for e in taken]))
         except Exception:  # noqa: BLE001 - then each batch alone, so one bad batch fails only itself
             if len(taken) > 1:
                 log.warning("coalesced commit of %d batches failed; applying them one by one", len(taken),

@@ -88,9 +88,7 @@ class PreparedBatches:
 
 
 def prepare_batches(items: list[Item], collapse: bool = True) -> PreparedBatches:
-    """What needs no database: the task deltas validated, collapsed and turned into rows. The Store
-    runs this for the next transaction while the writer commits the current one; SQLite releases
-    the GIL while it works, so the two overlap on a second core."""
+    """What needs no database: the task deltas validated, collapsed and turned into rows."""
     now = time.time()
     ctxs = [ApplyContext(conn=None, node_id=node_id, now=now, collect_deltas=collect)  # type: ignore[arg-type]  # set when applied
             for _, node_id, _, collect in items]

@@ -1,7 +1,6 @@
 """TaskEvent deltas -> rows of the tasks table's merge UPSERT, merged per task attempt in Python first.
 
-Pure (no database), so the Store prepares the next transaction's rows on its own thread while the
-writer commits the current one. The merge rules are the UPSERT's (see apply_tasks.py), applied to
+Pure (no database). The merge rules are the UPSERT's (see apply_tasks.py), applied to
 the deltas of one transaction in arrival order, so N deltas of a task attempt become one row that
 leaves the table exactly as the N UPSERTs would:
 - newer-wins columns (ids, names, errors, log offsets): the later present value;
