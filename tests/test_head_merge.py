@@ -280,13 +280,13 @@ def test_concurrent_commits_share_transactions_and_each_is_acked_after_its_commi
     result says applied or (for a resent seq) not; the committed seqs are the highest sent."""
     import rayscope.dashboard.store as store_pkg
     groups = []
-    real = store_pkg.apply_prepared
+    real = store_pkg.prepare_batches
 
-    def recording(conn, prepared):
-        groups.append(len(prepared.items))
-        return real(conn, prepared)
+    def recording(items):  # in this process; the writer process commits what it returns
+        groups.append(len(items))
+        return real(items)
 
-    monkeypatch.setattr(store_pkg, "apply_prepared", recording)
+    monkeypatch.setattr(store_pkg, "prepare_batches", recording)
 
     async def agent(name: str, node: str, n: int) -> list:
         out = []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROTO = "rayscope_ingest.proto"
+MODULE = "rayscope.wire.rayscope_ingest_pb2"
 
 
 def generate(out_dir: Path) -> Path:
@@ -19,7 +20,12 @@ def generate(out_dir: Path) -> Path:
     code = protoc.main(["protoc", f"-I{HERE}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", str(HERE / PROTO)])
     if code != 0:
         raise RuntimeError(f"protoc failed with exit code {code}")
-    return out_dir / "rayscope_ingest_pb2.py"
+    out = out_dir / "rayscope_ingest_pb2.py"
+    # The classes' __module__ must be the importable name, or pickle (the head hands batches to
+    # its writer process) cannot find them.
+    text = out.read_text().replace(f"'{MODULE.rsplit('.', 1)[1]}', _globals)", f"'{MODULE}', _globals)")
+    out.write_text(text)
+    return out
 
 
 def main() -> int:

@@ -1,11 +1,13 @@
-"""The head's SQLite store: one writer thread, per-thread readers, typed reads returning API models."""
+"""The head's SQLite store: rows prepared here, committed by the writer process; per-thread readers
+returning API models."""
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
-import sqlite3
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -14,8 +16,9 @@ from rayscope.dashboard.errors import NotFound
 from rayscope.dashboard.store import read_health, read_logs, read_metrics, read_tasks, rows, specs
 from rayscope.dashboard.store.apply_batch import (
     CommitResult,
-    apply_batch,
-    apply_prepared,
+    PreparedBatches,
+    apply_transaction,
+    mark_all_disconnected,
     prepare_batches,
     record_hello,
     set_disconnected,
@@ -34,10 +37,21 @@ log = logging.getLogger(__name__)
 # Under load, batches queued for the writer (from any agents) share one transaction, up to:
 COALESCE_MAX_BATCHES = 16
 COALESCE_MAX_ITEMS = 40_000  # task deltas + log lines + samples
+# Prepared transactions handed to the writer process and not yet committed: one being applied and
+# one waiting, so the head prepares the next while the writer commits.
+TRANSACTIONS_IN_FLIGHT = 2
 
 
 def batch_items(batch: pb.Batch) -> int:
     return len(batch.tasks) + len(batch.log_lines) + len(batch.node_samples) + len(batch.actors) + 1
+
+
+def _resolve_all(taken: list, outcomes: list) -> None:
+    for (_, fut, loop), out in zip(taken, outcomes):
+        try:
+            loop.call_soon_threadsafe(_resolve, fut, out)
+        except RuntimeError:  # that event loop is closed: nobody is waiting
+            pass
 
 
 def _resolve(fut: asyncio.Future, out) -> None:
@@ -55,11 +69,14 @@ class Store:
         self.live = live
         self.writer = Writer(self.db_path)  # creates the schema, so readers can open after it
         if live:
-            self.writer.call(lambda c: c.execute("UPDATE agents SET connected = 0"))
+            self.writer.call(mark_all_disconnected)
         self._readers = ReaderPool(self.db_path, read_logs.install_functions)
-        self._queued: collections.deque = collections.deque()  # batches waiting for the writer
+        self._queued: collections.deque = collections.deque()  # batches waiting for the preparer
+        self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayscope-store-prepare")
+        self._in_flight = threading.Semaphore(TRANSACTIONS_IN_FLIGHT)
 
     def close(self) -> None:
+        self._preparer.shutdown(wait=True)
         self._readers.close_all()
         self.writer.close()
 
@@ -69,20 +86,21 @@ class Store:
 
     async def commit(self, agent_id: str, node_id: str, batch: pb.Batch, collect_deltas: bool) -> CommitResult:
         """Returns once the batch and its seq are durably committed (then the caller acks it).
-        Each call queues its batch and one drain job on the writer thread; a drain takes whatever is
-        queued by then (up to the caps) into one transaction. At low load that is just this batch,
-        so nothing waits for company; under load the transactions grow. One drain per batch, each
-        taking at least one if any is left, so every queued batch is taken by some drain.
-        (Preparing the next transaction on a second thread was tried: the head stayed at one core,
-        held by the GIL, and gained nothing.)"""
+        Each call queues its batch and one drain job on the preparer thread; a drain takes whatever
+        is queued by then (up to the caps) into one transaction. At low load that is just this
+        batch, so nothing waits for company; under load the transactions grow. One drain per batch,
+        each taking at least one if any is left, so every queued batch is taken by some drain."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queued.append(((agent_id, node_id, batch, collect_deltas), fut, loop))
-        self.writer.submit(self._drain)
+        self._preparer.submit(self._drain)
         return await fut
 
-    def _drain(self, conn: sqlite3.Connection) -> None:
-        """On the writer thread: commit what is queued now, then resolve each caller's future."""
+    def _drain(self) -> None:
+        """On the preparer thread: turn what is queued now into one prepared transaction and hand it
+        to the writer process; its reply resolves each caller's future (_committed). Waits while
+        TRANSACTIONS_IN_FLIGHT are with the writer, so batches keep coalescing meanwhile."""
+        self._in_flight.acquire()
         taken = []
         n = 0
         while self._queued and len(taken) < COALESCE_MAX_BATCHES:
@@ -92,24 +110,29 @@ class Store:
             n += batch_items(entry[0][2])
             taken.append(entry)
         if not taken:
+            self._in_flight.release()
             return
+        items = [e[0] for e in taken]
         try:
-            outcomes: list = apply_prepared(conn, prepare_batches([e[0] for e in taken]))
-        except Exception:  # noqa: BLE001 - then each batch alone, so one bad batch fails only itself
-            if len(taken) > 1:
-                log.warning("coalesced commit of %d batches failed; applying them one by one", len(taken),
-                            exc_info=True)
-            outcomes = []
-            for e in taken:
-                try:
-                    outcomes.append(apply_batch(conn, *e[0]))
-                except Exception as err:  # noqa: BLE001 - the servicer counts it (Store.skip)
-                    outcomes.append(err)
-        for (_, fut, loop), out in zip(taken, outcomes):
-            try:
-                loop.call_soon_threadsafe(_resolve, fut, out)
-            except RuntimeError:  # that event loop is closed: nobody is waiting
-                pass
+            prepared: Optional[PreparedBatches] = prepare_batches(items)
+        except Exception:  # noqa: BLE001 - the writer applies them one by one instead
+            log.exception("preparing %d batches failed", len(items))
+            prepared = None
+        try:
+            job = self.writer.submit(apply_transaction, items, prepared)
+        except BaseException as err:  # noqa: BLE001 - e.g. not picklable: each caller gets the error
+            self._in_flight.release()
+            _resolve_all(taken, [err] * len(taken))
+            return
+        job.add_done_callback(lambda done: self._committed(taken, done))
+
+    def _committed(self, taken: list, job: Future) -> None:
+        self._in_flight.release()
+        try:
+            outcomes = job.result()
+        except BaseException as err:  # noqa: BLE001 - e.g. WriterDied: every caller gets it
+            outcomes = [err] * len(taken)
+        _resolve_all(taken, outcomes)
 
     async def skip(self, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:
         await self.writer.run(skip_batch, agent_id, node_id, batch, error)

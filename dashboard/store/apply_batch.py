@@ -7,9 +7,11 @@ is acked before that commit.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 from rayscope.dashboard.store.apply_lifecycle import apply_actors, apply_jobs, apply_nodes
 from rayscope.dashboard.store.apply_logs import apply_log_files, apply_log_lines
@@ -25,6 +27,8 @@ from rayscope.dashboard.store.apply_tasks import apply_task_events
 from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.wire import rayscope_ingest_pb2 as pb
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -147,6 +151,35 @@ def apply_prepared(conn: sqlite3.Connection, prepared: PreparedBatches) -> list[
         results.append(CommitResult(applied=True, last_committed_seq=seq, head_drops=len(ctx.drops),
                                     deltas=ctx.deltas))
     return results
+
+
+class BatchFailed(RuntimeError):
+    """A batch the writer could not apply even alone (its message says why)."""
+
+
+def apply_transaction(conn: sqlite3.Connection, items: list[Item],
+                      prepared: Optional[PreparedBatches]) -> list[CommitResult | BatchFailed]:
+    """The writer's job for one coalesced transaction: all batches in one transaction, or, if that
+    fails, each batch alone, so one bad batch fails only itself (the servicer counts it as a drop).
+    prepared is None when preparing failed in the head."""
+    if prepared is not None:
+        try:
+            return list(apply_prepared(conn, prepared))
+        except Exception:  # noqa: BLE001 - retried one by one below
+            log.warning("coalesced commit of %d batches failed; applying them one by one", len(items),
+                        exc_info=True)
+    outcomes: list[CommitResult | BatchFailed] = []
+    for item in items:
+        try:
+            outcomes.append(apply_batch(conn, *item))
+        except Exception as err:  # noqa: BLE001 - reported to the servicer
+            outcomes.append(BatchFailed(f"{type(err).__name__}: {err}"))
+    return outcomes
+
+
+def mark_all_disconnected(conn: sqlite3.Connection) -> None:
+    """At head start: no agent is connected until it says hello again."""
+    conn.execute("UPDATE agents SET connected = 0")
 
 
 def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
