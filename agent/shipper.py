@@ -43,6 +43,9 @@ class ShipperStats:
     unauthenticated: int = 0
 
 
+MAX_INFLIGHT = 16  # unacked batches per stream: enough to keep the head's transaction pipeline full
+
+
 class Shipper(threading.Thread):
     def __init__(
         self,
@@ -51,7 +54,7 @@ class Shipper(threading.Thread):
         hello: AgentHello,
         spool: Spool,
         volatile: VolatileBuffer,
-        max_inflight: int = 16,
+        max_inflight: int = MAX_INFLIGHT,
         backoff_max_s: float = 10.0,
         unauth_retry_s: float = 30.0,
     ) -> None:

@@ -6,9 +6,10 @@ out of order). All batches are generated and serialized before the clock starts,
 costs only the gRPC send; it still shares this machine's cores with the head.
 
 Measured: events committed per second, by acks (first send -> last ack), and the head process's
-CPU over that window (user+sys seconds per wall second; 1.0 = one core).
+CPU over that window (user+sys seconds per wall second; 1.0 = one core), of the service process and
+of its writer process.
 
-    .venv/bin/python bench/bench_ingest.py [--tasks 1000000] [--batch 5000] [--inflight 4]
+    .venv/bin/python bench/bench_ingest.py [--tasks 1000000] [--batch 5000] [--inflight 16]
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench_store import AGENTS, NODES, realistic_batches  # noqa: E402
 from head_process import running_head  # noqa: E402
+from rayscope.agent.shipper import MAX_INFLIGHT  # noqa: E402
 from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
 
 TARGET = 20_000
@@ -64,7 +66,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=5000)
-    ap.add_argument("--inflight", type=int, default=4, help="unacked batches per agent stream")
+    ap.add_argument("--inflight", type=int, default=MAX_INFLIGHT, help="unacked batches per agent stream "
+                    "(default: the agent's)")
     args = ap.parse_args()
     t = time.perf_counter()
     per_agent: dict[str, list[bytes]] = {a: [] for a in AGENTS}
@@ -83,19 +86,20 @@ def main() -> None:
         threads = [threading.Thread(target=agent_stream, args=(head.grpc_address, head.token, a, n, per_agent[a],
                                                                args.inflight, done, errors))
                    for a, n in zip(AGENTS, NODES)]
-        cpu0 = proc.cpu_times()
+        procs = [proc] + proc.children() + [psutil.Process()]  # the service, its writer, this client
+        cpu0 = [p.cpu_times() for p in procs]
         t0 = time.perf_counter()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
-        cpu1 = proc.cpu_times()
+        cpu1 = [p.cpu_times() for p in procs]
         wall = max((d[2] for d in done), default=time.perf_counter()) - t0
         if errors:
             raise SystemExit(f"agent errors: {errors}")
         acked = sum(d[1] for d in done)
         assert acked == sum(len(v) for v in per_agent.values()), (acked, "batches acked")
-        head_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
+        cpus = [(b.user + b.system - a.user - a.system) / wall for a, b in zip(cpu0, cpu1)]
         stored = head.get("/tasks/summary").json()["total"]
         page_t = []
         for _ in range(20):
@@ -105,7 +109,9 @@ def main() -> None:
         page_t.sort()
         print(f"INGEST end-to-end: {events / wall:,.0f} task events/s committed (by acks) "
               f"[target {TARGET:,}/s: {'MET' if events / wall >= TARGET else 'NOT MET'}]; "
-              f"{events:,} events in {wall:.1f}s; head CPU {head_cpu:.2f} cores; tasks stored {stored:,}")
+              f"{events:,} events in {wall:.1f}s; head CPU {sum(cpus[:-1]):.2f} cores "
+              f"({' + '.join(f'{c:.2f}' for c in cpus[:-1])}: service + writer), client {cpus[-1]:.2f}; "
+              f"tasks stored {stored:,}")
         print(f"HTTP GET /tasks?filter=state=FAILED&limit=100 after load: p50 {page_t[10] * 1e3:.1f} ms, "
               f"max {page_t[-1] * 1e3:.1f} ms (includes HTTP + JSON)")
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from rayscope.agent.shipper import MAX_INFLIGHT
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
 from rayscope.dashboard.store.listing import ListQuery, list_page
@@ -148,7 +149,7 @@ def load(store: Store, n: int, batch_size: int, coalesce: bool = True) -> tuple[
     return events / (time.perf_counter() - t), events
 
 
-COMMITS_IN_FLIGHT = 32
+COMMITS_IN_FLIGHT = len(AGENTS) * MAX_INFLIGHT  # every agent with its full window unacked
 
 
 async def _commit_all(store: Store, wire: list[tuple[str, str, bytes]]) -> None:

@@ -1,13 +1,15 @@
 """The gRPC ingest servicer: rayscope.wire.Ingest/Stream (see wire/rayscope_ingest.proto).
 
 Hello -> HelloAck(last committed seq) -> per Batch: commit batch + seq in one transaction, then
-Ack(seq). A batch at or below the committed seq is acked without re-applying. Bad items inside
+Ack(seq), in seq order; later batches are read and queued for commit meanwhile. A batch at or below the committed seq is acked without re-applying. Bad items inside
 a batch are counted as drops by the store; they never end the stream.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import AsyncIterator
+from dataclasses import dataclass
+from typing import AsyncIterator, Optional
 
 import grpc
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 SERVICE = "rayscope.wire.Ingest"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 UNAUTHENTICATED = "invalid or missing Rayscope token"
+# Batches of one stream read ahead of their acks (the agent's own window is MAX_INFLIGHT).
+MAX_UNACKED_PER_STREAM = 64
 
 
 class IngestServicer:
@@ -52,25 +56,56 @@ class IngestServicer:
         last = await self.store.hello(hello)
         log.info("agent %s (node %s) connected; last committed seq %d", hello.agent_id, hello.node_id, last)
         yield pb.HeadMessage(hello_ack=pb.HelloAck(last_committed_seq=last))
+        # Batches are read and handed to the store as they arrive, while earlier ones commit: the
+        # agent keeps a window of unacked batches, and the store coalesces what is queued into
+        # shared transactions. Acks go out in seq order as the commits complete.
+        commits: asyncio.Queue = asyncio.Queue(maxsize=MAX_UNACKED_PER_STREAM)
+        reader = asyncio.create_task(self._read_batches(requests, hello, commits))
         try:
-            async for msg in requests:
-                if not msg.HasField("batch"):
-                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "AgentHello sent twice on one stream")
+            while True:
+                item = await commits.get()
+                if isinstance(item, _StreamEnd):
+                    if item.error:
+                        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, item.error)
+                    return
+                batch, commit = item
                 try:
-                    result = await self.store.commit(hello.agent_id, hello.node_id, msg.batch,
-                                                     self.hub.has_clients)
+                    result = await commit
                 except Exception as err:  # noqa: BLE001 - counted, see Store.skip
-                    log.exception("batch %d of agent %s could not be applied", msg.batch.seq, hello.agent_id)
-                    await self.store.skip(hello.agent_id, hello.node_id, msg.batch, f"{type(err).__name__}: {err}")
+                    log.error("batch %d of agent %s could not be applied: %s", batch.seq, hello.agent_id, err)
+                    await self.store.skip(hello.agent_id, hello.node_id, batch, f"{type(err).__name__}: {err}")
                 else:
                     if result.applied and result.deltas:
                         self.hub.publish(result.deltas)
-                yield pb.HeadMessage(ack=pb.Ack(seq=msg.batch.seq))
+                yield pb.HeadMessage(ack=pb.Ack(seq=batch.seq))
         finally:
+            reader.cancel()
             try:
                 await self.store.disconnected(hello.agent_id)
             except Exception:  # the store may be closing during shutdown
                 log.debug("could not mark agent %s disconnected", hello.agent_id, exc_info=True)
+
+    async def _read_batches(self, requests: AsyncIterator[pb.AgentMessage], hello: pb.AgentHello,
+                            commits: asyncio.Queue) -> None:
+        """Each batch starts its commit at once (so they queue in the store in seq order); the
+        queue's bound stops reading from an agent that ignores acks."""
+        error = None
+        try:
+            async for msg in requests:
+                if not msg.HasField("batch"):
+                    error = "AgentHello sent twice on one stream"
+                    break
+                commit = asyncio.ensure_future(
+                    self.store.commit(hello.agent_id, hello.node_id, msg.batch, self.hub.has_clients))
+                await commits.put((msg.batch, commit))
+        except Exception as err:  # noqa: BLE001 - the stream broke: end it after what was read
+            log.debug("stream of agent %s ended: %r", hello.agent_id, err)
+        await commits.put(_StreamEnd(error))
+
+
+@dataclass
+class _StreamEnd:
+    error: Optional[str] = None
 
 
 def authorized(context: grpc.aio.ServicerContext, token: str) -> bool:

@@ -35,8 +35,8 @@ __all__ = ["Store", "CommitResult", "ListQuery"]
 log = logging.getLogger(__name__)
 
 # Under load, batches queued for the writer (from any agents) share one transaction, up to:
-COALESCE_MAX_BATCHES = 16
-COALESCE_MAX_ITEMS = 40_000  # task deltas + log lines + samples
+COALESCE_MAX_BATCHES = 64
+COALESCE_MAX_ITEMS = 160_000  # task deltas + log lines + samples
 # Prepared transactions handed to the writer process and not yet committed: one being applied and
 # one waiting, so the head prepares the next while the writer commits.
 TRANSACTIONS_IN_FLIGHT = 2
