@@ -16,6 +16,7 @@ import grpc
 from rayscope.dashboard.auth import bearer, token_matches
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.context import MalformedItem, require_hex
+from rayscope.dashboard.store.writer import WriterDied
 from rayscope.dashboard.ws import Hub
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -53,7 +54,10 @@ class IngestServicer:
             require_hex(hello.node_id, "node_id")
         except MalformedItem as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad AgentHello: {err}")
-        last = await self.store.hello(hello)
+        try:
+            last = await self.store.hello(hello)
+        except WriterDied as err:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the head's store restarted: {err}")
         log.info("agent %s (node %s) connected; last committed seq %d", hello.agent_id, hello.node_id, last)
         yield pb.HeadMessage(hello_ack=pb.HelloAck(last_committed_seq=last))
         # Batches are read and handed to the store as they arrive, while earlier ones commit: the
@@ -71,6 +75,8 @@ class IngestServicer:
                 batch, commit = item
                 try:
                     result = await commit
+                except WriterDied as err:  # not committed: the agent sends it again on its next stream
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, f"the head's store restarted: {err}")
                 except Exception as err:  # noqa: BLE001 - counted, see Store.skip
                     log.error("batch %d of agent %s could not be applied: %s", batch.seq, hello.agent_id, err)
                     await self.store.skip(hello.agent_id, hello.node_id, batch, f"{type(err).__name__}: {err}")

@@ -1,7 +1,7 @@
 """Runs the head: gRPC ingest (grpc.aio) and uvicorn (FastAPI) on one asyncio loop.
 
 Startup order: store -> both servers listening -> ready file (atomic). SIGTERM/SIGINT stop
-both servers, then the writer thread commits what it has and the store closes.
+both servers, then the writer process commits what it has and the store closes.
 """
 from __future__ import annotations
 
@@ -115,6 +115,13 @@ async def serve(cfg: HeadConfig) -> None:
         await grpc_server.start()
         grpc_address = f"{_url_host(cfg.host)}:{gport}"
     loop = asyncio.get_running_loop()
+    writer_gone = asyncio.Event()
+
+    def stop_without_writer() -> None:
+        writer_gone.set()
+        http.should_exit = True
+
+    store.writer.on_death = lambda: loop.call_soon_threadsafe(stop_without_writer)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(http, "should_exit", True))
     http_task = asyncio.create_task(http.serve(sockets=[sock]))
@@ -149,3 +156,6 @@ async def serve(cfg: HeadConfig) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(http_task, 5)
         store.close()
+    if writer_gone.is_set():
+        raise SystemExit("rayscope head: the store's writer process keeps dying; stopped (agents keep "
+                         "unacknowledged data and send it when a head is back)")

@@ -1,12 +1,15 @@
 """The head's ingest stream, end to end: a real head process and a real gRPC client on the wire."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
 
 import grpc
+import psutil
 import pytest
 
 from head_process import IngestClient, log_file, log_lines, running_head, start_head, task_event
@@ -135,3 +138,63 @@ def test_first_message_must_be_hello_and_agent_liveness():
         while head.get(f"/nodes/{NODE}").json()["agent_connected"] and time.monotonic() < deadline:
             time.sleep(0.1)
         assert head.get(f"/nodes/{NODE}").json()["agent_connected"] is False
+
+
+def _writer_pids(head) -> list[int]:
+    """The head's live writer processes (children running writer_process)."""
+    out = []
+    for p in psutil.Process(head.proc.pid).children():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "writer_process" in " ".join(p.cmdline()):
+                out.append(p.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _wait_for(cond, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = cond()
+        if out:
+            return out
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_writer_process_is_replaced_and_nothing_is_lost():
+    """The writer process dies (kill -9): a new one takes over, and every batch sent is stored once."""
+    t0 = time.time() - 100
+    with running_head() as head:
+        with IngestClient(head.grpc_address, head.token) as c:
+            assert c.hello(AGENT, NODE) == 0
+            assert c.send(pb.Batch(seq=1, tasks=[task_event(_tid(i), name="f", states={"FINISHED": t0 + i})
+                                                  for i in range(5)])) == 1
+        [old] = _writer_pids(head)
+        os.kill(old, signal.SIGKILL)
+        _wait_for(lambda: _writer_pids(head) not in ([], [old]), what="a new writer process")
+        assert len(_writer_pids(head)) == 1
+        batch2 = pb.Batch(seq=2, tasks=[task_event(_tid(i), name="f", states={"FINISHED": t0 + i})
+                                        for i in range(5, 10)])
+        for attempt in range(20):  # as an agent does: a stream that fails is opened again
+            try:
+                with IngestClient(head.grpc_address, head.token) as c:
+                    assert c.hello(AGENT, NODE) == 1  # the committed seq survived
+                    assert c.send(batch2) == 2
+                break
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+                time.sleep(0.5)
+        else:
+            raise AssertionError("no stream succeeded after the writer was replaced")
+        assert _summary_states(head) == {"f": {"FINISHED": 10}}
+        assert f"writer process {old} ended" in head.log_text()
+        assert head.proc.poll() is None
+
+
+def test_a_killed_head_leaves_no_writer_process_behind():
+    with running_head() as head:
+        [pid] = _writer_pids(head)
+        writer = psutil.Process(pid)
+        os.kill(head.proc.pid, signal.SIGKILL)
+        writer.wait(30)  # raises psutil.TimeoutExpired if it outlives its head
