@@ -7,7 +7,7 @@ so --tasks 1000000 ingests ~3M events.
 
 Path measured: Batch.FromString (as the gRPC server decodes) -> Store.commit, as the ingest servicer
 calls it: queued batches are coalesced up to the head's caps (COALESCE_MAX_BATCHES / _ITEMS) into one
-transaction on the writer thread, each task attempt's deltas in it merged into one row (validation,
+transaction (prepared here, committed by the writer process), each task attempt's deltas in it merged into one row (validation,
 the SQL merge, the summary counters, the agent seq). --no-coalesce: one batch per transaction on the writer, deltas not merged.
 Then: the counters are checked exact, filtered pages of 100 (keyset, default sort), the summary.
 

@@ -80,7 +80,7 @@ class Store:
         self._readers.close_all()
         self.writer.close()
 
-    # ------------------------------------------------------------------ writes (async, writer thread)
+    # ------------------------------------------------------------------ writes (async, writer process)
     async def hello(self, hello: pb.AgentHello) -> int:
         return await self.writer.run(record_hello, hello, time.time())
 

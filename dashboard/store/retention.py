@@ -1,4 +1,4 @@
-"""Deleting old samples and log lines (runs on the writer thread, in small chunks)."""
+"""Deleting old samples and log lines (runs in the writer process, in small chunks)."""
 from __future__ import annotations
 
 import sqlite3
