@@ -100,6 +100,7 @@ def main() -> None:
         acked = sum(d[1] for d in done)
         assert acked == sum(len(v) for v in per_agent.values()), (acked, "batches acked")
         cpus = [(b.user + b.system - a.user - a.system) / wall for a, b in zip(cpu0, cpu1)]
+        rss = [p.memory_info().rss / 2**20 for p in procs[:-1]]
         stored = head.get("/tasks/summary").json()["total"]
         page_t = []
         for _ in range(20):
@@ -111,7 +112,7 @@ def main() -> None:
               f"[target {TARGET:,}/s: {'MET' if events / wall >= TARGET else 'NOT MET'}]; "
               f"{events:,} events in {wall:.1f}s; head CPU {sum(cpus[:-1]):.2f} cores "
               f"({' + '.join(f'{c:.2f}' for c in cpus[:-1])}: service + writer), client {cpus[-1]:.2f}; "
-              f"tasks stored {stored:,}")
+              f"tasks stored {stored:,}; head RSS after load {' + '.join(f'{r:.0f}' for r in rss)} MiB")
         print(f"HTTP GET /tasks?filter=state=FAILED&limit=100 after load: p50 {page_t[10] * 1e3:.1f} ms, "
               f"max {page_t[-1] * 1e3:.1f} ms (includes HTTP + JSON)")
 

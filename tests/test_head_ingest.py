@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from head_process import IngestClient, log_file, log_lines, running_head, start_head, task_event
+from polling import wait_for
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODE = "ab" * 28
@@ -152,16 +153,6 @@ def _writer_pids(head) -> list[int]:
     return out
 
 
-def _wait_for(cond, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = cond()
-        if out:
-            return out
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_killed_writer_process_is_replaced_and_nothing_is_lost():
     """The writer process dies (kill -9): a new one takes over, and every batch sent is stored once."""
     t0 = time.time() - 100
@@ -172,7 +163,7 @@ def test_a_killed_writer_process_is_replaced_and_nothing_is_lost():
                                                   for i in range(5)])) == 1
         [old] = _writer_pids(head)
         os.kill(old, signal.SIGKILL)
-        _wait_for(lambda: _writer_pids(head) not in ([], [old]), what="a new writer process")
+        wait_for("a new writer process", lambda: _writer_pids(head) not in ([], [old]), timeout=30)
         assert len(_writer_pids(head)) == 1
         batch2 = pb.Batch(seq=2, tasks=[task_event(_tid(i), name="f", states={"FINISHED": t0 + i})
                                         for i in range(5, 10)])

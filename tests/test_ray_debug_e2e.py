@@ -14,12 +14,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pexpect
+import polling
 import pytest
 
 from rayscope.debugger.dap import DapClient, PathMapping
@@ -36,13 +36,7 @@ def line_of(marker: str) -> int:
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return polling.wait_for(what, probe, timeout)
 
 
 @dataclass
