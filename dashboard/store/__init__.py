@@ -35,7 +35,7 @@ __all__ = ["Store", "CommitResult", "ListQuery"]
 log = logging.getLogger(__name__)
 
 # Under load, batches queued for the writer (from any agents) share one transaction, up to:
-COALESCE_MAX_BATCHES = 64
+COALESCE_MAX_BATCHES = 32
 COALESCE_MAX_ITEMS = 160_000  # task deltas + log lines + samples
 # Prepared transactions handed to the writer process and not yet committed: one being applied and
 # one waiting, so the head prepares the next while the writer commits.

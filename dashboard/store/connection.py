@@ -45,7 +45,7 @@ def open_writer(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
     conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA cache_size=-262144")
+    conn.execute("PRAGMA cache_size=-131072")
     conn.execute("PRAGMA temp_store=MEMORY")
     # Checkpoint every ~80 MB of WAL instead of every 4 MB: each checkpoint copies and fsyncs the
     # pages changed since the last one, so rarer checkpoints write a hot page once, not 20 times.

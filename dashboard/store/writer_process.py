@@ -12,6 +12,7 @@ the job in hand is done, and SQLite's WAL keeps a half-done transaction invisibl
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import pickle
 import signal
@@ -22,6 +23,18 @@ from pathlib import Path
 from rayscope.dashboard.store.connection import open_writer
 
 log = logging.getLogger("rayscope.dashboard.store.writer")
+
+
+# After a job this big (a coalesced transaction), give freed heap back to the OS: glibc keeps it
+# otherwise, and the writer's RSS would stay at its largest transaction's peak.
+TRIM_AFTER_BYTES = 1 << 20
+
+
+def _release_free_memory() -> None:
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class JobFailed(RuntimeError):
@@ -56,7 +69,12 @@ def serve(db_path: Path, channel: Connection) -> None:
                 out = (True, fn(conn, *args))
             except Exception as err:  # noqa: BLE001 - the caller's future raises it
                 out = (False, err)
-            channel.send_bytes(_reply(job_id, *out))
+            reply = _reply(job_id, *out)
+            del fn, args, out  # a transaction's rows: freed before the next one arrives
+            channel.send_bytes(reply)
+            if len(data) > TRIM_AFTER_BYTES:
+                del data, reply
+                _release_free_memory()
     finally:
         try:
             conn.execute("PRAGMA optimize")
