@@ -1,8 +1,9 @@
 """The gRPC ingest servicer: rayscope.wire.Ingest/Stream (see wire/rayscope_ingest.proto).
 
 Hello -> HelloAck(last committed seq) -> per Batch: commit batch + seq in one transaction, then
-Ack(seq), in seq order; later batches are read and queued for commit meanwhile. A batch at or below the committed seq is acked without re-applying. Bad items inside
-a batch are counted as drops by the store; they never end the stream.
+Ack(seq), in seq order; later batches are read and queued for commit meanwhile. A batch at or
+below the committed seq is acked without re-applying. Bad items inside a batch are counted as
+drops by the store; they never end the stream.
 """
 from __future__ import annotations
 

@@ -22,19 +22,16 @@ from pathlib import Path
 
 from rayscope.dashboard.store.connection import open_writer
 
-log = logging.getLogger("rayscope.dashboard.store.writer")
-
-
 # After a job this big (a coalesced transaction), give freed heap back to the OS: glibc keeps it
 # otherwise, and the writer's RSS would stay at its largest transaction's peak.
 TRIM_AFTER_BYTES = 1 << 20
+_LIBC = ctypes.CDLL(None)
 
 
 def _release_free_memory() -> None:
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    trim = getattr(_LIBC, "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
 
 
 class JobFailed(RuntimeError):
