@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,16 +28,11 @@ import pytest
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector, parse_title
 from rayscope.agent.node_identity import NodeIdentity, discover
+from rayscope.runtime.ports import free_ports
 from rayscope.wire.rayscope_ingest_pb2 import AgentMessage, Batch, HeadMessage, LogKind
 
 PY = sys.executable
 RAY = str(Path(PY).parent / "ray")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -97,16 +91,17 @@ def start_ray_node() -> RayNode:
         f.write("rayscopeagenttest" + os.urandom(16).hex())
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token_file, RAY_enable_export_api_write="1",
                RAY_USAGE_STATS_ENABLED="0")
-    gcs_port = free_port()
-    low = free_port()
+    gcs_port, dash, agent_http, agent_grpc, metrics, node_mgr, obj_mgr, env_agent, client = free_ports(9)
+    low = _worker_port_range_start(avoid=(gcs_port, dash, agent_http, agent_grpc, metrics, node_mgr, obj_mgr,
+                                          env_agent, client), width=WORKER_PORTS)
     cmd = [
         RAY, "start", "--head", f"--temp-dir={temp}", f"--port={gcs_port}", "--num-cpus=2",
         "--object-store-memory=100000000", "--include-dashboard=false", "--disable-usage-stats",
-        f"--dashboard-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}", f"--metrics-export-port={free_port()}",
-        f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-        f"--runtime-env-agent-port={free_port()}", f"--ray-client-server-port={free_port()}",
-        f"--min-worker-port={low}", f"--max-worker-port={low + 40}",
+        f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent_http}",
+        f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
+        f"--node-manager-port={node_mgr}", f"--object-manager-port={obj_mgr}",
+        f"--runtime-env-agent-port={env_agent}", f"--ray-client-server-port={client}",
+        f"--min-worker-port={low}", f"--max-worker-port={low + WORKER_PORTS - 1}",
     ]
     node = RayNode(temp, token_file, "", "", env)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=temp)
@@ -122,6 +117,22 @@ def start_ray_node() -> RayNode:
     node.gcs_address = node.gcs_address or f"127.0.0.1:{gcs_port}"
     node.stop()
     raise RuntimeError(f"ray start failed ({r.returncode}): {r.stdout[-2000:]} {r.stderr[-2000:]}")
+
+
+WORKER_PORTS = 41
+
+
+def _worker_port_range_start(avoid: tuple[int, ...], width: int) -> int:
+    """A free port starting a ``width``-port worker range that overlaps none of ``avoid``.
+
+    Ray refuses to start when a worker port equals another component's port (CI once drew
+    the runtime-env agent's port inside the range), so the range is re-drawn until clear.
+    """
+    for _ in range(100):
+        low = free_ports(1)[0]
+        if low + width <= 65535 and not any(low <= port < low + width for port in avoid):
+            return low
+    raise RuntimeError(f"no {width}-port worker range clear of {avoid}")
 
 
 def _raylet_ip(session_dir: str) -> str:
