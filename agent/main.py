@@ -211,6 +211,7 @@ class Agent:
         self.logs.close()
         self.events.close()
         self.store.close()
+        self.procs.close()
         self.gpus.close()
         self.http.shutdown()
 

@@ -9,7 +9,7 @@ the node series here are the ones a Ray user reads next to Ray's own numbers.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Optional
 from wsgiref.simple_server import WSGIServer
 

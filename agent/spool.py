@@ -112,12 +112,12 @@ class Spool:
         seg.size = pos
         return seg
 
-    def _write_meta(self) -> None:
+    def _write_meta(self, durable: bool = True) -> None:
         tmp = os.path.join(self.dir, META + ".tmp")
         with open(tmp, "w") as f:
-            json.dump({"acked_seq": self.acked_seq, "next_seq": self.next_seq}, f)
+            f.write(json.dumps({"acked_seq": self.acked_seq, "next_seq": self.next_seq}))
             f.flush()
-            if self.fsync:
+            if self.fsync and durable:
                 os.fsync(f.fileno())
         os.replace(tmp, os.path.join(self.dir, META))
 
@@ -223,7 +223,9 @@ class Spool:
                 return
             self.acked_seq = min(seq, self.next_seq - 1)
             self._trim_acked()
-            self._write_meta()
+            # Not fsynced: a stale acked_seq after a crash only resends batches the head dedupes
+            # (it says what it committed on connect), and the fsync was ~1/4 of the ack's CPU.
+            self._write_meta(durable=False)
 
     def advance_seq(self, committed: int) -> None:
         """The head has seen seqs up to `committed` (our state was lost): never reuse them."""

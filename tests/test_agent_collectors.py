@@ -241,6 +241,69 @@ def test_processes_roles_and_ids(ray_node: RayNode, ident: NodeIdentity) -> None
         assert p.rss > 0 and p.uss > 0 and p.num_threads > 0 and p.num_fds > 0
 
 
+def _proc_fds_of(pid: int) -> list[str]:
+    """Our own descriptors that point into /proc/<pid>/."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(f"/proc/{pid}/"):
+            out.append(target)
+    return out
+
+
+FAKE_RAYLET = r"""
+import subprocess, sys
+kids = {}
+for line in sys.stdin:
+    cmd, _, arg = line.strip().partition(" ")
+    if cmd == "spawn":
+        p = subprocess.Popen(["sleep", "300"])
+        kids[p.pid] = p
+        print(p.pid, flush=True)
+    elif cmd == "kill":
+        kid = kids.pop(int(arg))
+        kid.kill()
+        kid.wait()
+        print("ok", flush=True)
+"""
+
+
+def test_process_collector_follows_children_and_closes_kept_files(tmp_path: Path) -> None:
+    """A small process plays the raylet: its children are the "workers"."""
+    raylet = subprocess.Popen([PY, "-c", FAKE_RAYLET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(line: str) -> str:
+        raylet.stdin.write(line + "\n")
+        raylet.stdin.flush()
+        return raylet.stdout.readline().strip()
+
+    def workers() -> list[int]:
+        return sorted(p.pid for p in pc.snapshot().processes if p.role == "worker")
+
+    ident = NodeIdentity("ab" * 28, "127.0.0.1", raylet.pid, 1, str(tmp_path), tmp_path.name, True)
+    pc = ProcessCollector(ident)
+    try:
+        first = int(ask("spawn"))
+        assert workers() == [first]
+        assert sorted(_proc_fds_of(first)) == [f"/proc/{first}/cmdline", f"/proc/{first}/stat"]
+        second = int(ask("spawn"))  # between rescans: found by re-reading only the spawning thread
+        assert workers() == sorted([first, second])
+        assert [t for t in _proc_fds_of(raylet.pid) if t.endswith("/children")] == [
+            f"/proc/{raylet.pid}/task/{raylet.pid}/children"]
+        assert ask(f"kill {first}") == "ok"  # killed and reaped
+        assert workers() == [second] and _proc_fds_of(first) == []
+        row = next(p for p in pc.snapshot().processes if p.pid == second)
+        assert (row.title, row.cmdline, row.ppid) == ("sleep", "sleep 300", raylet.pid)
+        pc.close()
+        assert _proc_fds_of(second) == [] and _proc_fds_of(raylet.pid) == []
+    finally:
+        raylet.kill()
+        raylet.wait()
+
+
 def test_parse_title() -> None:
     assert parse_title("ray::IDLE").task_name is None
     assert parse_title("ray::f").task_name == "f"

@@ -2,11 +2,15 @@
 
 Workers are the raylet's descendants; drivers are found by their core-driver log files;
 GCS and the dashboard by a session-dir match on their command line (a full process scan,
-done only every `rescan_s`). psutil.Process objects are cached so cpu_percent is a delta,
-and USS (the kernel walks page tables for smaps_rollup: ~3.5 ms per 50 MB worker,
-measured) is re-read only when the RSS moved (10%, at least 8 MiB) or after ~`uss_every_s`,
-jittered. Per-tick fields come from
-two raw /proc reads per process rather than psutil (5x cheaper, measured).
+done only every `rescan_s`). psutil.Process objects are cached so cpu_percent is a delta.
+
+Per-tick fields come from two raw /proc reads per process rather than psutil (5x cheaper),
+through descriptors kept open: opening a /proc path costs ~3x the read itself, and a kept
+descriptor fails with ESRCH once its process is gone, so a reused pid cannot answer for the
+old one. USS is the expensive field (the kernel walks page tables for smaps_rollup: 2-3 ms
+of CPU per busy worker, against ~30 us for the per-tick reads), so it is re-read only when
+the RSS moved (10%, at least 8 MiB; at most every `uss_min_s`) or after ~`uss_every_s`,
+jittered. All figures measured on a node with 20 busy workers.
 """
 from __future__ import annotations
 
@@ -61,13 +65,39 @@ def parse_title(title: str, is_actor: bool = False) -> TitleInfo:
     return TitleInfo(task_name=name)
 
 
+class _ProcFiles:
+    """/proc/<pid>/{stat,cmdline}, kept open and re-read with pread (or reopened when not `keep_open`)."""
+
+    def __init__(self, pid: int | str, keep_open: bool) -> None:
+        self.pid = pid  # or "<pid>/task/<tid>"
+        self.keep_open = keep_open
+        self._fds: dict[str, int] = {}
+
+    def read(self, name: str, size: int) -> bytes:
+        """The file's first `size` bytes; FileNotFoundError/ProcessLookupError when the process is gone."""
+        if not self.keep_open:
+            with open(f"/proc/{self.pid}/{name}", "rb") as f:
+                return f.read(size)
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = self._fds[name] = os.open(f"/proc/{self.pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(fd, size, 0)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
 @dataclass
 class _Cached:
     proc: psutil.Process
+    files: _ProcFiles
     uss: int = 0
     num_fds: int = 0
     slow_at: float = 0.0  # when USS is next due at the latest
     uss_rss: int = -1  # the RSS when USS was last read
+    uss_at: float = 0.0
     fds_at: float = 0.0  # when the fd count is next due
     cpu_ticks: int = 0
     cpu_at: float = 0.0
@@ -90,19 +120,17 @@ class _ProcStat:
     cmdline: list[str]
 
 
-def _read_proc(pid: int) -> Optional[_ProcStat]:
+def _read_proc(files: _ProcFiles) -> Optional[_ProcStat]:
     """Per-tick fields from two /proc reads (psutil needs four and much more Python)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
+        stat = files.read("stat", 4096)
+        raw = files.read("cmdline", 8192)
     except (FileNotFoundError, ProcessLookupError):
         return None
     lp, rp = stat.index(b"("), stat.rindex(b")")
     fields = stat[rp + 2 :].split()  # fields[0] is the state (field 3 of proc(5))
     # setproctitle pads Ray's titles with hundreds of NULs: strip them before splitting
-    cmdline = [a.decode(errors="replace") for a in raw[:8192].rstrip(b"\0").split(b"\0") if a]
+    cmdline = [a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a]
     return _ProcStat(
         ppid=int(fields[1]), cpu_ticks=int(fields[11]) + int(fields[12]), num_threads=int(fields[17]),
         start_ticks=int(fields[19]), rss_pages=int(fields[21]), comm=stat[lp + 1 : rp].decode(errors="replace"),
@@ -113,14 +141,18 @@ def _read_proc(pid: int) -> Optional[_ProcStat]:
 @dataclass
 class ProcessCollector:
     ident: NodeIdentity
-    uss_every_s: float = 60.0  # USS reads smaps_rollup: ~3 ms of kernel time per 70 MB worker
-    # ...so it is re-read sooner only when RSS moved by 10% (at least 8 MiB): a busy worker's RSS
-    # wanders by a few MiB, and re-reading on every such move cost ~4 ms of a ~20 ms tick (measured).
+    # USS reads smaps_rollup: 2-3 ms of CPU per busy worker. With 28 processes a 60 s refresh
+    # was ~1.2 ms/s, half the agent's target budget, so stable processes refresh every ~5 min
+    # and a moving one when its RSS moved by 10% (at least 8 MiB; a busy worker's RSS wanders
+    # by a few MiB), at most every `uss_min_s`.
+    uss_every_s: float = 300.0
+    uss_min_s: float = 10.0
     uss_rss_change: float = 0.10
     uss_rss_floor: int = 8 << 20
     fds_every_s: float = 20.0
     rescan_s: float = 10.0
     cmdline_max: int = 512
+    max_kept_open: int = 256  # processes whose /proc files stay open (two descriptors each)
     _cache: dict[int, _Cached] = field(default_factory=dict)
     _session_procs: dict[int, str] = field(default_factory=dict)  # pid -> role (gcs, dashboard, other)
     _rescanned_at: float = 0.0
@@ -131,6 +163,8 @@ class ProcessCollector:
     _deep_at: float = 0.0
     _verdicts: dict[tuple[int, int], Optional[str]] = field(default_factory=dict)  # (pid, start) -> role
     _ppids: dict[int, int] = field(default_factory=dict)  # from the last full /proc walk
+    _spawners: dict[str, _ProcFiles] = field(default_factory=dict)  # raylet threads that have children
+    _spawners_at: float = -1.0
     extra_info: dict[int, WorkerInfo] = field(default_factory=dict)  # e.g. from the raylet's node stats
 
     @property
@@ -158,8 +192,13 @@ class ProcessCollector:
             if row is not None:
                 snap.processes.append(row)
         for pid in set(self._cache) - set(roles):
-            del self._cache[pid]
+            self._forget(pid)
         return snap
+
+    def close(self) -> None:
+        self._close_spawners()
+        for pid in list(self._cache):
+            self._forget(pid)
 
     # ------------------------------------------------------------------ discovery
     def _refresh_logs(self) -> None:
@@ -259,15 +298,9 @@ class ProcessCollector:
         return out
 
     def _descendants(self, root: psutil.Process) -> list[int]:
-        """The raylet's children every tick, from /proc/<pid>/task/*/children (a few small reads);
-        deeper descendants (a task's own subprocesses) from psutil's full scan, every `rescan_s`."""
-        direct: Optional[list[int]] = []
-        try:
-            for tid in os.listdir(f"/proc/{root.pid}/task"):
-                with open(f"/proc/{root.pid}/task/{tid}/children") as f:
-                    direct.extend(int(k) for k in f.read().split())
-        except FileNotFoundError:
-            direct = None  # kernel without CONFIG_PROC_CHILDREN, or the raylet is gone
+        """The raylet's children every tick; deeper descendants (a task's own subprocesses) from
+        the /proc walk of `_rescan` (or psutil's full scan), every `rescan_s`."""
+        direct = self._raylet_children(root.pid)
         if direct is not None and self._ppids and self._deep_at != self._rescanned_at:
             self._deep_pids = self._deep_from_walk(root.pid)  # the walk _rescan just did
             self._deep_at = self._rescanned_at
@@ -280,15 +313,62 @@ class ProcessCollector:
         known = set(direct or ())
         return list(dict.fromkeys((direct or []) + [p for p in self._deep_pids if p in known or psutil.pid_exists(p)]))
 
+    def _raylet_children(self, raylet: int) -> Optional[list[int]]:
+        """From /proc/<raylet>/task/<tid>/children (None: kernel without CONFIG_PROC_CHILDREN, or
+        the raylet is gone). Every thread is read at each rescan; in between only the threads that
+        had children then (the raylet spawns workers from one thread: 1 read instead of ~33)."""
+        if self._spawners_at != self._rescanned_at or not self._spawners:
+            return self._read_all_children(raylet)
+        direct: list[int] = []
+        for files in self._spawners.values():
+            try:
+                direct.extend(int(k) for k in files.read("children", 1 << 16).split())
+            except (FileNotFoundError, ProcessLookupError):
+                return self._read_all_children(raylet)
+        # An ended thread reads as empty: with no children left, ask every thread again.
+        return direct or self._read_all_children(raylet)
+
+    def _read_all_children(self, raylet: int) -> Optional[list[int]]:
+        self._close_spawners()
+        self._spawners_at = self._rescanned_at
+        direct: list[int] = []
+        try:
+            for tid in os.listdir(f"/proc/{raylet}/task"):
+                files = _ProcFiles(f"{raylet}/task/{tid}", keep_open=True)
+                try:
+                    kids = files.read("children", 1 << 16).split()
+                except (FileNotFoundError, ProcessLookupError):
+                    files.close()
+                    continue  # a thread that just ended
+                if kids:
+                    self._spawners[tid] = files
+                    direct.extend(int(k) for k in kids)
+                else:
+                    files.close()
+        except FileNotFoundError:
+            return None
+        return direct
+
+    def _close_spawners(self) -> None:
+        for files in self._spawners.values():
+            files.close()
+        self._spawners.clear()
+
     def _proc(self, pid: int) -> Optional[psutil.Process]:
         c = self._cache.get(pid)
         if c is None:
             try:
-                c = _Cached(psutil.Process(pid))
+                keep = sum(other.files.keep_open for other in self._cache.values()) < self.max_kept_open
+                c = _Cached(psutil.Process(pid), _ProcFiles(pid, keep))
             except psutil.Error:
                 return None
             self._cache[pid] = c
         return c.proc
+
+    def _forget(self, pid: int) -> None:
+        c = self._cache.pop(pid, None)
+        if c is not None:
+            c.files.close()
 
     # ------------------------------------------------------------------ one row
     def _row(self, pid: int, role: str, now: float) -> Optional[RayProcess]:
@@ -297,7 +377,7 @@ class ProcessCollector:
             return None
         c = self._cache[pid]
         try:
-            fast = _read_proc(pid)
+            fast = _read_proc(c.files)
             if fast is None or (c.start_ticks and fast.start_ticks != c.start_ticks):
                 raise psutil.NoSuchProcess(pid)  # gone, or the pid was reused
             cmd = fast.cmdline
@@ -313,9 +393,10 @@ class ProcessCollector:
                 create_time=_BOOT_TIME + fast.start_ticks / _CLK_TCK,
             )
             rss = fast.rss_pages * _PAGE
-            if now >= c.slow_at or abs(rss - c.uss_rss) > max(self.uss_rss_floor, self.uss_rss_change * rss):
+            moved = abs(rss - c.uss_rss) > max(self.uss_rss_floor, self.uss_rss_change * rss)
+            if now >= c.slow_at or (moved and now - c.uss_at >= self.uss_min_s):
                 # jittered so the refreshes of many workers spread over the period
-                c.uss, c.uss_rss = proc.memory_full_info().uss, rss
+                c.uss, c.uss_rss, c.uss_at = proc.memory_full_info().uss, rss, now
                 c.slow_at = now + self.uss_every_s * random.uniform(0.75, 1.25)
             if now >= c.fds_at:
                 c.num_fds = proc.num_fds()
@@ -324,7 +405,7 @@ class ProcessCollector:
         except psutil.AccessDenied:
             return None
         except psutil.Error:
-            self._cache.pop(pid, None)
+            self._forget(pid)
             return None
         if title in _AGENT_TITLES:
             row.role = "agent"
