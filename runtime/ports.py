@@ -39,7 +39,24 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+# Ports a ``ray start`` command line may already name (besides INTERNAL_PORT_OPTIONS).
+_OTHER_PORT_OPTIONS = ("port", "dashboard-port", "ray-client-server-port", "dashboard-grpc-port")
+
+
 def with_free_ports(args: Sequence[str], options: Sequence[str] = INTERNAL_PORT_OPTIONS) -> list[str]:
-    """``args`` plus ``--option=PORT`` for each of ``options`` the user did not give."""
+    """``args`` plus ``--option=PORT`` for each of ``options`` the user did not give.
+
+    A port drawn here was free, but so were the ones the caller drew earlier and already put
+    in ``args`` (released sockets): ``ray start`` refuses two components on one port, so
+    those are never handed out again."""
     missing = [name for name in options if option_value(args, name) is None]
-    return list(args) + [f"--{name}={port}" for name, port in zip(missing, free_ports(len(missing)))]
+    named = (option_value(args, name) for name in (*options, *_OTHER_PORT_OPTIONS))
+    taken = {int(value) for value in named if value is not None and value.isdigit()}
+    ports: list[int] = []
+    for _ in range(100):
+        ports = [port for port in free_ports(len(missing)) if port not in taken]
+        if len(ports) == len(missing):
+            break
+    else:
+        raise OSError(f"could not find {len(missing)} free ports apart from {sorted(taken)}")
+    return list(args) + [f"--{name}={port}" for name, port in zip(missing, ports)]

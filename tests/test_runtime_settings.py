@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rayscope.runtime.auth_token import TokenError, ray_auth_enabled, resolve_token, token_file_for
+from rayscope.runtime import ports
 from rayscope.runtime.ports import INTERNAL_PORT_OPTIONS, with_free_ports
 from rayscope.runtime.ray_settings import (
     RaySettingsError,
@@ -93,6 +94,14 @@ def test_free_ports_fill_only_missing_options() -> None:
     assert option_value(args, "node-manager-port") == "1234"
     ports = [int(option_value(args, name)) for name in INTERNAL_PORT_OPTIONS[1:]]
     assert len(set(ports)) == len(ports) and all(p > 0 for p in ports)
+
+
+def test_free_ports_never_repeat_a_port_already_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port the caller drew earlier (socket since released) can come up again: it is skipped."""
+    draws = iter([[4242, 5001, 5002, 5003, 5004, 5005], [6001, 6002, 6003, 6004, 6005, 6006]])
+    monkeypatch.setattr(ports, "free_ports", lambda count, host="127.0.0.1": next(draws)[:count])
+    args = ports.with_free_ports(["--port=4242", "--dashboard-port=8266"])
+    assert [int(option_value(args, name)) for name in INTERNAL_PORT_OPTIONS] == [6001, 6002, 6003, 6004, 6005, 6006]
 
 
 # ------------------------------------------------------------------ state
