@@ -43,6 +43,10 @@ TS_COLUMNS: tuple[str, ...] = tuple(ts_column(i) for i in range(1, len(TASK_STAT
 
 _TASK_TS_DDL = ",\n  ".join(f"{c} REAL" for c in TS_COLUMNS)
 
+# The API's `duration` field as SQL: the listing sorts by it and an index is built on this exact
+# expression (SQLite uses an expression index only for the same expression).
+TASK_DURATION_SQL = "(end_time - start_time)"
+
 # Before the rowid layout: (table, indexes, triggers) to migrate away from (connection.py).
 OLD_TASK_INDEXES = ("tasks_by_creation", "tasks_by_state", "tasks_by_job", "tasks_by_name", "tasks_by_node",
                     "tasks_by_actor", "tasks_running_on", "tasks_stdout", "tasks_stderr", "tasks_no_job")
@@ -140,6 +144,12 @@ CREATE INDEX IF NOT EXISTS tasks_on_job ON tasks(job_id, creation_time);
 CREATE INDEX IF NOT EXISTS tasks_on_name ON tasks(name, creation_time);
 CREATE INDEX IF NOT EXISTS tasks_on_node ON tasks(node_id, creation_time);
 CREATE INDEX IF NOT EXISTS tasks_on_actor ON tasks(actor_id, creation_time) WHERE actor_id IS NOT NULL;
+-- A task's children (its page's Child tasks tab), and the Tasks page's sorts by start and duration:
+-- without these, each was a scan of every task (0.4-0.8 s at 1M tasks, measured).
+CREATE INDEX IF NOT EXISTS tasks_on_parent ON tasks(parent_task_id, creation_time)
+  WHERE parent_task_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_on_start ON tasks(start_time);
+CREATE INDEX IF NOT EXISTS tasks_on_duration ON tasks({TASK_DURATION_SQL});
 CREATE INDEX IF NOT EXISTS tasks_running_on ON tasks(node_id, worker_pid) WHERE state_rank = {RANK_RUNNING};
 CREATE INDEX IF NOT EXISTS tasks_no_job ON tasks(task_id) WHERE job_id = '';
 CREATE INDEX IF NOT EXISTS tasks_stdout ON tasks(stdout_base, stdout_start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rayscope.dashboard import models as m
 from rayscope.dashboard.store import rows
 from rayscope.dashboard.store.listing import Column, ListSpec
+from rayscope.dashboard.store.schema import TASK_DURATION_SQL
 
 AGENT_LIVENESS_S = 15.0  # an agent not heard from for this long counts as disconnected
 
@@ -27,7 +28,7 @@ def _cols(model, overrides: dict[str, Column] | None = None, skip: tuple[str, ..
 
 TASKS: ListSpec[m.Task] = ListSpec(
     source="tasks",
-    columns=_cols(m.Task, {"duration": Column("(end_time - start_time)", float),
+    columns=_cols(m.Task, {"duration": Column(TASK_DURATION_SQL, float),
                            "state": Column("state", str, nullable=False),
                            "is_debugger_paused": Column("is_debugger_paused", bool)}),
     key=("id",),  # the rowid: unique, and implicitly the last column of every listing index
