@@ -209,6 +209,9 @@ def _task_updates(ev: TaskEvent, up: dict) -> None:
             ev.error_message = _str(err["error_message"], "error_info.error_message")
     logs = up.get("task_log_info")
     if logs is not None:
+        # Ray sends a range in two halves: the start (and file) with RUNNING, the end when the task
+        # ends, and its JSON prints the unset half as 0 (and ''). A real offset 0 reads as unset
+        # too, which costs nothing: a range also starts where the worker's previous one ended.
         logs = _dict(logs, "state_updates.task_log_info")
         for stream in ("stdout", "stderr"):
             path = logs.get(f"{stream}_file")
@@ -216,8 +219,9 @@ def _task_updates(ev: TaskEvent, up: dict) -> None:
                 setattr(ev, f"{stream}_file", _str(path, f"task_log_info.{stream}_file"))
             for edge in ("start", "end"):
                 key = f"{stream}_{edge}"
-                if key in logs:
-                    setattr(ev, key, _int(logs[key], f"task_log_info.{key}"))
+                offset = _int(logs[key], f"task_log_info.{key}") if key in logs else 0
+                if offset:
+                    setattr(ev, key, offset)
 
 
 def _actor(data: dict, ts: float) -> ActorEvent:

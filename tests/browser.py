@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
+from polling import wait_or_kill  # noqa: F401 - the web UI tests import it from here
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -66,12 +67,3 @@ class Browser:
     def close(self) -> None:
         self._browser.close()
         self._pw.stop()
-
-
-def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
-    """Give a process we started `timeout` seconds to exit, then kill it."""
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

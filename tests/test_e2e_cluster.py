@@ -17,6 +17,8 @@ from typing import Any, Callable
 import httpx
 import pytest
 
+from polling import wait_or_kill
+
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
 RESIDENT = Path(__file__).parent / "workloads" / "resident_actors.py"
 WAIT_S = 90.0
@@ -60,10 +62,13 @@ def get_task(api: httpx.Client, task_id: str) -> list[dict]:
     return resp.json() if resp.status_code == 200 else []
 
 
-def finished_task(api: httpx.Client, task_id: str, state: str = "FINISHED") -> dict:
+def finished_task(api: httpx.Client, task_id: str, state: str = "FINISHED", worker_side: bool = False) -> dict:
+    """worker_side: also wait for the worker's own event (its pid, its start), which Ray flushes
+    from the worker, up to a second after the owner's end state."""
     def probe() -> dict | None:
         attempts = get_task(api, task_id)
-        done = [a for a in attempts if a["state"] == state and a.get("end_time")]
+        done = [a for a in attempts if a["state"] == state and a.get("end_time")
+                and (a.get("worker_pid") or not worker_side)]
         return done[0] if done else None
 
     return wait_for(f"task {task_id} in state {state}", probe)
@@ -81,7 +86,7 @@ def test_both_nodes_alive_with_roles(api, rayscope_cluster, truth):
 
 def test_every_task_has_state_times_node_and_worker(api, truth):
     for expected in truth["squares"]:
-        task = finished_task(api, expected["task_id"])
+        task = finished_task(api, expected["task_id"], worker_side=True)
         assert task["name"].endswith("square"), task
         assert task["job_id"] == truth["job_id"]
         assert task["attempt"] == 0
@@ -215,3 +220,36 @@ def test_actor_output_is_attributed_to_the_actor(api, truth):
     marker = f"marker-{truth['run']}-actor-2"
     hits = wait_for(f"log line {marker!r}", lambda: api.get("/logs/search", params={"q": marker}).json()["rows"])
     assert hits[0]["line"]["actor_id"] == truth["actor_id"]
+
+
+def test_running_task_output_is_attributed_before_it_ends(api, rayscope_cluster, tmp_path):
+    """Ray 2.60 exports a task's log byte range only with its end: a task that is still running
+    (the one a user is looking at because it is stuck) must still show what it printed."""
+    release = tmp_path / "release"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "workloads" / "held_workload.py"),
+                             rayscope_cluster.gcs_address, "30", str(release)], env=rayscope_cluster.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("HELD "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        task_id = line.split()[1]
+        wait_for(f"task {task_id} RUNNING", lambda: any(a["state"] == "RUNNING" for a in get_task(api, task_id)))
+
+        def own_lines() -> list[dict]:
+            rows = api.get("/logs/lines", params={"task_id": task_id}).json()["rows"]
+            return [r for r in rows if str(release) in r["text"]]
+
+        lines = wait_for("the running task's printed line in its own log view", own_lines)
+        assert len(lines) == 1 and lines[0]["task_id"] == task_id, lines
+        hits = api.get("/logs/search", params={"q": str(release)}).json()["rows"]
+        assert [h["line"]["task_id"] for h in hits] == [task_id], hits
+        # Only that line: the worker's earlier output (other tasks, its startup) is not the task's.
+        assert all(r["task_id"] == task_id for r in api.get("/logs/lines", params={"task_id": task_id}).json()["rows"])
+        assert get_task(api, task_id)[0]["state"] == "RUNNING"
+        release.touch()
+        finished_task(api, task_id)
+        lines = wait_for("the finished task's line, by its exported range", own_lines)
+        assert [r["task_id"] for r in lines] == [task_id]
+    finally:
+        release.touch()
+        wait_or_kill(proc, 60)

@@ -36,12 +36,14 @@ def _bulk_tasks() -> list[pb.TaskEvent]:
 
 
 def _log_dataset() -> pb.Batch:
-    """A worker .out file: task T1's output, then actor-creation + actor task output."""
+    """A worker .out file: task T1's output, then actor-creation + actor task output (every task on
+    that worker carries its id, as Ray's RUNNING events do: ranges are found by worker)."""
     texts = ["boot", ":task_name:produce", "produce says hi", "Found the NEEDLE here", "produce done",
              ":actor_name:Counter", "counter line one", "counter needle two", "tail line"]
     lines = log_lines("wfile", texts)
     off = [ln.offset for ln in lines]
     t1 = task_event(tid(900_001), name="produce", type="NORMAL_TASK", node_id=NODE_A, worker_pid=4242,
+                    worker_id="77" * 28,
                     states={"PENDING_ARGS_AVAIL": T0, "RUNNING": T0 + 1, "FINISHED": T0 + 2},
                     stdout_file="/tmp/ray/session_x/logs/" + WORKER_OUT, stdout_start=off[1], stdout_end=off[5])
     create = task_event(tid(900_002), name="Counter.__init__", type="ACTOR_CREATION_TASK", node_id=NODE_A,
@@ -49,7 +51,7 @@ def _log_dataset() -> pb.Batch:
                         states={"PENDING_ARGS_AVAIL": T0 + 3, "RUNNING": T0 + 4, "FINISHED": T0 + 5},
                         stdout_file="/tmp/ray/session_x/logs/" + WORKER_OUT, stdout_start=off[5], stdout_end=off[6])
     method = task_event(tid(900_003), name="Counter.incr", type="ACTOR_TASK", node_id=NODE_A, worker_pid=4242,
-                        actor_id=ACTOR, states={"PENDING_ARGS_AVAIL": T0 + 6, "RUNNING": time.time()},
+                        actor_id=ACTOR, worker_id="77" * 28, states={"PENDING_ARGS_AVAIL": T0 + 6, "RUNNING": time.time()},
                         stdout_file="/tmp/ray/session_x/logs/" + WORKER_OUT, stdout_start=off[6])
     actor = pb.ActorEvent(actor_id=ACTOR, job_id="01000000", state="ALIVE", class_name="Counter", pid=4242,
                           node_id=NODE_A, event_time=time.time())

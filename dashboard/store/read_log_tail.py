@@ -12,7 +12,8 @@ from typing import Optional
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest, NotFound
 from rayscope.dashboard.store.listing import MAX_LIMIT, decode_cursor, encode_cursor
-from rayscope.dashboard.store.read_logs import LINE_SELECT, Attributor
+from rayscope.dashboard.store.log_attribution import Attributor
+from rayscope.dashboard.store.read_logs import LINE_SELECT
 
 
 def _cursor(generation: int, offset: int) -> str:

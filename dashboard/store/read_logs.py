@@ -1,8 +1,6 @@
 """Log reads: lines of a file/node/task/actor/worker/job in file order, and cluster-wide search.
 
-Task attribution: a worker's .out/.err line belongs to the task whose [start, end) byte range
-(from the task's export event) covers the line's offset on the same node and file basename;
-an open range (task still running) covers everything after its start.
+Which task printed a line: log_attribution.py.
 """
 from __future__ import annotations
 
@@ -15,6 +13,7 @@ from typing import Optional
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest, NotFound
 from rayscope.dashboard.store.listing import MAX_LIMIT, decode_cursor, encode_cursor
+from rayscope.dashboard.store.log_attribution import Attributor, task_segments
 
 MAX_CONTEXT = 50
 
@@ -25,57 +24,6 @@ FROM log_lines l JOIN log_files f ON f.file_id = l.file_id"""
 # LogLine fields a search can filter on, as SQL over LINE_SELECT's tables.
 SEARCH_FILTERS = {"file_id": "l.file_id", "node_id": "f.node_id", "path": "f.path", "worker_id": "f.worker_id",
                   "job_id": "f.job_id", "generation": "l.generation", "kind": "f.kind"}
-
-
-@dataclass
-class _Owner:
-    task_id: Optional[str]
-    task_name: Optional[str]
-    actor_id: Optional[str]
-    job_id: Optional[str]
-
-
-@dataclass
-class Attributor:
-    """Finds the task (and actor) behind log lines; caches per request."""
-
-    conn: sqlite3.Connection
-    _actor_by_pid: dict = field(default_factory=dict)
-
-    def _task_at(self, node_id: str, base: str, worker_id: Optional[str], offset: int) -> Optional[_Owner]:
-        """Ray 2.60 writes the byte range but leaves the file name empty; then the worker's own
-        .out/.err file is the one the range refers to."""
-        stream = "stdout" if base.endswith(".out") else "stderr" if base.endswith(".err") else None
-        if stream is None:
-            return None
-        r = self.conn.execute(
-            f"SELECT task_id, name, actor_id, job_id FROM tasks WHERE node_id = ? "
-            f"AND ({stream}_base = ? OR ({stream}_base IS NULL AND worker_id = ?)) "
-            f"AND {stream}_start <= ? AND ({stream}_end IS NULL OR {stream}_end > ?) "
-            f"ORDER BY {stream}_start DESC LIMIT 1", (node_id, base, worker_id, offset, offset)).fetchone()
-        return _Owner(r[0], r[1], r[2], r[3]) if r else None
-
-    def _actor_on(self, node_id: str, pid: Optional[int]) -> Optional[str]:
-        if pid is None:
-            return None
-        key = (node_id, pid)
-        if key not in self._actor_by_pid:
-            r = self.conn.execute("SELECT actor_id FROM actors WHERE node_id = ? AND pid = ? "
-                                  "ORDER BY start_time DESC LIMIT 1", key).fetchone()
-            self._actor_by_pid[key] = r[0] if r else None
-        return self._actor_by_pid[key]
-
-    def line(self, r: sqlite3.Row) -> m.LogLine:
-        owner = self._task_at(r["node_id"], r["basename"], r["worker_id"], r["offset"])
-        actor = (owner.actor_id if owner else None) or r["file_actor_id"] or self._actor_on(r["node_id"], r["pid"])
-        return m.LogLine(
-            file_id=r["file_id"], node_id=r["node_id"], path=r["path"], generation=r["generation"],
-            offset=r["offset"], text=r["text"], is_binary=bool(r["is_binary"]),
-            truncated_bytes=r["truncated_bytes"], read_at=r["read_at"], worker_id=r["worker_id"],
-            job_id=r["job_id"] or (owner.job_id if owner else None),
-            task_id=owner.task_id if owner else None, task_name=owner.task_name if owner else None,
-            actor_id=actor,
-        )
 
 
 @dataclass
@@ -90,35 +38,13 @@ class LineSelector:
     job_id: Optional[str] = None
 
 
-def _task_segments(conn: sqlite3.Connection, task_id: str) -> tuple[list[str], list]:
-    """SQL conditions for the byte ranges of every attempt of a task in its .out and .err files."""
-    tasks = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchall()
-    if not tasks:
-        raise NotFound(f"no task {task_id}")
-    conds, params = [], []
-    for t in tasks:
-        for stream in ("stdout", "stderr"):
-            base, start, end = t[f"{stream}_base"], t[f"{stream}_start"], t[f"{stream}_end"]
-            if start is None or not t["node_id"]:
-                continue
-            if base:
-                conds.append("(f.node_id = ? AND f.basename = ? AND l.offset >= ? AND (? IS NULL OR l.offset < ?))")
-                params.extend([t["node_id"], base, start, end, end])
-            elif t["worker_id"]:  # Ray 2.60 leaves the file name empty: the worker's own file
-                kind = "worker_stdout" if stream == "stdout" else "worker_stderr"
-                conds.append("(f.node_id = ? AND f.worker_id = ? AND f.kind = ? AND l.offset >= ? "
-                             "AND (? IS NULL OR l.offset < ?))")
-                params.extend([t["node_id"], t["worker_id"], kind, start, end, end])
-    return conds, params
-
-
 def _selector_condition(conn: sqlite3.Connection, sel: LineSelector) -> tuple[str, list]:
     chosen = {k: v for k, v in vars(sel).items() if v}
     if len(chosen) != 1:
         raise BadRequest("give exactly one of file_id, node_id, task_id, actor_id, worker_id, job_id")
     (key, value), = chosen.items()
     if key == "task_id":
-        conds, params = _task_segments(conn, value)
+        conds, params = task_segments(conn, value)
         return ("(" + " OR ".join(conds) + ")", params) if conds else ("0", [])
     if key == "actor_id":
         return ("(f.actor_id = ? OR (f.node_id, f.pid) IN (SELECT node_id, pid FROM actors WHERE actor_id = ?) "
@@ -220,7 +146,7 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         where.append(f"{expr} {'IS NOT' if negate else '='} ?")
         params.append(value)
     if sq.task_id:
-        conds, tparams = _task_segments(conn, sq.task_id)
+        conds, tparams = task_segments(conn, sq.task_id)
         where.append("(" + " OR ".join(conds) + ")" if conds else "0")
         params.extend(tparams)
     if sq.cursor:
