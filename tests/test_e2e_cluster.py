@@ -226,12 +226,12 @@ def test_running_task_output_is_attributed_before_it_ends(api, rayscope_cluster,
     """Ray 2.60 exports a task's log byte range only with its end: a task that is still running
     (the one a user is looking at because it is stuck) must still show what it printed."""
     release = tmp_path / "release"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "workloads" / "held_workload.py"),
-                             rayscope_cluster.gcs_address, "30", str(release)], env=rayscope_cluster.env,
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "workloads" / "stuck_workload.py"),
+                             rayscope_cluster.gcs_address, str(release)], env=rayscope_cluster.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
-        assert line.startswith("HELD "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert line.startswith("STUCK "), (line, proc.stderr.read() if proc.poll() is not None else "")
         task_id = line.split()[1]
         wait_for(f"task {task_id} RUNNING", lambda: any(a["state"] == "RUNNING" for a in get_task(api, task_id)))
 
