@@ -6,12 +6,10 @@ assert a page loaded cleanly; `shot()` saves a full-page screenshot under test-a
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
-from polling import wait_or_kill  # noqa: F401 - the web UI tests import it from here
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

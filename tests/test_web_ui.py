@@ -19,7 +19,8 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from browser import Browser, Tab, wait_or_kill
+from browser import Browser, Tab
+from polling import wait_or_kill
 
 WORKLOADS = Path(__file__).parent / "workloads"
 N_TINY = 450  # more than two pages of the tasks table (200 rows a page)

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from browser import Browser, Tab, wait_or_kill
+from browser import Browser, Tab
+from polling import wait_or_kill
 from rayscope.runtime.local_cluster import local_cluster
 
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
