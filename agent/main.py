@@ -29,10 +29,11 @@ from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
 from rayscope.agent.metrics_server import AgentSelfMetrics, NodeMetricsCollector, serve
-from rayscope.agent.node_identity import NodeIdentity, NodeNotFound, discover
+from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
 from rayscope.agent.volatile import VolatileBuffer
+from rayscope.runtime.agent_link import AgentLink, write_link
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
 
 log = logging.getLogger("rayscope.agent")
@@ -42,6 +43,7 @@ MAX_BATCH_LINES = 5000
 MAX_BATCH_BYTES = 4 << 20
 MAX_BATCHES_PER_TICK = 8
 CHECKPOINT_EVERY_S = 5.0
+LINK_EVERY_S = 2.0  # link.json is rewritten at least this often while nothing changes (its last_ack_at moves)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class AgentArgs:
     token_file: str
     node_ip: Optional[str]
     metrics_port: int
+    metrics_host: Optional[str]
     state_dir: Optional[str]
     interval: float
     spool_budget_mb: float
@@ -65,6 +68,8 @@ def parse_args(argv: Optional[list[str]] = None) -> AgentArgs:
     p.add_argument("--token-file", required=True)
     p.add_argument("--node-ip", default=None, help="pick this node's raylet when several share the session dir")
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--metrics-host", default=None,
+                   help="interface of /metrics (default: the node's Ray IP, so a Prometheus on another host can scrape it)")
     p.add_argument("--state-dir", default=None, help="spool and offsets (default <session>/rayscope/agent)")
     p.add_argument("--interval", type=float, default=1.0)
     p.add_argument("--spool-budget-mb", type=float, default=256)
@@ -114,7 +119,7 @@ class Agent:
         token = read_token(args.token_file)
         self.store = ObjectStoreCollector(ident.raylet_address, ident.node_ip, token)
         self.metrics = NodeMetricsCollector(ident.node_id)
-        self.http, self.metrics_url = serve(self.metrics, "127.0.0.1", args.metrics_port)
+        self.http, self.metrics_url = serve(self.metrics, args.metrics_host or ident.node_ip, args.metrics_port)
         hello = AgentHello(
             agent_id=f"{ident.node_id}@{ident.session_name}", node_id=ident.node_id, node_ip=ident.node_ip,
             hostname=socket.gethostname(), session_name=ident.session_name, session_dir=ident.session_dir,
@@ -127,9 +132,12 @@ class Agent:
         self.me.cpu_percent(None)
         self.ticks = 0
         self._checkpointed_at = 0.0
+        self.link_file = os.path.join(self.state_dir, "link.json")
+        self._link_written: tuple[object, float] = (None, 0.0)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
+        self.report_link()
         self.shipper.start()
         self.debug_relay.start()
         next_tick = time.monotonic()
@@ -159,6 +167,23 @@ class Agent:
             p.gpu_memory_used = by_pid.get(p.pid, 0)
         self.volatile.add(node=node, store=stats.store if stats else None, processes=procs, objects=stats.objects if stats else None)
         self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, agent=self._self_metrics())
+        self.report_link()
+
+    def report_link(self) -> None:
+        """link.json for `rayscope start` and `rayscope status`: on every change, else every LINK_EVERY_S."""
+        s = self.shipper.stats
+        key = (s.connected, s.last_error, s.unauthenticated > 0)
+        now = time.time()
+        if key == self._link_written[0] and now - self._link_written[1] < LINK_EVERY_S:
+            return
+        link = AgentLink(head=self.args.head, connected=s.connected, last_ack_at=s.last_ack_at,
+                         last_error=s.last_error, rejected_token=s.unauthenticated > 0, updated_at=now,
+                         pid=os.getpid())
+        try:
+            write_link(self.link_file, link)
+        except OSError as e:  # a full disk must not stop collection; the spool reports its own trouble
+            log.warning("cannot write %s: %s", self.link_file, e)
+        self._link_written = (key, now)
 
     def _ship_durable(self, force_checkpoint: bool = False) -> None:
         """Logs, events and drop reports: spooled first, then the offsets that produced them."""

@@ -156,4 +156,5 @@ def serve(collector: NodeMetricsCollector, host: str = "127.0.0.1", port: int = 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server, f"http://{host}:{server.server_port}/metrics"
+    url_host = f"[{host}]" if ":" in host else host
+    return server, f"http://{url_host}:{server.server_port}/metrics"

@@ -39,6 +39,7 @@ class ShipperStats:
     connects: int = 0
     batches_sent: int = 0
     acked_seq: int = 0
+    last_ack_at: float = 0.0  # unix time of the head's last hello_ack or ack
     last_error: str = ""
     unauthenticated: int = 0
 
@@ -135,6 +136,7 @@ class Shipper(threading.Thread):
             committed = first.hello_ack.last_committed_seq
             self.stats.connected, self.stats.connects = True, self.stats.connects + 1
             self.stats.unauthenticated = 0
+            self.stats.last_ack_at = time.time()
             log.info("connected to head %s; it has committed up to seq %d", self.head, committed)
             self.spool.advance_seq(committed)
             self.spool.ack(committed)
@@ -147,6 +149,7 @@ class Shipper(threading.Thread):
                         self.spool.ack(msg.ack.seq)
                         self.volatile.ack(msg.ack.seq)
                         self.stats.acked_seq = max(self.stats.acked_seq, msg.ack.seq)
+                        self.stats.last_ack_at = time.time()
             finally:
                 out.put(None)
                 self.stats.connected = False

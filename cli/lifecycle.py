@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rayscope.runtime import node as nodes
+from rayscope.runtime.agent_link import describe_link
 from rayscope.runtime.auth_token import TokenError, rayscope_home, resolve_token, token_file_for
 from rayscope.runtime.ray_kv import KvError
 from rayscope.runtime.ray_settings import RaySettingsError
@@ -40,11 +41,13 @@ def _opts(args: argparse.Namespace) -> nodes.StartOptions:
     return nodes.StartOptions(
         home=rayscope_home(),
         host=args.rayscope_host,
+        grpc_host=args.rayscope_grpc_host,
         http_port=args.rayscope_port,
         grpc_port=args.rayscope_grpc_port,
         db_path=Path(args.rayscope_db) if args.rayscope_db else None,
         head_service=args.head_service,
         debug_post_mortem=args.debug_post_mortem,
+        token_auth=not args.no_token_auth,
     )
 
 
@@ -59,10 +62,27 @@ def cmd_start(args: argparse.Namespace) -> int:
     except RUNTIME_ERRORS as exc:
         return _err(str(exc))
     _print_node(node)
+    print(f"  link     {describe_link(nodes.agent_link(node))}")
     if node.head_service is not None:
-        print(f"token file: {node.token_file}  (send it as 'Authorization: Bearer <token>')")
-        print(f"other nodes: rayscope start --address {node.gcs_address}")
+        _print_next_steps(node)
     return 0
+
+
+def _print_next_steps(node: Any) -> None:
+    """What the other hosts, drivers and a laptop need: the whole procedure in a few lines."""
+    gcs = node.gcs_address
+    if node.ray_token_auth:
+        print(f"Ray token auth is on; the token is {node.token_file} (the API takes it as 'Authorization: Bearer <token>').")
+        print(f"Every other host: copy that file to ~/.ray/auth_token there, then  rayscope start --address {gcs}")
+        print("Drivers: `ray.init()` on a node of this cluster needs nothing more; a driver that names the address "
+              f"(ray.init(\"{gcs}\") or RAY_ADDRESS) needs RAY_AUTH_MODE=token in its environment.")
+    else:
+        print(f"Ray token auth is OFF (anyone who can reach {gcs} can run code). Rayscope's token: {node.token_file}")
+        print(f"Every other host: copy that file to $RAYSCOPE_HOME/token there, then  rayscope start --address {gcs}")
+    http = node.head_service.http_url
+    if "//127.0.0.1:" in http or "//[::1]:" in http:
+        port = http.rsplit(":", 1)[1]
+        print(f"The web UI/API listen on this host's 127.0.0.1 only; from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST")
 
 
 def _print_node(node: Any) -> None:
@@ -109,6 +129,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if row.agent_alive is not None:
             alive += f"; agent {'up' if row.agent_alive else 'DOWN'}"
         print(alive)
+        if row.agent_alive:
+            print(f"  link     {describe_link(row.link)}")
     return 0
 
 
@@ -180,7 +202,13 @@ def register(sub: Any) -> None:
     p.add_argument("--head", action="store_true", help="start the head node and the Rayscope head service")
     p.add_argument("--address", help="join the Ray cluster at HEAD_IP:PORT")
     p.add_argument("--head-service", metavar="HOST:PORT", help="the head's ingest address, if not published in Ray")
-    p.add_argument("--rayscope-host", default="127.0.0.1", help="where the head service binds (default 127.0.0.1)")
+    p.add_argument("--rayscope-host", default="127.0.0.1",
+                   help="interface of the head's web UI and API (default 127.0.0.1; 0.0.0.0 opens them to the network)")
+    p.add_argument("--rayscope-grpc-host", default=None,
+                   help="interface of the head's ingest, which every host's agent dials (default: the head node's Ray IP)")
+    p.add_argument("--no-token-auth", action="store_true",
+                   help="start the head without Ray's token auth (default: on, generating ~/.ray/auth_token if missing; "
+                        "RAY_AUTH_MODE=disabled does the same)")
     p.add_argument("--rayscope-port", type=int, default=8290, help="head HTTP port (0: a free one; default 8290)")
     p.add_argument("--rayscope-grpc-port", type=int, default=8291, help="head ingest port (0: a free one; default 8291)")
     p.add_argument("--rayscope-db", help="head database (default <session>/rayscope/rayscope.db)")

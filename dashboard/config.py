@@ -13,6 +13,7 @@ class HeadConfig:
     db: Path
     host: str
     port: int
+    grpc_host: str  # the ingest's interface: other hosts' agents dial it
     grpc_port: int
     token_file: Path
     session_name: Optional[str]
@@ -29,7 +30,9 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
     p = argparse.ArgumentParser(prog="python -m rayscope.dashboard",
                                 description="Rayscope head: gRPC ingest + REST/WebSocket API over one SQLite store")
     p.add_argument("--db", required=True, type=Path, help="SQLite database file (created if missing)")
-    p.add_argument("--host", default="127.0.0.1", help="interface for both servers (default 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", help="interface of the HTTP API and web UI (default 127.0.0.1)")
+    p.add_argument("--grpc-host", default=None,
+                   help="interface of the gRPC ingest (default: --host); `rayscope start` passes the node's Ray IP")
     p.add_argument("--port", type=int, default=0, help="HTTP port; 0 picks a free one")
     p.add_argument("--grpc-port", type=int, default=0, help="gRPC ingest port; 0 picks a free one")
     p.add_argument("--token-file", required=True, type=Path, help="bearer token file (created 0600 if missing)")
@@ -51,7 +54,7 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
         p.error(f"--history needs an existing database; {a.db} does not exist")
     if a.retention_hours is not None and a.retention_hours <= 0:
         p.error("--retention-hours must be positive")
-    return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_port=a.grpc_port, token_file=a.token_file,
+    return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_host=a.grpc_host or a.host, grpc_port=a.grpc_port, token_file=a.token_file,
                       session_name=a.session_name, history=a.history, ready_file=a.ready_file,
                       retention_hours=a.retention_hours, log_level=a.log_level,
                       file_sd=None if a.history else (a.file_sd or default_file_sd(a.db)),

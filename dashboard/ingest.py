@@ -35,6 +35,10 @@ class IngestServicer:
         self.store = store
         self.token = token
         self.hub = hub
+        # The newest stream of each agent. After a network cut the agent reconnects while the
+        # head still holds the old stream (until keepalive ends it); that old stream's end must
+        # not mark the reconnected agent disconnected.
+        self._latest_stream: dict[str, object] = {}
 
     def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
         return authorized(context, self.token)
@@ -60,6 +64,7 @@ class IngestServicer:
         except WriterDied as err:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the head's store restarted: {err}")
         log.info("agent %s (node %s) connected; last committed seq %d", hello.agent_id, hello.node_id, last)
+        me = self._latest_stream[hello.agent_id] = object()
         yield pb.HeadMessage(hello_ack=pb.HelloAck(last_committed_seq=last))
         # Batches are read and handed to the store as they arrive, while earlier ones commit: the
         # agent keeps a window of unacked batches, and the store coalesces what is queued into
@@ -87,10 +92,12 @@ class IngestServicer:
                 yield pb.HeadMessage(ack=pb.Ack(seq=batch.seq))
         finally:
             reader.cancel()
-            try:
-                await self.store.disconnected(hello.agent_id)
-            except Exception:  # the store may be closing during shutdown
-                log.debug("could not mark agent %s disconnected", hello.agent_id, exc_info=True)
+            if self._latest_stream.get(hello.agent_id) is me:
+                del self._latest_stream[hello.agent_id]
+                try:
+                    await self.store.disconnected(hello.agent_id)
+                except Exception:  # the store may be closing during shutdown
+                    log.debug("could not mark agent %s disconnected", hello.agent_id, exc_info=True)
 
     async def _read_batches(self, requests: AsyncIterator[pb.AgentMessage], hello: pb.AgentHello,
                             commits: asyncio.Queue) -> None:
@@ -136,4 +143,11 @@ def add_ingest_service(server: grpc.aio.Server, servicer: IngestServicer) -> Non
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # A stream whose agent host vanished (network cut, host crash) sends no FIN: ping it, and end
+    # it when the ping is not answered, instead of holding it for the kernel's ~15 min timeout.
+    ("grpc.keepalive_time_ms", 15_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    # Agents ping every 20 s (agent/shipper.py); the default floor (5 min) would answer GOAWAY.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
 ]

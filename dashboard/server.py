@@ -108,12 +108,12 @@ async def serve(cfg: HeadConfig) -> None:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
         add_debug_service(grpc_server, DebugServicer(app.state.debug, token))
-        bind = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+        bind = f"[{cfg.grpc_host}]" if ":" in cfg.grpc_host else cfg.grpc_host
         gport = grpc_server.add_insecure_port(f"{bind}:{cfg.grpc_port}")
         if gport == 0:
-            raise SystemExit(f"cannot bind gRPC port {cfg.grpc_port} on {cfg.host}")
+            raise SystemExit(f"cannot bind gRPC port {cfg.grpc_port} on {cfg.grpc_host}")
         await grpc_server.start()
-        grpc_address = f"{_url_host(cfg.host)}:{gport}"
+        grpc_address = f"{_url_host(cfg.grpc_host)}:{gport}"
     loop = asyncio.get_running_loop()
     writer_gone = asyncio.Event()
 

@@ -23,6 +23,7 @@ __all__ = [
     "ray_auth_enabled",
     "resolve_token",
     "token_file_for",
+    "ensure_ray_token",
 ]
 
 
@@ -133,3 +134,31 @@ def token_file_for(source: TokenSource, home: Path) -> Path:
     with os.fdopen(fd, "w") as fh:
         fh.write(source.token + "\n")
     return path
+
+
+def ensure_ray_token(env: Mapping[str, str]) -> tuple[TokenSource, bool]:
+    """Ray's token, generated the way ``ray get-auth-token --generate`` does when there is none.
+
+    Returns the token and whether it was created now. Ray writes 64 hex characters to
+    ``~/.ray/auth_token``; we do the same (mode 0600, which Ray does not set), so Ray's own
+    tools, drivers and ``ray start`` on other hosts find it where Ray looks.
+    """
+    found = find_ray_token(env)
+    if found is not None:
+        return found, False
+    home = Path(env.get("HOME") or Path.home())
+    path = home / ".ray" / "auth_token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)  # first writer wins when two starts race
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    created = _read(path, "~/.ray/auth_token")
+    assert created is not None
+    return created, True

@@ -11,16 +11,26 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from rayscope.runtime import procs, session
-from rayscope.runtime.auth_token import TokenError, resolve_token, token_file_for
+from rayscope.runtime.agent_link import AgentLink, link_path, read_link
+from rayscope.runtime.auth_token import (
+    TokenError,
+    TokenSource,
+    ensure_ray_token,
+    ray_auth_enabled,
+    resolve_token,
+    token_file_for,
+)
+from rayscope.runtime.node_identity import NodeNotFound, discover
 from rayscope.runtime.ports import free_ports, with_free_ports
 from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
 from rayscope.runtime.ray_settings import POST_MORTEM_ENV, option_value, ray_start_env, with_export_system_config
@@ -33,7 +43,10 @@ from rayscope.runtime.state import (
     locked_state,
 )
 
-__all__ = ["NodeError", "StartOptions", "NodeStatus", "start_head", "start_worker", "stop_all", "stop_node", "status"]
+__all__ = [
+    "NodeError", "StartOptions", "NodeStatus", "agent_link", "head_auth_env", "start_head", "start_worker", "stop_all",
+    "stop_node", "status",
+]
 
 DEFAULT_TEMP_DIR = "/tmp/ray"
 
@@ -49,7 +62,8 @@ class StartOptions:
     home: Path
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     python: str = sys.executable
-    host: str = "127.0.0.1"  # where the head service binds
+    host: str = "127.0.0.1"  # where the head's HTTP API / web UI binds
+    grpc_host: str | None = None  # where the head's ingest binds; None = the head node's Ray IP
     http_port: int = 0
     grpc_port: int = 0
     db_path: Path | None = None
@@ -57,7 +71,9 @@ class StartOptions:
     head_module: str = "rayscope.dashboard"  # `python -m` targets, per docs/architecture.md
     agent_module: str = "rayscope.agent"
     timeout_s: float = 120.0
+    link_timeout_s: float = 15.0  # how long a new agent may take to be acknowledged by the head
     debug_post_mortem: bool = False  # uncaught task errors pause in the debugger (every job)
+    token_auth: bool = True  # head: turn Ray's token auth on (generating Ray's token if there is none)
 
 
 @dataclass
@@ -67,6 +83,7 @@ class NodeStatus:
     ray_total: int
     head_service_alive: bool | None
     agent_alive: bool | None
+    link: AgentLink | None  # the agent's own account of its link to the head (None: no report)
 
 
 # ------------------------------------------------------------------ helpers
@@ -110,6 +127,24 @@ def _wait_ready(ready: Path, proc: subprocess.Popen, log_path: Path, what: str, 
 def _require_module(module: str) -> None:
     if importlib.util.find_spec(f"{module}.__main__") is None:
         raise NodeError(f"{module} cannot be run (no {module}.__main__); is Rayscope fully installed?")
+
+
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _node_ip(session_dir: Path, ray_args: Sequence[str]) -> str:
+    """The IP Ray gave this node (its raylet's --node_ip_address): the interface GCS and the
+    other nodes already use, so it is where the head's ingest listens and agents' /metrics too."""
+    try:
+        return discover(str(session_dir), option_value(ray_args, "node-ip-address"), timeout=10).node_ip
+    except NodeNotFound as exc:
+        raise NodeError(f"ray start succeeded but its raylet cannot be found: {exc}") from None
+
+
+def _dialable(host: str, node_ip: str) -> str:
+    """An address other hosts can dial for a listener bound to ``host`` (never a wildcard)."""
+    host = node_ip if host in _WILDCARDS else host
+    return f"[{host}]" if ":" in host else host
 
 
 def _temp_dir(ray_args: Sequence[str], home: Path, role: str) -> tuple[list[str], Path]:
@@ -164,7 +199,7 @@ def _start_ray(role: str, base_cmd: list[str], ray_args: list[str], opts: StartO
     node = NodeRecord(
         role=role, gcs_address=gcs_address, temp_dir=str(temp_dir), session_dir=str(session_dir),
         node_id=ids[0] if len(ids) == 1 else "", ray_pgid=pgid, ray_processes=members,
-        token_file=str(token_file_for(token, opts.home)), started_at=started,
+        token_file=str(token_file_for(token, opts.home)), ray_token_auth=ray_auth_enabled(env), started_at=started,
     )
     _record_node(opts.home, node)
     return node
@@ -175,15 +210,17 @@ def _service_env(opts: StartOptions) -> dict[str, str]:
     return {**ray_start_env(opts.env, joining=True), "PYTHONUNBUFFERED": "1"}
 
 
-def _start_agent(node: NodeRecord, grpc_address: str, opts: StartOptions) -> AgentRecord:
+def _start_agent(node: NodeRecord, grpc_address: str, node_ip: str, opts: StartOptions) -> AgentRecord:
+    """The node's agent, returned once the head has acknowledged its stream (else NodeError)."""
     sess = Path(node.session_dir)
     session.rayscope_dir(sess).mkdir(parents=True, exist_ok=True)
     ready = session.rayscope_dir(sess) / "agent.ready.json"
     ready.unlink(missing_ok=True)
+    link_path(sess).unlink(missing_ok=True)
     log_path = session.logs_dir(sess) / "rayscope-agent.log"
     cmd = [
         opts.python, "-m", opts.agent_module, "--session-dir", str(sess), "--head", grpc_address,
-        "--token-file", node.token_file, "--metrics-port", "0", "--ready-file", str(ready),
+        "--token-file", node.token_file, "--node-ip", node_ip, "--metrics-port", "0", "--ready-file", str(ready),
     ]
     proc = _spawn(cmd, log_path, _service_env(opts))
     agent = AgentRecord(pid=proc.pid, create_time=procs.record(proc.pid).create_time, log_path=str(log_path))
@@ -191,10 +228,49 @@ def _start_agent(node: NodeRecord, grpc_address: str, opts: StartOptions) -> Age
     info = _wait_ready(ready, proc, log_path, "rayscope agent", opts.timeout_s)
     agent = agent.model_copy(update={"metrics_url": info.get("metrics_url", ""), "node_id": info.get("node_id", "")})
     _update(opts.home, node, agent=agent)
+    _wait_acknowledged(link_path(sess), proc, grpc_address, log_path, opts.link_timeout_s)
     return agent
 
 
-def _start_head_service(node: NodeRecord, opts: StartOptions) -> HeadServiceRecord:
+def _wait_acknowledged(path: Path, proc: subprocess.Popen, head: str, log_path: Path, timeout_s: float) -> AgentLink:
+    """Until the agent's link file says the head accepted its stream; a rejected token fails at once."""
+    deadline = time.monotonic() + timeout_s
+    link: AgentLink | None = None
+    while time.monotonic() < deadline:
+        link = read_link(path)
+        if link is not None and link.pid == proc.pid:
+            if link.connected:
+                return link
+            if link.rejected_token:
+                raise NodeError(f"the Rayscope head at {head} rejected this host's token: {_token_hint()}")
+        if proc.poll() is not None:
+            raise NodeError(f"rayscope agent exited with code {proc.returncode}; see {log_path}:\n{_tail(log_path)}")
+        time.sleep(0.1)
+    why = link.last_error if link is not None and link.pid == proc.pid and link.last_error else "no answer"
+    raise NodeError(f"the agent could not reach the Rayscope head at {head} within {timeout_s:.0f}s: {why}")
+
+
+def _token_hint() -> str:
+    return ("every host needs the head host's token: copy its token file (Ray's ~/.ray/auth_token, or the file "
+            "RAY_AUTH_TOKEN_PATH names) to the same place here")
+
+
+def _preflight(address: str, timeout_s: float = 5.0) -> None:
+    """A TCP connect to the head's ingest before anything starts: an address no one can dial
+    fails in seconds with a reason, instead of after ray start and a gRPC connect timeout."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except socket.timeout:
+        raise NodeError(f"cannot reach the Rayscope head at {address}: timed out after {timeout_s:.0f}s "
+                        "(is a firewall dropping the port, or is the address wrong?)") from None
+    except (OSError, ValueError) as exc:
+        reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
+        raise NodeError(f"cannot reach the Rayscope head at {address}: {reason}") from None
+
+
+def _start_head_service(node: NodeRecord, node_ip: str, opts: StartOptions) -> HeadServiceRecord:
     sess = Path(node.session_dir)
     rdir = session.rayscope_dir(sess)
     rdir.mkdir(parents=True, exist_ok=True)
@@ -204,13 +280,12 @@ def _start_head_service(node: NodeRecord, opts: StartOptions) -> HeadServiceReco
     log_path = session.logs_dir(sess) / "rayscope-head.log"
     # Concrete ports on the command line (never 0), so a restarted head comes back where the
     # agents and clients already look for it.
-    http_port, grpc_port = opts.http_port, opts.grpc_port
-    if not (http_port and grpc_port):
-        spare = free_ports(2, opts.host)
-        http_port, grpc_port = http_port or spare[0], grpc_port or spare[1]
+    grpc_host = opts.grpc_host or node_ip
+    http_port = opts.http_port or free_ports(1, opts.host)[0]
+    grpc_port = opts.grpc_port or next(p for p in free_ports(2, grpc_host) if p != http_port)
     cmd = [
-        opts.python, "-m", opts.head_module, "--db", str(db), "--host", opts.host,
-        "--port", str(http_port), "--grpc-port", str(grpc_port), "--token-file", node.token_file,
+        opts.python, "-m", opts.head_module, "--db", str(db), "--host", opts.host, "--port", str(http_port),
+        "--grpc-host", grpc_host, "--grpc-port", str(grpc_port), "--token-file", node.token_file,
         "--session-name", session.session_name(sess), "--ready-file", str(ready),
     ]
     proc = _spawn(cmd, log_path, _service_env(opts))
@@ -220,7 +295,11 @@ def _start_head_service(node: NodeRecord, opts: StartOptions) -> HeadServiceReco
     )
     _update(opts.home, node, head_service=svc)
     info = _wait_ready(ready, proc, log_path, "rayscope head service", opts.timeout_s)
-    svc = svc.model_copy(update={"http_url": info["http_url"], "grpc_address": info["grpc_address"]})
+    # What the head reports may be a wildcard bind: record what other hosts can dial.
+    svc = svc.model_copy(update={
+        "http_url": f"http://{_dialable(opts.host, node_ip)}:{http_port}" if opts.host in _WILDCARDS else info["http_url"],
+        "grpc_address": f"{_dialable(grpc_host, node_ip)}:{grpc_port}",
+    })
     _update(opts.home, node, head_service=svc)
     return svc
 
@@ -242,17 +321,42 @@ def _with_post_mortem(env: dict[str, str], opts: StartOptions) -> dict[str, str]
 # ------------------------------------------------------------------ public API
 
 
+def head_auth_env(env: Mapping[str, str], token_auth: bool) -> tuple[dict[str, str], TokenSource | None, bool]:
+    """The head's environment with Ray's token auth on, unless the user opted out.
+
+    Ray 2.60 starts a cluster without auth unless a token exists or RAY_AUTH_MODE=token (and
+    warns that anyone with network access can run code). Rayscope turns it on: it makes Ray's
+    token (``ray get-auth-token --generate``'s format and place) if there is none, and says
+    RAY_AUTH_MODE=token. Opt-outs: ``--no-token-auth`` or Ray's own RAY_AUTH_MODE=disabled.
+    Returns (env, Ray's token or None when auth is off, whether the token was created now).
+    """
+    out = dict(env)
+    mode = out.get("RAY_AUTH_MODE", "").lower()
+    if not token_auth or mode not in ("", "token"):
+        out["RAY_AUTH_MODE"] = "disabled" if not token_auth else out["RAY_AUTH_MODE"]
+        return out, None, False
+    try:
+        token, created = ensure_ray_token(out)
+    except TokenError as exc:
+        raise NodeError(str(exc)) from None
+    out["RAY_AUTH_MODE"] = "token"
+    return out, token, created
+
+
 def start_head(ray_args: Sequence[str], opts: StartOptions) -> NodeRecord:
     """Ray head node + head service + agent; cleans up everything on failure."""
     _require_module(opts.head_module)
     _require_module(opts.agent_module)
+    auth_env, _, _ = head_auth_env(opts.env, opts.token_auth)
+    opts = replace(opts, env=auth_env)
     env = _with_post_mortem(ray_start_env(opts.env, joining=False), opts)
     args = with_free_ports(with_export_system_config(ray_args))
     node = _start_ray("head", _ray_cli(opts.python) + ["start", "--head"], args, opts, env)
     try:
-        svc = _start_head_service(node, opts)
+        node_ip = _node_ip(Path(node.session_dir), args)
+        svc = _start_head_service(node, node_ip, opts)
         publish_head(node.gcs_address, HeadAddress(svc.http_url, svc.grpc_address), env)
-        _start_agent(node, svc.grpc_address, opts)
+        _start_agent(node, svc.grpc_address, node_ip, opts)
     except BaseException:
         stop_node(opts.home, node)
         raise
@@ -263,6 +367,10 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
     """Ray worker node joining ``address`` + an agent shipping to the published head."""
     _require_module(opts.agent_module)
     env = _with_post_mortem(ray_start_env(opts.env, joining=True), opts)
+    try:
+        resolve_token(env, opts.home, create=False)
+    except TokenError as exc:
+        raise NodeError(f"{exc}; {_token_hint()}") from None
     grpc_address = opts.head_service
     if grpc_address is None:
         head = read_head(address, env)
@@ -272,14 +380,11 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
                 "start the head with `rayscope start --head` or pass --head-service HOST:PORT"
             )
         grpc_address = head.grpc_address
-    try:
-        resolve_token(env, opts.home, create=False)
-    except TokenError as exc:
-        raise NodeError(f"{exc} (copy the head host's token there)") from None
+    _preflight(grpc_address)
     args = with_free_ports(ray_args)
     node = _start_ray("worker", _ray_cli(opts.python) + ["start", f"--address={address}"], args, opts, env)
     try:
-        _start_agent(node, grpc_address, opts)
+        _start_agent(node, grpc_address, _node_ip(Path(node.session_dir), args), opts)
     except BaseException:
         stop_node(opts.home, node)
         raise
@@ -332,6 +437,11 @@ def stop_all(home: Path, grace_s: float = 5.0) -> tuple[list[NodeRecord], list[P
     return nodes, left
 
 
+def agent_link(node: NodeRecord) -> AgentLink | None:
+    link = read_link(link_path(node.session_dir)) if node.agent is not None else None
+    return link if link is not None and node.agent is not None and link.pid == node.agent.pid else None
+
+
 def status(home: Path) -> list[NodeStatus]:
     out = []
     for node in load_state(home).nodes:
@@ -345,6 +455,7 @@ def status(home: Path) -> list[NodeStatus]:
                     ProcessRecord(pid=node.head_service.pid, create_time=node.head_service.create_time)),
                 agent_alive=None if node.agent is None else procs.is_running(
                     ProcessRecord(pid=node.agent.pid, create_time=node.agent.create_time)),
+                link=agent_link(node),
             )
         )
     return out

@@ -77,6 +77,7 @@ class NodeRecord(BaseModel):
     head_service: Optional[HeadServiceRecord] = None
     agent: Optional[AgentRecord] = None
     token_file: str
+    ray_token_auth: bool = False  # Ray's token auth is on: token_file is Ray's token, needed on every host
     started_at: float
 
 

@@ -27,7 +27,7 @@ import pytest
 
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector, parse_title
-from rayscope.agent.node_identity import NodeIdentity, discover
+from rayscope.runtime.node_identity import NodeIdentity, discover
 from rayscope.runtime.ports import free_ports
 from rayscope.wire.rayscope_ingest_pb2 import AgentMessage, Batch, HeadMessage, LogKind
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from test_agent_collectors import PY, RayNode, start_agent, start_ray_node, stop_agent, token, wait_for
-from rayscope.agent.node_identity import discover
+from rayscope.runtime.node_identity import discover
 
 
 @pytest.fixture(scope="module")

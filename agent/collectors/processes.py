@@ -24,7 +24,7 @@ from typing import Optional
 
 import psutil
 
-from rayscope.agent.node_identity import NodeIdentity
+from rayscope.runtime.node_identity import NodeIdentity
 from rayscope.wire.rayscope_ingest_pb2 import ProcessSnapshot, RayProcess
 
 log = logging.getLogger(__name__)
