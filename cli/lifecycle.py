@@ -44,6 +44,7 @@ def _opts(args: argparse.Namespace) -> nodes.StartOptions:
         grpc_host=args.rayscope_grpc_host,
         http_port=args.rayscope_port,
         grpc_port=args.rayscope_grpc_port,
+        metrics_port=args.rayscope_metrics_port,
         db_path=Path(args.rayscope_db) if args.rayscope_db else None,
         head_service=args.head_service,
         debug_post_mortem=args.debug_post_mortem,
@@ -211,6 +212,8 @@ def register(sub: Any) -> None:
                         "RAY_AUTH_MODE=disabled does the same)")
     p.add_argument("--rayscope-port", type=int, default=8290, help="head HTTP port (0: a free one; default 8290)")
     p.add_argument("--rayscope-grpc-port", type=int, default=8291, help="head ingest port (0: a free one; default 8291)")
+    p.add_argument("--rayscope-metrics-port", type=int, default=0,
+                   help="this node's agent /metrics port, on the node's Ray IP (default 0: a free one)")
     p.add_argument("--rayscope-db", help="head database (default <session>/rayscope/rayscope.db)")
     p.add_argument("--debug-post-mortem", action="store_true",
                    help="an uncaught exception in a task pauses its worker in the debugger (this node's workers)")

@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+STALE_ACK_S = 5.0  # the agent sends a batch every second and the head acks each: a longer silence is news
+
 __all__ = ["AgentLink", "link_path", "read_link", "write_link", "describe_link"]
 
 
@@ -56,8 +58,11 @@ def describe_link(link: AgentLink | None, now: float | None = None) -> str:
         return "agent has not reported its link to the head yet"
     now = time.time() if now is None else now
     if link.connected:
-        ago = f"last ack {max(0.0, now - link.last_ack_at):.1f} s ago" if link.last_ack_at else "no ack yet"
-        return f"agent connected to {link.head} ({ago})"
+        silent = max(0.0, now - link.last_ack_at) if link.last_ack_at else None
+        if silent is not None and silent > STALE_ACK_S:
+            # The stream is not known to be broken yet (keepalive takes ~30 s), but the head is silent.
+            return f"agent connected to {link.head}, but no ack for {silent:.0f} s (is the network to the head down?)"
+        return f"agent connected to {link.head} (last ack {silent or 0.0:.1f} s ago)"
     why = link.last_error or "not connected yet"
     if link.last_ack_at:
         why += f"; last ack {max(0.0, now - link.last_ack_at):.0f} s ago"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from rayscope.runtime.auth_token import (
 )
 from rayscope.runtime.node_identity import NodeNotFound, discover
 from rayscope.runtime.ports import free_ports, with_free_ports
+from rayscope.runtime.reach import unreachable_reason
 from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
 from rayscope.runtime.ray_settings import POST_MORTEM_ENV, option_value, ray_start_env, with_export_system_config
 from rayscope.runtime.state import (
@@ -66,6 +66,7 @@ class StartOptions:
     grpc_host: str | None = None  # where the head's ingest binds; None = the head node's Ray IP
     http_port: int = 0
     grpc_port: int = 0
+    metrics_port: int = 0  # the agent's /metrics port (0: a free one; fix it for Kubernetes pod monitors)
     db_path: Path | None = None
     head_service: str | None = None  # worker fallback: the head's gRPC HOST:PORT
     head_module: str = "rayscope.dashboard"  # `python -m` targets, per docs/architecture.md
@@ -220,7 +221,7 @@ def _start_agent(node: NodeRecord, grpc_address: str, node_ip: str, opts: StartO
     log_path = session.logs_dir(sess) / "rayscope-agent.log"
     cmd = [
         opts.python, "-m", opts.agent_module, "--session-dir", str(sess), "--head", grpc_address,
-        "--token-file", node.token_file, "--node-ip", node_ip, "--metrics-port", "0", "--ready-file", str(ready),
+        "--token-file", node.token_file, "--node-ip", node_ip, "--metrics-port", str(opts.metrics_port), "--ready-file", str(ready),
     ]
     proc = _spawn(cmd, log_path, _service_env(opts))
     agent = AgentRecord(pid=proc.pid, create_time=procs.record(proc.pid).create_time, log_path=str(log_path))
@@ -255,19 +256,11 @@ def _token_hint() -> str:
             "RAY_AUTH_TOKEN_PATH names) to the same place here")
 
 
-def _preflight(address: str, timeout_s: float = 5.0) -> None:
-    """A TCP connect to the head's ingest before anything starts: an address no one can dial
-    fails in seconds with a reason, instead of after ray start and a gRPC connect timeout."""
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-            pass
-    except socket.timeout:
-        raise NodeError(f"cannot reach the Rayscope head at {address}: timed out after {timeout_s:.0f}s "
-                        "(is a firewall dropping the port, or is the address wrong?)") from None
-    except (OSError, ValueError) as exc:
-        reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
-        raise NodeError(f"cannot reach the Rayscope head at {address}: {reason}") from None
+def _preflight(address: str) -> None:
+    """The head's ingest must be dialable before anything starts on this host."""
+    reason = unreachable_reason(address)
+    if reason is not None:
+        raise NodeError(f"cannot reach the Rayscope head at {address}: {reason}")
 
 
 def _start_head_service(node: NodeRecord, node_ip: str, opts: StartOptions) -> HeadServiceRecord:
@@ -370,7 +363,7 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
     try:
         resolve_token(env, opts.home, create=False)
     except TokenError as exc:
-        raise NodeError(f"{exc}; {_token_hint()}") from None
+        raise NodeError(f"this host has no token for the cluster ({exc}); {_token_hint()}") from None
     grpc_address = opts.head_service
     if grpc_address is None:
         head = read_head(address, env)

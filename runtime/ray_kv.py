@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from rayscope.runtime.auth_token import ray_auth_enabled
+from rayscope.runtime.reach import unreachable_reason
 
 __all__ = ["HeadAddress", "KvError", "publish_head", "read_head"]
 
@@ -44,6 +48,28 @@ def _client(gcs_address: str, env: Mapping[str, str]):
     return GcsClient(address=gcs_address)
 
 
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Ray's C++ client logs its retries straight to fd 2; our caller prints one line instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "InvalidAuthToken" in text or type(exc).__name__ == "AuthenticationError":
+        return ("it rejected this host's token (InvalidAuthToken): copy the head host's ~/.ray/auth_token "
+                "here (or point RAY_AUTH_TOKEN_PATH at a copy)")
+    return text.split(". ")[0]
+
+
 def publish_head(gcs_address: str, head: HeadAddress, env: Mapping[str, str]) -> None:
     try:
         _client(gcs_address, env).internal_kv_put(
@@ -54,10 +80,14 @@ def publish_head(gcs_address: str, head: HeadAddress, env: Mapping[str, str]) ->
 
 
 def read_head(gcs_address: str, env: Mapping[str, str]) -> HeadAddress | None:
+    unreachable = unreachable_reason(gcs_address)
+    if unreachable is not None:
+        raise KvError(f"cannot reach the Ray cluster at {gcs_address}: {unreachable}")
     try:
-        raw = _client(gcs_address, env).internal_kv_get(_KEY, _NAMESPACE, timeout=_TIMEOUT_S)
+        with _quiet_stderr():
+            raw = _client(gcs_address, env).internal_kv_get(_KEY, _NAMESPACE, timeout=_TIMEOUT_S)
     except Exception as exc:
-        raise KvError(f"cannot read the head address from GCS {gcs_address}: {exc}") from None
+        raise KvError(f"the Ray cluster at {gcs_address} did not say where its Rayscope head is: {_reason(exc)}") from None
     if raw is None:
         return None
     try:
