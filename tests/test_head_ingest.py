@@ -141,6 +141,24 @@ def test_first_message_must_be_hello_and_agent_liveness():
         assert head.get(f"/nodes/{NODE}").json()["agent_connected"] is False
 
 
+def test_an_old_stream_ending_after_a_reconnect_leaves_the_agent_connected():
+    """After a network cut the agent reconnects while the head still holds its old stream (until
+    keepalive ends it); the old stream's end must not mark the reconnected agent disconnected."""
+    with running_head() as head:
+        old = IngestClient(head.grpc_address, head.token).__enter__()
+        old.hello(AGENT, NODE)
+        old.send(pb.Batch(seq=1, node_samples=[pb.NodeSample(ts=time.time(), cpu_percent=1.0)]))
+        with IngestClient(head.grpc_address, head.token) as new:
+            assert new.hello(AGENT, NODE) == 1
+            new.send(pb.Batch(seq=2))
+            old.__exit__(None, None, None)  # the stale stream ends now
+            time.sleep(0.5)  # let the head run the old stream's cleanup before we look
+            assert head.get(f"/nodes/{NODE}").json()["agent_connected"] is True
+            assert head.get("/ingest/health").json()["agents_connected"] == 1
+        wait_for("the agent's last stream ended: disconnected",
+                 lambda: head.get(f"/nodes/{NODE}").json()["agent_connected"] is False, timeout=10)
+
+
 def _writer_pids(head) -> list[int]:
     """The head's live writer processes (children running writer_process)."""
     out = []
