@@ -55,18 +55,27 @@ def _opts(args: argparse.Namespace) -> nodes.StartOptions:
 def cmd_start(args: argparse.Namespace) -> int:
     if bool(args.head) == bool(args.address):
         return _err("give exactly one of --head or --address HEAD_IP:PORT")
+    # `ray start --block` would block inside our start; like Ray, block after everything is up.
+    block = "--block" in args.forward
+    ray_args = [a for a in args.forward if a != "--block"]
     try:
         if args.head:
-            node = nodes.start_head(args.forward, _opts(args))
+            node = nodes.start_head(ray_args, _opts(args))
         else:
-            node = nodes.start_worker(args.address, args.forward, _opts(args))
+            node = nodes.start_worker(args.address, ray_args, _opts(args))
     except RUNTIME_ERRORS as exc:
         return _err(str(exc))
     _print_node(node)
     print(f"  link     {describe_link(nodes.agent_link(node))}")
     if node.head_service is not None:
         _print_next_steps(node)
-    return 0
+    if not block:
+        return 0
+    print("--block: running until a Ray process of this node exits or this command is stopped", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    reason = nodes.block_until_gone(rayscope_home(), node)
+    print(f"stopped: {reason}", flush=True)
+    return 0 if reason == "interrupted" else 1
 
 
 def _print_next_steps(node: Any) -> None:

@@ -44,7 +44,7 @@ from rayscope.runtime.state import (
 )
 
 __all__ = [
-    "NodeError", "StartOptions", "NodeStatus", "agent_link", "head_auth_env", "start_head", "start_worker", "stop_all",
+    "NodeError", "StartOptions", "NodeStatus", "agent_link", "block_until_gone", "head_auth_env", "start_head", "start_worker", "stop_all",
     "stop_node", "status",
 ]
 
@@ -73,6 +73,7 @@ class StartOptions:
     agent_module: str = "rayscope.agent"
     timeout_s: float = 120.0
     link_timeout_s: float = 15.0  # how long a new agent may take to be acknowledged by the head
+    publish_wait_s: float = 20.0  # how long a joining host waits for the head to publish its address
     debug_post_mortem: bool = False  # uncaught task errors pause in the debugger (every job)
     token_auth: bool = True  # head: turn Ray's token auth on (generating Ray's token if there is none)
 
@@ -366,13 +367,7 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
         raise NodeError(f"this host has no token for the cluster ({exc}); {_token_hint()}") from None
     grpc_address = opts.head_service
     if grpc_address is None:
-        head = read_head(address, env)
-        if head is None:
-            raise NodeError(
-                f"no Rayscope head is published in the Ray cluster at {address}; "
-                "start the head with `rayscope start --head` or pass --head-service HOST:PORT"
-            )
-        grpc_address = head.grpc_address
+        grpc_address = _published_head(address, env, opts.publish_wait_s).grpc_address
     _preflight(grpc_address)
     args = with_free_ports(ray_args)
     node = _start_ray("worker", _ray_cli(opts.python) + ["start", f"--address={address}"], args, opts, env)
@@ -382,6 +377,23 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
         stop_node(opts.home, node)
         raise
     return node
+
+
+def _published_head(address: str, env: Mapping[str, str], wait_s: float) -> HeadAddress:
+    """The head's addresses from Ray's KV. GCS answers before `rayscope start --head` has published
+    (its head service starts after Ray's), and hosts that start together (a KubeRay worker pod waits
+    only for GCS) would fail for nothing: wait a little for the key."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        head = read_head(address, env)
+        if head is not None:
+            return head
+        if time.monotonic() >= deadline:
+            raise NodeError(
+                f"no Rayscope head is published in the Ray cluster at {address} (waited {wait_s:.0f}s); "
+                "start the head with `rayscope start --head` or pass --head-service HOST:PORT"
+            )
+        time.sleep(1.0)
 
 
 def _ray_records(node: NodeRecord) -> list[ProcessRecord]:
@@ -410,6 +422,26 @@ def stop_node(home: Path, node: NodeRecord, grace_s: float = 5.0) -> list[Proces
     with locked_state(home) as state:
         state.nodes = [n for n in state.nodes if n.temp_dir != node.temp_dir]
     return left
+
+
+def block_until_gone(home: Path, node: NodeRecord, poll_s: float = 1.0) -> str:
+    """``ray start --block`` for a Rayscope node: return when one of the node's recorded Ray daemons
+    exits (then stop the rest, as Ray does), or on SIGTERM/SIGINT (KeyboardInterrupt, stops it all).
+
+    Returns why it stopped. Container entrypoints (KubeRay appends --block) rely on this shape.
+    """
+    daemons = [r for r in node.ray_processes if procs.is_running(r)]
+    try:
+        while True:
+            gone = next((r for r in daemons if not procs.is_running(r)), None)
+            if gone is not None:
+                reason = f"Ray process {gone.name or gone.pid} (pid {gone.pid}) exited"
+                break
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    stop_node(home, node)
+    return reason
 
 
 def stop_all(home: Path, grace_s: float = 5.0) -> tuple[list[NodeRecord], list[ProcessRecord]]:

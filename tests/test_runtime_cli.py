@@ -181,3 +181,44 @@ def test_stop_stops_exactly_what_was_started(cluster: RayscopeCluster) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_block_runs_until_terminated_then_stops_the_node(tmp_path: Path) -> None:
+    """`rayscope start --head ... --block` (KubeRay appends --block to its generated `ray start`):
+    it starts everything, says so, stays in the foreground, and SIGTERM stops all it started."""
+    from rayscope.runtime.local_cluster import CLI, _isolated_env
+    from rayscope.runtime.ports import free_ports
+
+    token = tmp_path / "token"
+    token.write_text(os.urandom(24).hex())
+    home, temp = tmp_path / "home", Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
+    env = _isolated_env(home, token)
+    gcs, dash, client = free_ports(3)
+    proc = subprocess.Popen(
+        [*CLI, "start", "--head", f"--port={gcs}", f"--temp-dir={temp}", f"--dashboard-port={dash}",
+         f"--ray-client-server-port={client}", "--num-cpus=1", "--include-dashboard=false",
+         "--rayscope-port=0", "--rayscope-grpc-port=0", "--block"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    records = []
+    try:
+        lines = []
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if line.startswith("--block:"):
+                break
+        assert lines and lines[-1].startswith("--block:"), "".join(lines)
+        assert proc.poll() is None, "--block returned instead of staying in the foreground"
+        records = _all_records(load_state(home))
+        assert records and all(procs.is_running(r) for r in records)
+        proc.terminate()
+        rest = proc.communicate(timeout=120)[0]
+        assert proc.returncode == 0, rest
+        assert "stopped: interrupted" in rest
+        assert [r for r in records if procs.is_running(r)] == []
+        assert load_state(home).nodes == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        procs.terminate(records, grace_s=2)
+        import shutil
+        shutil.rmtree(temp, ignore_errors=True)

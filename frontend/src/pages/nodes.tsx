@@ -73,7 +73,7 @@ export function NodesPage() {
           { key: "disk", label: "Disk", render: (n) => { const l = io.data?.get(n.node_id)?.last; return l ? <Meter value={l.disk_used} max={l.disk_total} label={`${bytes(l.disk_used)} / ${bytes(l.disk_total)}`} /> : "–"; } },
           { key: "net", label: "Network ↓/↑", render: (n) => { const x = io.data?.get(n.node_id); return x ? `${bytes(x.rx)}/s · ${bytes(x.tx)}/s` : "–"; } },
           { key: "res", label: "Logical resources", cls: "clip", render: (n) => <span title={resources(n.resources_total)}>{resources(n.resources_total)}</span> },
-          { key: "agent", label: "Agent", render: (n) => n.agent_connected ? <span class="ok-text">connected</span> : <span class="muted">{n.agent_last_seen ? `seen ${ago(n.agent_last_seen)}` : "never"}</span> },
+          { key: "agent", label: "Agent", render: (n) => <AgentLink n={n} /> },
         ]} />
       </Card>
     </div>
@@ -127,7 +127,7 @@ export function NodePage({ id, info }: { id: string; info: ClusterInfo }) {
             ["Ended", n.end_time ? `${time(n.end_time)} — ${n.death_reason ?? ""} ${n.death_message ?? ""}` : "–"],
             ["Resources", resources(n.resources_total)], ["GPUs", num(n.num_gpus)],
             ["Disk", last ? `${bytes(last.disk_used)} / ${bytes(last.disk_total)}` : "–"],
-            ["Agent", n.agent_connected ? "connected" : `not connected (last seen ${ago(n.agent_last_seen)})`],
+            ["Agent", <AgentLink n={n} />],
             ["Logs", <Link href={`/logs?node=${n.node_id}`}>this node's log files →</Link>],
           ]} />
         </Card>
@@ -142,4 +142,13 @@ export function NodePage({ id, info }: { id: string; info: ClusterInfo }) {
       <Card title="Processes" extra={<span class="muted small">latest snapshot</span>}><ProcessTable nodeId={id} /></Card>
     </div>
   );
+}
+
+/** A live node whose agent is not connected is news (a cut link, a dead agent): say it in red.
+ * A dead node's agent is expected to be gone. */
+function AgentLink({ n }: { n: Node }) {
+  if (n.agent_connected) return <span class="ok-text">connected</span>;
+  const seen = n.agent_last_seen ? `last seen ${ago(n.agent_last_seen)}` : "never seen";
+  if (n.state === "DEAD") return <span class="muted">{seen}</span>;
+  return <span><span class="bad-text" data-testid="agent-disconnected">disconnected</span> <span class="muted">{seen}</span></span>;
 }
