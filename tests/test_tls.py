@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import grpc
 import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -172,6 +173,8 @@ def test_https_api_answers_with_the_ca_and_refuses_without(certs: Certs, heads) 
     with api(head, certs.good.cert) as c:
         assert c.get("/cluster").json()["live"] is True
         assert c.get("/cluster", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        head_group = c.get("/metrics/targets").json()[0]  # Prometheus must scrape this head over https
+        assert head_group["labels"]["component"] == "head" and head_group["labels"]["__scheme__"] == "https"
 
     for verify in (True, ca_context(certs.other.cert)):  # the system trust store; the wrong CA
         with pytest.raises(httpx.ConnectError) as err:
@@ -218,6 +221,12 @@ def test_cli_client_verifies_with_flag_env_or_ray_fallback(certs: Certs, heads,
     by_env = subprocess.run(base, env={**env, "RAYSCOPE_TLS_CA": str(certs.good.cert)}, capture_output=True,
                             text=True, timeout=120)
     assert by_env.returncode == 0, by_env.stderr
+    prom = subprocess.run([RAYSCOPE, "metrics", "prometheus-config", "--address", head.http_url, "--token", TOKEN,
+                           "--token-file", str(head.token_file), "--tls-ca", str(certs.good.cert)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert prom.returncode == 0, prom.stderr
+    job = yaml.safe_load(prom.stdout)["scrape_configs"][0]
+    assert job["tls_config"] == job["http_sd_configs"][0]["tls_config"] == {"ca_file": str(certs.good.cert)}
 
 
 def _http_get_through(relay: WireRelay, scheme: str, ca: Optional[Path]) -> int:
