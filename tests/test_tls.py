@@ -455,6 +455,7 @@ def test_agent_ships_and_debugs_over_tls_and_the_token_stays_off_the_wire(ray_no
             _stop(agent)
             echo.sock.close()
         wire = relay.captured()
+    print(f"TLS agent: {len(wire)} bytes over {relay.connections} connections; token found: {TOKEN.encode() in wire}")
     assert relay.connections >= 2  # the Stream and the Debug channel both went through the relay
     assert len(wire) > 5000
     assert TOKEN.encode() not in wire and b"secret-ish line" not in wire and b"authorization" not in wire
@@ -475,6 +476,7 @@ def test_plaintext_agent_through_the_same_relay_shows_the_token(ray_node, heads)
         finally:
             _stop(agent)
         wire = relay.captured()
+    print(f"plaintext agent: {len(wire)} bytes; token found: {TOKEN.encode() in wire}")
     assert TOKEN.encode() in wire and b"clear line 7" in wire
 
 
@@ -484,6 +486,7 @@ def test_agent_without_tls_ca_reports_tls_and_commits_nothing(ray_node, certs: C
     try:
         line = wait_for("the TLS reason in the agent's log", lambda: next(
             (ln for ln in log.read_text().splitlines() if "stream to head" in ln and "TLS" in ln), None), 60)
+        print(f"agent log: {line}")
         assert "TLS mismatch" in line and "--tls-ca" in line, line
         assert "UNAVAILABLE" not in line, line  # a reason, not gRPC's status text
         assert agent.poll() is None  # keeps retrying: a fixed setup needs no restart of the agent
