@@ -5,7 +5,8 @@ Workers on this node announce paused sessions over a Unix socket in the session 
 gRPC stream the agent dials out (the head never dials an agent). When the head asks to open
 a tunnel for a session, the relay connects to that worker's debugpy port on 127.0.0.1 (the
 port comes from the worker's own registration, never from the head) and carries the bytes.
-Runs its own asyncio loop in one daemon thread.
+Runs its own asyncio loop in one daemon thread. With `credentials` (the agent's --tls-ca) the
+stream to the head is TLS, like the shipper's.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from typing import Optional
 
 import grpc
 
+from rayscope.agent.link_errors import describe_rpc_error
+from rayscope.agent.tls import open_aio_channel
 from rayscope.dashboard.models import DebugSession
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -48,11 +51,13 @@ class _Tunnel:
 
 class DebugRelay(threading.Thread):
     def __init__(self, session_dir: str, head: str, token_reader: Callable[[], str],
-                 node_id: str, node_ip: str, session_name: str) -> None:
+                 node_id: str, node_ip: str, session_name: str,
+                 credentials: Optional[grpc.ChannelCredentials] = None) -> None:
         super().__init__(name="rayscope-debug-relay", daemon=True)
         self.socket_path = rp.socket_path(session_dir)
         self.head = head
         self.token_reader = token_reader
+        self.credentials = credentials  # None: plaintext, as without --tls-ca
         self.hello = pb.DebugHello(node_id=node_id, node_ip=node_ip, session_name=session_name)
         self.sessions: dict[str, DebugSession] = {}
         self.ports: dict[str, int] = {}  # session id -> the worker's debugpy port on 127.0.0.1
@@ -164,7 +169,7 @@ class DebugRelay(threading.Thread):
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as err:
-                log.info("debug stream to head %s ended: %s %s", self.head, err.code(), err.details())
+                log.info("debug stream to head %s ended: %s", self.head, describe_rpc_error(err))
             except Exception:  # noqa: BLE001 - keep relaying after a bug
                 log.exception("debug stream to head failed")
             await self._close_all_tunnels()
@@ -173,7 +178,7 @@ class DebugRelay(threading.Thread):
 
     async def _head_once(self) -> None:
         assert self.outbox is not None
-        async with grpc.aio.insecure_channel(self.head) as channel:
+        async with open_aio_channel(self.head, self.credentials) as channel:
             call = channel.stream_stream(METHOD, request_serializer=pb.DebugAgentMessage.SerializeToString,
                                          response_deserializer=pb.DebugHeadMessage.FromString)(
                 metadata=(("authorization", f"Bearer {self.token_reader()}"),))

@@ -32,6 +32,7 @@ from rayscope.agent.metrics_server import AgentSelfMetrics, NodeMetricsCollector
 from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
+from rayscope.agent.tls import TlsCaError, channel_credentials
 from rayscope.agent.volatile import VolatileBuffer
 from rayscope.runtime.agent_link import AgentLink, write_link
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
@@ -59,6 +60,7 @@ class AgentArgs:
     spool_budget_mb: float
     ready_file: Optional[str]
     log_level: str
+    tls_ca: Optional[str] = None  # TLS to the head, verified against this CA (agent/tls.py)
 
 
 def parse_args(argv: Optional[list[str]] = None) -> AgentArgs:
@@ -75,6 +77,7 @@ def parse_args(argv: Optional[list[str]] = None) -> AgentArgs:
     p.add_argument("--spool-budget-mb", type=float, default=256)
     p.add_argument("--ready-file", default=None)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--tls-ca", default=None, help="CA (PEM) of a TLS head: ship over TLS verified against it")
     a = p.parse_args(argv)
     if a.interval <= 0:
         p.error("--interval must be positive")
@@ -125,9 +128,11 @@ class Agent:
             hostname=socket.gethostname(), session_name=ident.session_name, session_dir=ident.session_dir,
             metrics_url=self.metrics_url, started_at=time.time(), version=VERSION, is_head_node=ident.is_head,
         )
-        self.shipper = Shipper(args.head, lambda: read_token(args.token_file), hello, self.spool, self.volatile)
+        creds = channel_credentials(args.tls_ca)  # TLS: None without --tls-ca
+        self.shipper = Shipper(args.head, lambda: read_token(args.token_file), hello, self.spool, self.volatile,
+                               credentials=creds)
         self.debug_relay = DebugRelay(ident.session_dir, args.head, lambda: read_token(args.token_file),
-                                      ident.node_id, ident.node_ip, ident.session_name)
+                                      ident.node_id, ident.node_ip, ident.session_name, credentials=creds)
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         self.ticks = 0
@@ -251,6 +256,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         read_token(args.token_file)
     except (OSError, ValueError) as e:
         log.error("cannot read --token-file: %s", e)
+        return 2
+    try:  # TLS: an unusable --tls-ca stops the agent at once
+        channel_credentials(args.tls_ca)
+    except TlsCaError as e:
+        log.error("%s", e)
         return 2
     try:
         ident = discover(args.session_dir, args.node_ip, stop=stop)

@@ -3,7 +3,9 @@
 One connection at a time: hello -> HelloAck(last_committed_seq) -> resend the spool after
 that seq -> stream new batches as they are spooled, with a bounded number in flight.
 A dead head means reconnecting with capped backoff; a rejected token is logged once
-(clearly) and retried slowly, since the token file may be fixed meanwhile.
+(clearly) and retried slowly, since the token file may be fixed meanwhile. With `credentials`
+(the agent's --tls-ca) the channel is TLS; `stats.last_error` is a short reason from
+agent/link_errors.py ("connection refused", "TLS handshake failed (…)", …), never gRPC's raw text.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from typing import Optional
 
 import grpc
 
+from rayscope.agent.link_errors import link_failure_reason
 from rayscope.agent.spool import Spool, parse_batch
+from rayscope.agent.tls import open_channel
 from rayscope.agent.volatile import VolatileBuffer
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, AgentMessage, HeadMessage
 
@@ -58,6 +62,7 @@ class Shipper(threading.Thread):
         max_inflight: int = MAX_INFLIGHT,
         backoff_max_s: float = 10.0,
         unauth_retry_s: float = 30.0,
+        credentials: Optional[grpc.ChannelCredentials] = None,
     ) -> None:
         super().__init__(name="rayscope-shipper", daemon=True)
         self.head = head
@@ -68,6 +73,7 @@ class Shipper(threading.Thread):
         self.max_inflight = max_inflight
         self.backoff_max_s = backoff_max_s
         self.unauth_retry_s = unauth_retry_s
+        self.credentials = credentials  # None: plaintext, as without --tls-ca
         self.stats = ShipperStats()
         self._halt = threading.Event()
         self._call: Optional[grpc.Future] = None
@@ -99,7 +105,7 @@ class Shipper(threading.Thread):
                 self._connect_once()
             except grpc.RpcError as e:
                 code = e.code() if hasattr(e, "code") else None
-                self.stats.last_error = f"{code}: {e.details() if hasattr(e, 'details') else e}"
+                self.stats.last_error = link_failure_reason(e, self.head, tls=self.credentials is not None)
                 if code == grpc.StatusCode.UNAUTHENTICATED:
                     self.stats.unauthenticated += 1
                     if self.stats.unauthenticated == 1:
@@ -121,7 +127,7 @@ class Shipper(threading.Thread):
             backoff = min(backoff * 2, self.backoff_max_s)
 
     def _connect_once(self) -> None:
-        channel = grpc.insecure_channel(self.head, options=CHANNEL_OPTIONS)
+        channel = open_channel(self.head, self.credentials, CHANNEL_OPTIONS)
         try:
             stream = channel.stream_stream(
                 METHOD, request_serializer=AgentMessage.SerializeToString, response_deserializer=HeadMessage.FromString

@@ -1,13 +1,15 @@
 """A small typed HTTP client for the head's REST API, shared by the Rayscope CLIs.
 
-One place for: finding the head (flag, env, local state file), the bearer token, following
-listing cursors, parsing answers into `rayscope.dashboard.models`, and turning every failure
-into a `HeadError` whose message is one line a CLI can print as is.
+One place for: finding the head (flag, env, local state file), the bearer token, the CA that
+an https head's certificate is verified against, following listing cursors, parsing answers
+into `rayscope.dashboard.models`, and turning every failure into a `HeadError` whose message is
+one line a CLI can print as is.
 """
 from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, TypeVar
@@ -24,6 +26,11 @@ T = TypeVar("T")
 
 ENV_ADDRESS = "RAYSCOPE_ADDRESS"
 ENV_TOKEN = "RAYSCOPE_TOKEN"
+ENV_TLS_CA = "RAYSCOPE_TLS_CA"
+# Ray's own CA variable (for Ray's gRPC TLS) is a fallback for the CA only: a cluster whose CA
+# signed the head's certificate too needs no second setting. It never turns TLS on: the
+# https:// scheme of the head's URL does.
+RAY_ENV_TLS_CA = "RAY_TLS_CA_CERT"
 MAX_PAGE = 10_000  # the head's per-page cap
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -68,6 +75,7 @@ class HeadTarget:
 
     url: str
     token: Optional[str]
+    tls_ca: Optional[str] = None  # PEM CA file for an https head; None: the system's trust store
 
 
 def _local_head() -> Optional[LocalHead]:
@@ -102,9 +110,32 @@ def _read_token_file(path: Path) -> Optional[str]:
         raise HeadAuthError(f"cannot read the token file {path}: {exc}") from None
 
 
-def resolve_target(address: Optional[str] = None, token: Optional[str] = None) -> HeadTarget:
+def resolve_tls_ca(flag: Optional[str] = None) -> Optional[str]:
+    """The CA for https heads: `--tls-ca`, else $RAYSCOPE_TLS_CA, else Ray's $RAY_TLS_CA_CERT."""
+    for value in (flag, os.environ.get(ENV_TLS_CA), os.environ.get(RAY_ENV_TLS_CA)):
+        if value:
+            return os.path.expanduser(value)
+    return None
+
+
+def tls_context(target: HeadTarget) -> Optional[ssl.SSLContext]:
+    """The context that verifies an https head against `target.tls_ca` (also used by ray-debug's
+    wss:// tunnel). None for http:// heads, or when no CA is set (the default trust store)."""
+    if not target.url.startswith("https://") or not target.tls_ca:
+        return None
+    try:
+        return ssl.create_default_context(cafile=target.tls_ca)
+    except FileNotFoundError:
+        raise HeadError(f"cannot read the TLS CA file {target.tls_ca}: no such file "
+                        f"(from --tls-ca, ${ENV_TLS_CA} or ${RAY_ENV_TLS_CA})") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise HeadError(f"cannot use the TLS CA file {target.tls_ca}: {exc}") from None
+
+
+def resolve_target(address: Optional[str] = None, token: Optional[str] = None,
+                   tls_ca: Optional[str] = None) -> HeadTarget:
     """Find the head: `--address`/`--token`, else $RAYSCOPE_ADDRESS/$RAYSCOPE_TOKEN, else the
-    local state file (and `$RAYSCOPE_HOME/token`)."""
+    local state file (and `$RAYSCOPE_HOME/token`); the CA as `resolve_tls_ca` says."""
     address = address or os.environ.get(ENV_ADDRESS)
     token = token or os.environ.get(ENV_TOKEN)
     local: Optional[LocalHead] = None
@@ -129,15 +160,37 @@ def resolve_target(address: Optional[str] = None, token: Optional[str] = None) -
             token = _read_token_file(path)
             if token:
                 break
-    return HeadTarget(url=normalize_url(address), token=token)
+    return HeadTarget(url=normalize_url(address), token=token, tls_ca=resolve_tls_ca(tls_ca))
 
 
-def _connect_reason(exc: Exception) -> str:
+TLS_HINT = f"pass --tls-ca FILE (or set ${ENV_TLS_CA}) with the CA that signed the head's certificate"
+
+
+def _tls_reason(exc: BaseException, url: str) -> Optional[str]:
+    """A TLS failure in words, with what to do about it; None if `exc` is not one."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed ({exc.verify_message}): {TLS_HINT}"
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"TLS certificate verification failed: {TLS_HINT}"
+    if isinstance(exc, ssl.SSLError) or "SSL" in text:
+        if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+            return "TLS handshake failed: the head does not speak TLS (use an http:// address)"
+        return f"TLS handshake failed ({text.splitlines()[0] if text else type(exc).__name__})"
+    if url.startswith("http://") and "disconnected without sending a response" in text:
+        return "the head closed the connection without answering (if it serves HTTPS, use an https:// address)"
+    return None
+
+
+def _connect_reason(exc: Exception, url: str = "") -> str:
     """The root cause of a connection failure in a few words."""
     cause: Optional[BaseException] = exc
     while cause is not None:
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
+        tls = _tls_reason(cause, url)
+        if tls is not None:
+            return tls
         cause = cause.__cause__ or cause.__context__
     text = str(exc).strip()
     if "refused" in text.lower():
@@ -166,7 +219,9 @@ class HeadClient:
     def __init__(self, target: HeadTarget, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.target = target
         headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
-        self._http = httpx.Client(base_url=target.url + API_PREFIX, headers=headers, timeout=timeout)
+        self.ssl_context = tls_context(target)  # https with a CA; None: httpx's default verification
+        self._http = httpx.Client(base_url=target.url + API_PREFIX, headers=headers, timeout=timeout,
+                                  verify=self.ssl_context or True)
 
     def __enter__(self) -> "HeadClient":
         return self
@@ -194,7 +249,7 @@ class HeadClient:
             ) from None
         except httpx.TransportError as exc:
             raise HeadUnreachable(
-                f"cannot reach the Rayscope head at {self.target.url}: {_connect_reason(exc)}"
+                f"cannot reach the Rayscope head at {self.target.url}: {_connect_reason(exc, self.target.url)}"
             ) from None
         self._raise_for_status(response)
         if response.status_code == 204 or (method != "GET" and not response.content):

@@ -43,13 +43,18 @@ def _token_file(explicit: Optional[str]) -> Path:
 
 
 def prometheus_config(head_url: str, token_file: Path, sd: str, file_sd: Optional[Path],
-                      scrape_interval: str) -> dict[str, Any]:
-    """The prometheus.yml content: one job, every target (agents and head) discovered."""
+                      scrape_interval: str, tls_ca: Optional[str] = None) -> dict[str, Any]:
+    """The prometheus.yml content: one job, every target (agents and head) discovered.
+    `tls_ca`: the CA of a TLS head (https), for the http_sd call and the head's scrape."""
     auth = {"type": "Bearer", "credentials_file": str(token_file)}
     job: dict[str, Any] = {"job_name": JOB, "scrape_interval": scrape_interval, "authorization": auth}
+    if tls_ca:
+        job["tls_config"] = {"ca_file": str(Path(tls_ca).resolve())}
     if sd == "http":
         job["http_sd_configs"] = [{"url": head_url + API_PREFIX + "/metrics/targets", "refresh_interval": "10s",
                                    "authorization": dict(auth)}]
+        if tls_ca:
+            job["http_sd_configs"][0]["tls_config"] = dict(job["tls_config"])
     else:
         job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "10s"}]
     return {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
@@ -70,7 +75,7 @@ def _write_or_print(text: str, out: Optional[str]) -> None:
 
 @_guard
 def cmd_prometheus_config(args: argparse.Namespace) -> int:
-    target = resolve_target(args.address, args.token)
+    target = resolve_target(args.address, args.token, args.tls_ca)
     token_file = _token_file(args.token_file)
     file_sd: Optional[Path] = None
     if args.sd == "file":
@@ -80,7 +85,8 @@ def cmd_prometheus_config(args: argparse.Namespace) -> int:
             with HeadClient(target, timeout=args.timeout) as client:
                 info = client.get("/cluster", ClusterInfo)
             file_sd = default_file_sd(Path(info.db_path))
-    cfg = prometheus_config(target.url, token_file, args.sd, file_sd, args.scrape_interval)
+    tls_ca = target.tls_ca if target.url.startswith("https://") else None
+    cfg = prometheus_config(target.url, token_file, args.sd, file_sd, args.scrape_interval, tls_ca)
     _write_or_print(yaml.safe_dump(cfg, sort_keys=False), args.out)
     return 0
 

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="head URL (default: $RAYSCOPE_ADDRESS, else the local `rayscope start` head)")
     p.add_argument("--token", help="API token (default: $RAYSCOPE_TOKEN, else the local token file)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per API request (default 60)")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="CA file (PEM) to verify an https:// head against "
+                        "(default: $RAYSCOPE_TLS_CA, else $RAY_TLS_CA_CERT)")
     p.add_argument("--group-by", type=str.upper, choices=["NODE_ADDRESS", "STACK_TRACE"], default="NODE_ADDRESS")
     p.add_argument("--sort-by", type=str.upper, choices=["OBJECT_SIZE", "PID", "REFERENCE_TYPE"],
                    default="OBJECT_SIZE", help="largest first (Ray sorts ascending)")
@@ -97,7 +100,7 @@ def _json(groups: list[mt.Group], stats: ObjectStoreStats, top: list[leaks.CallS
 
 
 def run(args: argparse.Namespace) -> int:
-    target = resolve_target(args.address, args.token)
+    target = resolve_target(args.address, args.token, args.tls_ca)
     with HeadClient(target, timeout=args.timeout) as client:
         rows, stats = _fetch(client, args.stats_only)
     groups = mt.group_rows(rows, args.group_by, args.sort_by)

@@ -152,7 +152,7 @@ RESOURCES: dict[str, Resource] = {
 
 
 def _client(args: argparse.Namespace) -> HeadClient:
-    return HeadClient(resolve_target(args.address, args.token), timeout=args.timeout)
+    return HeadClient(resolve_target(args.address, args.token, args.tls_ca), timeout=args.timeout)
 
 
 def _out(text: str = "") -> None:
@@ -210,7 +210,7 @@ _non_negative = _whole_number_at_least(0)
 
 
 def _common_options() -> argparse.ArgumentParser:
-    """--address/--token/--timeout, shared by every state command."""
+    """--address/--token/--timeout/--tls-ca, shared by every state command (and ray-debug)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("head connection")
     group.add_argument("--address", help="head URL, e.g. http://127.0.0.1:8290 "
@@ -218,6 +218,9 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--token", help="API token (default: $RAYSCOPE_TOKEN, else the local token file)")
     group.add_argument("--timeout", type=float, default=30.0,
                        help="seconds to wait for each API request (default 30)")
+    group.add_argument("--tls-ca", metavar="FILE",
+                       help="CA file (PEM) to verify an https:// head against "
+                            "(default: $RAYSCOPE_TLS_CA, else $RAY_TLS_CA_CERT)")
     return parent
 
 

@@ -24,6 +24,8 @@ class HeadConfig:
     file_sd: Optional[Path] = None  # Prometheus file_sd file kept current (live heads)
     prometheus_url: Optional[str] = None  # longer chart ranges are read from it
     otlp_endpoint: Optional[str] = None  # OTLP/gRPC endpoint for task traces; None = off
+    tls_cert: Optional[Path] = None  # with tls_key: HTTPS + TLS gRPC (dashboard/tls.py); None = plain
+    tls_key: Optional[Path] = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
@@ -49,7 +51,13 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
     p.add_argument("--otlp-endpoint", default=os.environ.get("RAYSCOPE_OTLP_ENDPOINT") or None,
                    help="export task executions as OTLP/gRPC traces to HOST:PORT (env RAYSCOPE_OTLP_ENDPOINT; "
                         "default off)")
+    p.add_argument("--tls-cert", type=Path, default=None,
+                   help="PEM certificate (chain): serve HTTPS and TLS gRPC ingest; needs --tls-key "
+                        "(docs/architecture.md: TLS)")
+    p.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert (unencrypted)")
     a = p.parse_args(argv)
+    if (a.tls_cert is None) != (a.tls_key is None):
+        p.error("--tls-cert and --tls-key go together: give both (TLS) or neither (plain HTTP/gRPC)")
     if a.history and not a.db.exists():
         p.error(f"--history needs an existing database; {a.db} does not exist")
     if a.retention_hours is not None and a.retention_hours <= 0:
@@ -58,7 +66,8 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
                       session_name=a.session_name, history=a.history, ready_file=a.ready_file,
                       retention_hours=a.retention_hours, log_level=a.log_level,
                       file_sd=None if a.history else (a.file_sd or default_file_sd(a.db)),
-                      prometheus_url=a.prometheus_url, otlp_endpoint=a.otlp_endpoint)
+                      prometheus_url=a.prometheus_url, otlp_endpoint=a.otlp_endpoint,
+                      tls_cert=a.tls_cert, tls_key=a.tls_key)
 
 
 def default_file_sd(db: Path) -> Path:

@@ -29,6 +29,7 @@ from rayscope.dashboard.otel_traces import otlp_listener
 from rayscope.dashboard.service_discovery import file_sd_loop
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.retention import RetentionPolicy
+from rayscope.dashboard.tls import add_grpc_port, load_server_tls, url_scheme
 from rayscope.dashboard.ws import Hub
 from rayscope.debugger.head_service import DebugServicer, add_debug_service
 
@@ -87,6 +88,8 @@ async def _retention_loop(store: Store, policy: RetentionPolicy) -> None:
 
 
 async def serve(cfg: HeadConfig) -> None:
+    # TLS (--tls-cert/--tls-key) is checked before anything listens: a bad pair is one line on stderr.
+    tls = load_server_tls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
     token = load_or_create_token(cfg.token_file)
     store = Store(cfg.db, live=not cfg.history)
     hub = Hub()
@@ -101,7 +104,7 @@ async def serve(cfg: HeadConfig) -> None:
         traces.start()
     sock = _http_socket(cfg.host, cfg.port)
     http = _Uvicorn(uvicorn.Config(app, log_level=cfg.log_level, lifespan="off", access_log=False,
-                                   ws_max_size=1 << 20))
+                                   ws_max_size=1 << 20, **(tls.uvicorn_options() if tls else {})))
     grpc_server: Optional[grpc.aio.Server] = None
     grpc_address: Optional[str] = None
     if not cfg.history:
@@ -109,7 +112,7 @@ async def serve(cfg: HeadConfig) -> None:
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
         add_debug_service(grpc_server, DebugServicer(app.state.debug, token))
         bind = f"[{cfg.grpc_host}]" if ":" in cfg.grpc_host else cfg.grpc_host
-        gport = grpc_server.add_insecure_port(f"{bind}:{cfg.grpc_port}")
+        gport = add_grpc_port(grpc_server, f"{bind}:{cfg.grpc_port}", tls)
         if gport == 0:
             raise SystemExit(f"cannot bind gRPC port {cfg.grpc_port} on {cfg.grpc_host}")
         await grpc_server.start()
@@ -133,7 +136,7 @@ async def serve(cfg: HeadConfig) -> None:
         if http_task.done():
             http_task.result()
             raise SystemExit("HTTP server did not start")
-        http_url = f"http://{_url_host(cfg.host)}:{sock.getsockname()[1]}"
+        http_url = f"{url_scheme(tls)}://{_url_host(cfg.host)}:{sock.getsockname()[1]}"
         app.state.http_url = http_url
         if cfg.file_sd is not None:
             sd_task = asyncio.create_task(file_sd_loop(store, cfg.file_sd, http_url, cfg.session_name))

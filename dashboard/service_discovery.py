@@ -35,8 +35,10 @@ def target_groups(store: Store, head_url: str, session_name: str | None) -> list
     """One group per target (each may have its own metrics path), the head first."""
     session = session_name or store.session_name() or ""
     head_target, _ = _host_port(head_url)
-    groups = [m.PromTargetGroup(targets=[head_target], labels={"component": "head", "ray_session": session,
-                                                               "__metrics_path__": "/metrics"})]
+    head_labels = {"component": "head", "ray_session": session, "__metrics_path__": "/metrics"}
+    if head_url.startswith("https://"):  # a TLS head (--tls-cert) answers https only; agents stay http
+        head_labels["__scheme__"] = "https"
+    groups = [m.PromTargetGroup(targets=[head_target], labels=head_labels)]
     for a in live_agent_targets(store.conn, time.time()):
         target, path = _host_port(a.metrics_url)
         groups.append(m.PromTargetGroup(targets=[target], labels={

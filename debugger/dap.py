@@ -14,6 +14,7 @@ import inspect
 import itertools
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -180,8 +181,10 @@ class WebSocketTransport:
 
     @classmethod
     def connect(
-        cls, url: str, headers: Optional[dict[str, str]] = None, timeout: float = DEFAULT_TIMEOUT_S
+        cls, url: str, headers: Optional[dict[str, str]] = None, timeout: float = DEFAULT_TIMEOUT_S,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> "WebSocketTransport":
+        """`ssl_context` verifies a wss:// head (the CLI's --tls-ca); None: websockets' default."""
         from websockets.exceptions import InvalidStatus, WebSocketException
         from websockets.sync.client import connect
 
@@ -189,6 +192,8 @@ class WebSocketTransport:
         options: dict[str, Any] = {}
         if "legacy" in inspect.signature(connect).parameters:  # websockets >= 17: a plain connection
             options["legacy"] = True
+        if ssl_context is not None and url.startswith("wss://"):
+            options["ssl"] = ssl_context
         try:
             ws = connect(
                 url, additional_headers=headers or {}, open_timeout=timeout, max_size=None,
@@ -196,6 +201,9 @@ class WebSocketTransport:
             )
         except InvalidStatus as exc:
             raise DapClosed(f"the head refused the debug tunnel at {shown}: HTTP {exc.response.status_code}") from None
+        except ssl.SSLError as exc:  # before OSError: it is one
+            raise DapClosed(f"cannot open the debug tunnel at {shown}: TLS handshake failed ({exc}); "
+                            "pass --tls-ca FILE with the CA that signed the head's certificate") from None
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise DapClosed(f"cannot open the debug tunnel at {shown}: {exc}") from None
         return cls(ws, shown)

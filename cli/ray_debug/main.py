@@ -53,7 +53,7 @@ def _guard(handler: Handler) -> Handler:
 
 
 def _client(args: argparse.Namespace) -> HeadClient:
-    return HeadClient(resolve_target(args.address, args.token), timeout=args.timeout)
+    return HeadClient(resolve_target(args.address, args.token, args.tls_ca), timeout=args.timeout)
 
 
 # ---------------------------------------------------------------- list

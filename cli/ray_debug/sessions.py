@@ -10,7 +10,7 @@ import socket
 import time
 from typing import Callable, Optional, Sequence
 
-from rayscope.cli.client import HeadClient, HeadError, HeadNotFound
+from rayscope.cli.client import HeadClient, HeadError, HeadNotFound, tls_context
 from rayscope.dashboard.models import DebugSession, DebugTicket
 from rayscope.debugger.dap import DapClient, PathMapping, WebSocketTransport, tunnel_url
 
@@ -111,9 +111,11 @@ def request_ticket(client: HeadClient, session_id: str, identity: str) -> DebugT
 
 
 def open_tunnel(client: HeadClient, ticket: DebugTicket, timeout: float) -> WebSocketTransport:
-    """The WebSocket to the worker's debugpy, through the head and the node's agent."""
+    """The WebSocket to the worker's debugpy, through the head and the node's agent; wss:// for an
+    https head, verified against the same CA as the HTTP calls (--tls-ca)."""
     headers = {"Authorization": f"Bearer {client.target.token}"} if client.target.token else {}
-    return WebSocketTransport.connect(tunnel_url(client.target.url, ticket.tunnel_path), headers, timeout)
+    return WebSocketTransport.connect(tunnel_url(client.target.url, ticket.tunnel_path), headers, timeout,
+                                      ssl_context=tls_context(client.target))
 
 
 def connect_dap(client: HeadClient, session_id: str, identity: str, timeout: float) -> DapClient:
