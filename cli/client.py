@@ -160,7 +160,8 @@ def resolve_target(address: Optional[str] = None, token: Optional[str] = None,
             token = _read_token_file(path)
             if token:
                 break
-    return HeadTarget(url=normalize_url(address), token=token, tls_ca=resolve_tls_ca(tls_ca))
+    ca = resolve_tls_ca(tls_ca) or (str(local.tls_ca) if local is not None and local.tls_ca else None)
+    return HeadTarget(url=normalize_url(address), token=token, tls_ca=ca)
 
 
 TLS_HINT = f"pass --tls-ca FILE (or set ${ENV_TLS_CA}) with the CA that signed the head's certificate"

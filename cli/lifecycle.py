@@ -49,12 +49,24 @@ def _opts(args: argparse.Namespace) -> nodes.StartOptions:
         head_service=args.head_service,
         debug_post_mortem=args.debug_post_mortem,
         token_auth=not args.no_token_auth,
+        tls_cert=_abs(args.rayscope_tls_cert),
+        tls_key=_abs(args.rayscope_tls_key),
+        tls_ca=_abs(args.rayscope_tls_ca),
     )
+
+
+def _abs(path: str | None) -> Path | None:
+    """Files handed to daemons must not depend on this shell's working directory."""
+    return Path(path).expanduser().resolve() if path else None
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     if bool(args.head) == bool(args.address):
         return _err("give exactly one of --head or --address HEAD_IP:PORT")
+    if bool(args.rayscope_tls_cert) != bool(args.rayscope_tls_key):
+        return _err("--rayscope-tls-cert and --rayscope-tls-key go together: give both (TLS) or neither")
+    if args.rayscope_tls_cert and not args.head:
+        return _err("--rayscope-tls-cert/--rayscope-tls-key are for the head; other hosts take --rayscope-tls-ca")
     # `ray start --block` would block inside our start; like Ray, block after everything is up.
     block = "--block" in args.forward
     ray_args = [a for a in args.forward if a != "--block"]
@@ -89,6 +101,8 @@ def _print_next_steps(node: Any) -> None:
     else:
         print(f"Ray token auth is OFF (anyone who can reach {gcs} can run code). Rayscope's token: {node.token_file}")
         print(f"Every other host: copy that file to $RAYSCOPE_HOME/token there, then  rayscope start --address {gcs}")
+    if node.head_service.tls_ca:
+        print(f"TLS is on: give each other host the CA ({node.head_service.tls_ca}) as --rayscope-tls-ca FILE")
     http = node.head_service.http_url
     if "//127.0.0.1:" in http or "//[::1]:" in http:
         port = http.rsplit(":", 1)[1]
@@ -223,6 +237,12 @@ def register(sub: Any) -> None:
     p.add_argument("--rayscope-grpc-port", type=int, default=8291, help="head ingest port (0: a free one; default 8291)")
     p.add_argument("--rayscope-metrics-port", type=int, default=0,
                    help="this node's agent /metrics port, on the node's Ray IP (default 0: a free one)")
+    p.add_argument("--rayscope-tls-cert", metavar="FILE",
+                   help="head: serve the ingest and the API over TLS with this certificate (its subjectAltName must "
+                        "name the head node's IP and 127.0.0.1); see docs/architecture.md#tls-optional")
+    p.add_argument("--rayscope-tls-key", metavar="FILE", help="head: the certificate's private key")
+    p.add_argument("--rayscope-tls-ca", metavar="FILE",
+                   help="verify a TLS head with this CA (other hosts: the head's certificate if self-signed)")
     p.add_argument("--rayscope-db", help="head database (default <session>/rayscope/rayscope.db)")
     p.add_argument("--debug-post-mortem", action="store_true",
                    help="an uncaught exception in a task pauses its worker in the debugger (this node's workers)")

@@ -76,6 +76,13 @@ class StartOptions:
     publish_wait_s: float = 20.0  # how long a joining host waits for the head to publish its address
     debug_post_mortem: bool = False  # uncaught task errors pause in the debugger (every job)
     token_auth: bool = True  # head: turn Ray's token auth on (generating Ray's token if there is none)
+    tls_cert: Path | None = None  # head: serve ingest + API over TLS with this certificate ...
+    tls_key: Path | None = None  # ... and key
+    tls_ca: Path | None = None  # agents (and this host's CLI) verify the head with it; head default: tls_cert
+
+    def agent_ca(self) -> Path | None:
+        """A self-signed head certificate is its own CA."""
+        return self.tls_ca or self.tls_cert
 
 
 @dataclass
@@ -224,6 +231,8 @@ def _start_agent(node: NodeRecord, grpc_address: str, node_ip: str, opts: StartO
         opts.python, "-m", opts.agent_module, "--session-dir", str(sess), "--head", grpc_address,
         "--token-file", node.token_file, "--node-ip", node_ip, "--metrics-port", str(opts.metrics_port), "--ready-file", str(ready),
     ]
+    if opts.agent_ca() is not None:
+        cmd += ["--tls-ca", str(opts.agent_ca())]
     proc = _spawn(cmd, log_path, _service_env(opts))
     agent = AgentRecord(pid=proc.pid, create_time=procs.record(proc.pid).create_time, log_path=str(log_path))
     _update(opts.home, node, agent=agent)
@@ -282,16 +291,20 @@ def _start_head_service(node: NodeRecord, node_ip: str, opts: StartOptions) -> H
         "--grpc-host", grpc_host, "--grpc-port", str(grpc_port), "--token-file", node.token_file,
         "--session-name", session.session_name(sess), "--ready-file", str(ready),
     ]
+    if opts.tls_cert is not None and opts.tls_key is not None:
+        cmd += ["--tls-cert", str(opts.tls_cert), "--tls-key", str(opts.tls_key)]
     proc = _spawn(cmd, log_path, _service_env(opts))
+    ca = opts.agent_ca()
     svc = HeadServiceRecord(
         pid=proc.pid, create_time=procs.record(proc.pid).create_time, http_url="", grpc_address="",
-        db_path=str(db), log_path=str(log_path),
+        db_path=str(db), log_path=str(log_path), tls_ca=str(ca) if ca is not None else "",
     )
     _update(opts.home, node, head_service=svc)
     info = _wait_ready(ready, proc, log_path, "rayscope head service", opts.timeout_s)
     # What the head reports may be a wildcard bind: record what other hosts can dial.
     svc = svc.model_copy(update={
-        "http_url": f"http://{_dialable(opts.host, node_ip)}:{http_port}" if opts.host in _WILDCARDS else info["http_url"],
+        "http_url": (f"{info['http_url'].split('://')[0]}://{_dialable(opts.host, node_ip)}:{http_port}"
+                     if opts.host in _WILDCARDS else info["http_url"]),
         "grpc_address": f"{_dialable(grpc_host, node_ip)}:{grpc_port}",
     })
     _update(opts.home, node, head_service=svc)
@@ -367,7 +380,11 @@ def start_worker(address: str, ray_args: Sequence[str], opts: StartOptions) -> N
         raise NodeError(f"this host has no token for the cluster ({exc}); {_token_hint()}") from None
     grpc_address = opts.head_service
     if grpc_address is None:
-        grpc_address = _published_head(address, env, opts.publish_wait_s).grpc_address
+        head = _published_head(address, env, opts.publish_wait_s)
+        if head.http_url.startswith("https://") and opts.agent_ca() is None:
+            raise NodeError(f"the Rayscope head at {head.grpc_address} serves TLS: pass --rayscope-tls-ca FILE "
+                            "(its certificate, or the CA that signed it)")
+        grpc_address = head.grpc_address
     _preflight(grpc_address)
     args = with_free_ports(ray_args)
     node = _start_ray("worker", _ray_cli(opts.python) + ["start", f"--address={address}"], args, opts, env)

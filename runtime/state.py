@@ -54,6 +54,7 @@ class HeadServiceRecord(BaseModel):
     grpc_address: str
     db_path: str
     log_path: str
+    tls_ca: str = ""  # the CA this host's clients verify an https head with ('' = plain HTTP)
 
 
 class AgentRecord(BaseModel):
@@ -94,6 +95,7 @@ class HeadInfo:
     grpc_address: str
     token_file: Path
     session_dir: Path
+    tls_ca: Path | None = None
 
 
 def state_path(home: Path | None = None) -> Path:
@@ -149,5 +151,6 @@ def local_head(home: Path | None = None) -> HeadInfo | None:
     for node in load_state(home).nodes:
         if node.role == "head" and node.head_service is not None:
             svc = node.head_service
-            return HeadInfo(svc.http_url, svc.grpc_address, Path(node.token_file), Path(node.session_dir))
+            return HeadInfo(svc.http_url, svc.grpc_address, Path(node.token_file), Path(node.session_dir),
+                            Path(svc.tls_ca) if svc.tls_ca else None)
     return None

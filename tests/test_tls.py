@@ -9,8 +9,6 @@ token *is* found, so the check is known to be able to fail.
 """
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -30,11 +28,8 @@ import grpc
 import httpx
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from certs import Pair, make_self_signed
 from head_process import PYTHON, HeadProcess, start_head
 from polling import wait_for
 from wire_relay import WireRelay
@@ -54,36 +49,6 @@ RAYSCOPE = str(Path(PYTHON).parent / "rayscope")
 
 
 # ---------------------------------------------------------------- certificates
-
-
-@dataclass(frozen=True)
-class Pair:
-    cert: Path
-    key: Path
-
-
-def make_self_signed(directory: Path, name: str, ip: str = "127.0.0.1") -> Pair:
-    """A self-signed server certificate for `ip` (its own CA), like the documented openssl command."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rayscope-test-{name}")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pair = Pair(directory / f"{name}.crt", directory / f"{name}.key")
-    pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pair.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    os.chmod(pair.key, 0o600)
-    return pair
 
 
 @dataclass(frozen=True)
@@ -421,7 +386,7 @@ def _register_fake_session(session_dir: str, cluster: str, node_id: str, port: i
 
 def test_agent_ships_and_debugs_over_tls_and_the_token_stays_off_the_wire(ray_node, certs: Certs,
                                                                            heads) -> None:
-    from rayscope.agent.node_identity import discover
+    from rayscope.runtime.node_identity import discover
 
     ident = discover(ray_node.session_dir)
     node_id = ident.node_id
@@ -463,7 +428,7 @@ def test_agent_ships_and_debugs_over_tls_and_the_token_stays_off_the_wire(ray_no
 
 def test_plaintext_agent_through_the_same_relay_shows_the_token(ray_node, heads) -> None:
     """The control for the test above: without TLS the relay does see the token and the data."""
-    from rayscope.agent.node_identity import discover
+    from rayscope.runtime.node_identity import discover
 
     node_id = discover(ray_node.session_dir).node_id
     head = heads()
