@@ -89,20 +89,27 @@ def _rayscope_token(home: Path, create: bool) -> TokenSource:
         return found
     if not create:
         raise TokenError(f"no Rayscope token in {path}")
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32) + "\n")
-    try:
-        os.link(tmp, path)  # first writer wins when two starts race
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    _create_private(path, secrets.token_urlsafe(32) + "\n")
     found = _read(path, "rayscope")
     assert found is not None
     return found
+
+
+def _create_private(path: Path, text: str) -> bool:
+    """Write ``text`` to a new 0600 file at ``path``; the first writer wins when two starts race.
+    Returns whether this call created it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
 
 
 def resolve_token(
@@ -148,17 +155,7 @@ def ensure_ray_token(env: Mapping[str, str]) -> tuple[TokenSource, bool]:
         return found, False
     home = Path(env.get("HOME") or Path.home())
     path = home / ".ray" / "auth_token"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32))
-    try:
-        os.link(tmp, path)  # first writer wins when two starts race
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    created = _read(path, "~/.ray/auth_token")
-    assert created is not None
-    return created, True
+    created = _create_private(path, secrets.token_hex(32))
+    found = _read(path, "~/.ray/auth_token")
+    assert found is not None
+    return found, created
