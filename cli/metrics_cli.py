@@ -44,21 +44,32 @@ def _token_file(explicit: Optional[str]) -> Path:
 
 def prometheus_config(head_url: str, token_file: Path, sd: str, file_sd: Optional[Path],
                       scrape_interval: str, tls_ca: Optional[str] = None) -> dict[str, Any]:
-    """The prometheus.yml content: one job, every target (agents and head) discovered.
-    `tls_ca`: the CA of a TLS head (https), for the http_sd call and the head's scrape."""
+    """The prometheus.yml content: the head and every agent, discovered, all labelled job="rayscope".
+
+    Two scrape configs, because only the head's /metrics wants the token: agents serve open,
+    plain-HTTP /metrics on their node IPs, and a config-wide `authorization` would send the
+    cluster's token in clear text to every host. Discovery itself (http_sd) calls the head, so
+    it carries the token (and the CA of a TLS head).
+    """
     auth = {"type": "Bearer", "credentials_file": str(token_file)}
-    job: dict[str, Any] = {"job_name": JOB, "scrape_interval": scrape_interval, "authorization": auth}
-    if tls_ca:
-        job["tls_config"] = {"ca_file": str(Path(tls_ca).resolve())}
+    tls = {"ca_file": str(Path(tls_ca).resolve())} if tls_ca else None
     if sd == "http":
-        job["http_sd_configs"] = [{"url": head_url + API_PREFIX + "/metrics/targets", "refresh_interval": "10s",
-                                   "authorization": dict(auth)}]
-        if tls_ca:
-            job["http_sd_configs"][0]["tls_config"] = dict(job["tls_config"])
+        sd_config: dict[str, Any] = {"http_sd_configs": [{
+            "url": head_url + API_PREFIX + "/metrics/targets", "refresh_interval": "10s", "authorization": dict(auth),
+            **({"tls_config": dict(tls)} if tls else {})}]}
     else:
-        job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "10s"}]
+        sd_config = {"file_sd_configs": [{"files": [str(file_sd)], "refresh_interval": "10s"}]}
+
+    def job(component: str, **extra: Any) -> dict[str, Any]:
+        return {"job_name": f"{JOB}-{component}", "scrape_interval": scrape_interval, **extra, **sd_config,
+                "relabel_configs": [
+                    {"source_labels": ["component"], "regex": component, "action": "keep"},
+                    {"target_label": "job", "replacement": JOB},  # one job label for dashboards and queries
+                ]}
+
+    head = job("head", authorization=auth, **({"tls_config": dict(tls)} if tls else {}))
     return {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-            "scrape_configs": [job]}
+            "scrape_configs": [head, job("agent")]}
 
 
 def _write_or_print(text: str, out: Optional[str]) -> None:

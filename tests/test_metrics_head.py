@@ -102,13 +102,19 @@ def test_head_metrics_count_every_transition_and_sd_follows_agents() -> None:
 
 def test_prometheus_config_uses_the_token_file(tmp_path: Path) -> None:
     cfg = prometheus_config("http://10.0.0.1:8290", tmp_path / "token", "http", None, "5s")
-    job = cfg["scrape_configs"][0]
-    assert job["authorization"] == {"type": "Bearer", "credentials_file": str(tmp_path / "token")}
-    assert job["http_sd_configs"][0]["url"] == "http://10.0.0.1:8290/api/v1/metrics/targets"
-    assert job["http_sd_configs"][0]["authorization"] == job["authorization"]
+    head, agents = cfg["scrape_configs"]
+    auth = {"type": "Bearer", "credentials_file": str(tmp_path / "token")}
+    assert head["authorization"] == auth
+    # Agents' /metrics are open plain HTTP on other hosts: the token must not be sent there.
+    assert "authorization" not in agents
+    for job, component in ((head, "head"), (agents, "agent")):
+        assert job["http_sd_configs"][0]["url"] == "http://10.0.0.1:8290/api/v1/metrics/targets"
+        assert job["http_sd_configs"][0]["authorization"] == auth  # discovery asks the head itself
+        assert {"source_labels": ["component"], "regex": component, "action": "keep"} in job["relabel_configs"]
+        assert {"target_label": "job", "replacement": "rayscope"} in job["relabel_configs"]
     cfg = prometheus_config("http://10.0.0.1:8290", tmp_path / "token", "file", tmp_path / "sd.json", "5s")
-    assert cfg["scrape_configs"][0]["file_sd_configs"] == [{"files": [str(tmp_path / "sd.json")],
-                                                           "refresh_interval": "10s"}]
+    for job in cfg["scrape_configs"]:
+        assert job["file_sd_configs"] == [{"files": [str(tmp_path / "sd.json")], "refresh_interval": "10s"}]
 
 
 # ------------------------------------------------------------------ ray-memory formatting

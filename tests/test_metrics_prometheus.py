@@ -138,11 +138,15 @@ def prometheus(cluster: LocalCluster, prom_port: int, holder) -> Iterator[str]:
     """Debian's Prometheus with the CLI's configs: job `rayscope` (http_sd) and `rayscope-file` (file_sd)."""
     http_cfg, file_cfg = _cli_config(cluster, "http"), _cli_config(cluster, "file")
     for cfg in (http_cfg, file_cfg):  # discovery refreshes faster than a user's 10 s, to keep the test short
-        for sd in cfg["scrape_configs"][0].get("http_sd_configs", []) + cfg["scrape_configs"][0].get("file_sd_configs", []):
-            sd["refresh_interval"] = "2s"
-    file_job = file_cfg["scrape_configs"][0]
-    file_job["job_name"] = "rayscope-file"
-    http_cfg["scrape_configs"].append(file_job)
+        for job in cfg["scrape_configs"]:
+            for sd in job.get("http_sd_configs", []) + job.get("file_sd_configs", []):
+                sd["refresh_interval"] = "2s"
+    for job in file_cfg["scrape_configs"]:  # the same targets again, under job="rayscope-file"
+        job["job_name"] = job["job_name"].replace("rayscope", "rayscope-file")
+        for rule in job["relabel_configs"]:
+            if rule.get("target_label") == "job":
+                rule["replacement"] = "rayscope-file"
+    http_cfg["scrape_configs"] += file_cfg["scrape_configs"]
     work = Path(tempfile.mkdtemp(prefix="rs-prom-", dir="/tmp"))
     (work / "prometheus.yml").write_text(yaml.safe_dump(http_cfg))
     log = open(work / "prometheus.log", "w")

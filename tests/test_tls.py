@@ -190,8 +190,11 @@ def test_cli_client_verifies_with_flag_env_or_ray_fallback(certs: Certs, heads,
                            "--token-file", str(head.token_file), "--tls-ca", str(certs.good.cert)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert prom.returncode == 0, prom.stderr
-    job = yaml.safe_load(prom.stdout)["scrape_configs"][0]
-    assert job["tls_config"] == job["http_sd_configs"][0]["tls_config"] == {"ca_file": str(certs.good.cert)}
+    head_job, agent_job = yaml.safe_load(prom.stdout)["scrape_configs"]
+    ca = {"ca_file": str(certs.good.cert)}
+    assert head_job["tls_config"] == head_job["http_sd_configs"][0]["tls_config"] == ca
+    assert agent_job["http_sd_configs"][0]["tls_config"] == ca  # discovery asks the TLS head
+    assert "tls_config" not in agent_job and "authorization" not in agent_job  # agents: plain HTTP, no token
 
 
 def _http_get_through(relay: WireRelay, scheme: str, ca: Optional[Path]) -> int:
