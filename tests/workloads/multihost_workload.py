@@ -94,7 +94,7 @@ def fault(run: str, seconds: float) -> None:
 
 
 def main(address: str, mode: str, run: str, *rest: str) -> None:
-    ray.init(address=address, logging_level="ERROR")
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)  # stdout: our lines only
     if mode == "basic":
         basic(run)
     elif mode == "fault":
