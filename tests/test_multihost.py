@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -404,24 +405,27 @@ def test_prometheus_on_host1_discovers_and_scrapes_host2_agent(cluster: Cluster)
     """Debian's Prometheus in host 1, configured by `rayscope metrics prometheus-config --sd file`
     (the head's file_sd file): host 2's agent is listed at an address host 1 can reach, is up, and
     its rayscope_ series carry host 2's node id."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("Debian's prometheus is not installed (./run setup installs it)")
     res = cluster.h1.cli("metrics", "prometheus-config", "--sd", "file", "--scrape-interval", "1s", timeout=60)
     assert res.returncode == 0, res.stderr
     config = yaml.safe_load(res.stdout)
-    [job] = config["scrape_configs"]
-    [file_sd] = job["file_sd_configs"]
-    assert file_sd["files"] == [str(Path(cluster.head.session_dir) / "rayscope" / "prometheus_file_sd.json")]
-    file_sd["refresh_interval"] = "2s"  # a user's 10 s, shortened to keep the test short
+    sd_file = Path(cluster.head.session_dir) / "rayscope" / "prometheus_file_sd.json"
+    file_sds = [sd for job in config["scrape_configs"] for sd in job.get("file_sd_configs", [])]
+    assert file_sds and all(sd["files"] == [str(sd_file)] for sd in file_sds), config
+    for sd in file_sds:
+        sd["refresh_interval"] = "2s"  # a user's 10 s, shortened to keep the test short
 
     def h2_target() -> str | None:
         try:
-            groups = json.loads(Path(file_sd["files"][0]).read_text())
+            groups = json.loads(sd_file.read_text())
         except (OSError, ValueError):
             return None
         agents = [t for g in groups if g["labels"]["component"] == "agent" for t in g["targets"]]
         return next((t for t in agents if t.startswith(f"{cluster.h2.ip}:")), None)
 
     target = eventually(cluster, "host 2's agent in the head's file_sd file at host 2's address", h2_target)
-    groups = json.loads(Path(file_sd["files"][0]).read_text())
+    groups = json.loads(sd_file.read_text())
     agents = [t for g in groups if g["labels"]["component"] == "agent" for t in g["targets"]]
     assert sorted(t.split(":")[0] for t in agents) == sorted([cluster.h1.ip, cluster.h2.ip]), groups
 
