@@ -270,11 +270,13 @@ def test_host2_processes_metrics_and_object_store_arrive(cluster: Cluster, basic
         by_pid = {p["pid"]: p for p in rows}
         keeper = by_pid.get(actor["pid"], {})
         has_raylet = any(p["role"] == "raylet" for p in rows)
-        return by_pid if has_raylet and keeper.get("actor_class") == "Keeper" else None
+        # the actor's class and its worker id are joined from different samples: wait for both
+        joined = keeper.get("actor_class") == "Keeper" and keeper.get("worker_id") == actor["worker_id"]
+        return by_pid if has_raylet and joined else None
 
     by_pid = eventually(cluster, "host 2's raylet and the Keeper actor's worker", processes)
     keeper = by_pid[actor["pid"]]
-    assert keeper["role"] == "worker" and keeper["worker_id"] == actor["worker_id"] and keeper["rss"] > 0
+    assert keeper["role"] == "worker" and keeper["rss"] > 0
     assert all(p["node_id"] == node for p in by_pid.values())
 
     def metrics() -> dict | None:
