@@ -521,11 +521,20 @@ def _fault_lines_at_head(cluster: Cluster, run: str) -> list[int]:
     return [int(h["line"]["text"][len(prefix):]) for h in hits if h["line"]["text"].startswith(prefix)]
 
 
+def _nodes_page_shows(cluster: Cluster, node_ip: str, want: str) -> None:
+    """The web UI's Nodes page, in real Chromium inside host 1 (where the UI listens), marks the node."""
+    assert cluster.head.head_service is not None
+    res = cluster.h1.run([sys.executable, str(WORKLOADS / "nodes_page_probe.py"), cluster.head.head_service.http_url,
+                          cluster.token, node_ip, want], timeout=90)
+    assert res.returncode == 0, f"the Nodes page does not show {node_ip}'s agent {want}:\n{res.stderr[-2000:]}"
+
+
 def test_link_down_for_35s_loses_nothing(cluster: Cluster) -> None:
     """While a task on host 2 prints a numbered line every 0.2 s for 70 s and the driver keeps
     sending it short tasks, host 2's link goes down for 35 s. The head shows host 2's agent as
     disconnected during the cut; afterwards it has exactly the lines in the task's file on host
-    2's disk, attributed to the task, and every task the driver ran."""
+    2's disk, attributed to the task, and every task the driver ran. The web UI's Nodes page (real
+    Chromium) marks host 2's agent disconnected during the cut and connected after it."""
     run = uuid.uuid4().hex[:8]
     node = cluster.worker.node_id
     driver = cluster.h1.popen([sys.executable, str(WORKLOAD), cluster.gcs_address, "fault", run, str(CHATTER_S)],
@@ -543,6 +552,7 @@ def test_link_down_for_35s_loses_nothing(cluster: Cluster) -> None:
             eventually(cluster, "the head to show host 2's agent disconnected during the cut",
                        lambda: cluster.nodes()[node]["agent_connected"] is False, timeout=CUT_S - 5, every=1)
             assert cluster.nodes()[node]["state"] == "ALIVE", "Ray must not declare host 2 dead in 35 s"
+            _nodes_page_shows(cluster, cluster.h2.ip, "disconnected")
             time.sleep(max(0.0, CUT_S - (time.monotonic() - cut_at)))
         finally:
             cluster.h2.link_up()
@@ -560,6 +570,7 @@ def test_link_down_for_35s_loses_nothing(cluster: Cluster) -> None:
     on_disk = _fault_lines_on_disk(cluster, run, long["worker_id"])
     assert on_disk == list(range(long["lines"])), "the task's own count and its file on host 2 disagree"
     eventually(cluster, "host 2's agent connected again", lambda: cluster.nodes()[node]["agent_connected"], 120)
+    _nodes_page_shows(cluster, cluster.h2.ip, "connected")
 
     def same_lines() -> bool:
         return sorted(_fault_lines_at_head(cluster, run)) == on_disk
