@@ -254,6 +254,8 @@ def _wait_acknowledged(path: Path, proc: subprocess.Popen, head: str, log_path: 
                 return link
             if link.rejected_token:
                 raise NodeError(f"the Rayscope head at {head} rejected this host's token: {_token_hint()}")
+            if link.last_error.startswith("TLS"):  # a certificate or protocol mismatch: retrying will not help
+                raise NodeError(f"the agent could not reach the Rayscope head at {head}: {link.last_error}")
         if proc.poll() is not None:
             raise NodeError(f"rayscope agent exited with code {proc.returncode}; see {log_path}:\n{_tail(log_path)}")
         time.sleep(0.1)
