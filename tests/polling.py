@@ -7,15 +7,18 @@ import time
 from typing import Any, Callable
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.3) -> Any:
-    """probe() until it returns something truthy (returned); AssertionError naming `what` after timeout."""
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.3,
+             context: Callable[[], str] = lambda: "") -> Any:
+    """probe() until it returns something truthy (returned); after `timeout`, AssertionError naming
+    `what`, the last value probe() gave, and what `context()` says (logs, say)."""
     deadline = time.monotonic() + timeout
+    last: Any = None
     while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
+        last = probe()
+        if last:
+            return last
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r} {context()}")
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:

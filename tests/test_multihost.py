@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from netns_hosts import Host, NetnsUnavailable, hosts
+from polling import wait_for, wait_or_kill
 from rayscope.runtime.state import NodeRecord, load_state
 
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -127,17 +128,8 @@ class Cluster:
 
 def eventually(cluster: Cluster, what: str, probe: Callable[[], Any], timeout: float = WAIT_S,
                every: float = 0.5, what_else: Callable[[], str] = lambda: "") -> Any:
-    """probe() until it returns something truthy; on timeout fail with the last value (and
-    what_else() says) and the logs."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r} {what_else()}\n"
-                f"{cluster.logs()}")
+    """wait_for, failing with what_else() and both hosts' Rayscope logs."""
+    return wait_for(what, probe, timeout, every, context=lambda: f"{what_else()}\n{cluster.logs()}")
 
 
 def _start_failure(what: str, res: subprocess.CompletedProcess, *homes: Path) -> str:
@@ -452,11 +444,7 @@ def test_prometheus_on_host1_discovers_and_scrapes_host2_agent(cluster: Cluster)
         assert {s["metric"]["instance"] for s in series} == {target}
     finally:
         prom.terminate()
-        try:
-            prom.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait()
+        wait_or_kill(prom, 15)
 
 
 # ------------------------------------------------------------------ joins that must fail
@@ -577,7 +565,7 @@ def test_link_down_for_35s_loses_nothing(cluster: Cluster) -> None:
 
     try:
         eventually(cluster, f"the head to have the {len(on_disk)} lines of host 2's file", same_lines, 120, every=2)
-    except pytest.fail.Exception:
+    except AssertionError:
         at_head = _fault_lines_at_head(cluster, run)
         missing = sorted(set(on_disk) - set(at_head))
         dup = len(at_head) - len(set(at_head))
