@@ -6,7 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rayscope.dashboard import metrics_endpoint
+from rayscope.dashboard import metrics_endpoint, openapi
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api import api_router
 from rayscope.dashboard.auth import TokenMiddleware
@@ -43,6 +43,7 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) -> FastAPI:
     app = FastAPI(title="Rayscope", version=cluster_info.rayscope_version,
                   responses={400: {"model": m.ErrorBody}, 401: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody}})
+    openapi.install(app)  # /openapi.json lists every API model, WsDelta included
     app.state.store = store
     app.state.hub = hub
     app.state.cluster_info = cluster_info

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Generic, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 API_PREFIX = "/api/v1"
 
@@ -32,20 +32,31 @@ TaskState = Literal[
 RowT = TypeVar("RowT")
 
 
-class Page(BaseModel, Generic[RowT]):
+class ApiModel(BaseModel):
+    """Base of every API model.
+
+    Every field of a response is always sent (no route excludes unset or None fields), so the
+    response schema lists fields with defaults as required: the generated TypeScript types
+    (api-types/, `python -m rayscope.dashboard.openapi`) then read `x: T | null`, not `x?: T | null`.
+    """
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class Page(ApiModel, Generic[RowT]):
     """One page of a listing. Follow `next_cursor` until it is None; there is no row cap."""
 
     rows: list[RowT]
     next_cursor: Optional[str] = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     """Every 4xx/5xx answer: one line a CLI can print as is."""
 
     error: str
 
 
-class Node(BaseModel):
+class Node(ApiModel):
     node_id: str
     node_ip: Optional[str] = None
     node_name: Optional[str] = None
@@ -70,7 +81,7 @@ class Node(BaseModel):
     num_gpus: int = 0
 
 
-class Job(BaseModel):
+class Job(ApiModel):
     job_id: str
     state: str  # RUNNING, FINISHED
     driver_pid: Optional[int] = None
@@ -81,7 +92,7 @@ class Job(BaseModel):
     end_time: Optional[float] = None
 
 
-class Task(BaseModel):
+class Task(ApiModel):
     task_id: str
     attempt: int
     job_id: str
@@ -106,7 +117,7 @@ class Task(BaseModel):
     is_debugger_paused: Optional[bool] = None
 
 
-class Actor(BaseModel):
+class Actor(ApiModel):
     actor_id: str
     job_id: str
     state: str
@@ -124,7 +135,7 @@ class Actor(BaseModel):
     end_time: Optional[float] = None
 
 
-class Process(BaseModel):
+class Process(ApiModel):
     node_id: str
     pid: int
     ppid: Optional[int] = None
@@ -147,7 +158,7 @@ class Process(BaseModel):
     sampled_at: float
 
 
-class Worker(BaseModel):
+class Worker(ApiModel):
     """A Ray worker or driver process, as `ray list workers` shows it, plus live usage."""
 
     worker_id: Optional[str] = None
@@ -164,7 +175,7 @@ class Worker(BaseModel):
     uss: Optional[int] = None
 
 
-class ObjectRef(BaseModel):
+class ObjectRef(ApiModel):
     object_id: str
     node_id: str
     node_ip: Optional[str] = None
@@ -179,7 +190,7 @@ class ObjectRef(BaseModel):
     sampled_at: float
 
 
-class LogFile(BaseModel):
+class LogFile(ApiModel):
     file_id: str
     node_id: str
     path: str
@@ -193,7 +204,7 @@ class LogFile(BaseModel):
     last_line_at: Optional[float] = None
 
 
-class LogLine(BaseModel):
+class LogLine(ApiModel):
     file_id: str
     node_id: str
     path: str
@@ -210,18 +221,18 @@ class LogLine(BaseModel):
     actor_id: Optional[str] = None
 
 
-class LogSearchHit(BaseModel):
+class LogSearchHit(ApiModel):
     line: LogLine
     before: list[LogLine] = Field(default_factory=list)
     after: list[LogLine] = Field(default_factory=list)
 
 
-class StateCount(BaseModel):
+class StateCount(ApiModel):
     state: str
     count: int
 
 
-class TaskSummaryRow(BaseModel):
+class TaskSummaryRow(ApiModel):
     """One function (or actor method) with its per-state counts, like `ray summary tasks`."""
 
     name: str
@@ -230,23 +241,23 @@ class TaskSummaryRow(BaseModel):
     states: dict[str, int]
 
 
-class TaskSummary(BaseModel):
+class TaskSummary(ApiModel):
     total: int
     rows: list[TaskSummaryRow]
 
 
-class ActorSummaryRow(BaseModel):
+class ActorSummaryRow(ApiModel):
     class_name: str
     total: int
     states: dict[str, int]
 
 
-class ActorSummary(BaseModel):
+class ActorSummary(ApiModel):
     total: int
     rows: list[ActorSummaryRow]
 
 
-class NodeMetricPoint(BaseModel):
+class NodeMetricPoint(ApiModel):
     ts: float
     cpu_percent: float
     mem_used: int
@@ -265,12 +276,12 @@ class NodeMetricPoint(BaseModel):
     gpu_memory_used: Optional[int] = None
 
 
-class NodeMetricSeries(BaseModel):
+class NodeMetricSeries(ApiModel):
     node_id: str
     points: list[NodeMetricPoint]
 
 
-class DropCount(BaseModel):
+class DropCount(ApiModel):
     node_id: Optional[str] = None
     source: str
     reason: str
@@ -280,13 +291,13 @@ class DropCount(BaseModel):
     last_at: float
 
 
-class IngestHealth(BaseModel):
+class IngestHealth(ApiModel):
     agents_connected: int
     batches_committed: int
     drops: list[DropCount]
 
 
-class ClusterInfo(BaseModel):
+class ClusterInfo(ApiModel):
     session_name: Optional[str] = None
     ray_version: Optional[str] = None
     rayscope_version: str
@@ -295,7 +306,7 @@ class ClusterInfo(BaseModel):
     started_at: float
 
 
-class WsDelta(BaseModel):
+class WsDelta(ApiModel):
     """One WebSocket push: which rows changed. Clients re-fetch or patch what they show."""
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
@@ -305,7 +316,7 @@ class WsDelta(BaseModel):
     ts: float
 
 
-class DebugSession(BaseModel):
+class DebugSession(ApiModel):
     """A worker thread paused in Rayscope's debugger (docs/debugger.md). Live state, not stored."""
 
     session_id: str
@@ -330,7 +341,7 @@ class DebugSession(BaseModel):
     attached_at: Optional[float] = None
 
 
-class DebugTicket(BaseModel):
+class DebugTicket(ApiModel):
     """Single-use, short-lived permission to open the tunnel to one session."""
 
     ticket: str
@@ -339,9 +350,9 @@ class DebugTicket(BaseModel):
     tunnel_path: str  # relative to the head's HTTP URL; ws:// for http://
 
 
-class DebugResumed(BaseModel):
+class DebugResumed(ApiModel):
     resumed: list[str]
-class TimelineLane(BaseModel):
+class TimelineLane(ApiModel):
     """One row of the timeline: a worker process (node + pid) that ran tasks."""
 
     node_id: str
@@ -349,7 +360,7 @@ class TimelineLane(BaseModel):
     pid: Optional[int] = None
 
 
-class TimelineBar(BaseModel):
+class TimelineBar(ApiModel):
     """One task execution (attempt) on a lane; `end` is None while it runs."""
 
     task_id: str
@@ -364,27 +375,27 @@ class TimelineBar(BaseModel):
     error_type: Optional[str] = None
 
 
-class Timeline(BaseModel):
+class Timeline(ApiModel):
     """The task stream of GET /timeline: the latest `limit` executions, oldest first."""
 
     lanes: list[TimelineLane]
     bars: list[TimelineBar]
     truncated: bool  # more executions matched than `limit`; the oldest were left out
-class PromTargetGroup(BaseModel):
+class PromTargetGroup(ApiModel):
     """One entry of Prometheus' http_sd / file_sd format (GET /metrics/targets)."""
 
     targets: list[str]
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class PromSeries(BaseModel):
+class PromSeries(ApiModel):
     """One series of a range query answered by the configured Prometheus (GET /metrics/prometheus/query_range)."""
 
     metric: dict[str, str]
     points: list[tuple[float, float]]  # (unix s, value)
 
 
-class ObjectStoreStats(BaseModel):
+class ObjectStoreStats(ApiModel):
     """Object stores of the alive nodes, latest sample each, summed (`ray memory`'s last block)."""
 
     nodes: int

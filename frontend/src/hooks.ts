@@ -1,6 +1,7 @@
 // Data hooks: fetch on mount/param change, and re-fetch when the live feed says something changed.
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { useLive } from "./live";
+import type { WsDelta } from "./types";
 
 export interface Loaded<T> { data: T | null; error: string | null; loading: boolean; reload: () => void }
 
@@ -25,7 +26,7 @@ export function useFetch<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unkno
 }
 
 /** useFetch that re-runs (debounced) when a delta of one of `kinds` arrives, or `accept` says so. */
-export function useLiveFetch<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unknown[], kinds: string[],
+export function useLiveFetch<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unknown[], kinds: WsDelta["kind"][],
                                 accept?: (rows: Record<string, unknown>[]) => boolean, ms = 700): Loaded<T> {
   const r = useFetch(fn, deps);
   useLive(kinds, (rows, resync) => { if (resync || !accept || accept(rows)) r.reload(); }, ms);

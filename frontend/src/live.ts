@@ -54,7 +54,7 @@ export function useLinkState(): LinkState {
 }
 
 /** Calls `fn` with the rows of the given kinds that arrived, at most once per `ms`. */
-export function useLive(kinds: string[], fn: (rows: Record<string, unknown>[], resync: boolean) => void, ms = 400): void {
+export function useLive(kinds: WsDelta["kind"][], fn: (rows: Record<string, unknown>[], resync: boolean) => void, ms = 400): void {
   const fnRef = useRef(fn);
   fnRef.current = fn;
   const key = kinds.join(",");

@@ -50,8 +50,9 @@ export class HeadClient {
     return body.resumed;
   }
 
-  async taskLogLines(taskId: string): Promise<LogLine[]> {
-    return this.pages<LogLine>("/logs/lines", { task_id: taskId });
+  /** Log lines of one task, or of one worker process (a worker paused outside any task). */
+  async logLines(select: { task_id: string } | { worker_id: string }): Promise<LogLine[]> {
+    return this.pages<LogLine>("/logs/lines", select);
   }
 
   /** ws(s):// URL for a head-relative path (the live feed or a ticket's tunnel_path). */

@@ -3,6 +3,7 @@ import * as vscode from "vscode";
 import { Clusters } from "./clusters";
 import { normalizeUrl, readClusters, writeClusters } from "./config";
 import { configurationFor } from "./debug";
+import { sessionName } from "./model";
 import { AlreadyAttached, BadToken, HeadError, SessionGone } from "./errors";
 import { Node } from "./tree";
 import { LogLine } from "./types";
@@ -28,9 +29,9 @@ export async function report(error: unknown, setToken: (url: string) => Promise<
 }
 
 /** Log lines as one document, a `==> file <==` header whenever the file changes (like `tail`). */
-export function formatLogs(taskId: string, lines: LogLine[]): string {
-  if (!lines.length) return `# no log lines recorded for task ${taskId} yet\n`;
-  const out: string[] = [`# logs of task ${taskId}`];
+export function formatLogs(subject: string, lines: LogLine[]): string {
+  if (!lines.length) return `# no log lines recorded for ${subject} yet\n`;
+  const out: string[] = [`# logs of ${subject}`];
   let file = "";
   for (const line of lines) {
     if (line.path !== file) {
@@ -123,7 +124,7 @@ export class Commands {
     const ticket = await client.ticket(session.session_id);
     const folder = vscode.workspace.workspaceFolders?.[0];
     const started = await vscode.debug.startDebugging(folder, configurationFor(node.url, session, ticket.tunnel_path));
-    if (!started) void vscode.window.showErrorMessage(`Rayscope: could not start debugging ${session.function}`);
+    if (!started) void vscode.window.showErrorMessage(`Rayscope: could not start debugging ${sessionName(session)}`);
   }
 
   async resume(node: SessionArg): Promise<void> {
@@ -131,6 +132,7 @@ export class Commands {
   }
 
   async resumeAll(node: JobArg): Promise<void> {
+    if (node.jobId === null) return; // the "no job" group offers no "Resume all" (tree.ts)
     const resumed = await (await this.clusters.client(node.url)).resumeJob(node.jobId);
     void vscode.window.showInformationMessage(`Rayscope: resumed ${resumed.length} worker(s) of job ${node.jobId}`);
   }
@@ -138,8 +140,21 @@ export class Commands {
   async openLogs(node: SessionArg): Promise<void> {
     const session = this.clusters.get(node.url)?.state.session(node.sessionId);
     if (!session) throw new SessionGone(`session ${node.sessionId} is gone (worker resumed or died)`, node.url);
-    const lines = await (await this.clusters.client(node.url)).taskLogLines(session.task_id);
-    const doc = await vscode.workspace.openTextDocument({ content: formatLogs(session.task_id, lines), language: "log" });
+    // A worker paused outside any task (task_id null) still has its own log files.
+    let select: { task_id: string } | { worker_id: string };
+    let subject: string;
+    if (session.task_id) {
+      select = { task_id: session.task_id };
+      subject = `task ${session.task_id}`;
+    } else if (session.worker_id) {
+      select = { worker_id: session.worker_id };
+      subject = `worker ${session.worker_id}`;
+    } else {
+      void vscode.window.showWarningMessage(`Rayscope: ${sessionName(session)} has neither a task nor a worker id: no logs to show`);
+      return;
+    }
+    const lines = await (await this.clusters.client(node.url)).logLines(select);
+    const doc = await vscode.workspace.openTextDocument({ content: formatLogs(subject, lines), language: "log" });
     await vscode.window.showTextDocument(doc, { preview: false });
   }
 

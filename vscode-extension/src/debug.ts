@@ -3,6 +3,7 @@ import * as vscode from "vscode";
 import { Clusters } from "./clusters";
 import { localRoot } from "./config";
 import { TunnelAdapter } from "./tunnel";
+import { sessionName } from "./model";
 import { DebugSession } from "./types";
 
 export const DEBUG_TYPE = "rayscope";
@@ -32,7 +33,7 @@ export function configurationFor(url: string, session: DebugSession, tunnelPath?
   return {
     type: DEBUG_TYPE,
     request: "attach",
-    name: `Ray: ${session.function} (${session.task_id.slice(0, 8)})`,
+    name: `Ray: ${sessionName(session)} (${(session.task_id ?? session.session_id).slice(0, 8)})`,
     cluster: url,
     sessionId: session.session_id,
     justMyCode: false,

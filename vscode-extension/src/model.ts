@@ -4,7 +4,8 @@ import { DebugSession, Job } from "./types";
 export type ConnectionStatus = "connecting" | "live" | "unreachable" | "badToken" | "noToken";
 
 export interface JobGroup {
-  jobId: string;
+  /** null: paused workers the head could not tie to a job (job_id null: no task context). */
+  jobId: string | null;
   job: Job | undefined;
   sessions: DebugSession[];
 }
@@ -63,19 +64,31 @@ export class ClusterState {
    * pause first inside a job (the one waiting longest is on top).
    */
   groups(): JobGroup[] {
-    const byJob = new Map<string, DebugSession[]>();
+    const byJob = new Map<string | null, DebugSession[]>();
     for (const s of this.sessions.values()) {
       const list = byJob.get(s.job_id) ?? [];
       list.push(s);
       byJob.set(s.job_id, list);
     }
-    const ids = new Set<string>(byJob.keys());
+    const ids = new Set<string | null>(byJob.keys());
     for (const job of this.jobs.values()) if (job.state === "RUNNING") ids.add(job.job_id);
     const groups = [...ids].map((jobId) => ({
       jobId,
-      job: this.jobs.get(jobId),
+      job: jobId === null ? undefined : this.jobs.get(jobId),
       sessions: (byJob.get(jobId) ?? []).sort((a, b) => a.paused_at - b.paused_at),
     }));
-    return groups.sort((a, b) => (b.job?.start_time ?? 0) - (a.job?.start_time ?? 0) || a.jobId.localeCompare(b.jobId));
+    return groups.sort(
+      (a, b) => (b.job?.start_time ?? 0) - (a.job?.start_time ?? 0) || (a.jobId ?? "").localeCompare(b.jobId ?? ""),
+    );
   }
+}
+
+/** What a paused worker is running: its function, or its pid when the head does not know it. */
+export function sessionName(s: DebugSession): string {
+  return s.function ?? `pid ${s.pid}`;
+}
+
+/** Where it stopped, as file:line; each part may be unknown to the head. */
+export function sessionLocation(s: DebugSession, base: (file: string) => string = (f) => f): string {
+  return s.file ? `${base(s.file)}:${s.line ?? "?"}` : "unknown location";
 }

@@ -2,12 +2,12 @@
 import * as path from "path";
 import * as vscode from "vscode";
 import { ClusterConnection } from "./live";
-import { ClusterState, JobGroup } from "./model";
+import { ClusterState, JobGroup, sessionLocation, sessionName } from "./model";
 import { DebugSession } from "./types";
 
 export type Node =
   | { kind: "cluster"; url: string }
-  | { kind: "job"; url: string; jobId: string }
+  | { kind: "job"; url: string; jobId: string | null }
   | { kind: "session"; url: string; sessionId: string }
   | { kind: "message"; url: string; text: string };
 
@@ -29,7 +29,7 @@ export function formatAge(seconds: number): string {
 export function sessionDescription(s: DebugSession, nowSec: number): string {
   const reason = s.reason === "exception" ? `exception${s.exception ? `: ${s.exception}` : ""}` : "breakpoint";
   const state = s.state === "attached" ? ` · attached by ${s.attached_by ?? "?"}` : "";
-  return `${path.basename(s.file)}:${s.line} · ${s.node_ip || s.node_id.slice(0, 8)} · ${reason} · ${formatAge(nowSec - s.paused_at)}${state}`;
+  return `${sessionLocation(s, path.basename)} · ${s.node_ip || s.node_id.slice(0, 8)} · ${reason} · ${formatAge(nowSec - s.paused_at)}${state}`;
 }
 
 function clusterDescription(state: ClusterState): string {
@@ -144,32 +144,35 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
   private jobItem(node: Extract<Node, { kind: "job" }>, group: JobGroup | undefined): vscode.TreeItem {
     const sessions = group?.sessions ?? [];
     const item = new vscode.TreeItem(
-      `job ${node.jobId}`,
+      node.jobId === null ? "no job" : `job ${node.jobId}`,
       sessions.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
     );
     // The id changes when the first session arrives, so VS Code shows the job expanded then
     // (it remembers a collapsed state per id, and a job without sessions had no children).
-    item.id = `job:${node.url}:${node.jobId}:${sessions.length ? "sessions" : "idle"}`;
+    item.id = `job:${node.url}:${node.jobId ?? "-"}:${sessions.length ? "sessions" : "idle"}`;
     const paused = sessions.filter((s) => s.state === "paused").length;
     const parts = [group?.job?.state ?? "", paused ? `${paused} paused` : "", group?.job?.entrypoint ?? ""];
     item.description = parts.filter(Boolean).join(" · ");
-    item.contextValue = sessions.length ? "job" : "job.idle";
+    // "Resume all" resumes by job id: not offered for the workers without a job.
+    item.contextValue = !sessions.length ? "job.idle" : node.jobId === null ? "job.none" : "job";
     item.iconPath = new vscode.ThemeIcon("layers");
     return item;
   }
 
   private sessionItem(node: Extract<Node, { kind: "session" }>, s: DebugSession | undefined): vscode.TreeItem {
     if (!s) return new vscode.TreeItem("(gone)", vscode.TreeItemCollapsibleState.None);
-    const item = new vscode.TreeItem(s.function, vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(sessionName(s), vscode.TreeItemCollapsibleState.None);
     item.id = `session:${node.url}:${s.session_id}`;
     item.description = sessionDescription(s, this.now());
     item.tooltip = new vscode.MarkdownString(
       [
-        `**${s.function}** — ${s.reason}${s.exception ? ` (\`${s.exception}\`)` : ""}`,
-        `${s.file}:${s.line}`,
-        `node ${s.node_ip} (${s.node_id}), pid ${s.pid}`,
-        `task ${s.task_id} attempt ${s.attempt}${s.actor_id ? `, actor ${s.actor_id}` : ""}`,
-        s.state === "attached" ? `attached by ${s.attached_by}` : "waiting for a debugger",
+        `**${sessionName(s)}** — ${s.reason}${s.exception ? ` (\`${s.exception}\`)` : ""}`,
+        sessionLocation(s),
+        `node ${s.node_ip ? `${s.node_ip} (${s.node_id})` : s.node_id}, pid ${s.pid}`,
+        s.task_id
+          ? `task ${s.task_id}${s.attempt === null ? "" : ` attempt ${s.attempt}`}${s.actor_id ? `, actor ${s.actor_id}` : ""}`
+          : `no task${s.actor_id ? `, actor ${s.actor_id}` : ""}`,
+        s.state === "attached" ? `attached by ${s.attached_by ?? "?"}` : "waiting for a debugger",
       ].join("\n\n"),
     );
     item.contextValue = "session";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { HeadClient } from "../src/client";
 import { AlreadyAttached, BadToken, HeadRejected, HeadUnreachable, SessionGone } from "../src/errors";
-import { FakeHead, session } from "./helpers";
+import { FakeHead, logLine, session } from "./helpers";
 
 let head: FakeHead;
 before(async () => {
@@ -19,7 +19,10 @@ before(async () => {
       return { status: 200, body: { ticket: "T", session_id: "s1", expires_at: 1, tunnel_path: "/api/v1/debug/tunnel?ticket=T" } };
     if (p === "/api/v1/debug/sessions/s1/resume") return { status: 204 };
     if (p === "/api/v1/debug/resume") return { status: 200, body: { resumed: [url.searchParams.get("job_id")] } };
-    if (p === "/api/v1/logs/lines") return { status: 200, body: { rows: [{ path: "/l", text: url.searchParams.get("task_id"), node_id: "n", read_at: 0 }], next_cursor: null } };
+    if (p === "/api/v1/logs/lines") {
+      const text = url.searchParams.get("task_id") ?? `worker:${url.searchParams.get("worker_id")}`;
+      return { status: 200, body: { rows: [logLine({ text })], next_cursor: null } };
+    }
     if (p === "/api/v1/jobs") return { status: 400, body: { error: "bad filter key 'x'" } };
     return undefined;
   });
@@ -43,7 +46,8 @@ test("ticket, resume, resume-by-job and task logs hit the contract's paths", asy
   assert.equal(await client.resume("s1"), undefined);
   assert.deepEqual(await client.resumeJob("02000000"), ["02000000"]);
   assert.match(head.seen.at(-1)!.path, /^\/api\/v1\/debug\/resume\?job_id=02000000$/);
-  assert.equal((await client.taskLogLines("abc"))[0].text, "abc");
+  assert.equal((await client.logLines({ task_id: "abc" }))[0].text, "abc");
+  assert.equal((await client.logLines({ worker_id: "w1" }))[0].text, "worker:w1");
 });
 
 test("errors map to the notifications the user needs", async () => {

@@ -2,7 +2,7 @@
 import * as http from "http";
 import { AddressInfo } from "net";
 import { WebSocketServer, WebSocket } from "ws";
-import { DebugSession } from "../src/types";
+import { DebugSession, Job, LogLine } from "../src/types";
 
 export interface Seen {
   method: string;
@@ -81,6 +81,40 @@ export function session(over: Partial<DebugSession> = {}): DebugSession {
     paused_at: 1000,
     attached_by: null,
     attached_at: null,
+    ...over,
+  };
+}
+
+/** A job row as GET /jobs sends it: every field present, unknown ones null. */
+export function job(over: Partial<Job> & Pick<Job, "job_id">): Job {
+  return {
+    state: "RUNNING",
+    driver_pid: null,
+    driver_ip: null,
+    entrypoint: null,
+    ray_namespace: null,
+    start_time: null,
+    end_time: null,
+    ...over,
+  };
+}
+
+export function logLine(over: Partial<LogLine> = {}): LogLine {
+  return {
+    file_id: "f1",
+    node_id: "n",
+    path: "/l",
+    generation: 0,
+    offset: 0,
+    text: "",
+    is_binary: false,
+    truncated_bytes: 0,
+    read_at: 0,
+    worker_id: null,
+    job_id: null,
+    task_id: null,
+    task_name: null,
+    actor_id: null,
     ...over,
   };
 }

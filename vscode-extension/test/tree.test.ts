@@ -4,7 +4,7 @@ import * as vscode from "vscode";
 import { HeadClient } from "../src/client";
 import { ClusterConnection } from "../src/live";
 import { formatAge, Node, RayTreeProvider } from "../src/tree";
-import { session } from "./helpers";
+import { job, session } from "./helpers";
 
 function source(urls: string[]) {
   const changed = new vscode.EventEmitter<void>();
@@ -23,8 +23,8 @@ test("clusters → jobs → sessions with function, file:line, node, reason and 
   const state = src.conns.get("http://h:1")!.state;
   state.status = "live";
   state.replaceJobs([
-    { job_id: "01000000", state: "RUNNING", start_time: 1, entrypoint: "python train.py" },
-    { job_id: "02000000", state: "FINISHED", start_time: 2 },
+    job({ job_id: "01000000", state: "RUNNING", start_time: 1, entrypoint: "python train.py" }),
+    job({ job_id: "02000000", state: "FINISHED", start_time: 2 }),
   ]);
   state.replaceSessions([
     session({ session_id: "b", paused_at: 990, function: "late" }),
@@ -83,4 +83,41 @@ test("the tree redraws when the clusters change", () => {
   const empty: Node = { kind: "cluster", url: "http://h:1" };
   src.conns.get("http://h:1")!.state.status = "live";
   assert.match(tree.getTreeItem(tree.getChildren(empty)[0]).label as string, /no running jobs/);
+});
+
+/** Every field the API may leave null (dashboard/models.py DebugSession), null: e.g. a breakpoint outside a task. */
+const bare = {
+  job_id: null, task_id: null, attempt: null, actor_id: null, function: null, file: null, line: null,
+  node_ip: null, worker_id: null, working_dir: null,
+} as const;
+
+test("a session the head knows little about still shows, under 'no job', without 'null' anywhere", () => {
+  const src = source(["http://h:1"]);
+  const state = src.conns.get("http://h:1")!.state;
+  state.status = "live";
+  state.replaceJobs([job({ job_id: "01000000", state: "RUNNING", start_time: 1 })]);
+  state.replaceSessions([session({ session_id: "x", ...bare, pid: 77 }), session({ session_id: "y", line: null })]);
+  const tree = new RayTreeProvider(src, () => 1000);
+  const jobs = tree.getChildren(tree.getChildren()[0]);
+  assert.deepEqual(jobs.map((j) => (j as { jobId: string | null }).jobId).sort(), ["01000000", null]);
+  const none = jobs.find((j) => (j as { jobId: string | null }).jobId === null)!;
+  const noneItem = tree.getTreeItem(none);
+  assert.equal(noneItem.label, "no job");
+  assert.equal(noneItem.contextValue, "job.none"); // no "Resume all": that resumes by job id
+  const [s] = tree.getChildren(none);
+  const item = tree.getTreeItem(s);
+  assert.equal(item.label, "pid 77");
+  assert.equal(item.description, `unknown location · ${"f".repeat(8)} · breakpoint · <1m`);
+  const tooltip = (item.tooltip as vscode.MarkdownString).value;
+  assert.doesNotMatch(tooltip, /null|undefined/);
+  assert.match(tooltip, /no task/);
+  const y = tree.getChildren(jobs.find((j) => (j as { jobId: string | null }).jobId === "01000000")!);
+  assert.equal(tree.getTreeItem(y[0]).description, "tasks.py:? · 127.0.0.1 · breakpoint · <1m");
+});
+
+test("a debug configuration for a session without task or function does not throw", async () => {
+  const { configurationFor } = await import("../src/debug");
+  const cfg = configurationFor("http://h:1", session({ session_id: "abcdef123456", ...bare, pid: 9 }));
+  assert.equal(cfg.name, "Ray: pid 9 (abcdef12)");
+  assert.deepEqual(cfg.pathMappings, []);
 });

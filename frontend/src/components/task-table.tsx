@@ -93,7 +93,7 @@ export function TaskTable(props: { filters: TaskFilters; sort?: string; height?:
         if (!(props.filters.job_id && d.job_id !== props.filters.job_id)) unseen++;
         continue;
       }
-      if (d.state && d.state !== patched[i].state) patched[i] = { ...patched[i], state: d.state as string };
+      if (d.state && d.state !== patched[i].state) patched[i] = { ...patched[i], state: d.state as Task["state"] };
       changed.push(patched[i]);
     }
     if (changed.length) setRows(patched);

@@ -43,7 +43,7 @@ export function DebuggerPage() {
           <Table testid="debug-sessions" rows={rows} rowKey={(s) => s.session_id}
             empty={<>No paused workers. Put <code>breakpoint()</code> in a task or actor method to pause it here.</>} cols={[
               { key: "fn", label: "Function", render: (s) => s.function ?? "–" },
-              { key: "loc", label: "Location", cls: "clip", render: (s) => <code>{s.file}:{s.line}</code> },
+              { key: "loc", label: "Location", cls: "clip", render: (s) => (s.file ? <code>{s.file}:{s.line ?? "?"}</code> : "–") },
               { key: "why", label: "Reason", render: (s) => (s.exception ? <span class="bad-text">{s.exception}</span> : s.reason) },
               { key: "state", label: "State", render: (s) => <Badge state={s.state} /> },
               { key: "task", label: "Task", render: (s) => (s.task_id ? <Link href={`/tasks/${s.task_id}`}>{shortId(s.task_id)}</Link> : "–") },

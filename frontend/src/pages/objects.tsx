@@ -34,7 +34,7 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
       <Card title="Object references" extra={<span class="muted small">{rows.length} refs · {bytes(total)} (latest snapshot per node)</span>}>
         <div class="filters">
           <Select label="Node" name="node" value={f.node_id} onChange={(v) => setParams({ node: v })}
-                  options={[["", "any"], ...(nodes.data?.rows ?? []).map((n) => [n.node_id, `${n.node_ip} ${shortId(n.node_id, 6)}`] as [string, string])]} />
+                  options={[["", "any"], ...(nodes.data?.rows ?? []).map((n) => [n.node_id, n.node_ip ? `${n.node_ip} ${shortId(n.node_id, 6)}` : shortId(n.node_id, 6)] as [string, string])]} />
           <Select label="Reference type" name="type" value={f.reference_type} onChange={(v) => setParams({ type: v })}
                   options={[["", "any"], ...REF_TYPES.map((t) => [t, t] as [string, string])]} />
           <TextFilter label="Job" name="job" value={f.job_id} onCommit={(v) => setParams({ job: v })} />
