@@ -49,9 +49,17 @@ def api_models() -> list[type[BaseModel]]:
 def with_all_models(schema: dict[str, Any]) -> dict[str, Any]:
     """Adds the models no route returns (the WebSocket's WsDelta, ...) to components/schemas.
 
-    Clients read those too, so they belong to the one generated definition.
+    Clients read those too, so they belong to the one generated definition. Also drops the 422
+    answers FastAPI documents for every route with parameters: app.py turns a request that fails
+    validation into a 400 with ErrorBody, which the schema already lists.
     """
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "HTTPValidationError" not in json.dumps(schema["paths"]):
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
     missing = [model for model in api_models() if model.__name__ not in schemas]
     if missing:
         _, defs = models_json_schema([(model, "serialization") for model in missing],
@@ -99,7 +107,7 @@ def generate(out_dir: Path, api_types: Path = API_TYPES) -> tuple[Path, Path]:
     """Writes openapi.json and openapi.d.ts into out_dir; returns both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     schema_path = out_dir / SCHEMA_NAME
-    schema_path.write_text(json.dumps(schema(), indent=2, sort_keys=False) + "\n")
+    schema_path.write_text(json.dumps(schema(), indent=2) + "\n")
     types_path = out_dir / TYPES_NAME
     if not shutil.which("node"):
         raise RuntimeError("node is required to generate the TypeScript types (./run setup installs it with npm)")

@@ -55,6 +55,17 @@ def test_served_schema_has_every_model_with_every_field_required() -> None:
     assert committed["components"]["schemas"] == schemas
 
 
+def test_schema_documents_the_400_the_head_sends_for_a_bad_request() -> None:
+    """app.py answers a request that fails validation with 400 + ErrorBody, never FastAPI's 422."""
+    doc = openapi.schema()
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (method, path)
+            assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorBody"}, (method, path)
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("project", ["frontend", "vscode-extension"])
 def test_typescript_project_typechecks(project: str) -> None:
