@@ -99,5 +99,5 @@ def test_acked_batches_are_not_counted_as_dropped(tmp_path: Path) -> None:
 
 def test_advance_seq_when_head_is_ahead(tmp_path: Path) -> None:
     sp = Spool(str(tmp_path), budget_bytes=1 << 20)
-    sp.advance_seq(41)
+    sp.reconcile(41)
     assert sp.append(batch(1)) == 42
