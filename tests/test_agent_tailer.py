@@ -238,8 +238,8 @@ def test_rotation_with_the_fd_closed_and_the_backup_gone_reports_what_was_unread
     assert [ln.text for ln in t.poll(max_lines=1).lines] == [b"a"]  # 7 bytes seen, not yet read
     assert t.open_fds() == 0
     os.rename(p, tmp_path / "x.log.1")
+    write(p, b"new\n")  # before the unlink: a new file must not get the old inode number back
     os.unlink(tmp_path / "x.log.1")
-    write(p, b"new\n")
     res = t.poll()
     assert [(ln.generation, ln.text) for ln in res.lines] == [(1, b"new")]
     (gone,) = drops_of(res)[GONE]
