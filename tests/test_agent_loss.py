@@ -141,7 +141,9 @@ def test_a_full_disk_holds_the_batch_and_loses_nothing(ray_node: RayNode, tmp_pa
             expected = _file_lines(steady)
             assert len(expected) == 420
             wait_for("every line of the log file at the head",
-                     lambda: [t for _, t in _head_lines(head, steady_id)] == expected, 60, context=context)
+                     lambda: [t for _, t in _head_lines(head, steady_id)] == expected, 60,
+                     context=lambda: f"(the head has {len(_head_lines(head, steady_id))} of {len(expected)}) "
+                                     + context())
             expected_rot = ([(0, f"r-before {i}") for i in range(10)] + [(0, f"r-during {i}") for i in range(5)]
                             + [(2, f"r-after {i}") for i in range(3)])
             wait_for("the rotated log's generations 0 and 2 at the head",
@@ -259,7 +261,9 @@ def test_an_agent_that_lost_its_state_while_the_head_was_away_loses_nothing(
 
         head = start_head(workdir=tmp_path / "head", db_path=head.db_path, token=head.token,
                           extra_args=["--grpc-port", port])
-        _append(away, ["marker"])
+        wait_for("the agent reconnected", lambda: head.get("/ingest/health").json()["agents_connected"] == 1, 60,
+                 context=context)
+        _append(away, ["marker"])  # spooled after the hello: arrives with or without renumbering
         away_id = f"{node_id}:{away.name}"
         wait_for("the marker at the head", lambda: "marker" in [t for _, t in _head_lines(head, away_id)], 60,
                  context=context)
