@@ -316,3 +316,20 @@ def test_backup_names() -> None:
     assert backup_of("gcs_server.1.err") == ("gcs_server.err", 1)
     assert backup_of("worker-ab-01000000-4651.out") is None
     assert backup_of("raylet.out") is None
+
+
+def test_a_rotation_after_a_truncation_reports_nothing(tmp_path: Path) -> None:
+    write(tmp_path / "t.log.1", b"an old backup\n")
+    os.utime(tmp_path / "t.log.1", (time.time() - 3600, time.time() - 3600))  # written an hour ago
+    p = tmp_path / "t.log"
+    write(p, b"long first line\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    write(p, b"cut\n", mode="wb")  # truncated: a new generation of the same inode
+    assert lines_of(t) == [("t.log", 1, 0, b"cut", 0)]
+    os.rename(tmp_path / "t.log.1", tmp_path / "t.log.2")
+    os.rename(p, tmp_path / "t.log.1")
+    write(p, b"next\n")
+    res = t.poll()
+    assert [(ln.generation, ln.text) for ln in res.lines] == [(2, b"next")]
+    assert res.drops == []  # t.log.2 was history before the first look

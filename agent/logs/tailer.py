@@ -35,7 +35,7 @@ CHUNK = 1 << 20
 GONE = "rotated file deleted before it was read to the end"
 UNREAD_BACKUP = "rotated file never read (rotated again before the agent read it)"
 RESTART_SLACK_S = 1.0  # a checkpoint is saved a moment after the look it records
-MTIME_SLACK_S = 0.05  # file times may come from a coarse clock, a tick behind time.time()
+MTIME_SLACK_S = 0.02  # file times may come from the kernel's coarse clock, up to a tick behind time.time()
 
 
 def backup_of(name: str) -> Optional[tuple[str, int]]:
@@ -177,7 +177,8 @@ class Tailer:
             if size < tf.offset:
                 log.info("%s truncated (size %d < offset %d): new generation", name, size, tf.offset)
                 self._close(tf)
-                tf = self._new_generation(name, tf.inode, tf.generation + 1)
+                tf = self._new_generation(name, tf.inode, tf.generation + 1, prev_inode=tf.prev_inode)
+                tf.size, tf.looked_at = size, looked_at
             if size > tf.offset:
                 self._read(tf, size, res, budget, now, final=False)
         self._close_idle(now)
@@ -291,7 +292,8 @@ class Tailer:
     def _finish_by_path(self, tf: TailedFile, real_name: str, res: PollResult) -> None:
         try:
             tf.fd = os.open(os.path.join(self.root, real_name), os.O_RDONLY)
-        except OSError:
+        except OSError:  # deleted since the listing
+            self._report_gone(res, tf.path, tf.generation, tf.offset, 0)
             return
         size = os.fstat(tf.fd).st_size
         self._read(tf, size, res, [1 << 62, 1 << 62], time.monotonic(), final=True)
