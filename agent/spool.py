@@ -343,7 +343,10 @@ class Spool:
                 self.next_seq = max(self.next_seq, committed + 1 + moved)
                 self.acked_seq = max(self.acked_seq, min(committed, self.next_seq - 1))
                 self.synced = True
-                self._write_meta()  # durable: from now on this spool's seqs are the head's
+                try:
+                    self._write_meta()  # durable: from now on this spool's seqs are the head's
+                except OSError as e:  # a full disk must not stop shipping; unsynced on disk only means
+                    log.warning("spool meta not written (%s)", e)  # a later restart may resend duplicates
             return moved
 
     def _renumber(self, unacked: list[tuple[Segment, Record]], first: int) -> None:
