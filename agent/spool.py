@@ -240,6 +240,12 @@ class Spool:
             rep.bytes += max(size, 0)
             rep.detail = f"batch seq {batch.seq}"
             rep.ts = now
+        for d in batch.drops:  # the reports it carried are not lost with it: they ride on the next batch
+            rep = self._pending_drops.setdefault((d.source, d.reason), DropReport(source=d.source, reason=d.reason))
+            rep.count += d.count
+            rep.bytes += d.bytes
+            rep.detail = d.detail or rep.detail
+            rep.ts = max(rep.ts, d.ts)
 
     def _report_cut(self, path: str, pos: int, nbytes: int) -> None:
         log.error("spool segment %s: corrupt record at %d; cutting %d bytes, reported as dropped", path, pos, nbytes)

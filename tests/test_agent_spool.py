@@ -230,3 +230,19 @@ def test_a_synced_spool_trims_what_the_head_committed(tmp_path: Path) -> None:
     assert sp.reconcile(4) == 0
     sp.ack(4)
     assert seqs(sp) == [5]
+
+
+def test_drop_reports_inside_dropped_batches_are_carried_over(tmp_path: Path) -> None:
+    """A batch dropped over budget may itself carry DropReports (a cut line, a rotated file never
+    read): those are reported with the next batch, not lost with it."""
+    sp = Spool(str(tmp_path), budget_bytes=32 * 1024, segment_bytes=8 * 1024)
+    first = batch(10, size=200)
+    first.drops.add(source="logs", reason="rotated file never read", bytes=1234, detail="x.log: x.log.1 (1234 bytes)")
+    sp.append(first)
+    for _ in range(30):
+        sp.append(batch(10, size=200))
+    assert seqs(sp)[0] > 1  # the first batch was dropped
+    reports = {(r.source, r.reason): r for r in sp.take_drop_reports()}
+    carried = reports[("logs", "rotated file never read")]
+    assert (carried.bytes, carried.detail) == (1234, "x.log: x.log.1 (1234 bytes)")
+    assert reports[("logs", "spool over budget")].count >= 10
