@@ -118,8 +118,8 @@ def test_a_full_disk_holds_the_batch_and_loses_nothing(ray_node: RayNode, tmp_pa
             filler = fill(fs)
             # Lines the next tick reads: their batch (~20 KB) cannot be spooled.
             _append(steady, [f"during {i} " + "x" * 40 for i in range(300)])
-            wait_for("a failed spool append", lambda: _agent_metric(info, "rayscope_agent_spool_write_errors_total") >= 1,
-                     30, context=context)
+            errors = "rayscope_agent_spool_write_errors_total"
+            wait_for("a failed spool append", lambda: _agent_metric(info, errors) >= 1, 30, context=context)
             # Meanwhile the log rotates twice (the agent still holds the first file open); the
             # generation in between is never read by anyone.
             _append(rot, [f"r-during {i}" for i in range(5)])
@@ -130,9 +130,8 @@ def test_a_full_disk_holds_the_batch_and_loses_nothing(ray_node: RayNode, tmp_pa
             os.rename(rot, f"{rot}.1")
             _append(rot, [f"r-after {i}" for i in range(3)])
             _append(steady, [f"still full {i}" for i in range(20)])
-            errors = _agent_metric(info, "rayscope_agent_spool_write_errors_total")
-            wait_for("two more ticks on the full disk",
-                     lambda: _agent_metric(info, "rayscope_agent_spool_write_errors_total") >= errors + 2, 30,
+            failed = _agent_metric(info, errors)
+            wait_for("two more ticks on the full disk", lambda: _agent_metric(info, errors) >= failed + 2, 30,
                      context=context)
             assert agent.poll() is None
 
@@ -251,13 +250,14 @@ def test_an_agent_that_lost_its_state_while_the_head_was_away_loses_nothing(
         # The head is away; the agent comes back with its state dir lost and spools what it reads.
         away = Path(ray_node.session_dir, "logs", f"worker-{uuid.uuid4().hex[:8]}-01000000-12.out")
         agent2, info = _start_agent(ray_node, head, tmp_path / "state-2", agent_log)
-        pending = wait_for("the agent's first tick", lambda: _agent_metric(info, "rayscope_agent_spool_pending_batches") >= 0
-                           and _agent_metric(info, "rayscope_agent_spool_pending_batches"), 30, context=context)
+        spooled = "rayscope_agent_spool_pending_batches"
+        pending = wait_for("the agent's first tick",
+                           lambda: _agent_metric(info, spooled) > 0 and _agent_metric(info, spooled), 30, context=context)
         _append(away, [f"while the head was away {i}" for i in range(30)])
         wait_for("the lines spooled (two more batches)",
-                 lambda: _agent_metric(info, "rayscope_agent_spool_pending_batches") >= pending + 2, 30,
+                 lambda: _agent_metric(info, spooled) >= pending + 2, 30,
                  context=context)
-        assert _agent_metric(info, "rayscope_agent_spool_pending_batches") < committed  # seqs the head has seen
+        assert _agent_metric(info, spooled) < committed  # seqs the head has seen
 
         head = start_head(workdir=tmp_path / "head", db_path=head.db_path, token=head.token,
                           extra_args=["--grpc-port", port])

@@ -259,10 +259,11 @@ class Tailer:
         if not unread:
             return 0
         nbytes = sum(b.size for b in unread)
+        names = ", ".join(f"{b.name} ({b.size} bytes)" for b in sorted(unread, key=lambda b: b.name))
         log.warning("%s: %d rotated file(s) (%d bytes) were never read", name, len(unread), nbytes)
         res.drops.append(DropReport(
             source=self.source, reason=UNREAD_BACKUP, count=0, bytes=nbytes, ts=time.time(),
-            detail=f"{name}: " + ", ".join(f"{b.name} ({b.size} bytes)" for b in sorted(unread, key=lambda b: b.name))[:300],
+            detail=f"{name}: {names}"[:300],
         ))
         return len(unread)
 
