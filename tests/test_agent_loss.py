@@ -252,7 +252,8 @@ def test_an_agent_that_lost_its_state_while_the_head_was_away_loses_nothing(
         agent2, info = _start_agent(ray_node, head, tmp_path / "state-2", agent_log)
         spooled = "rayscope_agent_spool_pending_batches"
         pending = wait_for("the agent's first tick",
-                           lambda: _agent_metric(info, spooled) > 0 and _agent_metric(info, spooled), 30, context=context)
+                           lambda: _agent_metric(info, spooled) > 0 and _agent_metric(info, spooled), 30,
+                           context=context)
         _append(away, [f"while the head was away {i}" for i in range(30)])
         wait_for("the lines spooled (two more batches)",
                  lambda: _agent_metric(info, spooled) >= pending + 2, 30,
