@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Optional
 
 from rayscope.agent.logs.tailer import Checkpoint
 
@@ -21,11 +22,13 @@ class OffsetStore:
         self.path = path
         self.fsync = fsync
         self._last: dict[str, list[list]] = {}
+        self.saved_at: Optional[float] = None  # wall time of the checkpoint `load` found (its file's mtime)
 
     def load(self) -> dict[str, list[Checkpoint]]:
         try:
             with open(self.path) as f:
                 raw = json.load(f)
+                self.saved_at = os.fstat(f.fileno()).st_mtime
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
@@ -45,11 +48,18 @@ class OffsetStore:
         if rows == self._last:
             return
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            # dumps, not dump: only the one-shot path uses the C encoder (~10x less CPU, measured)
-            f.write(json.dumps(rows, separators=(",", ":")))
-            f.flush()
-            if self.fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w") as f:
+                # dumps, not dump: only the one-shot path uses the C encoder (~10x less CPU, measured)
+                f.write(json.dumps(rows, separators=(",", ":")))
+                f.flush()
+                if self.fsync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)  # a half-written file on a full disk only takes space; the old one stays
+            except OSError:
+                pass
+            raise
         self._last = rows

@@ -2,7 +2,9 @@
 
 Same tailer as the logs, so rotation, restarts and over-long lines behave the same; each
 line is decoded by `rayscope.runtime.export_events`. A malformed line is counted and
-reported as a DropReport; the stream goes on.
+reported as a DropReport; the stream goes on. So are lines of a source type that is not
+decoded, under two reasons: the Ray libraries' sources, ignored by design for now
+(`export_events.IGNORED_SOURCES`), and source types this decoder does not know (a newer Ray).
 """
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 from rayscope.agent.logs.tailer import Checkpoint, Tailer
 from rayscope.runtime import export_events
 from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, DropReport, JobEvent, NodeEvent, TaskEvent
 
 log = logging.getLogger(__name__)
+
+IGNORED_REASON = "export event ignored by design (Ray library source, not read yet)"
+UNKNOWN_REASON = "export event of an unknown source_type"
 
 
 @dataclass
@@ -40,20 +46,26 @@ class EventSource:
             accept=lambda name: name.endswith(".log"), max_line=max_line, source="events",
         )
         self.malformed = 0
+        self.skipped = {True: 0, False: 0}  # lines not decoded: by design (library sources) / unknown source
 
     def poll(self, max_events: int = 5000, max_bytes: int = 4 << 20) -> EventPoll:
         res = self.tailer.poll(max_lines=max_events, max_bytes=max_bytes)
         out = EventPoll(drops=list(res.drops), more=res.more)
+        skipped: dict[tuple[bool, str], list[int]] = {}  # (by design, source type) -> [lines, bytes]
         for line in res.lines:
             if line.truncated_bytes or not line.text.strip():
                 continue  # the tailer already reported the cut; half a JSON object is useless
             try:
-                ev = export_events.decode_line(line.text)
+                ev = export_events.decode(line.text)
             except export_events.MalformedEvent as e:
                 self.malformed += 1
                 out.drops.append(self._malformed(line.file_id, line.offset, str(e)))
                 continue
-            if isinstance(ev, TaskEvent):
+            if isinstance(ev, export_events.Skipped):
+                tally = skipped.setdefault((ev.by_design, ev.source_type), [0, 0])
+                tally[0] += 1
+                tally[1] += len(line.text)
+            elif isinstance(ev, TaskEvent):
                 out.tasks.append(ev)
             elif isinstance(ev, ActorEvent):
                 out.actors.append(ev)
@@ -61,6 +73,22 @@ class EventSource:
                 out.nodes.append(ev)
             elif isinstance(ev, JobEvent):
                 out.jobs.append(ev)
+        if skipped:
+            out.drops.extend(self._skipped(skipped))
+        return out
+
+    def _skipped(self, skipped: dict[tuple[bool, str], list[int]]) -> list[DropReport]:
+        """One report per reason and poll; the detail names the source types and their counts."""
+        now, out = time.time(), []
+        for by_design, reason in ((True, IGNORED_REASON), (False, UNKNOWN_REASON)):
+            rows = sorted((src, n, b) for (d, src), (n, b) in skipped.items() if d == by_design)
+            if not rows:
+                continue
+            count = sum(n for _, n, _ in rows)
+            self.skipped[by_design] += count
+            detail = ", ".join(f"{src} x{n}" for src, n, _ in rows)
+            out.append(DropReport(source="events", reason=reason, count=count, bytes=sum(b for _, _, b in rows),
+                                  detail=detail[:300], ts=now))
         return out
 
     def _malformed(self, file_id: str, offset: int, reason: str) -> DropReport:
@@ -72,8 +100,8 @@ class EventSource:
     def checkpoint(self) -> list[Checkpoint]:
         return self.tailer.checkpoint()
 
-    def restore(self, cps: list[Checkpoint]) -> None:
-        self.tailer.restore(cps)
+    def restore(self, cps: list[Checkpoint], saved_at: Optional[float] = None) -> None:
+        self.tailer.restore(cps, saved_at)
 
     def close(self) -> None:
         self.tailer.close()

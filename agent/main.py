@@ -113,8 +113,8 @@ class Agent:
         self.logs = Tailer(os.path.join(ident.session_dir, "logs"), ident.node_id, accept=is_log_file)
         self.events = EventSource(ident.session_dir, ident.node_id)
         saved = self.offsets.load()
-        self.logs.restore(saved.get("logs", []))
-        self.events.restore(saved.get("events", []))
+        self.logs.restore(saved.get("logs", []), self.offsets.saved_at)
+        self.events.restore(saved.get("events", []), self.offsets.saved_at)
         self.volatile = VolatileBuffer(max_samples=max(60, int(600 / args.interval)))
         self.node = NodeCollector(ident.session_dir)
         self.procs = ProcessCollector(ident)
@@ -136,6 +136,7 @@ class Agent:
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         self.ticks = 0
+        self._held: Optional[Batch] = None  # read but not yet spooled: the disk refused it
         self._checkpointed_at = 0.0
         self.link_file = os.path.join(self.state_dir, "link.json")
         self._link_written: tuple[object, float] = (None, 0.0)
@@ -191,7 +192,16 @@ class Agent:
         self._link_written = (key, now)
 
     def _ship_durable(self, force_checkpoint: bool = False) -> None:
-        """Logs, events and drop reports: spooled first, then the offsets that produced them."""
+        """Logs, events and drop reports: spooled first, then the offsets that produced them.
+
+        A batch whose append fails (full disk, I/O error) is held in memory and appended again
+        first thing next tick; until then nothing more is read and no offset is checkpointed, so the
+        checkpoint on disk never passes what the spool holds (a restart re-reads the held lines).
+        The tailers are not rolled back instead: a rotated file read to its end may be gone."""
+        if self._held is not None and not self._spool(self._held):
+            self._checkpoint_if_due(force_checkpoint, held=True)
+            return
+        self._held = None
         for i in range(MAX_BATCHES_PER_TICK):
             lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             ep = self.events.poll(max_events=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
@@ -206,13 +216,41 @@ class Agent:
             vol = self.volatile.take_drop_report()
             if vol is not None:
                 batch.drops.append(vol)
-            self.spool.append(batch)
+            if not self._spool(batch):
+                self._held = batch
+                self._checkpoint_if_due(force_checkpoint, held=True)
+                return
             if not (lp.more or ep.more):
                 break
-        if force_checkpoint or time.monotonic() - self._checkpointed_at >= CHECKPOINT_EVERY_S:
-            # A checkpoint older than the spool only means re-reading (resending) lines, never a gap.
+        self._checkpoint_if_due(force_checkpoint)
+
+    def _spool(self, batch: Batch) -> bool:
+        """Append durably; False (the batch is the caller's to hold) when the disk refuses it."""
+        try:
+            self.spool.append(batch)
+        except OSError as e:
+            if self._held is None:
+                log.warning("cannot spool a batch (%s): holding %d log lines and %d events in memory, "
+                            "reading nothing more until it is written", e, len(batch.log_lines),
+                            len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs))
+            return False
+        if self._held is not None:
+            log.info("spool writable again: the held batch is spooled as seq %d", batch.seq)
+        return True
+
+    def _checkpoint_if_due(self, force: bool, held: bool = False) -> None:
+        if held:
+            if force:
+                log.warning("stopping with a batch that could not be spooled: its lines are read again on restart")
+            return  # offsets in memory are past the held batch; the file keeps the last durable ones
+        if not force and time.monotonic() - self._checkpointed_at < CHECKPOINT_EVERY_S:
+            return
+        # A checkpoint older than the spool only means re-reading (resending) lines, never a gap.
+        try:
             self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint()})
-            self._checkpointed_at = time.monotonic()
+        except OSError as e:  # a full disk: the previous checkpoint stays, which is safe
+            log.warning("offsets not checkpointed (%s)", e)
+        self._checkpointed_at = time.monotonic()
 
     def _self_metrics(self) -> AgentSelfMetrics:
         try:
@@ -224,7 +262,7 @@ class Agent:
             cpu_ratio=cpu, rss_bytes=rss, spool_pending_batches=self.spool.pending(),
             spool_bytes=self.spool.total_bytes(), spool_dropped_batches_total=self.spool.dropped_batches,
             head_connected=self.shipper.stats.connected, open_log_fds=self.logs.open_fds(),
-            malformed_events_total=self.events.malformed,
+            malformed_events_total=self.events.malformed, spool_write_errors_total=self.spool.write_errors,
         )
 
     # ------------------------------------------------------------------ shutdown

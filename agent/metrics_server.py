@@ -32,6 +32,7 @@ class AgentSelfMetrics:
     head_connected: bool = False
     open_log_fds: int = 0
     malformed_events_total: int = 0
+    spool_write_errors_total: int = 0
 
 
 @dataclass
@@ -148,6 +149,9 @@ class NodeMetricsCollector(Collector):
         yield self._one(G, "rayscope_agent_open_log_fds", "Log files held open by the tailer", a.open_log_fds)
         yield self._one(C, "rayscope_agent_malformed_events", "Export-event lines that could not be decoded",
                         a.malformed_events_total)
+        yield self._one(C, "rayscope_agent_spool_write_errors",
+                        "Spool appends that failed (full disk, I/O error); the batch is held and appended again",
+                        a.spool_write_errors_total)
 
 
 def serve(collector: NodeMetricsCollector, host: str = "127.0.0.1", port: int = 0) -> tuple[WSGIServer, str]:

@@ -144,7 +144,7 @@ class Shipper(threading.Thread):
             self.stats.unauthenticated = 0
             self.stats.last_ack_at = time.time()
             log.info("connected to head %s; it has committed up to seq %d", self.head, committed)
-            self.spool.advance_seq(committed)
+            self.spool.reconcile(committed)  # a spool that lost its state renumbers, never trims, fresh batches
             self.spool.ack(committed)
             self.stats.acked_seq = committed
             sender = threading.Thread(target=self._send_loop, args=(out, committed + 1), name="rayscope-sender", daemon=True)
@@ -176,9 +176,10 @@ class Shipper(threading.Thread):
                 self.spool.wait_for(next_seq, timeout=0.5)
                 continue
             for seq, payload in records:
-                batch = parse_batch(payload)
+                batch, error = parse_batch(payload)
                 next_seq = seq + 1
                 if batch is None:
+                    self.spool.report_unreadable(seq, len(payload), error)  # rides on the next spooled batch
                     continue
                 batch.seq = seq
                 self.volatile.attach(batch)

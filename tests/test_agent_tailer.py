@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from rayscope.agent.logs.files import describe
-from rayscope.agent.logs.tailer import Tailer
+from rayscope.agent.logs.tailer import GONE, UNREAD_BACKUP, Tailer, backup_of
 from rayscope.wire.rayscope_ingest_pb2 import LogKind
 
 
@@ -199,3 +199,137 @@ def test_log_file_names() -> None:
     assert describe("nid", "gcs_server.err").kind == LogKind.LOG_GCS
     assert describe("nid", "job-driver-raysubmit_X.log").submission_id == "raysubmit_X"
     assert describe("nid", "raylet.out").file_id == "nid:raylet.out"
+
+
+# ---------------------------------------------------------------- losses are reported (issue 12)
+
+
+def drops_of(res) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for d in res.drops:
+        out.setdefault(d.reason, []).append(d)
+    return out
+
+
+def test_rotation_while_down_with_the_backup_gone_is_reported(tmp_path: Path) -> None:
+    p = tmp_path / "r.log"
+    write(p, b"1\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    cps = t.checkpoint()
+    t.close()
+    saved_at = time.time()
+    write(p, b"2\n")  # never read: the agent is down
+    os.rename(p, tmp_path / "r.log.1")
+    write(p, b"3\n")
+    os.unlink(tmp_path / "r.log.1")  # the backup is gone before the agent is back
+    t2 = Tailer(str(tmp_path), "n")
+    t2.restore(cps, saved_at)
+    res = t2.poll()
+    assert [(ln.generation, ln.offset, ln.text) for ln in res.lines] == [(1, 0, b"3")]
+    (gone,) = drops_of(res)[GONE]
+    assert gone.source == "logs" and "r.log generation 0: not read past offset 2" in gone.detail
+
+
+def test_rotation_with_the_fd_closed_and_the_backup_gone_reports_what_was_unread(tmp_path: Path) -> None:
+    p = tmp_path / "x.log"
+    write(p, b"a\nbb\nccc\n")
+    t = Tailer(str(tmp_path), "n", idle_close_s=0.0)
+    assert [ln.text for ln in t.poll(max_lines=1).lines] == [b"a"]  # 7 bytes seen, not yet read
+    assert t.open_fds() == 0
+    os.rename(p, tmp_path / "x.log.1")
+    write(p, b"new\n")  # before the unlink: a new file must not get the old inode number back
+    os.unlink(tmp_path / "x.log.1")
+    res = t.poll()
+    assert [(ln.generation, ln.text) for ln in res.lines] == [(1, b"new")]
+    (gone,) = drops_of(res)[GONE]
+    assert gone.bytes == 7 and "x.log generation 0: not read past offset 2 (at least 7 bytes)" in gone.detail
+
+
+def test_a_deleted_file_that_was_read_is_no_loss(tmp_path: Path) -> None:
+    write(tmp_path / "d.log", b"a\n")
+    t = Tailer(str(tmp_path), "n", idle_close_s=0.0)
+    lines_of(t)
+    os.unlink(tmp_path / "d.log")
+    assert t.poll().drops == []
+
+
+def test_a_generation_rotated_out_between_two_looks_is_reported(tmp_path: Path) -> None:
+    """Rotated twice between polls (a stalled agent): the old inode is finished through its open fd,
+    the generation in between was never read: its bytes are reported, the live one is generation 2."""
+    p = tmp_path / "x.log"
+    write(p, b"a\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    write(p, b"b\n")
+    os.rename(p, tmp_path / "x.log.1")
+    write(p, b"middle\n")
+    os.rename(tmp_path / "x.log.1", tmp_path / "x.log.2")
+    os.rename(p, tmp_path / "x.log.1")
+    write(p, b"d\n")
+    res = t.poll()
+    assert [(ln.generation, ln.text) for ln in res.lines] == [(0, b"b"), (2, b"d")]
+    (unread,) = drops_of(res)[UNREAD_BACKUP]
+    assert unread.bytes == len(b"middle\n") and "x.log.1 (7 bytes)" in unread.detail
+    write(p, b"e\n")
+    assert t.poll().drops == []  # the old backups are not reported again
+
+
+def test_a_file_created_and_rotated_between_looks_reports_its_backup(tmp_path: Path) -> None:
+    write(tmp_path / "old.log.1", b"history\n")  # on the first look: before the agent, not a loss
+    write(tmp_path / "old.log", b"x\n")
+    t = Tailer(str(tmp_path), "n")
+    res = t.poll()
+    assert res.drops == [] and [ln.text for ln in res.lines] == [b"x"]
+    write(tmp_path / "y.log", b"first\n")
+    os.rename(tmp_path / "y.log", tmp_path / "y.log.1")
+    write(tmp_path / "y.log", b"second\n")
+    res = t.poll()
+    assert [(ln.file_id, ln.generation, ln.text) for ln in res.lines] == [("n:y.log", 1, b"second")]
+    (unread,) = drops_of(res)[UNREAD_BACKUP]
+    assert unread.bytes == 6 and unread.detail == "y.log: y.log.1 (6 bytes)"
+
+
+def test_one_rotation_between_looks_reports_nothing(tmp_path: Path) -> None:
+    p = tmp_path / "raylet.out"
+    write(p, b"a\n")
+    t = Tailer(str(tmp_path), "n", idle_close_s=0.0)  # fd closed: the old file is found by inode
+    lines_of(t)
+    write(p, b"b\n")
+    os.rename(p, tmp_path / "raylet.1.out")  # spdlog's backup name
+    write(p, b"c\n")
+    res = t.poll()
+    assert [(ln.generation, ln.text) for ln in res.lines] == [(0, b"b"), (1, b"c")]
+    assert res.drops == []
+    write(p, b"d\n")
+    os.rename(tmp_path / "raylet.1.out", tmp_path / "raylet.2.out")
+    os.rename(p, tmp_path / "raylet.1.out")
+    write(p, b"e\n")
+    res = t.poll()
+    assert [(ln.generation, ln.text) for ln in res.lines] == [(1, b"d"), (2, b"e")]
+    assert res.drops == []  # raylet.2.out is the generation read before: not reported
+
+
+def test_backup_names() -> None:
+    assert backup_of("x.log.3") == ("x.log", 3)
+    assert backup_of("raylet.2.out") == ("raylet.out", 2)
+    assert backup_of("gcs_server.1.err") == ("gcs_server.err", 1)
+    assert backup_of("worker-ab-01000000-4651.out") is None
+    assert backup_of("raylet.out") is None
+
+
+def test_a_rotation_after_a_truncation_reports_nothing(tmp_path: Path) -> None:
+    write(tmp_path / "t.log.1", b"an old backup\n")
+    os.utime(tmp_path / "t.log.1", (time.time() - 3600, time.time() - 3600))  # written an hour ago
+    p = tmp_path / "t.log"
+    write(p, b"long first line\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    write(p, b"cut\n", mode="wb")  # truncated: a new generation of the same inode
+    assert lines_of(t) == [("t.log", 1, 0, b"cut", 0)]
+    os.rename(tmp_path / "t.log.1", tmp_path / "t.log.2")
+    os.rename(p, tmp_path / "t.log.1")
+    write(p, b"next\n")
+    res = t.poll()
+    assert [(ln.generation, ln.text) for ln in res.lines] == [(2, b"next")]
+    assert res.drops == []  # t.log.2 was history before the first look

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rayscope.runtime.export_events import MalformedEvent, decode_line
+from rayscope.runtime.export_events import IGNORED_SOURCES, MalformedEvent, Skipped, decode, decode_line
 from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, TaskEvent
 
 DATA = Path(__file__).parent / "data" / "export_events_ray260.jsonl"
@@ -110,11 +110,29 @@ def test_node_and_job(events: list) -> None:
     assert jobs[0].driver_pid > 0 and "work.py" in jobs[0].entrypoint
 
 
+def _envelope(source_type: str) -> bytes:
+    return json.dumps({"event_id": "x", "timestamp": 1, "source_type": source_type, "event_data": {}}).encode()
+
+
 def test_unknown_source_is_ignored() -> None:
-    line = json.dumps(
-        {"event_id": "x", "timestamp": 1, "source_type": "EXPORT_SUBMISSION_JOB", "event_data": {}}
-    ).encode()
-    assert decode_line(line) is None
+    assert decode_line(_envelope("EXPORT_SUBMISSION_JOB")) is None
+
+
+def test_skipped_sources_are_told_apart() -> None:
+    assert decode(_envelope("EXPORT_TRAIN_RUN")) == Skipped("EXPORT_TRAIN_RUN", by_design=True)
+    assert decode(_envelope("EXPORT_FROM_A_NEWER_RAY")) == Skipped("EXPORT_FROM_A_NEWER_RAY", by_design=False)
+    assert decode_line(_envelope("EXPORT_FROM_A_NEWER_RAY")) is None
+
+
+def test_ignored_sources_are_exactly_ray_s_library_sources() -> None:
+    """Oracle: the installed Ray's own ExportEvent.SourceType enum. Every source type it can write is
+    either decoded or ignored by design; nothing Ray 2.60 writes counts as unknown."""
+    from ray.core.generated.export_event_pb2 import ExportEvent
+
+    decoded = {"EXPORT_TASK", "EXPORT_ACTOR", "EXPORT_NODE", "EXPORT_DRIVER_JOB"}
+    assert set(ExportEvent.SourceType.keys()) - decoded == IGNORED_SOURCES
+    for name in set(ExportEvent.SourceType.keys()) - decoded:
+        assert decode(_envelope(name)) == Skipped(name, by_design=True)
 
 
 def _task_line(**data_overrides: object) -> bytes:
@@ -160,3 +178,29 @@ def test_missing_task_id_is_malformed() -> None:
     line = json.dumps({"timestamp": 1, "source_type": "EXPORT_TASK", "event_data": data}).encode()
     with pytest.raises(MalformedEvent, match="missing task_id"):
         decode_line(line)
+
+
+def test_the_agent_counts_skipped_sources_in_two_reasons(tmp_path: Path) -> None:
+    """The agent's EventSource on real export-event files: library lines are counted as ignored by
+    design, a source type this decoder does not know apart, and neither vanishes."""
+    from rayscope.agent.events import IGNORED_REASON, UNKNOWN_REASON, EventSource
+
+    events_dir = tmp_path / "logs" / "export_events"
+    events_dir.mkdir(parents=True)
+    train = [_envelope("EXPORT_TRAIN_RUN"), _envelope("EXPORT_TRAIN_RUN_ATTEMPT"), _envelope("EXPORT_TRAIN_RUN")]
+    (events_dir / "event_EXPORT_TRAIN_STATE.log").write_bytes(b"\n".join(train) + b"\n")
+    mixed = [_envelope("EXPORT_FROM_A_NEWER_RAY"), _task_line(), _envelope("EXPORT_DATASET_METADATA")]
+    (events_dir / "event_EXPORT_MIXED.log").write_bytes(b"\n".join(mixed) + b"\n")
+    src = EventSource(str(tmp_path), "node1")
+    res = src.poll()
+    assert [t.task_id for t in res.tasks] == ["00010203"]
+    by_reason = {d.reason: d for d in res.drops}
+    assert set(by_reason) == {IGNORED_REASON, UNKNOWN_REASON}
+    ignored, unknown = by_reason[IGNORED_REASON], by_reason[UNKNOWN_REASON]
+    assert (ignored.source, ignored.count) == ("events", 4)
+    assert ignored.detail == "EXPORT_DATASET_METADATA x1, EXPORT_TRAIN_RUN x2, EXPORT_TRAIN_RUN_ATTEMPT x1"
+    assert ignored.bytes == sum(map(len, train)) + len(mixed[2])
+    assert (unknown.source, unknown.count, unknown.detail) == ("events", 1, "EXPORT_FROM_A_NEWER_RAY x1")
+    assert unknown.bytes == len(mixed[0])
+    assert src.poll().drops == []  # counted once
+    src.close()

@@ -6,6 +6,13 @@ from a remembered line-start offset, keep only a bounded number of fds open, and
 rotated file again by its inode so its tail is finished before the new generation starts.
 Offsets always point at the start of the next unshipped line, so a checkpoint of them can
 be restored after a restart without gaps.
+
+What cannot be read is reported, never skipped silently (a DropReport in the poll's result):
+a rotated file deleted before its tail was read (its fd closed, or the agent down), and
+backups rotated out of a live name since the tailer last looked that it never read (rotated
+more than once between two looks, or a file created and rotated while the agent was down or
+stalled). Backups seen on the very first look of an agent without a checkpoint are history
+from before it and not read.
 """
 from __future__ import annotations
 
@@ -23,8 +30,28 @@ from rayscope.wire.rayscope_ingest_pb2 import DropReport, LogLine
 log = logging.getLogger(__name__)
 
 # Backups made by Python's RotatingFileHandler (`x.log.1`) and spdlog (`raylet.1.out`).
-ROTATED_SUFFIX = re.compile(r"\.\d+(\.(out|err|log))?$")
+ROTATED_SUFFIX = re.compile(r"\.(\d+)(\.(out|err|log))?$")
 CHUNK = 1 << 20
+GONE = "rotated file deleted before it was read to the end"
+UNREAD_BACKUP = "rotated file never read (rotated again before the agent read it)"
+RESTART_SLACK_S = 1.0  # a checkpoint is saved a moment after the look it records
+MTIME_SLACK_S = 0.02  # file times may come from the kernel's coarse clock, up to a tick behind time.time()
+
+
+def backup_of(name: str) -> Optional[tuple[str, int]]:
+    """`x.log.3` -> ("x.log", 3), `raylet.2.out` -> ("raylet.out", 2); None for a live name."""
+    m = ROTATED_SUFFIX.search(name)
+    if m is None:
+        return None
+    return name[: m.start()] + (m.group(2) or ""), int(m.group(1))
+
+
+@dataclass(frozen=True)
+class Backup:
+    name: str
+    inode: int
+    size: int
+    mtime: float
 
 
 @dataclass
@@ -42,6 +69,9 @@ class TailedFile:
     long_start: Optional[int] = None  # offset of an over-long line being skipped
     long_head: bytes = b""
     scan_pos: int = 0  # where the skip of an over-long line has got to
+    size: int = 0  # as of the last listing: what is known to exist past `offset` if the file vanishes
+    looked_at: float = 0.0  # wall time of the last listing this file was checked against
+    prev_inode: Optional[int] = None  # the generation before this one (read, or reported)
 
 
 @dataclass(frozen=True)
@@ -86,7 +116,9 @@ class Tailer:
         self.source = source
         self.files: dict[str, TailedFile] = {}
         self._restored: dict[str, Checkpoint] = {}
-        self._wanted: dict[str, bool] = {}  # name -> accepted (or a rotated backup), memoized
+        # name -> False (not tailed), True (a live name) or (live name, index) for a backup; memoized
+        self._wanted: dict[str, object] = {}
+        self._looked_at: Optional[float] = None  # wall time of the last listing (or of the restored checkpoint)
 
     # ------------------------------------------------------------------ state
     def file_id(self, path: str) -> str:
@@ -99,9 +131,12 @@ class Tailer:
             known.setdefault(p, c)
         return list(known.values())
 
-    def restore(self, checkpoints: list[Checkpoint]) -> None:
-        """Resume from a previous process's checkpoint; applied when the files are next scanned."""
+    def restore(self, checkpoints: list[Checkpoint], saved_at: Optional[float] = None) -> None:
+        """Resume from a previous process's checkpoint (saved at `saved_at`, wall time); applied
+        when the files are next scanned. Files rotated since then and not found are reported."""
         self._restored = {c.path: c for c in checkpoints}
+        if saved_at is not None:
+            self._looked_at = saved_at - RESTART_SLACK_S
 
     def open_fds(self) -> int:
         return sum(1 for f in self.files.values() if f.fd is not None)
@@ -115,68 +150,82 @@ class Tailer:
         """Read what was appended since the last poll, at most about the caps."""
         res = PollResult()
         now = time.monotonic()
-        listing = self._scan()
+        looked_at = time.time()
+        listing, backups = self._scan()
         by_inode = {ino: name for name, (ino, _) in listing.items()}
+        for bs in backups.values():
+            by_inode.update((b.inode, b.name) for b in bs)
         budget = [max_lines, max_bytes]
         for name, (ino, size) in listing.items():
-            if name in self.files:
-                continue
-            if ROTATED_SUFFIX.search(name):
-                continue  # a rotated backup: its content was (or will be) read under the live name
-            self._start(name, ino, size, by_inode, res)
+            if name not in self.files:
+                self._start(name, ino, size, by_inode, backups.get(name, ()), res, looked_at)
         for name, tf in list(self.files.items()):
             if budget[0] <= 0 or budget[1] <= 0:
                 res.more = True
                 break
             entry = listing.get(name)
             if entry is None or entry[0] != tf.inode:
-                self._finish_rotated(tf, by_inode, res, budget, now)
+                self._finish_rotated(tf, by_inode, res, now, replaced=entry is not None)
+                skipped = self._report_unread_backups(name, (tf.inode, tf.prev_inode), backups.get(name, ()), res,
+                                                      tf.looked_at)
                 if entry is None:
                     del self.files[name]
                     continue
-                tf = self._new_generation(name, entry[0], tf.generation + 1)
-            size = entry[1]
+                tf = self._new_generation(name, entry[0], tf.generation + 1 + skipped, prev_inode=tf.inode)
+            size = tf.size = entry[1]
+            tf.looked_at = looked_at
             if size < tf.offset:
                 log.info("%s truncated (size %d < offset %d): new generation", name, size, tf.offset)
                 self._close(tf)
-                tf = self._new_generation(name, tf.inode, tf.generation + 1)
+                tf = self._new_generation(name, tf.inode, tf.generation + 1, prev_inode=tf.prev_inode)
+                tf.size, tf.looked_at = size, looked_at
             if size > tf.offset:
                 self._read(tf, size, res, budget, now, final=False)
         self._close_idle(now)
+        self._looked_at = looked_at
         return res
 
-    def _scan(self) -> dict[str, tuple[int, int]]:
+    def _scan(self) -> tuple[dict[str, tuple[int, int]], dict[str, list[Backup]]]:
+        """Live names -> (inode, size), and live name -> its rotated backups present."""
         out: dict[str, tuple[int, int]] = {}
+        backups: dict[str, list[Backup]] = {}
         try:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
-            return out
+            return out, backups
         wanted = self._wanted
         if len(wanted) > 4 * len(entries) + 1024:
             wanted.clear()  # names come and go; keep the memo bounded
         for e in entries:
             ok = wanted.get(e.name)
             if ok is None:
-                ok = wanted[e.name] = bool(self.accept(e.name) or ROTATED_SUFFIX.search(e.name))
-            if not ok:
+                ok = wanted[e.name] = backup_of(e.name) or bool(self.accept(e.name))
+            if ok is False:
                 continue
             try:
                 st = e.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if ok is True:
                 out[e.name] = (st.st_ino, st.st_size)
-        return out
+            else:  # a rotated backup: its content was (or will be) read under the live name
+                backups.setdefault(ok[0], []).append(Backup(e.name, st.st_ino, st.st_size, st.st_mtime))
+        return out, backups
 
-    def _start(self, name: str, ino: int, size: int, by_inode: dict[int, str], res: PollResult) -> None:
+    def _start(self, name: str, ino: int, size: int, by_inode: dict[int, str], backups: "tuple | list[Backup]",
+               res: PollResult, looked_at: float) -> None:
         cp = self._restored.pop(name, None)
-        if cp is None:
-            self.files[name] = TailedFile(name, ino)
-            res.new_files.append(name)
-            return
         res.new_files.append(name)
+        if cp is None:
+            # New since the last look: backups it already has were written meanwhile and never read.
+            skipped = self._report_unread_backups(name, (), backups, res, self._looked_at)
+            self.files[name] = TailedFile(name, ino, skipped, size=size, looked_at=looked_at)
+            return
         if cp.inode == ino:
-            self.files[name] = TailedFile(name, ino, cp.generation, cp.offset, scan_pos=cp.offset)
+            self.files[name] = TailedFile(name, ino, cp.generation, cp.offset, scan_pos=cp.offset, size=size,
+                                          looked_at=looked_at)
             return
         # Rotated while we were down: finish the old inode if it is still there under a backup name.
         old_name = by_inode.get(cp.inode)
@@ -184,15 +233,50 @@ class Tailer:
             old = TailedFile(old_name, cp.inode, cp.generation, cp.offset, scan_pos=cp.offset)
             old.path = name  # its lines belong to the live name's file id
             self._finish_by_path(old, old_name, res)
-        self.files[name] = TailedFile(name, ino, cp.generation + 1)
+        else:
+            self._report_gone(res, name, cp.generation, cp.offset, 0)
+        skipped = self._report_unread_backups(name, (cp.inode,), backups, res, self._looked_at)
+        self.files[name] = TailedFile(name, ino, cp.generation + 1 + skipped, size=size, looked_at=looked_at,
+                                      prev_inode=cp.inode)
 
-    def _new_generation(self, name: str, ino: int, generation: int) -> TailedFile:
-        tf = TailedFile(name, ino, generation)
+    def _report_gone(self, res: PollResult, name: str, generation: int, offset: int, known: int) -> None:
+        """The old inode of `name` is gone with an unread tail: at least `known` bytes, maybe more."""
+        log.warning("%s rotated away and deleted before it was read past offset %d: its tail is lost", name, offset)
+        how_much = f"at least {known} bytes" if known > 0 else "its size when deleted is unknown"
+        res.drops.append(DropReport(
+            source=self.source, reason=GONE, count=0, bytes=max(known, 0), ts=time.time(),
+            detail=f"{name} generation {generation}: not read past offset {offset} ({how_much})",
+        ))
+
+    def _report_unread_backups(self, name: str, known: tuple, backups: "tuple | list[Backup]",
+                               res: PollResult, since: Optional[float]) -> int:
+        """Backups of `name` written after `since` (the last look at it), other than the `known`
+        inodes (the one being finished and the one before it), were rotated out before the tailer
+        ever read them. Returns how many (each was a generation)."""
+        if since is None or not backups:
+            return 0  # the first look of an agent without a checkpoint: older backups are history
+        unread = [b for b in backups if b.inode not in known and b.mtime > since - MTIME_SLACK_S]
+        if not unread:
+            return 0
+        nbytes = sum(b.size for b in unread)
+        names = ", ".join(f"{b.name} ({b.size} bytes)" for b in sorted(unread, key=lambda b: b.name))
+        log.warning("%s: %d rotated file(s) (%d bytes) were never read", name, len(unread), nbytes)
+        res.drops.append(DropReport(
+            source=self.source, reason=UNREAD_BACKUP, count=0, bytes=nbytes, ts=time.time(),
+            detail=f"{name}: {names}"[:300],
+        ))
+        return len(unread)
+
+    def _new_generation(self, name: str, ino: int, generation: int, prev_inode: Optional[int] = None) -> TailedFile:
+        tf = TailedFile(name, ino, generation, prev_inode=prev_inode)
         self.files[name] = tf
         return tf
 
-    def _finish_rotated(self, tf: TailedFile, by_inode: dict[int, str], res: PollResult, budget: list[int], now: float) -> None:
-        """The path now names another file (or none): read the old inode to its end."""
+    def _finish_rotated(self, tf: TailedFile, by_inode: dict[int, str], res: PollResult, now: float,
+                        replaced: bool) -> None:
+        """The path now names another file (or none): read the old inode to its end. If it is gone,
+        report it: always when another file took its name (it was rotated, so it grew past what we
+        saw), else only if bytes we saw were unread (a file deleted after it was read is no loss)."""
         backup = by_inode.get(tf.inode)
         if tf.fd is None and backup is not None:
             try:
@@ -202,14 +286,15 @@ class Tailer:
         if tf.fd is not None:
             size = os.fstat(tf.fd).st_size
             self._read(tf, size, res, [1 << 62, 1 << 62], now, final=True)
-        elif tf.offset >= 0:
-            log.warning("%s rotated away and its old content is gone; lines after offset %d may be lost", tf.path, tf.offset)
+        elif replaced or tf.size > tf.offset:
+            self._report_gone(res, tf.path, tf.generation, tf.offset, tf.size - tf.offset)
         self._close(tf)
 
     def _finish_by_path(self, tf: TailedFile, real_name: str, res: PollResult) -> None:
         try:
             tf.fd = os.open(os.path.join(self.root, real_name), os.O_RDONLY)
-        except OSError:
+        except OSError:  # deleted since the listing
+            self._report_gone(res, tf.path, tf.generation, tf.offset, 0)
             return
         size = os.fstat(tf.fd).st_size
         self._read(tf, size, res, [1 << 62, 1 << 62], time.monotonic(), final=True)
