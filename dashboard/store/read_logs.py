@@ -17,9 +17,9 @@ from rayscope.dashboard.store.log_regex import LineRegex
 
 MAX_CONTEXT = 50
 
-LINE_SELECT = """SELECT l.id, l.file_id, l.generation, l.offset, l.text, l.is_binary, l.truncated_bytes,
-  l.read_at, f.node_id, f.path, f.basename, f.worker_id, f.job_id, f.actor_id AS file_actor_id, f.pid
-FROM log_lines l JOIN log_files f ON f.file_id = l.file_id"""
+LINE_COLUMNS = """l.id, l.file_id, l.generation, l.offset, l.text, l.is_binary, l.truncated_bytes,
+  l.read_at, f.node_id, f.path, f.basename, f.worker_id, f.job_id, f.actor_id AS file_actor_id, f.pid"""
+LINE_SELECT = f"SELECT {LINE_COLUMNS} FROM log_lines l JOIN log_files f ON f.file_id = l.file_id"
 LINE_OVERHEAD_BYTES = 320  # a LogLine's fields besides text and path, as JSON (ids, names, numbers)
 # A regex search reads lines in chunks of about this much text and matches each chunk in one call.
 REGEX_CHUNK_BYTES = 256 << 10
