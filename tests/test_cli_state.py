@@ -291,8 +291,8 @@ def _follow(head: HeadProcess, proxy: RecordingProxy, *selector: str) -> subproc
 def _stop_after_more_polls(proc: subprocess.Popen, proxy: RecordingProxy) -> str:
     """Let the follow ask twice more (a line printed twice would show by then), Ctrl-C it, and
     return what it printed after the lines already read."""
-    seen = len(proxy.polls())
-    wait_for("two more follow polls", lambda: len(proxy.polls()) >= seen + 2, timeout=30)
+    seen = len(proxy.calls)
+    wait_for("two more requests of the follow", lambda: len(proxy.calls) >= seen + 2, timeout=30)
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -303,8 +303,10 @@ def _assert_polls_ask_only_for_new_lines(proxy: RecordingProxy, new_lines: list[
     """After the first read, only /logs/tail polls, each from the cursor the answer before it gave,
     and all the rows the head returned to them are the new lines, once each."""
     paths = [path for path, _, _ in proxy.calls]
-    first_poll = next(i for i, (path, q, _) in enumerate(proxy.calls) if path == "/logs/tail" and "after" in q)
-    assert "/logs/lines" in paths[:first_poll] and "/logs/lines" not in paths[first_poll:], paths
+    seen = [(path, q, [r.get("text", r.get("path")) for r in body.get("rows", [])]) for path, q, body in proxy.calls]
+    first_poll = next((i for i, (path, q, _) in enumerate(proxy.calls) if path == "/logs/tail" and "after" in q), None)
+    assert first_poll is not None, f"no request asked for what came after a cursor: {seen}"
+    assert "/logs/lines" in paths[:first_poll] and "/logs/lines" not in paths[first_poll:], seen
     polls = proxy.polls()
     assert all(path == "/logs/tail" for path in paths[first_poll:]), paths
     for (_, before), (q, _) in zip(polls, polls[1:]):
@@ -349,14 +351,14 @@ def test_logs_follow_of_a_job_prints_lines_of_every_file_once(head: HeadProcess)
                                 log_lines(other_id, ["another job's line"])))
             feed(head, pb.Batch(log_lines=log_lines(out_id, ["out 2"], start_offset=12)))
             new = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
-            assert new == [f"{prefix}worker-job3.out) out 1", f"{prefix}worker-job3.err) err 1",
-                           f"{prefix}worker-job3.out) out 2"]  # arrival order
             assert _stop_after_more_polls(proc, proxy) == ""
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
     _assert_polls_ask_only_for_new_lines(proxy, ["out 1", "err 1", "out 2"])
+    assert new == [f"{prefix}worker-job3.out) out 1", f"{prefix}worker-job3.err) err 1",
+                   f"{prefix}worker-job3.out) out 2"]  # in the order the head stored them
 
 
 # ---------------------------------------------------------------- finding the head, errors
