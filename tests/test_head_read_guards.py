@@ -21,7 +21,8 @@ from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODE = "ab" * 28
 JOB, OTHER_JOB = "01000000", "02000000"
-REDOS_FILE, MANY_FILE, BIG_FILE = "n/redos.out", "n/many.out", "n/big.out"
+REDOS_FILE, MANY_FILE, BIG_FILE, NL_FILE = "n/redos.out", "n/many.out", "n/big.out", "n/nl.out"
+NL_LINES = ["x1", "has\nnewline", "x2", "y" * (20 << 10) + " long x3"]  # a line an agent would not send; a long one
 JOB_FILES = ("n/job-a.out", "n/job-b.err")
 OTHER_FILE = "n/other.out"
 # Python's re needs 2^n steps for `(a+)+$` on n a's and a '!' (27 of them took 5.8 s): this never ends.
@@ -73,7 +74,7 @@ def feed(head: HeadProcess, *batches: pb.Batch, agent_id: str = "agent-guards") 
 def head():
     with running_head() as h:
         files = [log_file(REDOS_FILE, NODE, "redos.out"), log_file(MANY_FILE, NODE, "many.out"),
-                 log_file(BIG_FILE, NODE, "big.out"),
+                 log_file(BIG_FILE, NODE, "big.out"), log_file(NL_FILE, NODE, "nl.out"),
                  *(log_file(f, NODE, f.split("/")[1], job_id=JOB) for f in JOB_FILES),
                  log_file(OTHER_FILE, NODE, "other.out", job_id=OTHER_JOB)]
         big = log_lines(BIG_FILE, [big_text(i) for i in range(N_BIG)])
@@ -82,7 +83,7 @@ def head():
                 for i in range(N_HUGE_TASKS)]
         feed(h,
              pb.Batch(log_files=files,
-                      log_lines=log_lines(REDOS_FILE, [REDOS_LINE, "aaaa", "b"]) +
+                      log_lines=log_lines(REDOS_FILE, [REDOS_LINE, "aaaa", "b"]) + log_lines(NL_FILE, NL_LINES) +
                       log_lines(MANY_FILE, [f"line {i}" for i in range(MANY)])),
              pb.Batch(log_lines=big[: N_BIG // 2]), pb.Batch(log_lines=big[N_BIG // 2:]),
              pb.Batch(tasks=huge))
@@ -156,6 +157,12 @@ def test_regex_hits_are_each_line_matched_alone_across_chunks_and_pages(head: He
             if cursor is None:
                 break
     assert got == expect
+
+
+@pytest.mark.parametrize("pattern", [r"newline$", r"^x\d$", r"x\d$", r"^has", r"^newline", "has.newline"])
+def test_a_line_holding_a_newline_or_a_long_line_is_matched_on_its_own(head: HeadProcess, pattern: str) -> None:
+    rows = head.get("/logs/search", regex=pattern, filter=f"file_id={NL_FILE}").json()["rows"]
+    assert [h["line"]["text"] for h in rows] == [t for t in NL_LINES if re.search(pattern, t)]
 
 
 def _walk(head: HeadProcess, path: str, params: dict) -> list[tuple[list[dict], int]]:

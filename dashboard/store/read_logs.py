@@ -21,9 +21,10 @@ LINE_COLUMNS = """l.id, l.file_id, l.generation, l.offset, l.text, l.is_binary, 
   l.read_at, f.node_id, f.path, f.basename, f.worker_id, f.job_id, f.actor_id AS file_actor_id, f.pid"""
 LINE_SELECT = f"SELECT {LINE_COLUMNS} FROM log_lines l JOIN log_files f ON f.file_id = l.file_id"
 LINE_OVERHEAD_BYTES = 320  # a LogLine's fields besides text and path, as JSON (ids, names, numbers)
-# A regex search reads lines in chunks of about this much text and matches each chunk in one call.
-REGEX_CHUNK_BYTES = 256 << 10
-REGEX_CHUNK_LINES = 2000
+# A regex search reads lines in chunks of this many and matches each chunk in one RE2 call; a line
+# longer than LONG_LINE_BYTES is matched alone (so a chunk's text stays under ~16 MiB).
+REGEX_CHUNK_LINES = 1024
+LONG_LINE_BYTES = 16 << 10
 
 
 def line_bytes(r: sqlite3.Row) -> int:
@@ -127,29 +128,79 @@ def _context(conn: sqlite3.Connection, n: int, r: sqlite3.Row) -> tuple[list[sql
     return before[::-1], after
 
 
-def _regex_hits(conn: sqlite3.Connection, matcher: LineRegex, where: list[str], params: list) -> Iterator[sqlite3.Row]:
-    """The lines the regex matches, in id order: ids and texts are read in chunks (no further than
-    the caller consumes) and each chunk is matched in one RE2 call; hits are then read whole."""
-    scan = conn.execute(f"SELECT l.id, l.text FROM log_lines l JOIN log_files f ON f.file_id = l.file_id "
-                        f"WHERE {' AND '.join(where) or '1'} ORDER BY l.id", params)
+# A line's text for a regex scan: its UTF-8 bytes, or NULL when it is long (read and matched alone).
+_SCAN_TEXT = f"iif(length(CAST(l.text AS BLOB)) <= {LONG_LINE_BYTES}, CAST(l.text AS BLOB), NULL)"
+
+
+@dataclass
+class _Chunk:
+    """Consecutive lines of a regex scan: their ids, their texts joined by newlines when SQLite
+    joined them (else `texts`, None for a long line), and the ids of the long ones."""
+
+    ids: list[int]
+    joined: Optional[bytes] = None
+    texts: list[Optional[bytes]] = field(default_factory=list)
+    long_ids: list[int] = field(default_factory=list)
+
+
+def _joined_chunks(conn: sqlite3.Connection, after: int) -> Iterator[_Chunk]:
+    """Every line after id `after`, REGEX_CHUNK_LINES at a time as one text (a rowid range each)."""
+    sql = (f"SELECT CAST(group_concat(coalesce(t, ''), char(10)) AS BLOB), count(*), max(id), group_concat(id), "
+           f"group_concat(iif(t IS NULL, id, NULL)) FROM (SELECT l.id, {_SCAN_TEXT} AS t FROM log_lines l "
+           f"WHERE l.id > ? ORDER BY l.id LIMIT {REGEX_CHUNK_LINES})")
     while True:
-        ids: list[int] = []
-        texts: list[bytes] = []
-        size = 0
-        for row_id, text in scan:
-            raw = text.encode()
-            ids.append(row_id)
-            texts.append(raw)
-            size += len(raw)
-            if size >= REGEX_CHUNK_BYTES or len(ids) >= REGEX_CHUNK_LINES:
-                break
-        if not ids:
+        joined, n, last, ids, long_ids = conn.execute(sql, (after,)).fetchone()
+        if not n:
             return
-        hit_ids = [ids[i] for i in matcher.matching(texts)]
-        if hit_ids:
-            rows = conn.execute(f"{LINE_SELECT} WHERE l.id IN ({', '.join('?' * len(hit_ids))}) ORDER BY l.id",
-                                hit_ids).fetchall()
-            yield from rows
+        ints = [int(x) for x in ids.split(",")]
+        if joined.count(b"\n") != n - 1:  # a line holds a newline: give the lines one by one
+            texts = dict(conn.execute(f"SELECT l.id, {_SCAN_TEXT} FROM log_lines l WHERE l.id > ? AND l.id <= ?",
+                                      (after, last)).fetchall())
+            yield _Chunk(ints, texts=[texts.get(i) for i in ints], long_ids=[i for i in ints if texts.get(i) is None])
+        else:
+            yield _Chunk(ints, joined=joined, long_ids=[int(x) for x in long_ids.split(",")] if long_ids else [])
+        after = last
+
+
+def _statement_chunks(conn: sqlite3.Connection, where: list[str], params: list, after: int) -> Iterator[_Chunk]:
+    """The lines matching `where` after id `after`: one statement (planned once), read in chunks."""
+    cur = conn.execute(f"SELECT l.id, {_SCAN_TEXT} FROM log_lines l JOIN log_files f ON f.file_id = l.file_id "
+                       f"WHERE {' AND '.join([*where, 'l.id > ?'])} ORDER BY l.id", [*params, after])
+    while rows := cur.fetchmany(REGEX_CHUNK_LINES):
+        yield _Chunk([r[0] for r in rows], texts=[r[1] for r in rows], long_ids=[r[0] for r in rows if r[1] is None])
+
+
+def _chunk_hits(conn: sqlite3.Connection, matcher: LineRegex, chunk: _Chunk) -> list[int]:
+    long = set(chunk.long_ids)
+    joined = chunk.joined
+    if joined is None and matcher.joinable:
+        lines = [t or b"" for t in chunk.texts]
+        joined = b"\n".join(lines) if all(b"\n" not in t for t in lines) else None
+    if joined is not None and matcher.joinable:
+        hits = [chunk.ids[k] for k in matcher.matching_joined(joined)]
+    else:
+        hits = [i for i, t in zip(chunk.ids, chunk.texts) if t is not None and matcher.matches(t)]
+    hits = [i for i in hits if i not in long]
+    for i in chunk.long_ids:
+        r = conn.execute("SELECT CAST(text AS BLOB) FROM log_lines WHERE id = ?", (i,)).fetchone()
+        if r is not None and matcher.matches(r[0]):
+            hits.append(i)
+    return sorted(hits)
+
+
+def _regex_hits(conn: sqlite3.Connection, matcher: LineRegex, where: list[str], params: list,
+                after: int) -> Iterator[sqlite3.Row]:
+    """The lines after id `after` (and matching `where`) that the regex matches, in id order, read
+    chunk by chunk no further than the caller consumes; each chunk is searched in one RE2 call on
+    its lines joined by newlines. Without filters SQLite joins them (group_concat over a rowid
+    range); with filters one statement is read a chunk at a time, so SQLite plans it once, as it
+    did before. A line over LONG_LINE_BYTES is matched alone, so a chunk's text stays bounded."""
+    chunks = _statement_chunks(conn, where, params, after) if where else _joined_chunks(conn, after)
+    for chunk in chunks:
+        hits = _chunk_hits(conn, matcher, chunk)
+        if hits:
+            yield from conn.execute(f"{LINE_SELECT} WHERE l.id IN ({', '.join('?' * len(hits))}) ORDER BY l.id",
+                                    hits).fetchall()
 
 
 def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchHit], Optional[str]]:
@@ -177,20 +228,26 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         conds, tparams = task_segments(conn, sq.task_id)
         where.append("(" + " OR ".join(conds) + ")" if conds else "0")
         params.extend(tparams)
+    after = 0
     if sq.cursor:
         c = decode_cursor(sq.cursor)
         if c.get("s") != "search" or not isinstance(c.get("k"), int):
             raise BadRequest("cursor does not belong to /logs/search; start again without a cursor")
-        where.append(f"{'log_fts.rowid' if use_fts else 'l.id'} > ?")
-        params.append(c["k"])
+        after = c["k"]
+    found: Iterable[sqlite3.Row]
     if matcher is not None:
-        found: Iterable[sqlite3.Row] = _regex_hits(conn, matcher, where, params)
-    elif use_fts:
-        found = conn.execute(f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
-                             f"{''.join(' AND ' + w for w in where)} ORDER BY log_fts.rowid LIMIT {sq.limit + 1}",
-                             [_fts_phrase(sq.q), *params])
+        found = _regex_hits(conn, matcher, where, params, after)
     else:
-        found = conn.execute(f"{LINE_SELECT} WHERE {' AND '.join(where)} ORDER BY l.id LIMIT {sq.limit + 1}", params)
+        if sq.cursor:
+            where.append(f"{'log_fts.rowid' if use_fts else 'l.id'} > ?")
+            params.append(after)
+        if use_fts:
+            found = conn.execute(f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
+                                 f"{''.join(' AND ' + w for w in where)} ORDER BY log_fts.rowid LIMIT {sq.limit + 1}",
+                                 [_fts_phrase(sq.q), *params])
+        else:
+            found = conn.execute(f"{LINE_SELECT} WHERE {' AND '.join(where)} ORDER BY l.id LIMIT {sq.limit + 1}",
+                                 params)
     attr = Attributor(conn)
     budget = PageBudget()
     hits: list[m.LogSearchHit] = []
@@ -199,12 +256,12 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         if len(hits) == sq.limit:
             more = True
             break
-        before, after = _context(conn, sq.context, r)
-        if not budget.take(sum(line_bytes(x) for x in (*before, r, *after))):
+        ctx_before, ctx_after = _context(conn, sq.context, r)
+        if not budget.take(sum(line_bytes(x) for x in (*ctx_before, r, *ctx_after))):
             more = True
             break
-        hits.append(m.LogSearchHit(line=attr.line(r), before=[attr.line(x) for x in before],
-                                   after=[attr.line(x) for x in after]))
+        hits.append(m.LogSearchHit(line=attr.line(r), before=[attr.line(x) for x in ctx_before],
+                                   after=[attr.line(x) for x in ctx_after]))
         last_id = r["id"]
     nxt = encode_cursor({"s": "search", "k": last_id}) if more else None
     return hits, nxt
