@@ -249,22 +249,30 @@ def test_tail_follows_a_job_across_files_with_only_what_was_stored_after_its_cur
     assert head.get("/logs/tail", lines=1).status_code == 400
 
 
-def test_a_follow_poll_reads_only_lines_after_its_cursor(tmp_path: Path) -> None:
-    """What SQLite runs for a poll: a rowid range from the cursor, never a walk of the selection."""
+def test_a_tail_reads_the_selections_files_and_a_poll_only_the_lines_after_its_cursor(tmp_path: Path) -> None:
+    """What SQLite runs for /logs/tail of a job: the first call reads the job's files by their
+    index (never a walk of every line); a poll is a rowid range from its cursor."""
     conn = open_writer(tmp_path / "head.db")
     conn.row_factory = sqlite3.Row
-    conn.execute("INSERT INTO log_files (file_id, node_id, path, basename, kind, job_id) "
-                 "VALUES ('f', ?, 'f.out', 'f.out', 'worker_stdout', ?)", (NODE, JOB))
-    conn.executemany("INSERT INTO log_lines (file_id, generation, offset, text, read_at) VALUES ('f', 0, ?, 'x', 0)",
-                     [(i,) for i in range(50)])
-    _, mark = log_tail(conn, LineSelector(job_id=JOB), 10, None)
+    # 40 files of 500 lines, one of them the job's, and statistics (the writer runs PRAGMA optimize):
+    # left to itself, SQLite answers "the job's last lines" by walking every line from the newest
+    conn.executemany("INSERT INTO log_files (file_id, node_id, path, basename, kind, job_id) "
+                     "VALUES (?, ?, ?, ?, 'worker_stdout', ?)",
+                     [(f"f{k}", NODE, f"f{k}.out", f"f{k}.out", JOB if k == 0 else f"{k:08x}") for k in range(40)])
+    conn.executemany("INSERT INTO log_lines (file_id, generation, offset, text, read_at) VALUES (?, 0, ?, 'x', 0)",
+                     [(f"f{k}", i) for i in range(500) for k in range(40)])
+    conn.execute("ANALYZE")
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
-    rows, _ = log_tail(conn, LineSelector(job_id=JOB), 10, mark)
+    last, mark = log_tail(conn, LineSelector(job_id=JOB), 1000, None)  # the default `lines`
+    rows, _ = log_tail(conn, LineSelector(job_id=JOB), 1000, mark)
     conn.set_trace_callback(None)
-    assert rows == []
-    polls = [s for s in seen if "l.id > " in s]
-    assert len(polls) == 1
-    plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + polls[0])]
-    assert plan[0] == "SEARCH l USING INTEGER PRIMARY KEY (rowid>?)", plan
+    assert [r.offset for r in last] == list(range(500)) and rows == []
+    plans = {sql: [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)] for sql in seen if "l.text" in sql}
+    first = [p for sql, p in plans.items() if "l.id > " not in sql]
+    poll = [p for sql, p in plans.items() if "l.id > " in sql]
+    assert len(first) == 1 and len(poll) == 1, plans
+    assert "SEARCH l USING INDEX sqlite_autoindex_log_lines_1 (file_id=?)" in first[0], first
+    assert not any(step.startswith("SCAN l") for step in first[0]), first
+    assert poll[0][0] == "SEARCH l USING INTEGER PRIMARY KEY (rowid>?)", poll
     conn.close()

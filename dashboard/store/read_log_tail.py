@@ -90,11 +90,12 @@ def _arrival_tail(conn: sqlite3.Connection, sel: LineSelector, lines: int, after
     try:
         newest = conn.execute("SELECT coalesce(max(id), 0) FROM log_lines").fetchone()[0]
         if start is None:
-            got = _newest_first(conn.execute(f"{_BY_FILES} WHERE {cond} ORDER BY +l.id DESC LIMIT ?",
-                                             [*params, max(lines, 1)]), lines) if lines else []
+            # LIMIT as a literal here and below: the plan EXPLAIN shows for the traced SQL is the one run
+            got = _newest_first(conn.execute(f"{_BY_FILES} WHERE {cond} ORDER BY +l.id DESC LIMIT {lines}",
+                                             params), lines) if lines else []
             return got, _id_cursor(newest)
-        got, more = take_lines(conn.execute(f"{_AFTER_ID} WHERE l.id > ? AND {cond} ORDER BY l.id LIMIT ?",
-                                            [start, *params, lines + 1]), lines, PageBudget())
+        got, more = take_lines(conn.execute(f"{_AFTER_ID} WHERE l.id > ? AND {cond} "
+                                            f"ORDER BY l.id LIMIT {lines + 1}", [start, *params]), lines, PageBudget())
         return got, _id_cursor(got[-1]["id"] if more else max(newest, start))
     finally:
         conn.execute("RELEASE tail")
