@@ -42,6 +42,7 @@ def take_lines(rows: Iterable[sqlite3.Row], limit: int, budget: PageBudget) -> t
         out.append(r)
     return out, False
 
+
 # LogLine fields a search can filter on, as SQL over LINE_SELECT's tables.
 SEARCH_FILTERS = {"file_id": "l.file_id", "node_id": "f.node_id", "path": "f.path", "worker_id": "f.worker_id",
                   "job_id": "f.job_id", "generation": "l.generation", "kind": "f.kind"}
@@ -193,9 +194,11 @@ def _regex_hits(conn: sqlite3.Connection, matcher: LineRegex, where: list[str], 
     """The lines after id `after` (and matching `where`) that the regex matches, in id order, read
     chunk by chunk no further than the caller consumes; each chunk is searched in one RE2 call on
     its lines joined by newlines. Without filters SQLite joins them (group_concat over a rowid
-    range); with filters one statement is read a chunk at a time, so SQLite plans it once, as it
-    did before. A line over LONG_LINE_BYTES is matched alone, so a chunk's text stays bounded."""
-    chunks = _statement_chunks(conn, where, params, after) if where else _joined_chunks(conn, after)
+    range); with filters (or a pattern that needs each line alone) one statement is read a chunk at
+    a time, so SQLite plans it once, as it did before. A line over LONG_LINE_BYTES is matched alone,
+    so a chunk's text stays bounded."""
+    joined = not where and matcher.joinable
+    chunks = _joined_chunks(conn, after) if joined else _statement_chunks(conn, where, params, after)
     for chunk in chunks:
         hits = _chunk_hits(conn, matcher, chunk)
         if hits:
