@@ -390,7 +390,9 @@ export interface paths {
         };
         /**
          * Tail
-         * @description `next_cursor` is always set: pass it as `after` to get only the lines appended since.
+         * @description Exactly one selector, as /logs/lines. `next_cursor` is always set: pass it as `after` to get
+         *     only the lines stored since (one file: in file order; other selectors: in arrival order).
+         *     `lines=0` without `after`: no lines, only the cursor of what comes next.
          */
         get: operations["tail_api_v1_logs_tail_get"];
         put?: never;
@@ -2460,8 +2462,13 @@ export interface operations {
     };
     tail_api_v1_logs_tail_get: {
         parameters: {
-            query: {
-                file_id: string;
+            query?: {
+                file_id?: string | null;
+                node_id?: string | null;
+                task_id?: string | null;
+                actor_id?: string | null;
+                worker_id?: string | null;
+                job_id?: string | null;
                 lines?: number;
                 after?: string | null;
             };

@@ -45,6 +45,7 @@ from rayscope.dashboard.models import (
     LogSearchHit,
     Node,
     ObjectRef,
+    Page,
     Process,
     Task,
     TaskSummary,
@@ -519,36 +520,43 @@ def _print_line(line: LogLine, args: argparse.Namespace, prefixed: bool) -> None
 
 
 class LineReader:
-    """Reads a selection's lines page by page and remembers the newest (generation, offset)
-    per file, so re-reads for --follow print only what is new.
+    """Reads a selection's lines and, for --follow, only what the head stores after that.
 
-    The head orders lines by (file, generation, offset) and its last page carries no cursor,
-    so a follow cannot simply resume: for one file (--file) we re-read from the cursor that led
-    to the last page; other selections span files and a new line may land in any of them, so
-    they are re-read whole.
+    `mark()` (before the first read) asks /logs/tail for a cursor alone: the point after which
+    every stored line of the selection will be reported. `read_all()` reads the selection whole,
+    in file order, as without --follow. `read_new()` then asks /logs/tail for what was stored
+    after the cursor and moves it on, so a poll costs and returns only new lines. A line stored
+    between the mark and the end of the first read comes back in both: the newest (generation,
+    offset) printed per file keeps it to one print.
     """
 
     def __init__(self, client: HeadClient, sel: LineSelection) -> None:
         self.client = client
         self.sel = sel
         self.newest: dict[str, tuple[int, int]] = {}
-        self._resume: Optional[str] = None
+        self._after: Optional[str] = None
 
-    def read_new(self) -> list[LogLine]:
-        """Every selected line not returned before, in the head's order."""
-        fresh: list[LogLine] = []
-        cursor = self._resume
-        while True:
-            page = self.client.page("/logs/lines", LogLine, [(self.sel.param, self.sel.value)],
-                                    limit=MAX_PAGE, cursor=cursor)
-            fresh.extend(ln for ln in page.rows if self._is_new(ln) and self.sel.keep(ln))
-            self._note(page.rows)
-            if not page.next_cursor or not page.rows:
-                break
-            cursor = page.next_cursor
-        if self.sel.param == "file_id":
-            self._resume = cursor
-        return fresh
+    def _selector(self) -> list[tuple[str, Any]]:
+        return [(self.sel.param, self.sel.value)]
+
+    def mark(self) -> None:
+        page = self.client.get("/logs/tail", Page[LogLine], self._selector() + [("lines", 0)])
+        self._after = page.next_cursor
+
+    def read_all(self) -> list[LogLine]:
+        """Every selected line, in the head's file order."""
+        rows = [ln for ln in self.client.iter_rows("/logs/lines", LogLine, self._selector()) if self.sel.keep(ln)]
+        self._note(rows)
+        return rows
+
+    def read_new(self) -> tuple[list[LogLine], bool]:
+        """One page of what was stored after the cursor; the flag says there was nothing (caught up)."""
+        page = self.client.get("/logs/tail", Page[LogLine],
+                               self._selector() + [("lines", MAX_PAGE), ("after", self._after)])
+        self._after = page.next_cursor
+        fresh = [ln for ln in page.rows if self._is_new(ln) and self.sel.keep(ln)]
+        self._note(page.rows)
+        return fresh, not page.rows
 
     def _is_new(self, line: LogLine) -> bool:
         return (line.generation, line.offset) > self.newest.get(line.file_id, (-1, -1))
@@ -561,9 +569,12 @@ class LineReader:
 
 
 def _logs_lines(client: HeadClient, args: argparse.Namespace, sel: LineSelection) -> int:
-    """Print the last --tail lines of the selection; with --follow keep polling (~0.5 s)."""
+    """Print the last --tail lines of the selection; with --follow keep printing what the head
+    stores next (asking every ~0.5 s while nothing new comes)."""
     reader = LineReader(client, sel)
-    first = reader.read_new()
+    if args.follow:
+        reader.mark()
+    first = reader.read_all()
     if args.tail >= 0:
         first = first[-args.tail:] if args.tail else []
     for line in first:
@@ -571,10 +582,12 @@ def _logs_lines(client: HeadClient, args: argparse.Namespace, sel: LineSelection
     sys.stdout.flush()
     try:
         while args.follow:
-            time.sleep(FOLLOW_INTERVAL_S)
-            for line in reader.read_new():
+            fresh, caught_up = reader.read_new()
+            for line in fresh:
                 _print_line(line, args, sel.prefixed)
             sys.stdout.flush()
+            if caught_up:
+                time.sleep(FOLLOW_INTERVAL_S)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a follow ends
     return 0

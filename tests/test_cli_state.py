@@ -11,12 +11,17 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from head_process import PYTHON, HeadProcess, IngestClient, log_file, log_lines, running_head, task_event
+from polling import wait_for
 
 from rayscope.cli.format import Column, human_bytes, human_duration, render_table, truncate
 from rayscope.dashboard.models import Actor, Task, TaskSummary
@@ -238,23 +243,122 @@ def test_logs_grep_with_context(head: HeadProcess) -> None:
     assert nothing.returncode == 1 and nothing.stdout == ""
 
 
-def test_logs_follow_prints_new_lines_until_interrupted(head: HeadProcess) -> None:
-    cmd = [PYTHON, "-m", "rayscope.cli.main", "logs", "--file", FOLLOW_LOG, "--follow",
-           "--address", head.http_url, "--token", head.token]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().rstrip("\n") == "follow line 0"
-        new = log_lines(f"{NODE_ID}/{FOLLOW_LOG}", ["follow line 1", "follow line 2"],
-                        start_offset=len("follow line 0") + 1)
-        feed(head, pb.Batch(log_lines=new))
-        assert proc.stdout.readline().rstrip("\n") == "follow line 1"
-        assert proc.stdout.readline().rstrip("\n") == "follow line 2"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+class RecordingProxy:
+    """An HTTP proxy between the CLI and the head that records what each request asked for (path and
+    query) and what the head answered (its rows): what a follow costs, seen from outside the CLI."""
+
+    def __init__(self, target: str) -> None:
+        self.calls: list[tuple[str, dict[str, list[str]], dict]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                r = httpx.get(target + self.path, headers={"Authorization": self.headers.get("Authorization", "")},
+                              timeout=30)
+                url = urlsplit(self.path)
+                proxy.calls.append((url.path.removeprefix("/api/v1"), parse_qs(url.query), r.json()))
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RecordingProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def polls(self) -> list[tuple[dict[str, list[str]], dict]]:
+        return [(q, body) for path, q, body in self.calls if path == "/logs/tail" and "after" in q]
+
+
+def _follow(head: HeadProcess, proxy: RecordingProxy, *selector: str) -> subprocess.Popen:
+    cmd = [PYTHON, "-m", "rayscope.cli.main", "logs", *selector, "--follow", "--address", proxy.url,
+           "--token", head.token]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop_after_more_polls(proc: subprocess.Popen, proxy: RecordingProxy) -> str:
+    """Let the follow ask twice more (a line printed twice would show by then), Ctrl-C it, and
+    return what it printed after the lines already read."""
+    seen = len(proxy.calls)
+    wait_for("two more requests of the follow", lambda: len(proxy.calls) >= seen + 2, timeout=30)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return rest
+
+
+def _assert_polls_ask_only_for_new_lines(proxy: RecordingProxy, new_lines: list[str]) -> None:
+    """After the first read, only /logs/tail polls, each from the cursor the answer before it gave,
+    and all the rows the head returned to them are the new lines, once each."""
+    paths = [path for path, _, _ in proxy.calls]
+    seen = [(path, q, [r.get("text", r.get("path")) for r in body.get("rows", [])]) for path, q, body in proxy.calls]
+    first_poll = next((i for i, (path, q, _) in enumerate(proxy.calls) if path == "/logs/tail" and "after" in q), None)
+    assert first_poll is not None, f"no request asked for what came after a cursor: {seen}"
+    assert "/logs/lines" in paths[:first_poll] and "/logs/lines" not in paths[first_poll:], seen
+    polls = proxy.polls()
+    assert all(path == "/logs/tail" for path in paths[first_poll:]), paths
+    for (_, before), (q, _) in zip(polls, polls[1:]):
+        assert q["after"] == [before["next_cursor"]]
+    assert [row["text"] for _, body in polls for row in body["rows"]] == new_lines
+
+
+def test_logs_follow_prints_each_new_line_once_and_asks_only_for_new_ones(head: HeadProcess) -> None:
+    with RecordingProxy(head.http_url) as proxy:
+        proc = _follow(head, proxy, "--file", FOLLOW_LOG)
+        try:
+            assert proc.stdout.readline().rstrip("\n") == "follow line 0"
+            offset = len("follow line 0") + 1
+            for text in ("follow line 1", "follow line 2"):  # one batch each: two polls with news
+                feed(head, pb.Batch(log_lines=log_lines(f"{NODE_ID}/{FOLLOW_LOG}", [text], start_offset=offset)))
+                offset += len(text) + 1
+                assert proc.stdout.readline().rstrip("\n") == text
+            assert _stop_after_more_polls(proc, proxy) == ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    _assert_polls_ask_only_for_new_lines(proxy, ["follow line 1", "follow line 2"])
+
+
+def test_logs_follow_of_a_job_prints_lines_of_every_file_once(head: HeadProcess) -> None:
+    job = "03000000"
+    out_id, err_id = f"{NODE_ID}/worker-job3.out", f"{NODE_ID}/worker-job3.err"
+    other_id = f"{NODE_ID}/worker-job4.out"
+    feed(head, pb.Batch(log_files=[log_file(out_id, NODE_ID, "worker-job3.out", job_id=job, pid=4545),
+                                   log_file(err_id, NODE_ID, "worker-job3.err", job_id=job, pid=4545),
+                                   log_file(other_id, NODE_ID, "worker-job4.out", job_id="04000000", pid=4646)],
+                        log_lines=log_lines(out_id, ["out 0"]) + log_lines(err_id, ["err 0"])))
+    prefix = f"(node={NODE_ID[:8]} file="
+    with RecordingProxy(head.http_url) as proxy:
+        proc = _follow(head, proxy, "--job", job)
+        try:
+            first = [proc.stdout.readline().rstrip("\n") for _ in range(2)]
+            assert first == [f"{prefix}worker-job3.err) err 0", f"{prefix}worker-job3.out) out 0"]  # file order
+            feed(head, pb.Batch(log_lines=log_lines(out_id, ["out 1"], start_offset=6) +
+                                log_lines(err_id, ["err 1"], start_offset=6) +
+                                log_lines(other_id, ["another job's line"])))
+            feed(head, pb.Batch(log_lines=log_lines(out_id, ["out 2"], start_offset=12)))
+            new = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+            assert _stop_after_more_polls(proc, proxy) == ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    _assert_polls_ask_only_for_new_lines(proxy, ["out 1", "err 1", "out 2"])
+    assert new == [f"{prefix}worker-job3.out) out 1", f"{prefix}worker-job3.err) err 1",
+                   f"{prefix}worker-job3.out) out 2"]  # in the order the head stored them
 
 
 # ---------------------------------------------------------------- finding the head, errors

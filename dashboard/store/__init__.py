@@ -70,7 +70,7 @@ class Store:
         self.writer = Writer(self.db_path)  # creates the schema, so readers can open after it
         if live:
             self.writer.call(mark_all_disconnected)
-        self._readers = ReaderPool(self.db_path, read_logs.install_functions)
+        self._readers = ReaderPool(self.db_path)
         self._queued: collections.deque = collections.deque()  # batches waiting for the preparer
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayscope-store-prepare")
         self._in_flight = threading.Semaphore(TRANSACTIONS_IN_FLIGHT)

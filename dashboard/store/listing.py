@@ -18,6 +18,36 @@ from rayscope.dashboard.errors import BadRequest
 
 ModelT = TypeVar("ModelT")
 MAX_LIMIT = 10_000
+# A page stops taking rows once it holds about this many bytes, whatever its `limit`: rows can be
+# large (a task's error message, a 256 KiB log line with its context), and 10,000 of them would be
+# one multi-GB answer built in the head's memory. The page then ends early with a `next_cursor`
+# that resumes right after its last row, so nothing is skipped; a single row over the cap still
+# comes alone (a page always makes progress).
+MAX_PAGE_BYTES = 4 << 20
+ROW_OVERHEAD_BYTES = 16  # per field: JSON punctuation, the field name, numbers
+
+
+def row_bytes(values: Sequence[Any]) -> int:
+    """About what a row weighs in the JSON answer: UTF-8 length of its text, a fixed cost per field."""
+    return sum(len(v.encode()) if type(v) is str else len(v) if type(v) is bytes else 0 for v in values) + (
+        ROW_OVERHEAD_BYTES * len(values))
+
+
+class PageBudget:
+    """Counts a page's bytes against MAX_PAGE_BYTES; the first row always fits."""
+
+    def __init__(self, max_bytes: int = MAX_PAGE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.rows = 0
+
+    def take(self, size: int) -> bool:
+        """Count a row of `size` bytes if it fits (False: end the page before it)."""
+        if self.rows and self.used + size > self.max_bytes:
+            return False
+        self.used += size
+        self.rows += 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -114,7 +144,8 @@ def _row_value(n: int) -> str:
 
 
 def list_page(conn: sqlite3.Connection, spec: ListSpec[ModelT], q: ListQuery) -> tuple[list[ModelT], Optional[str]]:
-    """One page of models and the cursor of the next page (None at the end)."""
+    """One page of models and the cursor of the next page (None at the end): up to `q.limit` rows,
+    fewer when they pass MAX_PAGE_BYTES (the cursor then resumes after the last row returned)."""
     if not 1 <= q.limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
     sort_name, desc = _parse_sort(spec, q.sort)
@@ -139,6 +170,8 @@ def list_page(conn: sqlite3.Connection, spec: ListSpec[ModelT], q: ListQuery) ->
     rows: list[sqlite3.Row] = []
     row_phase: list[str] = []
     want = q.limit + 1
+    budget = PageBudget()
+    full = False  # a row past the byte budget exists: the page ends before it
     for phase in phases[start_phase:]:
         cond, cparams = list(where), list(params)
         if phase == "null":
@@ -156,17 +189,21 @@ def list_page(conn: sqlite3.Connection, spec: ListSpec[ModelT], q: ListQuery) ->
                 cparams.extend([after["v"], *after["k"]])
         sql = (f"SELECT *, {key_sql}, {col.expr} FROM {spec.source} "
                f"{'WHERE ' + ' AND '.join(cond) if cond else ''} ORDER BY {order} LIMIT {want - len(rows)}")
-        got = conn.execute(sql, cparams).fetchall()
-        rows.extend(got)
-        row_phase.extend([phase] * len(got))
+        for r in conn.execute(sql, cparams):  # row by row: a page past the budget reads no further
+            if len(rows) < q.limit and not budget.take(row_bytes(r)):
+                full = True
+                break
+            rows.append(r)
+            row_phase.append(phase)
         after = None
-        if len(rows) >= want:
+        if full or len(rows) >= want:
             break
     next_cursor = None
-    if len(rows) > q.limit:
-        last, phase = rows[q.limit - 1], row_phase[q.limit - 1]
+    kept = len(rows) if full else q.limit
+    if full or len(rows) > q.limit:
+        last, phase = rows[kept - 1], row_phase[kept - 1]
         nkey = len(spec.key)
         vals = tuple(last)[-(nkey + 1):]
         next_cursor = encode_cursor({"s": sort_tag, "p": phase, "v": vals[-1], "k": list(vals[:nkey])})
-        rows = rows[: q.limit]
+        rows = rows[:kept]
     return [spec.to_model(r) for r in rows], next_cursor

@@ -1,4 +1,11 @@
-"""Deleting old samples and log lines (runs in the writer process, in small chunks)."""
+"""Deleting old samples and log lines (runs in the writer process, in small chunks).
+
+Each transaction is all or nothing: on an error it is rolled back before the error goes up, so
+the writer's connection is never left inside a half-done transaction (the next batch's
+BEGIN IMMEDIATE would fail, and with it every commit after). Log lines go in chunks of CHUNK,
+each its own transaction, so ingest never waits long behind a big purge; an error stops at the
+failing chunk, and the chunks before it stay deleted (they were due).
+"""
 from __future__ import annotations
 
 import sqlite3
@@ -7,6 +14,12 @@ from typing import Optional
 
 DEFAULT_SAMPLE_HOURS = 24.0
 CHUNK = 5000
+
+# The newest line is never deleted: SQLite gives a new row the largest id + 1, so an emptied table
+# would hand out ids again from 1, and the cursors that page by id (log search, /logs/tail's
+# arrival order) would skip every line stored after that.
+DELETE_OLD_LINES = ("DELETE FROM log_lines WHERE id IN (SELECT id FROM log_lines WHERE read_at < ? "
+                    "AND id < (SELECT max(id) FROM log_lines) LIMIT ?)")
 
 
 @dataclass(frozen=True)
@@ -23,26 +36,33 @@ class RetentionPolicy:
         return cls(sample_hours=retention_hours, log_hours=retention_hours)
 
 
+def _transaction(conn: sqlite3.Connection, statements: list[tuple[str, tuple]]) -> int:
+    """Runs the statements in one BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error); rows changed."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        n = sum(conn.execute(sql, args).rowcount for sql, args in statements)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite ends some failed transactions itself (e.g. on a full disk)
+            conn.execute("ROLLBACK")
+        raise
+    return n
+
+
 def _delete_chunked(conn: sqlite3.Connection, sql: str, cutoff: float) -> int:
     total = 0
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        n = conn.execute(sql, (cutoff, CHUNK)).rowcount
-        conn.execute("COMMIT")
+        n = _transaction(conn, [(sql, (cutoff, CHUNK))])
         total += n
         if n < CHUNK:
             return total
 
 
 def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> int:
-    """Returns how many rows were deleted."""
+    """Deletes what is older than the policy (strictly before now - hours); returns how many rows."""
     cut = now - policy.sample_hours * 3600
-    conn.execute("BEGIN IMMEDIATE")
-    n = conn.execute("DELETE FROM node_samples WHERE ts < ?", (cut,)).rowcount
-    n += conn.execute("DELETE FROM object_store_samples WHERE ts < ?", (cut,)).rowcount
-    conn.execute("COMMIT")
+    n = _transaction(conn, [("DELETE FROM node_samples WHERE ts < ?", (cut,)),
+                            ("DELETE FROM object_store_samples WHERE ts < ?", (cut,))])
     if policy.log_hours is not None:
-        n += _delete_chunked(
-            conn, "DELETE FROM log_lines WHERE id IN (SELECT id FROM log_lines WHERE read_at < ? LIMIT ?)",
-            now - policy.log_hours * 3600)
+        n += _delete_chunked(conn, DELETE_OLD_LINES, now - policy.log_hours * 3600)
     return n
