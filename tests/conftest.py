@@ -4,6 +4,9 @@
 worker node, each with its own session dir and agent) with the Rayscope head service,
 started by ``rayscope start --head`` and ``rayscope start --address``; see
 ``rayscope.runtime.local_cluster.LocalCluster`` for its fields.
+
+``ray_node`` (module scope) is one plain Ray node without Rayscope, for the tests that start
+their own agent against it (test_agent_collectors.py overrides it with one that runs a driver).
 """
 
 from __future__ import annotations
@@ -25,3 +28,15 @@ def rayscope_cluster() -> Iterator[LocalCluster]:
     """One 2-node Rayscope cluster shared by every test that asks for it (~30 s to start)."""
     with local_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def ray_node():
+    """A plain one-node Ray cluster (own temp dir, free ports), stopped after the module."""
+    from test_agent_collectors import start_ray_node
+
+    node = start_ray_node()
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -21,10 +21,8 @@ import time
 import urllib.request
 import uuid
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
 from head_process import HeadProcess, start_head
 from polling import wait_for
@@ -32,17 +30,8 @@ from rayscope.agent.events import IGNORED_REASON, UNKNOWN_REASON
 from rayscope.agent.logs.tailer import GONE, UNREAD_BACKUP
 from rayscope.agent.spool import HEADER, UNREADABLE
 from rayscope.runtime.node_identity import discover
-from test_agent_collectors import PY, RayNode, start_ray_node, stop_agent, token
+from test_agent_collectors import PY, RayNode, stop_agent, token
 from tiny_fs import fill, tiny_tmpfs
-
-
-@pytest.fixture(scope="module")
-def ray_node() -> Iterator[RayNode]:
-    node = start_ray_node()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _start_agent(node: RayNode, head: HeadProcess, state: Path, logs_to: Path) -> tuple[subprocess.Popen, dict]:

@@ -6,23 +6,12 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from test_agent_collectors import PY, RayNode, start_agent, start_ray_node, stop_agent, token, wait_for
+from test_agent_collectors import PY, RayNode, start_agent, stop_agent, token, wait_for
 from rayscope.runtime.node_identity import discover
-
-
-@pytest.fixture(scope="module")
-def ray_node() -> Iterator[RayNode]:
-    node = start_ray_node()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0) -> tuple[subprocess.Popen, dict]:

@@ -309,17 +309,6 @@ def test_agent_with_an_unusable_tls_ca_exits_at_once(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- a real agent on a real Ray node
 
 
-@pytest.fixture(scope="module")
-def ray_node():
-    from test_agent_collectors import start_ray_node
-
-    node = start_ray_node()
-    try:
-        yield node
-    finally:
-        node.stop()
-
-
 def _start_agent(node, head_address: str, tls_ca: Optional[Path]) -> tuple[subprocess.Popen, Path]:
     state = Path(tempfile.mkdtemp(prefix="agent-tls-", dir=node.temp_dir))
     token_file = state / "token"
