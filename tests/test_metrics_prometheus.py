@@ -40,8 +40,6 @@ from rayscope.runtime.ports import free_ports
 from rayscope.runtime.state import ProcessRecord, load_state
 from rayscope.wire.rayscope_ingest_pb2 import NodeSample, TaskEvent
 
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="run ./run setup (installs prometheus)")
-
 WORKLOAD = str(Path(__file__).parent / "workloads" / "metrics_workload.py")
 NESTED_PARENTS = 4
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$session": ".*", "$node": ".*"}
@@ -135,7 +133,10 @@ def _cli_config(cluster: LocalCluster, sd: str) -> dict:
 
 @pytest.fixture(scope="module")
 def prometheus(cluster: LocalCluster, prom_port: int, holder) -> Iterator[str]:
-    """Debian's Prometheus with the CLI's configs: job `rayscope` (http_sd) and `rayscope-file` (file_sd)."""
+    """Debian's Prometheus with the CLI's configs: job `rayscope` (http_sd) and `rayscope-file` (file_sd).
+    Only the tests that use it need it; without it they fail (never skip) and the others still run."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("Debian's prometheus is not installed: run ./run setup (it installs it)")
     http_cfg, file_cfg = _cli_config(cluster, "http"), _cli_config(cluster, "file")
     for cfg in (http_cfg, file_cfg):  # discovery refreshes faster than a user's 10 s, to keep the test short
         for job in cfg["scrape_configs"]:
