@@ -578,12 +578,28 @@ def test_link_down_for_35s_loses_nothing(cluster: Cluster) -> None:
     tick_ids = {t["task_id"] for t in truth["ticks"]}
     assert all(t["node_id"] == node for t in truth["ticks"])
 
-    def ticks_stored() -> dict | None:
+    def latest_attempts() -> list[dict]:
+        """One row per task, its last attempt: a tick whose first attempt Ray failed during the cut
+        (and retried) is judged by the attempt that ran to the end, as the driver saw it."""
         rows = cluster.all_rows("/tasks", [("filter", f"job_id={truth['job_id']}")])
+        latest: dict[str, dict] = {}
+        for r in sorted(rows, key=lambda r: r["attempt"]):
+            latest[r["task_id"]] = r
+        return list(latest.values())
+
+    def ticks_stored() -> dict | None:
+        rows = latest_attempts()
         ticks = {r["task_id"]: r for r in rows if (r["name"] or "").endswith("tick")}
         done = {k for k, r in ticks.items() if r["state"] == "FINISHED" and r["node_id"] == node and r["worker_pid"]}
         return ticks if done == tick_ids else None
 
+    def not_done() -> str:
+        rows = latest_attempts()
+        bad = [(r["task_id"], r["attempt"], r["state"], r["node_id"], r["worker_pid"]) for r in rows
+               if r["task_id"] in tick_ids and not (r["state"] == "FINISHED" and r["node_id"] == node and r["worker_pid"])]
+        missing = tick_ids - {r["task_id"] for r in rows}
+        return f"ticks not FINISHED on host 2 with a pid: {bad[:10]}; never stored: {sorted(missing)[:10]}"
+
     ticks = eventually(cluster, f"all {len(tick_ids)} tick tasks FINISHED on host 2 at the head", ticks_stored, 120,
-                       every=2)
+                       every=2, what_else=not_done)
     assert set(ticks) == tick_ids, "the head has tick tasks the driver never ran"

@@ -91,6 +91,11 @@ def fault(run: str, seconds: float) -> None:
     done = ray.get(ticks)
     truth = {"job_id": job_id, "run": run, "long": long, "ticks": done}
     print("TRUTH " + json.dumps(truth), flush=True)
+    # Workers write task events every 1 s, and Ray drops what they had not written when the job ends
+    # and the raylet force-exits them (docs/ray-integration.md, "Job end loses the last second"): the
+    # last ticks' worker-side events (node, pid) would never reach the files this test compares with.
+    # Nothing the driver can observe says the flush happened, so outlive two flush intervals.
+    time.sleep(3.0)
 
 
 def main(address: str, mode: str, run: str, *rest: str) -> None:
