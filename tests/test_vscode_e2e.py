@@ -185,6 +185,9 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             show_ray_view(page)
             # Without a token the head says so in the view; Set Token fixes it.
             expect(page.locator(".monaco-list-row", has_text="needs a token").first).to_be_visible()
+            token_notice = page.locator(".notifications-toasts", has_text="needs a token")
+            expect(token_notice).to_be_visible()
+            expect(page.locator(".statusbar-item", has_text="token needed")).to_be_visible()
             run_command(page, "Rayscope: Set Token")
             box = page.locator(".quick-input-widget input[type=password]")
             expect(box).to_be_visible()
@@ -192,6 +195,9 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             box.press("Enter")
             host = head_url.split("://", 1)[1]
             expect(page.locator(".monaco-list-row", has_text=host).first).to_contain_text("live")
+            # The token works: the notice that asked for it is gone, and so is the status bar's ask.
+            expect(token_notice).to_have_count(0)
+            expect(page.locator(".statusbar-item", has_text="token needed")).to_have_count(0)
             shot(page, "1-cluster-live")
 
             job.stdin.write("14\n")
@@ -206,6 +212,8 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             row.hover()
             row.locator('.action-label[aria-label="Attach Debugger"]').click()
             show_debug_view(page)
+            # Stopped at a breakpoint is still paused: counted, and told apart from waiting workers.
+            expect(page.locator(".statusbar-item", has_text="Ray: 1 paused (1 attached)")).to_be_visible()
             frame = page.locator(".debug-call-stack .monaco-list-row", has_text="scale_reading").first
             expect(frame).to_be_visible()
             expect(frame.locator(".line-number")).to_have_text(f"{after_line}:1")
@@ -231,9 +239,23 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             several_sessions_resume_all_and_detach(page, job)
         except BaseException:
             shot(page, "failure")
+            print_failure_context(page, head_url, token)
             raise
         finally:
             browser.close()
+
+
+def print_failure_context(page: Page, head_url: str, token: str) -> None:
+    """What the screenshot does not carry into CI's log: the notifications on screen and the head's
+    view of the debug sessions (pytest prints captured stdout of a failed test)."""
+    toasts = page.locator(".notifications-toasts")
+    print("notifications on screen:", toasts.inner_text(timeout=2000) if toasts.count() else "(none)")
+    req = urllib.request.Request(f"{head_url}/api/v1/debug/sessions", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as res:
+            print("head's debug sessions:", res.read().decode()[:4000])
+    except OSError as err:
+        print("head's debug sessions: unavailable:", err)
 
 
 def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) -> None:
@@ -243,13 +265,17 @@ def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) ->
     job.stdin.flush()
     expect(page.locator(".statusbar-item", has_text="Ray: 3 paused")).to_be_visible()
     show_ray_view(page)
+    # The status bar counts from the same event that redraws the view, but the view draws its rows
+    # later (it asks the extension host for them): wait for all three, as a user would, before
+    # clicking one (a redraw between mouse-down and mouse-up swallows the click).
+    expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(3)
     attached_rows = page.locator(".monaco-list-row", has_text="attached by vscode@")
     for attached in (1, 2):
         row = page.locator(".monaco-list-row", has_text="scale_reading").filter(has_not_text="attached by").first
         row.hover()
         row.locator('.action-label[aria-label="Attach Debugger"]').click()
         expect(attached_rows).to_have_count(attached)
-        expect(page.locator(".statusbar-item", has_text=f"Ray: {3 - attached} paused")).to_be_visible()
+        expect(page.locator(".statusbar-item", has_text=f"Ray: 3 paused ({attached} attached)")).to_be_visible()
     # Two debug sessions side by side, both stopped: the Call Stack lists each by its configuration name.
     show_debug_view(page)
     sessions = page.locator(".debug-call-stack .monaco-list-row", has_text="Ray: ")
@@ -260,7 +286,7 @@ def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) ->
     job_row.hover()
     job_row.locator('.action-label[aria-label="Resume All Paused Workers"]').click()
     expect(page.locator(".notifications-toasts", has_text="resumed 1 worker(s)")).to_be_visible()
-    expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
+    expect(page.locator(".statusbar-item", has_text="Ray: 2 paused (2 attached)")).to_be_visible()
     for left in (1, 0):
         page.locator('.debug-toolbar .action-label[aria-label^="Disconnect"]').click()
         expect(attached_rows).to_have_count(left)
@@ -269,4 +295,5 @@ def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) ->
     assert job.returncode == 0
     show_ray_view(page)
     expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
+    expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
     shot(page, "6-all-finished")

@@ -5,9 +5,17 @@ import { HeadClient } from "./client";
 import { readClusters } from "./config";
 import { HeadError } from "./errors";
 import { ClusterConnection } from "./live";
+import { PausedCounts } from "./model";
 import { TokenStore } from "./tokens";
 
 export const CLIENT_NAME = `vscode@${os.hostname()}`;
+
+/** Where a cluster's background problems go (notifications), and when they are over. */
+export interface ClusterProblems {
+  problem(error: HeadError): void;
+  /** The cluster is live again, or no longer configured. */
+  over(url: string): void;
+}
 
 export class Clusters implements vscode.Disposable {
   private readonly connections = new Map<string, ClusterConnection>();
@@ -17,7 +25,7 @@ export class Clusters implements vscode.Disposable {
 
   constructor(
     readonly tokens: TokenStore,
-    private readonly onProblem: (error: HeadError) => void,
+    private readonly problems: ClusterProblems,
   ) {}
 
   list(): ClusterConnection[] {
@@ -61,6 +69,7 @@ export class Clusters implements vscode.Disposable {
       if (!urls.includes(url)) {
         conn.dispose();
         this.connections.delete(url);
+        this.problems.over(url);
       }
     }
     for (const url of urls) if (!this.connections.has(url)) await this.connect(url);
@@ -68,8 +77,19 @@ export class Clusters implements vscode.Disposable {
     return invalid;
   }
 
-  pausedCount(): number {
-    return this.list().reduce((n, c) => n + c.state.pausedCount(), 0);
+  pausedCounts(): PausedCounts {
+    const total: PausedCounts = { waiting: 0, attached: 0 };
+    for (const conn of this.list()) {
+      const counts = conn.state.pausedCounts();
+      total.waiting += counts.waiting;
+      total.attached += counts.attached;
+    }
+    return total;
+  }
+
+  /** The first cluster waiting for a token (missing or rejected): the status bar offers "Set Token" for it. */
+  needingToken(): string | undefined {
+    return this.list().find((c) => c.state.status === "badToken")?.state.url;
   }
 
   dispose(): void {
@@ -81,7 +101,8 @@ export class Clusters implements vscode.Disposable {
   private async connect(url: string): Promise<void> {
     const conn = new ClusterConnection(await this.client(url), {
       changed: () => this.changed.fire(),
-      problem: (error) => this.onProblem(error),
+      problem: (error) => this.problems.problem(error),
+      recovered: () => this.problems.over(url),
     });
     this.connections.set(url, conn);
     conn.start();

@@ -1,9 +1,11 @@
 /** Entry point: wires settings, tokens, live connections, the Ray view, the status bar and the debug type. */
 import * as vscode from "vscode";
 import { Clusters } from "./clusters";
-import { Commands, report } from "./commands";
+import { Commands } from "./commands";
 import { SECTION } from "./config";
 import { DEBUG_TYPE, RayAdapterFactory, RayConfigurationProvider } from "./debug";
+import { ProblemNotices } from "./notices";
+import { PausedStatus } from "./status";
 import { TokenStore } from "./tokens";
 import { RayTreeProvider } from "./tree";
 
@@ -12,35 +14,19 @@ const AGE_REDRAW_MS = 30_000;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const tokens = new TokenStore(context.secrets);
-  const commands: { setToken?: (url: string) => Promise<void> } = {};
-  const clusters = new Clusters(tokens, (error) => void report(error, (url) => commands.setToken!(url)));
+  const notices = new ProblemNotices();
+  const clusters = new Clusters(tokens, { problem: (error) => notices.show(error), over: (url) => notices.clear(url) });
   const handlers = new Commands(clusters);
-  commands.setToken = (url) => handlers.setToken({ kind: "cluster", url });
   handlers.register(context);
 
   const tree = new RayTreeProvider(clusters);
   const view = vscode.window.createTreeView("rayscope.clusters", { treeDataProvider: tree, showCollapseAll: true });
-
-  const status = vscode.window.createStatusBarItem("rayscope.paused", vscode.StatusBarAlignment.Left, 50);
-  status.name = "Rayscope paused workers";
-  status.command = "rayscope.showView";
-  let shown = "";
-  const redrawStatus = () => {
-    const n = clusters.pausedCount();
-    const key = `${n}:${clusters.list().length > 0}`;
-    if (key === shown) return; // unchanged: no re-render of the badge and the item
-    shown = key;
-    status.text = `$(debug-pause) Ray: ${n} paused`;
-    status.tooltip = n ? `${n} Ray worker(s) wait for a debugger` : "No paused Ray workers";
-    status.backgroundColor = n ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
-    view.badge = n ? { value: n, tooltip: status.tooltip } : undefined;
-    if (clusters.list().length) status.show();
-    else status.hide();
-  };
-  clusters.onDidChange(redrawStatus);
+  const status = new PausedStatus(clusters, view);
+  clusters.onDidChange(() => status.redraw());
 
   const ages = setInterval(() => {
-    if (clusters.pausedCount()) tree.refresh();
+    const { waiting, attached } = clusters.pausedCounts();
+    if (waiting + attached) tree.refresh();
   }, AGE_REDRAW_MS);
 
   context.subscriptions.push(
@@ -49,6 +35,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     tree,
     view,
     status,
+    notices,
     { dispose: () => clearInterval(ages) },
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new RayAdapterFactory(clusters)),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new RayConfigurationProvider(clusters)),
@@ -57,7 +44,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   await syncAndWarn(clusters);
-  redrawStatus();
+  status.redraw();
 }
 
 async function syncAndWarn(clusters: Clusters): Promise<void> {

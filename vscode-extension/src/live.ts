@@ -18,6 +18,8 @@ export interface LiveEvents {
   changed(state: ClusterState): void;
   /** The status became a problem (called once per transition, not per retry). */
   problem(error: HeadError): void;
+  /** The connection is live (again): any problem it reported is over. */
+  recovered(): void;
 }
 
 export class ClusterConnection {
@@ -100,6 +102,7 @@ export class ClusterConnection {
     this.state.status = "live";
     this.state.problem = undefined;
     this.events.changed(this.state);
+    this.events.recovered();
   }
 
   private fail(gen: number, err: unknown): void {

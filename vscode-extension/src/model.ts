@@ -54,9 +54,11 @@ export class ClusterState {
     return [...this.sessions.values()];
   }
 
-  /** Workers waiting for a debugger (attached ones are already being looked at). */
-  pausedCount(): number {
-    return this.allSessions().filter((s) => s.state === "paused").length;
+  /** Paused workers, split into those waiting for a debugger and those a client is attached to. */
+  pausedCounts(): PausedCounts {
+    const all = this.allSessions();
+    const attached = all.filter((s) => s.state === "attached").length;
+    return { waiting: all.length - attached, attached };
   }
 
   /**
@@ -81,6 +83,17 @@ export class ClusterState {
       (a, b) => (b.job?.start_time ?? 0) - (a.job?.start_time ?? 0) || (a.jobId ?? "").localeCompare(b.jobId ?? ""),
     );
   }
+}
+
+/** Paused workers: waiting ones need a user, attached ones are being debugged (both are stopped). */
+export interface PausedCounts {
+  waiting: number;
+  attached: number;
+}
+
+/** "3 paused (1 attached)": how the status bar and the Ray view say it, so both read the same. */
+export function pausedSummary({ waiting, attached }: PausedCounts): string {
+  return `${waiting + attached} paused${attached ? ` (${attached} attached)` : ""}`;
 }
 
 /** What a paused worker is running: its function, or its pid when the head does not know it. */

@@ -2,7 +2,7 @@
 import * as path from "path";
 import * as vscode from "vscode";
 import { ClusterConnection } from "./live";
-import { ClusterState, JobGroup, sessionLocation, sessionName } from "./model";
+import { ClusterState, JobGroup, pausedSummary, sessionLocation, sessionName } from "./model";
 import { DebugSession } from "./types";
 
 export type Node =
@@ -35,8 +35,8 @@ export function sessionDescription(s: DebugSession, nowSec: number): string {
 function clusterDescription(state: ClusterState): string {
   switch (state.status) {
     case "live": {
-      const n = state.pausedCount();
-      return n ? `${n} paused` : "live";
+      const counts = state.pausedCounts();
+      return counts.waiting + counts.attached ? pausedSummary(counts) : "live";
     }
     case "connecting":
       return "connecting…";

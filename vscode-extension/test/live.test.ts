@@ -28,12 +28,14 @@ after(() => head.close());
 function connect(token: string) {
   const problems: HeadError[] = [];
   let changes = 0;
+  let recovered = 0;
   const conn = new ClusterConnection(new HeadClient(head.url, token, "vscode@test"), {
     changed: () => void (changes += 1),
     problem: (e) => void problems.push(e),
+    recovered: () => void (recovered += 1),
   });
   conn.start();
-  return { conn, problems, changes: () => changes };
+  return { conn, problems, changes: () => changes, recovered: () => recovered };
 }
 
 test("fetches once, then applies debug_sessions deltas pushed on /api/v1/ws (a gone row removes)", async () => {
@@ -43,10 +45,10 @@ test("fetches once, then applies debug_sessions deltas pushed on /api/v1/ws (a g
   const polls = head.seen.filter((s) => s.path.startsWith("/api/v1/debug/sessions")).length;
 
   head.push({ kind: "debug_sessions", rows: [session({ session_id: "s2", job_id: "01000000" })], ts: 1 });
-  await until(() => conn.state.pausedCount() === 2, "s2 added");
+  await until(() => conn.state.pausedCounts().waiting === 2, "s2 added");
   head.push({ kind: "debug_sessions", rows: [session({ session_id: "s1", state: "attached", attached_by: "x" })], ts: 2 });
   await until(() => conn.state.session("s1")?.state === "attached", "s1 attached");
-  assert.equal(conn.state.pausedCount(), 1);
+  assert.deepEqual(conn.state.pausedCounts(), { waiting: 1, attached: 1 });
   head.push({ kind: "debug_sessions", rows: [{ ...session({ session_id: "s2" }), state: "gone" }], ts: 3 });
   await until(() => conn.state.session("s2") === undefined, "s2 gone");
   // Live, not polled: no further session fetches happened.
@@ -74,10 +76,11 @@ test("a resync message re-fetches everything; job deltas re-fetch jobs once per 
 });
 
 test("a bad token is reported once and not retried", async () => {
-  const { conn, problems } = connect("bad");
+  const { conn, problems, recovered } = connect("bad");
   await until(() => conn.state.status === "badToken", "badToken");
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(problems.length, 1);
+  assert.equal(recovered(), 0); // its notice stays up: nothing has been fixed
   assert.ok(problems[0] instanceof BadToken);
   assert.match(conn.state.problem ?? "", /rejected the token/);
   conn.dispose();
@@ -88,13 +91,20 @@ test("a head going away is reported as unreachable once, then retried with backo
     url.pathname === "/api/v1/cluster" ? { status: 200, body: {} } : { status: 200, body: { rows: [], next_cursor: null } },
   );
   const problems: HeadError[] = [];
-  const conn = new ClusterConnection(new HeadClient(other.url, "t", "v"), { changed: () => undefined, problem: (e) => void problems.push(e) });
+  let recovered = 0;
+  const conn = new ClusterConnection(new HeadClient(other.url, "t", "v"), {
+    changed: () => undefined,
+    problem: (e) => void problems.push(e),
+    recovered: () => void (recovered += 1),
+  });
   conn.start();
   await until(() => conn.state.status === "live", "live");
+  assert.equal(recovered, 1); // live: whatever notice this cluster had is closed
   await other.close();
   await until(() => conn.state.status === "unreachable", "unreachable");
   await new Promise((r) => setTimeout(r, 2500)); // two retries fail in this time
   assert.equal(problems.length, 1);
   assert.ok(problems[0] instanceof HeadUnreachable);
+  assert.equal(recovered, 1);
   conn.dispose();
 });

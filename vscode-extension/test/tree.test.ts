@@ -9,7 +9,7 @@ import { job, session } from "./helpers";
 function source(urls: string[]) {
   const changed = new vscode.EventEmitter<void>();
   const conns = new Map(
-    urls.map((u) => [u, new ClusterConnection(new HeadClient(u, "t", "v"), { changed: () => undefined, problem: () => undefined })]),
+    urls.map((u) => [u, new ClusterConnection(new HeadClient(u, "t", "v"), { changed: () => undefined, problem: () => undefined, recovered: () => undefined })]),
   );
   return { list: () => [...conns.values()], get: (u: string) => conns.get(u), onDidChange: changed.event, changed, conns };
 }
@@ -61,7 +61,8 @@ test("an attached session says by whom; a problem shows as a message under the c
   const [c1, c2] = tree.getChildren();
   const s = tree.getChildren(tree.getChildren(c1)[0])[0];
   assert.match(tree.getTreeItem(s).description as string, /attached by vscode@me$/);
-  assert.equal(tree.getTreeItem(c1).description, "live"); // attached ones are not "paused"
+  // An attached worker is still stopped: counted, and told apart from the waiting ones.
+  assert.equal(tree.getTreeItem(c1).description, "1 paused (1 attached)");
   assert.equal(tree.getTreeItem(c2).description, "unreachable");
   const [msg] = tree.getChildren(c2);
   assert.equal(tree.getTreeItem(msg).label, down.problem);
