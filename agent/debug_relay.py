@@ -4,7 +4,8 @@ Workers on this node announce paused sessions over a Unix socket in the session 
 (debugger/relay_protocol.py); the relay forwards them to the head over `Ingest/Debug`, a
 gRPC stream the agent dials out (the head never dials an agent). When the head asks to open
 a tunnel for a session, the relay connects to that worker's debugpy port on 127.0.0.1 (the
-port comes from the worker's own registration, never from the head) and carries the bytes.
+port comes from the worker's own registration, never from the head), presents the access
+token the worker registered with it (debugger/debugpy_auth.py), and carries the bytes.
 Runs its own asyncio loop in one daemon thread. With `credentials` (the agent's --tls-ca) the
 stream to the head is TLS, like the shipper's.
 """
@@ -26,6 +27,7 @@ import grpc
 from rayscope.agent.link_errors import describe_rpc_error
 from rayscope.agent.tls import open_aio_channel
 from rayscope.dashboard.models import DebugSession
+from rayscope.debugger import debugpy_auth
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -61,6 +63,7 @@ class DebugRelay(threading.Thread):
         self.hello = pb.DebugHello(node_id=node_id, node_ip=node_ip, session_name=session_name)
         self.sessions: dict[str, DebugSession] = {}
         self.ports: dict[str, int] = {}  # session id -> the worker's debugpy port on 127.0.0.1
+        self.tokens: dict[str, str] = {}  # session id -> that port's access token (debugpy_auth)
         self.owners: dict[str, _WorkerConn] = {}
         self.tunnels: dict[int, _Tunnel] = {}
         self.outbox: Optional[asyncio.Queue[pb.DebugAgentMessage]] = None
@@ -125,7 +128,7 @@ class DebugRelay(threading.Thread):
                 try:
                     msg = json.loads(line)
                     if msg.get("op") == "up":
-                        self._up(conn, DebugSession(**msg["session"]), int(msg["port"]))
+                        self._up(conn, DebugSession(**msg["session"]), int(msg["port"]), str(msg.get("token", "")))
                     elif msg.get("op") == "down":
                         self._down(str(msg["session_id"]))
                     else:
@@ -139,9 +142,10 @@ class DebugRelay(threading.Thread):
                 self._down(sid)
             writer.close()
 
-    def _up(self, conn: _WorkerConn, info: DebugSession, port: int) -> None:
+    def _up(self, conn: _WorkerConn, info: DebugSession, port: int, token: str) -> None:
         self.sessions[info.session_id] = info
         self.ports[info.session_id] = port
+        self.tokens[info.session_id] = token
         self.owners[info.session_id] = conn
         conn.sessions.add(info.session_id)
         self._send(pb.DebugAgentMessage(up=_up_message(info)))
@@ -150,6 +154,7 @@ class DebugRelay(threading.Thread):
         if self.sessions.pop(session_id, None) is None:
             return
         self.ports.pop(session_id, None)
+        self.tokens.pop(session_id, None)
         conn = self.owners.pop(session_id, None)
         if conn is not None:
             conn.sessions.discard(session_id)
@@ -233,9 +238,17 @@ class DebugRelay(threading.Thread):
             self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(
                 tunnel_id=tunnel_id, reason=f"cannot reach the worker's debugger on 127.0.0.1:{port}: {err}")))
             return
+        try:
+            said = await debugpy_auth.authorize(reader, writer, self.tokens.get(session_id, ""))
+        except debugpy_auth.AuthorizeFailed as err:
+            writer.close()
+            self._send(pb.DebugAgentMessage(closed=pb.TunnelClosed(tunnel_id=tunnel_id, reason=str(err))))
+            return
         tunnel = _Tunnel(writer)
         self.tunnels[tunnel_id] = tunnel
         self._send(pb.DebugAgentMessage(opened=pb.TunnelOpened(tunnel_id=tunnel_id)))
+        for data in said:  # whatever the debugger said before answering the token goes to the client
+            self._send(pb.DebugAgentMessage(data=pb.TunnelData(tunnel_id=tunnel_id, data=data)))
         tunnel.pump = asyncio.create_task(self._pump(tunnel_id, reader))
 
     async def _port_of(self, session_id: str) -> Optional[int]:

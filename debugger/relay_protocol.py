@@ -5,7 +5,7 @@ without any credential of its own. The socket file lives under Ray's session dir
 0600 in a 0700 directory, so only the user running Ray (who can ptrace the workers anyway)
 can register sessions or receive resume commands. Nothing listens on a network address.
 
-One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "session": {DebugSession fields}}`` and
+One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "token": T, "session": {DebugSession fields}}`` and
 ``{"op": "down", "session_id": ...}``. Agent -> worker: ``{"op": "resume", "session_id": ...}``.
 A closed connection means every session it announced is gone (the worker died or resumed).
 """
@@ -39,10 +39,11 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def up_message(session: dict[str, Any], port: int) -> bytes:
+def up_message(session: dict[str, Any], port: int, token: str) -> bytes:
     """`session`: DebugSession fields (the agent validates them). `port`: the worker's debugpy port
-    on 127.0.0.1, 0 while debugpy is still starting; it never leaves the node."""
-    return encode({"op": "up", "port": port, "session": session})
+    on 127.0.0.1, 0 while debugpy is still starting. `token`: the access token that port demands
+    (debugpy_auth), "" with port 0. Neither leaves the node."""
+    return encode({"op": "up", "port": port, "token": token, "session": session})
 
 
 def down_message(session_id: str) -> bytes:

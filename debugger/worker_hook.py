@@ -8,9 +8,9 @@ which calls `boot.install()` at interpreter start when `RAYSCOPE_DEBUGGER=1` is 
 those two names ours the moment `ray.util.rpdb` is imported. Drivers keep Ray's own hook:
 Ray points their PYTHONBREAKPOINT at `_driver_set_trace`, which we leave alone.
 
-A paused thread: debugpy listens on 127.0.0.1 (in-process adapter: no extra process, no
-other listener), the session is announced to the node's agent over its Unix socket, and the
-thread waits until a client has attached (then stops at the user's frame), a resume arrives,
+A paused thread: debugpy listens on 127.0.0.1 behind an access token only the node's agent
+learns (debugpy_auth; in-process adapter: no extra process, no other listener), the session is
+announced to the node's agent over its Unix socket, and the thread waits until a client has attached (then stops at the user's frame), a resume arrives,
 or the optional TTL (`RAYSCOPE_DEBUG_TTL_S`) runs out.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any, Callable, Optional
 
+from rayscope.debugger import debugpy_auth
 from rayscope.debugger import relay_protocol as rp
 
 
@@ -65,14 +66,14 @@ class _AgentLink:
         self.path = path
         self.lock = threading.Lock()
         self.sock: Optional[socket.socket] = None
-        self.announced: dict[str, tuple[dict[str, Any], int]] = {}
+        self.announced: dict[str, tuple[dict[str, Any], int, str]] = {}  # session id -> up_message args
         self.on_resume: Callable[[str], None] = lambda _sid: None
 
     def _connect(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(self.path)
-        for info, port in list(self.announced.values()):
-            s.sendall(rp.up_message(info, port))
+        for info, port, token in list(self.announced.values()):
+            s.sendall(rp.up_message(info, port, token))
         _daemon(self._read, "rayscope-debug-link", s)
         return s
 
@@ -91,9 +92,9 @@ class _AgentLink:
                     if attempt == 2:
                         raise
 
-    def up(self, info: dict[str, Any], port: int) -> None:
-        self.announced[info["session_id"]] = (info, port)
-        self._send(rp.up_message(info, port))
+    def up(self, info: dict[str, Any], port: int, token: str) -> None:
+        self.announced[info["session_id"]] = (info, port, token)
+        self._send(rp.up_message(info, port, token))
 
     def down(self, session_id: str) -> None:
         if self.announced.pop(session_id, None) is not None:
@@ -160,6 +161,7 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.port: Optional[int] = None
+        self.token = ""  # debugpy's access token (debugpy_auth), made with the listener
         self.link: Optional[_AgentLink] = None
         self.paused: dict[str, _Paused] = {}
         self.monitor: Optional[threading.Thread] = None
@@ -196,17 +198,19 @@ def _agent_link_locked(ray: Any) -> Optional[_AgentLink]:
     return _state.link
 
 
-def _debug_port() -> int:
-    """debugpy listening on loopback only, once per process."""
+def _debug_listener() -> tuple[int, str]:
+    """debugpy listening on loopback only, once per process, behind an access token that only
+    this node's agent learns (debugpy_auth): (port, token)."""
     with _state.lock:
         if _state.port is None:
             import debugpy
 
             debugpy.configure(subProcess=False)
-            _, port = debugpy.listen(("127.0.0.1", 0), in_process_debug_adapter=True)
-            _state.port = int(port)
+            token = debugpy_auth.new_token()
+            _state.port = debugpy_auth.listen_with_token(token)
+            _state.token = token
             _restore_breakpoint_hook()
-        return _state.port
+        return _state.port, _state.token
 
 
 def _daemon(target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
@@ -315,8 +319,8 @@ def _pause(frame: FrameType, reason: str, exc: Optional[BaseException]) -> Optio
     p = _Paused(info=_describe(frame, reason, exc), frame=frame, thread_id=threading.get_ident())
     _state.paused[p.info['session_id']] = p
     try:
-        link.up(p.info, 0)
-        link.up(p.info, _debug_port())
+        link.up(p.info, 0, "")
+        link.up(p.info, *_debug_listener())
         print(f"rayscope debugger: paused at {p.info['file']}:{p.info['line']} ({reason}); "
               f"session {p.info['session_id']}; attach with `ray-debug attach {p.info['session_id']}`",
               file=sys.stderr, flush=True)

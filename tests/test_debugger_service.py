@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Iterator
@@ -183,6 +184,9 @@ def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     assert [a for a in found if a.ip == "127.0.0.1"], found  # debugpy, in process
     assert all(a.ip in ("127.0.0.1", "::1") or a.port == ray_port for a in found), found
     assert worker.children(recursive=True) == []  # no debug adapter process
+    [debugpy_addr] = [a for a in found if a.ip == "127.0.0.1" and a.port != ray_port]
+    # Any local process can reach that port; without the agent's token it cannot run code there.
+    _assert_refused_without_token(debugpy_addr.port)
 
     # no token: refused before any WebSocket opens
     with pytest.raises(DapClosed, match="HTTP 403"):
@@ -204,6 +208,8 @@ def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     reuse.close()
     first.close()  # never sent configurationDone: the worker stays paused
     head.wait_sessions(lambda x: x.session_id == s.session_id and x.state == "paused", timeout=30)
+    # The relay's connection was authorized; the next one, by anyone else, starts from scratch.
+    _assert_refused_without_token(debugpy_addr.port)
 
     # resume without attaching
     r = head.post("/debug/resume", job_id=s.job_id)
@@ -218,6 +224,47 @@ def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     assert ("attach", "") in audit and ("resume", "") in audit
     assert any(e == "attach_refused" and "already used" in d for e, d in audit)
     assert any(e == "attach_refused" and d == "unknown ticket" for e, d in audit)
+
+
+def _dap_exchange(port: int, requests: list[dict]) -> list[dict]:
+    """A bare local DAP client (framing written here, not the product's): send each request, return
+    the response to each, skipping events."""
+    answers: list[dict] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        buf = b""
+        for seq, req in enumerate(requests, start=1):
+            body = json.dumps({"seq": seq, "type": "request", **req}).encode()
+            sock.sendall(b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = sock.recv(65536)
+                    assert chunk, f"the worker's debugger closed the connection; answers so far: {answers}"
+                    buf += chunk
+                header, buf = buf.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"Content-Length: *(\d+)", header, re.I).group(1))
+                while len(buf) < length:
+                    chunk = sock.recv(65536)
+                    assert chunk, "the worker's debugger closed the connection mid-message"
+                    buf += chunk
+                msg, buf = json.loads(buf[:length]), buf[length:]
+                if msg.get("type") == "response" and msg.get("request_seq") == seq:
+                    answers.append(msg)
+                    break
+    return answers
+
+
+def _assert_refused_without_token(port: int) -> None:
+    """A local process talking DAP straight to a paused worker's debugpy: every request, and a
+    wrong token, is refused, so no expression runs there."""
+    marker = f"/tmp/rayscope-pwned-{port}"
+    answers = _dap_exchange(port, [
+        {"command": "initialize", "arguments": {"adapterID": "x"}},
+        {"command": "pydevdAuthorize", "arguments": {"debugServerAccessToken": "guess"}},
+        {"command": "evaluate", "arguments": {"expression": f"open({marker!r}, 'w').close()", "context": "repl"}},
+    ])
+    assert [a["success"] for a in answers] == [False, False, False], answers
+    assert all(a.get("message") == "Client not authenticated." for a in answers), answers
+    assert not Path(marker).exists()
 
 
 def test_ttl_resumes_a_forgotten_session(head, run, rayscope_cluster):

@@ -347,7 +347,10 @@ def _lines_at_head(head: HeadProcess, ca: Optional[Path], node_id: str, file_nam
 
 
 class _Echo:
-    """Stands in for a paused worker's debugpy port: echoes what the tunnel carries."""
+    """Stands in for a paused worker's debugpy port: like pydevd, answers the relay's
+    `pydevdAuthorize` (it must carry TOKEN), then echoes what the tunnel carries."""
+
+    TOKEN = "echo-token"
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -361,6 +364,20 @@ class _Echo:
             except OSError:
                 return
             with conn:
+                buf = b""
+                while b"\r\n\r\n" not in buf and (chunk := conn.recv(65536)):
+                    buf += chunk
+                header, _, body = buf.partition(b"\r\n\r\n")
+                length = int(header.split(b":")[1])
+                while len(body) < length and (chunk := conn.recv(65536)):
+                    body += chunk
+                request, rest = json.loads(body[:length]), body[length:]
+                ok = request["arguments"]["debugServerAccessToken"] == self.TOKEN
+                answer = json.dumps({"seq": 1, "type": "response", "request_seq": request["seq"], "success": ok,
+                                     "command": "pydevdAuthorize"}).encode()
+                conn.sendall(b"Content-Length: %d\r\n\r\n" % len(answer) + answer)
+                if rest:
+                    conn.sendall(rest)
                 while data := conn.recv(65536):
                     conn.sendall(data)
 
@@ -372,7 +389,7 @@ def _register_fake_session(session_dir: str, cluster: str, node_id: str, port: i
     sock.connect(rp.socket_path(session_dir))
     sock.sendall(rp.up_message({"session_id": sid, "cluster_id": cluster, "state": "paused", "reason": "breakpoint",
                                 "node_id": node_id, "pid": os.getpid(), "paused_at": time.time(),
-                                "function": "tls_test"}, port))
+                                "function": "tls_test"}, port, _Echo.TOKEN))
     return sock, sid
 
 
