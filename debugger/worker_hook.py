@@ -30,7 +30,6 @@ from typing import Any, Callable, Optional
 
 from rayscope.debugger import relay_protocol as rp
 
-
 log = logging.getLogger("rayscope.debugger")
 
 ENV_ENABLE = "RAYSCOPE_DEBUGGER"

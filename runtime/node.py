@@ -31,9 +31,9 @@ from rayscope.runtime.auth_token import (
 )
 from rayscope.runtime.node_identity import NodeNotFound, discover
 from rayscope.runtime.ports import free_ports, with_free_ports
-from rayscope.runtime.reach import unreachable_reason
 from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
 from rayscope.runtime.ray_settings import POST_MORTEM_ENV, option_value, ray_start_env, with_export_system_config
+from rayscope.runtime.reach import unreachable_reason
 from rayscope.runtime.state import (
     AgentRecord,
     HeadServiceRecord,

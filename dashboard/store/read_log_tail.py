@@ -28,7 +28,6 @@ from rayscope.dashboard.store.read_logs import (
     LINE_COLUMNS,
     LINE_SELECT,
     LineSelector,
-    line_bytes,
     selector_condition,
     take_lines,
 )
