@@ -19,7 +19,7 @@ import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import grpc
 
@@ -46,7 +46,7 @@ class _WorkerConn:
 @dataclass
 class _Tunnel:
     writer: asyncio.StreamWriter
-    pump: Optional[asyncio.Task] = None
+    pump: Optional[asyncio.Task[None]] = None
 
 
 class DebugRelay(threading.Thread):
@@ -191,14 +191,14 @@ class DebugRelay(threading.Thread):
             try:
                 while True:
                     msg = await call.read()
-                    if msg is grpc.aio.EOF:
+                    if not isinstance(msg, pb.DebugHeadMessage):  # grpc.aio.EOF: the head closed it
                         return
                     await self._handle(msg)
             finally:
                 writer.cancel()
                 call.cancel()
 
-    async def _write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _write_loop(self, call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
         assert self.outbox is not None
         while True:
             await call.write(await self.outbox.get())

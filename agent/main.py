@@ -94,7 +94,7 @@ def read_token(path: str) -> str:
     return token
 
 
-def write_ready(path: str, content: dict) -> None:
+def write_ready(path: str, content: dict[str, object]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(content, f)

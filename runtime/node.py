@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 from rayscope.runtime import procs, session
 from rayscope.runtime.agent_link import AgentLink, link_path, read_link
@@ -191,7 +191,8 @@ def _record_node(home: Path, node: NodeRecord) -> None:
         state.nodes = [n for n in state.nodes if n.temp_dir != node.temp_dir] + [node]
 
 
-def _start_ray(role: str, base_cmd: list[str], ray_args: list[str], opts: StartOptions, env: Mapping[str, str]) -> NodeRecord:
+def _start_ray(role: Literal["head", "worker"], base_cmd: list[str], ray_args: list[str], opts: StartOptions,
+               env: Mapping[str, str]) -> NodeRecord:
     ray_args, temp_dir = _temp_dir(ray_args, opts.home, role)
     started = time.time()
     log_path = opts.home / "logs" / f"ray-start-{role}-{int(started)}-{os.getpid()}.log"
