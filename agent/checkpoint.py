@@ -21,7 +21,7 @@ class OffsetStore:
     def __init__(self, path: str, fsync: bool = True) -> None:
         self.path = path
         self.fsync = fsync
-        self._last: dict[str, list[list]] = {}
+        self._last: dict[str, list[list[object]]] = {}
         self.saved_at: Optional[float] = None  # wall time of the checkpoint `load` found (its file's mtime)
 
     def load(self) -> dict[str, list[Checkpoint]]:

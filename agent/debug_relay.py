@@ -20,7 +20,7 @@ import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import grpc
 
@@ -48,7 +48,7 @@ class _WorkerConn:
 @dataclass
 class _Tunnel:
     writer: asyncio.StreamWriter
-    pump: Optional[asyncio.Task] = None
+    pump: Optional[asyncio.Task[None]] = None
 
 
 class DebugRelay(threading.Thread):
@@ -196,14 +196,14 @@ class DebugRelay(threading.Thread):
             try:
                 while True:
                     msg = await call.read()
-                    if msg is grpc.aio.EOF:
+                    if not isinstance(msg, pb.DebugHeadMessage):  # grpc.aio.EOF: the head closed it
                         return
                     await self._handle(msg)
             finally:
                 writer.cancel()
                 call.cancel()
 
-    async def _write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _write_loop(self, call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
         assert self.outbox is not None
         while True:
             await call.write(await self.outbox.get())

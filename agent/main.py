@@ -29,12 +29,12 @@ from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
 from rayscope.agent.metrics_server import AgentSelfMetrics, NodeMetricsCollector, serve
-from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
 from rayscope.agent.tls import TlsCaError, channel_credentials
 from rayscope.agent.volatile import VolatileBuffer
 from rayscope.runtime.agent_link import AgentLink, write_link
+from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
 
 log = logging.getLogger("rayscope.agent")
@@ -94,7 +94,7 @@ def read_token(path: str) -> str:
     return token
 
 
-def write_ready(path: str, content: dict) -> None:
+def write_ready(path: str, content: dict[str, object]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(content, f)
@@ -202,7 +202,7 @@ class Agent:
             self._checkpoint_if_due(force_checkpoint, held=True)
             return
         self._held = None
-        for i in range(MAX_BATCHES_PER_TICK):
+        for _ in range(MAX_BATCHES_PER_TICK):
             lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             ep = self.events.poll(max_events=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             batch = Batch(created_at=time.time())

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from rayscope.wire.rayscope_ingest_pb2 import NodeSample, ObjectStoreSample, ProcessSnapshot
+from rayscope.wire.rayscope_ingest_pb2 import GpuSample, NodeSample, ObjectStoreSample, ProcessSnapshot
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Latest:
     agent: Optional[AgentSelfMetrics] = None
 
 
-def _family(kind: type, name: str, doc: str, labels: list[str], rows: list[tuple[list[str], float]]) -> Metric:
+def _family(kind: type[CounterMetricFamily] | type[GaugeMetricFamily], name: str, doc: str, labels: list[str],
+            rows: list[tuple[list[str], float]]) -> Metric:
     fam = kind(name, doc, labels=labels)
     for values, v in rows:
         fam.add_metric(values, v)
@@ -102,6 +103,7 @@ class NodeMetricsCollector(Collector):
             return
         labels = ["node_id", "gpu", "uuid", "model_name"]
         key = {g.index: [self.node_id, str(g.index), g.uuid, g.name] for g in n.gpus}
+        get: Callable[[GpuSample], float]
         for name, doc, get in (
             ("rayscope_gpu_util_ratio", "GPU busy, 0..1 (DCGM_FI_DEV_GPU_UTIL / 100)", lambda g: g.utilization_ratio),
             ("rayscope_gpu_fb_used_bytes", "Frame buffer in use (DCGM_FI_DEV_FB_USED)", lambda g: g.memory_used),

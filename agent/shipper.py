@@ -76,7 +76,7 @@ class Shipper(threading.Thread):
         self.credentials = credentials  # None: plaintext, as without --tls-ca
         self.stats = ShipperStats()
         self._halt = threading.Event()
-        self._call: Optional[grpc.Future] = None
+        self._call: Optional[grpc.Call] = None
 
     def stop(self, timeout: float = 5.0) -> None:
         self._halt.set()
@@ -134,7 +134,7 @@ class Shipper(threading.Thread):
             )
             out: queue.Queue[Optional[AgentMessage]] = queue.Queue()
             out.put(AgentMessage(hello=self.hello))
-            responses = stream(iter(out.get, None), metadata=[("authorization", f"Bearer {self.token_reader()}")])
+            responses = stream(iter(out.get, None), metadata=(("authorization", f"Bearer {self.token_reader()}"),))
             self._call = responses
             first = next(responses)
             if first.WhichOneof("kind") != "hello_ack":
@@ -164,7 +164,7 @@ class Shipper(threading.Thread):
             self._call = None
             channel.close()
 
-    def _send_loop(self, out: queue.Queue, next_seq: int) -> None:
+    def _send_loop(self, out: queue.Queue[Optional[AgentMessage]], next_seq: int) -> None:
         """Feed spooled batches into the stream, never more than max_inflight unacked."""
         while self.stats.connected and not self._halt.is_set():
             if next_seq - 1 - self.stats.acked_seq >= self.max_inflight:

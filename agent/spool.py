@@ -14,6 +14,7 @@ batches above the head's committed seq on the first hello, instead of letting th
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from rayscope.wire.rayscope_ingest_pb2 import Batch, DropReport
 
@@ -72,7 +73,7 @@ class Spool:
         self.segments: list[Segment] = []
         self.acked_seq = 0
         self.next_seq = 1
-        self._fh = None  # unbuffered (FileIO): a failed write leaves nothing behind in a buffer
+        self._fh: Optional[io.FileIO] = None  # unbuffered (FileIO): a failed write leaves nothing behind in a buffer
         self._pending_drops: dict[tuple[str, str], DropReport] = {}
         self.dropped_batches = 0
         self.write_errors = 0  # appends that failed (full disk, I/O error); the caller holds the batch
@@ -99,10 +100,11 @@ class Spool:
                 os.unlink(seg.path)
         self._trim_acked()
 
-    def _read_meta(self) -> dict:
+    def _read_meta(self) -> dict[str, Any]:
         try:
             with open(os.path.join(self.dir, META)) as f:
-                return json.load(f)
+                meta: dict[str, Any] = json.load(f)
+                return meta
         except FileNotFoundError:
             return {}
         except (ValueError, OSError) as e:

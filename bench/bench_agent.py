@@ -21,7 +21,6 @@ import psutil
 
 sys.path.insert(0, os.path.dirname(__file__))
 from procstat import ProcessUsage, measure  # noqa: E402
-
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster  # noqa: E402
 
 BUSY_DRIVER = textwrap.dedent("""

@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import Latency, print_comparison, sample  # noqa: E402
-
 from rayscope.cli.client import HeadClient, HeadTarget  # noqa: E402
 from rayscope.cli.ray_debug.sessions import connect_dap, list_sessions  # noqa: E402
 from rayscope.debugger.dap import DapClient  # noqa: E402
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster  # noqa: E402
+from timing import Latency, print_comparison, sample  # noqa: E402
 
 POLL_S = 0.01
 T = TypeVar("T")

@@ -22,9 +22,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import Latency, print_comparison, sample  # noqa: E402
-
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster  # noqa: E402
+from timing import Latency, print_comparison, sample  # noqa: E402
 
 HOLDER = textwrap.dedent("""
     import json, sys, ray

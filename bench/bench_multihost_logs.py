@@ -42,9 +42,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from netns_hosts import Host, hosts  # noqa: E402
-from timing import Latency  # noqa: E402
-
 from rayscope.runtime.state import load_state  # noqa: E402
+from timing import Latency  # noqa: E402
 
 GCS_PORT = 6379
 POLL_S = 0.01

@@ -21,9 +21,8 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import print_comparison, sample  # noqa: E402
-
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster  # noqa: E402
+from timing import print_comparison, sample  # noqa: E402
 
 DRIVER = textwrap.dedent("""
     import sys, ray

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Iterator
 
 from rayscope.agent.shipper import MAX_INFLIGHT
-from rayscope.dashboard.store import Store
+from rayscope.dashboard.store import Store, read_tasks, specs
 from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
 from rayscope.dashboard.store.listing import ListQuery, list_page
-from rayscope.dashboard.store import read_tasks, specs
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODES = [f"{i:02x}" * 28 for i in range(8)]

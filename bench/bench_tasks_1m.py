@@ -30,9 +30,8 @@ import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bench_store  # noqa: E402
-from timing import Latency, sample  # noqa: E402
-
 from rayscope.dashboard.store import Store  # noqa: E402
+from timing import Latency, sample  # noqa: E402
 
 
 def ensure_loaded(db: Path, tasks: int) -> None:

@@ -34,9 +34,8 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_state_api import DRIVER  # noqa: E402
 from bench_tasks_1m import ensure_loaded, history_head  # noqa: E402
-from timing import Latency, sample  # noqa: E402
-
 from rayscope.dashboard.ui import ui_dir  # noqa: E402
+from timing import Latency, sample  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

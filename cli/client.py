@@ -278,11 +278,11 @@ class HeadClient:
             raise HeadBadRequest(text)
         raise HeadProtocolError(f"the head answered {status}: {text}")
 
-    def get(self, path: str, model: type[T] | Any, params: Params = ()) -> T:
+    def get(self, path: str, model: type[T], params: Params = ()) -> T:
         """GET and parse into `model` (a pydantic model or a type like `list[Task]`)."""
         return self.parse(path, model, self.get_json(path, params))
 
-    def parse(self, path: str, model: type[T] | Any, data: Any) -> T:
+    def parse(self, path: str, model: type[T], data: Any) -> T:
         """Validate an answer from `path` into `model`, as a one-line HeadProtocolError if it is not."""
         try:
             return TypeAdapter(model).validate_python(data)
@@ -299,7 +299,7 @@ class HeadClient:
     ) -> Page[T]:
         """One page of a listing."""
         query = list(params) + [("limit", min(limit, MAX_PAGE)), ("cursor", cursor)]
-        return self.get(path, Page[row_model], query)
+        return self.get(path, Page[row_model], query)  # type: ignore[valid-type]  # pydantic: a class at run time
 
     def iter_rows(
         self, path: str, row_model: type[T], params: Params = (), limit: Optional[int] = None,
@@ -320,7 +320,7 @@ class HeadClient:
             size = page_size if remaining is None else min(page_size, remaining)
             page = self.page(path, row_model, params, limit=size, cursor=cursor)
             if remaining is not None and len(page.rows) > remaining:
-                page = Page[row_model](rows=page.rows[:remaining], next_cursor=page.next_cursor)
+                page = Page[row_model](rows=page.rows[:remaining], next_cursor=page.next_cursor)  # type: ignore[valid-type]
             yield page
             if remaining is not None:
                 remaining -= len(page.rows)

@@ -54,9 +54,10 @@ def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) 
     app.state.metrics_registry = metrics_endpoint.head_registry(store, hub, cluster_info)
     app.state.http_url = ""  # set by server.py once the port is known
     app.state.prometheus_url = None
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Starlette types a handler's exception as Exception, not the class it is registered for.
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(UiMiddleware)  # the web UI's shell; inside the token check, which lets it through
     app.add_middleware(TokenMiddleware, token=token, public=is_public)
     return app

@@ -125,7 +125,8 @@ class _StreamEnd:
 def authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
     """The agent's `authorization: Bearer <token>` metadata (every method of the service)."""
     md = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
-    return token_matches(token, bearer(md.get("authorization")))
+    auth = md.get("authorization")  # str: only `-bin` keys carry bytes
+    return token_matches(token, bearer(auth if isinstance(auth, str) else None))
 
 
 def add_stream_method(server: grpc.aio.Server, method: str, behavior, request_cls, response_cls) -> None:

@@ -90,5 +90,5 @@ def head_registry(store: Store, hub: Hub, info: m.ClusterInfo) -> CollectorRegis
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
     """Prometheus text, or OpenMetrics when the Accept header asks for it."""
-    encoder, content_type = choose_encoder(request.headers.get("accept"))
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(content=encoder(request.app.state.metrics_registry), media_type=content_type)

@@ -54,7 +54,8 @@ class Hub:
         messages = []
         for kind, rows in deltas.items():
             for i in range(0, len(rows), ROWS_PER_MESSAGE):
-                messages.append(WsDelta(kind=kind, rows=rows[i:i + ROWS_PER_MESSAGE], ts=now).model_dump_json())
+                # kind: a str from the store; pydantic checks it against WsDelta's Literal at run time
+                messages.append(WsDelta(kind=kind, rows=rows[i:i + ROWS_PER_MESSAGE], ts=now).model_dump_json())  # type: ignore[arg-type]
         for client in list(self.clients):
             for msg in messages:
                 client.offer(msg)

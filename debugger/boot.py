@@ -25,7 +25,7 @@ class PatchRpdbOnImport:
 
             patch_rpdb(module)
 
-        spec.loader.exec_module = exec_module
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]  # wrapped on purpose
         return spec
 
 

@@ -267,7 +267,7 @@ class DebugRegistry:
                                                                       session_id=grant.session.session_id)))
         try:
             error = await asyncio.wait_for(asyncio.shield(end.opened), OPEN_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = f"the agent of node {link.node_id} did not open the tunnel within {OPEN_TIMEOUT_S:g} s"
         if error:
             self.close_tunnel(link, end)

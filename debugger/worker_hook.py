@@ -31,7 +31,6 @@ from typing import Any, Callable, Optional
 from rayscope.debugger import debugpy_auth
 from rayscope.debugger import relay_protocol as rp
 
-
 log = logging.getLogger("rayscope.debugger")
 
 ENV_ENABLE = "RAYSCOPE_DEBUGGER"
@@ -40,8 +39,8 @@ POLL_S = 0.05
 MONITOR_S = 0.1
 RECONNECT_S = 0.5
 
-_ray_set_trace: Optional[Callable[..., Any]] = None
-_ray_post_mortem: Optional[Callable[..., Any]] = None
+_ray_set_trace: Optional[Callable[..., None]] = None
+_ray_post_mortem: Optional[Callable[..., None]] = None
 
 
 # ---------------------------------------------------------------- installation (see boot.py)
@@ -243,7 +242,7 @@ def _describe(frame: FrameType, reason: str, exc: Optional[BaseException]) -> di
     ~0.3 s of imports before the session is listed."""
     import ray
 
-    w = ray._private.worker.global_worker
+    w: Any = ray._private.worker.global_worker  # private: its attributes (node, core_worker) are untyped
     rc = ray.get_runtime_context()
 
     def safe(fn: Callable[[], Any]) -> Any:

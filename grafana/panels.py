@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 PanelKind = Literal["timeseries", "stat", "bargauge"]
 
@@ -49,7 +49,7 @@ class Dashboard:
     tags: tuple[str, ...] = field(default=("rayscope", "ray"))
 
 
-def panel(title: str, *exprs: str | tuple[str, str], **kw) -> Panel:
+def panel(title: str, *exprs: str | tuple[str, str], **kw: Any) -> Panel:
     """panel("CPU", ("expr", "{{node_id}}"), unit="percentunit"): a str is an expr without legend."""
     targets = tuple(Target(e) if isinstance(e, str) else Target(*e) for e in exprs)
     return Panel(title, targets, **kw)

@@ -24,6 +24,7 @@ from rayscope.runtime import node as nodes
 from rayscope.runtime import procs
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.ray_settings import ray_start_env
+from rayscope.runtime.state import NodeRecord
 
 __all__ = ["DemoCluster", "run_demo"]
 
@@ -35,8 +36,8 @@ class _Stop(Exception):
 @dataclass
 class DemoCluster:
     home: Path
-    head: nodes.NodeRecord
-    worker: nodes.NodeRecord
+    head: NodeRecord
+    worker: NodeRecord
     driver: subprocess.Popen
     driver_log: Path
 

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between rounds")
     args = parser.parse_args(argv)
     ray.init(address=args.address, namespace="rayscope-demo", log_to_driver=True)
-    counter = Counter.options(name="demo-counter").remote()
+    counter = Counter.options(name="demo-counter").remote()  # type: ignore[attr-defined]  # ray.remote's class
     round_no = 0
     while args.rounds == 0 or round_no < args.rounds:
         one_round(counter, round_no)

@@ -299,9 +299,9 @@ def _node(data: dict, ts: float) -> NodeEvent:
     if "labels" in data:
         ev.labels.update(_str_map(data["labels"], "labels"))
     for key in ("start_time_ms", "end_time_ms"):
-        value = _int(data.get(key, 0), key)
-        if value:
-            setattr(ev, key, value)
+        ms = _int(data.get(key, 0), key)
+        if ms:
+            setattr(ev, key, ms)
     death = data.get("death_info")
     if death:
         death = _dict(death, "death_info")

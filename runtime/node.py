@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 from rayscope.runtime import procs, session
 from rayscope.runtime.agent_link import AgentLink, link_path, read_link
@@ -31,9 +31,9 @@ from rayscope.runtime.auth_token import (
 )
 from rayscope.runtime.node_identity import NodeNotFound, discover
 from rayscope.runtime.ports import free_ports, with_free_ports
-from rayscope.runtime.reach import unreachable_reason
 from rayscope.runtime.ray_kv import HeadAddress, publish_head, read_head
 from rayscope.runtime.ray_settings import POST_MORTEM_ENV, option_value, ray_start_env, with_export_system_config
+from rayscope.runtime.reach import unreachable_reason
 from rayscope.runtime.state import (
     AgentRecord,
     HeadServiceRecord,
@@ -191,7 +191,8 @@ def _record_node(home: Path, node: NodeRecord) -> None:
         state.nodes = [n for n in state.nodes if n.temp_dir != node.temp_dir] + [node]
 
 
-def _start_ray(role: str, base_cmd: list[str], ray_args: list[str], opts: StartOptions, env: Mapping[str, str]) -> NodeRecord:
+def _start_ray(role: Literal["head", "worker"], base_cmd: list[str], ray_args: list[str], opts: StartOptions,
+               env: Mapping[str, str]) -> NodeRecord:
     ray_args, temp_dir = _temp_dir(ray_args, opts.home, role)
     started = time.time()
     log_path = opts.home / "logs" / f"ray-start-{role}-{int(started)}-{os.getpid()}.log"

@@ -42,7 +42,7 @@ def _client(gcs_address: str, env: Mapping[str, str]):
             os.environ[key] = env[key]
     if ray_auth_enabled(env) and os.environ.get("RAY_AUTH_MODE") != "token":
         os.environ["RAY_AUTH_MODE"] = "token"
-    from ray._raylet import Config, GcsClient
+    from ray._raylet import Config, GcsClient  # type: ignore[attr-defined]  # Cython, not in its stub
 
     Config.initialize("")  # re-read RAY_AUTH_MODE, as Ray itself does after changing it
     return GcsClient(address=gcs_address)

@@ -20,7 +20,7 @@ def unreachable_reason(address: str, timeout_s: float = 5.0) -> str | None:
             return None
     except ValueError:
         return f"{address!r} is not HOST:PORT"
-    except socket.timeout:
+    except TimeoutError:
         return f"timed out after {timeout_s:.0f}s (a firewall dropping the port, or a wrong address?)"
     except ConnectionRefusedError:
         return "connection refused (nothing listens there)"

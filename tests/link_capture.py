@@ -46,7 +46,7 @@ def capture(iface: str, out: Path) -> None:
     while not stop:
         try:
             frame = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         parsed = _tcp_payload(frame)
         if parsed and parsed[2]:

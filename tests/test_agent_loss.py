@@ -23,7 +23,6 @@ import uuid
 import zlib
 from pathlib import Path
 
-
 from head_process import HeadProcess, start_head
 from polling import wait_for
 from rayscope.agent.events import IGNORED_REASON, UNKNOWN_REASON

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from test_agent_collectors import PY, RayNode, start_agent, stop_agent, token, wait_for
 from rayscope.runtime.node_identity import discover
+from test_agent_collectors import PY, RayNode, start_agent, stop_agent, token, wait_for
 
 
 def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0) -> tuple[subprocess.Popen, dict]:

@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
 from head_process import PYTHON, HeadProcess, IngestClient, log_file, log_lines, running_head, task_event
 from polling import wait_for
-
 from rayscope.cli.format import Column, human_bytes, human_duration, render_table, truncate
 from rayscope.dashboard.models import Actor, Task, TaskSummary
 from rayscope.runtime.state import HeadServiceRecord, NodeRecord, State

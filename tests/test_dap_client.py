@@ -6,9 +6,9 @@ import socket
 import threading
 
 import pytest
-from dap_debuggee import Debuggee, debuggee, line_of  # noqa: F401 - the fixture
 from websockets.sync.server import ServerConnection, serve
 
+from dap_debuggee import Debuggee, debuggee, line_of  # noqa: F401 - the fixture
 from rayscope.debugger.dap import (
     DapClient,
     DapClosed,
@@ -22,6 +22,7 @@ from rayscope.debugger.dap import (
     encode_message,
     tunnel_url,
 )
+
 
 def test_attach_inspect_step_breakpoint_continue(debuggee: Debuggee) -> None:
     script = str(debuggee.script)

@@ -53,7 +53,7 @@ def truth(rayscope_cluster) -> dict:
         env=rayscope_cluster.env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, f"workload failed:\n{proc.stdout}\n{proc.stderr}"
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("TRUTH "))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("TRUTH "))
     return json.loads(line[len("TRUTH "):])
 
 

@@ -111,7 +111,7 @@ def run_workload(cluster: RayscopeCluster, run: str) -> subprocess.Popen:
 def finish(driver: subprocess.Popen) -> str:
     out, err = driver.communicate(timeout=300)
     assert driver.returncode == 0, f"workload failed:\n{out}\n{err}"
-    return next(l.split()[1] for l in out.splitlines() if l.startswith("DONE "))
+    return next(ln.split()[1] for ln in out.splitlines() if ln.startswith("DONE "))
 
 
 def service_pid(cluster: RayscopeCluster, which: str) -> int:

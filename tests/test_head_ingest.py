@@ -185,7 +185,7 @@ def test_a_killed_writer_process_is_replaced_and_nothing_is_lost():
         assert len(_writer_pids(head)) == 1
         batch2 = pb.Batch(seq=2, tasks=[task_event(_tid(i), name="f", states={"FINISHED": t0 + i})
                                         for i in range(5, 10)])
-        for attempt in range(20):  # as an agent does: a stream that fails is opened again
+        for _attempt in range(20):  # as an agent does: a stream that fails is opened again
             try:
                 with IngestClient(head.grpc_address, head.token) as c:
                     assert c.hello(AGENT, NODE) == 1  # the committed seq survived

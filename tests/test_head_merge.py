@@ -12,9 +12,9 @@ import pytest
 from head_process import task_event
 from rayscope.dashboard.store import Store, read_tasks, specs
 from rayscope.dashboard.store.apply_batch import apply_batch, apply_batches, record_hello
-from rayscope.dashboard.store.task_rows import COLUMNS, prepare_task_rows
 from rayscope.dashboard.store.listing import ListQuery
 from rayscope.dashboard.store.schema import SCHEMA
+from rayscope.dashboard.store.task_rows import COLUMNS, prepare_task_rows
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODE_A, NODE_B = "aa" * 28, "bb" * 28

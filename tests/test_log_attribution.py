@@ -14,7 +14,8 @@ import pytest
 from head_process import log_file, log_lines
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
-from rayscope.dashboard.store.read_logs import LineSelector, SearchQuery, log_lines as read_lines, search
+from rayscope.dashboard.store.read_logs import LineSelector, SearchQuery, search
+from rayscope.dashboard.store.read_logs import log_lines as read_lines
 from rayscope.runtime.export_events import decode_line
 from rayscope.wire import rayscope_ingest_pb2 as pb
 

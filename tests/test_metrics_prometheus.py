@@ -251,7 +251,7 @@ def test_head_stores_every_task_ray_wrote(cluster: LocalCluster, nested: dict) -
     except AssertionError as err:
         written, got = _written_tasks(cluster, job), _stored_tasks(cluster, job)
         diff = {k: (written.get(k), got.get(k)) for k in written.keys() | got.keys() if written.get(k) != got.get(k)}
-        raise AssertionError(f"{err}: (files, head) differ for {diff}")
+        raise AssertionError(f"{err}: (files, head) differ for {diff}") from err
 
 
 def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, prometheus: str, nested: dict,
@@ -276,7 +276,7 @@ def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, promet
     except AssertionError as err:
         got = promql(prometheus, 'rayscope_tasks_entered_total{job="rayscope"}')
         raise AssertionError(f"{err}: prometheus has {[(s['metric'], s['value'][1]) for s in got]}; "
-                             f"api {_api_counts(cluster)}")
+                             f"api {_api_counts(cluster)}") from err
     finished = scalar(prometheus, q_fin)
     # RUNNING is counted only when the head saw it before the end (deltas may arrive together)
     running = scalar(prometheus, 'sum(rayscope_tasks_entered_total{job="rayscope", type="NORMAL_TASK", '
@@ -540,7 +540,7 @@ def test_ray_memory_matches_ray_memory(cluster: LocalCluster, holder: dict) -> N
 def test_killed_node_series_go_stale(cluster: LocalCluster, prometheus: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
     try:
-        for attempt in range(2):  # Ray's own node start-up times out on a loaded 2-core machine: one retry
+        for _attempt in range(2):  # Ray's own node start-up times out on a loaded 2-core machine: one retry
             r = cluster.cli("start", "--address", cluster.gcs_address, f"--temp-dir={tmp}", "--num-cpus=1")
             if r.returncode == 0 or "timed out during startup" not in r.stderr + r.stdout:
                 break

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pexpect
-import polling
 import pytest
 
+import polling
 from rayscope.debugger.dap import DapClient, PathMapping
 from rayscope.runtime.local_cluster import LocalCluster
 

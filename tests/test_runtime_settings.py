@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rayscope.runtime.auth_token import TokenError, ray_auth_enabled, resolve_token, token_file_for
 from rayscope.runtime import ports
+from rayscope.runtime.auth_token import TokenError, ray_auth_enabled, resolve_token, token_file_for
 from rayscope.runtime.ports import INTERNAL_PORT_OPTIONS, with_free_ports
 from rayscope.runtime.ray_settings import (
     RaySettingsError,
@@ -19,7 +19,6 @@ from rayscope.runtime.ray_settings import (
     with_export_system_config,
 )
 from rayscope.runtime.state import NodeRecord, StateError, load_state, local_head, locked_state, state_path
-
 
 # ------------------------------------------------------------------ token
 

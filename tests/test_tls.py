@@ -32,7 +32,6 @@ import yaml
 from certs import Pair, make_self_signed
 from head_process import PYTHON, HeadProcess, start_head
 from polling import wait_for
-from wire_relay import WireRelay
 from rayscope.agent.link_errors import describe_rpc_error, head_speaks_tls
 from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
@@ -42,6 +41,7 @@ from rayscope.cli.client import HeadClient, HeadUnreachable, resolve_target
 from rayscope.cli.ray_debug.sessions import client_identity, open_tunnel, request_ticket
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from wire_relay import WireRelay
 
 TOKEN = "tlstesttoken-" + "5f3a9c" * 6  # long and unique: found on the wire only if sent in clear
 NODE = "cd" * 28

@@ -22,7 +22,7 @@ class GpuCollector:
     """Samples every NVML device; `pid_filter` limits per-process rows to Ray's pids."""
 
     def __init__(self, nvml: Optional[ModuleType] = None) -> None:
-        self.nvml = nvml
+        self.nvml: Any = nvml  # pynvml has no types (and a test passes a fake)
         self.available = False
         self.errors = 0
         self._init()

@@ -10,7 +10,7 @@ NIL_JOB = "ffffffff"
 _WORKER_OUT = re.compile(r"^worker-(?P<wid>[0-9a-f]+)-(?P<job>[0-9a-f]+)-(?P<pid>\d+)\.(?P<ext>out|err)$")
 _CORE = re.compile(r"^python-core-(?P<who>worker|driver)-(?P<wid>[0-9a-f]+)_(?P<pid>\d+)\.log$")
 _JOB_DRIVER = re.compile(r"^job-driver-(?P<sub>.+)\.log$")
-_PREFIX_KINDS: tuple[tuple[str, int], ...] = (
+_PREFIX_KINDS: tuple[tuple[str, LogKind], ...] = (
     ("raylet.", LogKind.LOG_RAYLET),
     ("gcs_server.", LogKind.LOG_GCS),
     ("dashboard", LogKind.LOG_DASHBOARD),

@@ -117,7 +117,7 @@ class Tailer:
         self.files: dict[str, TailedFile] = {}
         self._restored: dict[str, Checkpoint] = {}
         # name -> False (not tailed), True (a live name) or (live name, index) for a backup; memoized
-        self._wanted: dict[str, object] = {}
+        self._wanted: dict[str, tuple[str, int] | bool] = {}
         self._looked_at: Optional[float] = None  # wall time of the last listing (or of the restored checkpoint)
 
     # ------------------------------------------------------------------ state
@@ -214,7 +214,7 @@ class Tailer:
                 backups.setdefault(ok[0], []).append(Backup(e.name, st.st_ino, st.st_size, st.st_mtime))
         return out, backups
 
-    def _start(self, name: str, ino: int, size: int, by_inode: dict[int, str], backups: "tuple | list[Backup]",
+    def _start(self, name: str, ino: int, size: int, by_inode: dict[int, str], backups: "tuple[()] | list[Backup]",
                res: PollResult, looked_at: float) -> None:
         cp = self._restored.pop(name, None)
         res.new_files.append(name)
@@ -248,7 +248,7 @@ class Tailer:
             detail=f"{name} generation {generation}: not read past offset {offset} ({how_much})",
         ))
 
-    def _report_unread_backups(self, name: str, known: tuple, backups: "tuple | list[Backup]",
+    def _report_unread_backups(self, name: str, known: tuple[Optional[int], ...], backups: "tuple[()] | list[Backup]",
                                res: PollResult, since: Optional[float]) -> int:
         """Backups of `name` written after `since` (the last look at it), other than the `known`
         inodes (the one being finished and the one before it), were rotated out before the tailer

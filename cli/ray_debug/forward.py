@@ -130,7 +130,7 @@ def forward(
     while stop is None or not stop.is_set():
         try:
             conn, _ = server.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         conn.settimeout(None)
         if not serve_one(client, session, conn, timeout, log):

@@ -179,7 +179,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
         server = fwd.listen_local(args.port)
         port = server.getsockname()[1]
         mapping = path_mapping(args.local_root, session.working_dir)
-        config = fwd.AttachConfig(port, os.path.abspath(args.local_root), mapping and mapping.remote_root,
+        config = fwd.AttachConfig(port, os.path.abspath(args.local_root), mapping.remote_root if mapping else None,
                                   session.session_id)
         if args.json:
             print(config.as_json(), flush=True)

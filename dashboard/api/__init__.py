@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from rayscope.dashboard.api import actors, cluster, jobs, logs, metrics, nodes, prometheus, runtime_state, tasks
-from rayscope.dashboard.api import log_tail, timeline
+from rayscope.dashboard.api import actors, cluster, jobs, log_tail, logs, metrics, nodes, prometheus, runtime_state, tasks, timeline
 
 
 def api_router() -> APIRouter:

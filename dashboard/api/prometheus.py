@@ -16,12 +16,13 @@ from fastapi import APIRouter, Request
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api.deps import StoreDep
 from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
+from rayscope.dashboard.service_discovery import target_groups
+from rayscope.dashboard.store.read_prometheus import object_store_totals
 
 
 class BadGateway(ApiError):
     status = 502
-from rayscope.dashboard.service_discovery import target_groups
-from rayscope.dashboard.store.read_prometheus import object_store_totals
+
 
 router = APIRouter(tags=["prometheus"])
 

@@ -101,7 +101,7 @@ class Store:
         to the writer process; its reply resolves each caller's future (_committed). Waits while
         TRANSACTIONS_IN_FLIGHT are with the writer, so batches keep coalescing meanwhile."""
         self._in_flight.acquire()
-        taken = []
+        taken: list = []
         n = 0
         while self._queued and len(taken) < COALESCE_MAX_BATCHES:
             if taken and n + batch_items(self._queued[0][0][2]) > COALESCE_MAX_ITEMS:

@@ -24,8 +24,8 @@ from rayscope.dashboard.store.apply_metrics import (
     record_head_drops,
 )
 from rayscope.dashboard.store.apply_tasks import apply_task_events
-from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.dashboard.store.context import ApplyContext
+from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,6 @@ from rayscope.dashboard.store.read_logs import (
     LINE_COLUMNS,
     LINE_SELECT,
     LineSelector,
-    line_bytes,
     selector_condition,
     take_lines,
 )
@@ -109,7 +108,7 @@ def log_tail(conn: sqlite3.Connection, sel: LineSelector, lines: int, after: Opt
     if not low <= lines <= MAX_LIMIT:
         raise BadRequest(f"lines must be between {low} and {MAX_LIMIT}" + (" with after" if low else ""))
     chosen = [k for k, v in vars(sel).items() if v]
-    if chosen == ["file_id"]:
+    if chosen == ["file_id"] and sel.file_id:
         got, cursor = _file_tail(conn, sel.file_id, lines, after)
     else:
         got, cursor = _arrival_tail(conn, sel, lines, after)

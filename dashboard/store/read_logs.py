@@ -215,8 +215,9 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         raise BadRequest(f"context must be between 0 and {MAX_CONTEXT}")
     if not 1 <= sq.limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    where, params = [], []
-    use_fts = bool(sq.q) and len(sq.q) >= 3
+    where: list[str] = []
+    params: list[object] = []
+    use_fts = sq.q is not None and len(sq.q) >= 3
     matcher = LineRegex(sq.regex) if sq.regex else None
     if matcher is None and not use_fts:
         where.append("instr(lower(l.text), lower(?)) > 0")
@@ -247,7 +248,7 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         if use_fts:
             found = conn.execute(f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
                                  f"{''.join(' AND ' + w for w in where)} ORDER BY log_fts.rowid LIMIT {sq.limit + 1}",
-                                 [_fts_phrase(sq.q), *params])
+                                 [_fts_phrase(sq.q or ""), *params])
         else:
             found = conn.execute(f"{LINE_SELECT} WHERE {' AND '.join(where)} ORDER BY l.id LIMIT {sq.limit + 1}",
                                  params)

@@ -22,7 +22,8 @@ def timeline(conn: sqlite3.Connection, job_id: Optional[str], since: Optional[fl
              limit: int) -> m.Timeline:
     if not 1 <= limit <= MAX_BARS:
         raise BadRequest(f"limit must be between 1 and {MAX_BARS}")
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if job_id:
         where.append("AND job_id = ?")
         params.append(job_id)

@@ -124,7 +124,7 @@ class _Process:
 
 
 class Writer:
-    def __init__(self, db_path: Path, on_death: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, db_path: Path, on_death: Optional[Callable[[], object]] = None) -> None:
         """Starts the writer process and returns once it has opened the DB (and created the schema,
         so readers can open after this). on_death: called (from a writer thread) when the process
         keeps dying and no new one is started."""
