@@ -10,8 +10,8 @@ Ray points their PYTHONBREAKPOINT at `_driver_set_trace`, which we leave alone.
 
 A paused thread: debugpy listens on 127.0.0.1 behind an access token only the node's agent
 learns (debugpy_auth; in-process adapter: no extra process, no other listener), the session is
-announced to the node's agent over its Unix socket, and the thread waits until a client has attached (then stops at the user's frame), a resume arrives,
-or the optional TTL (`RAYSCOPE_DEBUG_TTL_S`) runs out.
+announced to the node's agent over its Unix socket, and the thread waits until a client has
+attached (then stops at the user's frame), a resume arrives, or the optional TTL (`RAYSCOPE_DEBUG_TTL_S`) runs out.
 """
 from __future__ import annotations
 
