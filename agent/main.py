@@ -34,6 +34,7 @@ from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
 from rayscope.agent.tls import TlsCaError, channel_credentials
 from rayscope.agent.volatile import VolatileBuffer
+from rayscope.common.atomic_file import write_atomic
 from rayscope.runtime.agent_link import AgentLink, write_link
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
 
@@ -95,10 +96,7 @@ def read_token(path: str) -> str:
 
 
 def write_ready(path: str, content: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(content, f)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(content))
 
 
 class Agent:

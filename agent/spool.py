@@ -13,7 +13,6 @@ batches above the head's committed seq on the first hello, instead of letting th
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.wire.rayscope_ingest_pb2 import Batch, DropReport
 
 log = logging.getLogger(__name__)
@@ -138,18 +138,9 @@ class Spool:
         return seg
 
     def _write_meta(self, durable: bool = True) -> None:
-        tmp = os.path.join(self.dir, META + ".tmp")
-        try:
-            with open(tmp, "w") as f:
-                f.write(json.dumps({"acked_seq": self.acked_seq, "next_seq": self.next_seq, "synced": self.synced}))
-                f.flush()
-                if self.fsync and durable:
-                    os.fsync(f.fileno())
-            os.replace(tmp, os.path.join(self.dir, META))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # half a file on a full disk only takes space
-            raise
+        write_atomic(os.path.join(self.dir, META),
+                     json.dumps({"acked_seq": self.acked_seq, "next_seq": self.next_seq, "synced": self.synced}),
+                     durable=self.fsync and durable)
 
     # ------------------------------------------------------------------ writing
     def append(self, batch: Batch) -> int:

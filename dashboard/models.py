@@ -10,24 +10,10 @@ from typing import Generic, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayscope.runtime.ray_enums import TaskState  # Ray's TaskStatus names, defined once there
+
 API_PREFIX = "/api/v1"
 
-TaskState = Literal[
-    "NIL",
-    "PENDING_ARGS_AVAIL",
-    "PENDING_NODE_ASSIGNMENT",
-    "PENDING_OBJ_STORE_MEM_AVAIL",
-    "PENDING_ARGS_FETCH",
-    "SUBMITTED_TO_WORKER",
-    "PENDING_ACTOR_TASK_ARGS_FETCH",
-    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
-    "RUNNING",
-    "RUNNING_IN_RAY_GET",
-    "RUNNING_IN_RAY_WAIT",
-    "FINISHED",
-    "FAILED",
-    "GETTING_AND_PINNING_ARGS",
-]
 
 RowT = TypeVar("RowT")
 

@@ -20,6 +20,7 @@ from typing import Optional
 import grpc
 import uvicorn
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard import models as m
 from rayscope.dashboard.app import create_app
 from rayscope.dashboard.auth import load_or_create_token
@@ -53,9 +54,7 @@ def _version(dist: str) -> Optional[str]:
 
 
 def write_ready_file(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload))
 
 
 def _http_socket(host: str, port: int) -> socket.socket:

@@ -25,6 +25,7 @@ from typing import Iterator, Optional, Sequence
 import grpc
 import httpx
 
+from rayscope.runtime.ray_enums import TASK_STATUS
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,8 +162,7 @@ class IngestClient:
 # ---------------------------------------------------------------- wire builders for tests
 
 NS = 1_000_000_000
-STATUS = {"PENDING_ARGS_AVAIL": 1, "PENDING_NODE_ASSIGNMENT": 2, "SUBMITTED_TO_WORKER": 5, "RUNNING": 8,
-          "FINISHED": 11, "FAILED": 12}
+STATUS = TASK_STATUS  # Ray TaskStatus name -> number
 
 
 def task_event(task_id: str, job_id: str = "01000000", attempt: int = 0, states: Optional[dict] = None,

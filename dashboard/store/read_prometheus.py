@@ -9,6 +9,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from rayscope.dashboard.store.specs import AGENT_LIVENESS_S
+from rayscope.runtime.ray_enums import ACTOR_STATES, JOB_STATES, NODE_STATES
 
 HEAD_DROP_PREFIX = "malformed at head"
 
@@ -29,9 +30,6 @@ class ClusterCounts:
 
 # Known label values get a 0 sample even before anything happened: a series that appears only
 # on its first event breaks rate() and dashboards (Prometheus' advice for known label sets).
-ACTOR_STATES = ("DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD")
-JOB_STATES = ("RUNNING", "FINISHED")
-NODE_STATES = ("ALIVE", "DEAD")
 DROP_SOURCES = ("events", "logs", "metrics", "objects", "processes", "batch")
 DROP_STAGES = ("agent", "head")
 
