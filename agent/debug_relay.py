@@ -25,7 +25,6 @@ import grpc
 
 from rayscope.agent.link_errors import describe_rpc_error
 from rayscope.agent.tls import open_aio_channel
-from rayscope.dashboard.models import DebugSession
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -59,7 +58,7 @@ class DebugRelay(threading.Thread):
         self.token_reader = token_reader
         self.credentials = credentials  # None: plaintext, as without --tls-ca
         self.hello = pb.DebugHello(node_id=node_id, node_ip=node_ip, session_name=session_name)
-        self.sessions: dict[str, DebugSession] = {}
+        self.sessions: dict[str, rp.PausedSession] = {}
         self.ports: dict[str, int] = {}  # session id -> the worker's debugpy port on 127.0.0.1
         self.owners: dict[str, _WorkerConn] = {}
         self.tunnels: dict[int, _Tunnel] = {}
@@ -125,12 +124,12 @@ class DebugRelay(threading.Thread):
                 try:
                     msg = json.loads(line)
                     if msg.get("op") == "up":
-                        self._up(conn, DebugSession(**msg["session"]), int(msg["port"]))
+                        self._up(conn, rp.PausedSession.from_message(msg["session"]), int(msg["port"]))
                     elif msg.get("op") == "down":
                         self._down(str(msg["session_id"]))
                     else:
                         log.warning("debug relay: unknown worker message %r", line[:200])
-                except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+                except (ValueError, KeyError, TypeError) as err:
                     log.warning("debug relay: bad worker message (%s): %r", err, line[:200])
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -139,7 +138,7 @@ class DebugRelay(threading.Thread):
                 self._down(sid)
             writer.close()
 
-    def _up(self, conn: _WorkerConn, info: DebugSession, port: int) -> None:
+    def _up(self, conn: _WorkerConn, info: rp.PausedSession, port: int) -> None:
         self.sessions[info.session_id] = info
         self.ports[info.session_id] = port
         self.owners[info.session_id] = conn
@@ -272,7 +271,7 @@ class DebugRelay(threading.Thread):
             await self._close_tunnel(tid, notify=False)
 
 
-def _up_message(info: DebugSession) -> pb.DebugSessionUp:
+def _up_message(info: rp.PausedSession) -> pb.DebugSessionUp:
     return pb.DebugSessionUp(
         session_id=info.session_id, reason=info.reason, exception=info.exception or "", job_id=info.job_id or "",
         task_id=info.task_id or "", attempt=info.attempt or 0, actor_id=info.actor_id or "",
