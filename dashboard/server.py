@@ -23,7 +23,6 @@ import uvicorn
 from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard import models as m
 from rayscope.dashboard.app import create_app
-from rayscope.dashboard.auth import load_or_create_token
 from rayscope.dashboard.config import HeadConfig
 from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service
 from rayscope.dashboard.otel_traces import otlp_listener
@@ -33,6 +32,7 @@ from rayscope.dashboard.store.retention import RetentionPolicy
 from rayscope.dashboard.tls import add_grpc_port, load_server_tls, url_scheme
 from rayscope.dashboard.ws import Hub
 from rayscope.debugger.head_service import DebugServicer, add_debug_service
+from rayscope.runtime.auth_token import TokenError, read_or_create_token
 
 log = logging.getLogger("rayscope.dashboard")
 RETENTION_EVERY_S = 300.0
@@ -89,7 +89,10 @@ async def _retention_loop(store: Store, policy: RetentionPolicy) -> None:
 async def serve(cfg: HeadConfig) -> None:
     # TLS (--tls-cert/--tls-key) is checked before anything listens: a bad pair is one line on stderr.
     tls = load_server_tls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
-    token = load_or_create_token(cfg.token_file)
+    try:
+        token = read_or_create_token(cfg.token_file)
+    except TokenError as e:
+        raise SystemExit(str(e)) from None
     store = Store(cfg.db, live=not cfg.history)
     hub = Hub()
     info = m.ClusterInfo(session_name=cfg.session_name, ray_version=_version("ray"),

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+from rayscope.common.filters import FilterSyntaxError, parse_filter
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
 from rayscope.dashboard.ws import Hub
@@ -152,14 +153,13 @@ class DebugRegistry:
         fields = list(m.DebugSession.model_fields)
         rows = list(self.sessions.values())
         for raw in filters:
-            eq = raw.find("=")
-            if eq <= 0:
-                raise BadRequest(f"bad filter {raw!r}: use KEY=VALUE or KEY!=VALUE; valid keys: {', '.join(fields)}")
-            negate = raw[eq - 1] == "!"
-            key, value = raw[: eq - 1 if negate else eq].strip(), raw[eq + 1:]
-            if key not in fields:
-                raise BadRequest(f"unknown filter key {key!r}; valid keys: {', '.join(fields)}")
-            rows = [r for r in rows if (_text(getattr(r, key)) == value) != negate]
+            try:
+                f = parse_filter(raw)
+            except FilterSyntaxError as e:
+                raise BadRequest(f"{e}; valid keys: {', '.join(fields)}") from None
+            if f.key not in fields:
+                raise BadRequest(f"unknown filter key {f.key!r}; valid keys: {', '.join(fields)}")
+            rows = [r for r in rows if (_text(getattr(r, f.key)) == f.value) != f.negate]
         name = (sort or "paused_at").lstrip("-+")
         if name not in fields:
             raise BadRequest(f"unknown sort field {name!r}; valid fields: {', '.join(fields)}")

@@ -18,6 +18,9 @@ from typing import Mapping
 __all__ = [
     "TokenSource",
     "TokenError",
+    "TokenFileMissing",
+    "read_token_file",
+    "read_or_create_token",
     "rayscope_home",
     "find_ray_token",
     "ray_auth_enabled",
@@ -29,6 +32,10 @@ __all__ = [
 
 class TokenError(RuntimeError):
     """A token was required but none could be found or read."""
+
+
+class TokenFileMissing(TokenError):
+    """The token file does not exist (callers that have a fallback catch this one)."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +53,39 @@ def rayscope_home(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("RAYSCOPE_HOME") or Path.home() / ".rayscope").expanduser()
 
 
-def _read(path: Path, origin: str) -> TokenSource | None:
+def read_token_file(path: str | Path) -> str:
+    """The token in a token file (surrounding blanks and the newline stripped).
+
+    The one reader of token files, for the agent, the head, the CLIs and `rayscope start`: a
+    missing file is TokenFileMissing, an unreadable or empty one TokenError, each one line that
+    names the file (an empty token must never be sent as if it were one).
+    """
     try:
-        token = path.read_text().strip()
+        token = Path(path).read_text().strip()
     except FileNotFoundError:
-        return None
+        raise TokenFileMissing(f"token file {path} does not exist") from None
     except OSError as exc:
         raise TokenError(f"cannot read token file {path}: {exc}") from None
     if not token:
         raise TokenError(f"token file {path} is empty")
-    return TokenSource(token=token, path=path, origin=origin)
+    return token
+
+
+def read_or_create_token(path: Path) -> str:
+    """The head's token file, created (mode 0600, a fresh random token) when it does not exist;
+    when two starts race, both read the one that was linked into place first."""
+    try:
+        return read_token_file(path)
+    except TokenFileMissing:
+        _create_private(path, secrets.token_urlsafe(32) + "\n")
+        return read_token_file(path)
+
+
+def _read(path: Path, origin: str) -> TokenSource | None:
+    try:
+        return TokenSource(token=read_token_file(path), path=path, origin=origin)
+    except TokenFileMissing:
+        return None
 
 
 def find_ray_token(env: Mapping[str, str] | None = None) -> TokenSource | None:
@@ -89,10 +119,7 @@ def _rayscope_token(home: Path, create: bool) -> TokenSource:
         return found
     if not create:
         raise TokenError(f"no Rayscope token in {path}")
-    _create_private(path, secrets.token_urlsafe(32) + "\n")
-    found = _read(path, "rayscope")
-    assert found is not None
-    return found
+    return TokenSource(token=read_or_create_token(path), path=path, origin="rayscope")
 
 
 def _create_private(path: Path, text: str) -> bool:

@@ -22,6 +22,7 @@ from types import FrameType
 
 from rayscope.runtime import node as nodes
 from rayscope.runtime import procs
+from rayscope.runtime.auth_token import read_token_file
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.ray_settings import ray_start_env
 
@@ -103,7 +104,7 @@ def run_demo(duration_s: float | None, python: str = sys.executable) -> int:
         assert svc is not None
         print(f"dashboard:   {svc.http_url}", flush=True)
         print(f"token:       $(cat {cluster.head.token_file})  (Authorization: Bearer <token>)", flush=True)
-        print(f"web UI:      {svc.http_url}/#token={Path(cluster.head.token_file).read_text().strip()}", flush=True)
+        print(f"web UI:      {svc.http_url}/#token={read_token_file(cluster.head.token_file)}", flush=True)
         print(f"state CLI:   RAYSCOPE_HOME={home} rayscope list tasks", flush=True)
         print(f"driver log:  {cluster.driver_log}", flush=True)
         print("press Ctrl-C to stop and clean up", flush=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from rayscope.runtime import procs
+from rayscope.runtime.auth_token import read_token_file
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.state import ProcessRecord, State, load_state
 
@@ -124,7 +125,7 @@ def local_cluster(num_cpus: int = 2, ray_dashboard: bool = False,
         assert head.head_service is not None
         yield LocalCluster(
             home=home, env=env, gcs_address=head.gcs_address, http_url=head.head_service.http_url,
-            grpc_address=head.head_service.grpc_address, token=token_file.read_text().strip(),
+            grpc_address=head.head_service.grpc_address, token=read_token_file(token_file),
             token_file=token_file, head_session_dir=Path(head.session_dir),
             worker_session_dir=Path(worker.session_dir), head_node_id=head.node_id,
             worker_node_id=worker.node_id,

@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
 
+from rayscope.common.filters import FilterSyntaxError, parse_filter
 from rayscope.dashboard.errors import BadRequest
 
 ModelT = TypeVar("ModelT")
@@ -104,15 +105,14 @@ def parse_filters(spec: ListSpec, raw_filters: Sequence[str]) -> list[Filter]:
     """`KEY=VALUE` / `KEY!=VALUE`; the keys are the model's filterable field names."""
     out = []
     for raw in raw_filters:
-        eq = raw.find("=")
-        if eq <= 0:
-            raise BadRequest(f"bad filter {raw!r}: use KEY=VALUE or KEY!=VALUE; valid keys: {', '.join(spec.columns)}")
-        negate = raw[eq - 1] == "!"
-        key = raw[: eq - 1 if negate else eq].strip()
-        col = spec.columns.get(key)
+        try:
+            f = parse_filter(raw)
+        except FilterSyntaxError as e:
+            raise BadRequest(f"{e}; valid keys: {', '.join(spec.columns)}") from None
+        col = spec.columns.get(f.key)
         if col is None:
-            raise BadRequest(f"unknown filter key {key!r}; valid keys: {', '.join(spec.columns)}")
-        out.append(Filter(key, negate, _convert(raw[eq + 1:], col.type, key)))
+            raise BadRequest(f"unknown filter key {f.key!r}; valid keys: {', '.join(spec.columns)}")
+        out.append(Filter(f.key, f.negate, _convert(f.value, col.type, f.key)))
     return out
 
 
