@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from rayscope.common.atomic_file import write_atomic
+from rayscope.wire.batch_items import batch_items
 from rayscope.wire.rayscope_ingest_pb2 import Batch, DropReport
 
 log = logging.getLogger(__name__)
@@ -218,10 +219,15 @@ class Spool:
     def _count_drop(self, batch: Batch, nbytes: int) -> None:
         self.dropped_batches += 1
         now = time.time()
-        n_lines = len(batch.log_lines)
-        n_events = len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs)
+        items = batch_items(batch)
         line_bytes = sum(len(line.text) for line in batch.log_lines)
-        parts = [("logs", n_lines, line_bytes), ("events", n_events, nbytes - line_bytes)]
+        sample_bytes = sum(s.ByteSize() for s in batch.node_samples) + sum(s.ByteSize() for s in batch.object_store)
+        proc_bytes = batch.processes.ByteSize() if batch.HasField("processes") else 0
+        obj_bytes = batch.objects.ByteSize() if batch.HasField("objects") else 0
+        parts = [("logs", items.lines, line_bytes), ("metrics", items.samples, sample_bytes),
+                 ("processes", int(batch.HasField("processes")), proc_bytes),
+                 ("objects", int(batch.HasField("objects")), obj_bytes),
+                 ("events", items.events, nbytes - line_bytes - sample_bytes - proc_bytes - obj_bytes)]
         for source, count, size in parts:
             if count == 0:
                 continue
