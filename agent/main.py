@@ -37,6 +37,7 @@ from rayscope.agent.volatile import VolatileBuffer
 from rayscope.common.atomic_file import write_atomic
 from rayscope.runtime.agent_link import AgentLink, write_link
 from rayscope.runtime.auth_token import TokenError, read_token_file
+from rayscope.wire.batch_items import batch_items
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
 
 log = logging.getLogger("rayscope.agent")
@@ -221,9 +222,9 @@ class Agent:
             self.spool.append(batch)
         except OSError as e:
             if self._held is None:
+                items = batch_items(batch)
                 log.warning("cannot spool a batch (%s): holding %d log lines and %d events in memory, "
-                            "reading nothing more until it is written", e, len(batch.log_lines),
-                            len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs))
+                            "reading nothing more until it is written", e, items.lines, items.events)
             return False
         if self._held is not None:
             log.info("spool writable again: the held batch is spooled as seq %d", batch.seq)

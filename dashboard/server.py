@@ -24,7 +24,7 @@ from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard import models as m
 from rayscope.dashboard.app import create_app
 from rayscope.dashboard.config import HeadConfig
-from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service
+from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service, authorized
 from rayscope.dashboard.otel_traces import otlp_listener
 from rayscope.dashboard.service_discovery import file_sd_loop
 from rayscope.dashboard.store import Store
@@ -112,7 +112,7 @@ async def serve(cfg: HeadConfig) -> None:
     if not cfg.history:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
-        add_debug_service(grpc_server, DebugServicer(app.state.debug, token))
+        add_debug_service(grpc_server, DebugServicer(app.state.debug, lambda ctx: authorized(ctx, token)))
         bind = f"[{cfg.grpc_host}]" if ":" in cfg.grpc_host else cfg.grpc_host
         gport = add_grpc_port(grpc_server, f"{bind}:{cfg.grpc_port}", tls)
         if gport == 0:

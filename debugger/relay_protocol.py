@@ -16,9 +16,12 @@ import json
 import os
 import tempfile
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Optional
+from typing import Any, Literal, Optional, get_args
 
 SOCKET_NAME = "debug.sock"
+# Why a worker paused: the one list (the API model DebugSession.reason uses it too).
+Reason = Literal["breakpoint", "exception"]
+REASONS: tuple[str, ...] = get_args(Reason)
 MAX_UNIX_PATH = 100  # Linux allows 107 bytes; keep a margin
 
 
@@ -65,7 +68,7 @@ class PausedSession:
 
     session_id: str
     cluster_id: str
-    reason: str  # "breakpoint" | "exception"
+    reason: str  # one of REASONS
     node_id: str
     pid: int
     paused_at: float
@@ -104,7 +107,6 @@ class PausedSession:
         return cls(**values)
 
 
-REASONS = ("breakpoint", "exception")
 _INT_FIELDS = {"pid", "attempt", "line"}
 _FIELD_TYPES: dict[str, type] = {
     f.name: int if f.name in _INT_FIELDS else float if f.name == "paused_at" else str for f in fields(PausedSession)
