@@ -21,3 +21,11 @@ class Unauthorized(ApiError):
 
 class NotFound(ApiError):
     status = 404
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class Conflict(ApiError):
+    status = 409

@@ -8,8 +8,9 @@ listing's business.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
-__all__ = ["FilterExpr", "FilterSyntaxError", "parse_filter"]
+__all__ = ["FilterExpr", "FilterSyntaxError", "parse_filter", "parse_filters"]
 
 SYNTAX = "KEY=VALUE or KEY!=VALUE"
 
@@ -33,3 +34,19 @@ def parse_filter(raw: str) -> FilterExpr:
     if not key:
         raise FilterSyntaxError(f"bad filter {raw!r}: use {SYNTAX}")
     return FilterExpr(key, negate, raw[eq + 1:])
+
+
+def parse_filters(raws: Sequence[str], keys: Iterable[str]) -> list[FilterExpr]:
+    """Every filter of a listing whose valid keys are `keys`: FilterSyntaxError (one line that
+    lists the valid keys) for bad syntax or an unknown key."""
+    valid = list(keys)
+    out = []
+    for raw in raws:
+        try:
+            f = parse_filter(raw)
+        except FilterSyntaxError as e:
+            raise FilterSyntaxError(f"{e}; valid keys: {', '.join(valid)}") from None
+        if f.key not in valid:
+            raise FilterSyntaxError(f"unknown filter key {f.key!r}; valid keys: {', '.join(valid)}")
+        out.append(f)
+    return out

@@ -2,6 +2,6 @@
 the head's modules."""
 from __future__ import annotations
 
-from rayscope.common.api_errors import ApiError, BadRequest, NotFound, Unauthorized
+from rayscope.common.api_errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
-__all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized"]
+__all__ = ["ApiError", "BadRequest", "Conflict", "Forbidden", "NotFound", "Unauthorized"]

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, Sequence
 
-from rayscope.common.filters import FilterSyntaxError, parse_filter
+from rayscope.common.filters import FilterSyntaxError, parse_filters
 from rayscope.common import api_model as m
-from rayscope.common.api_errors import ApiError, BadRequest, NotFound
+from rayscope.common.api_errors import BadRequest, Conflict, Forbidden, NotFound
 from rayscope.debugger import models as dm
 from rayscope.debugger.audit import AuditLog
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -26,14 +26,6 @@ OPEN_TIMEOUT_S = 10.0
 CLOSE_TICKET_REFUSED = 4401
 CLOSE_ALREADY_ATTACHED = 4409
 CLOSE_UNREACHABLE = 4404
-
-
-class Conflict(ApiError):
-    status = 409
-
-
-class Forbidden(ApiError):
-    status = 403
 
 
 class TunnelRefused(Exception):
@@ -159,13 +151,11 @@ class DebugRegistry:
     def listing(self, filters: Sequence[str], sort: Optional[str], limit: int, cursor: Optional[str]) -> m.Page:
         fields = list(dm.DebugSession.model_fields)
         rows = list(self.sessions.values())
-        for raw in filters:
-            try:
-                f = parse_filter(raw)
-            except FilterSyntaxError as e:
-                raise BadRequest(f"{e}; valid keys: {', '.join(fields)}") from None
-            if f.key not in fields:
-                raise BadRequest(f"unknown filter key {f.key!r}; valid keys: {', '.join(fields)}")
+        try:
+            exprs = parse_filters(filters, fields)
+        except FilterSyntaxError as e:
+            raise BadRequest(str(e)) from None
+        for f in exprs:
             rows = [r for r in rows if (_text(getattr(r, f.key)) == f.value) != f.negate]
         name = (sort or "paused_at").lstrip("-+")
         if name not in fields:

@@ -1,14 +1,10 @@
-"""The worker's `up` message as the agent checks it (debugger/relay_protocol.PausedSession): the
-agent's own check, without the head's pydantic models."""
+"""A paused worker's `up` message as the agent checks it (agent/debug_relay.session_up): the wire's
+DebugSessionUp is the one list of fields, without the head's pydantic models."""
 from __future__ import annotations
-
-from dataclasses import fields
 
 import pytest
 
-from rayscope.agent.debug_relay import _up_message
-from rayscope.debugger.relay_protocol import PausedSession
-from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.agent.debug_relay import session_up
 
 # What debugger/worker_hook.py sends for a task paused at a breakpoint (its `_describe`).
 WORKER_SENDS = dict(
@@ -19,21 +15,19 @@ WORKER_SENDS = dict(
 )
 
 
-def test_what_a_worker_sends_reaches_the_wire_message() -> None:
-    s = PausedSession.from_message(WORKER_SENDS)
-    up = _up_message(s)
-    assert (up.session_id, up.reason, up.pid, up.paused_at, up.line, up.file, up.cluster_id, up.job_id) == (
-        "a" * 32, "breakpoint", 4242, 1_790_000_000.5, 7, "/w/x.py", "session_2026", "01000000")
+def test_what_a_worker_sends_becomes_the_wire_message() -> None:
+    up = session_up(WORKER_SENDS)
+    assert (up.session_id, up.cluster_id, up.reason, up.pid, up.paused_at, up.line, up.file, up.function,
+            up.job_id, up.task_id, up.worker_id, up.working_dir) == (
+        "a" * 32, "session_2026", "breakpoint", 4242, 1_790_000_000.5, 7, "/w/x.py", "f",
+        "01000000", "cd" * 24, "ef" * 28, "/w")
     assert up.actor_id == "" and up.exception == ""  # None travels as proto3's empty default
-
-
-def test_every_wire_field_has_a_source() -> None:
-    """A field added to DebugSessionUp must be carried from the worker's message too."""
-    assert {f.name for f in pb.DebugSessionUp.DESCRIPTOR.fields} <= {f.name for f in fields(PausedSession)}
+    assert session_up({**WORKER_SENDS, "paused_at": 5}).paused_at == 5.0  # a whole number of seconds
 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"pid": None}, "session.pid is missing"),
+    ({"cluster_id": None}, "session.cluster_id is missing"),
     ({"pid": "4242"}, "session.pid must be int, not str"),
     ({"line": True}, "session.line must be int, not bool"),
     ({"paused_at": "now"}, "session.paused_at must be float, not str"),
@@ -41,10 +35,12 @@ def test_every_wire_field_has_a_source() -> None:
 ])
 def test_a_bad_field_is_named(change: dict, message: str) -> None:
     with pytest.raises(ValueError) as err:
-        PausedSession.from_message({**WORKER_SENDS, **change})
+        session_up({**WORKER_SENDS, **change})
     assert str(err.value) == message
 
 
-def test_not_an_object() -> None:
+def test_out_of_range_and_not_an_object() -> None:
+    with pytest.raises(ValueError):
+        session_up({**WORKER_SENDS, "pid": 2**40})
     with pytest.raises(ValueError, match="session must be an object, not list"):
-        PausedSession.from_message([1])
+        session_up([1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from rayscope.cli.client import HeadBadRequest, filter_params
-from rayscope.common.filters import FilterExpr, FilterSyntaxError, parse_filter
+from rayscope.common.filters import FilterExpr, FilterSyntaxError, parse_filter, parse_filters
 
 
 @pytest.mark.parametrize(("raw", "want"), [
@@ -29,3 +29,14 @@ def test_the_cli_checks_with_the_same_parser() -> None:
     assert filter_params(["state!=FAILED"]) == [("filter", "state!=FAILED")]
     with pytest.raises(HeadBadRequest, match=r"bad filter '!=x': use KEY=VALUE or KEY!=VALUE, e.g. --filter"):
         filter_params(["!=x"])
+
+
+def test_a_listing_names_its_valid_keys() -> None:
+    keys = ["state", "name"]
+    assert parse_filters(["state=A", "name!=b"], keys) == [FilterExpr("state", False, "A"), FilterExpr("name", True, "b")]
+    with pytest.raises(FilterSyntaxError) as err:
+        parse_filters(["state=A", "nope=1"], keys)
+    assert str(err.value) == "unknown filter key 'nope'; valid keys: state, name"
+    with pytest.raises(FilterSyntaxError) as err:
+        parse_filters(["=1"], keys)
+    assert str(err.value) == "bad filter '=1': use KEY=VALUE or KEY!=VALUE; valid keys: state, name"

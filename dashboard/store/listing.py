@@ -14,7 +14,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
 
-from rayscope.common.filters import FilterSyntaxError, parse_filter
+from rayscope.common.filters import FilterSyntaxError
+from rayscope.common.filters import parse_filters as parse_filter_exprs
 from rayscope.dashboard.errors import BadRequest
 
 ModelT = TypeVar("ModelT")
@@ -103,17 +104,11 @@ def _convert(raw: str, typ: type, key: str) -> Any:
 
 def parse_filters(spec: ListSpec, raw_filters: Sequence[str]) -> list[Filter]:
     """`KEY=VALUE` / `KEY!=VALUE`; the keys are the model's filterable field names."""
-    out = []
-    for raw in raw_filters:
-        try:
-            f = parse_filter(raw)
-        except FilterSyntaxError as e:
-            raise BadRequest(f"{e}; valid keys: {', '.join(spec.columns)}") from None
-        col = spec.columns.get(f.key)
-        if col is None:
-            raise BadRequest(f"unknown filter key {f.key!r}; valid keys: {', '.join(spec.columns)}")
-        out.append(Filter(f.key, f.negate, _convert(f.value, col.type, f.key)))
-    return out
+    try:
+        exprs = parse_filter_exprs(raw_filters, spec.columns)
+    except FilterSyntaxError as e:
+        raise BadRequest(str(e)) from None
+    return [Filter(f.key, f.negate, _convert(f.value, spec.columns[f.key].type, f.key)) for f in exprs]
 
 
 def _parse_sort(spec: ListSpec, sort: Optional[str]) -> tuple[str, bool]:
