@@ -28,10 +28,11 @@ from rayscope.agent.link_errors import describe_rpc_error
 from rayscope.agent.tls import open_aio_channel
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.grpc_service import DEBUG, method_path
 
 log = logging.getLogger(__name__)
 
-METHOD = "/rayscope.wire.Ingest/Debug"
+METHOD = method_path(DEBUG)
 READ_CHUNK = 64 * 1024
 BACKOFF_MAX_S = 5.0
 PORT_WAIT_S = 15.0

@@ -20,7 +20,7 @@ from rayscope.dashboard.store.context import MalformedItem, require_hex
 from rayscope.dashboard.store.writer import WriterDied
 from rayscope.dashboard.ws import Hub
 from rayscope.wire import rayscope_ingest_pb2 as pb
-from rayscope.wire.grpc_service import add_stream_method
+from rayscope.wire.grpc_service import STREAM, add_stream_method
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
 
 
 def add_ingest_service(server: grpc.aio.Server, servicer: IngestServicer) -> None:
-    add_stream_method(server, "Stream", servicer.stream, pb.AgentMessage, pb.HeadMessage)
+    add_stream_method(server, STREAM, servicer.stream, pb.AgentMessage, pb.HeadMessage)
 
 
 GRPC_OPTIONS = [

@@ -18,7 +18,7 @@ import grpc
 
 from rayscope.debugger.registry import DebugRegistry
 from rayscope.wire import rayscope_ingest_pb2 as pb
-from rayscope.wire.grpc_service import add_stream_method
+from rayscope.wire.grpc_service import DEBUG, add_stream_method
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +66,4 @@ class DebugServicer:
 
 
 def add_debug_service(server: grpc.aio.Server, servicer: DebugServicer) -> None:
-    add_stream_method(server, "Debug", servicer.debug, pb.DebugAgentMessage, pb.DebugHeadMessage)
+    add_stream_method(server, DEBUG, servicer.debug, pb.DebugAgentMessage, pb.DebugHeadMessage)

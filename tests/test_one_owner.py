@@ -63,3 +63,9 @@ def test_token_files_read_only_by_read_token_file() -> None:
 def test_batch_items_counted_only_in_batch_items() -> None:
     total = re.compile(r"len\((batch|b)\.tasks\) \+")  # a sum over a Batch's kinds
     assert _where(lambda t: bool(total.search(t)), {"wire/batch_items.py"}) == []
+
+
+def test_grpc_method_paths_only_in_grpc_service() -> None:
+    assert _where(lambda t: "rayscope.wire.Ingest" in _string_constants(t)
+                  or any(s.startswith("/rayscope.wire.Ingest/") for s in _string_constants(t)),
+                  {"wire/grpc_service.py"}) == []

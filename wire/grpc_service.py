@@ -11,9 +11,16 @@ from typing import Any, Callable
 
 import grpc
 
-__all__ = ["SERVICE", "add_stream_method"]
+__all__ = ["SERVICE", "STREAM", "DEBUG", "method_path", "add_stream_method"]
 
 SERVICE = "rayscope.wire.Ingest"
+STREAM = "Stream"  # agent -> head batches (dashboard/ingest.py)
+DEBUG = "Debug"  # the debugger's relay (debugger/head_service.py)
+
+
+def method_path(method: str) -> str:
+    """The path a client dials for one method of the service, e.g. `/rayscope.wire.Ingest/Stream`."""
+    return f"/{SERVICE}/{method}"
 
 
 def add_stream_method(server: grpc.aio.Server, method: str, behavior: Callable[..., Any],
