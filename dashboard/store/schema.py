@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
-
 RANK_NIL, RANK_PENDING, RANK_SUBMITTED, RANK_RUNNING, RANK_TERMINAL = 0, 1, 2, 3, 4
 
 
