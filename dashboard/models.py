@@ -14,7 +14,7 @@ from pydantic import Field
 # whose own models (debugger/models.py) are part of this API too.
 from rayscope.common.api_model import API_PREFIX, ApiModel, ErrorBody, Page  # noqa: F401
 from rayscope.debugger.models import DebugResumed, DebugSession, DebugTicket  # noqa: F401
-from rayscope.runtime.ray_enums import TaskState  # Ray's TaskStatus names, defined once there
+from rayscope.runtime.ray_enums import ActorState, JobState, NodeState, TaskState  # Ray's enums, defined once there
 
 
 class Node(ApiModel):
@@ -22,7 +22,7 @@ class Node(ApiModel):
     node_ip: Optional[str] = None
     node_name: Optional[str] = None
     hostname: Optional[str] = None
-    state: str  # ALIVE, DEAD
+    state: NodeState
     is_head_node: bool = False
     resources_total: dict[str, float] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
@@ -44,7 +44,7 @@ class Node(ApiModel):
 
 class Job(ApiModel):
     job_id: str
-    state: str  # RUNNING, FINISHED
+    state: JobState
     driver_pid: Optional[int] = None
     driver_ip: Optional[str] = None
     entrypoint: Optional[str] = None
@@ -81,7 +81,7 @@ class Task(ApiModel):
 class Actor(ApiModel):
     actor_id: str
     job_id: str
-    state: str
+    state: ActorState
     class_name: Optional[str] = None
     name: Optional[str] = None
     repr_name: Optional[str] = None

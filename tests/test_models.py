@@ -30,3 +30,12 @@ def test_nil_job_id_is_rays() -> None:
     from ray import JobID
 
     assert ray_enums.NIL_JOB_ID == JobID.nil().hex()
+
+
+def test_the_api_models_states_are_rays() -> None:
+    """The API (and through api-types/ the web UI) lists Ray's states, not a copy."""
+    from rayscope.dashboard import models as m
+
+    assert get_args(m.Actor.model_fields["state"].annotation) == _names(gcs_pb2.ActorTableData.ActorState)
+    assert get_args(m.Node.model_fields["state"].annotation) == _names(gcs_pb2.GcsNodeInfo.GcsNodeState)
+    assert get_args(m.Job.model_fields["state"].annotation) == ("RUNNING", "FINISHED")
