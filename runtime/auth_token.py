@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from rayscope.common.atomic_file import write_atomic
+
 __all__ = [
     "TokenSource",
     "TokenError",
     "TokenFileMissing",
     "read_token_file",
     "read_or_create_token",
+    "write_token_file",
     "rayscope_home",
     "find_ray_token",
     "ray_auth_enabled",
@@ -69,6 +72,12 @@ def read_token_file(path: str | Path) -> str:
     if not token:
         raise TokenError(f"token file {path} is empty")
     return token
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Replace `path` with `token` (and a newline), mode 0600 even when the file existed with a
+    looser one; a reader sees the old token or the new, never an empty file."""
+    write_atomic(path, token + "\n", durable=True, mode=0o600)
 
 
 def read_or_create_token(path: Path) -> str:
@@ -164,9 +173,7 @@ def token_file_for(source: TokenSource, home: Path) -> Path:
         return source.path
     home.mkdir(parents=True, exist_ok=True)
     path = home / "ray_token"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(source.token + "\n")
+    write_token_file(path, source.token)
     return path
 
 
