@@ -33,7 +33,8 @@ def test_the_cli_checks_with_the_same_parser() -> None:
 
 def test_a_listing_names_its_valid_keys() -> None:
     keys = ["state", "name"]
-    assert parse_filters(["state=A", "name!=b"], keys) == [FilterExpr("state", False, "A"), FilterExpr("name", True, "b")]
+    assert parse_filters(["state=A", "name!=b"], keys) == [FilterExpr("state", False, "A"),
+                                                           FilterExpr("name", True, "b")]
     with pytest.raises(FilterSyntaxError) as err:
         parse_filters(["state=A", "nope=1"], keys)
     assert str(err.value) == "unknown filter key 'nope'; valid keys: state, name"

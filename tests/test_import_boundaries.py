@@ -19,8 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,7 +36,8 @@ def _top(name: str) -> str:
 def test_agent_loads_neither_the_head_nor_pydantic_nor_ray() -> None:
     loaded = _modules_after_import("rayscope.agent.main")
     assert "rayscope.agent.debug_relay" in loaded  # the module that used to pull in the head's models
-    forbidden = sorted(m for m in loaded if m.startswith("rayscope.dashboard") or _top(m) in {"pydantic", "fastapi", "ray"})
+    forbidden = sorted(m for m in loaded
+                       if m.startswith("rayscope.dashboard") or _top(m) in {"pydantic", "fastapi", "ray"})
     assert forbidden == []
 
 
