@@ -11,6 +11,7 @@ import os
 from typing import Optional
 
 from rayscope.agent.logs.tailer import Checkpoint
+from rayscope.common.atomic_file import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,7 @@ class OffsetStore:
         rows = {k: [[c.path, c.inode, c.generation, c.offset] for c in v] for k, v in streams.items()}
         if rows == self._last:
             return
-        tmp = self.path + ".tmp"
-        try:
-            with open(tmp, "w") as f:
-                # dumps, not dump: only the one-shot path uses the C encoder (~10x less CPU, measured)
-                f.write(json.dumps(rows, separators=(",", ":")))
-                f.flush()
-                if self.fsync:
-                    os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except OSError:
-            try:
-                os.unlink(tmp)  # a half-written file on a full disk only takes space; the old one stays
-            except OSError:
-                pass
-            raise
+        # dumps, not dump: only the one-shot path uses the C encoder (~10x less CPU, measured).
+        # On a full disk write_atomic raises and the old file stays.
+        write_atomic(self.path, json.dumps(rows, separators=(",", ":")), durable=self.fsync)
         self._last = rows

@@ -23,17 +23,18 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
 
 from rayscope.agent.link_errors import describe_rpc_error
 from rayscope.agent.tls import open_aio_channel
-from rayscope.dashboard.models import DebugSession
 from rayscope.debugger import debugpy_auth
 from rayscope.debugger import relay_protocol as rp
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.grpc_service import DEBUG, method_path
 
 log = logging.getLogger(__name__)
 
-METHOD = "/rayscope.wire.Ingest/Debug"
+METHOD = method_path(DEBUG)
 READ_CHUNK = 64 * 1024
 BACKOFF_MAX_S = 5.0
 PORT_WAIT_S = 15.0
@@ -61,7 +62,7 @@ class DebugRelay(threading.Thread):
         self.token_reader = token_reader
         self.credentials = credentials  # None: plaintext, as without --tls-ca
         self.hello = pb.DebugHello(node_id=node_id, node_ip=node_ip, session_name=session_name)
-        self.sessions: dict[str, DebugSession] = {}
+        self.sessions: dict[str, pb.DebugSessionUp] = {}
         self.ports: dict[str, int] = {}  # session id -> the worker's debugpy port on 127.0.0.1
         self.tokens: dict[str, str] = {}  # session id -> that port's access token (debugpy_auth)
         self.owners: dict[str, _WorkerConn] = {}
@@ -128,12 +129,12 @@ class DebugRelay(threading.Thread):
                 try:
                     msg = json.loads(line)
                     if msg.get("op") == "up":
-                        self._up(conn, DebugSession(**msg["session"]), int(msg["port"]), str(msg.get("token", "")))
+                        self._up(conn, session_up(msg["session"]), int(msg["port"]), str(msg.get("token", "")))
                     elif msg.get("op") == "down":
                         self._down(str(msg["session_id"]))
                     else:
                         log.warning("debug relay: unknown worker message %r", line[:200])
-                except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+                except (ValueError, KeyError, TypeError) as err:
                     log.warning("debug relay: bad worker message (%s): %r", err, line[:200])
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -142,13 +143,13 @@ class DebugRelay(threading.Thread):
                 self._down(sid)
             writer.close()
 
-    def _up(self, conn: _WorkerConn, info: DebugSession, port: int, token: str) -> None:
+    def _up(self, conn: _WorkerConn, info: pb.DebugSessionUp, port: int, token: str) -> None:
         self.sessions[info.session_id] = info
         self.ports[info.session_id] = port
         self.tokens[info.session_id] = token
         self.owners[info.session_id] = conn
         conn.sessions.add(info.session_id)
-        self._send(pb.DebugAgentMessage(up=_up_message(info)))
+        self._send(pb.DebugAgentMessage(up=info))
 
     def _down(self, session_id: str) -> None:
         if self.sessions.pop(session_id, None) is None:
@@ -191,7 +192,7 @@ class DebugRelay(threading.Thread):
                 self.outbox.get_nowait()
             await call.write(pb.DebugAgentMessage(hello=self.hello))
             for info in self.sessions.values():
-                await call.write(pb.DebugAgentMessage(up=_up_message(info)))
+                await call.write(pb.DebugAgentMessage(up=info))
             writer = asyncio.create_task(self._write_loop(call))
             try:
                 while True:
@@ -285,11 +286,33 @@ class DebugRelay(threading.Thread):
             await self._close_tunnel(tid, notify=False)
 
 
-def _up_message(info: DebugSession) -> pb.DebugSessionUp:
-    return pb.DebugSessionUp(
-        session_id=info.session_id, reason=info.reason, exception=info.exception or "", job_id=info.job_id or "",
-        task_id=info.task_id or "", attempt=info.attempt or 0, actor_id=info.actor_id or "",
-        function=info.function or "", file=info.file or "", line=info.line or 0, pid=info.pid,
-        worker_id=info.worker_id or "", working_dir=info.working_dir or "", paused_at=info.paused_at,
-        cluster_id=info.cluster_id,
-    )
+# What a worker's `up` message must carry; its other fields may be absent (None).
+_REQUIRED = ("session_id", "cluster_id", "reason", "pid", "paused_at")
+_PYTHON_TYPES: dict[int, tuple[type, ...]] = {
+    FieldDescriptor.TYPE_STRING: (str,), FieldDescriptor.TYPE_INT32: (int,), FieldDescriptor.TYPE_DOUBLE: (int, float),
+}
+
+
+def session_up(raw: Any) -> pb.DebugSessionUp:
+    """The wire message for a paused worker's announcement (the `session` of its `up` message).
+
+    The fields are the wire's (DebugSessionUp), checked by hand: the agent runs on every node and
+    must not load pydantic or the head's API models for this (tests/test_import_boundaries.py).
+    ValueError names the first bad field; fields the wire does not carry (`state`, `node_ip`, ...)
+    are ignored, None is left unset."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"session must be an object, not {type(raw).__name__}")
+    up = pb.DebugSessionUp()
+    for f in pb.DebugSessionUp.DESCRIPTOR.fields:
+        value = raw.get(f.name)
+        if value is None:
+            if f.name in _REQUIRED:
+                raise ValueError(f"session.{f.name} is missing")
+            continue
+        want = _PYTHON_TYPES[f.type]
+        if isinstance(value, bool) or not isinstance(value, want):
+            raise ValueError(f"session.{f.name} must be {want[-1].__name__}, not {type(value).__name__}")
+        setattr(up, f.name, value)  # an int32 out of range is a ValueError too
+    if up.reason not in rp.REASONS:
+        raise ValueError(f"session.reason must be one of {', '.join(rp.REASONS)}, not {up.reason!r}")
+    return up

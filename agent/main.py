@@ -33,8 +33,11 @@ from rayscope.agent.shipper import Shipper
 from rayscope.agent.spool import Spool
 from rayscope.agent.tls import TlsCaError, channel_credentials
 from rayscope.agent.volatile import VolatileBuffer
+from rayscope.common.atomic_file import write_atomic
 from rayscope.runtime.agent_link import AgentLink, write_link
+from rayscope.runtime.auth_token import TokenError, read_token_file
 from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
+from rayscope.wire.batch_items import batch_items
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
 
 log = logging.getLogger("rayscope.agent")
@@ -86,19 +89,8 @@ def parse_args(argv: Optional[list[str]] = None) -> AgentArgs:
     return AgentArgs(**vars(a))
 
 
-def read_token(path: str) -> str:
-    with open(path) as f:
-        token = f.read().strip()
-    if not token:
-        raise ValueError(f"token file {path} is empty")
-    return token
-
-
 def write_ready(path: str, content: dict[str, object]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(content, f)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(content))
 
 
 class Agent:
@@ -119,7 +111,7 @@ class Agent:
         self.node = NodeCollector(ident.session_dir)
         self.procs = ProcessCollector(ident)
         self.gpus = GpuCollector()
-        token = read_token(args.token_file)
+        token = read_token_file(args.token_file)
         self.store = ObjectStoreCollector(ident.raylet_address, ident.node_ip, token)
         self.metrics = NodeMetricsCollector(ident.node_id)
         self.http, self.metrics_url = serve(self.metrics, args.metrics_host or ident.node_ip, args.metrics_port)
@@ -129,9 +121,9 @@ class Agent:
             metrics_url=self.metrics_url, started_at=time.time(), version=VERSION, is_head_node=ident.is_head,
         )
         creds = channel_credentials(args.tls_ca)  # TLS: None without --tls-ca
-        self.shipper = Shipper(args.head, lambda: read_token(args.token_file), hello, self.spool, self.volatile,
+        self.shipper = Shipper(args.head, lambda: read_token_file(args.token_file), hello, self.spool, self.volatile,
                                credentials=creds)
-        self.debug_relay = DebugRelay(ident.session_dir, args.head, lambda: read_token(args.token_file),
+        self.debug_relay = DebugRelay(ident.session_dir, args.head, lambda: read_token_file(args.token_file),
                                       ident.node_id, ident.node_ip, ident.session_name, credentials=creds)
         self.me = psutil.Process()
         self.me.cpu_percent(None)
@@ -230,9 +222,9 @@ class Agent:
             self.spool.append(batch)
         except OSError as e:
             if self._held is None:
+                items = batch_items(batch)
                 log.warning("cannot spool a batch (%s): holding %d log lines and %d events in memory, "
-                            "reading nothing more until it is written", e, len(batch.log_lines),
-                            len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs))
+                            "reading nothing more until it is written", e, items.lines, items.events)
             return False
         if self._held is not None:
             log.info("spool writable again: the held batch is spooled as seq %d", batch.seq)
@@ -291,8 +283,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        read_token(args.token_file)
-    except (OSError, ValueError) as e:
+        read_token_file(args.token_file)
+    except TokenError as e:
         log.error("cannot read --token-file: %s", e)
         return 2
     try:  # TLS: an unusable --tls-ca stops the agent at once

@@ -23,11 +23,12 @@ from rayscope.agent.link_errors import link_failure_reason
 from rayscope.agent.spool import Spool, parse_batch
 from rayscope.agent.tls import open_channel
 from rayscope.agent.volatile import VolatileBuffer
+from rayscope.wire.grpc_service import STREAM, method_path
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, AgentMessage, HeadMessage
 
 log = logging.getLogger(__name__)
 
-METHOD = "/rayscope.wire.Ingest/Stream"
+METHOD = method_path(STREAM)
 MAX_MESSAGE = 64 << 20
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE),

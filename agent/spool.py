@@ -13,7 +13,6 @@ batches above the head's committed seq on the first hello, instead of letting th
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -25,6 +24,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from rayscope.common.atomic_file import write_atomic
+from rayscope.wire.batch_items import batch_items
 from rayscope.wire.rayscope_ingest_pb2 import Batch, DropReport
 
 log = logging.getLogger(__name__)
@@ -140,18 +141,9 @@ class Spool:
         return seg
 
     def _write_meta(self, durable: bool = True) -> None:
-        tmp = os.path.join(self.dir, META + ".tmp")
-        try:
-            with open(tmp, "w") as f:
-                f.write(json.dumps({"acked_seq": self.acked_seq, "next_seq": self.next_seq, "synced": self.synced}))
-                f.flush()
-                if self.fsync and durable:
-                    os.fsync(f.fileno())
-            os.replace(tmp, os.path.join(self.dir, META))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # half a file on a full disk only takes space
-            raise
+        write_atomic(os.path.join(self.dir, META),
+                     json.dumps({"acked_seq": self.acked_seq, "next_seq": self.next_seq, "synced": self.synced}),
+                     durable=self.fsync and durable)
 
     # ------------------------------------------------------------------ writing
     def append(self, batch: Batch) -> int:
@@ -229,10 +221,15 @@ class Spool:
     def _count_drop(self, batch: Batch, nbytes: int) -> None:
         self.dropped_batches += 1
         now = time.time()
-        n_lines = len(batch.log_lines)
-        n_events = len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs)
+        items = batch_items(batch)
         line_bytes = sum(len(line.text) for line in batch.log_lines)
-        parts = [("logs", n_lines, line_bytes), ("events", n_events, nbytes - line_bytes)]
+        sample_bytes = sum(s.ByteSize() for s in batch.node_samples) + sum(s.ByteSize() for s in batch.object_store)
+        proc_bytes = batch.processes.ByteSize() if batch.HasField("processes") else 0
+        obj_bytes = batch.objects.ByteSize() if batch.HasField("objects") else 0
+        parts = [("logs", items.lines, line_bytes), ("metrics", items.samples, sample_bytes),
+                 ("processes", int(batch.HasField("processes")), proc_bytes),
+                 ("objects", int(batch.HasField("objects")), obj_bytes),
+                 ("events", items.events, nbytes - line_bytes - sample_bytes - proc_bytes - obj_bytes)]
         for source, count, size in parts:
             if count == 0:
                 continue

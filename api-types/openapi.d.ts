@@ -518,8 +518,11 @@ export interface components {
             actor_id: string;
             /** Job Id */
             job_id: string;
-            /** State */
-            state: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "DEPENDENCIES_UNREADY" | "PENDING_CREATION" | "ALIVE" | "RESTARTING" | "DEAD";
             /** Class Name */
             class_name: string | null;
             /** Name */
@@ -692,8 +695,11 @@ export interface components {
         Job: {
             /** Job Id */
             job_id: string;
-            /** State */
-            state: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "RUNNING" | "FINISHED";
             /** Driver Pid */
             driver_pid: number | null;
             /** Driver Ip */
@@ -793,8 +799,11 @@ export interface components {
             node_name: string | null;
             /** Hostname */
             hostname: string | null;
-            /** State */
-            state: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "ALIVE" | "DEAD";
             /**
              * Is Head Node
              * @default false

@@ -42,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from netns_hosts import Host, hosts  # noqa: E402
+from rayscope.runtime.auth_token import read_token_file  # noqa: E402
 from rayscope.runtime.state import load_state  # noqa: E402
 from timing import Latency  # noqa: E402
 
@@ -143,7 +144,7 @@ def start(h1: Host, worker_host: Host, worker_tmp: Path) -> Head:
            "rayscope start --address")
     head = next(n for n in load_state(h1.home).nodes if n.role == "head")
     assert head.head_service is not None
-    return Head(h1, head.head_service.http_url + "/api/v1", Path(head.token_file).read_text().strip())
+    return Head(h1, head.head_service.http_url + "/api/v1", read_token_file(head.token_file))
 
 
 def _driver_lines(driver: subprocess.Popen, seen: dict[str, float]) -> None:

@@ -63,10 +63,11 @@ def history_head(db: Path) -> Iterator[tuple[str, str]]:
     """The real head serving `db` in history mode: (http_url, token) until the block ends."""
     tmp = Path(tempfile.mkdtemp(prefix="rs-bench-"))
     token_file = tmp / "token"
-    token_file.write_text(os.urandom(16).hex())
+    token = os.urandom(16).hex()
+    token_file.write_text(token)
     head = start_history_head(db, token_file, tmp / "ready.json")
     try:
-        yield json.loads((tmp / "ready.json").read_text())["http_url"], token_file.read_text()
+        yield json.loads((tmp / "ready.json").read_text())["http_url"], token
     finally:
         head.terminate()
         head.wait(30)

@@ -17,8 +17,9 @@ from typing import Any, Iterator, Optional, Sequence, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from rayscope.common.filters import FilterSyntaxError, parse_filter
 from rayscope.dashboard.models import API_PREFIX, ErrorBody, Page
-from rayscope.runtime.auth_token import rayscope_home
+from rayscope.runtime.auth_token import TokenError, TokenFileMissing, rayscope_home, read_token_file
 from rayscope.runtime.state import HeadInfo as LocalHead
 from rayscope.runtime.state import StateError, local_head
 
@@ -102,12 +103,13 @@ def normalize_url(address: str) -> str:
 
 
 def _read_token_file(path: Path) -> Optional[str]:
+    """A candidate token file's token; None when it does not exist (the next candidate is tried)."""
     try:
-        return path.read_text().strip() or None
-    except FileNotFoundError:
+        return read_token_file(path)
+    except TokenFileMissing:
         return None
-    except OSError as exc:
-        raise HeadAuthError(f"cannot read the token file {path}: {exc}") from None
+    except TokenError as exc:
+        raise HeadAuthError(str(exc)) from None
 
 
 def resolve_tls_ca(flag: Optional[str] = None) -> Optional[str]:
@@ -333,11 +335,9 @@ def filter_params(filters: Sequence[str]) -> list[tuple[str, str]]:
     """Check `KEY=VALUE` / `KEY!=VALUE` syntax (the head checks the keys) and build query params."""
     params = []
     for expr in filters:
-        eq = expr.find("=")
-        key = expr[: eq - 1] if eq > 0 and expr[eq - 1] == "!" else expr[:eq]
-        if eq < 0 or not key.strip():
-            raise HeadBadRequest(
-                f"bad filter {expr!r}: expected KEY=VALUE or KEY!=VALUE, e.g. --filter state=FAILED"
-            )
+        try:
+            parse_filter(expr)
+        except FilterSyntaxError as e:
+            raise HeadBadRequest(f"{e}, e.g. --filter state=FAILED") from None
         params.append(("filter", expr))
     return params

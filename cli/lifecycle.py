@@ -20,7 +20,7 @@ from typing import Any
 
 from rayscope.runtime import node as nodes
 from rayscope.runtime.agent_link import describe_link
-from rayscope.runtime.auth_token import TokenError, rayscope_home, resolve_token, token_file_for
+from rayscope.runtime.auth_token import TokenError, rayscope_home, read_token_file, resolve_token, token_file_for
 from rayscope.runtime.ray_kv import KvError
 from rayscope.runtime.ray_settings import RaySettingsError
 from rayscope.runtime.session import SessionError
@@ -115,7 +115,7 @@ def _print_node(node: Any) -> None:
     if node.head_service is not None:
         print(f"  head     {node.head_service.http_url}  ingest {node.head_service.grpc_address}  (pid {node.head_service.pid})")
         try:  # the link signs the browser in; the #fragment never reaches the server's logs
-            print(f"  web UI   {node.head_service.http_url}/#token={Path(node.token_file).read_text().strip()}")
+            print(f"  web UI   {node.head_service.http_url}/#token={read_token_file(node.token_file)}")
         except OSError:
             pass
     if node.agent is not None:
@@ -191,7 +191,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             time.sleep(0.1)
         print(f"dashboard: {json.loads(ready.read_text())['http_url']}  token file: {token_file}", flush=True)
         # The fragment never reaches the server (nor its logs); the page moves it to sessionStorage.
-        print(f"web UI: {json.loads(ready.read_text())['http_url']}/#token={token_file.read_text().strip()}", flush=True)
+        print(f"web UI: {json.loads(ready.read_text())['http_url']}/#token={read_token_file(token_file)}", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard.models import ObjectRef
 from rayscope.runtime.auth_token import rayscope_home
 
@@ -68,9 +68,7 @@ def record(path: Path, totals: list[CallSiteTotal], now: Optional[float] = None)
                   "sites": {t.call_site: [t.objects, t.bytes] for t in totals}})
     snaps = snaps[-MAX_SNAPSHOTS:]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text("".join(json.dumps(s) + "\n" for s in snaps))
-    os.replace(tmp, path)
+    write_atomic(path, "".join(json.dumps(s) + "\n" for s in snaps))
     return snaps
 
 

@@ -9,7 +9,6 @@ generated dashboards (grafana/).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +17,7 @@ import yaml
 
 from rayscope.cli.client import HeadClient, HeadError, NoHeadConfigured, resolve_target
 from rayscope.cli.state_cli import _common_options, _guard
+from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard.config import default_file_sd
 from rayscope.dashboard.models import API_PREFIX, ClusterInfo
 from rayscope.runtime.state import StateError, local_head
@@ -78,9 +78,7 @@ def _write_or_print(text: str, out: Optional[str]) -> None:
         return
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     print(f"wrote {path}", file=sys.stderr)
 
 

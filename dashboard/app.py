@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rayscope.dashboard import metrics_endpoint, openapi
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api import api_router
+from rayscope.dashboard.api.deps import listing
 from rayscope.dashboard.auth import TokenMiddleware
 from rayscope.dashboard.errors import ApiError
 from rayscope.dashboard.store import Store
@@ -49,7 +50,7 @@ def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) 
     app.state.cluster_info = cluster_info
     app.include_router(api_router(), prefix=m.API_PREFIX)
     app.include_router(ws_router(hub), prefix=m.API_PREFIX)
-    mount_debugger(app, hub, cluster_info)
+    mount_debugger(app, hub, cluster_info.session_name, cluster_info.db_path, listing)
     app.include_router(metrics_endpoint.router)  # GET /metrics (Prometheus), token like the rest
     app.state.metrics_registry = metrics_endpoint.head_registry(store, hub, cluster_info)
     app.state.http_url = ""  # set by server.py once the port is known

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
-import secrets
-from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import parse_qs
 
@@ -28,19 +25,6 @@ def bearer(header_value: str | None) -> str | None:
         return None
     scheme, _, value = header_value.partition(" ")
     return value.strip() if scheme.lower() == "bearer" else None
-
-
-def load_or_create_token(path: Path) -> str:
-    """Read the token file; create it (mode 0600) with a fresh token if it does not exist yet."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32) + "\n")
-    token = path.read_text().strip()
-    if not token:
-        raise SystemExit(f"token file {path} is empty")
-    return token
 
 
 class TokenMiddleware:

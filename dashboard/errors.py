@@ -1,22 +1,7 @@
-"""API errors: every 4xx answer is `{"error": "<one line>"}` (models.ErrorBody)."""
+"""API errors: defined in common/api_errors.py (the debugger raises them too); re-exported here for
+the head's modules."""
 from __future__ import annotations
 
+from rayscope.common.api_errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
-class ApiError(Exception):
-    status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class BadRequest(ApiError):
-    status = 400
-
-
-class Unauthorized(ApiError):
-    status = 401
-
-
-class NotFound(ApiError):
-    status = 404
+__all__ = ["ApiError", "BadRequest", "Conflict", "Forbidden", "NotFound", "Unauthorized"]

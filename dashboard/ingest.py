@@ -20,10 +20,10 @@ from rayscope.dashboard.store.context import MalformedItem, require_hex
 from rayscope.dashboard.store.writer import WriterDied
 from rayscope.dashboard.ws import Hub
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.grpc_service import STREAM, add_stream_method
 
 log = logging.getLogger(__name__)
 
-SERVICE = "rayscope.wire.Ingest"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 UNAUTHENTICATED = "invalid or missing Rayscope token"
 # Batches of one stream read ahead of their acks (the agent's own window is MAX_INFLIGHT).
@@ -129,16 +129,8 @@ def authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
     return token_matches(token, bearer(auth if isinstance(auth, str) else None))
 
 
-def add_stream_method(server: grpc.aio.Server, method: str, behavior, request_cls, response_cls) -> None:
-    """No generated *_pb2_grpc module: register one bidi method of the service by hand."""
-    handler = grpc.stream_stream_rpc_method_handler(
-        behavior, request_deserializer=request_cls.FromString, response_serializer=response_cls.SerializeToString,
-    )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {method: handler}),))
-
-
 def add_ingest_service(server: grpc.aio.Server, servicer: IngestServicer) -> None:
-    add_stream_method(server, "Stream", servicer.stream, pb.AgentMessage, pb.HeadMessage)
+    add_stream_method(server, STREAM, servicer.stream, pb.AgentMessage, pb.HeadMessage)
 
 
 GRPC_OPTIONS = [

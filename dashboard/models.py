@@ -6,54 +6,20 @@ name says otherwise. Absent values are None, never "" or 0, so a reader can tell
 """
 from __future__ import annotations
 
-from typing import Generic, Literal, Optional, TypeVar
+from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-API_PREFIX = "/api/v1"
-
-TaskState = Literal[
-    "NIL",
-    "PENDING_ARGS_AVAIL",
-    "PENDING_NODE_ASSIGNMENT",
-    "PENDING_OBJ_STORE_MEM_AVAIL",
-    "PENDING_ARGS_FETCH",
-    "SUBMITTED_TO_WORKER",
-    "PENDING_ACTOR_TASK_ARGS_FETCH",
-    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
-    "RUNNING",
-    "RUNNING_IN_RAY_GET",
-    "RUNNING_IN_RAY_WAIT",
-    "FINISHED",
-    "FAILED",
-    "GETTING_AND_PINNING_ARGS",
-]
-
-RowT = TypeVar("RowT")
-
-
-class ApiModel(BaseModel):
-    """Base of every API model.
-
-    Every field of a response is always sent (no route excludes unset or None fields), so the
-    response schema lists fields with defaults as required: the generated TypeScript types
-    (api-types/, `python -m rayscope.dashboard.openapi`) then read `x: T | null`, not `x?: T | null`.
-    """
-
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
-
-
-class Page(ApiModel, Generic[RowT]):
-    """One page of a listing. Follow `next_cursor` until it is None; there is no row cap."""
-
-    rows: list[RowT]
-    next_cursor: Optional[str] = None
-
-
-class ErrorBody(ApiModel):
-    """Every 4xx/5xx answer: one line a CLI can print as is."""
-
-    error: str
+# Re-exported: the base, the page shape and the prefix are shared with the debugger (common/api_model.py),
+# whose own models (debugger/models.py) are part of this API too.
+from rayscope.common.api_model import API_PREFIX as API_PREFIX
+from rayscope.common.api_model import ApiModel as ApiModel
+from rayscope.common.api_model import ErrorBody as ErrorBody
+from rayscope.common.api_model import Page as Page
+from rayscope.debugger.models import DebugResumed as DebugResumed
+from rayscope.debugger.models import DebugSession as DebugSession
+from rayscope.debugger.models import DebugTicket as DebugTicket
+from rayscope.runtime.ray_enums import ActorState, JobState, NodeState, TaskState  # Ray's enums, defined once there
 
 
 class Node(ApiModel):
@@ -61,7 +27,7 @@ class Node(ApiModel):
     node_ip: Optional[str] = None
     node_name: Optional[str] = None
     hostname: Optional[str] = None
-    state: str  # ALIVE, DEAD
+    state: NodeState
     is_head_node: bool = False
     resources_total: dict[str, float] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
@@ -83,7 +49,7 @@ class Node(ApiModel):
 
 class Job(ApiModel):
     job_id: str
-    state: str  # RUNNING, FINISHED
+    state: JobState
     driver_pid: Optional[int] = None
     driver_ip: Optional[str] = None
     entrypoint: Optional[str] = None
@@ -120,7 +86,7 @@ class Task(ApiModel):
 class Actor(ApiModel):
     actor_id: str
     job_id: str
-    state: str
+    state: ActorState
     class_name: Optional[str] = None
     name: Optional[str] = None
     repr_name: Optional[str] = None
@@ -316,42 +282,6 @@ class WsDelta(ApiModel):
     ts: float
 
 
-class DebugSession(ApiModel):
-    """A worker thread paused in Rayscope's debugger (docs/debugger.md). Live state, not stored."""
-
-    session_id: str
-    cluster_id: str  # the Ray session name of the cluster the worker belongs to
-    state: Literal["paused", "attached", "gone"]  # "gone" only in the last WebSocket push
-    reason: Literal["breakpoint", "exception"]
-    exception: Optional[str] = None  # "ValueError: bad input"
-    job_id: Optional[str] = None
-    task_id: Optional[str] = None
-    attempt: Optional[int] = None
-    actor_id: Optional[str] = None
-    function: Optional[str] = None
-    file: Optional[str] = None
-    line: Optional[int] = None
-    node_id: str
-    node_ip: Optional[str] = None
-    pid: int
-    worker_id: Optional[str] = None
-    working_dir: Optional[str] = None  # the worker's cwd: the remote root for path mappings
-    paused_at: float
-    attached_by: Optional[str] = None
-    attached_at: Optional[float] = None
-
-
-class DebugTicket(ApiModel):
-    """Single-use, short-lived permission to open the tunnel to one session."""
-
-    ticket: str
-    session_id: str
-    expires_at: float
-    tunnel_path: str  # relative to the head's HTTP URL; ws:// for http://
-
-
-class DebugResumed(ApiModel):
-    resumed: list[str]
 class TimelineLane(ApiModel):
     """One row of the timeline: a worker process (node + pid) that ran tasks."""
 

@@ -35,13 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 API_TYPES = REPO / "api-types"
 GENERATOR = "openapi-typescript"
 GENERATOR_ARGS = ["--root-types", "--root-types-no-schema-prefix"]
+API_MODEL_MODULES = (m.__name__, "rayscope.common.api_model", "rayscope.debugger.models")
 
 
 def api_models() -> list[type[BaseModel]]:
-    """Every model defined in dashboard/models.py (the generic Page appears as Page_X_ per route)."""
+    """Every model of dashboard/models.py, with those it re-exports from the modules it shares with
+    the debugger (the generic Page appears as Page_X_ per route)."""
     return [
         v for v in vars(m).values()
-        if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == m.__name__
+        if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ in API_MODEL_MODULES
         and v is not m.ApiModel and not v.__pydantic_generic_metadata__["parameters"]
     ]
 

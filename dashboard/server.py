@@ -20,11 +20,11 @@ from typing import Optional
 import grpc
 import uvicorn
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard import models as m
 from rayscope.dashboard.app import create_app
-from rayscope.dashboard.auth import load_or_create_token
 from rayscope.dashboard.config import HeadConfig
-from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service
+from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service, authorized
 from rayscope.dashboard.otel_traces import otlp_listener
 from rayscope.dashboard.service_discovery import file_sd_loop
 from rayscope.dashboard.store import Store
@@ -32,6 +32,7 @@ from rayscope.dashboard.store.retention import RetentionPolicy
 from rayscope.dashboard.tls import add_grpc_port, load_server_tls, url_scheme
 from rayscope.dashboard.ws import Hub
 from rayscope.debugger.head_service import DebugServicer, add_debug_service
+from rayscope.runtime.auth_token import TokenError, read_or_create_token
 
 log = logging.getLogger("rayscope.dashboard")
 RETENTION_EVERY_S = 300.0
@@ -53,9 +54,7 @@ def _version(dist: str) -> Optional[str]:
 
 
 def write_ready_file(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload))
 
 
 def _http_socket(host: str, port: int) -> socket.socket:
@@ -90,7 +89,10 @@ async def _retention_loop(store: Store, policy: RetentionPolicy) -> None:
 async def serve(cfg: HeadConfig) -> None:
     # TLS (--tls-cert/--tls-key) is checked before anything listens: a bad pair is one line on stderr.
     tls = load_server_tls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
-    token = load_or_create_token(cfg.token_file)
+    try:
+        token = read_or_create_token(cfg.token_file)
+    except TokenError as e:
+        raise SystemExit(str(e)) from None
     store = Store(cfg.db, live=not cfg.history)
     hub = Hub()
     info = m.ClusterInfo(session_name=cfg.session_name, ray_version=_version("ray"),
@@ -110,7 +112,7 @@ async def serve(cfg: HeadConfig) -> None:
     if not cfg.history:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
-        add_debug_service(grpc_server, DebugServicer(app.state.debug, token))
+        add_debug_service(grpc_server, DebugServicer(app.state.debug, lambda ctx: authorized(ctx, token)))
         bind = f"[{cfg.grpc_host}]" if ":" in cfg.grpc_host else cfg.grpc_host
         gport = add_grpc_port(grpc_server, f"{bind}:{cfg.grpc_port}", tls)
         if gport == 0:

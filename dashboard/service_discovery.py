@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard import models as m
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.read_prometheus import live_agent_targets
@@ -55,9 +55,7 @@ def write_file_sd(path: Path, groups: list[m.PromTargetGroup]) -> bool:
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return True
 
 

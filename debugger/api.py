@@ -1,5 +1,10 @@
 """REST + WebSocket face of the debugger (docs/debugger.md), mounted by dashboard/app.py.
 
+The head plugs the debugger in through `mount` (and debugger/head_service.py for the agents' gRPC
+method), handing it what it needs: its WebSocket hub, the cluster's name, where to keep the audit
+log, and the head's listing-parameter dependency. The debugger imports nothing of the head
+(tests/test_import_boundaries.py); its API models are its own (debugger/models.py).
+
 The tunnel sits behind the head's token middleware like every other route, and additionally
 needs a single-use ticket bound to one session of this cluster. Ticket problems close the
 WebSocket with 4401 and a one-line reason, a second client gets 4409 "already attached by".
@@ -10,15 +15,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional, Protocol, Sequence
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
 
-from rayscope.dashboard import models as m
-from rayscope.dashboard.api.deps import ListingDep
-from rayscope.dashboard.ws import Hub
+from rayscope.common.api_model import API_PREFIX, Page
 from rayscope.debugger.audit import AuditLog, audit_path_for
-from rayscope.debugger.registry import DebugRegistry, Grant, TunnelEnd, TunnelRefused
+from rayscope.debugger.models import DebugResumed, DebugSession, DebugTicket
+from rayscope.debugger.registry import DebugRegistry, Grant, Publisher, TunnelEnd, TunnelRefused
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +30,27 @@ CLIENT_HEADER = "x-rayscope-client"
 MAX_CLOSE_REASON = 120  # WebSocket close reasons are at most 123 bytes
 
 
-def mount(app: FastAPI, hub: Hub, info: m.ClusterInfo) -> DebugRegistry:
-    """Creates the registry (app.state.debug) and mounts its routes under /api/v1."""
-    audit = AuditLog(None if info.db_path in ("", ":memory:") else audit_path_for(info.db_path))
-    registry = DebugRegistry(info.session_name or f"rayscope-{uuid.uuid4().hex[:12]}", hub, audit)
+class ListingParams(Protocol):
+    """What the head's listing dependency gives (`filter=`, `sort=`, `limit=`, `cursor=`)."""
+
+    filters: Sequence[str]
+    sort: Optional[str]
+    limit: int
+    cursor: Optional[str]
+
+
+def mount(app: FastAPI, hub: Publisher, session_name: Optional[str], db_path: str,
+          listing: Callable[..., Any]) -> DebugRegistry:
+    """Creates the registry (app.state.debug) and mounts its routes under /api/v1.
+
+    `hub`: where session changes are pushed; `session_name`: the cluster's (None: a made-up one);
+    `db_path`: the head's database, beside which the audit log is kept (none for ":memory:");
+    `listing`: the head's FastAPI dependency for listing parameters, so that the sessions listing
+    takes them exactly as every other listing does."""
+    audit = AuditLog(None if db_path in ("", ":memory:") else audit_path_for(db_path))
+    registry = DebugRegistry(session_name or f"rayscope-{uuid.uuid4().hex[:12]}", hub, audit)
     app.state.debug = registry
-    app.include_router(router(registry), prefix=m.API_PREFIX)
+    app.include_router(router(registry, listing), prefix=API_PREFIX)
     return registry
 
 
@@ -39,21 +58,21 @@ def _peer(conn: Request | WebSocket) -> str:
     return f"{conn.client.host}:{conn.client.port}" if conn.client else "unknown"
 
 
-def router(registry: DebugRegistry) -> APIRouter:
+def router(registry: DebugRegistry, listing: Callable[..., Any]) -> APIRouter:
     r = APIRouter()
 
-    @r.get("/debug/sessions", response_model=m.Page[m.DebugSession])
-    def list_sessions(q: ListingDep, job_id: Optional[str] = None, node_id: Optional[str] = None,
-                      state: Optional[str] = None) -> m.Page:
+    @r.get("/debug/sessions", response_model=Page[DebugSession])
+    def list_sessions(q: ListingParams = Depends(listing), job_id: Optional[str] = None,  # noqa: B008
+                      node_id: Optional[str] = None, state: Optional[str] = None) -> Page:
         extra = [f"{k}={v}" for k, v in (("job_id", job_id), ("node_id", node_id), ("state", state)) if v]
-        return registry.listing(q.filters + extra, q.sort, q.limit, q.cursor)
+        return registry.listing([*q.filters, *extra], q.sort, q.limit, q.cursor)
 
-    @r.get("/debug/sessions/{session_id}", response_model=m.DebugSession)
-    def get_session(session_id: str) -> m.DebugSession:
+    @r.get("/debug/sessions/{session_id}", response_model=DebugSession)
+    def get_session(session_id: str) -> DebugSession:
         return registry.get(session_id)
 
-    @r.post("/debug/sessions/{session_id}/ticket", response_model=m.DebugTicket)
-    def ticket(session_id: str, request: Request) -> m.DebugTicket:
+    @r.post("/debug/sessions/{session_id}/ticket", response_model=DebugTicket)
+    def ticket(session_id: str, request: Request) -> DebugTicket:
         client = request.headers.get(CLIENT_HEADER) or _peer(request)
         return registry.issue_ticket(session_id, client, _peer(request))
 
@@ -62,10 +81,10 @@ def router(registry: DebugRegistry) -> APIRouter:
         registry.resume(session_id, _peer(request))
         return Response(status_code=204)
 
-    @r.post("/debug/resume", response_model=m.DebugResumed)
+    @r.post("/debug/resume", response_model=DebugResumed)
     def resume_job(job_id: Annotated[str, Query(description="resume every paused session of this job")],
-                   request: Request) -> m.DebugResumed:
-        return m.DebugResumed(resumed=registry.resume_job(job_id, _peer(request)))
+                   request: Request) -> DebugResumed:
+        return DebugResumed(resumed=registry.resume_job(job_id, _peer(request)))
 
     @r.websocket("/debug/tunnel")
     async def tunnel(ws: WebSocket, ticket: str = "") -> None:

@@ -3,30 +3,33 @@
 Agent -> head: hello, session up/down, tunnel opened/data/closed. Head -> agent: whatever the
 registry queues on the link's outbox (tunnel open/data/close, resume). When the stream ends,
 every session of that agent is gone and its tunnels close.
+
+The head registers it (dashboard/server.py) with its own check of the agent's token (`authorize`):
+the debugger imports nothing of the head.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 
-from rayscope.dashboard.ingest import add_stream_method, authorized
 from rayscope.debugger.registry import DebugRegistry
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.grpc_service import DEBUG, add_stream_method
 
 log = logging.getLogger(__name__)
 
 class DebugServicer:
-    def __init__(self, registry: DebugRegistry, token: str) -> None:
+    def __init__(self, registry: DebugRegistry, authorize: Callable[[grpc.aio.ServicerContext], bool]) -> None:
         self.registry = registry
-        self.token = token
+        self.authorize = authorize  # the head's token check of a call's metadata
 
     async def debug(self, requests: AsyncIterator[pb.DebugAgentMessage],
                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DebugHeadMessage]:
-        if not authorized(context, self.token):
+        if not self.authorize(context):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid or missing Rayscope token")
         first = await anext(aiter(requests), None)
         if first is None:
@@ -63,4 +66,4 @@ class DebugServicer:
 
 
 def add_debug_service(server: grpc.aio.Server, servicer: DebugServicer) -> None:
-    add_stream_method(server, "Debug", servicer.debug, pb.DebugAgentMessage, pb.DebugHeadMessage)
+    add_stream_method(server, DEBUG, servicer.debug, pb.DebugAgentMessage, pb.DebugHeadMessage)

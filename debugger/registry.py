@@ -12,11 +12,12 @@ import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Protocol, Sequence
 
-from rayscope.dashboard import models as m
-from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
-from rayscope.dashboard.ws import Hub
+from rayscope.common import api_model as m
+from rayscope.common.api_errors import BadRequest, Conflict, Forbidden, NotFound
+from rayscope.common.filters import FilterSyntaxError, parse_filters
+from rayscope.debugger import models as dm
 from rayscope.debugger.audit import AuditLog
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -27,20 +28,19 @@ CLOSE_ALREADY_ATTACHED = 4409
 CLOSE_UNREACHABLE = 4404
 
 
-class Conflict(ApiError):
-    status = 409
-
-
-class Forbidden(ApiError):
-    status = 403
-
-
 class TunnelRefused(Exception):
     """The tunnel cannot open; `code` is the WebSocket close code, str() the one-line reason."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Publisher(Protocol):
+    """What the registry needs of the head's WebSocket hub (dashboard/ws.py: Hub): push deltas,
+    `{kind: rows}`, to every client. The head passes its hub to `debugger.api.mount`."""
+
+    def publish(self, deltas: dict[str, list[dict]]) -> None: ...
 
 
 def gone_message(session_id: str) -> str:
@@ -80,17 +80,17 @@ class _Ticket:
 class Grant:
     """A redeemed ticket: the session it opens and who holds it."""
 
-    session: m.DebugSession
+    session: dm.DebugSession
     link: AgentLink
     client: str
 
 
 class DebugRegistry:
-    def __init__(self, cluster_id: str, hub: Hub, audit: AuditLog) -> None:
+    def __init__(self, cluster_id: str, hub: Publisher, audit: AuditLog) -> None:
         self.cluster_id = cluster_id
         self.hub = hub
         self.audit = audit
-        self.sessions: dict[str, m.DebugSession] = {}
+        self.sessions: dict[str, dm.DebugSession] = {}
         self.links: dict[str, AgentLink] = {}  # session_id -> link
         self.tickets: dict[str, _Ticket] = {}
         self._tunnel_ids = itertools.count(1)
@@ -114,7 +114,7 @@ class DebugRegistry:
         if old is None:
             old = next((o for o in self.sessions.values()
                         if o.node_id == link.node_id and o.pid == up.pid and o.state == "attached"), None)
-        s = m.DebugSession(
+        s = dm.DebugSession(
             session_id=up.session_id, cluster_id=up.cluster_id or link.cluster_id,
             state=old.state if old else "paused",
             reason="exception" if up.reason == "exception" else "breakpoint", exception=up.exception or None,
@@ -138,28 +138,25 @@ class DebugRegistry:
         if s is not None:
             self._publish(s.model_copy(update={"state": "gone"}))
 
-    def _publish(self, s: m.DebugSession) -> None:
+    def _publish(self, s: dm.DebugSession) -> None:
         self.hub.publish({"debug_sessions": [s.model_dump()]})
 
     # ------------------------------------------------------------------ reading
-    def get(self, session_id: str) -> m.DebugSession:
+    def get(self, session_id: str) -> dm.DebugSession:
         s = self.sessions.get(session_id)
         if s is None:
             raise NotFound(gone_message(session_id))
         return s
 
     def listing(self, filters: Sequence[str], sort: Optional[str], limit: int, cursor: Optional[str]) -> m.Page:
-        fields = list(m.DebugSession.model_fields)
+        fields = list(dm.DebugSession.model_fields)
         rows = list(self.sessions.values())
-        for raw in filters:
-            eq = raw.find("=")
-            if eq <= 0:
-                raise BadRequest(f"bad filter {raw!r}: use KEY=VALUE or KEY!=VALUE; valid keys: {', '.join(fields)}")
-            negate = raw[eq - 1] == "!"
-            key, value = raw[: eq - 1 if negate else eq].strip(), raw[eq + 1:]
-            if key not in fields:
-                raise BadRequest(f"unknown filter key {key!r}; valid keys: {', '.join(fields)}")
-            rows = [r for r in rows if (_text(getattr(r, key)) == value) != negate]
+        try:
+            exprs = parse_filters(filters, fields)
+        except FilterSyntaxError as e:
+            raise BadRequest(str(e)) from None
+        for f in exprs:
+            rows = [r for r in rows if (_text(getattr(r, f.key)) == f.value) != f.negate]
         name = (sort or "paused_at").lstrip("-+")
         if name not in fields:
             raise BadRequest(f"unknown sort field {name!r}; valid fields: {', '.join(fields)}")
@@ -174,10 +171,10 @@ class DebugRegistry:
                 raise BadRequest("bad cursor: pass next_cursor from the previous page unchanged") from None
         page = rows[start:start + limit]
         more = start + limit < len(rows)
-        return m.Page[m.DebugSession](rows=page, next_cursor=str(start + limit) if more else None)
+        return m.Page[dm.DebugSession](rows=page, next_cursor=str(start + limit) if more else None)
 
     # ------------------------------------------------------------------ tickets
-    def issue_ticket(self, session_id: str, client: str, peer: str) -> m.DebugTicket:
+    def issue_ticket(self, session_id: str, client: str, peer: str) -> dm.DebugTicket:
         s = self.get(session_id)
         if s.cluster_id != self.cluster_id:
             self.audit.write("ticket_refused", session_id=session_id, client=client, peer=peer,
@@ -195,7 +192,7 @@ class DebugRegistry:
         self.tickets[token] = t
         self.audit.write("ticket", session_id=session_id, client=client, peer=peer, expires_at=t.expires_at,
                          **_who(s))
-        return m.DebugTicket(ticket=token, session_id=session_id, expires_at=t.expires_at,
+        return dm.DebugTicket(ticket=token, session_id=session_id, expires_at=t.expires_at,
                              tunnel_path=f"{m.API_PREFIX}/debug/tunnel?ticket={token}")
 
     def _expire_tickets(self) -> None:
@@ -234,14 +231,14 @@ class DebugRegistry:
         self.audit.write("attach", session_id=s.session_id, client=t.client, peer=peer, **_who(s))
         return Grant(session=s, link=self.links[s.session_id], client=t.client)
 
-    def _worker_holder(self, s: m.DebugSession) -> Optional[m.DebugSession]:
+    def _worker_holder(self, s: dm.DebugSession) -> Optional[dm.DebugSession]:
         """One client per worker process: its debugpy serves one connection at a time."""
         for other in self.sessions.values():
             if other.state == "attached" and other.node_id == s.node_id and other.pid == s.pid:
                 return other
         return None
 
-    def _set_attached(self, s: m.DebugSession, client: Optional[str], at: Optional[float]) -> m.DebugSession:
+    def _set_attached(self, s: dm.DebugSession, client: Optional[str], at: Optional[float]) -> dm.DebugSession:
         """Every paused thread of that worker shares its one debugpy connection, so all of them
         are attached (or detached) together."""
         update = {"state": "attached" if client else "paused", "attached_by": client, "attached_at": at}
@@ -326,5 +323,5 @@ def _clock(ts: Optional[float]) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "?"
 
 
-def _who(s: m.DebugSession) -> dict[str, object]:
+def _who(s: dm.DebugSession) -> dict[str, object]:
     return {"job_id": s.job_id, "task_id": s.task_id, "node_id": s.node_id, "pid": s.pid}

@@ -5,7 +5,7 @@ without any credential of its own. The socket file lives under Ray's session dir
 0600 in a 0700 directory, so only the user running Ray (who can ptrace the workers anyway)
 can register sessions or receive resume commands. Nothing listens on a network address.
 
-One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "token": T, "session": {DebugSession fields}}`` and
+One JSON object per line. Worker -> agent: ``{"op": "up", "port": P, "token": T, "session": {DebugSessionUp fields}}`` and
 ``{"op": "down", "session_id": ...}``. Agent -> worker: ``{"op": "resume", "session_id": ...}``.
 A closed connection means every session it announced is gone (the worker died or resumed).
 """
@@ -15,9 +15,12 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Any
+from typing import Any, Literal, get_args
 
 SOCKET_NAME = "debug.sock"
+# Why a worker paused: the one list (the API model DebugSession.reason uses it too).
+Reason = Literal["breakpoint", "exception"]
+REASONS: tuple[str, ...] = get_args(Reason)
 MAX_UNIX_PATH = 100  # Linux allows 107 bytes; keep a margin
 
 
@@ -40,8 +43,8 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def up_message(session: dict[str, Any], port: int, token: str) -> bytes:
-    """`session`: DebugSession fields (the agent validates them). `port`: the worker's debugpy port
-    on 127.0.0.1, 0 while debugpy is still starting. `token`: the access token that port demands
+    """`session`: the fields of the wire's DebugSessionUp (the agent checks them). `port`: the worker's debugpy
+    port on 127.0.0.1, 0 while debugpy is still starting. `token`: the access token that port demands
     (debugpy_auth), "" with port 0. Neither leaves the node."""
     return encode({"op": "up", "port": port, "token": token, "session": session})
 
@@ -52,3 +55,4 @@ def down_message(session_id: str) -> bytes:
 
 def resume_message(session_id: str) -> bytes:
     return encode({"op": "resume", "session_id": session_id})
+

@@ -10,13 +10,13 @@ OUT/provisioning):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.grafana.dashboards import ALL
 from rayscope.grafana.panels import SESSION, Dashboard, Panel
 
@@ -103,9 +103,7 @@ class Written:
 
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return path
 
 

@@ -11,10 +11,11 @@ content.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from rayscope.common.atomic_file import write_atomic
 
 STALE_ACK_S = 5.0  # the agent sends a batch every second and the head acks each: a longer silence is news
 
@@ -37,10 +38,7 @@ def link_path(session_dir: str | Path) -> Path:
 
 
 def write_link(path: str | Path, link: AgentLink) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(link)))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(asdict(link)))
 
 
 def read_link(path: str | Path) -> AgentLink | None:

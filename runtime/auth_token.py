@@ -15,9 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from rayscope.common.atomic_file import write_atomic
+
 __all__ = [
     "TokenSource",
     "TokenError",
+    "TokenFileMissing",
+    "read_token_file",
+    "read_or_create_token",
+    "write_token_file",
     "rayscope_home",
     "find_ray_token",
     "ray_auth_enabled",
@@ -29,6 +35,10 @@ __all__ = [
 
 class TokenError(RuntimeError):
     """A token was required but none could be found or read."""
+
+
+class TokenFileMissing(TokenError):
+    """The token file does not exist (callers that have a fallback catch this one)."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +56,45 @@ def rayscope_home(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("RAYSCOPE_HOME") or Path.home() / ".rayscope").expanduser()
 
 
-def _read(path: Path, origin: str) -> TokenSource | None:
+def read_token_file(path: str | Path) -> str:
+    """The token in a token file (surrounding blanks and the newline stripped).
+
+    The one reader of token files, for the agent, the head, the CLIs and `rayscope start`: a
+    missing file is TokenFileMissing, an unreadable or empty one TokenError, each one line that
+    names the file (an empty token must never be sent as if it were one).
+    """
     try:
-        token = path.read_text().strip()
+        token = Path(path).read_text().strip()
     except FileNotFoundError:
-        return None
+        raise TokenFileMissing(f"token file {path} does not exist") from None
     except OSError as exc:
         raise TokenError(f"cannot read token file {path}: {exc}") from None
     if not token:
         raise TokenError(f"token file {path} is empty")
-    return TokenSource(token=token, path=path, origin=origin)
+    return token
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Replace `path` with `token` (and a newline), mode 0600 even when the file existed with a
+    looser one; a reader sees the old token or the new, never an empty file."""
+    write_atomic(path, token + "\n", durable=True, mode=0o600)
+
+
+def read_or_create_token(path: Path) -> str:
+    """The head's token file, created (mode 0600, a fresh random token) when it does not exist;
+    when two starts race, both read the one that was linked into place first."""
+    try:
+        return read_token_file(path)
+    except TokenFileMissing:
+        _create_private(path, secrets.token_urlsafe(32) + "\n")
+        return read_token_file(path)
+
+
+def _read(path: Path, origin: str) -> TokenSource | None:
+    try:
+        return TokenSource(token=read_token_file(path), path=path, origin=origin)
+    except TokenFileMissing:
+        return None
 
 
 def find_ray_token(env: Mapping[str, str] | None = None) -> TokenSource | None:
@@ -89,10 +128,7 @@ def _rayscope_token(home: Path, create: bool) -> TokenSource:
         return found
     if not create:
         raise TokenError(f"no Rayscope token in {path}")
-    _create_private(path, secrets.token_urlsafe(32) + "\n")
-    found = _read(path, "rayscope")
-    assert found is not None
-    return found
+    return TokenSource(token=read_or_create_token(path), path=path, origin="rayscope")
 
 
 def _create_private(path: Path, text: str) -> bool:
@@ -137,9 +173,7 @@ def token_file_for(source: TokenSource, home: Path) -> Path:
         return source.path
     home.mkdir(parents=True, exist_ok=True)
     path = home / "ray_token"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(source.token + "\n")
+    write_token_file(path, source.token)
     return path
 
 

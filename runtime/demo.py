@@ -22,6 +22,7 @@ from types import FrameType
 
 from rayscope.runtime import node as nodes
 from rayscope.runtime import procs
+from rayscope.runtime.auth_token import read_token_file, write_token_file
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.ray_settings import ray_start_env
 from rayscope.runtime.state import NodeRecord
@@ -45,9 +46,7 @@ class DemoCluster:
 def _isolated_env(home: Path) -> dict[str, str]:
     """The user's environment with a demo-only Ray token (token auth on)."""
     token = home / "ray_token"
-    fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
+    write_token_file(token, secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token), RAYSCOPE_HOME=str(home))
     return env
@@ -104,7 +103,7 @@ def run_demo(duration_s: float | None, python: str = sys.executable) -> int:
         assert svc is not None
         print(f"dashboard:   {svc.http_url}", flush=True)
         print(f"token:       $(cat {cluster.head.token_file})  (Authorization: Bearer <token>)", flush=True)
-        print(f"web UI:      {svc.http_url}/#token={Path(cluster.head.token_file).read_text().strip()}", flush=True)
+        print(f"web UI:      {svc.http_url}/#token={read_token_file(cluster.head.token_file)}", flush=True)
         print(f"state CLI:   RAYSCOPE_HOME={home} rayscope list tasks", flush=True)
         print(f"driver log:  {cluster.driver_log}", flush=True)
         print("press Ctrl-C to stop and clean up", flush=True)

@@ -19,30 +19,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
+from rayscope.runtime.ray_enums import TASK_STATUS
 from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, TaskEvent
 
-__all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "TASK_STATUS", "IGNORED_SOURCES"]
+__all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "IGNORED_SOURCES"]
 
 Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent]
-
-# Ray's TaskStatus enum (src/ray/protobuf/common.proto, Ray 2.60). state_ts_ns keys are
-# written as these numbers; names are accepted too in case a writer renders enum keys.
-TASK_STATUS: dict[str, int] = {
-    "NIL": 0,
-    "PENDING_ARGS_AVAIL": 1,
-    "PENDING_NODE_ASSIGNMENT": 2,
-    "PENDING_OBJ_STORE_MEM_AVAIL": 3,
-    "PENDING_ARGS_FETCH": 4,
-    "SUBMITTED_TO_WORKER": 5,
-    "PENDING_ACTOR_TASK_ARGS_FETCH": 6,
-    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY": 7,
-    "RUNNING": 8,
-    "RUNNING_IN_RAY_GET": 9,
-    "RUNNING_IN_RAY_WAIT": 10,
-    "FINISHED": 11,
-    "FAILED": 12,
-    "GETTING_AND_PINNING_ARGS": 13,
-}
 
 # Source types Ray 2.60 writes that Rayscope does not read yet, on purpose: the Ray libraries'
 # (ExportEvent.SourceType 4-9; issue 13 reads them). Their lines are counted as ignored by design;

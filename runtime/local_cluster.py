@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from rayscope.runtime import procs
+from rayscope.runtime.auth_token import read_token_file, write_token_file
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.state import ProcessRecord, State, load_state
 
@@ -98,8 +99,7 @@ def local_cluster(num_cpus: int = 2, ray_dashboard: bool = False,
     head_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))  # short: Ray's socket paths max 107 chars
     worker_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
     token_file = home / "ray_token"
-    token_file.write_text(os.urandom(24).hex() + "\n")
-    token_file.chmod(0o600)
+    write_token_file(token_file, os.urandom(24).hex())
     env = {**_isolated_env(home, token_file), **(extra_env or {})}
     gcs_port, dash_port, client_port = free_ports(3)
     snapshot = State()
@@ -124,7 +124,7 @@ def local_cluster(num_cpus: int = 2, ray_dashboard: bool = False,
         assert head.head_service is not None
         yield LocalCluster(
             home=home, env=env, gcs_address=head.gcs_address, http_url=head.head_service.http_url,
-            grpc_address=head.head_service.grpc_address, token=token_file.read_text().strip(),
+            grpc_address=head.head_service.grpc_address, token=read_token_file(token_file),
             token_file=token_file, head_session_dir=Path(head.session_dir),
             worker_session_dir=Path(worker.session_dir), head_node_id=head.node_id,
             worker_node_id=worker.node_id,

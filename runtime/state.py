@@ -9,8 +9,6 @@ one host do not lose each other's records.
 from __future__ import annotations
 
 import fcntl
-import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Iterator, Literal, Optional
 
 from pydantic import BaseModel, ValidationError
 
+from rayscope.common.atomic_file import write_atomic
 from rayscope.runtime.auth_token import rayscope_home
 
 __all__ = [
@@ -119,16 +118,7 @@ def load_state(home: Path | None = None) -> State:
 
 def _save_state(state: State, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=home)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(state.model_dump_json(indent=2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, state_path(home))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(state_path(home), state.model_dump_json(indent=2), durable=True, mode=0o600)
 
 
 @contextmanager

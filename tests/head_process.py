@@ -25,7 +25,9 @@ from typing import Iterator, Optional, Sequence
 import grpc
 import httpx
 
+from rayscope.runtime.ray_enums import TASK_STATUS
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.grpc_service import STREAM, method_path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
@@ -126,7 +128,7 @@ class IngestClient:
     def __enter__(self) -> "IngestClient":
         self._channel = grpc.insecure_channel(self.address, options=[
             ("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 16 << 20)])
-        call = self._channel.stream_stream("/rayscope.wire.Ingest/Stream",
+        call = self._channel.stream_stream(method_path(STREAM),
                                            request_serializer=pb.AgentMessage.SerializeToString,
                                            response_deserializer=pb.HeadMessage.FromString)
         md = [("authorization", f"Bearer {self.token}")] if self.token is not None else []
@@ -161,8 +163,7 @@ class IngestClient:
 # ---------------------------------------------------------------- wire builders for tests
 
 NS = 1_000_000_000
-STATUS = {"PENDING_ARGS_AVAIL": 1, "PENDING_NODE_ASSIGNMENT": 2, "SUBMITTED_TO_WORKER": 5, "RUNNING": 8,
-          "FINISHED": 11, "FAILED": 12}
+STATUS = TASK_STATUS  # Ray TaskStatus name -> number
 
 
 def task_event(task_id: str, job_id: str = "01000000", attempt: int = 0, states: Optional[dict] = None,

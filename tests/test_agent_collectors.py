@@ -29,6 +29,7 @@ from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector, parse_title
 from rayscope.runtime.node_identity import NodeIdentity, discover
 from rayscope.runtime.ports import free_ports
+from rayscope.wire.grpc_service import SERVICE, STREAM
 from rayscope.wire.rayscope_ingest_pb2 import AgentMessage, Batch, HeadMessage, LogKind
 
 PY = sys.executable
@@ -368,8 +369,8 @@ class FakeHead:
 def serve_fake_head(head: FakeHead) -> tuple[grpc.Server, str]:
     server = grpc.server(futures.ThreadPoolExecutor(4), options=[("grpc.max_receive_message_length", 64 << 20)])
     handler = grpc.method_handlers_generic_handler(
-        "rayscope.wire.Ingest",
-        {"Stream": grpc.stream_stream_rpc_method_handler(
+        SERVICE,
+        {STREAM: grpc.stream_stream_rpc_method_handler(
             head.stream, request_deserializer=AgentMessage.FromString, response_serializer=HeadMessage.SerializeToString)},
     )
     server.add_generic_rpc_handlers((handler,))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rayscope.agent.spool import HEADER, UNREADABLE, Spool, parse_batch
+from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.rayscope_ingest_pb2 import Batch, LogLine, TaskEvent
 from tiny_fs import fill, tiny_tmpfs
 
@@ -88,6 +89,24 @@ def test_over_budget_drops_oldest_and_counts(tmp_path: Path) -> None:
     assert reports["events"].count == dropped
     assert reports["logs"].reason == "spool over budget"
     assert sp.take_drop_reports() == []  # reported once
+
+
+def test_over_budget_counts_samples_and_snapshots_too(tmp_path: Path) -> None:
+    """A batch dropped over budget takes its node and object-store samples and its process and
+    object snapshots with it: each kind is reported under its own source, none silently."""
+    sp = Spool(str(tmp_path), budget_bytes=8 * 1024, segment_bytes=4 * 1024)
+    for _ in range(12):
+        b = batch(2, size=300, n_tasks=1)
+        b.node_samples.extend(pb.NodeSample(ts=1.0, cpu_percent=50.0) for _ in range(3))
+        b.object_store.append(pb.ObjectStoreSample(ts=1.0, used_bytes=7))
+        b.processes.CopyFrom(pb.ProcessSnapshot(ts=1.0, processes=[pb.RayProcess(pid=1)]))
+        b.objects.CopyFrom(pb.ObjectSnapshot(ts=1.0, refs=[pb.ObjectRef(object_id="ab")]))
+        sp.append(b)
+    dropped = seqs(sp)[0] - 1
+    assert dropped > 0
+    counts = {r.source: r.count for r in sp.take_drop_reports()}
+    assert counts == {"logs": 2 * dropped, "events": dropped, "metrics": 4 * dropped,
+                      "processes": dropped, "objects": dropped}
 
 
 def test_acked_batches_are_not_counted_as_dropped(tmp_path: Path) -> None:

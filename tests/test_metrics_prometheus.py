@@ -28,6 +28,7 @@ import psutil
 import pytest
 import yaml
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from ray.core.generated import common_pb2
 
 from fake_nvml import FakeDevice, Scenario, make_fake_nvml
 from rayscope.agent.collectors.gpu import GpuCollector
@@ -213,7 +214,7 @@ def _api_counts(cluster: LocalCluster) -> dict[tuple[str, str], int]:
     return {(r["name"], st): n for r in rows for st, n in r["states"].items()}
 
 
-_STATUS_NAME = {num: name for name, num in export_events.TASK_STATUS.items()}
+_STATUS_NAME = {v.number: v.name for v in common_pb2.TaskStatus.DESCRIPTOR.values}  # Ray's own enum, not ours
 TaskKey = tuple[str, int]  # (task_id, attempt)
 
 

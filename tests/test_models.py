@@ -1,13 +1,41 @@
-"""The API's task states are Ray's TaskStatus enum, in number order (the store indexes by number)."""
+"""Ray's enums as Rayscope knows them (runtime/ray_enums.py, the one copy) are Ray's own, in number
+order (the store indexes task states by number), and the API models use that copy."""
 from __future__ import annotations
 
 from typing import get_args
 
-from ray.core.generated import common_pb2
+from ray.core.generated import common_pb2, gcs_pb2
 
 from rayscope.dashboard.models import TaskState
+from rayscope.runtime import ray_enums
+
+
+def _names(enum_type) -> tuple[str, ...]:
+    return tuple(v.name for v in sorted(enum_type.DESCRIPTOR.values, key=lambda v: v.number))
 
 
 def test_task_states_follow_rays_task_status_numbers() -> None:
-    ray_order = tuple(v.name for v in sorted(common_pb2.TaskStatus.DESCRIPTOR.values, key=lambda v: v.number))
+    ray_order = _names(common_pb2.TaskStatus)
+    assert ray_enums.TASK_STATUS_NAMES == ray_order
+    assert ray_enums.TASK_STATUS == {v.name: v.number for v in common_pb2.TaskStatus.DESCRIPTOR.values}
     assert get_args(TaskState) == ray_order
+
+
+def test_actor_and_node_states_are_rays() -> None:
+    assert ray_enums.ACTOR_STATES == _names(gcs_pb2.ActorTableData.ActorState)
+    assert ray_enums.NODE_STATES == _names(gcs_pb2.GcsNodeInfo.GcsNodeState)
+
+
+def test_nil_job_id_is_rays() -> None:
+    from ray import JobID
+
+    assert ray_enums.NIL_JOB_ID == JobID.nil().hex()
+
+
+def test_the_api_models_states_are_rays() -> None:
+    """The API (and through api-types/ the web UI) lists Ray's states, not a copy."""
+    from rayscope.dashboard import models as m
+
+    assert get_args(m.Actor.model_fields["state"].annotation) == _names(gcs_pb2.ActorTableData.ActorState)
+    assert get_args(m.Node.model_fields["state"].annotation) == _names(gcs_pb2.GcsNodeInfo.GcsNodeState)
+    assert get_args(m.Job.model_fields["state"].annotation) == ("RUNNING", "FINISHED")

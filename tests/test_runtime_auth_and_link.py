@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from rayscope.runtime.agent_link import AgentLink, describe_link, read_link, write_link
-from rayscope.runtime.auth_token import find_ray_token
+from rayscope.runtime.auth_token import (
+    TokenError,
+    TokenFileMissing,
+    TokenSource,
+    find_ray_token,
+    read_or_create_token,
+    read_token_file,
+    token_file_for,
+)
 from rayscope.runtime.node import NodeError, head_auth_env
 from rayscope.runtime.reach import unreachable_reason
 
@@ -57,6 +65,41 @@ def _link(**kw) -> AgentLink:
     base = dict(head="10.0.0.1:8291", connected=True, last_ack_at=100.0, last_error="", rejected_token=False,
                 updated_at=100.0, pid=42)
     return AgentLink(**{**base, **kw})
+
+
+def test_the_one_token_reader(tmp_path: Path) -> None:
+    """Agent, head, CLIs and `rayscope start` read token files with read_token_file: the token
+    stripped; a missing, empty or unreadable file is one line naming it, never an empty token."""
+    path = tmp_path / "token"
+    with pytest.raises(TokenFileMissing, match=f"token file {path} does not exist"):
+        read_token_file(path)
+    path.write_text("  s3cret\n")
+    assert read_token_file(str(path)) == "s3cret"
+    path.write_text("\n")
+    with pytest.raises(TokenError, match=f"token file {path} is empty"):
+        read_token_file(path)
+    with pytest.raises(TokenError, match=f"cannot read token file {tmp_path}"):
+        read_token_file(tmp_path)  # a directory: read fails with IsADirectoryError
+
+
+def test_the_heads_token_is_created_private_once(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "token"
+    first = read_or_create_token(path)
+    assert len(first) >= 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_or_create_token(path) == first  # an existing token is kept
+    assert sorted(p.name for p in path.parent.iterdir()) == ["token"]  # no temporary file left
+
+
+def test_a_token_given_by_variable_is_copied_private_even_over_a_looser_file(tmp_path: Path) -> None:
+    """RAY_AUTH_TOKEN has no file; the head and agents take one, $RAYSCOPE_HOME/ray_token, which must be
+    0600 even when an older copy was left readable by others (opening it with O_TRUNC kept its mode)."""
+    old = tmp_path / "ray_token"
+    old.write_text("old\n")
+    old.chmod(0o644)
+    path = token_file_for(TokenSource("fresh", None, "RAY_AUTH_TOKEN"), tmp_path)
+    assert path == old and read_token_file(path) == "fresh"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ray_token"]
 
 
 def test_link_file_round_trip_and_unreadable(tmp_path: Path) -> None:

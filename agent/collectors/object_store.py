@@ -21,12 +21,12 @@ from typing import Any, Optional
 import grpc
 
 from rayscope.agent.collectors.processes import WorkerInfo
+from rayscope.runtime.ray_enums import NIL_JOB_ID
 from rayscope.wire.rayscope_ingest_pb2 import ObjectRef, ObjectSnapshot, ObjectStoreSample
 
 log = logging.getLogger(__name__)
 
 _ALIAS = "_rayscope_ray_generated"
-NIL_JOB = "ffffffff"
 
 
 def load_ray_protos() -> tuple[Any, Any]:
@@ -132,7 +132,7 @@ class ObjectStoreCollector:
                     object_size=ref.object_size, reference_type=reference_type(ref, oid),
                 )
                 job = w.job_id.hex()
-                if job and job != NIL_JOB:
+                if job and job != NIL_JOB_ID:
                     row.job_id = job
                 if w.worker_id:
                     row.worker_id = w.worker_id.hex()
@@ -146,7 +146,7 @@ class ObjectStoreCollector:
             actor = w.actor_id.hex()
             out[w.pid] = WorkerInfo(
                 worker_id=w.worker_id.hex() or None,
-                job_id=job if job and job != NIL_JOB else None,
+                job_id=job if job and job != NIL_JOB_ID else None,
                 is_actor=bool(actor) and actor != "f" * len(actor),
             )
         return out

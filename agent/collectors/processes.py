@@ -17,22 +17,18 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
 import psutil
 
+from rayscope.runtime.log_names import parse_core_log, parse_worker_log
 from rayscope.runtime.node_identity import NodeIdentity
 from rayscope.wire.rayscope_ingest_pb2 import ProcessSnapshot, RayProcess
 
 log = logging.getLogger(__name__)
 
-NIL_JOB = "ffffffff"
-_WORKER_LOG = re.compile(r"^worker-([0-9a-f]+)-([0-9a-f]+)-(\d+)\.out$")
-_DRIVER_LOG = re.compile(r"^python-core-driver-([0-9a-f]+)_(\d+)\.log$")
-_CORE_LOG = re.compile(r"^python-core-worker-([0-9a-f]+)_(\d+)\.log$")
 _AGENT_TITLES = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 
 
@@ -213,20 +209,20 @@ class ProcessCollector:
         info: dict[int, WorkerInfo] = {}
         drivers: set[int] = set()
         for name in os.listdir(self.logs_dir):
-            m = _WORKER_LOG.match(name)
-            if m:
-                prev = info.get(int(m[3]))
-                job = m[2] if m[2] != NIL_JOB else (prev.job_id if prev else None)
-                info[int(m[3])] = WorkerInfo(m[1], job)
+            w = parse_worker_log(name)
+            if w:
+                if w.stream != "out":  # the .err twin says the same
+                    continue
+                prev = info.get(w.pid)
+                job = w.job_id or (prev.job_id if prev else None)
+                info[w.pid] = WorkerInfo(w.worker_id, job)
                 continue
-            m = _CORE_LOG.match(name)
-            if m:
-                info.setdefault(int(m[2]), WorkerInfo(m[1]))
-                continue
-            m = _DRIVER_LOG.match(name)
-            if m:
-                info[int(m[2])] = WorkerInfo(m[1], m[1][:8])
-                drivers.add(int(m[2]))
+            c = parse_core_log(name)
+            if c and not c.is_driver:
+                info.setdefault(c.pid, WorkerInfo(c.worker_id))
+            elif c:
+                info[c.pid] = WorkerInfo(c.worker_id, c.job_id)
+                drivers.add(c.pid)
         self._from_logs = info
         self._drivers = {pid for pid in drivers if psutil.pid_exists(pid)}
 

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import re
 
+from rayscope.runtime.log_names import parse_core_log, parse_worker_log
 from rayscope.wire.rayscope_ingest_pb2 import LogFile, LogKind
 
-NIL_JOB = "ffffffff"
-
-_WORKER_OUT = re.compile(r"^worker-(?P<wid>[0-9a-f]+)-(?P<job>[0-9a-f]+)-(?P<pid>\d+)\.(?P<ext>out|err)$")
-_CORE = re.compile(r"^python-core-(?P<who>worker|driver)-(?P<wid>[0-9a-f]+)_(?P<pid>\d+)\.log$")
 _JOB_DRIVER = re.compile(r"^job-driver-(?P<sub>.+)\.log$")
 _PREFIX_KINDS: tuple[tuple[str, LogKind], ...] = (
     ("raylet.", LogKind.LOG_RAYLET),
@@ -24,19 +21,19 @@ def describe(node_id: str, rel_path: str) -> LogFile:
     """Build the LogFile message for a path relative to `<session>/logs`."""
     name = rel_path.rsplit("/", 1)[-1]
     lf = LogFile(file_id=f"{node_id}:{rel_path}", node_id=node_id, path=rel_path, kind=LogKind.LOG_OTHER)
-    m = _WORKER_OUT.match(name)
-    if m:
-        lf.kind = LogKind.LOG_WORKER_STDOUT if m["ext"] == "out" else LogKind.LOG_WORKER_STDERR
-        lf.worker_id, lf.pid = m["wid"], int(m["pid"])
-        if m["job"] != NIL_JOB:
-            lf.job_id = m["job"]
+    w = parse_worker_log(name)
+    if w:
+        lf.kind = LogKind.LOG_WORKER_STDOUT if w.stream == "out" else LogKind.LOG_WORKER_STDERR
+        lf.worker_id, lf.pid = w.worker_id, w.pid
+        if w.job_id:
+            lf.job_id = w.job_id
         return lf
-    m = _CORE.match(name)
-    if m:
-        lf.kind = LogKind.LOG_CORE_WORKER if m["who"] == "worker" else LogKind.LOG_CORE_DRIVER
-        lf.worker_id, lf.pid = m["wid"], int(m["pid"])
-        if m["who"] == "driver":
-            lf.job_id = m["wid"][:8]  # a driver's worker id starts with its job id
+    c = parse_core_log(name)
+    if c:
+        lf.kind = LogKind.LOG_CORE_DRIVER if c.is_driver else LogKind.LOG_CORE_WORKER
+        lf.worker_id, lf.pid = c.worker_id, c.pid
+        if c.job_id:
+            lf.job_id = c.job_id
         return lf
     m = _JOB_DRIVER.match(name)
     if m:

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 from fastapi import APIRouter, Query
 
+from rayscope.common.filters import FilterSyntaxError, parse_filter
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api.deps import ListingDep, StoreDep
 from rayscope.dashboard.errors import BadRequest
@@ -33,16 +34,15 @@ def log_lines(
 
 def _split_filters(raw: list[str]) -> tuple[list[tuple[str, bool, str]], Optional[str]]:
     out, task_id = [], None
-    for f in raw:
-        eq = f.find("=")
-        if eq <= 0:
-            raise BadRequest(f"bad filter {f!r}: use KEY=VALUE or KEY!=VALUE")
-        negate = f[eq - 1] == "!"
-        key = f[: eq - 1 if negate else eq].strip()
-        if key == "task_id" and not negate:
-            task_id = f[eq + 1:]
+    for r in raw:
+        try:
+            f = parse_filter(r)
+        except FilterSyntaxError as e:
+            raise BadRequest(str(e)) from None
+        if f.key == "task_id" and not f.negate:
+            task_id = f.value
         else:
-            out.append((key, negate, f[eq + 1:]))
+            out.append((f.key, f.negate, f.value))
     return out, task_id
 
 

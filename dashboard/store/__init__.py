@@ -29,6 +29,7 @@ from rayscope.dashboard.store.listing import ListQuery, ListSpec, list_page
 from rayscope.dashboard.store.retention import RetentionPolicy, enforce
 from rayscope.dashboard.store.writer import Writer
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.batch_items import batch_items
 
 __all__ = ["Store", "CommitResult", "ListQuery"]
 
@@ -42,8 +43,10 @@ COALESCE_MAX_ITEMS = 160_000  # task deltas + log lines + samples
 TRANSACTIONS_IN_FLIGHT = 2
 
 
-def batch_items(batch: pb.Batch) -> int:
-    return len(batch.tasks) + len(batch.log_lines) + len(batch.node_samples) + len(batch.actors) + 1
+def _coalesce_cost(batch: pb.Batch) -> int:
+    """A batch's share of COALESCE_MAX_ITEMS: its items, plus one for its own bookkeeping (an empty
+    batch still commits its seq)."""
+    return batch_items(batch).total + 1
 
 
 def _resolve_all(taken: list, outcomes: list) -> None:
@@ -104,10 +107,10 @@ class Store:
         taken: list = []
         n = 0
         while self._queued and len(taken) < COALESCE_MAX_BATCHES:
-            if taken and n + batch_items(self._queued[0][0][2]) > COALESCE_MAX_ITEMS:
+            if taken and n + _coalesce_cost(self._queued[0][0][2]) > COALESCE_MAX_ITEMS:
                 break
             entry = self._queued.popleft()
-            n += batch_items(entry[0][2])
+            n += _coalesce_cost(entry[0][2])
             taken.append(entry)
         if not taken:
             self._in_flight.release()

@@ -27,6 +27,7 @@ from rayscope.dashboard.store.apply_tasks import apply_task_events
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.batch_items import batch_items
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,7 @@ def skip_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.
     """A batch the head failed to apply (a head bug, not bad items): count it whole as a drop and
     commit its seq, so one poison batch cannot stall the agent's stream forever."""
     now = time.time()
-    n = (len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.log_lines)
-         + len(batch.node_samples) + len(batch.object_store))
+    n = batch_items(batch).total
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(

@@ -6,10 +6,8 @@ import math
 from typing import Iterable, Optional
 
 from rayscope.dashboard.store.context import ApplyContext, MalformedItem, require_hex
+from rayscope.runtime.ray_enums import ACTOR_STATES, NODE_STATES
 from rayscope.wire import rayscope_ingest_pb2 as pb
-
-ACTOR_STATES = frozenset({"DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"})
-NODE_STATES = frozenset({"ALIVE", "DEAD"})
 
 
 def _opt(msg, name: str):

@@ -14,6 +14,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
 
+from rayscope.common.filters import FilterSyntaxError
+from rayscope.common.filters import parse_filters as parse_filter_exprs
 from rayscope.dashboard.errors import BadRequest
 
 ModelT = TypeVar("ModelT")
@@ -102,18 +104,11 @@ def _convert(raw: str, typ: type, key: str) -> Any:
 
 def parse_filters(spec: ListSpec, raw_filters: Sequence[str]) -> list[Filter]:
     """`KEY=VALUE` / `KEY!=VALUE`; the keys are the model's filterable field names."""
-    out = []
-    for raw in raw_filters:
-        eq = raw.find("=")
-        if eq <= 0:
-            raise BadRequest(f"bad filter {raw!r}: use KEY=VALUE or KEY!=VALUE; valid keys: {', '.join(spec.columns)}")
-        negate = raw[eq - 1] == "!"
-        key = raw[: eq - 1 if negate else eq].strip()
-        col = spec.columns.get(key)
-        if col is None:
-            raise BadRequest(f"unknown filter key {key!r}; valid keys: {', '.join(spec.columns)}")
-        out.append(Filter(key, negate, _convert(raw[eq + 1:], col.type, key)))
-    return out
+    try:
+        exprs = parse_filter_exprs(raw_filters, spec.columns)
+    except FilterSyntaxError as e:
+        raise BadRequest(str(e)) from None
+    return [Filter(f.key, f.negate, _convert(f.value, spec.columns[f.key].type, f.key)) for f in exprs]
 
 
 def _parse_sort(spec: ListSpec, sort: Optional[str]) -> tuple[str, bool]:

@@ -4,14 +4,11 @@ from __future__ import annotations
 import sqlite3
 
 from rayscope.dashboard import models as m
-from rayscope.dashboard.store.specs import AGENT_LIVENESS_S
+from rayscope.dashboard.store.agent_liveness import count_connected_agents
 
 
 def ingest_health(conn: sqlite3.Connection, live: bool, now: float) -> m.IngestHealth:
-    connected = 0
-    if live:
-        connected = conn.execute("SELECT count(*) FROM agents WHERE connected AND last_seen > ?",
-                                 (now - AGENT_LIVENESS_S,)).fetchone()[0]
+    connected = count_connected_agents(conn, live, now)
     batches = conn.execute("SELECT coalesce(sum(batches_committed), 0) FROM agents").fetchone()[0]
     drops = [m.DropCount(node_id=r["node_id"] or None, source=r["source"], reason=r["reason"], count=r["count"],
                          bytes=r["bytes"], last_detail=r["last_detail"] or None, last_at=r["last_at"])

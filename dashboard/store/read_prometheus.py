@@ -8,7 +8,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from rayscope.dashboard.store.specs import AGENT_LIVENESS_S
+from rayscope.dashboard.store.agent_liveness import count_connected_agents, live_agent_sql, liveness_cutoff
+from rayscope.runtime.ray_enums import ACTOR_STATES, JOB_STATES, NODE_STATES
 
 HEAD_DROP_PREFIX = "malformed at head"
 
@@ -29,9 +30,6 @@ class ClusterCounts:
 
 # Known label values get a 0 sample even before anything happened: a series that appears only
 # on its first event breaks rate() and dashboards (Prometheus' advice for known label sets).
-ACTOR_STATES = ("DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD")
-JOB_STATES = ("RUNNING", "FINISHED")
-NODE_STATES = ("ALIVE", "DEAD")
 DROP_SOURCES = ("events", "logs", "metrics", "objects", "processes", "batch")
 DROP_STAGES = ("agent", "head")
 
@@ -48,10 +46,7 @@ def cluster_counts(conn: sqlite3.Connection, live: bool, now: float) -> ClusterC
 
     states = lambda names: [(n,) for n in names]  # noqa: E731
 
-    connected = 0
-    if live:
-        connected = conn.execute("SELECT count(*) FROM agents WHERE connected AND last_seen > ?",
-                                 (now - AGENT_LIVENESS_S,)).fetchone()[0]
+    connected = count_connected_agents(conn, live, now)
     return ClusterCounts(
         tasks_entered=pairs("SELECT type, state, n FROM state_transitions WHERE kind = 'task' ORDER BY 1, 2"),
         tasks_in_state=pairs("SELECT type, state, sum(n) FROM task_counts GROUP BY 1, 2 HAVING sum(n) > 0 "
@@ -82,12 +77,12 @@ class AgentTarget:
 
 def live_agent_targets(conn: sqlite3.Connection, now: float) -> list[AgentTarget]:
     """Agents with an open stream heard from recently, on nodes not known DEAD: a killed node's
-    agent drops out within AGENT_LIVENESS_S, so Prometheus stops scraping it and its series go stale."""
+    agent drops out within agent_liveness.AGENT_LIVENESS_S, so Prometheus stops scraping it and its series go stale."""
     rows = conn.execute(
         "SELECT a.node_id, a.node_ip, a.metrics_url, a.session_name, coalesce(n.is_head_node, 0) "
         "FROM agents a LEFT JOIN nodes n USING (node_id) "
-        "WHERE a.connected AND a.last_seen > ? AND a.metrics_url IS NOT NULL AND coalesce(n.state, '') != 'DEAD' "
-        "ORDER BY a.node_id", (now - AGENT_LIVENESS_S,))
+        f"WHERE {live_agent_sql('a')} AND a.metrics_url IS NOT NULL AND coalesce(n.state, '') != 'DEAD' "
+        "ORDER BY a.node_id", (liveness_cutoff(now),))
     return [AgentTarget(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
 

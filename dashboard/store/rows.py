@@ -6,7 +6,8 @@ import sqlite3
 from typing import Optional
 
 from rayscope.dashboard import models as m
-from rayscope.dashboard.store.schema import TASK_STATUS_NAMES, TS_COLUMNS
+from rayscope.dashboard.store.schema import TS_COLUMNS
+from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
 
 def _json(v: Optional[str]) -> dict:

@@ -10,12 +10,7 @@ per-function summary without scanning a million rows.
 """
 from __future__ import annotations
 
-from typing import get_args
-
-from rayscope.dashboard.models import TaskState
-
-# Ray TaskStatus number -> name: the TaskState literal of the API models lists them in number order.
-TASK_STATUS_NAMES: tuple[str, ...] = get_args(TaskState)
+from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
 RANK_NIL, RANK_PENDING, RANK_SUBMITTED, RANK_RUNNING, RANK_TERMINAL = 0, 1, 2, 3, 4
 

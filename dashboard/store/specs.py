@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.store import rows
+from rayscope.dashboard.store.agent_liveness import live_agent_sql, liveness_cutoff
 from rayscope.dashboard.store.listing import Column, ListSpec
 from rayscope.dashboard.store.schema import TASK_DURATION_SQL
-
-AGENT_LIVENESS_S = 15.0  # an agent not heard from for this long counts as disconnected
 
 
 def _cols(model, overrides: dict[str, Column] | None = None, skip: tuple[str, ...] = ()) -> dict[str, Column]:
@@ -45,12 +44,12 @@ JOBS: ListSpec[m.Job] = ListSpec(
 
 def nodes_spec(live: bool, now: float) -> ListSpec[m.Node]:
     """Nodes with agent liveness: connected means a stream is open and it spoke recently."""
-    connected = "coalesce(a.connected AND a.last_seen > ?, 0)" if live else "0"
+    connected = f"coalesce({live_agent_sql('a')}, 0)" if live else "0"
     source = (f"(SELECT n.*, {connected} AS agent_connected, a.last_seen AS agent_last_seen FROM nodes n "
               "LEFT JOIN (SELECT node_id, max(connected) AS connected, max(last_seen) AS last_seen "
               "FROM agents GROUP BY node_id) a USING (node_id))")
     return ListSpec(source=source, columns=_cols(m.Node), key=("node_id",), default_sort="node_id",
-                    to_model=rows.node, params=(now - AGENT_LIVENESS_S,) if live else ())
+                    to_model=rows.node, params=(liveness_cutoff(now),) if live else ())
 
 
 PROCESSES: ListSpec[m.Process] = ListSpec(

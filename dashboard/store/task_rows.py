@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from rayscope.dashboard.store.context import ApplyContext, MalformedItem
-from rayscope.dashboard.store.schema import RANK_NIL, TASK_STATUS_NAMES, TS_COLUMNS, task_state_rank
+from rayscope.dashboard.store.schema import RANK_NIL, TS_COLUMNS, task_state_rank
+from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 N_STATUS = len(TASK_STATUS_NAMES)

@@ -1,6 +1,7 @@
 // Small display primitives shared by every page.
 import type { ComponentChildren } from "preact";
 import { navigate } from "../router";
+import { ACTOR_STATES, TASK_STATES } from "../states";
 
 export function Link(props: { href: string; class?: string; title?: string; children: ComponentChildren }) {
   const onClick = (e: MouseEvent) => {
@@ -29,10 +30,7 @@ export function Badge({ state }: { state: string }) {
 }
 
 /** Order of task states in stacked bars: done first, then running, then waiting. */
-export const STATE_ORDER = ["FINISHED", "FAILED", "RUNNING", "RUNNING_IN_RAY_GET", "RUNNING_IN_RAY_WAIT",
-  "SUBMITTED_TO_WORKER", "PENDING_NODE_ASSIGNMENT", "PENDING_ARGS_AVAIL", "PENDING_OBJ_STORE_MEM_AVAIL",
-  "PENDING_ARGS_FETCH", "PENDING_ACTOR_TASK_ARGS_FETCH", "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
-  "GETTING_AND_PINNING_ARGS", "NIL", "ALIVE", "RESTARTING", "PENDING_CREATION", "DEPENDENCIES_UNREADY", "DEAD"];
+export const STATE_ORDER: readonly string[] = [...TASK_STATES, ...ACTOR_STATES];
 
 const rank = (s: string) => { const i = STATE_ORDER.indexOf(s); return i < 0 ? 99 : i; };
 export const byStateOrder = (a: string, b: string) => rank(a) - rank(b);

@@ -6,10 +6,9 @@ import { Badge, Card, ErrorBox, KV, Link, PageTitle, Select, StateBar, StateCoun
 import { duration, num, resources, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
+import { ACTOR_STATES } from "../states";
 import type { Actor, ActorSummary } from "../types";
 import { ActorTable } from "./jobs";
-
-const ACTOR_STATES = ["ALIVE", "DEAD", "RESTARTING", "PENDING_CREATION", "DEPENDENCIES_UNREADY"];
 
 export function ActorsPage() {
   const { params } = useLocation();

@@ -5,11 +5,8 @@ import { Card, ErrorBox, PageTitle, Select, StateBar, StateCounts, TextFilter } 
 import { num } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
+import { TASK_STATES } from "../states";
 import type { Job, Page, TaskSummary } from "../types";
-
-export const TASK_STATES = ["FINISHED", "FAILED", "RUNNING", "RUNNING_IN_RAY_GET", "RUNNING_IN_RAY_WAIT",
-  "SUBMITTED_TO_WORKER", "PENDING_NODE_ASSIGNMENT", "PENDING_ARGS_AVAIL", "PENDING_OBJ_STORE_MEM_AVAIL",
-  "PENDING_ARGS_FETCH", "PENDING_ACTOR_TASK_ARGS_FETCH", "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY", "NIL"];
 
 const SORTS: [string, string][] = [["", "newest first"], ["creation_time", "oldest first"], ["-start_time", "start (latest)"],
   ["start_time", "start (earliest)"], ["-duration", "duration (longest)"], ["duration", "duration (shortest)"]];

@@ -1,0 +1,26 @@
+// Ray's task and actor states in the order the web UI shows them (done, running, waiting).
+// Ray's enums are defined once, in runtime/ray_enums.py; they reach TypeScript through the API's
+// generated types (api-types/). Each list here must name every member of its generated union:
+// tsc fails on the list when Ray (and so the API) gains a state it lacks, or on a misspelt one.
+import type { Actor, Task } from "./types";
+
+export type TaskState = Task["state"];
+export type ActorState = Actor["state"];
+
+/** The members of `U` that `A` lacks; `never` when it has them all. */
+type Missing<U extends string, A extends readonly string[]> = Exclude<U, A[number]>;
+
+/** `values` as given, when they are members of `U` and name every member of it. */
+function everyOf<U extends string>() {
+  return <const A extends readonly U[]>(
+    values: A & ([Missing<U, A>] extends [never] ? unknown : { "lacks these states": Missing<U, A> }),
+  ): A => values;
+}
+
+export const TASK_STATES = everyOf<TaskState>()(["FINISHED", "FAILED", "RUNNING", "RUNNING_IN_RAY_GET",
+  "RUNNING_IN_RAY_WAIT", "SUBMITTED_TO_WORKER", "PENDING_NODE_ASSIGNMENT", "PENDING_ARGS_AVAIL",
+  "PENDING_OBJ_STORE_MEM_AVAIL", "PENDING_ARGS_FETCH", "PENDING_ACTOR_TASK_ARGS_FETCH",
+  "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY", "GETTING_AND_PINNING_ARGS", "NIL"]);
+
+export const ACTOR_STATES = everyOf<ActorState>()(["ALIVE", "RESTARTING", "PENDING_CREATION", "DEPENDENCIES_UNREADY",
+  "DEAD"]);

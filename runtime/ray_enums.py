@@ -1,0 +1,54 @@
+"""Ray's state enums and nil ids, as Ray 2.60 defines them: the one copy in Rayscope.
+
+Why here: the agent decodes them (export events, log file names), the head stores, filters and
+counts by them, and the API lists them. Each of those imports this module, so a Ray upgrade that
+adds a state changes one place (tests/test_models.py compares them with Ray's own protobufs).
+No imports beyond `typing`: the agent and the head both load it.
+"""
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS",
+    "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
+    "NIL_JOB_ID",
+]
+
+# Ray's TaskStatus (src/ray/protobuf/common.proto), in number order: the position is the number
+# that export events write as `state_ts_ns` keys and that the store indexes by.
+TaskState = Literal[
+    "NIL",
+    "PENDING_ARGS_AVAIL",
+    "PENDING_NODE_ASSIGNMENT",
+    "PENDING_OBJ_STORE_MEM_AVAIL",
+    "PENDING_ARGS_FETCH",
+    "SUBMITTED_TO_WORKER",
+    "PENDING_ACTOR_TASK_ARGS_FETCH",
+    "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY",
+    "RUNNING",
+    "RUNNING_IN_RAY_GET",
+    "RUNNING_IN_RAY_WAIT",
+    "FINISHED",
+    "FAILED",
+    "GETTING_AND_PINNING_ARGS",
+]
+TASK_STATUS_NAMES: tuple[str, ...] = get_args(TaskState)
+TASK_STATUS: dict[str, int] = {name: num for num, name in enumerate(TASK_STATUS_NAMES)}
+
+# ActorTableData.ActorState (src/ray/protobuf/gcs.proto), in number order.
+ActorState = Literal["DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"]
+ACTOR_STATES: tuple[str, ...] = get_args(ActorState)
+
+# GcsNodeInfo.GcsNodeState (src/ray/protobuf/gcs.proto), in number order.
+NodeState = Literal["ALIVE", "DEAD"]
+NODE_STATES: tuple[str, ...] = get_args(NodeState)
+
+# A job's state as Rayscope stores it: Ray's JobTableData has only `is_dead`, which Rayscope
+# names the way `ray list jobs` does for drivers.
+JobState = Literal["RUNNING", "FINISHED"]
+JOB_STATES: tuple[str, ...] = get_args(JobState)
+
+# JobID::Nil() in hex: what Ray writes where a worker belongs to no job yet (e.g. in the names
+# of a pooled worker's log files).
+NIL_JOB_ID = "ffffffff"
