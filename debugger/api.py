@@ -40,31 +40,34 @@ def _peer(conn: Request | WebSocket) -> str:
 
 
 def router(registry: DebugRegistry) -> APIRouter:
+    """Every route is `async def`: FastAPI runs plain `def` routes in its thread pool, and the
+    registry may only be touched on the event loop thread (see registry.py's docstring; it
+    raises WrongThread otherwise). Each route does only in-memory work plus one audit line."""
     r = APIRouter()
 
     @r.get("/debug/sessions", response_model=m.Page[m.DebugSession])
-    def list_sessions(q: ListingDep, job_id: Optional[str] = None, node_id: Optional[str] = None,
-                      state: Optional[str] = None) -> m.Page:
+    async def list_sessions(q: ListingDep, job_id: Optional[str] = None, node_id: Optional[str] = None,
+                            state: Optional[str] = None) -> m.Page:
         extra = [f"{k}={v}" for k, v in (("job_id", job_id), ("node_id", node_id), ("state", state)) if v]
         return registry.listing(q.filters + extra, q.sort, q.limit, q.cursor)
 
     @r.get("/debug/sessions/{session_id}", response_model=m.DebugSession)
-    def get_session(session_id: str) -> m.DebugSession:
+    async def get_session(session_id: str) -> m.DebugSession:
         return registry.get(session_id)
 
     @r.post("/debug/sessions/{session_id}/ticket", response_model=m.DebugTicket)
-    def ticket(session_id: str, request: Request) -> m.DebugTicket:
+    async def ticket(session_id: str, request: Request) -> m.DebugTicket:
         client = request.headers.get(CLIENT_HEADER) or _peer(request)
         return registry.issue_ticket(session_id, client, _peer(request))
 
     @r.post("/debug/sessions/{session_id}/resume", status_code=204)
-    def resume(session_id: str, request: Request) -> Response:
+    async def resume(session_id: str, request: Request) -> Response:
         registry.resume(session_id, _peer(request))
         return Response(status_code=204)
 
     @r.post("/debug/resume", response_model=m.DebugResumed)
-    def resume_job(job_id: Annotated[str, Query(description="resume every paused session of this job")],
-                   request: Request) -> m.DebugResumed:
+    async def resume_job(job_id: Annotated[str, Query(description="resume every paused session of this job")],
+                         request: Request) -> m.DebugResumed:
         return m.DebugResumed(resumed=registry.resume_job(job_id, _peer(request)))
 
     @r.websocket("/debug/tunnel")

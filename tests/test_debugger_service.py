@@ -220,6 +220,28 @@ def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     assert any(e == "attach_refused" and d == "unknown ticket" for e, d in audit)
 
 
+def test_ticket_and_resume_routes_on_a_real_paused_worker(head, run):
+    """Issue 12 §3: the ticket and per-session resume routes touch the registry on the head's event
+    loop (the registry raises WrongThread anywhere else, which the head answers with a 500). Their
+    effect is checked where it lands: the ticket opens a tunnel to the worker's debugpy, and the
+    resume reaches the paused worker, whose task returns. The head's agents still ship their samples
+    every second, so its loop is not strictly idle; the guard, not the timing, makes a regression fail."""
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    t = head.ticket(s.session_id, client="pytest-routes")
+    dap = head.tunnel(t)
+    dap.initialize()  # the tunnel reached the worker's debugpy through the agent
+    attached = head.get(f"/debug/sessions/{s.session_id}").json()
+    assert (attached["state"], attached["attached_by"]) == ("attached", "pytest-routes")
+    dap.close()  # no configurationDone: the worker stays paused
+    head.wait_sessions(lambda x: x.session_id == s.session_id and x.state == "paused", timeout=30)
+
+    r = head.post(f"/debug/sessions/{s.session_id}/resume")
+    assert r.status_code == 204, r.text
+    assert driver.result() == "resumed"
+    head.wait_gone(s.session_id)
+
+
 def test_ttl_resumes_a_forgotten_session(head, run, rayscope_cluster):
     driver = run("ttl")  # RAYSCOPE_DEBUG_TTL_S=2 in the job's runtime_env
     [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
