@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from debug_helpers import WORKLOAD, Driver, Head, Pushes, line_of
-from rayscope.debugger.dap import DapClosed
+from polling import wait_for
+from rayscope.debugger.dap import DapClient, DapClosed
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,8 @@ def run(rayscope_cluster, tmp_path) -> Iterator:
 def _audit(head: Head) -> list[dict]:
     db = Path(head.get("/cluster").json()["db_path"])
     path = db.with_name(db.stem + ".debug-audit.jsonl")
+    if not path.exists():  # written on the first ticket, attach or resume of this head
+        return []
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -167,19 +170,24 @@ def _ray_worker_port(session_dir: Path, pid: int) -> int:
     raise AssertionError(f"no core-worker log for pid {pid}")
 
 
+def _listeners(worker: psutil.Process) -> list:
+    return [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+
+
+def _debugpy_listeners(worker: psutil.Process, ray_port: int) -> list:
+    """The worker's listeners other than Ray's own core-worker port, once debugpy listens (the session
+    is listed before debugpy has started listening)."""
+    return wait_for("the paused worker's debugpy listener",
+                    lambda: [a for a in _listeners(worker) if a.port != ray_port], timeout=60, every=0.05)
+
+
 def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     driver = run("resume")
     [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
     worker = psutil.Process(s.pid)
     ray_port = _ray_worker_port(rayscope_cluster.worker_session_dir, s.pid)
-
-    def listeners() -> list:
-        return [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
-
-    deadline = time.monotonic() + 60  # the session is listed before debugpy has started listening
-    while not [a for a in listeners() if a.port != ray_port] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    found = listeners()
+    _debugpy_listeners(worker, ray_port)
+    found = _listeners(worker)
     assert [a for a in found if a.ip == "127.0.0.1"], found  # debugpy, in process
     assert all(a.ip in ("127.0.0.1", "::1") or a.port == ray_port for a in found), found
     assert worker.children(recursive=True) == []  # no debug adapter process
@@ -238,6 +246,40 @@ def test_ticket_and_resume_routes_on_a_real_paused_worker(head, run):
 
     r = head.post(f"/debug/sessions/{s.session_id}/resume")
     assert r.status_code == 204, r.text
+    assert driver.result() == "resumed"
+    head.wait_gone(s.session_id)
+
+
+def test_exposure_a_local_process_without_token_attaches_to_the_paused_worker(head, run, rayscope_cluster):
+    """Issue 12 §3, documented as is (docs/debugger.md, "Who can reach a paused worker"): debugpy in a
+    paused worker listens on 127.0.0.1 without authentication, so any process on that node (any local
+    user) can attach with no token and no ticket and run code as the worker's user; the head does not
+    see it. This test passes while that exposure exists; closing it (e.g. the worker dialling out to its
+    agent, so nothing listens) must turn it into a test that the connection is refused."""
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    worker = psutil.Process(s.pid)
+    ray_port = _ray_worker_port(rayscope_cluster.worker_session_dir, s.pid)
+    [addr] = _debugpy_listeners(worker, ray_port)
+    assert addr.ip == "127.0.0.1"
+
+    dap = DapClient.tcp(addr.ip, addr.port)  # straight to the port: no head, no token, no ticket
+    try:
+        dap.initialize()
+        dap.attach()
+        stop = dap.wait_stopped()
+        top = dap.stack_trace(stop.thread_id)[0]
+        assert (top.name, top.line) == ("forgotten", line_of("ttl_bp") + 1)  # the line after breakpoint()
+        # arbitrary code, run inside the worker process, as its user
+        assert dap.evaluate("__import__('os').getpid()", top.id).value == str(s.pid)
+        # the head still lists the session as waiting for a client, and its audit log has no attach
+        seen = head.get(f"/debug/sessions/{s.session_id}").json()
+        assert (seen["state"], seen["attached_by"]) == ("paused", None)
+        assert [a["event"] for a in _audit(head) if a.get("session_id") == s.session_id] == []
+        dap.continue_(stop.thread_id)
+        dap.disconnect()
+    finally:
+        dap.close()
     assert driver.result() == "resumed"
     head.wait_gone(s.session_id)
 
