@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,25 +18,19 @@ import httpx
 import psutil
 import pytest
 
+import polling
 from conftest import RayscopeCluster, start_rayscope_cluster
 
 WORKLOAD = Path(__file__).parent / "workloads" / "chatty_workload.py"
 TASKS, LINES = 24, 40
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except httpx.TransportError as exc:  # the head may be restarting
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
+WAIT_S = 120.0
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    """polling.wait_for, tolerating a head that is restarting (connection refused)."""
+    return polling.wait_for(what, probe, timeout, every=0.5, ignore=(httpx.TransportError,))
 
 
 RELAUNCHED: list[subprocess.Popen] = []  # services these tests restarted: `rayscope stop` never knew them
@@ -123,16 +116,46 @@ def service_pid(cluster: RayscopeCluster, which: str) -> int:
     return next(n.agent.pid for n in state.nodes if n.role == "worker" and n.agent)
 
 
+def lines_written(session_dirs: list[Path], run: str) -> int:
+    """The workload's lines as Ray's workers wrote them to disk (the oracle: no Rayscope code reads them)."""
+    marker = f"chatty-{run} ".encode()
+    return sum(path.read_bytes().count(marker)
+               for session in session_dirs for path in (session / "logs").glob("worker-*.out"))
+
+
+def spool_pending(cluster: RayscopeCluster) -> dict[str, float]:
+    """Each agent's unacked spooled batches, from its own Prometheus endpoint (node id -> count)."""
+    from rayscope.runtime.state import load_state
+
+    out: dict[str, float] = {}
+    for node in load_state(cluster.home).nodes:
+        if node.agent and node.agent.metrics_url:
+            text = httpx.get(node.agent.metrics_url, timeout=10).text
+            values = [float(line.split()[-1]) for line in text.splitlines()
+                      if line.startswith("rayscope_agent_spool_pending_batches")]
+            out[node.node_id] = values[0] if values else -1.0
+    return out
+
+
 def test_head_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_path):
     run = uuid.uuid4().hex[:8]
+    both = [cluster.head_session_dir, cluster.worker_session_dir]
     head = Relaunchable(service_pid(cluster, "head"))
     driver = run_workload(cluster, run)
-    time.sleep(6)
+    wait_for("the workload's first lines at the head", lambda: search_count(api, f"chatty-{run} ") > 0)
     head.kill()
-    time.sleep(4)  # agents buffer meanwhile
+    # The fault lands mid-flight: the workload still runs, writes lines while the head is down,
+    # and the agents hold what they could not deliver in their spools.
+    assert driver.poll() is None, "the workload ended before the head was killed: nothing was in flight"
+    at_kill = lines_written(both, run)
+    assert at_kill < TASKS * LINES, f"all {at_kill} lines were written before the head was killed"
+    wait_for("lines written while the head is down", lambda: lines_written(both, run) > at_kill)
+    wait_for("agents holding unacked batches while the head is down",
+             lambda: all(n > 0 for n in spool_pending(cluster).values()))
     restarted = head.start(tmp_path / "head-restarted.log")
     try:
         job_id = finish(driver)
+        assert lines_written(both, run) == TASKS * LINES
         wait_for("every task FINISHED at the restarted head", lambda: finished_tasks(api, job_id) == TASKS)
         wait_for(f"all {TASKS * LINES} lines", lambda: search_count(api, f"chatty-{run} ") == TASKS * LINES)
     finally:
@@ -142,13 +165,20 @@ def test_head_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_
 
 def test_agent_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_path):
     run = uuid.uuid4().hex[:8]
-    agent = Relaunchable(service_pid(cluster, "agent"))
+    worker_node = [cluster.worker_session_dir]
+    agent = Relaunchable(service_pid(cluster, "agent"))  # the worker node's agent
     driver = run_workload(cluster, run)
-    time.sleep(6)
+    wait_for("the workload's first lines on the worker node", lambda: lines_written(worker_node, run) > 0)
     agent.kill()
-    time.sleep(3)
+    # The fault lands mid-flight: tasks are unfinished and keep writing lines on the worker node
+    # while its agent is dead; the restarted agent must pick them up from its checkpointed offsets.
+    assert driver.poll() is None, "the workload ended before the agent was killed: nothing was in flight"
+    at_kill = lines_written(worker_node, run)
+    wait_for("lines written on the worker node while its agent is down",
+             lambda: lines_written(worker_node, run) > at_kill)
     agent.start(tmp_path / "agent-restarted.log")
     job_id = finish(driver)
+    assert lines_written([cluster.head_session_dir, cluster.worker_session_dir], run) == TASKS * LINES
     wait_for("every task FINISHED", lambda: finished_tasks(api, job_id) == TASKS)
     wait_for(f"all {TASKS * LINES} lines", lambda: search_count(api, f"chatty-{run} ") == TASKS * LINES)
 
