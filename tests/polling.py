@@ -3,9 +3,9 @@ started to exit, a line a subprocess has not printed yet). The one place tests w
 condition with a timeout, never a bare sleep, and never a read that can block the suite forever."""
 from __future__ import annotations
 
-import queue
+import os
+import select
 import subprocess
-import threading
 import time
 from typing import IO, Any, Callable
 
@@ -39,42 +39,24 @@ def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
         proc.wait()
 
 
-_EOF = object()
-_readers: dict[int, "queue.Queue[object]"] = {}
-_readers_lock = threading.Lock()
-
-
-def _lines_of(stream: IO[str]) -> "queue.Queue[object]":
-    """One daemon thread per stream moves its lines into a queue (then _EOF), so a read can time out:
-    `readline()` on a pipe blocks until the child writes or exits, however long that takes."""
-    with _readers_lock:
-        q = _readers.get(id(stream))
-        if q is None:
-            q = _readers[id(stream)] = queue.Queue()
-
-            def pump() -> None:
-                try:
-                    for line in iter(stream.readline, ""):
-                        q.put(line)
-                except (OSError, ValueError):  # the stream was closed under us
-                    pass
-                q.put(_EOF)
-
-            threading.Thread(target=pump, name=f"read-line-{id(stream)}", daemon=True).start()
-        return q
-
-
 def read_line(stream: IO[str], timeout: float, what: str = "a line") -> str:
-    """The next line of a text-mode subprocess pipe (with its newline), or "" at end of file.
-    AssertionError naming `what` if none comes within `timeout` s. Once a stream is read here,
-    read it only here (the pump thread owns it)."""
-    q = _lines_of(stream)
-    try:
-        item = q.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} from a subprocess") from None
-    if item is _EOF:
-        q.put(_EOF)  # every later read sees the end too
-        return ""
-    assert isinstance(item, str)
-    return item
+    """The next line of a subprocess's text pipe (with its newline), or "" at end of file; an
+    AssertionError naming `what` if none comes within `timeout` s (`readline()` on a pipe blocks
+    until the child writes or exits, however long that takes).
+
+    Reads the file descriptor a byte at a time, so nothing is left in the stream's buffer and a
+    later `communicate()` or `read()` on the same process sees exactly the rest. So read a stream
+    only here, or only after its last read here, never buffered before."""
+    fd = stream.fileno()
+    deadline = time.monotonic() + timeout
+    got = bytearray()
+    while not got.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} from a subprocess; "
+                                 f"got so far: {bytes(got)!r}")
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        got += byte
+    return got.decode(getattr(stream, "encoding", None) or "utf-8", errors="replace")
