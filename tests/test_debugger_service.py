@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -94,10 +93,7 @@ def test_task_breakpoint_attach_locals_step_line_breakpoint_continue(head, run, 
         dap.close()
         assert driver.result() == "bp-7:23"
         head.wait_gone(s.session_id)
-        deadline = time.monotonic() + 10
-        while pushes.first(s.session_id, "gone") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pushes.first(s.session_id, "gone") is not None
+        wait_for("the 'gone' push on /ws", lambda: pushes.first(s.session_id, "gone"), 10, every=0.05)
     finally:
         pushes.close()
     events = [(a["event"], a.get("client")) for a in _audit(head) if a.get("session_id") == s.session_id]
