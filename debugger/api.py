@@ -59,31 +59,34 @@ def _peer(conn: Request | WebSocket) -> str:
 
 
 def router(registry: DebugRegistry, listing: Callable[..., Any]) -> APIRouter:
+    """Every route is `async def`: FastAPI runs plain `def` routes in its thread pool, and the
+    registry may only be touched on the event loop thread (see registry.py's docstring; it
+    raises WrongThread otherwise). Each route does only in-memory work plus one audit line."""
     r = APIRouter()
 
     @r.get("/debug/sessions", response_model=Page[DebugSession])
-    def list_sessions(q: ListingParams = Depends(listing), job_id: Optional[str] = None,  # noqa: B008
-                      node_id: Optional[str] = None, state: Optional[str] = None) -> Page:
+    async def list_sessions(q: ListingParams = Depends(listing), job_id: Optional[str] = None,  # noqa: B008
+                            node_id: Optional[str] = None, state: Optional[str] = None) -> Page:
         extra = [f"{k}={v}" for k, v in (("job_id", job_id), ("node_id", node_id), ("state", state)) if v]
         return registry.listing([*q.filters, *extra], q.sort, q.limit, q.cursor)
 
     @r.get("/debug/sessions/{session_id}", response_model=DebugSession)
-    def get_session(session_id: str) -> DebugSession:
+    async def get_session(session_id: str) -> DebugSession:
         return registry.get(session_id)
 
     @r.post("/debug/sessions/{session_id}/ticket", response_model=DebugTicket)
-    def ticket(session_id: str, request: Request) -> DebugTicket:
+    async def ticket(session_id: str, request: Request) -> DebugTicket:
         client = request.headers.get(CLIENT_HEADER) or _peer(request)
         return registry.issue_ticket(session_id, client, _peer(request))
 
     @r.post("/debug/sessions/{session_id}/resume", status_code=204)
-    def resume(session_id: str, request: Request) -> Response:
+    async def resume(session_id: str, request: Request) -> Response:
         registry.resume(session_id, _peer(request))
         return Response(status_code=204)
 
     @r.post("/debug/resume", response_model=DebugResumed)
-    def resume_job(job_id: Annotated[str, Query(description="resume every paused session of this job")],
-                   request: Request) -> DebugResumed:
+    async def resume_job(job_id: Annotated[str, Query(description="resume every paused session of this job")],
+                         request: Request) -> DebugResumed:
         return DebugResumed(resumed=registry.resume_job(job_id, _peer(request)))
 
     @r.websocket("/debug/tunnel")

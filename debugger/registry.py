@@ -3,16 +3,26 @@
 Live state only, kept in memory on the head's event loop: a paused worker exists only while
 its agent's `Ingest/Debug` stream is up, so a head restart simply re-learns every session
 from the agents' snapshots. Every change is pushed on `/api/v1/ws` as `debug_sessions`.
+
+Single-threaded by contract: the registry owns asyncio objects (each link's outbox queue, each
+tunnel's future and inbound queue) and feeds the Hub's client queues, none of which is
+thread-safe. A `put_nowait` from a thread-pool thread wakes no waiter on the loop, so on an idle
+head a resume or tunnel message would sit in the outbox until unrelated traffic woke the loop.
+Every public method therefore checks that it runs on the thread that created the registry (the
+head's event loop thread: `dashboard/server.py` builds the app inside its coroutine) and raises
+`WrongThread` otherwise, so a route that runs in the thread pool fails loudly instead of late.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import itertools
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, ParamSpec, Protocol, Sequence, TypeVar
 
 from rayscope.common import api_model as m
 from rayscope.common.api_errors import BadRequest, Conflict, Forbidden, NotFound
@@ -41,6 +51,27 @@ class Publisher(Protocol):
     `{kind: rows}`, to every client. The head passes its hub to `debugger.api.mount`."""
 
     def publish(self, deltas: dict[str, list[dict]]) -> None: ...
+
+
+class WrongThread(RuntimeError):
+    """A registry method was called off its owning thread (see the module docstring)."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def on_owner_thread(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Raises WrongThread unless called on the thread that created the registry."""
+
+    @functools.wraps(method)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        registry = args[0]
+        assert isinstance(registry, DebugRegistry)
+        registry.check_thread(method.__name__)
+        return method(*args, **kwargs)
+
+    return checked
 
 
 def gone_message(session_id: str) -> str:
@@ -94,11 +125,21 @@ class DebugRegistry:
         self.links: dict[str, AgentLink] = {}  # session_id -> link
         self.tickets: dict[str, _Ticket] = {}
         self._tunnel_ids = itertools.count(1)
+        self._owner = threading.current_thread()
+
+    def check_thread(self, what: str) -> None:
+        """Raises WrongThread off the owning thread (the head's event loop thread)."""
+        if threading.current_thread() is not self._owner:
+            raise WrongThread(f"DebugRegistry.{what} called on thread {threading.current_thread().name!r}; "
+                              f"it runs only on {self._owner.name!r} (the head's event loop), because it "
+                              "mutates asyncio queues and futures owned by that loop")
 
     # ------------------------------------------------------------------ agents
+    @on_owner_thread
     def agent_connected(self, hello: pb.DebugHello) -> AgentLink:
         return AgentLink(node_id=hello.node_id, node_ip=hello.node_ip, cluster_id=hello.session_name)
 
+    @on_owner_thread
     def agent_gone(self, link: AgentLink) -> None:
         for sid in list(link.sessions):
             self.session_down(link, sid)
@@ -109,6 +150,7 @@ class DebugRegistry:
                 end.opened.set_result(end.close_reason)
         link.tunnels.clear()
 
+    @on_owner_thread
     def session_up(self, link: AgentLink, up: pb.DebugSessionUp) -> None:
         old = self.sessions.get(up.session_id)
         if old is None:
@@ -129,6 +171,7 @@ class DebugRegistry:
         link.sessions.add(s.session_id)
         self._publish(s)
 
+    @on_owner_thread
     def session_down(self, link: AgentLink, session_id: str) -> None:
         link.sessions.discard(session_id)
         if self.links.get(session_id) is not link:
@@ -142,12 +185,14 @@ class DebugRegistry:
         self.hub.publish({"debug_sessions": [s.model_dump()]})
 
     # ------------------------------------------------------------------ reading
+    @on_owner_thread
     def get(self, session_id: str) -> dm.DebugSession:
         s = self.sessions.get(session_id)
         if s is None:
             raise NotFound(gone_message(session_id))
         return s
 
+    @on_owner_thread
     def listing(self, filters: Sequence[str], sort: Optional[str], limit: int, cursor: Optional[str]) -> m.Page:
         fields = list(dm.DebugSession.model_fields)
         rows = list(self.sessions.values())
@@ -174,6 +219,7 @@ class DebugRegistry:
         return m.Page[dm.DebugSession](rows=page, next_cursor=str(start + limit) if more else None)
 
     # ------------------------------------------------------------------ tickets
+    @on_owner_thread
     def issue_ticket(self, session_id: str, client: str, peer: str) -> dm.DebugTicket:
         s = self.get(session_id)
         if s.cluster_id != self.cluster_id:
@@ -200,6 +246,7 @@ class DebugRegistry:
         for k in [k for k, t in self.tickets.items() if t.expires_at < cutoff]:
             del self.tickets[k]
 
+    @on_owner_thread
     def redeem(self, ticket: str, peer: str) -> Grant:
         """Single use: a ticket is spent by its first tunnel attempt, whatever the outcome."""
         t = next((v for k, v in self.tickets.items() if hmac.compare_digest(k, ticket)), None)
@@ -248,6 +295,7 @@ class DebugRegistry:
                 self._publish(self.sessions[other.session_id])
         return self.sessions[s.session_id]
 
+    @on_owner_thread
     def detach(self, grant: Grant, peer: str, reason: str) -> None:
         self.audit.write("detach", session_id=grant.session.session_id, client=grant.client, peer=peer,
                          detail=reason or None, **_who(grant.session))
@@ -257,6 +305,7 @@ class DebugRegistry:
 
     # ------------------------------------------------------------------ tunnels and resume
     async def open_tunnel(self, grant: Grant) -> TunnelEnd:
+        self.check_thread("open_tunnel")
         link = grant.link
         end = TunnelEnd(tunnel_id=next(self._tunnel_ids))
         link.tunnels[end.tunnel_id] = end
@@ -271,10 +320,12 @@ class DebugRegistry:
             raise TunnelRefused(CLOSE_UNREACHABLE, error)
         return end
 
+    @on_owner_thread
     def close_tunnel(self, link: AgentLink, end: TunnelEnd) -> None:
         if link.tunnels.pop(end.tunnel_id, None) is not None:
             link.outbox.put_nowait(pb.DebugHeadMessage(close=pb.TunnelClosed(tunnel_id=end.tunnel_id)))
 
+    @on_owner_thread
     def tunnel_event(self, link: AgentLink, msg: pb.DebugAgentMessage) -> None:
         kind = msg.WhichOneof("kind")
         if kind == "opened":
@@ -293,6 +344,7 @@ class DebugRegistry:
                     end.opened.set_result(msg.closed.reason or "the agent closed the tunnel")
                 end.inbound.put_nowait(None)
 
+    @on_owner_thread
     def resume(self, session_id: str, peer: str) -> None:
         s = self.get(session_id)
         if s.state == "attached":
@@ -300,6 +352,7 @@ class DebugRegistry:
         self.links[session_id].outbox.put_nowait(pb.DebugHeadMessage(resume=pb.ResumeSession(session_id=session_id)))
         self.audit.write("resume", session_id=session_id, peer=peer, **_who(s))
 
+    @on_owner_thread
     def resume_job(self, job_id: str, peer: str) -> list[str]:
         done = []
         for s in list(self.sessions.values()):

@@ -10,6 +10,8 @@ from typing import Iterator
 
 import pytest
 
+from polling import read_line
+
 DEBUGGEE = textwrap.dedent(
     """\
     import debugpy
@@ -55,7 +57,7 @@ def debuggee(tmp_path: Path) -> Iterator[Debuggee]:
         [sys.executable, "-X", "frozen_modules=off", str(script)], stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, env={"PYDEVD_DISABLE_FILE_VALIDATION": "1", "PATH": "/usr/bin:/bin"},
     )
-    first = proc.stdout.readline()
+    first = read_line(proc.stdout, 60, "the debuggee's PORT line")
     assert first.startswith("PORT "), first
     yield Debuggee(proc, int(first.split()[1]), script)
     if proc.poll() is None:

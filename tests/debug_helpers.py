@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import httpx
 
+from polling import wait_for
 from rayscope.dashboard.models import DebugSession, DebugTicket
 from rayscope.debugger.dap import DapClient, PathMapping, tunnel_url
 
@@ -51,21 +52,16 @@ class Head:
 
     def wait_sessions(self, pred: Callable[[DebugSession], bool], count: int = 1,
                       timeout: float = 120) -> list[DebugSession]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [s for s in self.sessions() if pred(s)]
-            if len(found) >= count:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(f"no {count} matching debug session(s) within {timeout} s: {self.sessions()}")
+        def found() -> list[DebugSession]:
+            matching = [s for s in self.sessions() if pred(s)]
+            return matching if len(matching) >= count else []
+
+        return wait_for(f"{count} matching debug session(s)", found, timeout, every=0.1,
+                        context=lambda: f"listed: {self.sessions()}")
 
     def wait_gone(self, session_id: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.get(f"/debug/sessions/{session_id}").status_code == 404:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"session {session_id} still listed after {timeout} s")
+        wait_for(f"session {session_id} to be gone",
+                 lambda: self.get(f"/debug/sessions/{session_id}").status_code == 404, timeout, every=0.1)
 
     def ticket(self, session_id: str, client: str = "pytest@local") -> DebugTicket:
         r = self.post(f"/debug/sessions/{session_id}/ticket", client=client)

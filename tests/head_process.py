@@ -25,6 +25,7 @@ from typing import Iterator, Optional, Sequence
 import grpc
 import httpx
 
+from polling import wait_for
 from rayscope.runtime.ray_enums import TASK_STATUS
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.grpc_service import STREAM, method_path
@@ -86,15 +87,18 @@ def start_head(workdir: Optional[Path] = None, db_path: Optional[Path] = None, h
     logf = open(log_path, "ab")
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     logf.close()
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
+    def is_ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"head exited with {proc.returncode}: {log_path.read_text(errors='replace')}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"head not ready in {timeout}s: {log_path.read_text(errors='replace')}")
-        time.sleep(0.05)
+        return ready.exists()
+
+    try:
+        wait_for("the head's ready file", is_ready, timeout, every=0.05,
+                 context=lambda: log_path.read_text(errors="replace"))
+    except AssertionError:
+        proc.kill()
+        proc.wait()
+        raise
     info = json.loads(ready.read_text())
     return HeadProcess(http_url=info["http_url"], grpc_address=info["grpc_address"],
                        token=token_file.read_text().strip(), db_path=db_path, token_file=token_file,

@@ -1,22 +1,31 @@
 """Waiting, in tests, for what happens asynchronously (a state the head has not stored yet, a process we
-started to exit)."""
+started to exit, a line a subprocess has not printed yet). The one place tests wait: a wait is on a
+condition with a timeout, never a bare sleep, and never a read that can block the suite forever."""
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import time
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.3,
-             context: Callable[[], str] = lambda: "") -> Any:
+             context: Callable[[], str] = lambda: "",
+             ignore: tuple[type[BaseException], ...] = ()) -> Any:
     """probe() until it returns something truthy (returned); after `timeout`, AssertionError naming
-    `what`, the last value probe() gave, and what `context()` says (logs, say)."""
+    `what`, the last value probe() gave, and what `context()` says (logs, say). An exception of a
+    type in `ignore` (a head that is restarting refuses connections) counts as a falsy answer."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
+        try:
+            last = probe()
+        except ignore as exc:
+            last = exc
+        else:
+            if last:
+                return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r} {context()}")
 
@@ -28,3 +37,26 @@ def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def read_line(stream: IO[str], timeout: float, what: str = "a line") -> str:
+    """The next line of a subprocess's text pipe (with its newline), or "" at end of file; an
+    AssertionError naming `what` if none comes within `timeout` s (`readline()` on a pipe blocks
+    until the child writes or exits, however long that takes).
+
+    Reads the file descriptor a byte at a time, so nothing is left in the stream's buffer and a
+    later `communicate()` or `read()` on the same process sees exactly the rest. So read a stream
+    only here, or only after its last read here, never buffered before."""
+    fd = stream.fileno()
+    deadline = time.monotonic() + timeout
+    got = bytearray()
+    while not got.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} from a subprocess; "
+                                 f"got so far: {bytes(got)!r}")
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        got += byte
+    return got.decode(getattr(stream, "encoding", None) or "utf-8", errors="replace")

@@ -25,6 +25,7 @@ import grpc
 import psutil
 import pytest
 
+from polling import read_line, wait_for
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector, parse_title
 from rayscope.runtime.node_identity import NodeIdentity, discover
@@ -177,17 +178,23 @@ def ray_node() -> Iterator[RayNode]:
         drv = subprocess.Popen([PY, script, node.gcs_address, ready], env=node.env, cwd=node.temp_dir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         node.procs.append(drv)
-        deadline = time.monotonic() + 90
-        while not os.path.exists(ready):
+        def driver_ready() -> bool:
             assert drv.poll() is None, "driver died"
-            assert time.monotonic() < deadline, "driver never got ready"
-            time.sleep(0.3)
+            return os.path.exists(ready)
+
+        def titles() -> set[str]:
+            out = set()
+            for p in node.ray_pids():
+                try:
+                    out.add(psutil.Process(p).name())
+                except psutil.NoSuchProcess:
+                    pass
+            return out
+
+        wait_for("the driver's ready file", driver_ready, 90)
         # the task and actor method must be running (their proctitles set)
-        while time.monotonic() < deadline:
-            titles = {psutil.Process(p).name() for p in node.ray_pids() if psutil.pid_exists(p)}
-            if "ray::sleepy_task" in titles and "ray::Holder.hold" in titles:
-                break
-            time.sleep(0.3)
+        wait_for("the task's and the actor method's proctitles",
+                 lambda: {"ray::sleepy_task", "ray::Holder.hold"} <= titles(), 90, context=lambda: str(titles()))
         yield node
     finally:
         node.stop()
@@ -279,7 +286,7 @@ def test_process_collector_follows_children_and_closes_kept_files(tmp_path: Path
     def ask(line: str) -> str:
         raylet.stdin.write(line + "\n")
         raylet.stdin.flush()
-        return raylet.stdout.readline().strip()
+        return read_line(raylet.stdout, 30, "the fake raylet's answer").strip()
 
     def workers() -> list[int]:
         return sorted(p.pid for p in pc.snapshot().processes if p.role == "worker")
@@ -388,14 +395,6 @@ def start_agent(node: RayNode, head_addr: str, state_dir: str, ready: str) -> su
     )
 
 
-def wait_for(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def stop_agent(proc: subprocess.Popen) -> int:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -415,7 +414,7 @@ def test_agent_end_to_end_and_restart(ray_node: RayNode, ident: NodeIdentity) ->
     ready = os.path.join(state, "ready.json")
     agent = start_agent(ray_node, addr, state, ready)
     try:
-        wait_for(lambda: os.path.exists(ready) or agent.poll() is not None, 60, "ready file")
+        wait_for("ready file", lambda: os.path.exists(ready) or agent.poll() is not None, 60)
         assert agent.poll() is None, Path(state, "agent.log").read_text()[-3000:]
         info = json.loads(Path(ready).read_text())
         assert info["pid"] == agent.pid and info["node_id"] == ident.node_id
@@ -424,10 +423,12 @@ def test_agent_end_to_end_and_restart(ray_node: RayNode, ident: NodeIdentity) ->
             with head.lock:
                 return any(pred(b) for b in head.batches)
 
-        wait_for(lambda: got(lambda b: any(b"hello from the task" in ln.text for ln in b.log_lines)), 60, "worker log line")
-        wait_for(lambda: got(lambda b: any(t.name == "sleepy_task" for t in b.tasks if t.HasField("name"))), 60, "task event")
-        wait_for(lambda: got(lambda b: len(b.node_samples) > 0 and len(b.processes.processes) > 0), 30, "samples")
-        wait_for(lambda: got(lambda b: len(b.object_store) > 0), 30, "object store sample")
+        wait_for("worker log line",
+                 lambda: got(lambda b: any(b"hello from the task" in ln.text for ln in b.log_lines)), 60)
+        wait_for("task event",
+                 lambda: got(lambda b: any(t.name == "sleepy_task" for t in b.tasks if t.HasField("name"))), 60)
+        wait_for("samples", lambda: got(lambda b: len(b.node_samples) > 0 and len(b.processes.processes) > 0), 30)
+        wait_for("object store sample", lambda: got(lambda b: len(b.object_store) > 0), 30)
         hello = head.hellos[0]
         assert hello.node_id == ident.node_id and hello.is_head_node and hello.metrics_url == info["metrics_url"]
         with head.lock:
@@ -453,7 +454,7 @@ def test_agent_end_to_end_and_restart(ray_node: RayNode, ident: NodeIdentity) ->
         marker = os.path.join(ray_node.session_dir, "logs", "worker-ffff-01000000-1.out")
         Path(marker).write_bytes(b"".join(b"line %d\n" % i for i in range(500)))
         agent = start_agent(ray_node, addr, state, ready)
-        wait_for(lambda: got(lambda b: any(ln.text == b"line 499" for ln in b.log_lines)), 60, "lines after restart")
+        wait_for("lines after restart", lambda: got(lambda b: any(ln.text == b"line 499" for ln in b.log_lines)), 60)
         with head.lock:
             assert len(head.hellos) == 2 and head.batches[before].seq > head.batches[before - 1].seq
             marker_lines = [ln for b in head.batches for ln in b.log_lines if ln.file_id.endswith("worker-ffff-01000000-1.out")]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from polling import wait_for
 from rayscope.runtime.node_identity import discover
-from test_agent_collectors import PY, RayNode, start_agent, stop_agent, token, wait_for
+from test_agent_collectors import PY, RayNode, start_agent, stop_agent, token
 
 
 def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0) -> tuple[subprocess.Popen, dict]:
@@ -22,7 +23,7 @@ def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0) -> t
          "--grpc-port", str(grpc_port)], stdout=log, stderr=subprocess.STDOUT, cwd=node.temp_dir,
     )
     node.procs.append(proc)
-    wait_for(lambda: os.path.exists(ready) or proc.poll() is not None, 60, "head ready file")
+    wait_for("head ready file", lambda: os.path.exists(ready) or proc.poll() is not None, 60)
     assert proc.poll() is None, Path(node.temp_dir, "head.log").read_text()[-3000:]
     return proc, json.loads(Path(ready).read_text())
 
@@ -54,8 +55,8 @@ def test_agent_to_real_head_with_head_restart(ray_node: RayNode) -> None:
                     return []
                 raise
 
-        wait_for(lambda: len(lines()) == 100, 60, "first lines at the head")
-        wait_for(lambda: api(info, tok, "/processes", limit=1000)["rows"], 30, "process snapshot at the head")
+        wait_for("first lines at the head", lambda: len(lines()) == 100, 60)
+        wait_for("process snapshot at the head", lambda: api(info, tok, "/processes", limit=1000)["rows"], 30)
         roles = {r["role"] for r in api(info, tok, "/processes", limit=1000)["rows"]}
         assert {"raylet", "gcs_server"} <= roles
         health = api(info, tok, "/ingest/health")
@@ -66,10 +67,13 @@ def test_agent_to_real_head_with_head_restart(ray_node: RayNode) -> None:
         head.wait(20)
         with open(marker, "ab") as f:
             f.write(b"".join(b"second %d\n" % i for i in range(100)))
-        time.sleep(3)
+        # the agent keeps spooling while the head is down: the last line is in a spool segment (raw bytes)
+        spooled = Path(state, "spool")
+        wait_for("the lines written while the head is down in the agent's spool",
+                 lambda: any(b"second 99" in seg.read_bytes() for seg in spooled.glob("seg-*.log")), 30)
         port = int(info["grpc_address"].rsplit(":", 1)[1])
         head, info = start_head(ray_node, db, ray_node.token_file, grpc_port=port)
-        wait_for(lambda: len(lines()) == 200, 90, "lines spooled while the head was down")
+        wait_for("lines spooled while the head was down", lambda: len(lines()) == 200, 90)
         got = lines()
         assert got == [f"first {i}" for i in range(100)] + [f"second {i}" for i in range(100)]
         assert agent.poll() is None
@@ -94,7 +98,7 @@ def test_wrong_token_is_refused_and_logged_once(ray_node: RayNode) -> None:
     )
     try:
         log_path = Path(state, "agent.log")
-        wait_for(lambda: "UNAUTHENTICATED" in log_path.read_text(), 60, "the unauthenticated log line")
+        wait_for("the unauthenticated log line", lambda: "UNAUTHENTICATED" in log_path.read_text(), 60)
         time.sleep(2)
         assert proc.poll() is None  # keeps retrying
         assert log_path.read_text().count("rejected our token") == 1

@@ -5,6 +5,7 @@ import os
 import time
 from pathlib import Path
 
+from polling import wait_for
 from rayscope.agent.logs.files import describe
 from rayscope.agent.logs.tailer import GONE, UNREAD_BACKUP, Tailer, backup_of
 from rayscope.wire.rayscope_ingest_pb2 import LogKind
@@ -44,19 +45,15 @@ def test_partial_line_waits_then_flushes(tmp_path: Path) -> None:
     assert lines_of(t) == [("a.out", 0, 5, b"partial", 0)]
     write(p, b"stuck")
     assert lines_of(t) == []
-    time.sleep(0.5)
-    assert lines_of(t) == [("a.out", 0, 13, b"stuck", 0)]  # no growth for longer than partial_flush_s
+    # flushed once it has not grown for longer than partial_flush_s
+    assert wait_for("the stuck partial line", lambda: lines_of(t), 5, every=0.05) == [("a.out", 0, 13, b"stuck", 0)]
 
 
 def test_partial_flush_exactly_once(tmp_path: Path) -> None:
     p = tmp_path / "a.out"
     write(p, b"stuck")
     t = Tailer(str(tmp_path), "n", partial_flush_s=0.2)
-    seen: list[bytes] = []
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not seen:
-        seen += [ln.text for ln in t.poll().lines]
-        time.sleep(0.05)
+    seen = wait_for("the partial line flushed", lambda: [ln.text for ln in t.poll().lines], 5, every=0.05)
     assert seen == [b"stuck"]
     for _ in range(5):
         assert t.poll().lines == []

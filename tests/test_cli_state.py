@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from head_process import PYTHON, HeadProcess, IngestClient, log_file, log_lines, running_head, task_event
-from polling import wait_for
+from polling import read_line, wait_for
 from rayscope.cli.format import Column, human_bytes, human_duration, render_table, truncate
 from rayscope.dashboard.models import Actor, Task, TaskSummary
 from rayscope.runtime.state import HeadServiceRecord, NodeRecord, State
@@ -318,12 +318,12 @@ def test_logs_follow_prints_each_new_line_once_and_asks_only_for_new_ones(head: 
     with RecordingProxy(head.http_url) as proxy:
         proc = _follow(head, proxy, "--file", FOLLOW_LOG)
         try:
-            assert proc.stdout.readline().rstrip("\n") == "follow line 0"
+            assert read_line(proc.stdout, 60, "a line of `logs --follow`").rstrip("\n") == "follow line 0"
             offset = len("follow line 0") + 1
             for text in ("follow line 1", "follow line 2"):  # one batch each: two polls with news
                 feed(head, pb.Batch(log_lines=log_lines(f"{NODE_ID}/{FOLLOW_LOG}", [text], start_offset=offset)))
                 offset += len(text) + 1
-                assert proc.stdout.readline().rstrip("\n") == text
+                assert read_line(proc.stdout, 60, "a line of `logs --follow`").rstrip("\n") == text
             assert _stop_after_more_polls(proc, proxy) == ""
         finally:
             if proc.poll() is None:
@@ -344,13 +344,13 @@ def test_logs_follow_of_a_job_prints_lines_of_every_file_once(head: HeadProcess)
     with RecordingProxy(head.http_url) as proxy:
         proc = _follow(head, proxy, "--job", job)
         try:
-            first = [proc.stdout.readline().rstrip("\n") for _ in range(2)]
+            first = [read_line(proc.stdout, 60, "a line of `logs --follow`").rstrip("\n") for _ in range(2)]
             assert first == [f"{prefix}worker-job3.err) err 0", f"{prefix}worker-job3.out) out 0"]  # file order
             feed(head, pb.Batch(log_lines=log_lines(out_id, ["out 1"], start_offset=6) +
                                 log_lines(err_id, ["err 1"], start_offset=6) +
                                 log_lines(other_id, ["another job's line"])))
             feed(head, pb.Batch(log_lines=log_lines(out_id, ["out 2"], start_offset=12)))
-            new = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+            new = [read_line(proc.stdout, 60, "a line of `logs --follow`").rstrip("\n") for _ in range(3)]
             assert _stop_after_more_polls(proc, proxy) == ""
         finally:
             if proc.poll() is None:

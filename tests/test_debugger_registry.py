@@ -3,13 +3,20 @@ one client per worker, resume rules, listing filters, audit records and WS pushe
 end-to-end versions of these run on a real cluster in test_debugger_service.py."""
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
-from rayscope.dashboard.errors import BadRequest, NotFound
+from rayscope.dashboard import models as m
+from rayscope.dashboard.app import _api_error
+from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
 from rayscope.dashboard.ws import Client, Hub
 from rayscope.debugger import registry as reg
+from rayscope.debugger.api import mount
 from rayscope.debugger.audit import AuditLog
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -113,3 +120,58 @@ def test_listing_filters_sort_and_pages(setup):
         r.listing(["nope=1"], None, 100, None)
     with pytest.raises(BadRequest, match="unknown sort field"):
         r.listing([], "color", 100, None)
+
+
+def test_registry_refuses_calls_off_its_owning_thread(setup):
+    """Issue 12 §3: the registry's queues and futures belong to the event loop; a call from another
+    thread (a plain `def` route runs in FastAPI's thread pool) must fail loudly and change nothing."""
+    r, link, _, _ = setup
+    up(r, link, "s1")
+    errors: list[BaseException] = []
+
+    def off_thread() -> None:
+        for call in (lambda: r.resume("s1", "p"), lambda: r.issue_ticket("s1", "c", "p"),
+                     lambda: r.get("s1"), lambda: up(r, link, "s2")):
+            try:
+                call()
+            except BaseException as err:  # noqa: BLE001 - collected and asserted below
+                errors.append(err)
+
+    worker = threading.Thread(target=off_thread, name="not-the-loop")
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert [type(e) for e in errors] == [reg.WrongThread] * 4, errors
+    assert "'not-the-loop'" in str(errors[0]) and "event loop" in str(errors[0])
+    assert link.outbox.empty() and r.tickets == {} and set(r.sessions) == {"s1"}
+
+
+def test_http_routes_run_the_registry_on_the_event_loop(tmp_path):
+    """Resume and ticket through the debugger's real routes (FastAPI, ASGI) on a loop with no other
+    traffic: the resume lands in the agent link's outbox and wakes its reader, the ticket redeems.
+    With the routes back to plain `def`, FastAPI runs them in its thread pool and the registry's
+    thread guard turns each call into an error."""
+
+    async def scenario() -> None:
+        app = FastAPI()
+        app.add_exception_handler(ApiError, _api_error)
+        info = m.ClusterInfo(session_name=CLUSTER, rayscope_version="0", db_path=str(tmp_path / "r.db"),
+                             live=True, started_at=0.0)
+        r = mount(app, Hub(), info)  # created here, on the loop's thread, as dashboard/server.py does
+        link = r.agent_connected(pb.DebugHello(node_id="ab" * 28, node_ip="10.0.0.2", session_name=CLUSTER))
+        up(r, link, "s1")
+        reader = asyncio.create_task(link.outbox.get())  # the agent's stream waiting, as head_service does
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://head") as http:
+            ticket = await http.post("/api/v1/debug/sessions/s1/ticket", headers={"X-Rayscope-Client": "t"})
+            assert ticket.status_code == 200, ticket.text
+            assert r.redeem(ticket.json()["ticket"], "p").client == "t"
+            r.detach(reg.Grant(r.sessions["s1"], link, "t"), "p", "")  # attached sessions refuse resume
+            resumed = await http.post("/api/v1/debug/sessions/s1/resume")
+            assert resumed.status_code == 204, resumed.text
+            msg = await asyncio.wait_for(reader, 30)
+            assert msg.resume.session_id == "s1"
+            listed = await http.get("/api/v1/debug/sessions")
+            assert listed.status_code == 200 and [s["session_id"] for s in listed.json()["rows"]] == ["s1"]
+
+    asyncio.run(scenario())

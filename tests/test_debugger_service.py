@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -15,7 +14,8 @@ import psutil
 import pytest
 
 from debug_helpers import WORKLOAD, Driver, Head, Pushes, line_of
-from rayscope.debugger.dap import DapClosed
+from polling import wait_for
+from rayscope.debugger.dap import DapClient, DapClosed, DapRequestFailed
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,8 @@ def run(rayscope_cluster, tmp_path) -> Iterator:
 def _audit(head: Head) -> list[dict]:
     db = Path(head.get("/cluster").json()["db_path"])
     path = db.with_name(db.stem + ".debug-audit.jsonl")
+    if not path.exists():  # written on the first ticket, attach or resume of this head
+        return []
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -92,10 +94,7 @@ def test_task_breakpoint_attach_locals_step_line_breakpoint_continue(head, run, 
         dap.close()
         assert driver.result() == "bp-7:23"
         head.wait_gone(s.session_id)
-        deadline = time.monotonic() + 10
-        while pushes.first(s.session_id, "gone") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pushes.first(s.session_id, "gone") is not None
+        wait_for("the 'gone' push on /ws", lambda: pushes.first(s.session_id, "gone"), 10, every=0.05)
     finally:
         pushes.close()
     events = [(a["event"], a.get("client")) for a in _audit(head) if a.get("session_id") == s.session_id]
@@ -168,19 +167,24 @@ def _ray_worker_port(session_dir: Path, pid: int) -> int:
     raise AssertionError(f"no core-worker log for pid {pid}")
 
 
+def _listeners(worker: psutil.Process) -> list:
+    return [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+
+
+def _debugpy_listeners(worker: psutil.Process, ray_port: int) -> list:
+    """The worker's listeners other than Ray's own core-worker port, once debugpy listens (the session
+    is listed before debugpy has started listening)."""
+    return wait_for("the paused worker's debugpy listener",
+                    lambda: [a for a in _listeners(worker) if a.port != ray_port], timeout=60, every=0.05)
+
+
 def test_security_loopback_only_tickets_and_resume(head, run, rayscope_cluster):
     driver = run("resume")
     [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
     worker = psutil.Process(s.pid)
     ray_port = _ray_worker_port(rayscope_cluster.worker_session_dir, s.pid)
-
-    def listeners() -> list:
-        return [c.laddr for c in worker.net_connections("inet") if c.status == psutil.CONN_LISTEN]
-
-    deadline = time.monotonic() + 60  # the session is listed before debugpy has started listening
-    while not [a for a in listeners() if a.port != ray_port] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    found = listeners()
+    _debugpy_listeners(worker, ray_port)
+    found = _listeners(worker)
     assert [a for a in found if a.ip == "127.0.0.1"], found  # debugpy, in process
     assert all(a.ip in ("127.0.0.1", "::1") or a.port == ray_port for a in found), found
     assert worker.children(recursive=True) == []  # no debug adapter process
@@ -265,6 +269,54 @@ def _assert_refused_without_token(port: int) -> None:
     assert [a["success"] for a in answers] == [False, False, False], answers
     assert all(a.get("message") == "Client not authenticated." for a in answers), answers
     assert not Path(marker).exists()
+
+
+def test_ticket_and_resume_routes_on_a_real_paused_worker(head, run):
+    """Issue 12 §3: the ticket and per-session resume routes touch the registry on the head's event
+    loop (the registry raises WrongThread anywhere else, which the head answers with a 500). Their
+    effect is checked where it lands: the ticket opens a tunnel to the worker's debugpy, and the
+    resume reaches the paused worker, whose task returns. The head's agents still ship their samples
+    every second, so its loop is not strictly idle; the guard, not the timing, makes a regression fail."""
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    t = head.ticket(s.session_id, client="pytest-routes")
+    dap = head.tunnel(t)
+    dap.initialize()  # the tunnel reached the worker's debugpy through the agent
+    attached = head.get(f"/debug/sessions/{s.session_id}").json()
+    assert (attached["state"], attached["attached_by"]) == ("attached", "pytest-routes")
+    dap.close()  # no configurationDone: the worker stays paused
+    head.wait_sessions(lambda x: x.session_id == s.session_id and x.state == "paused", timeout=30)
+
+    r = head.post(f"/debug/sessions/{s.session_id}/resume")
+    assert r.status_code == 204, r.text
+    assert driver.result() == "resumed"
+    head.wait_gone(s.session_id)
+
+
+def test_a_local_process_without_the_token_cannot_attach_to_the_paused_worker(head, run, rayscope_cluster):
+    """Issue 12 §3 (docs/debugger.md, "Who can reach a paused worker"): debugpy in a paused worker
+    listens on 127.0.0.1, so any process on that node can connect; with the real DAP client and no
+    token, `initialize` is refused and nothing runs in the worker. The head's view is untouched and
+    the session still resumes normally."""
+    driver = run("resume")
+    [s] = head.wait_sessions(lambda s: s.function == "debug_workload.forgotten")
+    worker = psutil.Process(s.pid)
+    ray_port = _ray_worker_port(rayscope_cluster.worker_session_dir, s.pid)
+    [addr] = _debugpy_listeners(worker, ray_port)
+    assert addr.ip == "127.0.0.1"
+
+    dap = DapClient.tcp(addr.ip, addr.port)  # straight to the port: no head, no token, no ticket
+    try:
+        with pytest.raises(DapRequestFailed, match="Client not authenticated"):
+            dap.initialize()
+    finally:
+        dap.close()
+    seen = head.get(f"/debug/sessions/{s.session_id}").json()
+    assert (seen["state"], seen["attached_by"]) == ("paused", None)
+    r = head.post(f"/debug/sessions/{s.session_id}/resume")
+    assert r.status_code == 204, r.text
+    assert driver.result() == "resumed"
+    head.wait_gone(s.session_id)
 
 
 def test_ttl_resumes_a_forgotten_session(head, run, rayscope_cluster):

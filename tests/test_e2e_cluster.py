@@ -10,30 +10,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 
-from polling import wait_or_kill
+from polling import read_line, wait_for, wait_or_kill
 
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
 RESIDENT = Path(__file__).parent / "workloads" / "resident_actors.py"
 WAIT_S = 90.0
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-    """Poll until probe() returns something truthy; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +58,13 @@ def finished_task(api: httpx.Client, task_id: str, state: str = "FINISHED", work
                 and (a.get("worker_pid") or not worker_side)]
         return done[0] if done else None
 
-    return wait_for(f"task {task_id} in state {state}", probe)
+    return wait_for(f"task {task_id} in state {state}", probe, WAIT_S)
 
 
 def test_both_nodes_alive_with_roles(api, rayscope_cluster, truth):
     nodes = wait_for("both nodes", lambda: (
-        rows if len(rows := [n for n in api.get("/nodes").json()["rows"] if n["state"] == "ALIVE"]) >= 2 else None))
+        rows if len(rows := [n for n in api.get("/nodes").json()["rows"] if n["state"] == "ALIVE"]) >= 2 else None),
+        WAIT_S)
     by_id = {n["node_id"]: n for n in nodes}
     assert set(truth["nodes"]) <= set(by_id)
     assert by_id[rayscope_cluster.head_node_id]["is_head_node"] is True
@@ -123,7 +111,7 @@ def test_actor_lifecycle_and_its_method_calls(api, truth):
         resp = api.get(f"/actors/{actor_id}")
         return resp.json() if resp.status_code == 200 and resp.json()["state"] == "DEAD" else None
 
-    actor = wait_for("the actor to be DEAD after ray.kill", dead_actor)
+    actor = wait_for("the actor to be DEAD after ray.kill", dead_actor, WAIT_S)
     assert actor["class_name"] == "Counter"
     assert actor["job_id"] == truth["job_id"]
     assert actor["node_id"] in truth["nodes"]
@@ -140,7 +128,7 @@ def test_job_appears_and_finishes(api, truth):
         resp = api.get(f"/jobs/{truth['job_id']}")
         return resp.json() if resp.status_code == 200 and resp.json()["state"] == "FINISHED" else None
 
-    job = wait_for("the driver's job to finish", finished_job)
+    job = wait_for("the driver's job to finish", finished_job, WAIT_S)
     assert job["driver_pid"]
     assert job["start_time"] and job["end_time"] and job["start_time"] <= job["end_time"]
 
@@ -167,7 +155,7 @@ def test_processes_and_metrics_of_both_nodes_arrive(api, rayscope_cluster, truth
     driver = subprocess.Popen([sys.executable, str(RESIDENT), rayscope_cluster.gcs_address],
                               env=rayscope_cluster.env, stdout=subprocess.PIPE, text=True)
     try:
-        ready = driver.stdout.readline()
+        ready = read_line(driver.stdout, 120, "the resident driver's READY line")
         assert ready.startswith("READY "), ready
         actor_pids = json.loads(ready[len("READY "):])
         assert set(actor_pids) == {rayscope_cluster.head_node_id, rayscope_cluster.worker_node_id}
@@ -179,7 +167,7 @@ def test_processes_and_metrics_of_both_nodes_arrive(api, rayscope_cluster, truth
                 mine = by_pid.get(pid, {})
                 return by_pid if has_raylet and mine.get("actor_class") == "Resident" and mine.get("worker_id") else None
 
-            by_pid = wait_for(f"the raylet and the Resident actor's worker on node {node_id}", procs)
+            by_pid = wait_for(f"the raylet and the Resident actor's worker on node {node_id}", procs, WAIT_S)
             actor_proc = by_pid[pid]
             assert actor_proc["role"] == "worker"
             assert actor_proc["rss"] > 0 and actor_proc["num_fds"] > 0
@@ -189,7 +177,7 @@ def test_processes_and_metrics_of_both_nodes_arrive(api, rayscope_cluster, truth
         driver.wait()
     for node_id in (rayscope_cluster.head_node_id, rayscope_cluster.worker_node_id):
         series = wait_for(f"metrics of node {node_id}", lambda: [
-            s for s in api.get("/metrics/nodes", params={"node_id": node_id}).json() if s["points"]])
+            s for s in api.get("/metrics/nodes", params={"node_id": node_id}).json() if s["points"]], WAIT_S)
         point = series[0]["points"][-1]
         assert point["mem_total"] > point["mem_used"] > 0
         assert point["disk_total"] > 0
@@ -206,7 +194,7 @@ def test_printed_line_is_found_cluster_wide_and_attributed(api, truth):
             rows = api.get("/logs/search", params={"q": marker, "context": 1}).json()["rows"]
             return [r for r in rows if r["line"]["task_id"] and r["line"]["text"] == marker] or None
 
-        hits = wait_for(f"log line {marker!r} attributed to its task", hit)
+        hits = wait_for(f"log line {marker!r} attributed to its task", hit, WAIT_S)
         assert len(hits) == 1
         line = hits[0]["line"]
         assert marker in line["text"]
@@ -218,7 +206,8 @@ def test_printed_line_is_found_cluster_wide_and_attributed(api, truth):
 
 def test_actor_output_is_attributed_to_the_actor(api, truth):
     marker = f"marker-{truth['run']}-actor-2"
-    hits = wait_for(f"log line {marker!r}", lambda: api.get("/logs/search", params={"q": marker}).json()["rows"])
+    hits = wait_for(f"log line {marker!r}", lambda: api.get("/logs/search", params={"q": marker}).json()["rows"],
+                    WAIT_S)
     assert hits[0]["line"]["actor_id"] == truth["actor_id"]
 
 
@@ -230,16 +219,17 @@ def test_running_task_output_is_attributed_before_it_ends(api, rayscope_cluster,
                              rayscope_cluster.gcs_address, str(release)], env=rayscope_cluster.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
+        line = read_line(proc.stdout, 120, "the stuck workload's STUCK line")
         assert line.startswith("STUCK "), (line, proc.stderr.read() if proc.poll() is not None else "")
         task_id = line.split()[1]
-        wait_for(f"task {task_id} RUNNING", lambda: any(a["state"] == "RUNNING" for a in get_task(api, task_id)))
+        wait_for(f"task {task_id} RUNNING", lambda: any(a["state"] == "RUNNING" for a in get_task(api, task_id)),
+                 WAIT_S)
 
         def own_lines() -> list[dict]:
             rows = api.get("/logs/lines", params={"task_id": task_id}).json()["rows"]
             return [r for r in rows if str(release) in r["text"]]
 
-        lines = wait_for("the running task's printed line in its own log view", own_lines)
+        lines = wait_for("the running task's printed line in its own log view", own_lines, WAIT_S)
         assert len(lines) == 1 and lines[0]["task_id"] == task_id, lines
         hits = api.get("/logs/search", params={"q": str(release)}).json()["rows"]
         assert [h["line"]["task_id"] for h in hits] == [task_id], hits
@@ -248,7 +238,7 @@ def test_running_task_output_is_attributed_before_it_ends(api, rayscope_cluster,
         assert get_task(api, task_id)[0]["state"] == "RUNNING"
         release.touch()
         finished_task(api, task_id)
-        lines = wait_for("the finished task's line, by its exported range", own_lines)
+        lines = wait_for("the finished task's line, by its exported range", own_lines, WAIT_S)
         assert [r["task_id"] for r in lines] == [task_id]
     finally:
         release.touch()

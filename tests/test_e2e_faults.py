@@ -10,34 +10,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import psutil
 import pytest
 
 from conftest import RayscopeCluster, start_rayscope_cluster
+from polling import wait_for
 
 WORKLOAD = Path(__file__).parent / "workloads" / "chatty_workload.py"
 TASKS, LINES = 24, 40
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except httpx.TransportError as exc:  # the head may be restarting
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
+WAIT_S = 120.0
+RESTARTING = (httpx.TransportError,)  # a head being restarted refuses connections
 
 
 RELAUNCHED: list[subprocess.Popen] = []  # services these tests restarted: `rayscope stop` never knew them
@@ -123,18 +112,50 @@ def service_pid(cluster: RayscopeCluster, which: str) -> int:
     return next(n.agent.pid for n in state.nodes if n.role == "worker" and n.agent)
 
 
+def lines_written(session_dirs: list[Path], run: str) -> int:
+    """The workload's lines as Ray's workers wrote them to disk (the oracle: no Rayscope code reads them)."""
+    marker = f"chatty-{run} ".encode()
+    return sum(path.read_bytes().count(marker)
+               for session in session_dirs for path in (session / "logs").glob("worker-*.out"))
+
+
+def spool_pending(cluster: RayscopeCluster) -> dict[str, float]:
+    """Each agent's unacked spooled batches, from its own Prometheus endpoint (node id -> count)."""
+    from rayscope.runtime.state import load_state
+
+    out: dict[str, float] = {}
+    for node in load_state(cluster.home).nodes:
+        if node.agent and node.agent.metrics_url:
+            text = httpx.get(node.agent.metrics_url, timeout=10).text
+            values = [float(line.split()[-1]) for line in text.splitlines()
+                      if line.startswith("rayscope_agent_spool_pending_batches")]
+            out[node.node_id] = values[0] if values else -1.0
+    return out
+
+
 def test_head_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_path):
     run = uuid.uuid4().hex[:8]
+    both = [cluster.head_session_dir, cluster.worker_session_dir]
     head = Relaunchable(service_pid(cluster, "head"))
     driver = run_workload(cluster, run)
-    time.sleep(6)
+    wait_for("the workload's first lines at the head", lambda: search_count(api, f"chatty-{run} ") > 0, WAIT_S)
     head.kill()
-    time.sleep(4)  # agents buffer meanwhile
+    # The fault lands mid-flight: the workload still runs, writes lines while the head is down,
+    # and the agents hold what they could not deliver in their spools.
+    assert driver.poll() is None, "the workload ended before the head was killed: nothing was in flight"
+    at_kill = lines_written(both, run)
+    assert at_kill < TASKS * LINES, f"all {at_kill} lines were written before the head was killed"
+    wait_for("lines written while the head is down", lambda: lines_written(both, run) > at_kill, WAIT_S)
+    wait_for("agents holding unacked batches while the head is down",
+             lambda: all(n > 0 for n in spool_pending(cluster).values()), WAIT_S)
     restarted = head.start(tmp_path / "head-restarted.log")
     try:
         job_id = finish(driver)
-        wait_for("every task FINISHED at the restarted head", lambda: finished_tasks(api, job_id) == TASKS)
-        wait_for(f"all {TASKS * LINES} lines", lambda: search_count(api, f"chatty-{run} ") == TASKS * LINES)
+        assert lines_written(both, run) == TASKS * LINES
+        wait_for("every task FINISHED at the restarted head", lambda: finished_tasks(api, job_id) == TASKS, WAIT_S,
+                 ignore=RESTARTING)
+        wait_for(f"all {TASKS * LINES} lines", lambda: search_count(api, f"chatty-{run} ") == TASKS * LINES, WAIT_S,
+                 ignore=RESTARTING)
     finally:
         cluster_keeps = restarted  # the restarted head serves the rest of the module
         assert cluster_keeps.poll() is None
@@ -142,15 +163,22 @@ def test_head_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_
 
 def test_agent_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_path):
     run = uuid.uuid4().hex[:8]
-    agent = Relaunchable(service_pid(cluster, "agent"))
+    worker_node = [cluster.worker_session_dir]
+    agent = Relaunchable(service_pid(cluster, "agent"))  # the worker node's agent
     driver = run_workload(cluster, run)
-    time.sleep(6)
+    wait_for("the workload's first lines on the worker node", lambda: lines_written(worker_node, run) > 0, WAIT_S)
     agent.kill()
-    time.sleep(3)
+    # The fault lands mid-flight: tasks are unfinished and keep writing lines on the worker node
+    # while its agent is dead; the restarted agent must pick them up from its checkpointed offsets.
+    assert driver.poll() is None, "the workload ended before the agent was killed: nothing was in flight"
+    at_kill = lines_written(worker_node, run)
+    wait_for("lines written on the worker node while its agent is down",
+             lambda: lines_written(worker_node, run) > at_kill, WAIT_S)
     agent.start(tmp_path / "agent-restarted.log")
     job_id = finish(driver)
-    wait_for("every task FINISHED", lambda: finished_tasks(api, job_id) == TASKS)
-    wait_for(f"all {TASKS * LINES} lines", lambda: search_count(api, f"chatty-{run} ") == TASKS * LINES)
+    assert lines_written([cluster.head_session_dir, cluster.worker_session_dir], run) == TASKS * LINES
+    wait_for("every task FINISHED", lambda: finished_tasks(api, job_id) == TASKS, WAIT_S)
+    wait_for(f"all {TASKS * LINES} lines", lambda: search_count(api, f"chatty-{run} ") == TASKS * LINES, WAIT_S)
 
 
 def test_rotated_and_truncated_log_file_loses_nothing(cluster, api):
@@ -164,15 +192,15 @@ def test_rotated_and_truncated_log_file_loses_nothing(cluster, api):
                 f.write(f"rot-{run} {phase} {k}\n")
 
     write(300, "first")
-    wait_for("first generation", lambda: search_count(api, f"rot-{run} first") == 300)
+    wait_for("first generation", lambda: search_count(api, f"rot-{run} first") == 300, WAIT_S)
     write(100, "tail")                     # written, then rotated away at once
     os.rename(path, logs / f"app-{run}.log.1")
     write(200, "second")                   # a new file at the same path
-    wait_for("rotated file", lambda: search_count(api, f"rot-{run} second") == 200)
+    wait_for("rotated file", lambda: search_count(api, f"rot-{run} second") == 200, WAIT_S)
     with open(path, "r+") as f:
         f.truncate(0)                      # copytruncate-style
     write(50, "third")
-    wait_for("after truncation", lambda: search_count(api, f"rot-{run} third") == 50)
+    wait_for("after truncation", lambda: search_count(api, f"rot-{run} third") == 50, WAIT_S)
     assert search_count(api, f"rot-{run} tail") == 100
     assert search_count(api, f"rot-{run} first") == 300
 
@@ -186,7 +214,7 @@ def test_binary_and_huge_lines_are_reported_and_nothing_else_is_lost(cluster, ap
         f.write(b"odd-" + run.encode() + b" huge " + b"y" * (10 * 1024 * 1024) + b"\n")
         for k in range(20):
             f.write(f"odd-{run} after {k}\n".encode())
-    wait_for("lines after the huge one", lambda: search_count(api, f"odd-{run} after") == 20)
+    wait_for("lines after the huge one", lambda: search_count(api, f"odd-{run} after") == 20, WAIT_S)
     assert search_count(api, f"odd-{run} before") == 1
     hits = api.get("/logs/search", params={"q": f"odd-{run} bin"}).json()["rows"]
     assert len(hits) == 1 and hits[0]["line"]["is_binary"] is True
@@ -207,10 +235,10 @@ def test_malformed_event_lines_are_reported_and_nothing_else_is_lost(cluster, ap
         f.write(b'{"event_id": "x", "timestamp": 1, "source_type": "EXPORT_TASK", "event_data": {}}\n')
     driver = run_workload(cluster, run)
     job_id = finish(driver)
-    wait_for("the tasks after the malformed lines", lambda: finished_tasks(api, job_id) == TASKS)
+    wait_for("the tasks after the malformed lines", lambda: finished_tasks(api, job_id) == TASKS, WAIT_S)
     drops = wait_for("malformed events reported", lambda: [
         d for d in api.get("/ingest/health").json()["drops"]
-        if d["source"] == "events" and "malformed" in d["reason"]])
+        if d["source"] == "events" and "malformed" in d["reason"]], WAIT_S)
     assert sum(d["count"] for d in drops) >= 2
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -10,6 +11,7 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from head_process import IngestClient, log_file, log_lines, running_head, task_event
+from polling import wait_for
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODE_A, NODE_B = "aa" * 28, "bb" * 28
@@ -204,7 +206,11 @@ def test_websocket_delta_arrives(head):
         with ws_client.connect(url + "?token=wrong", open_timeout=10):
             pass
     with ws_client.connect(url + f"?token={head.token}", open_timeout=10) as ws:
-        time.sleep(0.2)  # let the hub register the client before the commit
+        metrics = head.http_url + "/metrics"
+        auth = {"Authorization": f"Bearer {head.token}"}
+        wait_for("the hub to register the WebSocket client before the commit",
+                 lambda: re.search(r"^rayscope_head_websocket_clients 1\.0$", httpx.get(metrics, headers=auth).text,
+                                   re.M), 10, every=0.05)
         with IngestClient(head.grpc_address, head.token) as c:
             seq = c.hello("agent-ws", NODE_B)
             c.send(pb.Batch(seq=seq + 1, tasks=[task_event(tid(777_777), name="ws_probe",

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 from head_process import IngestClient, running_head, task_event
-from polling import wait_for, wait_or_kill
+from polling import read_line, wait_for, wait_or_kill
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODE = "ab" * 28
@@ -40,7 +40,8 @@ def test_the_wal_is_synced_before_a_batch_is_acked(tmp_path: Path) -> None:
                                        "-p", str(_writer_pid(head.proc.pid))],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
-                wait_for("strace to attach to the writer", lambda: "attached" in strace.stderr.readline(), timeout=30)
+                wait_for("strace to attach to the writer",
+                         lambda: "attached" in read_line(strace.stderr, 30, "strace's 'attached' line"), timeout=30)
                 sent_at = time.time()
                 assert c.send(pb.Batch(seq=seq + 1, tasks=[task_event("cd" * 24, name="durable",
                                                                       states={"RUNNING": time.time()})])) == seq + 1

@@ -135,10 +135,8 @@ def test_first_message_must_be_hello_and_agent_liveness():
             assert node["agent_connected"] is True
             assert node["cpu_percent"] == 12.5
             assert head.get("/ingest/health").json()["agents_connected"] == 1
-        deadline = time.monotonic() + 10
-        while head.get(f"/nodes/{NODE}").json()["agent_connected"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert head.get(f"/nodes/{NODE}").json()["agent_connected"] is False
+        wait_for("the node's agent disconnected after its stream closed",
+                 lambda: head.get(f"/nodes/{NODE}").json()["agent_connected"] is False, 10, every=0.1)
 
 
 def test_an_old_stream_ending_after_a_reconnect_leaves_the_agent_connected():
@@ -185,17 +183,18 @@ def test_a_killed_writer_process_is_replaced_and_nothing_is_lost():
         assert len(_writer_pids(head)) == 1
         batch2 = pb.Batch(seq=2, tasks=[task_event(_tid(i), name="f", states={"FINISHED": t0 + i})
                                         for i in range(5, 10)])
-        for _attempt in range(20):  # as an agent does: a stream that fails is opened again
+        def resend() -> bool:
+            """As an agent does: a stream that fails UNAVAILABLE is opened again."""
             try:
                 with IngestClient(head.grpc_address, head.token) as c:
                     assert c.hello(AGENT, NODE) == 1  # the committed seq survived
                     assert c.send(batch2) == 2
-                break
+                return True
             except grpc.RpcError as err:
                 assert err.code() == grpc.StatusCode.UNAVAILABLE, err
-                time.sleep(0.5)
-        else:
-            raise AssertionError("no stream succeeded after the writer was replaced")
+                return False
+
+        wait_for("a stream that succeeds after the writer was replaced", resend, 10, every=0.5)
         assert _summary_states(head) == {"f": {"FINISHED": 10}}
         assert f"writer process {old} ended" in head.log_text()
         assert head.proc.poll() is None

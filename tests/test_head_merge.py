@@ -13,7 +13,6 @@ from head_process import task_event
 from rayscope.dashboard.store import Store, read_tasks, specs
 from rayscope.dashboard.store.apply_batch import apply_batch, apply_batches, record_hello
 from rayscope.dashboard.store.listing import ListQuery
-from rayscope.dashboard.store.schema import SCHEMA
 from rayscope.dashboard.store.task_rows import COLUMNS, prepare_task_rows
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -128,14 +127,29 @@ def test_malformed_deltas_leave_counters_exact(store):
     assert counts_exact(store) == {("f", "PENDING_ARGS_AVAIL"): 2}
 
 
+# The tasks table before the rowid layout (dashboard/store/schema.py at d8b1178^), verbatim.
+OLD_TASKS_DDL = """CREATE TABLE tasks (
+  task_id TEXT NOT NULL, attempt INTEGER NOT NULL, job_id TEXT NOT NULL, name TEXT, type TEXT, language TEXT,
+  state TEXT NOT NULL, state_rank INTEGER NOT NULL, state_ts REAL, parent_task_id TEXT, actor_id TEXT,
+  placement_group_id TEXT, node_id TEXT, worker_id TEXT, worker_pid INTEGER, required_resources TEXT,
+  creation_time REAL, start_time REAL, end_time REAL, error_type TEXT, error_message TEXT,
+  is_debugger_paused INTEGER, stdout_base TEXT, stdout_start INTEGER, stdout_end INTEGER, stderr_base TEXT,
+  stderr_start INTEGER, stderr_end INTEGER, ts_pending_args_avail REAL, ts_pending_node_assignment REAL,
+  ts_pending_obj_store_mem_avail REAL, ts_pending_args_fetch REAL, ts_submitted_to_worker REAL,
+  ts_pending_actor_task_args_fetch REAL, ts_pending_actor_task_ordering_or_concurrency REAL, ts_running REAL,
+  ts_running_in_ray_get REAL, ts_running_in_ray_wait REAL, ts_finished REAL, ts_failed REAL,
+  ts_getting_and_pinning_args REAL,
+  PRIMARY KEY (task_id, attempt)
+) WITHOUT ROWID"""
+
+
 def test_an_old_layout_db_is_migrated_at_open(tmp_path):
-    """Before the rowid layout, tasks was WITHOUT ROWID on (task_id, attempt) with trigger-kept counts."""
-    ddl = SCHEMA.split("CREATE TABLE IF NOT EXISTS tasks (")[1].split(");")[0]
-    ddl = ddl.replace("  id INTEGER PRIMARY KEY,\n", "").replace("UNIQUE (task_id, attempt)\n",
-                                                                   "PRIMARY KEY (task_id, attempt)\n")
+    """Before the rowid layout, tasks was WITHOUT ROWID on (task_id, attempt) with trigger-kept counts.
+    The old table is written out as it was (OLD_TASKS_DDL), not derived from today's schema, so a
+    change to the current schema cannot quietly change what "old" means here."""
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)
-    conn.execute(f"CREATE TABLE tasks ({ddl}) WITHOUT ROWID")
+    conn.execute(OLD_TASKS_DDL)
     conn.execute("CREATE INDEX tasks_by_creation ON tasks(creation_time, task_id, attempt)")
     conn.execute("CREATE TABLE task_counts (job_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, "
                  "state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (job_id, name, type, state)) WITHOUT ROWID")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from head_process import IngestClient, running_head, task_event
+from polling import wait_for
 from rayscope.cli import memory_leaks as leaks
 from rayscope.cli import memory_table as mt
 from rayscope.cli.metrics_cli import prometheus_config
@@ -35,14 +36,6 @@ def _samples(text: str) -> dict[str, float]:
             key, value = line.rsplit(" ", 1)
             out[key] = float(value)
     return out
-
-
-def _wait(pred, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not (value := pred()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return value
 
 
 def test_head_metrics_count_every_transition_and_sd_follows_agents() -> None:
@@ -88,10 +81,12 @@ def test_head_metrics_count_every_transition_and_sd_follows_agents() -> None:
             assert [(g["targets"], g["labels"]["component"]) for g in sd] == [
                 ([head_target], "head"), (["127.0.0.1:45678"], "agent")]
             assert all(g["labels"]["ray_session"] == "session_x" for g in sd)
-            _wait(lambda: sd_file.exists() and json.loads(sd_file.read_text()) == sd)
+            wait_for("the file_sd file to list what http_sd lists",
+                     lambda: sd_file.exists() and json.loads(sd_file.read_text()) == sd, 20)
         # the agent's stream closed: it leaves both discovery paths
-        _wait(lambda: len(httpx.get(head.http_url + "/api/v1/metrics/targets", headers=auth).json()) == 1)
-        _wait(lambda: len(json.loads(sd_file.read_text())) == 1)
+        wait_for("http_sd to drop the agent",
+                 lambda: len(httpx.get(head.http_url + "/api/v1/metrics/targets", headers=auth).json()) == 1, 20)
+        wait_for("file_sd to drop the agent", lambda: len(json.loads(sd_file.read_text())) == 1, 20)
         assert not list(sd_file.parent.glob(".prometheus_file_sd.json.tmp*"))  # replaced atomically
         # no Prometheus configured: the range endpoint says so
         r = httpx.get(head.http_url + "/api/v1/metrics/prometheus/query_range", headers=auth,

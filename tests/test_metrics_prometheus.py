@@ -7,6 +7,7 @@ tests/workloads/metrics_workload.py as ground truth.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import tempfile
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import grpc
 import httpx
@@ -28,33 +29,23 @@ import psutil
 import pytest
 import yaml
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from ray.core.generated import common_pb2
+from ray.core.generated.common_pb2 import TaskStatus
 
 from fake_nvml import FakeDevice, Scenario, make_fake_nvml
+from polling import read_line, wait_for
 from rayscope.agent.collectors.gpu import GpuCollector
 from rayscope.agent.metrics_server import NodeMetricsCollector, serve
 from rayscope.grafana.dashboards import ALL
 from rayscope.grafana.render import dashboard_json, write_provisioning
-from rayscope.runtime import export_events, procs
+from rayscope.runtime import procs
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.state import ProcessRecord, load_state
-from rayscope.wire.rayscope_ingest_pb2 import NodeSample, TaskEvent
+from rayscope.wire.rayscope_ingest_pb2 import NodeSample
 
 WORKLOAD = str(Path(__file__).parent / "workloads" / "metrics_workload.py")
 NESTED_PARENTS = 4
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$session": ".*", "$node": ".*"}
-
-
-def wait_for(pred: Callable[[], object], timeout: float, what: str, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 # ------------------------------------------------------------------ fixtures: receiver, cluster, Prometheus
@@ -115,7 +106,7 @@ def holder(cluster: LocalCluster, nested) -> Iterator[dict]:
     proc = subprocess.Popen([sys.executable, WORKLOAD, cluster.gcs_address, "hold"], env=cluster.env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        line = proc.stdout.readline()
+        line = read_line(proc.stdout, 120, "the holder driver's TRUTH line")
         assert line.startswith("TRUTH "), "holder driver did not start"
         yield _truth(line)
     finally:
@@ -158,7 +149,7 @@ def prometheus(cluster: LocalCluster, prom_port: int, holder) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{prom_port}"
     try:
-        wait_for(lambda: proc.poll() is not None or _ready(url), 60, "prometheus ready")
+        wait_for("prometheus ready", lambda: proc.poll() is not None or _ready(url), 60)
         assert proc.poll() is None, (work / "prometheus.log").read_text()[-3000:]
         yield url
     finally:
@@ -203,7 +194,7 @@ def test_prometheus_discovers_every_agent_and_the_head(cluster: LocalCluster, pr
         return {(r["metric"]["job"], r["metric"]["component"]): float(r["value"][1])
                 for r in promql(prometheus, "sum by (job, component) (up)")}
     want = {(j, c): n for j in ("rayscope", "rayscope-file") for c, n in (("agent", 2.0), ("head", 1.0))}
-    wait_for(lambda: up() == want, 90, "every target up in both jobs")
+    wait_for("every target up in both jobs", lambda: up() == want, 90)
     series = promql(prometheus, 'count by (node_id) (rayscope_node_cpus{job="rayscope"})')
     assert {s["metric"]["node_id"] for s in series} == {cluster.head_node_id, cluster.worker_node_id}
 
@@ -214,23 +205,36 @@ def _api_counts(cluster: LocalCluster) -> dict[tuple[str, str], int]:
     return {(r["name"], st): n for r in rows for st, n in r["states"].items()}
 
 
-_STATUS_NAME = {v.number: v.name for v in common_pb2.TaskStatus.DESCRIPTOR.values}  # Ray's own enum, not ours
 TaskKey = tuple[str, int]  # (task_id, attempt)
 
 
+def _ray_status_name(key: str) -> str:
+    """A `state_ts_ns` key (Ray writes the TaskStatus number) as its name, by Ray's own enum."""
+    return TaskStatus.Name(int(key)) if key.isdigit() else key
+
+
 def _written_tasks(cluster: LocalCluster, job_id: str) -> dict[TaskKey, tuple[str, frozenset]]:
-    """(name, states) of the job's task attempts in Ray's export files on both nodes: all any tool can know."""
+    """(name, states) of the job's task attempts in Ray's export files on both nodes: all any tool can know.
+    Read with json and base64 here, not with Rayscope's decoder (the code under test): the oracle."""
     names: dict[TaskKey, str] = {}
     states: dict[TaskKey, set[str]] = {}
     for session in (cluster.head_session_dir, cluster.worker_session_dir):
         for path in (session / "logs" / "export_events").glob("event_EXPORT_TASK_*.log"):
             for line in path.read_bytes().splitlines():
-                ev = export_events.decode_line(line)
-                if isinstance(ev, TaskEvent) and ev.job_id == job_id:
-                    key = (ev.task_id, ev.attempt)
-                    names[key] = ev.name or names.get(key, "")
-                    states.setdefault(key, set()).update(_STATUS_NAME[s] for s in ev.state_ts_ns)
-    return {k: (names[k], frozenset(v)) for k, v in states.items()}
+                try:
+                    record = json.loads(line)
+                except ValueError:  # a line Ray is still writing
+                    continue
+                data = record.get("event_data", {})
+                if record.get("source_type") != "EXPORT_TASK":
+                    continue
+                if base64.b64decode(data.get("job_id", "")).hex() != job_id:
+                    continue
+                key = (base64.b64decode(data["task_id"]).hex(), int(data.get("attempt_number", 0)))
+                names[key] = data.get("task_info", {}).get("func_or_class_name") or names.get(key, "")
+                ts = data.get("state_updates", {}).get("state_ts_ns", {})
+                states.setdefault(key, set()).update(_ray_status_name(k) for k in ts)
+    return {k: (names.get(k, ""), frozenset(v)) for k, v in states.items()}
 
 
 def _stored_tasks(cluster: LocalCluster, job_id: str) -> dict[TaskKey, tuple[str, frozenset]]:
@@ -247,8 +251,8 @@ def test_head_stores_every_task_ray_wrote(cluster: LocalCluster, nested: dict) -
     job = nested["job_id"]
     assert len(_written_tasks(cluster, job)) >= 1 + nested["parents"] + nested["failed"]  # driver-owned: always written
     try:  # files are re-read too: a dying worker may still flush once after the driver returned
-        wait_for(lambda: _stored_tasks(cluster, job) == _written_tasks(cluster, job), 60,
-                 "the head to store every task state in Ray's export files")
+        wait_for("the head to store every task state in Ray's export files",
+                 lambda: _stored_tasks(cluster, job) == _written_tasks(cluster, job), 60)
     except AssertionError as err:
         written, got = _written_tasks(cluster, job), _stored_tasks(cluster, job)
         diff = {k: (written.get(k), got.get(k)) for k in written.keys() | got.keys() if written.get(k) != got.get(k)}
@@ -273,7 +277,7 @@ def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, promet
                 and api.get(("child", "FINISHED"), 0) >= nested["parents"]
                 and scalar(prometheus, q_fin) == stored and scalar(prometheus, q_fail) == nested["failed"])
     try:
-        wait_for(settled, 90, "Prometheus' task counters to match the workload and the head")
+        wait_for("Prometheus' task counters to match the workload and the head", settled, 90)
     except AssertionError as err:
         got = promql(prometheus, 'rayscope_tasks_entered_total{job="rayscope"}')
         raise AssertionError(f"{err}: prometheus has {[(s['metric'], s['value'][1]) for s in got]}; "
@@ -286,8 +290,9 @@ def test_promql_returns_what_the_workload_produced(cluster: LocalCluster, promet
     total = psutil.virtual_memory().total  # both nodes are this host
     mem = promql(prometheus, 'rayscope_node_memory_total_bytes{job="rayscope"}')
     assert len(mem) == 2 and all(float(s["value"][1]) == total for s in mem)
-    used = wait_for(lambda: (v := scalar(prometheus, 'max(rayscope_object_store_used_bytes{job="rayscope"})'))
-                    and v >= holder["big_bytes"] and v, 60, "the held object in the object store series")
+    used = wait_for("the held object in the object store series",
+                    lambda: (v := scalar(prometheus, 'max(rayscope_object_store_used_bytes{job="rayscope"})'))
+                    and v >= holder["big_bytes"] and v, 60)
     assert used < holder["big_bytes"] * 2
 
 
@@ -431,9 +436,9 @@ def test_otlp_traces_of_a_nested_workload(cluster: LocalCluster, otlp, nested: d
     def task_spans() -> list:
         return [s for s in list(receiver.spans) if s.name in ("parent", "child", "broken")]
 
-    wait_for(lambda: len({s.span_id for s in task_spans()}) >= want and any(s.name.startswith("job ")
-                                                                           for s in receiver.spans),
-             90, f"{want} task spans and the job span at the OTLP receiver")
+    wait_for(f"{want} task spans and the job span at the OTLP receiver",
+             lambda: len({s.span_id for s in task_spans()}) >= want
+             and any(s.name.startswith("job ") for s in receiver.spans), 90)
     spans = {s.span_id: s for s in receiver.spans}  # a resend is the same span id
     by_name: dict[str, list] = {}
     for s in spans.values():
@@ -505,8 +510,7 @@ def _our_rows(cluster: LocalCluster) -> set[tuple[str, int, str, int]]:
 
 
 def test_ray_memory_matches_ray_memory(cluster: LocalCluster, holder: dict) -> None:
-    wait_for(lambda: set(holder["objects"]) <= {r[0] for r in _our_rows(cluster)}, 60,
-             "the held objects in ray-memory")
+    wait_for("the held objects in ray-memory", lambda: set(holder["objects"]) <= {r[0] for r in _our_rows(cluster)}, 60)
     for _ in range(3):  # the agents sample every 5 s: compare a stable moment
         before, theirs, after = _our_rows(cluster), _ray_memory_rows(cluster), _our_rows(cluster)
         if before == after == theirs:
@@ -548,7 +552,7 @@ def test_killed_node_series_go_stale(cluster: LocalCluster, prometheus: str) -> 
         assert r.returncode == 0, r.stderr[-3000:]
         node = [n for n in load_state(cluster.home).nodes if n.temp_dir == str(tmp)][-1]
         q = f'rayscope_node_cpus{{job="rayscope", node_id="{node.node_id}"}}'
-        wait_for(lambda: promql(prometheus, q), 60, "the new node's series in Prometheus")
+        wait_for("the new node's series in Prometheus", lambda: promql(prometheus, q), 60)
         assert scalar(prometheus, 'sum(up{job="rayscope", component="agent"})') == 3
         victims = node.ray_processes + procs.group_members(node.ray_pgid, node.started_at)
         victims += [ProcessRecord(pid=node.agent.pid, create_time=node.agent.create_time)]
@@ -556,9 +560,9 @@ def test_killed_node_series_go_stale(cluster: LocalCluster, prometheus: str) -> 
         for rec in victims:  # SIGKILL: a crash, not a clean stop
             if procs.is_running(rec):
                 os.kill(rec.pid, signal.SIGKILL)
-        wait_for(lambda: not promql(prometheus, q), 60, "the killed node's series to go stale")
+        wait_for("the killed node's series to go stale", lambda: not promql(prometheus, q), 60)
         assert promql(prometheus, f'rayscope_node_cpus{{job="rayscope", node_id="{cluster.head_node_id}"}}')
-        wait_for(lambda: scalar(prometheus, 'count(up{job="rayscope", component="agent"})') == 2, 30,
-                 "the killed agent gone from discovery")
+        wait_for("the killed agent gone from discovery",
+                 lambda: scalar(prometheus, 'count(up{job="rayscope", component="agent"})') == 2, 30)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

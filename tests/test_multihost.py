@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from netns_hosts import Host, NetnsUnavailable, hosts
-from polling import wait_for, wait_or_kill
+from polling import read_line, wait_for, wait_or_kill
 from rayscope.runtime.state import NodeRecord, load_state
 
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -186,7 +186,7 @@ def basic(cluster: Cluster) -> Iterator[Basic]:
     driver = cluster.h1.popen([sys.executable, str(WORKLOAD), cluster.gcs_address, "basic", run],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = driver.stdout.readline()
+        line = read_line(driver.stdout, 120, "the workload's TRUTH line")
         if not line.startswith("TRUTH "):
             driver.kill()
             pytest.fail(f"the workload did not start: {line!r}\n{driver.stderr.read()[-3000:]}")
@@ -343,7 +343,7 @@ def test_breakpoint_on_host2_is_listed_and_attached_from_host1(cluster: Cluster)
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     child = None
     try:
-        first = job.stdout.readline().split()
+        first = read_line(job.stdout, 120, "the debug job's first line").split()
         assert first[:1] == ["JOB"], first
         job_id = first[1]
         job.stdin.write("go\n")
@@ -450,12 +450,11 @@ def test_prometheus_on_host1_discovers_and_scrapes_host2_agent(cluster: Cluster)
 # ------------------------------------------------------------------ joins that must fail
 
 
-def _no_process_left(host: Host) -> list[int]:
-    """Give processes a moment to finish exiting; the pids still in the host's namespace."""
-    deadline = time.monotonic() + 10
-    while (left := host.pids()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return left
+def _no_process_left(host: Host) -> bool:
+    """Processes get 10 s to finish exiting; True when none is left in the host's namespace."""
+    wait_for(f"no process left on {host.name}", lambda: not host.pids(), 10, every=0.5,
+             context=lambda: f"pids: {host.pids()}; ps: {host.run(['ps', '-ef']).stdout}")
+    return True
 
 
 @pytest.mark.parametrize("case", ["refused", "no-such-host", "wrong-token"])
@@ -485,7 +484,7 @@ def test_join_that_cannot_work_fails_fast_with_one_line(cluster: Cluster, case: 
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("rayscope: error: "), res.stderr
     assert address in lines[0], lines[0]
-    assert _no_process_left(h3) == [], f"processes left on host 3: {h3.run(['ps', '-ef']).stdout}"
+    assert _no_process_left(h3)
     assert load_state(h3.home).nodes == []
     alive = [n for n in cluster.nodes().values() if n["state"] == "ALIVE"]
     assert {n["node_id"] for n in alive} == {cluster.head.node_id, cluster.worker.node_id}
@@ -528,7 +527,7 @@ def test_link_down_for_35s_loses_nothing(cluster: Cluster) -> None:
     driver = cluster.h1.popen([sys.executable, str(WORKLOAD), cluster.gcs_address, "fault", run, str(CHATTER_S)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        first = driver.stdout.readline()
+        first = read_line(driver.stdout, 120, "the fault workload's LONG line")
         assert first.startswith("LONG "), (first, driver.stderr.read() if driver.poll() is not None else "")
         long_task = first.split()[1]
         eventually(cluster, "the long task's first line at the head before the cut",

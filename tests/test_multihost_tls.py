@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import pytest
 from certs import Pair, make_self_signed
 from link_capture import payloads
 from netns_hosts import Host, NetnsUnavailable, hosts
+from polling import read_line, wait_for
 from rayscope.runtime.state import NodeRecord, load_state
 
 GCS_PORT = 6379
@@ -88,7 +88,7 @@ def _start(stack: ExitStack, h1: Host, h2: Host, h3: Host, certs_dir: Path) -> I
         other = make_self_signed(certs_dir, "other", [h1.ip, "127.0.0.1"])
         out = certs_dir / "capture.json"
         capture = h2.popen([sys.executable, str(CAPTURE), h2.link, str(out)], stdout=subprocess.PIPE, text=True)
-        assert capture.stdout.readline().strip() == "CAPTURING"
+        assert read_line(capture.stdout, 60, "the capture's CAPTURING line").strip() == "CAPTURING"
         res = h1.cli("start", "--head", f"--port={GCS_PORT}", f"--node-ip-address={h1.ip}", "--num-cpus=1",
                      f"--temp-dir={h1.tmp}", "--include-dashboard=false",
                      f"--rayscope-tls-cert={cert.cert}", f"--rayscope-tls-key={cert.key}")
@@ -119,14 +119,11 @@ def test_lines_cross_over_tls_and_the_token_never_crosses_in_clear(tls: TlsClust
     assert res.returncode == 0, res.stderr[-3000:]
     [worker] = load_state(tls.h2.home).nodes
     assert f"NODE {worker.node_id}" in res.stdout
-    deadline = time.monotonic() + 60
-    found = None
-    while time.monotonic() < deadline:  # the CLI on host 1 verifies the https head with the recorded CA
+    def grep_on_h1() -> bool:  # the CLI on host 1 verifies the https head with the recorded CA
         found = tls.h1.cli("logs", "--grep", marker, timeout=60)
-        if found.returncode == 0 and marker in found.stdout:
-            break
-        time.sleep(1)
-    assert found is not None and marker in found.stdout, (found.stdout, found.stderr) if found else None
+        return found.returncode == 0 and marker in found.stdout
+
+    wait_for(f"`rayscope logs --grep {marker}` on host 1 to find it", grep_on_h1, 60, every=1)
     tls.stop_capture()
     token = tls.h1.token_file.read_text().strip().encode()
     ingest = payloads(tls.capture_file, tls.ingest_port)
@@ -148,8 +145,6 @@ def test_joining_a_tls_head_without_its_ca_fails_with_one_line(tls: TlsCluster, 
     assert res.returncode != 0 and len(lines) == 1 and lines[0].startswith("rayscope: error: "), res.stderr
     assert "TLS" in lines[0] and f"{tls.h1.ip}:{tls.ingest_port}" in lines[0], lines[0]
     print(lines[0])
-    deadline = time.monotonic() + 10
-    while tls.h3.pids() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert tls.h3.pids() == [], "a failed join left processes on host 3"
+    wait_for("no process left on host 3 after the failed join", lambda: not tls.h3.pids(), 10, every=0.5,
+             context=lambda: f"pids: {tls.h3.pids()}")
     assert load_state(tls.h3.home).nodes == []

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from netns_hosts import Host, NetnsUnavailable, hosts
+from polling import wait_for
 
 PORT = 8123
 
@@ -39,15 +39,6 @@ def _reaches(client: Host, url: str, timeout: float = 2) -> bool:
         return client.http_get(url, timeout=timeout).status == 200
     except httpx.HTTPError:
         return False
-
-
-def _until(probe, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_two_hosts_reach_each_other_only_over_their_link() -> None:
@@ -76,15 +67,18 @@ def _check_two_hosts(h1: Host, h2: Host) -> tuple[subprocess.Popen, subprocess.P
     # each host its own loopback: a server on h2's 127.0.0.1 is invisible from h1's
     on_loopback = _serve(h2, "127.0.0.1")
     on_link = _serve(h1, h1.ip)
-    assert _until(lambda: _reaches(h1, f"http://{h1.ip}:{PORT}/") and _reaches(h2, f"http://{h1.ip}:{PORT}/"))
-    assert _until(lambda: _reaches(h2, f"http://127.0.0.1:{PORT}/"))
+    wait_for("h1 and h2 to reach the server on h1's link address",
+             lambda: _reaches(h1, f"http://{h1.ip}:{PORT}/") and _reaches(h2, f"http://{h1.ip}:{PORT}/"), 20, every=0.2)
+    wait_for("h2 to reach its own loopback server",
+             lambda: _reaches(h2, f"http://127.0.0.1:{PORT}/"), 20, every=0.2)
     assert not _reaches(h1, f"http://127.0.0.1:{PORT}/")
     assert sorted(h2.pids()) == [on_loopback.pid]
 
     h2.link_down()
     assert not _reaches(h2, f"http://{h1.ip}:{PORT}/", timeout=2)
     h2.link_up()
-    assert _until(lambda: _reaches(h2, f"http://{h1.ip}:{PORT}/"))
+    wait_for("h2 to reach h1 again after the link came back",
+             lambda: _reaches(h2, f"http://{h1.ip}:{PORT}/"), 20, every=0.2)
 
     for host in (h1, h2):
         assert host.env["RAY_AUTH_TOKEN_PATH"] == str(host.token_file) and host.token_file.is_file()
@@ -100,12 +94,15 @@ def test_three_hosts_share_one_switch() -> None:
     try:
         with hosts(3) as (h1, h2, h3):
             server = _serve(h3, h3.ip)
-            assert _until(lambda: _reaches(h1, f"http://{h3.ip}:{PORT}/") and _reaches(h2, f"http://{h3.ip}:{PORT}/"))
+            wait_for("h1 and h2 to reach the server on h3",
+                     lambda: _reaches(h1, f"http://{h3.ip}:{PORT}/") and _reaches(h2, f"http://{h3.ip}:{PORT}/"),
+                     20, every=0.2)
             h1.link_down()  # cuts h1 only
             assert not _reaches(h1, f"http://{h3.ip}:{PORT}/")
             assert _reaches(h2, f"http://{h3.ip}:{PORT}/")
             h1.link_up()
-            assert _until(lambda: _reaches(h1, f"http://{h3.ip}:{PORT}/"))
+            wait_for("h1 to reach h3 again after the link came back",
+                     lambda: _reaches(h1, f"http://{h3.ip}:{PORT}/"), 20, every=0.2)
             names = {h1.name, h2.name, h3.name}
     except NetnsUnavailable as exc:
         pytest.fail(f"network namespaces are needed and cannot be created here: {exc}")

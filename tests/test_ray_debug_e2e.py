@@ -16,12 +16,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import pexpect
 import pytest
 
-import polling
+from polling import read_line, wait_for
 from rayscope.debugger.dap import DapClient, PathMapping
 from rayscope.runtime.local_cluster import LocalCluster
 
@@ -33,10 +33,6 @@ WAIT_S = 60
 
 def line_of(marker: str) -> int:
     return next(i for i, text in enumerate(JOB.read_text().splitlines(), 1) if f"# {marker}" in text)
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-    return polling.wait_for(what, probe, timeout)
 
 
 @dataclass
@@ -60,7 +56,7 @@ def job(rayscope_cluster: LocalCluster) -> Iterator[Job]:
         [sys.executable, str(JOB), rayscope_cluster.gcs_address, rayscope_cluster.worker_node_id],
         env=rayscope_cluster.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
-    first = proc.stdout.readline().split()
+    first = read_line(proc.stdout, 120, "the job's JOB line").split()
     assert first[:1] == ["JOB"], first
     yield Job(proc, first[1])
     if proc.poll() is None:
@@ -111,12 +107,12 @@ def test_attach_in_a_pty_stops_prints_steps_continues(rayscope_cluster: LocalClu
         child.close(force=True)
     assert child.exitstatus == 0
     assert "RESULT 41" in job.result()
-    wait_for("the session to go away", lambda: listed(rayscope_cluster, job.job_id) == [])
+    wait_for("the session to go away", lambda: listed(rayscope_cluster, job.job_id) == [], WAIT_S)
 
 
 def test_list_and_forward_to_a_dap_client(rayscope_cluster: LocalCluster, job: Job, tmp_path: Path) -> None:
     job.go()
-    [session] = wait_for("the paused session", lambda: listed(rayscope_cluster, job.job_id))
+    [session] = wait_for("the paused session", lambda: listed(rayscope_cluster, job.job_id), WAIT_S)
     assert (session["state"], session["reason"], session["file"], session["line"]) == (
         "paused", "breakpoint", str(JOB), line_of("BREAKPOINT"))
     assert session["function"].endswith("compute")
@@ -129,7 +125,7 @@ def test_list_and_forward_to_a_dap_client(rayscope_cluster: LocalCluster, job: J
     forward = subprocess.Popen([*RAY_DEBUG, "forward", session["session_id"], "--json"], env=rayscope_cluster.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        config = json.loads(forward.stdout.readline())
+        config = json.loads(read_line(forward.stdout, 60, "ray-debug forward's JSON line"))
         vscode = config["vscode"]
         assert vscode["request"] == "attach" and vscode["justMyCode"] is False
         assert vscode["connect"] == {"host": "127.0.0.1", "port": config["port"]}

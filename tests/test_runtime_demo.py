@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from polling import read_line, wait_for
 from rayscope.runtime.state import load_state  # noqa: F401  (import check: runtime importable)
 
 
@@ -19,7 +20,7 @@ def _read_until(proc: subprocess.Popen, pattern: str, timeout_s: float) -> list[
     lines: list[str] = []
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        line = proc.stdout.readline()
+        line = read_line(proc.stdout, max(0.1, end - time.monotonic()), f"the demo to print {pattern!r}")
         if not line:
             break
         lines.append(line)
@@ -50,12 +51,8 @@ def test_demo_runs_the_workload_and_cleans_up() -> None:
         session_dirs = [Path(n.session_dir) for n in load_state(home).nodes]
         assert len(session_dirs) == 2
         wanted = {"square", "fan_out", "make_blob", "fail_on_purpose", "Counter.add"}
-        seen: set[str] = set()
-        end = time.monotonic() + 50
-        while time.monotonic() < end and not wanted <= seen:
-            seen = _task_names(url, token)
-            time.sleep(2)
-        assert wanted <= seen, f"tasks seen by the head: {seen}"
+        wait_for(f"the head to see the demo's tasks {sorted(wanted)}", lambda: wanted <= _task_names(url, token), 50,
+                 every=2, context=lambda: f"seen: {sorted(_task_names(url, token))}")
         rest, _ = proc.communicate(timeout=180)
         assert proc.returncode == 0, rest
         assert "demo stopped" in rest

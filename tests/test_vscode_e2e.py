@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -24,6 +23,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from polling import read_line, wait_for
 from rayscope.runtime.local_cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,15 +48,11 @@ def free_port() -> int:
 
 
 def wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as res:
-                if res.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+    def answers() -> bool:
+        with urllib.request.urlopen(url, timeout=2) as res:
+            return res.status == 200
+
+    wait_for(f"{url} to answer 200", answers, timeout, ignore=(OSError,))
 
 
 @contextlib.contextmanager
@@ -123,7 +119,7 @@ def job(code_server: tuple[str, Path], rayscope_cluster: LocalCluster) -> Iterat
         [sys.executable, str(ws / WORKLOAD.name), rayscope_cluster.gcs_address, rayscope_cluster.worker_node_id],
         cwd=ws, env=rayscope_cluster.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
-    first = proc.stdout.readline().split()
+    first = read_line(proc.stdout, 120, "the breakpoint job's first line").split()
     assert first[:1] == ["JOB"], first
     yield proc
     if proc.poll() is None:
@@ -226,7 +222,7 @@ def drive(url: str, job: subprocess.Popen, head_url: str, token: str) -> None:
             shot(page, "3-stopped-at-breakpoint")
 
             page.locator('.debug-toolbar .action-label[aria-label^="Continue"]').click()
-            assert job.stdout.readline().split() == ["RESULTS", "43"]  # 14 * 3 + 1
+            assert read_line(job.stdout, 120, "the job's RESULTS line").split() == ["RESULTS", "43"]  # 14 * 3 + 1
             show_ray_view(page)
             expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
             expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import Browser, Tab
-from polling import wait_or_kill
+from polling import read_line, wait_or_kill
 
 WORKLOADS = Path(__file__).parent / "workloads"
 N_TINY = 450  # more than two pages of the tasks table (200 rows a page)
@@ -40,7 +40,7 @@ def held(rayscope_cluster) -> Iterator[tuple[str, Path]]:
                              str(N_TINY), str(release)], env=rayscope_cluster.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
+        line = read_line(proc.stdout, 120, "the held workload's HELD line")
         assert line.startswith("HELD "), (line, proc.stderr.read() if proc.poll() is not None else "")
         yield line.split()[1], release
     finally:

@@ -2,12 +2,11 @@
 two endpoints the UI added (/timeline, /logs/tail), against a real head fed through the real wire."""
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from head_process import IngestClient, log_file, log_lines, running_head, task_event
+from polling import wait_for
 from rayscope.dashboard.ui import ui_dir
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -85,13 +84,9 @@ def test_log_tail_returns_the_end_then_only_what_is_appended(head) -> None:
         seq = c.hello("agent-a", NODE)
         more = log_lines("f1", ["line 10", "line 11"], start_offset=sum(len(f"line {i}") + 1 for i in range(10)))
         assert c.send(pb.Batch(seq=seq + 1, log_lines=more)) == seq + 1
-    deadline = time.monotonic() + 10
-    while True:
-        got = head.get("/logs/tail", file_id="f1", after=cursor).json()
-        if got["rows"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert [ln["text"] for ln in got["rows"]] == ["line 10", "line 11"]
+    got = wait_for("the new lines after the cursor",
+                   lambda: head.get("/logs/tail", file_id="f1", after=cursor).json()["rows"], 10, every=0.1)
+    assert [ln["text"] for ln in got] == ["line 10", "line 11"]
     assert head.get("/logs/tail", file_id="nope").status_code == 404
     r = head.get("/logs/tail", file_id="f1", after="garbage")
     assert r.status_code == 400 and "cursor" in r.json()["error"]

@@ -9,16 +9,15 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from browser import Browser, Tab
-from polling import wait_or_kill
+from polling import read_line, wait_for, wait_or_kill
 from rayscope.runtime.local_cluster import local_cluster
 
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
@@ -27,17 +26,17 @@ WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
 def _wait_ingested(url: str, token: str, truth: dict, timeout: float = 60) -> None:
     """The head has the failure and the last actor call before we stop the cluster."""
     headers = {"Authorization": f"Bearer {token}"}
-    deadline = time.monotonic() + timeout
     want = [truth["failed_task_id"], truth["actor_calls"][-1]["task_id"]]
-    while True:
-        states = []
+
+    def states() -> list[Optional[str]]:
+        out = []
         for tid in want:
             r = httpx.get(f"{url}/api/v1/tasks/{tid}", headers=headers, timeout=10)
-            states.append(r.json()[-1]["state"] if r.status_code == 200 else None)
-        if states == ["FAILED", "FINISHED"]:
-            return
-        assert time.monotonic() < deadline, f"not ingested in {timeout}s: {states}"
-        time.sleep(0.5)
+            out.append(r.json()[-1]["state"] if r.status_code == 200 else None)
+        return out
+
+    wait_for("the failed task and the last actor call at the head", lambda: states() == ["FAILED", "FINISHED"],
+             timeout, every=0.5, context=lambda: f"states: {states()}")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,7 @@ def history() -> Iterator[tuple[str, dict, subprocess.Popen]]:
         try:
             ui = ""
             for _ in range(5):
-                line = proc.stdout.readline()
+                line = read_line(proc.stdout, 120, "the dashboard's 'web UI:' line")
                 if line.startswith("web UI: "):
                     ui = line.split(" ", 2)[2].strip()
                     break
