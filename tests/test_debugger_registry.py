@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from rayscope.dashboard import models as m
+from rayscope.dashboard.api.deps import listing
 from rayscope.dashboard.app import _api_error
 from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
 from rayscope.dashboard.ws import Client, Hub
@@ -155,9 +155,8 @@ def test_http_routes_run_the_registry_on_the_event_loop(tmp_path):
     async def scenario() -> None:
         app = FastAPI()
         app.add_exception_handler(ApiError, _api_error)
-        info = m.ClusterInfo(session_name=CLUSTER, rayscope_version="0", db_path=str(tmp_path / "r.db"),
-                             live=True, started_at=0.0)
-        r = mount(app, Hub(), info)  # created here, on the loop's thread, as dashboard/server.py does
+        # created here, on the loop's thread, as dashboard/app.py does
+        r = mount(app, Hub(), CLUSTER, str(tmp_path / "r.db"), listing)
         link = r.agent_connected(pb.DebugHello(node_id="ab" * 28, node_ip="10.0.0.2", session_name=CLUSTER))
         up(r, link, "s1")
         reader = asyncio.create_task(link.outbox.get())  # the agent's stream waiting, as head_service does
