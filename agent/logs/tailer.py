@@ -41,6 +41,7 @@ ROTATED_SUFFIX = re.compile(r"\.(\d+)(\.(out|err|log))?$")
 CHUNK = 1 << 20
 GONE = "rotated file deleted before it was read to the end"
 UNREAD_BACKUP = "rotated file never read (rotated again before the agent read it)"
+MAX_LOG_LINE = 256 * 1024  # a log line's cap (bytes past it are cut and reported); under MAX_ITEM_BYTES
 RESTART_SLACK_S = 1.0  # a checkpoint is saved a moment after the look it records
 MTIME_SLACK_S = 0.02  # file times may come from the kernel's coarse clock, up to a tick behind time.time()
 
@@ -119,7 +120,7 @@ class Tailer:
         root: str,
         file_id_prefix: str,
         accept: Callable[[str], bool] = lambda name: True,
-        max_line: int = 256 * 1024,
+        max_line: int = MAX_LOG_LINE,
         partial_flush_s: float = 3.0,
         max_open: int = 128,
         idle_close_s: float = 30.0,
