@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
 
 _QUOTE_OR_ESCAPE = re.compile(rb'["\\]')
 CHUNK = 1 << 20
@@ -30,7 +29,7 @@ def marker(cut: int) -> bytes:
 
 
 def cut_long_strings(read: Callable[[int, int], bytes], start: int, end: int, keep: int,
-                     limit: int) -> Optional[CutJson]:
+                     limit: int) -> CutJson | None:
     """The JSON text in [start, end) of a file (`read(offset, length)`) with each string value
     longer than `keep` bytes cut to its first `keep` bytes plus a marker. None when the text is
     not one complete JSON value as far as strings go (it ends inside a string), when no string

@@ -29,6 +29,7 @@ from bench_store import AGENTS, NODES, realistic_batches  # noqa: E402
 from head_process import running_head  # noqa: E402
 from rayscope.agent.shipper import MAX_INFLIGHT  # noqa: E402
 from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
+from rayscope.wire.limits import grpc_options  # noqa: E402
 
 TARGET = 20_000
 
@@ -37,8 +38,7 @@ def agent_stream(address: str, token: str, agent: str, node: str, msgs: list[byt
                  done: list, errors: list) -> None:
     """One agent: hello, then its batches in seq order with up to `inflight` unacked."""
     try:
-        with grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 16 << 20),
-                                                     ("grpc.max_receive_message_length", 16 << 20)]) as ch:
+        with grpc.insecure_channel(address, options=grpc_options()) as ch:
             call = ch.stream_stream("/rayscope.wire.Ingest/Stream", request_serializer=lambda b: b,
                                     response_deserializer=pb.HeadMessage.FromString)
             window = threading.Semaphore(inflight)

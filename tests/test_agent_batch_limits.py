@@ -9,7 +9,14 @@ from rayscope.agent.batching import OVERSIZE_REASON, split_batch
 from rayscope.agent.long_json import cut_long_strings
 from rayscope.agent.volatile import OBJECTS_BYTES, OBJECTS_CUT_REASON, VolatileBuffer
 from rayscope.wire.limits import MAX_MESSAGE_BYTES, SPOOLED_BATCH_BYTES
-from rayscope.wire.rayscope_ingest_pb2 import Batch, LogLine, ObjectRef, ObjectSnapshot, ObjectStoreSample, TaskEvent
+from rayscope.wire.rayscope_ingest_pb2 import (
+    Batch,
+    LogLine,
+    ObjectRef,
+    ObjectSnapshot,
+    ObjectStoreSample,
+    TaskEvent,
+)
 
 
 def test_a_batch_over_its_share_is_split_in_order_and_an_item_too_big_alone_is_reported() -> None:

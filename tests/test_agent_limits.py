@@ -85,7 +85,7 @@ def test_an_export_event_over_the_limit_keeps_its_fields_and_the_stream_goes_on(
     (tmp_path / "head").mkdir()
     head = start_head(workdir=tmp_path / "head", token=token(ray_node))
     agent_log = tmp_path / "agent.log"
-    context = lambda: agent_log.read_text()[-3000:]  # noqa: E731
+    context = lambda: agent_log.read_text()[-3000:]
     agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
     uid = uuid.uuid4().hex[:8]
     driver = _run_driver(ray_node, HUGE_ERROR.replace("{uid}", uid))
@@ -123,7 +123,7 @@ def test_a_rotated_tail_over_the_limit_arrives_whole_over_several_batches(
     (tmp_path / "head").mkdir()
     head = start_head(workdir=tmp_path / "head", token=token(ray_node))
     agent_log = tmp_path / "agent.log"
-    context = lambda: agent_log.read_text()[-3000:]  # noqa: E731
+    context = lambda: agent_log.read_text()[-3000:]
     agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
     log = Path(ray_node.session_dir, "logs", f"big-{uuid.uuid4().hex[:8]}.log")
     file_id = f"{node_id}:{log.name}"
@@ -174,7 +174,7 @@ def test_an_object_table_over_the_limit_is_cut_and_reported_and_the_stream_goes_
     (tmp_path / "head").mkdir()
     head = start_head(workdir=tmp_path / "head", token=token(ray_node))
     agent_log = tmp_path / "agent.log"
-    context = lambda: agent_log.read_text()[-3000:]  # noqa: E731
+    context = lambda: agent_log.read_text()[-3000:]
     agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
     ready = tmp_path / "driver.ready"
     # Creation sites make each row ~450 bytes, as `ray memory` users see them: 40,000 rows ≈ 18 MB.

@@ -5,14 +5,13 @@ page's "Dropped" card lists it (node, source, reason, bytes) without a reload.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from playwright.sync_api import expect
-
 from browser import Browser
 from head_process import start_head
+from playwright.sync_api import expect
 from polling import wait_for
 from rayscope.agent.logs.tailer import MAX_LOG_LINE
 from rayscope.runtime.node_identity import discover
