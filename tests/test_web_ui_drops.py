@@ -1,7 +1,8 @@
 """The web UI shows what the pipeline dropped (issue 12 §1: each loss "visible at the head's API,
 /metrics and in the UI"), in real Chromium against the real head fed by the real agent of a real
-Ray node: a log line over the agent's line cap is cut, the agent reports the cut, and the Nodes
-page's "Dropped" card lists it (node, source, reason, bytes) without a reload."""
+Ray node: a log line over the agent's line cap is cut, the agent reports the cut, the Nodes page's
+"Dropped" card lists it (node, source, reason, bytes) without a reload, and the Overview's banner
+says something was cut and links there."""
 from __future__ import annotations
 
 import uuid
@@ -40,6 +41,8 @@ def test_a_real_drop_appears_on_the_nodes_page(ray_node: RayNode, browser: Brows
                  60, context=lambda: agent_log.read_text()[-3000:])
         assert head.get("/ingest/health").json()["drops"] == []  # this node had nothing to drop so far
         tab = browser.tab(f"{head.http_url}/#token={head.token}")
+        expect(tab.page.get_by_test_id("page-overview")).to_be_visible()
+        expect(tab.page.get_by_test_id("drops-banner")).to_have_count(0)
         tab.open("/nodes", "page-nodes")
         expect(tab.page.get_by_test_id("drops-title")).to_have_text("Dropped")
         expect(tab.page.get_by_text("Nothing dropped.")).to_be_visible()
@@ -59,6 +62,11 @@ def test_a_real_drop_appears_on_the_nodes_page(ray_node: RayNode, browser: Brows
         expect(row).to_contain_text("4.9 KiB")  # the 5,000 bytes cut
         expect(tab.page.get_by_test_id("drops-title")).to_have_text("Dropped (1 reason)")
         tab.shot("nodes_dropped")
+        tab.open("/", "page-overview")  # the Overview says so too, and links to the list
+        banner = tab.page.get_by_test_id("drops-banner")
+        expect(banner).to_contain_text("Some data was not shipped whole: items cut for 1 reason(s) on 1 node(s).")
+        banner.get_by_role("link").click()
+        expect(tab.page.get_by_test_id("drops-table")).to_contain_text(reason)
         assert tab.take_errors() == []
     finally:
         stop_agent(agent)

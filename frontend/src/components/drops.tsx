@@ -36,3 +36,19 @@ export function DropsCard() {
     </Card>
   );
 }
+
+/** One line on the Overview when anything was dropped: how much, on how many nodes, and where to look. */
+export function DropsBanner() {
+  const rows = useDrops().data?.drops ?? [];
+  if (!rows.length) return null;
+  const items = rows.reduce((n, d) => n + d.count, 0);
+  const cut = rows.filter((d) => d.count === 0).length;
+  const nodes = new Set(rows.map((d) => d.node_id ?? "-")).size;
+  const parts = [items ? `${num(items)} items dropped` : "", cut ? `items cut for ${cut} reason(s)` : ""].filter(Boolean);
+  return (
+    <div class="banner history" data-testid="drops-banner">
+      Some data was not shipped whole: {parts.join(" and ")} on {nodes} node(s).{" "}
+      <Link href="/nodes">See the Nodes page →</Link>
+    </div>
+  );
+}
