@@ -150,7 +150,9 @@ def test_a_rotated_tail_over_the_limit_arrives_whole_over_several_batches(
         want = ([(0, f"first {i}") for i in range(3)] + [(0, t) for t in tail]
                 + [(1, "marker after the rotation")])
         assert len(got) == len(want) and got == want, f"{len(got)} lines of {len(want)}"
-        assert not _drops(head, node_id), _drops(head, node_id)  # nothing was cut or lost
+        # Nothing of the logs was cut or lost (the node's export events, read from the start by this
+        # new agent, may hold the earlier test's huge event).
+        assert not [d for d in _drops(head, node_id).values() if d["source"] != "events"], _drops(head, node_id)
         assert agent.poll() is None
     finally:
         stop_agent(agent)
