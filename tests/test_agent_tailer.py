@@ -386,3 +386,19 @@ def test_a_rotated_file_being_drained_is_read_to_its_end_after_its_name_is_delet
             break
     assert got == tail
     assert t.open_fds() == 0
+
+
+def test_a_checkpointed_file_renamed_away_while_down_is_read_on_from_its_backup(tmp_path: Path) -> None:
+    """No new file took the name: the old inode is found under its backup name and finished."""
+    p = tmp_path / "w.out"
+    write(p, b"one\n")
+    t = Tailer(str(tmp_path), "n")
+    assert lines_of(t) == [("w.out", 0, 0, b"one", 0)]
+    cps = t.checkpoint()
+    t.close()
+    write(p, b"two\n")
+    os.rename(p, tmp_path / "w.out.1")
+    restarted = Tailer(str(tmp_path), "n")
+    restarted.restore(cps)
+    assert lines_of(restarted) == [("w.out", 0, 4, b"two", 0)]
+    assert restarted.checkpoint() == [] and restarted.open_fds() == 0

@@ -191,6 +191,7 @@ class Tailer:
         for name, (ino, size) in listing.items():
             if name not in self.files:
                 self._start(name, ino, size, by_inode, backups.get(name, ()), res, looked_at)
+        self._resume_orphans(listing, by_inode, res)
         self._drain(res, budget, now)
         for name, tf in list(self.files.items()):
             if budget[0] <= 0 or budget[1] <= 0:
@@ -272,6 +273,15 @@ class Tailer:
         skipped = self._report_unread_backups(name, (cp.inode,), backups, res, self._looked_at)
         self.files[name] = TailedFile(name, ino, cp.generation + 1 + skipped, size=size, looked_at=looked_at,
                                       prev_inode=cp.inode)
+
+    def _resume_orphans(self, listing: dict[str, tuple[int, int]], by_inode: dict[int, str], res: PollResult) -> None:
+        """A checkpointed file whose name is gone but whose inode is still here under a backup name
+        (rotated while the agent was down, or while its old generation was being read, and no new
+        file took the name): read it on from the checkpoint."""
+        for name in [n for n, c in self._restored.items() if n not in listing and c.inode in by_inode]:
+            cp = self._restored.pop(name)
+            old = TailedFile(name, cp.inode, cp.generation, cp.offset, scan_pos=cp.offset)
+            self._finish_by_path(old, by_inode[cp.inode], res)
 
     def _report_gone(self, res: PollResult, name: str, generation: int, offset: int, known: int) -> None:
         """The old inode of `name` is gone with an unread tail: at least `known` bytes, maybe more."""
