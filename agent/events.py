@@ -5,6 +5,11 @@ line is decoded by `rayscope.runtime.export_events`. A malformed line is counted
 reported as a DropReport; the stream goes on. So are lines of a source type that is not
 decoded, under two reasons: the Ray libraries' sources, ignored by design for now
 (`export_events.IGNORED_SOURCES`), and source types this decoder does not know (a newer Ray).
+
+A line over `MAX_ITEM_BYTES` (wire/limits.py) keeps its event: its long strings are cut to
+`KEEP_STRING_BYTES` with a marker (agent/long_json.py) and the cut is reported
+(`SHRUNK_REASON`). Only a line that is still too big, or not JSON, is dropped whole (reported
+by the tailer as a cut line).
 """
 from __future__ import annotations
 
@@ -14,14 +19,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rayscope.agent.logs.tailer import Checkpoint, Tailer
+from rayscope.agent.logs.tailer import Checkpoint, LineReader, Shrunk, Tailer
+from rayscope.agent.long_json import cut_long_strings
 from rayscope.runtime import export_events
+from rayscope.wire.limits import MAX_ITEM_BYTES
 from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, DropReport, JobEvent, NodeEvent, TaskEvent
 
 log = logging.getLogger(__name__)
 
 IGNORED_REASON = "export event ignored by design (Ray library source, not read yet)"
 UNKNOWN_REASON = "export event of an unknown source_type"
+SHRUNK_REASON = f"export event over {MAX_ITEM_BYTES} bytes: its long strings cut"
+KEEP_STRING_BYTES = 64 << 10
+
+
+def shrink_event_line(read: LineReader, start: int, end: int) -> Optional[Shrunk]:
+    """The over-long line at [start, end) with its long strings cut, if that makes it fit."""
+    cut = cut_long_strings(read, start, end, keep=KEEP_STRING_BYTES, limit=MAX_ITEM_BYTES)
+    return Shrunk(cut.text, SHRUNK_REASON) if cut is not None else None
 
 
 @dataclass
@@ -40,10 +55,11 @@ class EventPoll:
 class EventSource:
     """Tails and decodes the export-event files of one session."""
 
-    def __init__(self, session_dir: str, node_id: str, max_line: int = 8 << 20) -> None:
+    def __init__(self, session_dir: str, node_id: str, max_line: int = MAX_ITEM_BYTES) -> None:
         self.tailer = Tailer(
             os.path.join(session_dir, "logs", "export_events"), f"{node_id}:export_events",
             accept=lambda name: name.endswith(".log"), max_line=max_line, source="events",
+            shrink=shrink_event_line,
         )
         self.malformed = 0
         self.skipped = {True: 0, False: 0}  # lines not decoded: by design (library sources) / unknown source
@@ -53,11 +69,13 @@ class EventSource:
         out = EventPoll(drops=list(res.drops), more=res.more)
         skipped: dict[tuple[bool, str], list[int]] = {}  # (by design, source type) -> [lines, bytes]
         for line in res.lines:
-            if line.truncated_bytes or not line.text.strip():
-                continue  # the tailer already reported the cut; half a JSON object is useless
+            if not line.text.strip():
+                continue
             try:
                 ev = export_events.decode(line.text)
             except export_events.MalformedEvent as e:
+                if line.truncated_bytes:
+                    continue  # the head of a line too big even with its strings cut: the tailer reported it
                 self.malformed += 1
                 out.drops.append(self._malformed(line.file_id, line.offset, str(e)))
                 continue

@@ -19,6 +19,7 @@ from typing import Optional
 
 import psutil
 
+from rayscope.agent.batching import split_batch
 from rayscope.agent.checkpoint import OffsetStore
 from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
@@ -38,13 +39,14 @@ from rayscope.runtime.agent_link import AgentLink, write_link
 from rayscope.runtime.auth_token import TokenError, read_token_file
 from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
 from rayscope.wire.batch_items import batch_items
+from rayscope.wire.limits import SPOOLED_BATCH_BYTES
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, Batch
 
 log = logging.getLogger("rayscope.agent")
 
 VERSION = "0.1.0"
 MAX_BATCH_LINES = 5000
-MAX_BATCH_BYTES = 4 << 20
+MAX_BATCH_BYTES = SPOOLED_BATCH_BYTES // 2  # each of logs and events; agent/batching.py splits what still overshoots
 MAX_BATCHES_PER_TICK = 8
 CHECKPOINT_EVERY_S = 5.0
 LINK_EVERY_S = 2.0  # link.json is rewritten at least this often while nothing changes (its last_ack_at moves)
@@ -128,7 +130,8 @@ class Agent:
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         self.ticks = 0
-        self._held: Optional[Batch] = None  # read but not yet spooled: the disk refused it
+        self._held: list[Batch] = []  # read but not yet spooled: the disk refused it
+        self._holding = False  # a held batch has been logged (once per stall)
         self._checkpointed_at = 0.0
         self.link_file = os.path.join(self.state_dir, "link.json")
         self._link_written: tuple[object, float] = (None, 0.0)
@@ -189,11 +192,11 @@ class Agent:
         A batch whose append fails (full disk, I/O error) is held in memory and appended again
         first thing next tick; until then nothing more is read and no offset is checkpointed, so the
         checkpoint on disk never passes what the spool holds (a restart re-reads the held lines).
-        The tailers are not rolled back instead: a rotated file read to its end may be gone."""
-        if self._held is not None and not self._spool(self._held):
+        The tailers are not rolled back instead: a rotated file read to its end may be gone.
+        A batch over the wire's limit is spooled as several (agent/batching.py)."""
+        if self._held and not self._spool_all(self._held):
             self._checkpoint_if_due(force_checkpoint, held=True)
             return
-        self._held = None
         for _ in range(MAX_BATCHES_PER_TICK):
             lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             ep = self.events.poll(max_events=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
@@ -204,30 +207,34 @@ class Agent:
             batch.actors.extend(ep.actors)
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
-            batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports())
-            vol = self.volatile.take_drop_report()
-            if vol is not None:
-                batch.drops.append(vol)
-            if not self._spool(batch):
-                self._held = batch
+            batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()
+                               + self.volatile.take_drop_reports())
+            self._held = split_batch(batch)
+            if not self._spool_all(self._held):
                 self._checkpoint_if_due(force_checkpoint, held=True)
                 return
             if not (lp.more or ep.more):
                 break
         self._checkpoint_if_due(force_checkpoint)
 
-    def _spool(self, batch: Batch) -> bool:
-        """Append durably; False (the batch is the caller's to hold) when the disk refuses it."""
-        try:
-            self.spool.append(batch)
-        except OSError as e:
-            if self._held is None:
-                items = batch_items(batch)
-                log.warning("cannot spool a batch (%s): holding %d log lines and %d events in memory, "
-                            "reading nothing more until it is written", e, items.lines, items.events)
-            return False
-        if self._held is not None:
-            log.info("spool writable again: the held batch is spooled as seq %d", batch.seq)
+    def _spool_all(self, batches: list[Batch]) -> bool:
+        """Append each durably, in order, removing it from `batches`; False when the disk refuses
+        one (it and those after it stay in `batches`, held: `self._held` is that list)."""
+        while batches:
+            batch = batches[0]
+            try:
+                self.spool.append(batch)
+            except OSError as e:
+                if not self._holding:
+                    log.warning("cannot spool a batch (%s): holding %d log lines and %d events in memory, "
+                                "reading nothing more until it is written", e, batch_items(batch).lines,
+                                batch_items(batch).events)
+                self._holding = True
+                return False
+            if self._holding:
+                log.info("spool writable again: the held batch is spooled as seq %d", batch.seq)
+                self._holding = False
+            batches.pop(0)
         return True
 
     def _checkpoint_if_due(self, force: bool, held: bool = False) -> None:

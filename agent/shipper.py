@@ -20,19 +20,18 @@ from typing import Optional
 import grpc
 
 from rayscope.agent.link_errors import link_failure_reason
-from rayscope.agent.spool import Spool, parse_batch
+from rayscope.agent.spool import UNSENDABLE, Spool, parse_batch
 from rayscope.agent.tls import open_channel
 from rayscope.agent.volatile import VolatileBuffer
 from rayscope.wire.grpc_service import STREAM, method_path
+from rayscope.wire.limits import ENVELOPE_BYTES, MAX_MESSAGE_BYTES, grpc_options
 from rayscope.wire.rayscope_ingest_pb2 import AgentHello, AgentMessage, HeadMessage
 
 log = logging.getLogger(__name__)
 
 METHOD = method_path(STREAM)
-MAX_MESSAGE = 64 << 20
 CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    *grpc_options(),  # the head's limit (wire/limits.py): the agent never builds a message over it
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 ]
@@ -177,8 +176,11 @@ class Shipper(threading.Thread):
                 self.spool.wait_for(next_seq, timeout=0.5)
                 continue
             for seq, payload in records:
-                batch, error = parse_batch(payload)
                 next_seq = seq + 1
+                if len(payload) > MAX_MESSAGE_BYTES - ENVELOPE_BYTES:  # the head would refuse it forever
+                    self.spool.report_unreadable(seq, len(payload), f"{len(payload)} bytes", reason=UNSENDABLE)
+                    continue
+                batch, error = parse_batch(payload)
                 if batch is None:
                     self.spool.report_unreadable(seq, len(payload), error)  # rides on the next spooled batch
                     continue

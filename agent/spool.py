@@ -35,6 +35,7 @@ SEQ = struct.Struct(">Q")
 SEQ_AT = 8  # the seq's offset in a record header
 META = "spool.json"
 UNREADABLE = "spooled batch unreadable"
+UNSENDABLE = "spooled batch over the wire's limit (spooled by an older agent)"
 
 
 @dataclass
@@ -255,18 +256,19 @@ class Spool:
         rep.detail = f"{os.path.basename(path)}: CRC mismatch at offset {pos}, {nbytes} bytes cut"
         rep.ts = time.time()
 
-    def report_unreadable(self, seq: int, nbytes: int, error: str) -> None:
-        """A spooled batch that cannot be read back is lost whole: count it (once per seq) into the
-        next batch's DropReports, under source "batch" (its items cannot be told apart)."""
+    def report_unreadable(self, seq: int, nbytes: int, error: str, reason: str = UNREADABLE) -> None:
+        """A spooled batch that cannot be read back (or sent: `UNSENDABLE`) is lost whole: count it
+        (once per seq) into the next batch's DropReports, under source "batch" (its items cannot be
+        told apart)."""
         with self.lock:
             if seq in self._unreadable:
                 return
             self._unreadable.add(seq)
-            log.error("spooled batch seq %d unreadable (%s): reported as dropped", seq, error)
+            log.error("spooled batch seq %d: %s (%s): reported as dropped", seq, reason, error)
             self.dropped_batches += 1
             now = time.time()
-            key = ("batch", UNREADABLE)
-            rep = self._pending_drops.setdefault(key, DropReport(source="batch", reason=UNREADABLE, ts=now))
+            key = ("batch", reason)
+            rep = self._pending_drops.setdefault(key, DropReport(source="batch", reason=reason, ts=now))
             rep.count += 1
             rep.bytes += nbytes
             rep.detail = f"batch seq {seq}: {error}"[:300]

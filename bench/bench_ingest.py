@@ -30,6 +30,7 @@ from head_process import running_head  # noqa: E402
 from rayscope.agent.shipper import MAX_INFLIGHT  # noqa: E402
 from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
 from rayscope.wire.grpc_service import STREAM, method_path  # noqa: E402
+from rayscope.wire.limits import grpc_options  # noqa: E402
 
 TARGET = 20_000
 
@@ -38,8 +39,7 @@ def agent_stream(address: str, token: str, agent: str, node: str, msgs: list[byt
                  done: list, errors: list) -> None:
     """One agent: hello, then its batches in seq order with up to `inflight` unacked."""
     try:
-        with grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 16 << 20),
-                                                     ("grpc.max_receive_message_length", 16 << 20)]) as ch:
+        with grpc.insecure_channel(address, options=grpc_options()) as ch:
             call = ch.stream_stream(method_path(STREAM), request_serializer=lambda b: b,
                                     response_deserializer=pb.HeadMessage.FromString)
             window = threading.Semaphore(inflight)

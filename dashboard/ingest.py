@@ -21,10 +21,10 @@ from rayscope.dashboard.store.writer import WriterDied
 from rayscope.dashboard.ws import Hub
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.grpc_service import STREAM, add_stream_method
+from rayscope.wire.limits import grpc_options
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 UNAUTHENTICATED = "invalid or missing Rayscope token"
 # Batches of one stream read ahead of their acks (the agent's own window is MAX_INFLIGHT).
 MAX_UNACKED_PER_STREAM = 64
@@ -134,8 +134,7 @@ def add_ingest_service(server: grpc.aio.Server, servicer: IngestServicer) -> Non
 
 
 GRPC_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    *grpc_options(),  # wire/limits.py: the one size limit, which agents build their batches under
     # A stream whose agent host vanished (network cut, host crash) sends no FIN: ping it, and end
     # it when the ping is not answered, instead of holding it for the kernel's ~15 min timeout.
     ("grpc.keepalive_time_ms", 15_000),

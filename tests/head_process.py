@@ -29,6 +29,7 @@ from polling import wait_for
 from rayscope.runtime.ray_enums import TASK_STATUS
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.grpc_service import STREAM, method_path
+from rayscope.wire.limits import grpc_options
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
@@ -130,8 +131,7 @@ class IngestClient:
     _responses: Optional[Iterator[pb.HeadMessage]] = None
 
     def __enter__(self) -> "IngestClient":
-        self._channel = grpc.insecure_channel(self.address, options=[
-            ("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 16 << 20)])
+        self._channel = grpc.insecure_channel(self.address, options=grpc_options())
         call = self._channel.stream_stream(method_path(STREAM),
                                            request_serializer=pb.AgentMessage.SerializeToString,
                                            response_deserializer=pb.HeadMessage.FromString)

@@ -330,3 +330,72 @@ def test_a_rotation_after_a_truncation_reports_nothing(tmp_path: Path) -> None:
     res = t.poll()
     assert [(ln.generation, ln.text) for ln in res.lines] == [(2, b"next")]
     assert res.drops == []  # t.log.2 was history before the first look
+
+
+def test_a_rotated_tail_is_read_within_the_poll_budget_and_survives_a_restart(tmp_path: Path) -> None:
+    """The old generation of a rotated file is read over several polls (never in one unbounded
+    read); while it is, the checkpoint points at it, so a restart finishes it from there (after
+    deleting the backup's name, its open fd still reads it)."""
+    p = tmp_path / "w.out"
+    write(p, b"first\n")
+    t = Tailer(str(tmp_path), "n")
+    assert lines_of(t) == [("w.out", 0, 0, b"first", 0)]
+    tail = [b"%03d " % i + b"x" * 1000 for i in range(100)]
+    write(p, b"".join(ln + b"\n" for ln in tail))
+    os.rename(p, tmp_path / "w.out.1")
+    write(p, b"new\n")
+    res = t.poll(max_lines=1000, max_bytes=20_000)
+    assert res.more
+    first = [ln.text for ln in res.lines]
+    assert first == tail[: len(first)] and 10 <= len(first) < 30  # the budget, overshot by at most one line
+    (cp,) = t.checkpoint()
+    assert (cp.path, cp.inode, cp.generation) == ("w.out", os.stat(tmp_path / "w.out.1").st_ino, 0)
+    t.close()
+
+    restarted = Tailer(str(tmp_path), "n")
+    restarted.restore([cp])
+    got: list[tuple[int, bytes]] = []
+    for _ in range(20):
+        res = restarted.poll(max_lines=1000, max_bytes=20_000)
+        got += [(ln.generation, ln.text) for ln in res.lines]
+        if not res.more and got and got[-1][1] == b"new":
+            break
+    assert got == [(0, ln) for ln in tail[len(first):]] + [(1, b"new")]
+    assert restarted.poll().lines == []
+
+
+def test_a_rotated_file_being_drained_is_read_to_its_end_after_its_name_is_deleted(tmp_path: Path) -> None:
+    p = tmp_path / "w.out"
+    write(p, b"first\n")
+    t = Tailer(str(tmp_path), "n")
+    lines_of(t)
+    tail = [b"%03d " % i + b"y" * 1000 for i in range(50)]
+    write(p, b"".join(ln + b"\n" for ln in tail))
+    os.rename(p, tmp_path / "w.out.1")
+    got = [ln.text for ln in t.poll(max_lines=1000, max_bytes=10_000).lines]
+    assert 0 < len(got) < len(tail)  # the rest is still to be read when the name goes
+    os.unlink(tmp_path / "w.out.1")
+    for _ in range(20):
+        res = t.poll(max_lines=1000, max_bytes=10_000)
+        got += [ln.text for ln in res.lines]
+        assert not res.drops
+        if not res.more:
+            break
+    assert got == tail
+    assert t.open_fds() == 0
+
+
+def test_a_checkpointed_file_renamed_away_while_down_is_read_on_from_its_backup(tmp_path: Path) -> None:
+    """No new file took the name: the old inode is found under its backup name and finished."""
+    p = tmp_path / "w.out"
+    write(p, b"one\n")
+    t = Tailer(str(tmp_path), "n")
+    assert lines_of(t) == [("w.out", 0, 0, b"one", 0)]
+    cps = t.checkpoint()
+    t.close()
+    write(p, b"two\n")
+    os.rename(p, tmp_path / "w.out.1")
+    restarted = Tailer(str(tmp_path), "n")
+    restarted.restore(cps)
+    assert lines_of(restarted) == [("w.out", 0, 4, b"two", 0)]
+    assert restarted.checkpoint() == [] and restarted.open_fds() == 0

@@ -13,6 +13,12 @@ backups rotated out of a live name since the tailer last looked that it never re
 more than once between two looks, or a file created and rotated while the agent was down or
 stalled). Backups seen on the very first look of an agent without a checkpoint are history
 from before it and not read.
+
+Every read is bounded by the poll's budget, also finishing a rotated file: its old generation
+is held open (so a deletion cannot take it) and read over as many polls as it needs, while the
+checkpoint keeps pointing at it (a restart resumes it). A line longer than `max_line` is cut
+(its head shipped with `truncated_bytes`) or, with a `shrink` function, replaced by a shorter
+form of itself; either way the cut is reported.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rayscope.wire.limits import MAX_ITEM_BYTES
 from rayscope.wire.rayscope_ingest_pb2 import DropReport, LogLine
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,7 @@ ROTATED_SUFFIX = re.compile(r"\.(\d+)(\.(out|err|log))?$")
 CHUNK = 1 << 20
 GONE = "rotated file deleted before it was read to the end"
 UNREAD_BACKUP = "rotated file never read (rotated again before the agent read it)"
+MAX_LOG_LINE = 256 * 1024  # a log line's cap (bytes past it are cut and reported); under MAX_ITEM_BYTES
 RESTART_SLACK_S = 1.0  # a checkpoint is saved a moment after the look it records
 MTIME_SLACK_S = 0.02  # file times may come from the kernel's coarse clock, up to a tick behind time.time()
 
@@ -84,6 +92,18 @@ class Checkpoint:
     offset: int
 
 
+@dataclass(frozen=True)
+class Shrunk:
+    """A shorter form of an over-long line (e.g. JSON with its long strings cut) and why."""
+
+    text: bytes
+    reason: str
+
+
+LineReader = Callable[[int, int], bytes]  # (offset, length) -> the file's bytes there
+Shrink = Callable[[LineReader, int, int], Optional[Shrunk]]  # (read, start, end) -> shorter line, or None
+
+
 @dataclass
 class PollResult:
     new_files: list[str] = field(default_factory=list)  # relative paths seen for the first time
@@ -100,12 +120,15 @@ class Tailer:
         root: str,
         file_id_prefix: str,
         accept: Callable[[str], bool] = lambda name: True,
-        max_line: int = 256 * 1024,
+        max_line: int = MAX_LOG_LINE,
         partial_flush_s: float = 3.0,
         max_open: int = 128,
         idle_close_s: float = 30.0,
         source: str = "logs",
+        shrink: Optional[Shrink] = None,
     ) -> None:
+        if not 0 < max_line <= MAX_ITEM_BYTES:
+            raise ValueError(f"max_line must be in 1..{MAX_ITEM_BYTES} (wire/limits.py), got {max_line}")
         self.root = root
         self.prefix = file_id_prefix
         self.accept = accept
@@ -114,7 +137,11 @@ class Tailer:
         self.max_open = max_open
         self.idle_close_s = idle_close_s
         self.source = source
+        self.shrink = shrink
         self.files: dict[str, TailedFile] = {}
+        # Old generations of rotated files still being read to their end, oldest first; their fds
+        # stay open until then, so the files cannot vanish under the reader.
+        self.draining: list[TailedFile] = []
         self._restored: dict[str, Checkpoint] = {}
         # name -> False (not tailed), True (a live name) or (live name, index) for a backup; memoized
         self._wanted: dict[str, tuple[str, int] | bool] = {}
@@ -127,6 +154,10 @@ class Tailer:
     def checkpoint(self) -> list[Checkpoint]:
         """Positions of every known file (only call when all emitted lines are spooled)."""
         known = {p: Checkpoint(p, f.inode, f.generation, f.offset) for p, f in self.files.items()}
+        # A name whose old generation is still being read resumes from that one after a restart
+        # (the restore finds it under its backup name and finishes it, then starts the live one).
+        for f in reversed(self.draining):
+            known[f.path] = Checkpoint(f.path, f.inode, f.generation, f.offset)
         for p, c in self._restored.items():
             known.setdefault(p, c)
         return list(known.values())
@@ -139,11 +170,12 @@ class Tailer:
             self._looked_at = saved_at - RESTART_SLACK_S
 
     def open_fds(self) -> int:
-        return sum(1 for f in self.files.values() if f.fd is not None)
+        return sum(1 for f in self.files.values() if f.fd is not None) + len(self.draining)
 
     def close(self) -> None:
-        for f in self.files.values():
+        for f in [*self.files.values(), *self.draining]:
             self._close(f)
+        self.draining.clear()
 
     # ------------------------------------------------------------------ polling
     def poll(self, max_lines: int = 5000, max_bytes: int = 4 << 20) -> PollResult:
@@ -159,6 +191,8 @@ class Tailer:
         for name, (ino, size) in listing.items():
             if name not in self.files:
                 self._start(name, ino, size, by_inode, backups.get(name, ()), res, looked_at)
+        self._resume_orphans(listing, by_inode, res)
+        self._drain(res, budget, now)
         for name, tf in list(self.files.items()):
             if budget[0] <= 0 or budget[1] <= 0:
                 res.more = True
@@ -166,6 +200,7 @@ class Tailer:
             entry = listing.get(name)
             if entry is None or entry[0] != tf.inode:
                 self._finish_rotated(tf, by_inode, res, now, replaced=entry is not None)
+                self._drain(res, budget, now)  # the old generation first, as far as the budget goes
                 skipped = self._report_unread_backups(name, (tf.inode, tf.prev_inode), backups.get(name, ()), res,
                                                       tf.looked_at)
                 if entry is None:
@@ -239,6 +274,15 @@ class Tailer:
         self.files[name] = TailedFile(name, ino, cp.generation + 1 + skipped, size=size, looked_at=looked_at,
                                       prev_inode=cp.inode)
 
+    def _resume_orphans(self, listing: dict[str, tuple[int, int]], by_inode: dict[int, str], res: PollResult) -> None:
+        """A checkpointed file whose name is gone but whose inode is still here under a backup name
+        (rotated while the agent was down, or while its old generation was being read, and no new
+        file took the name): read it on from the checkpoint."""
+        for name in [n for n, c in self._restored.items() if n not in listing and c.inode in by_inode]:
+            cp = self._restored.pop(name)
+            old = TailedFile(name, cp.inode, cp.generation, cp.offset, scan_pos=cp.offset)
+            self._finish_by_path(old, by_inode[cp.inode], res)
+
     def _report_gone(self, res: PollResult, name: str, generation: int, offset: int, known: int) -> None:
         """The old inode of `name` is gone with an unread tail: at least `known` bytes, maybe more."""
         log.warning("%s rotated away and deleted before it was read past offset %d: its tail is lost", name, offset)
@@ -267,6 +311,20 @@ class Tailer:
         ))
         return len(unread)
 
+    def _drain(self, res: PollResult, budget: list[int], now: float) -> None:
+        """Read old generations of rotated files on, within the poll's budget; close those done."""
+        while self.draining:
+            if budget[0] <= 0 or budget[1] <= 0:
+                res.more = True
+                return
+            tf = self.draining[0]
+            assert tf.fd is not None
+            if not self._read(tf, os.fstat(tf.fd).st_size, res, budget, now, final=True):
+                res.more = True
+                return
+            self._close(tf)
+            self.draining.pop(0)
+
     def _new_generation(self, name: str, ino: int, generation: int, prev_inode: Optional[int] = None) -> TailedFile:
         tf = TailedFile(name, ino, generation, prev_inode=prev_inode)
         self.files[name] = tf
@@ -274,9 +332,10 @@ class Tailer:
 
     def _finish_rotated(self, tf: TailedFile, by_inode: dict[int, str], res: PollResult, now: float,
                         replaced: bool) -> None:
-        """The path now names another file (or none): read the old inode to its end. If it is gone,
-        report it: always when another file took its name (it was rotated, so it grew past what we
-        saw), else only if bytes we saw were unread (a file deleted after it was read is no loss)."""
+        """The path now names another file (or none): the old inode is read to its end, over as many
+        polls as its tail needs (see _drain). If it is gone, report it: always when another file
+        took its name (it was rotated, so it grew past what we saw), else only if bytes we saw were
+        unread (a file deleted after it was read is no loss)."""
         backup = by_inode.get(tf.inode)
         if tf.fd is None and backup is not None:
             try:
@@ -284,11 +343,10 @@ class Tailer:
             except OSError:
                 tf.fd = None
         if tf.fd is not None:
-            size = os.fstat(tf.fd).st_size
-            self._read(tf, size, res, [1 << 62, 1 << 62], now, final=True)
-        elif replaced or tf.size > tf.offset:
+            self.draining.append(tf)
+            return
+        if replaced or tf.size > tf.offset:
             self._report_gone(res, tf.path, tf.generation, tf.offset, tf.size - tf.offset)
-        self._close(tf)
 
     def _finish_by_path(self, tf: TailedFile, real_name: str, res: PollResult) -> None:
         try:
@@ -296,9 +354,7 @@ class Tailer:
         except OSError:  # deleted since the listing
             self._report_gone(res, tf.path, tf.generation, tf.offset, 0)
             return
-        size = os.fstat(tf.fd).st_size
-        self._read(tf, size, res, [1 << 62, 1 << 62], time.monotonic(), final=True)
-        self._close(tf)
+        self.draining.append(tf)  # read on within each poll's budget
 
     # ------------------------------------------------------------------ reading
     def _ensure_open(self, tf: TailedFile) -> bool:
@@ -330,9 +386,11 @@ class Tailer:
             for f in open_files[: len(open_files) - self.max_open]:
                 self._close(f)
 
-    def _read(self, tf: TailedFile, size: int, res: PollResult, budget: list[int], now: float, final: bool) -> None:
+    def _read(self, tf: TailedFile, size: int, res: PollResult, budget: list[int], now: float, final: bool) -> bool:
+        """Read lines up to `size` within the budget; True when it got to `size` (with `final`, the
+        last line is then shipped even without its newline), False when the budget ran out first."""
         if not self._ensure_open(tf):
-            return
+            return False
         assert tf.fd is not None
         pos = max(tf.offset, tf.scan_pos)
         read_at = time.time()
@@ -348,7 +406,7 @@ class Tailer:
                     tf.scan_pos = pos
                     continue
                 end = pos + nl
-                self._emit_long(tf, end, res, read_at)
+                self._emit_long(tf, end, res, read_at, budget)
                 pos = end + 1
                 continue
             # process complete lines in [line_start, pos+len(chunk))
@@ -361,7 +419,7 @@ class Tailer:
                     break
                 if nl - start > self.max_line:
                     tf.long_start, tf.long_head = base + start, data[start : start + self.max_line]
-                    self._emit_long(tf, base + nl, res, read_at)
+                    self._emit_long(tf, base + nl, res, read_at, budget)
                 else:
                     self._emit(tf, base + start, data[start:nl], res, read_at, budget)
                 start = nl + 1
@@ -370,12 +428,16 @@ class Tailer:
             tf.scan_pos = tf.offset
             if budget[0] <= 0 or budget[1] <= 0:
                 res.more = True
-                return
+                return False
             rest = len(data) - start
             if rest > self.max_line:
                 tf.long_start, tf.long_head = tf.offset, data[start : start + self.max_line]
                 tf.scan_pos = pos
+        if pos < size and (budget[0] <= 0 or budget[1] <= 0):
+            res.more = True
+            return False
         self._maybe_flush_partial(tf, size, res, read_at, now, final)
+        return True
 
     def _emit(self, tf: TailedFile, offset: int, text: bytes, res: PollResult, read_at: float, budget: list[int]) -> None:
         res.lines.append(
@@ -384,19 +446,28 @@ class Tailer:
         budget[0] -= 1
         budget[1] -= len(text) + 64
 
-    def _emit_long(self, tf: TailedFile, end: int, res: PollResult, read_at: float) -> None:
-        """Ship the head of an over-long line ending at `end` and report the cut."""
-        assert tf.long_start is not None
-        cut = end - tf.long_start - len(tf.long_head)
+    def _emit_long(self, tf: TailedFile, end: int, res: PollResult, read_at: float,
+                   budget: Optional[list[int]] = None) -> None:
+        """Ship an over-long line ending at `end` cut short, and report the cut: its shorter form
+        from `shrink` if that gives one, else its first `max_line` bytes."""
+        assert tf.long_start is not None and tf.fd is not None
+        fd = tf.fd
+        short = self.shrink(lambda at, n: os.pread(fd, n, at), tf.long_start, end) if self.shrink else None
+        text = short.text if short is not None else tf.long_head
+        reason = short.reason if short is not None else f"line over {self.max_line} bytes cut"
+        cut = end - tf.long_start - len(text)
+        if budget is not None:
+            budget[0] -= 1
+            budget[1] -= len(text) + 64
         res.lines.append(
             LogLine(
                 file_id=self.file_id(tf.path), offset=tf.long_start, generation=tf.generation,
-                text=tf.long_head, read_at=read_at, truncated_bytes=cut,
+                text=text, read_at=read_at, truncated_bytes=cut,
             )
         )
         res.drops.append(
             DropReport(
-                source=self.source, reason=f"line over {self.max_line} bytes cut", count=0, bytes=cut,
+                source=self.source, reason=reason, count=0, bytes=cut,
                 detail=f"{tf.path}:{tf.long_start}", ts=read_at,
             )
         )

@@ -1,6 +1,7 @@
 // Nodes: table (or histograms past ~100 nodes) and the node page with live charts and processes.
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
+import { DropsCard } from "../components/drops";
 import { Table } from "../components/table";
 import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle } from "../components/ui";
 import { ago, bytes, num, pct, resources, shortId, time } from "../format";
@@ -76,6 +77,7 @@ export function NodesPage() {
           { key: "agent", label: "Agent", render: (n) => <AgentLink n={n} /> },
         ]} />
       </Card>
+      <DropsCard />
     </div>
   );
 }

@@ -1,6 +1,7 @@
 // Overview: nodes, utilization charts (last hour, live, zoomable), task states per job, failures, running jobs.
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
+import { DropsBanner } from "../components/drops";
 import { Table } from "../components/table";
 import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
@@ -75,6 +76,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
     <div data-testid="page-overview">
       <PageTitle title="Overview" sub={info.session_name ?? undefined} />
       <ErrorBox error={nodes.error ?? summary.error ?? jobs.error} />
+      <DropsBanner />
       <div class="stats">
         <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
         <Stat label="Jobs" value={jobRows.filter((j) => j.state === "RUNNING").length} sub="running" />
