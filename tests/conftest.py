@@ -15,6 +15,7 @@ from typing import Iterator
 
 import pytest
 
+from browser import Browser
 from rayscope.runtime.local_cluster import LocalCluster, _all_records, local_cluster, run_cli
 
 # Names the tests import.
@@ -40,3 +41,13 @@ def ray_node():
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One real Chromium per test module (tests/browser.py), closed after it."""
+    b = Browser()
+    try:
+        yield b
+    finally:
+        b.close()

@@ -49,15 +49,6 @@ def held(rayscope_cluster) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def tab(rayscope_cluster, truth, held, browser: Browser) -> Tab:
     status = rayscope_cluster.cli("status")
     link = next(ln.split()[-1] for ln in status.stdout.splitlines() if ln.strip().startswith("web UI"))

@@ -6,10 +6,8 @@ says something was cut and links there."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 
 from browser import Browser
@@ -19,15 +17,6 @@ from rayscope.agent.logs.tailer import MAX_LOG_LINE
 from rayscope.runtime.node_identity import discover
 from test_agent_collectors import RayNode, stop_agent, token
 from test_agent_loss import _drops, _start_agent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_a_real_drop_appears_on_the_nodes_page(ray_node: RayNode, browser: Browser, tmp_path: Path) -> None:
