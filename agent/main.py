@@ -23,6 +23,7 @@ from rayscope.agent.checkpoint import OffsetStore
 from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
+from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.collectors.processes import ProcessCollector
 from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
@@ -121,6 +122,7 @@ class Agent:
         self.gpus = GpuCollector()
         token = read_token(args.token_file)
         self.store = ObjectStoreCollector(ident.raylet_address, ident.node_ip, token)
+        self.workers = self._worker_table(ident, token)
         self.metrics = NodeMetricsCollector(ident.node_id)
         self.http, self.metrics_url = serve(self.metrics, args.metrics_host or ident.node_ip, args.metrics_port)
         hello = AgentHello(
@@ -140,6 +142,16 @@ class Agent:
         self._checkpointed_at = 0.0
         self.link_file = os.path.join(self.state_dir, "link.json")
         self._link_written: tuple[object, float] = (None, 0.0)
+
+    @staticmethod
+    def _worker_table(ident: NodeIdentity, token: Optional[str]) -> Optional[WorkerTableCollector]:
+        """GCS's worker table is read by the head node's agent only (it is cluster-wide)."""
+        if not ident.is_head:
+            return None
+        if not ident.gcs_address:
+            log.warning("head node without a known GCS address: dead workers' exit types will not be recorded")
+            return None
+        return WorkerTableCollector(ident.gcs_address, token)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
@@ -212,14 +224,18 @@ class Agent:
             batch.actors.extend(ep.actors)
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
+            workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
+            batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports())
             vol = self.volatile.take_drop_report()
             if vol is not None:
                 batch.drops.append(vol)
             if not self._spool(batch):
-                self._held = batch
+                self._held = batch  # its worker rows are not committed: the next poll offers them again
                 self._checkpoint_if_due(force_checkpoint, held=True)
                 return
+            if workers:
+                self.workers.commit(workers)
             if not (lp.more or ep.more):
                 break
         self._checkpoint_if_due(force_checkpoint)
@@ -279,6 +295,8 @@ class Agent:
         self.logs.close()
         self.events.close()
         self.store.close()
+        if self.workers is not None:
+            self.workers.close()
         self.procs.close()
         self.gpus.close()
         self.http.shutdown()

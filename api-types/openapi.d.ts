@@ -1219,7 +1219,8 @@ export interface components {
         };
         /**
          * Worker
-         * @description A Ray worker or driver process, as `ray list workers` shows it, plus live usage.
+         * @description A Ray worker or driver process, as `ray list workers` shows it (dead ones too, with how they
+         *     exited, from GCS's worker table), plus live usage while it is alive.
          */
         Worker: {
             /** Worker Id */
@@ -1234,6 +1235,14 @@ export interface components {
             job_id: string | null;
             /** Is Alive */
             is_alive: boolean;
+            /** Exit Type */
+            exit_type: string | null;
+            /** Exit Detail */
+            exit_detail: string | null;
+            /** Start Time */
+            start_time: number | null;
+            /** End Time */
+            end_time: number | null;
             /** Task Id */
             task_id: string | null;
             /** Task Name */
@@ -1256,7 +1265,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers";
             /** Rows */
             rows: {
                 [key: string]: unknown;

@@ -159,14 +159,19 @@ class Process(ApiModel):
 
 
 class Worker(ApiModel):
-    """A Ray worker or driver process, as `ray list workers` shows it, plus live usage."""
+    """A Ray worker or driver process, as `ray list workers` shows it (dead ones too, with how they
+    exited, from GCS's worker table), plus live usage while it is alive."""
 
     worker_id: Optional[str] = None
     node_id: str
     pid: int
-    worker_type: str  # WORKER, DRIVER
+    worker_type: str  # WORKER, DRIVER, SPILL_WORKER, RESTORE_WORKER
     job_id: Optional[str] = None
     is_alive: bool
+    exit_type: Optional[str] = None  # SYSTEM_ERROR, INTENDED_SYSTEM_EXIT, USER_ERROR, INTENDED_USER_EXIT, NODE_OUT_OF_MEMORY
+    exit_detail: Optional[str] = None
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
     task_id: Optional[str] = None
     task_name: Optional[str] = None
     actor_id: Optional[str] = None
@@ -311,7 +316,7 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions"]
+                  "debug_sessions", "workers"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

@@ -198,6 +198,40 @@ def test_workers_and_processes_join_running_tasks(head):
     assert actors["rows"][0]["class_name"] == "Counter" and actors["rows"][0]["states"] == {"ALIVE": 1}
 
 
+def test_workers_keep_dead_ones_with_their_exit(head):
+    """GCS's worker rows: a dead worker stays listed with its exit type after its process is gone, a
+    late row from before its death does not revive it, and a live row takes the live process's usage."""
+    dead, live = "d0" * 28, "77" * 28
+    t = time.time()
+    died = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=3131, worker_type="WORKER", job_id="01000000",
+                          is_alive=False, exit_type="SYSTEM_ERROR", exit_detail="Worker exits unexpectedly. os._exit",
+                          start_time=t - 10, end_time=t - 1, event_time=t)
+    before = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=3131, worker_type="WORKER", job_id="01000000",
+                            is_alive=True, start_time=t - 10, event_time=t - 5)
+    alive = pb.WorkerEvent(worker_id=live, node_id=NODE_A, pid=4242, worker_type="WORKER", is_alive=True,
+                           event_time=t)
+    bad = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=1, worker_type="WORKER", exit_type="EXPLODED",
+                         event_time=t)
+    with IngestClient(head.grpc_address, head.token) as c:
+        seq = c.hello("agent-workers", NODE_A)
+        assert c.send(pb.Batch(seq=seq + 1, workers=[died, alive, bad])) == seq + 1
+        assert c.send(pb.Batch(seq=seq + 2, workers=[before])) == seq + 2
+    rows = {w["worker_id"]: w for w in _all_pages(head, "/workers", limit=1)}
+    assert set(rows) == {dead, live}  # the live process is listed once, under its GCS row
+    d = rows[dead]
+    assert (d["is_alive"], d["exit_type"], d["exit_detail"], d["pid"], d["cpu_percent"]) == (
+        False, "SYSTEM_ERROR", "Worker exits unexpectedly. os._exit", 3131, None)
+    assert d["end_time"] == pytest.approx(t - 1)
+    w = rows[live]
+    assert (w["is_alive"], w["exit_type"], w["cpu_percent"], w["task_name"]) == (True, None, 50.0, "Counter.incr")
+    only_dead = head.get("/workers", filter="is_alive=false").json()["rows"]
+    assert [x["worker_id"] for x in only_dead] == [dead]
+    by_exit = head.get("/workers", filter="exit_type=SYSTEM_ERROR").json()["rows"]
+    assert [x["worker_id"] for x in by_exit] == [dead]
+    health = head.get("/ingest/health").json()
+    assert "unknown worker exit type 'EXPLODED'" in json.dumps(health)  # the bad row is a reported drop
+
+
 def test_websocket_delta_arrives(head):
     url = head.http_url.replace("http://", "ws://") + "/api/v1/ws"
     with pytest.raises(InvalidStatus):

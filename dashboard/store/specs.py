@@ -58,7 +58,7 @@ PROCESSES: ListSpec[m.Process] = ListSpec(
     to_model=rows.process)
 
 WORKERS: ListSpec[m.Worker] = ListSpec(
-    source="workers_v", columns=_cols(m.Worker), key=("node_id", "pid"), default_sort="node_id",
+    source="workers_v", columns=_cols(m.Worker), key=("row_key",), default_sort="node_id",
     to_model=rows.worker)
 
 OBJECTS: ListSpec[m.ObjectRef] = ListSpec(
