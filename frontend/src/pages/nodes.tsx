@@ -1,15 +1,18 @@
 // Nodes: table (or histograms past ~100 nodes) and the node page with live charts and processes.
-import { get, list } from "../api";
+import { get } from "../api";
 import { TimeChart } from "../components/chart";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle } from "../components/ui";
 import { ago, bytes, num, pct, resources, shortId, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { perNode, rate } from "../metrics";
-import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, Page, Process } from "../types";
+import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, Process } from "../types";
 import { useNodes, useNodeSeries } from "./overview";
+import { WorkerTable } from "./workers";
 
 const HISTOGRAM_OVER = 100;
+const PROCESS_PAGE = 2000;
 
 function Histogram({ title, values }: { title: string; values: number[] }) {
   const buckets = new Array(10).fill(0);
@@ -81,9 +84,10 @@ export function NodesPage() {
 }
 
 export function ProcessTable({ nodeId }: { nodeId: string }) {
-  const procs = useLiveFetch((s) => list<Process>("/processes", { node_id: nodeId }, { limit: 2000, sort: "-cpu_percent" }, s),
-    [nodeId], ["processes"], (rows) => rows.some((r) => r.node_id === nodeId), 2000);
+  const procs = usePagedList<Process>("/processes", { node_id: nodeId }, PROCESS_PAGE, { sort: "-cpu_percent" }, ["processes"],
+    (rows) => rows.some((r) => r.node_id === nodeId), 2000);
   return (
+    <>
     <Table testid="process-table" rows={procs.data?.rows ?? []} rowKey={(p) => String(p.pid)} empty="No process snapshot yet." cols={[
       { key: "pid", label: "PID", render: (p) => p.pid },
       { key: "role", label: "Role", render: (p) => <span class="tag">{p.role}</span> },
@@ -95,6 +99,8 @@ export function ProcessTable({ nodeId }: { nodeId: string }) {
       { key: "uss", label: "USS", cls: "num", render: (p) => bytes(p.uss) },
       { key: "gpu", label: "GPU mem", cls: "num", render: (p) => (p.gpu_memory_used ? bytes(p.gpu_memory_used) : "–") },
     ]} />
+    <MoreRows page={procs.data} pageSize={PROCESS_PAGE} what="processes (busiest first)" onMore={procs.more} />
+    </>
   );
 }
 
@@ -140,6 +146,7 @@ export function NodePage({ id, info }: { id: string; info: ClusterInfo }) {
         {(n?.num_gpus ?? 0) > 0 && <Card title="GPU memory"><TimeChart data={gram.data} series={gram.defs} fmt={bytes} emptyTop={1024} /></Card>}
       </div>
       <Card title="Processes" extra={<span class="muted small">latest snapshot</span>}><ProcessTable nodeId={id} /></Card>
+      <Card title="Workers" extra={<span class="muted small">alive and dead</span>}><WorkerTable filters={{ node_id: id }} testid="node-workers" /></Card>
     </div>
   );
 }
