@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,18 +41,36 @@ def _wait_ingested(url: str, token: str, truth: dict, timeout: float = 60) -> No
         time.sleep(0.5)
 
 
+def _samples(db: str, node_id: str, since: float, until: float) -> list[float]:
+    """The oracle for the charts: the node samples as stored, read with plain SQL."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return [r[0] for r in conn.execute("SELECT ts FROM node_samples WHERE node_id = ? AND ts >= ? AND ts <= ? "
+                                           "ORDER BY ts", (node_id, since, until))]
+
+
+def _live_default_series(url: str, token: str, db: str) -> dict[str, tuple[int, int]]:
+    """node -> (points the default /metrics/nodes query gave, samples stored in that range) on the live cluster."""
+    asked_at = time.time()
+    r = httpx.get(f"{url}/api/v1/metrics/nodes", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return {s["node_id"]: (len(s["points"]), len(_samples(db, s["node_id"], asked_at - 3600, s["points"][-1]["ts"])))
+            for s in r.json() if s["points"]}
+
+
 @pytest.fixture(scope="module")
-def history() -> Iterator[tuple[str, dict, subprocess.Popen]]:
-    """(the `web UI: URL/#token=…` link it printed, workload truth, its process) of `rayscope dashboard --db` over a stopped cluster."""
+def history() -> Iterator[tuple[str, dict, subprocess.Popen, str, dict]]:
+    """(the `web UI: URL/#token=…` link it printed, workload truth, its process, the DB, the live cluster's
+    default metrics query as node -> (points, samples stored)) of `rayscope dashboard --db` over a stopped cluster."""
     with local_cluster() as c:
         res = subprocess.run([sys.executable, str(WORKLOAD), c.gcs_address], env=c.env, capture_output=True,
                              text=True, timeout=300)
         assert res.returncode == 0, res.stderr[-3000:]
         truth = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("TRUTH "))[6:])
         _wait_ingested(c.http_url, c.token, truth)
+        db = c.state.nodes[0].head_service.db_path  # left in place by `stop`
+        live_series = _live_default_series(c.http_url, c.token, db)
         stop = c.cli("stop", timeout=180)
         assert stop.returncode == 0, stop.stderr
-        db = c.state.nodes[0].head_service.db_path  # left in place by `stop`
         proc = subprocess.Popen([sys.executable, "-m", "rayscope.cli.main", "dashboard", "--db", db],
                                 env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -62,7 +81,7 @@ def history() -> Iterator[tuple[str, dict, subprocess.Popen]]:
                     ui = line.split(" ", 2)[2].strip()
                     break
             assert ui, proc.stderr.read() if proc.poll() is not None else "no 'web UI:' line"
-            yield ui, truth, proc
+            yield ui, truth, proc, db, live_series
         finally:
             proc.send_signal(signal.SIGTERM)
             wait_or_kill(proc, 20)
@@ -77,8 +96,33 @@ def tab(history) -> Iterator[Tab]:
         browser.close()
 
 
+def test_live_default_metrics_query_has_every_per_second_sample(history) -> None:
+    """A young cluster's default chart query returns the agent's 1 s samples, not 10 s averages."""
+    live = history[4]
+    assert len(live) == 2, live  # both nodes
+    for node, (points, stored) in live.items():
+        assert stored >= 5, (node, stored)  # enough samples that 10 s averages (the old default) would show fewer
+        assert points >= stored - 1, (node, points, stored)
+
+
+def test_history_overview_charts_span_the_whole_run(history, tab: Tab) -> None:
+    """The finished cluster's charts draw every stored sample from its first to its last."""
+    db = history[3]
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        first, last, n = conn.execute("SELECT min(ts), max(ts), count(*) FROM node_samples").fetchone()
+    assert last - first >= 10, (first, last)
+    tab.open("/", "page-overview")
+    cpu = tab.page.get_by_test_id("chart-cpu")
+    expect(cpu).to_have_attribute("data-points", str(n), timeout=20_000)  # every sample of every node, drawn
+    assert float(cpu.get_attribute("data-x-min")) == pytest.approx(first, abs=1e-3)
+    assert float(cpu.get_attribute("data-x-max")) == pytest.approx(last, abs=1e-3)
+    mem = tab.page.get_by_test_id("chart-mem")
+    expect(mem).to_have_attribute("data-points", str(n))
+    tab.shot("history_overview")
+
+
 def test_history_pages_show_the_finished_run(history, tab: Tab) -> None:
-    _, truth, _ = history
+    _, truth, *_ = history
     job, failed, run = truth["job_id"], truth["failed_task_id"], truth["run"]
     tab.take_errors()
     tab.open("/", "page-overview")

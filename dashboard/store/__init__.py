@@ -193,8 +193,9 @@ class Store:
         hits, nxt = read_logs.search(self.conn, sq)
         return m.Page[m.LogSearchHit](rows=hits, next_cursor=nxt)
 
-    def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int):
-        return read_metrics.node_series(self.conn, node_id, since, until, max_points)
+    def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int,
+                    raw_s: float = read_metrics.DEFAULT_RAW_S):
+        return read_metrics.node_series(self.conn, node_id, since, until, max_points, raw_s)
 
     def ingest_health(self) -> m.IngestHealth:
         return read_health.ingest_health(self.conn, self.live, time.time())

@@ -1,4 +1,5 @@
-// Overview: nodes, utilization charts (last hour, live, zoomable), task states per job, failures, running jobs.
+// Overview: nodes, utilization charts (live: the last hour, its newest 10 minutes per second; history: the
+// whole run), task states per job, failures, running jobs.
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
 import { Table } from "../components/table";
@@ -14,18 +15,18 @@ export function useNodes() {
   return useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
 }
 
-/** The metrics window ends now for a live cluster, at the last sample for a finished one. */
+/** A live cluster: the last hour (the head fits it to the samples that exist, so a young cluster
+ * fills the chart, and sends the newest 10 minutes at the agent's 1 s resolution). A finished
+ * cluster: its whole run, from its first sample to its last. */
 export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360) {
-  return useLiveFetch(async (s) => {
-    let until: number | undefined;
-    if (!info.live) {
-      const latest = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, max_points: 1 }, s);
-      until = Math.max(0, ...latest.flatMap((x) => x.points.map((p) => p.ts))) + 1;
-    }
-    const since = (until ?? Date.now() / 1000) - WINDOW_S;
-    return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since, until, max_points: maxPoints }, s);
+  return useLiveFetch((s) => {
+    const range = info.live ? { since: Date.now() / 1000 - WINDOW_S } : { since: 0, until: Date.now() / 1000 };
+    return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, ...range, max_points: maxPoints }, s);
   }, [nodeId, info.live], ["metrics"], undefined, 2000);
 }
+
+export const chartRangeLabel = (info: ClusterInfo): string =>
+  info.live ? "last hour · newest 10 min per second · drag to zoom" : "whole run · drag to zoom";
 
 function JobProgress({ job }: { job: Job }) {
   const s = useLiveFetch((sig) => get<TaskSummary>("/tasks/summary", { job_id: job.job_id }, sig), [job.job_id], ["tasks"],
@@ -83,7 +84,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
         <Stat label="Actors" value={num(actors.data?.total ?? 0)} sub={`${num(actorStates.ALIVE ?? 0)} alive`} />
       </div>
       <div class="grid2">
-        <Card title="CPU" extra={<span class="muted small">last hour · drag to zoom</span>}>
+        <Card title="CPU" extra={<span class="muted small">{chartRangeLabel(info)}</span>}>
           <TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" />
         </Card>
         <Card title="Memory">
