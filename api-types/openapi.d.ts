@@ -317,7 +317,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Node Metrics */
+        /**
+         * Node Metrics
+         * @description The range is fitted to the samples inside [since, until] (default: the last hour).
+         */
         get: operations["node_metrics_api_v1_metrics_nodes_get"];
         put?: never;
         post?: never;
@@ -2278,6 +2281,7 @@ export interface operations {
                 since?: number | null;
                 until?: number | null;
                 max_points?: number;
+                raw_s?: number;
             };
             header?: never;
             path?: never;
