@@ -212,12 +212,23 @@ def test_workers_keep_dead_ones_with_their_exit(head):
                            event_time=t)
     bad = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=1, worker_type="WORKER", exit_type="EXPLODED",
                          event_time=t)
+    reused = pb.WorkerEvent(worker_id="e0" * 28, node_id=NODE_A, pid=5151, worker_type="WORKER", is_alive=False,
+                            exit_type="INTENDED_SYSTEM_EXIT", start_time=t - 200, end_time=t - 100, event_time=t)
+    # The latest snapshot still holds the dead worker's process (3131, created before it ended), and a
+    # new process that got the pid of a worker that ended long before it started (5151).
+    procs = pb.ProcessSnapshot(ts=t, processes=[
+        pb.RayProcess(pid=4242, ppid=1, role="worker", title="ray::Counter.incr", cpu_percent=50.0, rss=1000,
+                      uss=900, num_fds=10, num_threads=4, worker_id=live, job_id="01000000"),
+        pb.RayProcess(pid=3131, ppid=1, role="worker", title="ray::IDLE", create_time=t - 10, num_fds=1, num_threads=1),
+        pb.RayProcess(pid=5151, ppid=1, role="worker", title="ray::IDLE", create_time=t - 5, num_fds=1, num_threads=1)])
     with IngestClient(head.grpc_address, head.token) as c:
         seq = c.hello("agent-workers", NODE_A)
-        assert c.send(pb.Batch(seq=seq + 1, workers=[died, alive, bad])) == seq + 1
+        assert c.send(pb.Batch(seq=seq + 1, workers=[died, alive, bad, reused], processes=procs)) == seq + 1
         assert c.send(pb.Batch(seq=seq + 2, workers=[before])) == seq + 2
-    rows = {w["worker_id"]: w for w in _all_pages(head, "/workers", limit=1)}
-    assert set(rows) == {dead, live}  # the live process is listed once, under its GCS row
+    listed = _all_pages(head, "/workers", limit=1)
+    assert sorted((w["worker_id"] or "", w["pid"], w["is_alive"]) for w in listed) == sorted([
+        (dead, 3131, False), (live, 4242, True), ("e0" * 28, 5151, False), ("", 5151, True)])
+    rows = {w["worker_id"]: w for w in listed}  # the live process is listed once, under its GCS row
     d = rows[dead]
     assert (d["is_alive"], d["exit_type"], d["exit_detail"], d["pid"], d["cpu_percent"]) == (
         False, "SYSTEM_ERROR", "Worker exits unexpectedly. os._exit", 3131, None)
@@ -225,7 +236,7 @@ def test_workers_keep_dead_ones_with_their_exit(head):
     w = rows[live]
     assert (w["is_alive"], w["exit_type"], w["cpu_percent"], w["task_name"]) == (True, None, 50.0, "Counter.incr")
     only_dead = head.get("/workers", filter="is_alive=false").json()["rows"]
-    assert [x["worker_id"] for x in only_dead] == [dead]
+    assert sorted(x["worker_id"] for x in only_dead) == [dead, "e0" * 28]
     by_exit = head.get("/workers", filter="exit_type=SYSTEM_ERROR").json()["rows"]
     assert [x["worker_id"] for x in by_exit] == [dead]
     health = head.get("/ingest/health").json()

@@ -121,6 +121,25 @@ def test_history_overview_charts_span_the_whole_run(history, tab: Tab) -> None:
     tab.shot("history_overview")
 
 
+def test_history_workers_are_listed_and_none_alive(history, tab: Tab) -> None:
+    """The finished run's workers are listed (its driver among them), and none claims to be alive."""
+    link = history[0]
+    base, token = link.split("/#token=")
+    r = httpx.get(f"{base}/api/v1/workers", params={"limit": 10000}, headers={"Authorization": f"Bearer {token}"},
+                  timeout=30)
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert any(w["worker_type"] == "DRIVER" and w["job_id"] == history[1]["job_id"] for w in rows), rows
+    assert [w for w in rows if w["is_alive"]] == []
+    ids = [w["worker_id"] for w in rows if w["worker_id"]]
+    assert len(ids) == len(set(ids)), ids  # a dead worker's last process sample is not a second row
+    tab.open("/workers", "page-workers")
+    table = tab.page.get_by_test_id("workers-table")
+    expect(table.locator("tbody tr")).to_have_count(len(rows))
+    expect(table.locator(".ok-text")).to_have_count(0)  # no row reads "alive"
+    tab.shot("history_workers")
+
+
 def test_history_pages_show_the_finished_run(history, tab: Tab) -> None:
     _, truth, *_ = history
     job, failed, run = truth["job_id"], truth["failed_task_id"], truth["run"]

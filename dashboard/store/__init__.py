@@ -152,6 +152,9 @@ class Store:
         rows_, nxt = list_page(self.conn, spec, q)
         return m.Page(rows=rows_, next_cursor=nxt)
 
+    def workers_spec(self) -> ListSpec:
+        return specs.workers_spec(self.live)
+
     def nodes_spec(self) -> ListSpec:
         return specs.nodes_spec(self.live, time.time())
 

@@ -374,8 +374,10 @@ LEFT JOIN actors a ON a.node_id = p.node_id AND a.pid = p.pid AND a.state != 'DE
 
 DROP VIEW IF EXISTS workers_v;
 -- Every worker ever seen: GCS's rows (dead ones keep their exit type), joined to the live process
--- of the same node and pid while GCS says it is alive; plus live worker/driver processes GCS has
--- not reported yet (or a cluster whose head agent cannot read GCS). row_key is unique per row.
+-- of the same node and pid while GCS says it is alive; plus worker/driver processes of the latest
+-- snapshots that no GCS row describes (not reported yet, or a cluster whose head agent cannot read
+-- GCS). A GCS row describes a process of its node and pid unless it ended before that process was
+-- created (the pid was reused). row_key is unique per row.
 CREATE VIEW workers_v AS
 SELECT w.worker_id AS row_key, w.worker_id, w.node_id, w.pid, w.worker_type, w.job_id, w.is_alive,
        w.exit_type, w.exit_detail, w.start_time, w.end_time,
@@ -388,5 +390,7 @@ SELECT 'pid:' || p.node_id || ':' || p.pid AS row_key, p.worker_id, p.node_id, p
        NULL AS end_time, p.task_id, p.task_name, p.actor_id, p.cpu_percent, p.rss, p.uss
 FROM processes_v p
 WHERE p.role IN ('worker', 'driver')
-  AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.node_id = p.node_id AND w.pid = p.pid AND w.is_alive);
+  AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.node_id = p.node_id AND w.pid = p.pid
+                  AND (w.is_alive OR w.worker_id = p.worker_id OR w.end_time IS NULL OR p.create_time IS NULL
+                       OR p.create_time <= w.end_time));
 """
