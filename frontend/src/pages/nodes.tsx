@@ -31,11 +31,11 @@ function Histogram({ title, values }: { title: string; values: number[] }) {
   );
 }
 
-/** Latest disk/network figures per node from the last minute of samples. */
+/** Latest disk/network figures per node from its last samples (the newest come raw, one a second). */
 function useLatestIo() {
   return useLiveFetch(async (s) => {
     const now = Date.now() / 1000;
-    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { since: now - 120, until: now, max_points: 60 }, s);
+    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { since: now - 15, until: now, raw_s: 15, max_points: 1 }, s);
     const out = new Map<string, { last: NodeMetricPoint; rx: number | null; tx: number | null }>();
     for (const x of series) {
       const n = x.points.length;
