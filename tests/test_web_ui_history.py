@@ -48,6 +48,23 @@ def _samples(db: str, node_id: str, since: float, until: float) -> list[float]:
                                            "ORDER BY ts", (node_id, since, until))]
 
 
+# For each [r, g, b]: how many pixel columns of the canvas hold a pixel of about that colour.
+_COLOUR_COLUMNS = """(canvas, colours) => {
+  const ctx = canvas.getContext("2d");
+  const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  return colours.map(([r, g, b]) => {
+    let cols = 0;
+    for (let x = 0; x < width; x++) {
+      for (let y = 0; y < height; y++) {
+        const i = 4 * (y * width + x);
+        if (Math.abs(data[i] - r) < 40 && Math.abs(data[i + 1] - g) < 40 && Math.abs(data[i + 2] - b) < 40 && data[i + 3] > 128) { cols++; break; }
+      }
+    }
+    return cols;
+  });
+}"""
+
+
 def _live_default_series(url: str, token: str, db: str) -> dict[str, tuple[int, int]]:
     """node -> (points the default /metrics/nodes query gave, samples stored in that range) on the live cluster."""
     asked_at = time.time()
@@ -118,6 +135,13 @@ def test_history_overview_charts_span_the_whole_run(history, tab: Tab) -> None:
     assert float(cpu.get_attribute("data-x-max")) == pytest.approx(last, abs=1e-3)
     mem = tab.page.get_by_test_id("chart-mem")
     expect(mem).to_have_attribute("data-points", str(n))
+    # Lines are drawn: the longest-sampling node's colour covers a good part of the plot's width on the
+    # canvas and every node's colour shows (the lines overlap where the nodes agree, and a node that
+    # joined later spans less). Nodes sample on their own clocks: without spanGaps the joined data had
+    # no two adjacent points per line, and nothing was drawn.
+    drawn = cpu.locator("canvas").evaluate(_COLOUR_COLUMNS, [[0x25, 0x63, 0xEB], [0x16, 0xA3, 0x4A]])
+    width = cpu.locator("canvas").evaluate("c => c.width")
+    assert max(drawn) >= width * 0.4 and min(drawn) >= 50, (drawn, width)
     tab.shot("history_overview")
 
 
