@@ -253,12 +253,15 @@ def test_websocket_delta_arrives(head):
         with IngestClient(head.grpc_address, head.token) as c:
             seq = c.hello("agent-ws", NODE_B)
             c.send(pb.Batch(seq=seq + 1, tasks=[task_event(tid(777_777), name="ws_probe",
-                                                            states={"RUNNING": time.time()})]))
+                                                            states={"RUNNING": time.time()})],
+                            workers=[pb.WorkerEvent(worker_id="f1" * 28, node_id=NODE_B, pid=9, worker_type="WORKER",
+                                                    is_alive=False, exit_type="SYSTEM_ERROR", event_time=time.time())]))
         deadline = time.monotonic() + 10
-        seen = None
-        while seen is None and time.monotonic() < deadline:
+        seen: dict[str, dict] = {}
+        while len(seen) < 2 and time.monotonic() < deadline:
             msg = json.loads(ws.recv(timeout=10))
-            if msg["kind"] == "tasks":
-                seen = msg
-        assert seen is not None
-        assert {"task_id": tid(777_777), "attempt": 0, "job_id": "01000000", "state": "RUNNING"} in seen["rows"]
+            if msg["kind"] in ("tasks", "workers"):
+                seen[msg["kind"]] = msg
+        assert set(seen) == {"tasks", "workers"}, seen
+        assert {"task_id": tid(777_777), "attempt": 0, "job_id": "01000000", "state": "RUNNING"} in seen["tasks"]["rows"]
+        assert {"worker_id": "f1" * 28, "state": None} in seen["workers"]["rows"]
