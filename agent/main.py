@@ -23,8 +23,8 @@ from rayscope.agent.checkpoint import OffsetStore
 from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
-from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.collectors.processes import ProcessCollector
+from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
