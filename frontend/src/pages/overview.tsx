@@ -1,15 +1,19 @@
 // Overview: nodes, utilization charts (live: the last hour, its newest 10 minutes per second; history: the
 // whole run), task states per job, failures, running jobs.
+import { useRef } from "preact/hooks";
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
 import { Table } from "../components/table";
 import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
-import { perNode } from "../metrics";
+import { appendSeries, perNode } from "../metrics";
 import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
 
 const WINDOW_S = 3600;
+// A live chart asks for only what is new since its last point, and for the whole hour again this
+// often (re-averaging what has aged out of the head's full-resolution tier).
+const FULL_EVERY_S = 60;
 
 export function useNodes() {
   return useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
@@ -19,9 +23,24 @@ export function useNodes() {
  * fills the chart, and sends the newest 10 minutes at the agent's 1 s resolution). A finished
  * cluster: its whole run, from its first sample to its last. */
 export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360) {
-  return useLiveFetch((s) => {
-    const range = info.live ? { since: Date.now() / 1000 - WINDOW_S } : { since: 0, until: Date.now() / 1000 };
-    return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, ...range, max_points: maxPoints }, s);
+  const held = useRef<{ key: string; fullAt: number; series: NodeMetricSeries[] } | null>(null);
+  return useLiveFetch(async (s) => {
+    const now = Date.now() / 1000;
+    if (!info.live) return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, until: now, max_points: maxPoints }, s);
+    const key = nodeId ?? "";
+    const h = held.current;
+    if (h && h.key === key && h.series.length && now - h.fullAt < FULL_EVERY_S) {
+      // Since the oldest of the nodes' last points, every sample raw: a few points per node. A node
+      // silent for longer than the last full fetch has nothing newer to miss.
+      const since = Math.max(h.fullAt - 5, Math.min(...h.series.map((x) => (x.points.length ? x.points[x.points.length - 1].ts : now))));
+      const fresh = await get<NodeMetricSeries[]>("/metrics/nodes",
+        { node_id: nodeId, since, raw_s: Math.min(WINDOW_S, now - since + 5), max_points: 1 }, s);
+      h.series = appendSeries(h.series, fresh, now - WINDOW_S);
+      return h.series;
+    }
+    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: now - WINDOW_S, max_points: maxPoints }, s);
+    held.current = { key, fullAt: now, series };
+    return series;
   }, [nodeId, info.live], ["metrics"], undefined, 2000);
 }
 
