@@ -1,6 +1,6 @@
 """The web UI never cuts a list silently (issue 12 §4): past a page (jobs 1,000; objects 1,000;
 processes 2,000 per node; workers 1,000; the job pickers 200) it says more exist and loads the next
-page on request. Real Chromium over a real head fed through the real wire with just over each
+page on request (log files: 10,000). Real Chromium over a real head fed through the real wire with just over each
 page's size of rows (no limit is lowered for the test); the counts are the ones sent.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ N_JOBS = 1_005      # page 1,000 (jobs page), 200 (pickers)
 N_OBJECTS = 1_003   # page 1,000
 N_PROCS = 2_004     # page 2,000 per node
 N_WORKERS = 1_002   # page 1,000
+N_FILES = 10_001    # page 10,000
 
 
 def _batch() -> pb.Batch:
@@ -37,7 +38,9 @@ def _batch() -> pb.Batch:
     workers = [pb.WorkerEvent(worker_id=f"{i + 1:056x}", node_id=NODE, pid=30_000 + i, worker_type="WORKER", is_alive=False,
                               exit_type="INTENDED_SYSTEM_EXIT", exit_detail="idle", start_time=now - 50, end_time=now - 10,
                               event_time=now) for i in range(N_WORKERS)]
-    return pb.Batch(seq=1, jobs=jobs, processes=procs, objects=objects, workers=workers,
+    files = [pb.LogFile(file_id=f"f{i:05d}", node_id=NODE, path=f"extra_{i:05d}.log",
+                        kind=pb.LOG_OTHER) for i in range(N_FILES)]
+    return pb.Batch(seq=1, jobs=jobs, processes=procs, objects=objects, workers=workers, log_files=files,
                     nodes=[pb.NodeEvent(node_id=NODE, state="ALIVE", node_ip="192.0.2.9", is_head_node=True, event_time=now)])
 
 
@@ -55,7 +58,7 @@ def tab() -> Iterator[Tab]:
 
 
 def _rows(tab: Tab, testid: str):
-    return tab.page.locator(f"[data-testid={testid}] tbody tr")
+    return tab.page.locator(f"[data-testid={testid}] tbody tr, [data-testid={testid}] button.file")
 
 
 def _pages_through(tab: Tab, path: str, page_id: str, table: str, first: int, total: int, what: str) -> None:
@@ -86,6 +89,10 @@ def test_workers_page_says_more_exist_and_loads_them(tab: Tab) -> None:
     # The dead ones (the live worker processes of the snapshot are workers too).
     _pages_through(tab, "/workers?alive=false", "page-workers", "workers-table", 1_000, N_WORKERS, "workers")
     assert "INTENDED_SYSTEM_EXIT" in _rows(tab, "workers-table").first.inner_text()
+
+
+def test_log_file_tree_says_more_exist_and_loads_them(tab: Tab) -> None:
+    _pages_through(tab, "/logs", "page-logs", "file-tree", 10_000, N_FILES, "log files")
 
 
 @pytest.mark.parametrize("path,page_id", [("/tasks", "page-tasks"), ("/timeline", "page-timeline")])
