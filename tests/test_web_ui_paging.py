@@ -17,6 +17,7 @@ from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODE = "cd" * 28
 N_JOBS = 1_005      # page 1,000 (jobs page), 200 (pickers)
+N_RUNNING = 12      # the latest jobs are running: more than the overview's 10 latest jobs
 N_OBJECTS = 1_003   # page 1,000
 N_PROCS = 2_004     # page 2,000 per node
 N_WORKERS = 1_002   # page 1,000
@@ -25,7 +26,7 @@ N_FILES = 10_001    # page 10,000
 
 def _batch() -> pb.Batch:
     now = time.time()
-    jobs = [pb.JobEvent(job_id=f"{i:08x}", is_dead=True, driver_pid=10_000 + i, start_time_ms=int((now - 5000 + i) * 1000),
+    jobs = [pb.JobEvent(job_id=f"{i:08x}", is_dead=i <= N_JOBS - N_RUNNING, driver_pid=10_000 + i, start_time_ms=int((now - 5000 + i) * 1000),
                         end_time_ms=int((now - 4000 + i) * 1000), entrypoint=f"python job_{i}.py", event_time=now)
             for i in range(1, N_JOBS + 1)]
     procs = pb.ProcessSnapshot(ts=now, processes=[
@@ -70,6 +71,14 @@ def _pages_through(tab: Tab, path: str, page_id: str, table: str, first: int, to
     card.locator("[data-testid=load-more]").click()
     expect(_rows(tab, table)).to_have_count(total, timeout=30_000)
     expect(more).to_have_count(0)  # everything is shown: no claim that more exist
+
+
+def test_overview_shows_every_running_job_and_says_more_jobs_exist(tab: Tab) -> None:
+    tab.open("/", "page-overview")
+    expect(tab.page.locator("[data-testid=running-jobs] tbody tr")).to_have_count(N_RUNNING)
+    expect(tab.page.get_by_test_id("jobs-running")).to_have_text(str(N_RUNNING))
+    expect(tab.page.get_by_test_id("job-progress")).to_have_count(10)
+    expect(tab.page.get_by_test_id("more-jobs")).to_contain_text("The latest 10 jobs; more exist")
 
 
 def test_jobs_page_says_more_exist_and_loads_them(tab: Tab) -> None:

@@ -85,6 +85,7 @@ export function JobPage({ id }: { id: string }) {
                 <div key={r.name} class="fnrow"><Link href={`/tasks?job=${id}&name=${encodeURIComponent(r.name)}`}>{r.name}</Link>
                   <StateBar states={r.states} total={r.total} /><span class="num">{num(r.total)}</span></div>
               ))}
+              {(summary.data?.rows.length ?? 0) > 12 && <div class="muted small">{(summary.data?.rows.length ?? 0) - 12} more functions: <Link href={`/tasks?job=${id}`}>all of this job's tasks →</Link></div>}
             </div>
           </Card>
         </div>

@@ -3,6 +3,7 @@
 import { useRef } from "preact/hooks";
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
@@ -11,6 +12,8 @@ import { appendSeries, perNode } from "../metrics";
 import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
 
 const WINDOW_S = 3600;
+const LATEST_JOBS = 10;
+const RUNNING_PAGE = 100;
 // A live chart asks for only what is new since its last point, and for the whole hour again this
 // often (re-averaging what has aged out of the head's full-resolution tier).
 const FULL_EVERY_S = 60;
@@ -68,7 +71,8 @@ function JobProgress({ job }: { job: Job }) {
 
 export function OverviewPage({ info }: { info: ClusterInfo }) {
   const nodes = useNodes();
-  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 10 }, s), [], ["jobs"]);
+  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: LATEST_JOBS }, s), [], ["jobs"]);
+  const runningJobs = usePagedList<Job>("/jobs", { state: "RUNNING" }, RUNNING_PAGE, {}, ["jobs"]);
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", {}, s), [], ["tasks"], undefined, 1000);
   const actors = useLiveFetch((s) => get<ActorSummary>("/actors/summary", {}, s), [], ["actors"]);
   const failures = useLiveFetch((s) => list<Task>("/tasks", { state: "FAILED" }, { limit: 8 }, s), [], ["tasks"],
@@ -90,6 +94,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   const gpu = perNode(sr, byId, (p) => (p.gpu_utilization_ratio === null ? null : p.gpu_utilization_ratio * 100));
   const hasGpu = sr.some((s) => s.points.some((p) => p.gpu_utilization_ratio !== null));
   const jobRows = jobs.data?.rows ?? [];
+  const runningRows = runningJobs.data?.rows ?? [];
 
   return (
     <div data-testid="page-overview">
@@ -97,7 +102,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
       <ErrorBox error={nodes.error ?? summary.error ?? jobs.error} />
       <div class="stats">
         <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
-        <Stat label="Jobs" value={jobRows.filter((j) => j.state === "RUNNING").length} sub="running" />
+        <Stat label="Jobs" value={<span data-testid="jobs-running">{num(runningRows.length)}{runningJobs.data?.next_cursor ? "+" : ""}</span>} sub="running" />
         <Stat label="Tasks" value={num(summary.data?.total ?? 0)} sub={`${num(running)} running`} />
         <Stat label="Failed tasks" value={<span data-testid="failed-count">{num(states.FAILED ?? 0)}</span>} cls={states.FAILED ? "bad" : ""} sub="all jobs" />
         <Stat label="Actors" value={num(actors.data?.total ?? 0)} sub={`${num(actorStates.ALIVE ?? 0)} alive`} />
@@ -119,6 +124,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
       </div>
       <Card title="Tasks by job">
         {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={j.job_id} job={j} />)}
+        {jobs.data?.next_cursor && <div class="muted small" data-testid="more-jobs">The latest {LATEST_JOBS} jobs; more exist: <Link href="/jobs">all jobs →</Link></div>}
       </Card>
       <div class="grid2">
         <Card title="Recent failures" extra={<Link href="/tasks?state=FAILED">all failed tasks →</Link>}>
@@ -130,12 +136,13 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
             ]} />
         </Card>
         <Card title="Running jobs" extra={<Link href="/jobs">all jobs →</Link>}>
-          <Table rows={jobRows.filter((j) => j.state === "RUNNING")} rowKey={(j) => j.job_id} empty="No running jobs."
+          <Table testid="running-jobs" rows={runningRows} rowKey={(j) => j.job_id} empty="No running jobs."
             cols={[
               { key: "id", label: "Job", render: (j) => <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link> },
               { key: "ep", label: "Entrypoint", cls: "clip", render: (j) => j.entrypoint ?? "–" },
               { key: "dur", label: "Running for", render: (j) => duration(j.start_time ? Date.now() / 1000 - j.start_time : null) },
             ]} />
+          <MoreRows page={runningJobs.data} pageSize={RUNNING_PAGE} what="running jobs" onMore={runningJobs.more} />
         </Card>
       </div>
     </div>
