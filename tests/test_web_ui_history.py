@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import Browser, Tab
-from polling import wait_or_kill
+from polling import wait_for, wait_or_kill
 from rayscope.runtime.local_cluster import local_cluster
 
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
@@ -66,7 +66,14 @@ _COLOUR_COLUMNS = """(canvas, colours) => {
 
 
 def _live_default_series(url: str, token: str, db: str) -> dict[str, tuple[int, int]]:
-    """node -> (points the default /metrics/nodes query gave, samples stored in that range) on the live cluster."""
+    """node -> (points the default /metrics/nodes query gave, samples stored in that range) on the live cluster,
+    once each of its two nodes has stored 10 samples (a worker node's agent starts seconds after the head's)."""
+    def enough() -> bool:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            counts = [n for (n,) in conn.execute("SELECT count(*) FROM node_samples GROUP BY node_id")]
+        return len(counts) == 2 and min(counts) >= 10
+
+    wait_for("10 samples stored from each node", enough, timeout=60)
     asked_at = time.time()
     r = httpx.get(f"{url}/api/v1/metrics/nodes", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert r.status_code == 200, r.text
@@ -118,7 +125,7 @@ def test_live_default_metrics_query_has_every_per_second_sample(history) -> None
     live = history[4]
     assert len(live) == 2, live  # both nodes
     for node, (points, stored) in live.items():
-        assert stored >= 5, (node, stored)  # enough samples that 10 s averages (the old default) would show fewer
+        assert stored >= 10, (node, stored)  # enough samples that 10 s averages (the old default) would show fewer
         assert points >= stored - 1, (node, points, stored)
 
 
@@ -135,13 +142,26 @@ def test_history_overview_charts_span_the_whole_run(history, tab: Tab) -> None:
     assert float(cpu.get_attribute("data-x-max")) == pytest.approx(last, abs=1e-3)
     mem = tab.page.get_by_test_id("chart-mem")
     expect(mem).to_have_attribute("data-points", str(n))
-    # Lines are drawn: the longest-sampling node's colour covers a good part of the plot's width on the
-    # canvas and every node's colour shows (the lines overlap where the nodes agree, and a node that
-    # joined later spans less). Nodes sample on their own clocks: without spanGaps the joined data had
-    # no two adjacent points per line, and nothing was drawn.
-    drawn = cpu.locator("canvas").evaluate(_COLOUR_COLUMNS, [[0x25, 0x63, 0xEB], [0x16, 0xA3, 0x4A]])
-    width = cpu.locator("canvas").evaluate("c => c.width")
-    assert max(drawn) >= width * 0.4 and min(drawn) >= 50, (drawn, width)
+    # Lines are drawn: shown alone (the others hidden through the legend, so no line covers another),
+    # each node's line covers most of the pixel columns its samples span.
+    canvas = cpu.locator("canvas")
+    width = canvas.evaluate("c => c.width")
+    legend = cpu.locator(".u-legend .u-series")  # the first row is the time axis
+    colours = {0: [0x25, 0x63, 0xEB], 1: [0x16, 0xA3, 0x4A]}  # PALETTE[0], PALETTE[1] in chart.tsx
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        spans = dict(conn.execute("SELECT node_id, max(ts) - min(ts) FROM node_samples GROUP BY node_id").fetchall())
+    assert legend.count() == 1 + len(spans)
+    for k in range(len(spans)):
+        label = legend.nth(1 + k).inner_text()
+        node = next(n for n in spans if n[:6] in label)
+        others = [1 + j for j in range(len(spans)) if j != k]
+        for j in others:
+            legend.nth(j).click()  # hide
+        drawn = canvas.evaluate(_COLOUR_COLUMNS, [colours[k]])[0]
+        for j in others:
+            legend.nth(j).click()  # show again
+        expected = width * spans[node] / (last - first)  # a little more than the plot's own width
+        assert drawn >= 0.5 * expected, (label, drawn, expected)
     tab.shot("history_overview")
 
 

@@ -43,9 +43,7 @@ export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[
       series: [
         {},
         ...props.series.map((s) => ({
-          // spanGaps: nodes sample on their own clocks, so the joined table has a null in every other
-          // node's column at each node's timestamps; without it no two points of a line are adjacent.
-          label: s.label, stroke: s.color, width: 1.5, fill: s.fill ? s.color + "22" : undefined, spanGaps: true,
+          label: s.label, stroke: s.color, width: 1.5, fill: s.fill ? s.color + "22" : undefined,
           value: (_u: uPlot, v: number | null) => (v === null ? "–" : fmt(v)), points: { show: false },
         })),
       ],
