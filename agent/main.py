@@ -25,6 +25,7 @@ from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector
+from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
 from rayscope.agent.logs.files import describe, is_log_file
@@ -115,6 +116,7 @@ class Agent:
         self.gpus = GpuCollector()
         token = read_token_file(args.token_file)
         self.store = ObjectStoreCollector(ident.raylet_address, ident.node_ip, token)
+        self.workers = self._worker_table(ident, token)
         self.metrics = NodeMetricsCollector(ident.node_id)
         self.http, self.metrics_url = serve(self.metrics, args.metrics_host or ident.node_ip, args.metrics_port)
         hello = AgentHello(
@@ -135,6 +137,16 @@ class Agent:
         self._checkpointed_at = 0.0
         self.link_file = os.path.join(self.state_dir, "link.json")
         self._link_written: tuple[object, float] = (None, 0.0)
+
+    @staticmethod
+    def _worker_table(ident: NodeIdentity, token: Optional[str]) -> Optional[WorkerTableCollector]:
+        """GCS's worker table is read by the head node's agent only (it is cluster-wide)."""
+        if not ident.is_head:
+            return None
+        if not ident.gcs_address:
+            log.warning("head node without a known GCS address: dead workers' exit types will not be recorded")
+            return None
+        return WorkerTableCollector(ident.gcs_address, token)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
@@ -197,7 +209,7 @@ class Agent:
         if self._held and not self._spool_all(self._held):
             self._checkpoint_if_due(force_checkpoint, held=True)
             return
-        for _ in range(MAX_BATCHES_PER_TICK):
+        for i in range(MAX_BATCHES_PER_TICK):
             lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             ep = self.events.poll(max_events=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             batch = Batch(created_at=time.time())
@@ -207,12 +219,17 @@ class Agent:
             batch.actors.extend(ep.actors)
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
+            workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
+            batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()
                                + self.volatile.take_drop_reports())
+            # a held batch's worker rows are not committed: the next poll offers them again
             self._held = split_batch(batch)
             if not self._spool_all(self._held):
                 self._checkpoint_if_due(force_checkpoint, held=True)
                 return
+            if workers and self.workers is not None:
+                self.workers.commit(workers)
             if not (lp.more or ep.more):
                 break
         self._checkpoint_if_due(force_checkpoint)
@@ -278,6 +295,8 @@ class Agent:
         self.logs.close()
         self.events.close()
         self.store.close()
+        if self.workers is not None:
+            self.workers.close()
         self.procs.close()
         self.gpus.close()
         self.http.shutdown()

@@ -317,7 +317,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Node Metrics */
+        /**
+         * Node Metrics
+         * @description The range is fitted to the samples inside [since, until] (default: the last hour).
+         */
         get: operations["node_metrics_api_v1_metrics_nodes_get"];
         put?: never;
         post?: never;
@@ -1228,7 +1231,8 @@ export interface components {
         };
         /**
          * Worker
-         * @description A Ray worker or driver process, as `ray list workers` shows it, plus live usage.
+         * @description A Ray worker or driver process, as `ray list workers` shows it (dead ones too, with how they
+         *     exited, from GCS's worker table), plus live usage while it is alive.
          */
         Worker: {
             /** Worker Id */
@@ -1237,12 +1241,23 @@ export interface components {
             node_id: string;
             /** Pid */
             pid: number;
-            /** Worker Type */
-            worker_type: string;
+            /**
+             * Worker Type
+             * @enum {string}
+             */
+            worker_type: "WORKER" | "DRIVER" | "SPILL_WORKER" | "RESTORE_WORKER";
             /** Job Id */
             job_id: string | null;
             /** Is Alive */
             is_alive: boolean;
+            /** Exit Type */
+            exit_type: ("SYSTEM_ERROR" | "INTENDED_SYSTEM_EXIT" | "USER_ERROR" | "INTENDED_USER_EXIT" | "NODE_OUT_OF_MEMORY") | null;
+            /** Exit Detail */
+            exit_detail: string | null;
+            /** Start Time */
+            start_time: number | null;
+            /** End Time */
+            end_time: number | null;
             /** Task Id */
             task_id: string | null;
             /** Task Name */
@@ -1265,7 +1280,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -2278,6 +2293,7 @@ export interface operations {
                 since?: number | null;
                 until?: number | null;
                 max_points?: number;
+                raw_s?: number;
             };
             header?: never;
             path?: never;

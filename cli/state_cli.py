@@ -124,6 +124,7 @@ RESOURCES: dict[str, Resource] = {
         )),
         Resource("workers", "/workers", Worker, (
             _col("worker_id", 0), _col("is_alive", 1), _col("worker_type", 1), _col("pid", 1),
+            _col("exit_type", 2), _col("exit_detail", 11, shrink=True),
             _col("node_id", 10), _col("job_id", 5), _col("task_name", 6, shrink=True),
             _human("CPU", lambda w: human_percent(w.cpu_percent), 7),
             _human("RSS", lambda w: human_bytes(w.rss), 8),

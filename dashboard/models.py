@@ -19,7 +19,9 @@ from rayscope.common.api_model import Page as Page
 from rayscope.debugger.models import DebugResumed as DebugResumed
 from rayscope.debugger.models import DebugSession as DebugSession
 from rayscope.debugger.models import DebugTicket as DebugTicket
-from rayscope.runtime.ray_enums import ActorState, JobState, NodeState, TaskState  # Ray's enums, defined once there
+
+# Ray's enums, defined once there
+from rayscope.runtime.ray_enums import ActorState, JobState, NodeState, TaskState, WorkerExitType, WorkerType
 
 
 class Node(ApiModel):
@@ -125,14 +127,19 @@ class Process(ApiModel):
 
 
 class Worker(ApiModel):
-    """A Ray worker or driver process, as `ray list workers` shows it, plus live usage."""
+    """A Ray worker or driver process, as `ray list workers` shows it (dead ones too, with how they
+    exited, from GCS's worker table), plus live usage while it is alive."""
 
     worker_id: Optional[str] = None
     node_id: str
     pid: int
-    worker_type: str  # WORKER, DRIVER
+    worker_type: WorkerType
     job_id: Optional[str] = None
     is_alive: bool
+    exit_type: Optional[WorkerExitType] = None  # why a dead worker ended, as Ray recorded it
+    exit_detail: Optional[str] = None
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
     task_id: Optional[str] = None
     task_name: Optional[str] = None
     actor_id: Optional[str] = None
@@ -277,7 +284,7 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions"]
+                  "debug_sessions", "workers"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

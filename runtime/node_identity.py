@@ -30,6 +30,7 @@ class NodeIdentity:
     session_dir: str  # resolved (no session_latest symlink)
     session_name: str
     is_head: bool
+    gcs_address: str = ""  # GCS's IP:PORT from the raylet's --gcs-address ("" when not known)
 
     @property
     def raylet_address(self) -> str:
@@ -66,6 +67,7 @@ def _from_process(session_dir: str, node_ip: Optional[str]) -> Optional[NodeIden
                 session_dir=session_dir,
                 session_name=os.path.basename(session_dir),
                 is_head=_is_head(session_dir, flags.get("node_id", "")),
+                gcs_address=flags.get("gcs_address", ""),
             )
         )
     if node_ip is not None:
@@ -96,7 +98,19 @@ def _from_raylet_log(session_dir: str, node_ip: Optional[str]) -> Optional[NodeI
     ip_match = _LOG_IP.search(head)
     ip = node_ip or (ip_match.group(1).decode() if ip_match else "127.0.0.1")
     nid = node.group(1).decode()
-    return NodeIdentity(nid, ip, pid or 0, int(port.group(1)), session_dir, os.path.basename(session_dir), _is_head(session_dir, nid))
+    is_head = _is_head(session_dir, nid)
+    return NodeIdentity(nid, ip, pid or 0, int(port.group(1)), session_dir, os.path.basename(session_dir), is_head,
+                        _head_gcs_address(session_dir, nid, ip) if is_head else "")
+
+
+def _head_gcs_address(session_dir: str, node_id: str, node_ip: str) -> str:
+    """On the head node, GCS listens on the node IP at the port in its port file ("" if unreadable)."""
+    try:
+        with open(os.path.join(session_dir, f"gcs_server_port_{node_id}")) as f:
+            port = int(f.read().strip())
+    except (OSError, ValueError):
+        return ""
+    return f"{node_ip}:{port}"
 
 
 def _is_head(session_dir: str, node_id: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Literal, get_args
 __all__ = [
     "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS",
     "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
+    "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES",
     "NIL_JOB_ID",
 ]
 
@@ -48,6 +49,15 @@ NODE_STATES: tuple[str, ...] = get_args(NodeState)
 # names the way `ray list jobs` does for drivers.
 JobState = Literal["RUNNING", "FINISHED"]
 JOB_STATES: tuple[str, ...] = get_args(JobState)
+
+# WorkerType (src/ray/protobuf/common.proto), in number order, as `ray list workers` prints it.
+WorkerType = Literal["WORKER", "DRIVER", "SPILL_WORKER", "RESTORE_WORKER"]
+WORKER_TYPES: tuple[str, ...] = get_args(WorkerType)
+
+# WorkerExitType (src/ray/protobuf/common.proto), in number order: why a worker ended.
+WorkerExitType = Literal["SYSTEM_ERROR", "INTENDED_SYSTEM_EXIT", "USER_ERROR", "INTENDED_USER_EXIT",
+                         "NODE_OUT_OF_MEMORY"]
+WORKER_EXIT_TYPES: tuple[str, ...] = get_args(WorkerExitType)
 
 # JobID::Nil() in hex: what Ray writes where a worker belongs to no job yet (e.g. in the names
 # of a pooled worker's log files).

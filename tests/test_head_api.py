@@ -200,6 +200,51 @@ def test_workers_and_processes_join_running_tasks(head):
     assert actors["rows"][0]["class_name"] == "Counter" and actors["rows"][0]["states"] == {"ALIVE": 1}
 
 
+def test_workers_keep_dead_ones_with_their_exit(head):
+    """GCS's worker rows: a dead worker stays listed with its exit type after its process is gone, a
+    late row from before its death does not revive it, and a live row takes the live process's usage."""
+    dead, live = "d0" * 28, "77" * 28
+    t = time.time()
+    died = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=3131, worker_type="WORKER", job_id="01000000",
+                          is_alive=False, exit_type="SYSTEM_ERROR", exit_detail="Worker exits unexpectedly. os._exit",
+                          start_time=t - 10, end_time=t - 1, event_time=t)
+    before = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=3131, worker_type="WORKER", job_id="01000000",
+                            is_alive=True, start_time=t - 10, event_time=t - 5)
+    alive = pb.WorkerEvent(worker_id=live, node_id=NODE_A, pid=4242, worker_type="WORKER", is_alive=True,
+                           event_time=t)
+    bad = pb.WorkerEvent(worker_id=dead, node_id=NODE_A, pid=1, worker_type="WORKER", exit_type="EXPLODED",
+                         event_time=t)
+    reused = pb.WorkerEvent(worker_id="e0" * 28, node_id=NODE_A, pid=5151, worker_type="WORKER", is_alive=False,
+                            exit_type="INTENDED_SYSTEM_EXIT", start_time=t - 200, end_time=t - 100, event_time=t)
+    # The latest snapshot still holds the dead worker's process (3131, created before it ended), and a
+    # new process that got the pid of a worker that ended long before it started (5151).
+    procs = pb.ProcessSnapshot(ts=t, processes=[
+        pb.RayProcess(pid=4242, ppid=1, role="worker", title="ray::Counter.incr", cpu_percent=50.0, rss=1000,
+                      uss=900, num_fds=10, num_threads=4, worker_id=live, job_id="01000000"),
+        pb.RayProcess(pid=3131, ppid=1, role="worker", title="ray::IDLE", create_time=t - 10, num_fds=1, num_threads=1),
+        pb.RayProcess(pid=5151, ppid=1, role="worker", title="ray::IDLE", create_time=t - 5, num_fds=1, num_threads=1)])
+    with IngestClient(head.grpc_address, head.token) as c:
+        seq = c.hello("agent-workers", NODE_A)
+        assert c.send(pb.Batch(seq=seq + 1, workers=[died, alive, bad, reused], processes=procs)) == seq + 1
+        assert c.send(pb.Batch(seq=seq + 2, workers=[before])) == seq + 2
+    listed = _all_pages(head, "/workers", limit=1)
+    assert sorted((w["worker_id"] or "", w["pid"], w["is_alive"]) for w in listed) == sorted([
+        (dead, 3131, False), (live, 4242, True), ("e0" * 28, 5151, False), ("", 5151, True)])
+    rows = {w["worker_id"]: w for w in listed}  # the live process is listed once, under its GCS row
+    d = rows[dead]
+    assert (d["is_alive"], d["exit_type"], d["exit_detail"], d["pid"], d["cpu_percent"]) == (
+        False, "SYSTEM_ERROR", "Worker exits unexpectedly. os._exit", 3131, None)
+    assert d["end_time"] == pytest.approx(t - 1)
+    w = rows[live]
+    assert (w["is_alive"], w["exit_type"], w["cpu_percent"], w["task_name"]) == (True, None, 50.0, "Counter.incr")
+    only_dead = head.get("/workers", filter="is_alive=false").json()["rows"]
+    assert sorted(x["worker_id"] for x in only_dead) == [dead, "e0" * 28]
+    by_exit = head.get("/workers", filter="exit_type=SYSTEM_ERROR").json()["rows"]
+    assert [x["worker_id"] for x in by_exit] == [dead]
+    health = head.get("/ingest/health").json()
+    assert "unknown worker exit type 'EXPLODED'" in json.dumps(health)  # the bad row is a reported drop
+
+
 def test_websocket_delta_arrives(head):
     url = head.http_url.replace("http://", "ws://") + "/api/v1/ws"
     with pytest.raises(InvalidStatus):
@@ -214,12 +259,15 @@ def test_websocket_delta_arrives(head):
         with IngestClient(head.grpc_address, head.token) as c:
             seq = c.hello("agent-ws", NODE_B)
             c.send(pb.Batch(seq=seq + 1, tasks=[task_event(tid(777_777), name="ws_probe",
-                                                            states={"RUNNING": time.time()})]))
+                                                            states={"RUNNING": time.time()})],
+                            workers=[pb.WorkerEvent(worker_id="f1" * 28, node_id=NODE_B, pid=9, worker_type="WORKER",
+                                                    is_alive=False, exit_type="SYSTEM_ERROR", event_time=time.time())]))
         deadline = time.monotonic() + 10
-        seen = None
-        while seen is None and time.monotonic() < deadline:
+        seen: dict[str, dict] = {}
+        while len(seen) < 2 and time.monotonic() < deadline:
             msg = json.loads(ws.recv(timeout=10))
-            if msg["kind"] == "tasks":
-                seen = msg
-        assert seen is not None
-        assert {"task_id": tid(777_777), "attempt": 0, "job_id": "01000000", "state": "RUNNING"} in seen["rows"]
+            if msg["kind"] in ("tasks", "workers"):
+                seen[msg["kind"]] = msg
+        assert set(seen) == {"tasks", "workers"}, seen
+        assert {"task_id": tid(777_777), "attempt": 0, "job_id": "01000000", "state": "RUNNING"} in seen["tasks"]["rows"]
+        assert {"worker_id": "f1" * 28, "state": None} in seen["workers"]["rows"]

@@ -26,6 +26,11 @@ def test_actor_and_node_states_are_rays() -> None:
     assert ray_enums.NODE_STATES == _names(gcs_pb2.GcsNodeInfo.GcsNodeState)
 
 
+def test_worker_types_and_exit_types_are_rays() -> None:
+    assert ray_enums.WORKER_TYPES == _names(common_pb2.WorkerType)
+    assert ray_enums.WORKER_EXIT_TYPES == _names(common_pb2.WorkerExitType)
+
+
 def test_nil_job_id_is_rays() -> None:
     from ray import JobID
 

@@ -8,6 +8,7 @@ test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import Browser, Tab
-from polling import read_line, wait_or_kill
+from polling import read_line, wait_for, wait_or_kill
 
 WORKLOADS = Path(__file__).parent / "workloads"
 N_TINY = 450  # more than two pages of the tasks table (200 rows a page)
@@ -84,6 +85,29 @@ def test_overview_nodes_and_jobs_show_the_cluster(rayscope_cluster, truth, tab: 
     expect(tab.page.get_by_test_id("page-job")).to_contain_text("basic_workload.py")
     expect(tab.page.get_by_test_id("task-table")).to_contain_text("explode")
     tab.shot("job")
+
+
+def test_live_overview_chart_adds_every_new_sample(rayscope_cluster, tab: Tab) -> None:
+    """The live CPU chart fetches only what is new and draws every per-second sample of every node:
+    the points it gains over a few seconds are the samples the head stored in that time (read with
+    plain SQL from its database)."""
+    tab.open("/", "page-overview")
+    cpu = tab.page.get_by_test_id("chart-cpu")
+
+    def state() -> list[float]:
+        return cpu.evaluate("e => [Number(e.dataset.xMax || 0), Number(e.dataset.points || 0)]")
+
+    first = wait_for("the CPU chart's first points", lambda: (r := state())[1] > 0 and r, timeout=30)
+    later = wait_for("the chart to take 6 more seconds of samples", lambda: (r := state())[0] >= first[0] + 6 and r,
+                     timeout=60)
+    db = rayscope_cluster.state.nodes[0].head_service.db_path
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        stored = conn.execute("SELECT count(*) FROM node_samples WHERE ts > ? AND ts <= ?", (first[0], later[0])).fetchone()[0]
+    assert stored >= 10  # two nodes, 6 s at 1 Hz
+    gained = later[1] - first[1]
+    # Nodes ship on their own clocks: a node's sample a little older than the other's newest can reach
+    # the head (and the page) after the page asked, on either side of the window.
+    assert abs(gained - stored) <= 4, (gained, stored)
 
 
 def test_tasks_page_filters_summary_and_links(rayscope_cluster, truth, tab: Tab) -> None:

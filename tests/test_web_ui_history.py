@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -39,18 +41,61 @@ def _wait_ingested(url: str, token: str, truth: dict, timeout: float = 60) -> No
              timeout, every=0.5, context=lambda: f"states: {states()}")
 
 
+def _samples(db: str, node_id: str, since: float, until: float) -> list[float]:
+    """The oracle for the charts: the node samples as stored, read with plain SQL."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return [r[0] for r in conn.execute("SELECT ts FROM node_samples WHERE node_id = ? AND ts >= ? AND ts <= ? "
+                                           "ORDER BY ts", (node_id, since, until))]
+
+
+# For each [r, g, b]: how many pixel columns of the canvas hold a pixel of about that colour.
+_COLOUR_COLUMNS = """(canvas, colours) => {
+  const ctx = canvas.getContext("2d");
+  const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  return colours.map(([r, g, b]) => {
+    let cols = 0;
+    for (let x = 0; x < width; x++) {
+      for (let y = 0; y < height; y++) {
+        const i = 4 * (y * width + x);
+        const near = Math.abs(data[i] - r) < 40 && Math.abs(data[i + 1] - g) < 40 && Math.abs(data[i + 2] - b) < 40;
+        if (near && data[i + 3] > 128) { cols++; break; }
+      }
+    }
+    return cols;
+  });
+}"""
+
+
+def _live_default_series(url: str, token: str, db: str) -> dict[str, tuple[int, int]]:
+    """node -> (points the default /metrics/nodes query gave, samples stored in that range) on the live cluster,
+    once each of its two nodes has stored 10 samples (a worker node's agent starts seconds after the head's)."""
+    def enough() -> bool:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            counts = [n for (n,) in conn.execute("SELECT count(*) FROM node_samples GROUP BY node_id")]
+        return len(counts) == 2 and min(counts) >= 10
+
+    wait_for("10 samples stored from each node", enough, timeout=60)
+    asked_at = time.time()
+    r = httpx.get(f"{url}/api/v1/metrics/nodes", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return {s["node_id"]: (len(s["points"]), len(_samples(db, s["node_id"], asked_at - 3600, s["points"][-1]["ts"])))
+            for s in r.json() if s["points"]}
+
+
 @pytest.fixture(scope="module")
-def history() -> Iterator[tuple[str, dict, subprocess.Popen]]:
-    """(the `web UI: URL/#token=…` link it printed, workload truth, its process) of `rayscope dashboard --db` over a stopped cluster."""
+def history() -> Iterator[tuple[str, dict, subprocess.Popen, str, dict]]:
+    """(the `web UI: URL/#token=…` link it printed, workload truth, its process, the DB, the live cluster's
+    default metrics query as node -> (points, samples stored)) of `rayscope dashboard --db` over a stopped cluster."""
     with local_cluster() as c:
         res = subprocess.run([sys.executable, str(WORKLOAD), c.gcs_address], env=c.env, capture_output=True,
                              text=True, timeout=300)
         assert res.returncode == 0, res.stderr[-3000:]
         truth = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("TRUTH "))[6:])
         _wait_ingested(c.http_url, c.token, truth)
+        db = c.state.nodes[0].head_service.db_path  # left in place by `stop`
+        live_series = _live_default_series(c.http_url, c.token, db)
         stop = c.cli("stop", timeout=180)
         assert stop.returncode == 0, stop.stderr
-        db = c.state.nodes[0].head_service.db_path  # left in place by `stop`
         proc = subprocess.Popen([sys.executable, "-m", "rayscope.cli.main", "dashboard", "--db", db],
                                 env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -61,7 +106,7 @@ def history() -> Iterator[tuple[str, dict, subprocess.Popen]]:
                     ui = line.split(" ", 2)[2].strip()
                     break
             assert ui, proc.stderr.read() if proc.poll() is not None else "no 'web UI:' line"
-            yield ui, truth, proc
+            yield ui, truth, proc, db, live_series
         finally:
             proc.send_signal(signal.SIGTERM)
             wait_or_kill(proc, 20)
@@ -76,8 +121,72 @@ def tab(history) -> Iterator[Tab]:
         browser.close()
 
 
+def test_live_default_metrics_query_has_every_per_second_sample(history) -> None:
+    """A young cluster's default chart query returns the agent's 1 s samples, not 10 s averages."""
+    live = history[4]
+    assert len(live) == 2, live  # both nodes
+    for node, (points, stored) in live.items():
+        assert stored >= 10, (node, stored)  # enough samples that 10 s averages (the old default) would show fewer
+        assert points >= stored - 1, (node, points, stored)
+
+
+def test_history_overview_charts_span_the_whole_run(history, tab: Tab) -> None:
+    """The finished cluster's charts draw every stored sample from its first to its last."""
+    db = history[3]
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        first, last, n = conn.execute("SELECT min(ts), max(ts), count(*) FROM node_samples").fetchone()
+    assert last - first >= 10, (first, last)
+    tab.open("/", "page-overview")
+    cpu = tab.page.get_by_test_id("chart-cpu")
+    expect(cpu).to_have_attribute("data-points", str(n), timeout=20_000)  # every sample of every node, drawn
+    assert float(cpu.get_attribute("data-x-min")) == pytest.approx(first, abs=1e-3)
+    assert float(cpu.get_attribute("data-x-max")) == pytest.approx(last, abs=1e-3)
+    mem = tab.page.get_by_test_id("chart-mem")
+    expect(mem).to_have_attribute("data-points", str(n))
+    # Lines are drawn: shown alone (the others hidden through the legend, so no line covers another),
+    # each node's line covers most of the pixel columns its samples span.
+    canvas = cpu.locator("canvas")
+    width = canvas.evaluate("c => c.width")
+    legend = cpu.locator(".u-legend .u-series")  # the first row is the time axis
+    colours = {0: [0x25, 0x63, 0xEB], 1: [0x16, 0xA3, 0x4A]}  # PALETTE[0], PALETTE[1] in chart.tsx
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        spans = dict(conn.execute("SELECT node_id, max(ts) - min(ts) FROM node_samples GROUP BY node_id").fetchall())
+    assert legend.count() == 1 + len(spans)
+    for k in range(len(spans)):
+        label = legend.nth(1 + k).inner_text()
+        node = next(n for n in spans if n[:6] in label)
+        others = [1 + j for j in range(len(spans)) if j != k]
+        for j in others:
+            legend.nth(j).click()  # hide
+        drawn = canvas.evaluate(_COLOUR_COLUMNS, [colours[k]])[0]
+        for j in others:
+            legend.nth(j).click()  # show again
+        expected = width * spans[node] / (last - first)  # a little more than the plot's own width
+        assert drawn >= 0.5 * expected, (label, drawn, expected)
+    tab.shot("history_overview")
+
+
+def test_history_workers_are_listed_and_none_alive(history, tab: Tab) -> None:
+    """The finished run's workers are listed (its driver among them), and none claims to be alive."""
+    link = history[0]
+    base, token = link.split("/#token=")
+    r = httpx.get(f"{base}/api/v1/workers", params={"limit": 10000}, headers={"Authorization": f"Bearer {token}"},
+                  timeout=30)
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert any(w["worker_type"] == "DRIVER" and w["job_id"] == history[1]["job_id"] for w in rows), rows
+    assert [w for w in rows if w["is_alive"]] == []
+    ids = [w["worker_id"] for w in rows if w["worker_id"]]
+    assert len(ids) == len(set(ids)), ids  # a dead worker's last process sample is not a second row
+    tab.open("/workers", "page-workers")
+    table = tab.page.get_by_test_id("workers-table")
+    expect(table.locator("tbody tr")).to_have_count(len(rows))
+    expect(table.locator(".ok-text")).to_have_count(0)  # no row reads "alive"
+    tab.shot("history_workers")
+
+
 def test_history_pages_show_the_finished_run(history, tab: Tab) -> None:
-    _, truth, _ = history
+    _, truth, *_ = history
     job, failed, run = truth["job_id"], truth["failed_task_id"], truth["run"]
     tab.take_errors()
     tab.open("/", "page-overview")

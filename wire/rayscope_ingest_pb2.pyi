@@ -85,7 +85,7 @@ class Ack(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops")
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class Batch(_message.Message):
     OBJECT_STORE_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     DROPS_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     created_at: float
     tasks: _containers.RepeatedCompositeFieldContainer[TaskEvent]
@@ -112,7 +113,8 @@ class Batch(_message.Message):
     object_store: _containers.RepeatedCompositeFieldContainer[ObjectStoreSample]
     objects: ObjectSnapshot
     drops: _containers.RepeatedCompositeFieldContainer[DropReport]
-    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ...) -> None: ...
+    workers: _containers.RepeatedCompositeFieldContainer[WorkerEvent]
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time")
@@ -218,6 +220,34 @@ class ActorEvent(_message.Message):
     death_cause: str
     event_time: float
     def __init__(self, actor_id: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ..., class_name: _Optional[str] = ..., repr_name: _Optional[str] = ..., pid: _Optional[int] = ..., node_id: _Optional[str] = ..., is_detached: _Optional[bool] = ..., ray_namespace: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., death_cause: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class WorkerEvent(_message.Message):
+    __slots__ = ("worker_id", "node_id", "pid", "worker_type", "job_id", "is_alive", "exit_type", "exit_detail", "start_time", "end_time", "node_ip", "event_time")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    IS_ALIVE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    node_id: str
+    pid: int
+    worker_type: str
+    job_id: str
+    is_alive: bool
+    exit_type: str
+    exit_detail: str
+    start_time: float
+    end_time: float
+    node_ip: str
+    event_time: float
+    def __init__(self, worker_id: _Optional[str] = ..., node_id: _Optional[str] = ..., pid: _Optional[int] = ..., worker_type: _Optional[str] = ..., job_id: _Optional[str] = ..., is_alive: _Optional[bool] = ..., exit_type: _Optional[str] = ..., exit_detail: _Optional[str] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., node_ip: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
 
 class NodeEvent(_message.Message):
     __slots__ = ("node_id", "state", "node_ip", "node_name", "is_head_node", "resources_total", "labels", "start_time_ms", "end_time_ms", "death_reason", "death_message", "event_time")

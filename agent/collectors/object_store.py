@@ -1,48 +1,27 @@
 """Object store usage and the object-reference table (`ray memory`) from this node's raylet.
 
-Why not `import ray`: importing the ray package costs ~20 MB and a second of start-up in
-an agent that must stay under 50 MB. Ray's generated protobuf modules only import each
-other relatively, so we load `ray/core/generated` as a private package without running
-`ray/__init__.py`. Authentication: Ray 2.60 token auth wants gRPC metadata
-`authorization: Bearer <token>` on raylet calls (UNAUTHENTICATED without it).
+Ray's protobuf modules come from `ray_protos.py` (no `import ray`). Authentication: Ray 2.60
+token auth wants gRPC metadata `authorization: Bearer <token>` on raylet calls (UNAUTHENTICATED without it).
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-import os
-import sys
 import time
-import types
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import grpc
 
 from rayscope.agent.collectors.processes import WorkerInfo
+from rayscope.agent.collectors.ray_protos import ray_generated
 from rayscope.runtime.ray_enums import NIL_JOB_ID
 from rayscope.wire.rayscope_ingest_pb2 import ObjectRef, ObjectSnapshot, ObjectStoreSample
 
 log = logging.getLogger(__name__)
 
-_ALIAS = "_rayscope_ray_generated"
-
-
 def load_ray_protos() -> tuple[Any, Any]:
     """(node_manager_pb2, node_manager_pb2_grpc) without importing the `ray` package."""
-    if "ray" in sys.modules:
-        from ray.core.generated import node_manager_pb2, node_manager_pb2_grpc
-
-        return node_manager_pb2, node_manager_pb2_grpc
-    if _ALIAS not in sys.modules:
-        spec = importlib.util.find_spec("ray")
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("the ray package is not installed")
-        pkg = types.ModuleType(_ALIAS)
-        pkg.__path__ = [os.path.join(list(spec.submodule_search_locations)[0], "core", "generated")]
-        sys.modules[_ALIAS] = pkg
-    return importlib.import_module(f"{_ALIAS}.node_manager_pb2"), importlib.import_module(f"{_ALIAS}.node_manager_pb2_grpc")
+    return ray_generated("node_manager_pb2"), ray_generated("node_manager_pb2_grpc")
 
 
 # ray memory's reference-type rules (ray/dashboard/memory_utils.py), in precedence order.

@@ -12,7 +12,7 @@ router = APIRouter(tags=["processes"])
 
 @router.get("/workers", response_model=m.Page[m.Worker])
 def list_workers(store: StoreDep, q: ListingDep):
-    return store.page(specs.WORKERS, q)
+    return store.page(store.workers_spec(), q)
 
 
 @router.get("/processes", response_model=m.Page[m.Process])

@@ -155,6 +155,9 @@ class Store:
         rows_, nxt = list_page(self.conn, spec, q)
         return m.Page(rows=rows_, next_cursor=nxt)
 
+    def workers_spec(self) -> ListSpec:
+        return specs.workers_spec(self.live)
+
     def nodes_spec(self) -> ListSpec:
         return specs.nodes_spec(self.live, time.time())
 
@@ -196,8 +199,9 @@ class Store:
         hits, nxt = read_logs.search(self.conn, sq)
         return m.Page[m.LogSearchHit](rows=hits, next_cursor=nxt)
 
-    def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int):
-        return read_metrics.node_series(self.conn, node_id, since, until, max_points)
+    def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int,
+                    raw_s: float = read_metrics.DEFAULT_RAW_S):
+        return read_metrics.node_series(self.conn, node_id, since, until, max_points, raw_s)
 
     def ingest_health(self) -> m.IngestHealth:
         return read_health.ingest_health(self.conn, self.live, time.time())

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rayscope.dashboard.store.apply_lifecycle import apply_actors, apply_jobs, apply_nodes
+from rayscope.dashboard.store.apply_lifecycle import apply_actors, apply_jobs, apply_nodes, apply_workers
 from rayscope.dashboard.store.apply_logs import apply_log_files, apply_log_lines
 from rayscope.dashboard.store.apply_metrics import (
     apply_drop_reports,
@@ -192,6 +192,7 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_nodes(ctx, batch.nodes)
         apply_jobs(ctx, batch.jobs)
         apply_actors(ctx, batch.actors)
+        apply_workers(ctx, batch.workers)
         apply_log_files(ctx, batch.log_files)
         apply_log_lines(ctx, batch.log_lines)
         apply_node_samples(ctx, batch.node_samples)

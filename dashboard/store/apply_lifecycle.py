@@ -1,4 +1,4 @@
-"""Merging actor, node and job deltas (low volume: named parameters, newest event wins)."""
+"""Merging actor, node, job and worker deltas (low volume: named parameters, newest event wins)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import math
 from typing import Iterable, Optional
 
 from rayscope.dashboard.store.context import ApplyContext, MalformedItem, require_hex
-from rayscope.runtime.ray_enums import ACTOR_STATES, NODE_STATES
+from rayscope.runtime.ray_enums import ACTOR_STATES, NODE_STATES, WORKER_EXIT_TYPES, WORKER_TYPES
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 
@@ -132,6 +132,48 @@ def job_params(ev: pb.JobEvent) -> dict:
         "entrypoint": _opt(ev, "entrypoint") or None, "ray_namespace": _opt(ev, "ray_namespace") or None,
         "start_time": _ms(_opt(ev, "start_time_ms")), "end_time": _ms(_opt(ev, "end_time_ms")),
     }
+
+
+# A worker that GCS reported dead stays dead (a later row read before its death, e.g. a resend of
+# an older batch, must not revive it); exit fields are kept once known.
+UPSERT_WORKER = """
+INSERT INTO workers (worker_id, node_id, node_ip, pid, worker_type, job_id, is_alive, exit_type, exit_detail,
+  start_time, end_time, updated_at)
+VALUES (:worker_id, :node_id, :node_ip, :pid, :worker_type, :job_id, :is_alive, :exit_type, :exit_detail,
+  :start_time, :end_time, :t)
+ON CONFLICT (worker_id) DO UPDATE SET
+  is_alive = workers.is_alive AND excluded.is_alive,
+  node_ip = coalesce(excluded.node_ip, workers.node_ip),
+  job_id = coalesce(excluded.job_id, workers.job_id),
+  exit_type = coalesce(excluded.exit_type, workers.exit_type),
+  exit_detail = coalesce(excluded.exit_detail, workers.exit_detail),
+  start_time = coalesce(excluded.start_time, workers.start_time),
+  end_time = coalesce(excluded.end_time, workers.end_time),
+  updated_at = max(excluded.updated_at, workers.updated_at)
+"""
+
+
+def worker_params(ev: pb.WorkerEvent) -> dict:
+    require_hex(ev.worker_id, "worker_id")
+    require_hex(ev.node_id, "node_id")
+    if ev.worker_type not in WORKER_TYPES:
+        raise MalformedItem(f"unknown worker type {ev.worker_type[:40]!r}")
+    exit_type = _opt(ev, "exit_type")
+    if exit_type is not None and exit_type not in WORKER_EXIT_TYPES:
+        raise MalformedItem(f"unknown worker exit type {exit_type[:40]!r}")
+    job_id = _opt(ev, "job_id")
+    if job_id is not None:
+        require_hex(job_id, "job_id")
+    return {
+        "worker_id": ev.worker_id, "node_id": ev.node_id, "node_ip": _opt(ev, "node_ip") or None, "pid": ev.pid,
+        "worker_type": ev.worker_type, "job_id": job_id, "is_alive": int(ev.is_alive), "exit_type": exit_type,
+        "exit_detail": _opt(ev, "exit_detail") or None, "start_time": _opt(ev, "start_time"),
+        "end_time": _opt(ev, "end_time"), "t": _finite(ev.event_time),
+    }
+
+
+def apply_workers(ctx: ApplyContext, items: Iterable[pb.WorkerEvent]) -> None:
+    _apply(ctx, "workers", UPSERT_WORKER, items, worker_params, "worker_id")
 
 
 def _apply(ctx: ApplyContext, kind: str, sql: str, items: Iterable, to_params, key: str,

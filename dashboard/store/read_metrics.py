@@ -1,4 +1,11 @@
-"""Node time series, down-sampled in SQL into at most `max_points` buckets per node."""
+"""Node time series: recent samples at full resolution, older ones down-sampled in SQL.
+
+Why two tiers: the agent samples every second, and a chart of the last hour in 360 buckets drew a
+young cluster as a handful of 10-second averages joined by straight lines. So the range is first
+fitted to the data that exists (a 6-minute-old cluster's "last hour" is its 6 minutes; a finished
+run is its whole run), the newest `raw_s` seconds of it come as the samples themselves, and only
+what is older is averaged into at most `max_points` buckets per node.
+"""
 from __future__ import annotations
 
 import sqlite3
@@ -7,38 +14,63 @@ from typing import Optional
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
 
-_NODE_AGG = """SELECT node_id, CAST((ts - ?) / ? AS INTEGER) AS b, max(ts) AS ts, avg(cpu_percent) AS cpu_percent,
+# The agent reads the object store in the same tick as the node, just after it: a store sample up to
+# this much later than a node sample belongs to it.
+SAME_TICK_S = 0.5
+DEFAULT_RAW_S = 600.0  # the newest 10 minutes at full resolution (600 points per node at 1 Hz)
+MAX_RAW_S = 3600.0
+
+# Bucket key `b`: the sample's own ts at or after :raw_from (one group per sample), else the start
+# of its bucket (always before :raw_from). Both order in time, so the two tiers merge by key.
+_KEY = ("CASE WHEN ts >= :raw_from THEN ts "
+        "ELSE :since + CAST((ts - :since) / :width AS INTEGER) * :width END")
+
+_NODE_AGG = f"""SELECT node_id, {_KEY} AS b, max(ts) AS ts, avg(cpu_percent) AS cpu_percent,
   CAST(avg(mem_used) AS INTEGER) AS mem_used, max(mem_total) AS mem_total,
   CAST(avg(swap_used) AS INTEGER) AS swap_used, max(disk_used) AS disk_used, max(disk_total) AS disk_total,
   max(disk_read_bytes) AS disk_read_bytes, max(disk_write_bytes) AS disk_write_bytes,
   max(net_sent_bytes) AS net_sent_bytes, max(net_recv_bytes) AS net_recv_bytes,
   avg(gpu_utilization_ratio) AS gpu_utilization_ratio, CAST(avg(gpu_memory_used) AS INTEGER) AS gpu_memory_used
-FROM node_samples WHERE ts >= ? AND ts <= ? {node} GROUP BY node_id, b ORDER BY node_id, b"""
+FROM node_samples WHERE ts >= :since AND ts <= :until {{node}} GROUP BY node_id, b ORDER BY node_id, b"""
 
-_STORE_AGG = """SELECT node_id, CAST((ts - ?) / ? AS INTEGER) AS b, CAST(avg(used_bytes) AS INTEGER) AS used,
+_STORE_AGG = f"""SELECT node_id, {_KEY} AS b, CAST(avg(used_bytes) AS INTEGER) AS used,
   max(capacity_bytes) AS capacity, max(spilled_bytes_total) AS spilled
-FROM object_store_samples WHERE ts >= ? AND ts <= ? {node} GROUP BY node_id, b"""
+FROM object_store_samples WHERE ts >= :since AND ts <= :until {{node}} GROUP BY node_id, b ORDER BY node_id, b"""
+
+_EXTENT = "SELECT min(ts), max(ts) FROM node_samples WHERE ts >= :since AND ts <= :until {node}"
 
 
 def node_series(conn: sqlite3.Connection, node_id: Optional[str], since: float, until: float,
-                max_points: int) -> list[m.NodeMetricSeries]:
+                max_points: int, raw_s: float = DEFAULT_RAW_S) -> list[m.NodeMetricSeries]:
     if until < since:
         raise BadRequest("until must not be before since")
     if not 1 <= max_points <= 10_000:
         raise BadRequest("max_points must be between 1 and 10000")
-    width = max((until - since) / max_points, 1e-6)
-    node_sql, extra = ("AND node_id = ?", [node_id]) if node_id else ("", [])
-    args = [since, width, since, until, *extra]
-    store = {(r["node_id"], r["b"]): r for r in conn.execute(_STORE_AGG.format(node=node_sql), args)}
+    if not 0 <= raw_s <= MAX_RAW_S:
+        raise BadRequest(f"raw_s must be between 0 and {MAX_RAW_S:.0f}")
+    node_sql = "AND node_id = :node_id" if node_id else ""
+    first, last = conn.execute(_EXTENT.format(node=node_sql), {"since": since, "until": until, "node_id": node_id}).fetchone()
+    if first is None:
+        return []
+    # Fit the range to the data, so the buckets divide what exists, not an empty hour before it.
+    raw_from = max(first, last - raw_s) if raw_s > 0 else last + 1.0
+    width = max((raw_from - first) / max_points, 1e-6)
+    args = {"since": first, "until": last, "raw_from": raw_from, "width": width, "node_id": node_id}
+    stores: dict[str, list[sqlite3.Row]] = {}
+    for r in conn.execute(_STORE_AGG.format(node=node_sql), args):
+        stores.setdefault(r["node_id"], []).append(r)
     series: dict[str, m.NodeMetricSeries] = {}
-    # Object-store samples are taken on their own clock: a bucket without one carries the
-    # node's previous value forward rather than showing a gap.
-    last_store: dict[str, sqlite3.Row] = {}
+    # Object-store samples are taken on their own clock: a point takes the node's latest store row
+    # up to its key (plus SAME_TICK_S), carried forward rather than shown as a gap.
+    cursor: dict[str, int] = {}
     for r in conn.execute(_NODE_AGG.format(node=node_sql), args):
-        s = series.setdefault(r["node_id"], m.NodeMetricSeries(node_id=r["node_id"], points=[]))
-        o = store.get((r["node_id"], r["b"])) or last_store.get(r["node_id"])
-        if o is not None:
-            last_store[r["node_id"]] = o
+        nid = r["node_id"]
+        s = series.setdefault(nid, m.NodeMetricSeries(node_id=nid, points=[]))
+        rows, i = stores.get(nid, []), cursor.get(nid, -1)
+        while i + 1 < len(rows) and rows[i + 1]["b"] <= r["b"] + SAME_TICK_S:
+            i += 1
+        cursor[nid] = i
+        o = rows[i] if i >= 0 else None
         s.points.append(m.NodeMetricPoint(
             ts=r["ts"], cpu_percent=r["cpu_percent"], mem_used=r["mem_used"], mem_total=r["mem_total"],
             swap_used=r["swap_used"], disk_used=r["disk_used"], disk_total=r["disk_total"],

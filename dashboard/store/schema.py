@@ -200,6 +200,24 @@ CREATE TABLE IF NOT EXISTS actors (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS actors_on ON actors(node_id, pid);
 
+-- GCS's worker table as the head node's agent read it: every worker and driver ever registered,
+-- dead ones with their exit type. Live usage comes from the process snapshots (workers_v).
+CREATE TABLE IF NOT EXISTS workers (
+  worker_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  node_ip TEXT,
+  pid INTEGER NOT NULL,
+  worker_type TEXT NOT NULL,
+  job_id TEXT,
+  is_alive INTEGER NOT NULL,
+  exit_type TEXT,
+  exit_detail TEXT,
+  start_time REAL,
+  end_time REAL,
+  updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS workers_on ON workers(node_id, pid);
+
 CREATE TABLE IF NOT EXISTS log_files (
   file_id TEXT PRIMARY KEY,
   node_id TEXT NOT NULL,
@@ -350,9 +368,24 @@ LEFT JOIN tasks t ON (t.task_id, t.attempt) = (
 LEFT JOIN actors a ON a.node_id = p.node_id AND a.pid = p.pid AND a.state != 'DEAD';
 
 DROP VIEW IF EXISTS workers_v;
+-- Every worker ever seen: GCS's rows (dead ones keep their exit type), joined to the live process
+-- of the same node and pid while GCS says it is alive; plus worker/driver processes of the latest
+-- snapshots that no GCS row describes (not reported yet, or a cluster whose head agent cannot read
+-- GCS). A GCS row describes a process of its node and pid unless it ended before that process was
+-- created (the pid was reused). row_key is unique per row.
 CREATE VIEW workers_v AS
-SELECT worker_id, node_id, pid,
-       CASE role WHEN 'driver' THEN 'DRIVER' ELSE 'WORKER' END AS worker_type,
-       job_id, 1 AS is_alive, task_id, task_name, actor_id, cpu_percent, rss, uss
-FROM processes_v WHERE role IN ('worker', 'driver');
+SELECT w.worker_id AS row_key, w.worker_id, w.node_id, w.pid, w.worker_type, w.job_id, w.is_alive,
+       w.exit_type, w.exit_detail, w.start_time, w.end_time,
+       p.task_id, p.task_name, p.actor_id, p.cpu_percent, p.rss, p.uss
+FROM workers w LEFT JOIN processes_v p ON w.is_alive AND p.node_id = w.node_id AND p.pid = w.pid
+UNION ALL
+SELECT 'pid:' || p.node_id || ':' || p.pid AS row_key, p.worker_id, p.node_id, p.pid,
+       CASE p.role WHEN 'driver' THEN 'DRIVER' ELSE 'WORKER' END AS worker_type,
+       p.job_id, 1 AS is_alive, NULL AS exit_type, NULL AS exit_detail, p.create_time AS start_time,
+       NULL AS end_time, p.task_id, p.task_name, p.actor_id, p.cpu_percent, p.rss, p.uss
+FROM processes_v p
+WHERE p.role IN ('worker', 'driver')
+  AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.node_id = p.node_id AND w.pid = p.pid
+                  AND (w.is_alive OR w.worker_id = p.worker_id OR w.end_time IS NULL OR p.create_time IS NULL
+                       OR p.create_time <= w.end_time));
 """

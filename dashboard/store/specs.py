@@ -56,9 +56,15 @@ PROCESSES: ListSpec[m.Process] = ListSpec(
     source="processes_v", columns=_cols(m.Process), key=("node_id", "pid"), default_sort="node_id",
     to_model=rows.process)
 
-WORKERS: ListSpec[m.Worker] = ListSpec(
-    source="workers_v", columns=_cols(m.Worker), key=("node_id", "pid"), default_sort="node_id",
-    to_model=rows.worker)
+_WORKER_FIELDS = ", ".join(f for f in m.Worker.model_fields if f != "is_alive")
+
+
+def workers_spec(live: bool) -> ListSpec[m.Worker]:
+    """Every worker ever seen. A finished cluster (history mode) has no live worker: one whose death
+    was never reported (the cluster stopped before the next read of GCS) is not shown alive."""
+    source = "workers_v" if live else f"(SELECT row_key, {_WORKER_FIELDS}, 0 AS is_alive FROM workers_v)"
+    return ListSpec(source=source, columns=_cols(m.Worker), key=("row_key",), default_sort="node_id",
+                    to_model=rows.worker)
 
 OBJECTS: ListSpec[m.ObjectRef] = ListSpec(
     source="object_refs", columns=_cols(m.ObjectRef), key=("node_id", "seq"), default_sort="node_id",

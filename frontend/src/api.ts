@@ -65,3 +65,17 @@ export function list<T>(path: string, f: Record<string, string | null | undefine
                         signal?: AbortSignal): Promise<Page<T>> {
   return get<Page<T>>(path, { filter: filters(f), ...extra }, signal);
 }
+
+/** The first `want` rows of a listing, following `next_cursor` across pages (a page can hold fewer
+ * rows than its limit: the head caps a page at ~4 MiB). `next_cursor` is set when more rows exist. */
+export async function listFirst<T>(path: string, f: Record<string, string | null | undefined>, want: number,
+                                   extra: Params = {}, signal?: AbortSignal): Promise<Page<T>> {
+  const rows: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Page<T> = await list<T>(path, f, { ...extra, limit: Math.min(10000, want - rows.length), cursor }, signal);
+    rows.push(...page.rows);
+    cursor = page.next_cursor ?? null;
+  } while (cursor && rows.length < want);
+  return { rows, next_cursor: cursor };
+}

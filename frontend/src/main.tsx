@@ -19,6 +19,7 @@ import { OverviewPage } from "./pages/overview";
 import { TaskPage } from "./pages/task";
 import { TasksPage } from "./pages/tasks";
 import { TimelinePage } from "./pages/timeline";
+import { WorkersPage } from "./pages/workers";
 
 type Route = [string, (p: Record<string, string>, info: ClusterInfo) => preact.JSX.Element];
 
@@ -33,6 +34,7 @@ const ROUTES: Route[] = [
   ["/timeline", (_p, i) => <TimelinePage info={i} />],
   ["/actors", () => <ActorsPage />],
   ["/actors/:id", (p) => <ActorPage id={p.id} />],
+  ["/workers", () => <WorkersPage />],
   ["/objects", (_p, i) => <ObjectsPage info={i} />],
   ["/logs", () => <LogsPage />],
   ["/debugger", () => <DebuggerPage />],

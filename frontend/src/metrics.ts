@@ -22,6 +22,18 @@ export function perNode(series: NodeMetricSeries[], nodes: Map<string, Node>,
   return { data, defs };
 }
 
+/** `fresh` points appended to `held` per node (only those newer than a node's last point, so a
+ * re-sent sample is not drawn twice), points older than `cutoff` dropped; nodes new in `fresh` added. */
+export function appendSeries(held: NodeMetricSeries[], fresh: NodeMetricSeries[], cutoff: number): NodeMetricSeries[] {
+  const out = new Map(held.map((s) => [s.node_id, s.points.filter((p) => p.ts >= cutoff)]));
+  for (const s of fresh) {
+    const pts = out.get(s.node_id) ?? [];
+    const last = pts.length ? pts[pts.length - 1].ts : -Infinity;
+    out.set(s.node_id, pts.concat(s.points.filter((p) => p.ts > last)));
+  }
+  return [...out].map(([node_id, points]) => ({ node_id, points }));
+}
+
 /** Per-second rate of a counter between two samples (null at the first sample or a reset). */
 export function rate(cur: number, prev: number | null, dt: number): number | null {
   if (prev === null || dt <= 0 || cur < prev) return null;

@@ -8,6 +8,17 @@ export interface SeriesDef { label: string; color: string; fill?: boolean }
 export const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#db2777", "#65a30d",
   "#7c3aed", "#ea580c"];
 
+/** What the chart holds, on its element (data-x-min, data-x-max, data-points): for tests and for
+ * anyone inspecting the page, since a canvas cannot be read back. */
+function describe(host: HTMLDivElement | null, data: (number | null)[][]): void {
+  if (!host) return;
+  const xs = (data[0] ?? []) as number[];
+  const points = data.slice(1).reduce((n, ys) => n + ys.filter((y) => y !== null && y !== undefined).length, 0);
+  host.dataset.xMin = xs.length ? String(xs[0]) : "";
+  host.dataset.xMax = xs.length ? String(xs[xs.length - 1]) : "";
+  host.dataset.points = String(points);
+}
+
 export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[]; height?: number;
                                    fmt?: (v: number) => string; yMax?: number; emptyTop?: number; testid?: string }) {
   const el = useRef<HTMLDivElement>(null);
@@ -50,6 +61,7 @@ export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[
 
   useEffect(() => {
     plot.current?.setData(props.data as uPlot.AlignedData, !zoomed.current);
+    describe(el.current, props.data);
   }, [props.data]);
 
   return <div class="chart" ref={el} data-testid={props.testid} />;

@@ -6,7 +6,7 @@ import { Link } from "./ui";
 
 export const NAV: [string, string][] = [
   ["/", "Overview"], ["/nodes", "Nodes"], ["/jobs", "Jobs"], ["/tasks", "Tasks"], ["/timeline", "Timeline"],
-  ["/actors", "Actors"], ["/objects", "Objects"], ["/logs", "Logs"], ["/debugger", "Debugger"],
+  ["/actors", "Actors"], ["/workers", "Workers"], ["/objects", "Objects"], ["/logs", "Logs"], ["/debugger", "Debugger"],
 ];
 
 function active(path: string, target: string): boolean {

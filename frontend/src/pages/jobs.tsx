@@ -1,18 +1,21 @@
 // Jobs: the list, and the job page (entrypoint, status, duration, its tasks, actors and driver logs).
-import { get, list } from "../api";
+import { get } from "../api";
 import { LogLines } from "../components/log-view";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, StateBar, StateCounts, Tabs } from "../components/ui";
 import { duration, num, shortId, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
-import type { Actor, Job, Page, TaskSummary } from "../types";
+import type { Actor, Job, TaskSummary } from "../types";
 
 const jobDuration = (j: Job) => (j.start_time ? (j.end_time ?? Date.now() / 1000) - j.start_time : null);
 
+const PAGE = 1000;
+
 export function JobsPage() {
-  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 1000 }, s), [], ["jobs"]);
+  const jobs = usePagedList<Job>("/jobs", {}, PAGE, {}, ["jobs"]);
   return (
     <div data-testid="page-jobs">
       <PageTitle title="Jobs" />
@@ -27,6 +30,7 @@ export function JobsPage() {
           { key: "dur", label: "Duration", render: (j) => duration(jobDuration(j)) },
           { key: "tasks", label: "Tasks", render: (j) => <Link href={`/tasks?job=${j.job_id}`}>tasks →</Link> },
         ]} />
+        <MoreRows page={jobs.data} pageSize={PAGE} what="jobs" onMore={jobs.more} />
       </Card>
     </div>
   );
@@ -34,7 +38,7 @@ export function JobsPage() {
 
 export function ActorTable({ filters }: { filters: Record<string, string | undefined> }) {
   const key = JSON.stringify(filters);
-  const actors = useLiveFetch((s) => list<Actor>("/actors", filters, { limit: 1000 }, s), [key], ["actors"]);
+  const actors = usePagedList<Actor>("/actors", filters, PAGE, {}, ["actors"]);
   return (
     <>
       <ErrorBox error={actors.error} />
@@ -49,7 +53,7 @@ export function ActorTable({ filters }: { filters: Record<string, string | undef
         { key: "restarts", label: "Restarts", cls: "num", render: (a) => a.num_restarts },
         { key: "death", label: "Death cause", cls: "clip", render: (a) => <span title={a.death_cause ?? ""}>{a.death_cause ?? ""}</span> },
       ]} />
-      {actors.data?.next_cursor && <div class="muted small">Showing the first 1,000; filter to narrow down.</div>}
+      <MoreRows page={actors.data} pageSize={PAGE} what="actors" onMore={actors.more} />
     </>
   );
 }
@@ -81,6 +85,7 @@ export function JobPage({ id }: { id: string }) {
                 <div key={r.name} class="fnrow"><Link href={`/tasks?job=${id}&name=${encodeURIComponent(r.name)}`}>{r.name}</Link>
                   <StateBar states={r.states} total={r.total} /><span class="num">{num(r.total)}</span></div>
               ))}
+              {(summary.data?.rows.length ?? 0) > 12 && <div class="muted small">{(summary.data?.rows.length ?? 0) - 12} more functions: <Link href={`/tasks?job=${id}`}>all of this job's tasks →</Link></div>}
             </div>
           </Card>
         </div>

@@ -2,9 +2,10 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { get, list } from "../api";
 import { LineRow } from "../components/log-view";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Card, Empty, ErrorBox, Link, PageTitle, Tabs } from "../components/ui";
 import { bytes, num, shortId } from "../format";
-import { useFetch, useLiveFetch } from "../hooks";
+import { useFetch } from "../hooks";
 import { useLive } from "../live";
 import { setParams, useLocation } from "../router";
 import type { LogFile, LogLine, LogSearchHit, Node, Page } from "../types";
@@ -21,13 +22,13 @@ function fileLabel(f: LogFile): string {
 
 function FileTree({ files, nodes, current, onPick }: { files: LogFile[]; nodes: Map<string, Node>; current: string; onPick: (f: LogFile) => void }) {
   const byNode = new Map<string, LogFile[]>();
-  for (const f of files) byNode.set(f.node_id, [...(byNode.get(f.node_id) ?? []), f]);
+  for (const f of files) { const l = byNode.get(f.node_id); if (l) l.push(f); else byNode.set(f.node_id, [f]); }
   return (
     <div class="filetree" data-testid="file-tree">
       {[...byNode.entries()].map(([node, fs]) => {
         const n = nodes.get(node);
         const byKind = new Map<string, LogFile[]>();
-        for (const f of fs) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f]);
+        for (const f of fs) { const l = byKind.get(f.kind); if (l) l.push(f); else byKind.set(f.kind, [f]); }
         return (
           <details key={node} open>
             <summary><b>{n?.is_head_node ? "head" : "node"}</b> {n?.node_ip ?? ""} <span class="muted">{shortId(node, 6)}</span></summary>
@@ -142,6 +143,8 @@ function Search({ q, regex, ctx, node }: { q: string; regex: boolean; ctx: numbe
   );
 }
 
+const FILE_PAGE = 10000;
+
 export function LogsPage() {
   const { params } = useLocation();
   const node = params.get("node") ?? "";
@@ -151,21 +154,22 @@ export function LogsPage() {
   const nodes = useFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), []);
   // Re-list only when a delta names a file we do not show yet (new lines alone change sizes, not the tree).
   const known = useRef(new Set<string>());
-  const files = useLiveFetch((s) => list<LogFile>("/logs/files", { node_id: node || undefined }, { limit: 10000 }, s), [node], ["logs"],
+  const files = usePagedList<LogFile>("/logs/files", { node_id: node || undefined }, FILE_PAGE, {}, ["logs"],
     (rows) => rows.some((r) => !known.current.has(r.file_id as string)), 2000);
   known.current = new Set((files.data?.rows ?? []).map((f) => f.file_id));
   const byId = new Map((nodes.data?.rows ?? []).map((n) => [n.node_id, n]));
   const current = (files.data?.rows ?? []).find((f) => f.file_id === fileId);
   return (
     <div data-testid="page-logs">
-      <PageTitle title="Logs" sub={node ? <>node {shortId(node, 12)} · <Link href="/logs">all nodes</Link></> : `${num(files.data?.rows.length ?? 0)} files on ${byId.size} nodes`} />
+      <PageTitle title="Logs" sub={node ? <>node {shortId(node, 12)} · <Link href="/logs">all nodes</Link></> : `${num(files.data?.rows.length ?? 0)}${files.data?.next_cursor ? "+" : ""} files on ${byId.size} nodes`} />
       <Tabs tabs={[["files", "Files"], ["search", "Search"]]} value={mode} onChange={(v) => setParams({ mode: v })} />
       <ErrorBox error={files.error} />
       {mode === "search" ? (
         <Card><Search q={q} regex={params.get("regex") === "1"} ctx={Number(params.get("ctx") ?? 2)} node={node} /></Card>
       ) : (
         <div class="logs-layout">
-          <Card class="tree-card"><FileTree files={files.data?.rows ?? []} nodes={byId} current={fileId} onPick={(f) => setParams({ file: f.file_id })} /></Card>
+          <Card class="tree-card"><FileTree files={files.data?.rows ?? []} nodes={byId} current={fileId} onPick={(f) => setParams({ file: f.file_id })} />
+            <MoreRows page={files.data} pageSize={FILE_PAGE} what="log files" onMore={files.more} /></Card>
           <Card class="tail-card">{current ? <Tail file={current} /> : <Empty>Pick a file on the left to tail it live.</Empty>}</Card>
         </div>
       )}

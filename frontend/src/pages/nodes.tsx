@@ -1,16 +1,19 @@
 // Nodes: table (or histograms past ~100 nodes) and the node page with live charts and processes.
-import { get, list } from "../api";
+import { get } from "../api";
 import { TimeChart } from "../components/chart";
 import { DropsCard } from "../components/drops";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle } from "../components/ui";
 import { ago, bytes, num, pct, resources, shortId, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { perNode, rate } from "../metrics";
-import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, Page, Process } from "../types";
+import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, Process } from "../types";
 import { useNodes, useNodeSeries } from "./overview";
+import { WorkerTable } from "./workers";
 
 const HISTOGRAM_OVER = 100;
+const PROCESS_PAGE = 2000;
 
 function Histogram({ title, values }: { title: string; values: number[] }) {
   const buckets = new Array(10).fill(0);
@@ -29,11 +32,11 @@ function Histogram({ title, values }: { title: string; values: number[] }) {
   );
 }
 
-/** Latest disk/network figures per node from the last minute of samples. */
+/** Latest disk/network figures per node from its last samples (the newest come raw, one a second). */
 function useLatestIo() {
   return useLiveFetch(async (s) => {
     const now = Date.now() / 1000;
-    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { since: now - 120, until: now, max_points: 60 }, s);
+    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { since: now - 15, until: now, raw_s: 15, max_points: 1 }, s);
     const out = new Map<string, { last: NodeMetricPoint; rx: number | null; tx: number | null }>();
     for (const x of series) {
       const n = x.points.length;
@@ -83,9 +86,10 @@ export function NodesPage() {
 }
 
 export function ProcessTable({ nodeId }: { nodeId: string }) {
-  const procs = useLiveFetch((s) => list<Process>("/processes", { node_id: nodeId }, { limit: 2000, sort: "-cpu_percent" }, s),
-    [nodeId], ["processes"], (rows) => rows.some((r) => r.node_id === nodeId), 2000);
+  const procs = usePagedList<Process>("/processes", { node_id: nodeId }, PROCESS_PAGE, { sort: "-cpu_percent" }, ["processes"],
+    (rows) => rows.some((r) => r.node_id === nodeId), 2000);
   return (
+    <>
     <Table testid="process-table" rows={procs.data?.rows ?? []} rowKey={(p) => String(p.pid)} empty="No process snapshot yet." cols={[
       { key: "pid", label: "PID", render: (p) => p.pid },
       { key: "role", label: "Role", render: (p) => <span class="tag">{p.role}</span> },
@@ -97,6 +101,8 @@ export function ProcessTable({ nodeId }: { nodeId: string }) {
       { key: "uss", label: "USS", cls: "num", render: (p) => bytes(p.uss) },
       { key: "gpu", label: "GPU mem", cls: "num", render: (p) => (p.gpu_memory_used ? bytes(p.gpu_memory_used) : "–") },
     ]} />
+    <MoreRows page={procs.data} pageSize={PROCESS_PAGE} what="processes (busiest first)" onMore={procs.more} />
+    </>
   );
 }
 
@@ -142,6 +148,7 @@ export function NodePage({ id, info }: { id: string; info: ClusterInfo }) {
         {(n?.num_gpus ?? 0) > 0 && <Card title="GPU memory"><TimeChart data={gram.data} series={gram.defs} fmt={bytes} emptyTop={1024} /></Card>}
       </div>
       <Card title="Processes" extra={<span class="muted small">latest snapshot</span>}><ProcessTable nodeId={id} /></Card>
+      <Card title="Workers" extra={<span class="muted small">alive and dead</span>}><WorkerTable filters={{ node_id: id }} testid="node-workers" /></Card>
     </div>
   );
 }

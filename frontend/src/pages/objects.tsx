@@ -1,15 +1,15 @@
 // Objects / memory: object-store use and spilling per node over time, and the object references table.
-import { list } from "../api";
 import { TimeChart } from "../components/chart";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Card, ErrorBox, Link, PageTitle, Select, TextFilter } from "../components/ui";
 import { bytes, shortId } from "../format";
-import { useLiveFetch } from "../hooks";
 import { perNode } from "../metrics";
 import { setParams, useLocation } from "../router";
 import type { ClusterInfo, ObjectRef } from "../types";
 import { useNodes, useNodeSeries } from "./overview";
 
+const PAGE = 1000;
 const REF_TYPES = ["ACTOR_HANDLE", "PINNED_IN_MEMORY", "USED_BY_PENDING_TASK", "LOCAL_REFERENCE", "CAPTURED_IN_OBJECT"];
 
 export function ObjectsPage({ info }: { info: ClusterInfo }) {
@@ -21,7 +21,7 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
   const used = perNode(series.data ?? [], byId, (p) => p.object_store_used);
   const spilled = perNode(series.data ?? [], byId, (p) => p.object_store_spilled);
   const key = JSON.stringify(f);
-  const refs = useLiveFetch((s) => list<ObjectRef>("/objects", f, { limit: 1000, sort: "-object_size" }, s), [key], ["processes"], undefined, 3000);
+  const refs = usePagedList<ObjectRef>("/objects", f, PAGE, { sort: "-object_size" }, ["processes"], undefined, 3000);
   const rows = refs.data?.rows ?? [];
   const total = rows.reduce((a, r) => a + (r.object_size ?? 0), 0);
   return (
@@ -31,7 +31,7 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
         <Card title="Object store used"><TimeChart data={used.data} series={used.defs} fmt={bytes} emptyTop={1024} testid="chart-store" /></Card>
         <Card title="Spilled to disk (total)"><TimeChart data={spilled.data} series={spilled.defs} fmt={bytes} emptyTop={1024} /></Card>
       </div>
-      <Card title="Object references" extra={<span class="muted small">{rows.length} refs · {bytes(total)} (latest snapshot per node)</span>}>
+      <Card title="Object references" extra={<span class="muted small">{rows.length}{refs.data?.next_cursor ? "+" : ""} refs · {bytes(total)}{refs.data?.next_cursor ? " shown" : ""} (latest snapshot per node)</span>}>
         <div class="filters">
           <Select label="Node" name="node" value={f.node_id} onChange={(v) => setParams({ node: v })}
                   options={[["", "any"], ...(nodes.data?.rows ?? []).map((n) => [n.node_id, n.node_ip ? `${n.node_ip} ${shortId(n.node_id, 6)}` : shortId(n.node_id, 6)] as [string, string])]} />
@@ -50,6 +50,7 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
           { key: "status", label: "Task status", render: (o) => o.task_status ?? "–" },
           { key: "site", label: "Call site", cls: "clip", render: (o) => <span title={o.call_site ?? ""}>{o.call_site ?? "–"}</span> },
         ]} />
+        <MoreRows page={refs.data} pageSize={PAGE} what="object references (largest first)" onMore={refs.more} />
       </Card>
     </div>
   );

@@ -1,32 +1,55 @@
-// Overview: nodes, utilization charts (last hour, live, zoomable), task states per job, failures, running jobs.
+// Overview: nodes, utilization charts (live: the last hour, its newest 10 minutes per second; history: the
+// whole run), task states per job, failures, running jobs.
+import { useRef } from "preact/hooks";
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
 import { DropsBanner } from "../components/drops";
+import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
-import { perNode } from "../metrics";
+import { appendSeries, perNode } from "../metrics";
 import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
 
 const WINDOW_S = 3600;
+const LATEST_JOBS = 10;
+const RUNNING_PAGE = 100;
+// A live chart asks for only what is new since its last point, and for the whole hour again this
+// often (re-averaging what has aged out of the head's full-resolution tier).
+const FULL_EVERY_S = 60;
 
 export function useNodes() {
   return useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
 }
 
-/** The metrics window ends now for a live cluster, at the last sample for a finished one. */
+/** A live cluster: the last hour (the head fits it to the samples that exist, so a young cluster
+ * fills the chart, and sends the newest 10 minutes at the agent's 1 s resolution). A finished
+ * cluster: its whole run, from its first sample to its last. */
 export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360) {
+  const held = useRef<{ key: string; fullAt: number; series: NodeMetricSeries[] } | null>(null);
   return useLiveFetch(async (s) => {
-    let until: number | undefined;
-    if (!info.live) {
-      const latest = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, max_points: 1 }, s);
-      until = Math.max(0, ...latest.flatMap((x) => x.points.map((p) => p.ts))) + 1;
+    const now = Date.now() / 1000;
+    if (!info.live) return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, until: now, max_points: maxPoints }, s);
+    const key = nodeId ?? "";
+    const h = held.current;
+    if (h && h.key === key && h.series.length && now - h.fullAt < FULL_EVERY_S) {
+      // Since the oldest of the nodes' last points, every sample raw: a few points per node. A node
+      // silent for longer than the last full fetch has nothing newer to miss.
+      const since = Math.max(h.fullAt - 5, Math.min(...h.series.map((x) => (x.points.length ? x.points[x.points.length - 1].ts : now))));
+      const fresh = await get<NodeMetricSeries[]>("/metrics/nodes",
+        { node_id: nodeId, since, raw_s: Math.min(WINDOW_S, now - since + 5), max_points: 1 }, s);
+      h.series = appendSeries(h.series, fresh, now - WINDOW_S);
+      return h.series;
     }
-    const since = (until ?? Date.now() / 1000) - WINDOW_S;
-    return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since, until, max_points: maxPoints }, s);
+    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: now - WINDOW_S, max_points: maxPoints }, s);
+    held.current = { key, fullAt: now, series };
+    return series;
   }, [nodeId, info.live], ["metrics"], undefined, 2000);
 }
+
+export const chartRangeLabel = (info: ClusterInfo): string =>
+  info.live ? "last hour · newest 10 min per second · drag to zoom" : "whole run · drag to zoom";
 
 function JobProgress({ job }: { job: Job }) {
   const s = useLiveFetch((sig) => get<TaskSummary>("/tasks/summary", { job_id: job.job_id }, sig), [job.job_id], ["tasks"],
@@ -49,7 +72,8 @@ function JobProgress({ job }: { job: Job }) {
 
 export function OverviewPage({ info }: { info: ClusterInfo }) {
   const nodes = useNodes();
-  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 10 }, s), [], ["jobs"]);
+  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: LATEST_JOBS }, s), [], ["jobs"]);
+  const runningJobs = usePagedList<Job>("/jobs", { state: "RUNNING" }, RUNNING_PAGE, {}, ["jobs"]);
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", {}, s), [], ["tasks"], undefined, 1000);
   const actors = useLiveFetch((s) => get<ActorSummary>("/actors/summary", {}, s), [], ["actors"]);
   const failures = useLiveFetch((s) => list<Task>("/tasks", { state: "FAILED" }, { limit: 8 }, s), [], ["tasks"],
@@ -71,6 +95,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   const gpu = perNode(sr, byId, (p) => (p.gpu_utilization_ratio === null ? null : p.gpu_utilization_ratio * 100));
   const hasGpu = sr.some((s) => s.points.some((p) => p.gpu_utilization_ratio !== null));
   const jobRows = jobs.data?.rows ?? [];
+  const runningRows = runningJobs.data?.rows ?? [];
 
   return (
     <div data-testid="page-overview">
@@ -79,13 +104,13 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
       <DropsBanner />
       <div class="stats">
         <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
-        <Stat label="Jobs" value={jobRows.filter((j) => j.state === "RUNNING").length} sub="running" />
+        <Stat label="Jobs" value={<span data-testid="jobs-running">{num(runningRows.length)}{runningJobs.data?.next_cursor ? "+" : ""}</span>} sub="running" />
         <Stat label="Tasks" value={num(summary.data?.total ?? 0)} sub={`${num(running)} running`} />
         <Stat label="Failed tasks" value={<span data-testid="failed-count">{num(states.FAILED ?? 0)}</span>} cls={states.FAILED ? "bad" : ""} sub="all jobs" />
         <Stat label="Actors" value={num(actors.data?.total ?? 0)} sub={`${num(actorStates.ALIVE ?? 0)} alive`} />
       </div>
       <div class="grid2">
-        <Card title="CPU" extra={<span class="muted small">last hour · drag to zoom</span>}>
+        <Card title="CPU" extra={<span class="muted small">{chartRangeLabel(info)}</span>}>
           <TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" />
         </Card>
         <Card title="Memory">
@@ -101,6 +126,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
       </div>
       <Card title="Tasks by job">
         {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={j.job_id} job={j} />)}
+        {jobs.data?.next_cursor && <div class="muted small" data-testid="more-jobs">The latest {LATEST_JOBS} jobs; more exist: <Link href="/jobs">all jobs →</Link></div>}
       </Card>
       <div class="grid2">
         <Card title="Recent failures" extra={<Link href="/tasks?state=FAILED">all failed tasks →</Link>}>
@@ -112,12 +138,13 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
             ]} />
         </Card>
         <Card title="Running jobs" extra={<Link href="/jobs">all jobs →</Link>}>
-          <Table rows={jobRows.filter((j) => j.state === "RUNNING")} rowKey={(j) => j.job_id} empty="No running jobs."
+          <Table testid="running-jobs" rows={runningRows} rowKey={(j) => j.job_id} empty="No running jobs."
             cols={[
               { key: "id", label: "Job", render: (j) => <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link> },
               { key: "ep", label: "Entrypoint", cls: "clip", render: (j) => j.entrypoint ?? "–" },
               { key: "dur", label: "Running for", render: (j) => duration(j.start_time ? Date.now() / 1000 - j.start_time : null) },
             ]} />
+          <MoreRows page={runningJobs.data} pageSize={RUNNING_PAGE} what="running jobs" onMore={runningJobs.more} />
         </Card>
       </div>
     </div>

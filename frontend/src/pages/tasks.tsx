@@ -1,12 +1,13 @@
 // Tasks: filters in the URL, a summary by function with per-state progress, and the virtual table.
 import { get } from "../api";
+import { JobPicker } from "../components/job-picker";
 import { TaskTable } from "../components/task-table";
 import { Card, ErrorBox, PageTitle, Select, StateBar, StateCounts, TextFilter } from "../components/ui";
 import { num } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
 import { TASK_STATES } from "../states";
-import type { Job, Page, TaskSummary } from "../types";
+import type { TaskSummary } from "../types";
 
 const SORTS: [string, string][] = [["", "newest first"], ["creation_time", "oldest first"], ["-start_time", "start (latest)"],
   ["start_time", "start (earliest)"], ["-duration", "duration (longest)"], ["duration", "duration (shortest)"]];
@@ -29,7 +30,6 @@ export function TasksPage() {
     node: params.get("node") ?? "", actor: params.get("actor") ?? "", error: params.get("error") ?? "",
   };
   const sort = params.get("sort") ?? "";
-  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 200 }, s), [], ["jobs"]);
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", { job_id: f.job || undefined }, s), [f.job], ["tasks"],
     undefined, 1000);
   const apiFilters = { state: f.state, job_id: f.job, name: f.name, node_id: f.node, actor_id: f.actor, error_type: f.error };
@@ -58,8 +58,7 @@ export function TasksPage() {
         <div class="filters" data-testid="task-filters">
           <Select label="State" name="state" value={f.state} onChange={(v) => setParams({ state: v })}
                   options={[["", "any"], ...TASK_STATES.map((s) => [s, s] as [string, string])]} />
-          <Select label="Job" name="job" value={f.job} onChange={(v) => setParams({ job: v })}
-                  options={[["", "any"], ...(jobs.data?.rows ?? []).map((j) => [j.job_id, j.job_id] as [string, string])]} />
+          <JobPicker value={f.job} onChange={(v) => setParams({ job: v })} anyLabel="any" />
           <TextFilter label="Name" name="name" value={f.name} onCommit={(v) => setParams({ name: v })} placeholder="function or Class.method" />
           <TextFilter label="Node" name="node" value={f.node} onCommit={(v) => setParams({ node: v })} placeholder="node id" />
           <TextFilter label="Actor" name="actor" value={f.actor} onCommit={(v) => setParams({ actor: v })} placeholder="actor id" />

@@ -2,11 +2,12 @@
 // marked. Wheel zooms around the pointer, drag pans, click opens the task. Exports Chrome-trace JSON.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { get } from "../api";
-import { Card, Empty, ErrorBox, PageTitle, Select } from "../components/ui";
+import { JobPicker } from "../components/job-picker";
+import { Card, Empty, ErrorBox, PageTitle } from "../components/ui";
 import { clock, duration, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
 import { navigate, setParams, useLocation } from "../router";
-import type { ClusterInfo, Job, Node, Page, Timeline, TimelineBar } from "../types";
+import type { ClusterInfo, Node, Page, Timeline, TimelineBar } from "../types";
 
 const LANE_H = 22;
 const LABEL_W = 210;
@@ -160,7 +161,6 @@ function niceStep(raw: number): number {
 export function TimelinePage({ info }: { info: ClusterInfo }) {
   const { params } = useLocation();
   const job = params.get("job") ?? "";
-  const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: 200 }, s), [], ["jobs"]);
   const nodes = useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
   const tl = useLiveFetch((s) => get<Timeline>("/timeline", { job_id: job || undefined }, s), [job], ["tasks"], undefined, 1000);
   const byId = useMemo(() => new Map((nodes.data?.rows ?? []).map((n) => [n.node_id, n])), [nodes.data]);
@@ -171,8 +171,7 @@ export function TimelinePage({ info }: { info: ClusterInfo }) {
       <ErrorBox error={tl.error} />
       <Card>
         <div class="filters">
-          <Select label="Job" name="job" value={job} onChange={(v) => setParams({ job: v })}
-                  options={[["", "all jobs"], ...(jobs.data?.rows ?? []).map((j) => [j.job_id, j.job_id] as [string, string])]} />
+          <JobPicker value={job} onChange={(v) => setParams({ job: v })} anyLabel="all jobs" />
           <span class="grow" />
           <button class="primary" disabled={!tl.data} data-testid="export-trace"
                   onClick={() => tl.data && download(`rayscope-timeline${job ? "-job" + job : ""}.json`, chromeTrace(tl.data, byId))}>
