@@ -18,7 +18,11 @@ import os
 import signal
 import subprocess
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from head_process import HeadProcess, start_head
 from polling import wait_for
@@ -29,6 +33,32 @@ from test_agent_collectors import PY, RayNode, stop_agent, token
 from test_agent_loss import _append, _drops, _start_agent
 
 MiB = 1 << 20
+
+
+@dataclass
+class Rig:
+    """A real head and the real agent of the test's Ray node, stopped after the test."""
+
+    node_id: str
+    head: HeadProcess
+    agent: subprocess.Popen
+    agent_log: Path
+
+    def context(self) -> str:
+        return self.agent_log.read_text()[-3000:]
+
+
+@pytest.fixture
+def rig(ray_node: RayNode, tmp_path: Path) -> Iterator[Rig]:
+    (tmp_path / "head").mkdir()
+    head = start_head(workdir=tmp_path / "head", token=token(ray_node))
+    agent_log = tmp_path / "agent.log"
+    agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
+    try:
+        yield Rig(discover(ray_node.session_dir).node_id, head, agent, agent_log)
+    finally:
+        stop_agent(agent)
+        head.stop()
 
 
 def _all_rows(head: HeadProcess, path: str, **params) -> list[dict]:
@@ -80,14 +110,8 @@ time.sleep(600)  # a job's workers are killed when its driver exits, before they
 
 
 def test_an_export_event_over_the_limit_keeps_its_fields_and_the_stream_goes_on(
-        ray_node: RayNode, tmp_path: Path) -> None:
-    node_id = discover(ray_node.session_dir).node_id
-    (tmp_path / "head").mkdir()
-    head = start_head(workdir=tmp_path / "head", token=token(ray_node))
-    agent_log = tmp_path / "agent.log"
-    def context() -> str:
-        return agent_log.read_text()[-3000:]
-    agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
+        rig: Rig, ray_node: RayNode, tmp_path: Path) -> None:
+    node_id, head, agent, context = rig.node_id, rig.head, rig.agent, rig.context
     uid = uuid.uuid4().hex[:8]
     driver = _run_driver(ray_node, HUGE_ERROR.replace("{uid}", uid))
     try:
@@ -114,19 +138,11 @@ def test_an_export_event_over_the_limit_keeps_its_fields_and_the_stream_goes_on(
     finally:
         driver.kill()
         driver.wait(10)
-        stop_agent(agent)
-        head.stop()
 
 
 def test_a_rotated_tail_over_the_limit_arrives_whole_over_several_batches(
-        ray_node: RayNode, tmp_path: Path) -> None:
-    node_id = discover(ray_node.session_dir).node_id
-    (tmp_path / "head").mkdir()
-    head = start_head(workdir=tmp_path / "head", token=token(ray_node))
-    agent_log = tmp_path / "agent.log"
-    def context() -> str:
-        return agent_log.read_text()[-3000:]
-    agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
+        rig: Rig, ray_node: RayNode, tmp_path: Path) -> None:
+    node_id, head, agent, context = rig.node_id, rig.head, rig.agent, rig.context
     log = Path(ray_node.session_dir, "logs", f"big-{uuid.uuid4().hex[:8]}.log")
     file_id = f"{node_id}:{log.name}"
     try:
@@ -157,8 +173,6 @@ def test_a_rotated_tail_over_the_limit_arrives_whole_over_several_batches(
         assert not [d for d in _drops(head, node_id).values() if d["source"] != "events"], _drops(head, node_id)
         assert agent.poll() is None
     finally:
-        stop_agent(agent)
-        head.stop()
         for p in (log, Path(f"{log}.1")):
             p.unlink(missing_ok=True)  # other tests' agents read the node's files from the start
 
@@ -173,14 +187,8 @@ time.sleep(600)
 
 
 def test_an_object_table_over_the_limit_is_cut_and_reported_and_the_stream_goes_on(
-        ray_node: RayNode, tmp_path: Path) -> None:
-    node_id = discover(ray_node.session_dir).node_id
-    (tmp_path / "head").mkdir()
-    head = start_head(workdir=tmp_path / "head", token=token(ray_node))
-    agent_log = tmp_path / "agent.log"
-    def context() -> str:
-        return agent_log.read_text()[-3000:]
-    agent, _ = _start_agent(ray_node, head, tmp_path / "state", agent_log)
+        rig: Rig, ray_node: RayNode, tmp_path: Path) -> None:
+    node_id, head, agent, context = rig.node_id, rig.head, rig.agent, rig.context
     ready = tmp_path / "driver.ready"
     # Creation sites make each row ~450 bytes, as `ray memory` users see them: 40,000 rows ≈ 18 MB.
     driver = _run_driver(ray_node, MANY_REFS, str(ready), env=dict(ray_node.env, RAY_record_ref_creation_sites="1"))
@@ -215,6 +223,4 @@ def test_an_object_table_over_the_limit_is_cut_and_reported_and_the_stream_goes_
     finally:
         driver.kill()
         driver.wait(10)
-        stop_agent(agent)
-        head.stop()
         log.unlink(missing_ok=True)
