@@ -25,7 +25,7 @@ from typing import Iterator, Optional, Sequence
 import grpc
 import httpx
 
-from polling import wait_for
+from polling import die_with_parent, wait_for
 from rayscope.runtime.ray_enums import TASK_STATUS
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.grpc_service import STREAM, method_path
@@ -86,7 +86,8 @@ def start_head(workdir: Optional[Path] = None, db_path: Optional[Path] = None, h
     if history:
         cmd.append("--history")
     logf = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=die_with_parent)
     logf.close()
     def is_ready() -> bool:
         if proc.poll() is not None:

@@ -3,8 +3,10 @@ started to exit, a line a subprocess has not printed yet). The one place tests w
 condition with a timeout, never a bare sleep, and never a read that can block the suite forever."""
 from __future__ import annotations
 
+import ctypes
 import os
 import select
+import signal
 import subprocess
 import time
 from typing import IO, Any, Callable
@@ -60,3 +62,13 @@ def read_line(stream: IO[str], timeout: float, what: str = "a line") -> str:
             break
         got += byte
     return got.decode(getattr(stream, "encoding", None) or "utf-8", errors="replace")
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn` for the processes a test starts in their own session: the kernel sends them
+    SIGTERM when the test process dies, so a killed or timed-out test run leaves no head behind
+    on the shared machine (Linux PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
