@@ -22,6 +22,8 @@ N_OBJECTS = 1_003   # page 1,000
 N_PROCS = 2_004     # page 2,000 per node
 N_WORKERS = 1_002   # page 1,000
 N_FILES = 10_001    # page 10,000
+N_DRIVER_LINES = 600  # 500 shown first; 10 kB each, so 500 span more than one ~4 MiB page of the head
+DRIVER_LINE = "x" * 10_000
 
 
 def _batch() -> pb.Batch:
@@ -46,12 +48,23 @@ def _batch() -> pb.Batch:
                     nodes=[pb.NodeEvent(node_id=NODE, state="ALIVE", node_ip="192.0.2.9", is_head_node=True, event_time=now)])
 
 
+def _driver_log_batch() -> pb.Batch:
+    """A driver log of job 00000001 whose first 500 lines are over one byte-capped page of the head."""
+    now = time.time()
+    log = pb.LogFile(file_id="driver-log", node_id=NODE, path="job-driver-raysubmit_paging.log", kind=pb.LOG_JOB_DRIVER,
+                     job_id="00000001")
+    lines = [pb.LogLine(file_id="driver-log", offset=i * (len(DRIVER_LINE) + 6), text=f"{i:05d}{DRIVER_LINE}".encode(),
+                        read_at=now) for i in range(N_DRIVER_LINES)]
+    return pb.Batch(seq=2, log_files=[log], log_lines=lines)
+
+
 @pytest.fixture(scope="module")
 def tab() -> Iterator[Tab]:
     with running_head() as head:
         with IngestClient(head.grpc_address, head.token) as c:
             c.hello("agent-paging", NODE)
             assert c.send(_batch()) == 1
+            assert c.send(_driver_log_batch()) == 2
         browser = Browser()
         try:
             yield browser.tab(f"{head.http_url}/#token={head.token}")
@@ -115,3 +128,15 @@ def test_job_picker_says_more_exist_and_loads_them(tab: Tab, path: str, page_id:
     tab.page.select_option("select[name=job]", value=last.get_attribute("value"))
     expect(options).to_have_count(1 + 400 + 1, timeout=30_000)
     assert tab.page.locator("select[name=job]").input_value() == ""  # loading more did not pick a job
+
+
+def test_a_logs_load_more_follows_the_cursor_past_a_byte_capped_page(tab: Tab) -> None:
+    """500 lines of 10 kB are more than the head puts in one page (~4 MiB): the view follows the
+    cursor to show all 500, and "load more" reaches the rest (raising `limit` got the same page)."""
+    tab.open("/jobs/00000001?tab=logs", "page-job")
+    lines = tab.page.locator("[data-testid=log-lines] .logline")
+    expect(lines).to_have_count(500, timeout=30_000)
+    tab.page.locator("[data-testid=log-lines] button", has_text="load more").click()
+    expect(lines).to_have_count(N_DRIVER_LINES, timeout=30_000)
+    expect(lines.last).to_contain_text(f"{N_DRIVER_LINES - 1:05d}xxx")
+    expect(tab.page.locator("[data-testid=log-lines] button", has_text="load more")).to_have_count(0)

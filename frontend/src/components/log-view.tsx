@@ -1,10 +1,10 @@
 // Log lines as a reader wants them: monospace, structured (JSON) lines shown as fields, and
 // links from a line to the task, actor and node it came from.
 import { useState } from "preact/hooks";
-import { get, type Params } from "../api";
+import { listFirst, type Params } from "../api";
 import { clock, isRayMarker, shortId, stripAnsi } from "../format";
 import { useLiveFetch } from "../hooks";
-import type { LogLine, Page } from "../types";
+import type { LogLine } from "../types";
 import { Empty, ErrorBox, Link } from "./ui";
 
 function parseJson(text: string): Record<string, unknown> | null {
@@ -67,7 +67,8 @@ export function LineRow({ l, showSource, mark, cls }: { l: LogLine; showSource?:
 export function LogLines({ selector, limit = 500, showSource = true, empty }: { selector: Params; limit?: number; showSource?: boolean; empty?: string }) {
   const [pages, setPages] = useState(1);
   const key = JSON.stringify(selector);
-  const r = useLiveFetch((s) => get<Page<LogLine>>("/logs/lines", { ...selector, limit: limit * pages }, s),
+  // Follows the cursor: a page stops at ~4 MiB, so asking for a larger `limit` could return the same page again.
+  const r = useLiveFetch((s) => listFirst<LogLine>("/logs/lines", {}, limit * pages, selector, s),
     [key, pages], ["logs"], undefined, 1500);
   const rows = (r.data?.rows ?? []).filter((l) => !isRayMarker(l.text));
   return (
