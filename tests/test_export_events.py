@@ -275,3 +275,19 @@ def test_submitted_driver_carries_its_submission_id() -> None:
                        "event_data": data}).encode()
     ev = decode_line(line)
     assert isinstance(ev, JobEvent) and ev.job_id == "05000000" and ev.submission_id == "lv_job_1"
+
+
+def test_the_agent_ships_submitted_jobs_not_drops(tmp_path: Path) -> None:
+    """Submission lines are read (events), no longer counted as ignored."""
+    from rayscope.agent.events import EventSource
+
+    events_dir = tmp_path / "logs" / "export_events"
+    events_dir.mkdir(parents=True)
+    lines = [_submission_line(status="PENDING", driver_exit_code=None), _submission_line()]
+    (events_dir / "event_EXPORT_SUBMISSION_JOB.log").write_bytes(b"\n".join(lines) + b"\n")
+    src = EventSource(str(tmp_path), "node1")
+    res = src.poll()
+    assert [(e.submission_id, e.status) for e in res.submission_jobs] == [("lv_job_1", "PENDING"),
+                                                                          ("lv_job_1", "SUCCEEDED")]
+    assert res.drops == [] and res.count() == 2
+    src.close()
