@@ -175,7 +175,9 @@ def test_web_ui_jobs_page_shows_submissions(run) -> None:
         job_id = run["ray"][run["bad"]]["job_id"]
         tab.open(f"/jobs/{job_id}", "page-job")
         expect(tab.page.locator("dl.kv")).to_contain_text(run["bad"])
-        expect(tab.page.locator("dl.kv")).to_contain_text("exit code 3")
+        message = tab.page.get_by_test_id("job-submission-message")
+        expect(message).to_contain_text("exit code 3")
+        expect(message).to_contain_text("about to exit 3")  # the driver's last output, as Ray's message carries it
         tab.shot("job_submitted_failed")
         assert tab.take_errors() == []
     finally:

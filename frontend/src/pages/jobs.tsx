@@ -7,7 +7,7 @@ import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, StateBar, StateCounts, Tabs } from "../components/ui";
-import { duration, num, shortId, time } from "../format";
+import { duration, num, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
 import type { Actor, Job, TaskSummary } from "../types";
@@ -42,7 +42,7 @@ export function JobsPage() {
 /** A submitted job's id and status, with its message (e.g. why it failed) on hover. */
 function SubmissionCell({ j }: { j: Job }) {
   return (
-    <span data-testid="job-submission" title={j.submission_message ?? ""}>
+    <span data-testid="job-submission" title={j.submission_message ? stripAnsi(j.submission_message) : ""}>
       <code>{j.submission_id}</code> {j.submission_status ? <Badge state={j.submission_status} /> : <span class="muted">status not seen yet</span>}
       {j.driver_exit_code != null && <span class="muted small"> exit {j.driver_exit_code}</span>}
     </span>
@@ -55,7 +55,9 @@ function submissionRows(j: Job): [string, ComponentChildren][] {
   return [["Submission", <code>{j.submission_id}</code>],
     ["Submission status", j.submission_status ? <Badge state={j.submission_status} /> : "not seen yet"],
     ["Submitted entrypoint", <code>{j.submission_entrypoint ?? "–"}</code>],
-    ["Message", <span class="clip" title={j.submission_message ?? ""}>{j.submission_message ?? "–"}</span>],
+    // Ray's message of a failed job ends with up to 20,000 characters of the driver's last log lines
+    ["Message", j.submission_message
+      ? <pre class="traceback" data-testid="job-submission-message">{stripAnsi(j.submission_message)}</pre> : "–"],
     ["Error type", j.submission_error_type ?? "–"],
     ["Driver exit code", j.driver_exit_code ?? "–"],
     ["Runtime env", j.runtime_env ?? "–"]];
