@@ -153,8 +153,7 @@ class TraceExportListener:
                 if row.get("state") in TERMINAL:
                     self._tasks.setdefault((row["task_id"], row["attempt"]), now)
             for row in deltas.get("jobs", ()):
-                if row.get("job_id"):  # a submitted job whose driver is not known yet has none
-                    self._jobs[row["job_id"]] = None
+                self._jobs[row["job_id"]] = None
 
     def start(self) -> None:
         self._thread.start()

@@ -28,9 +28,10 @@ class Feed:
     def __init__(self, store: Store) -> None:
         self.store, self.seq = store, 0
 
-    def send(self, **items) -> None:
+    def send(self, **items) -> dict[str, list[dict]]:
+        """Apply one batch; the WebSocket deltas it produced."""
         self.seq += 1
-        self.store.writer.call(apply_batch, "a", NODE, pb.Batch(seq=self.seq, **items), False)
+        return self.store.writer.call(apply_batch, "a", NODE, pb.Batch(seq=self.seq, **items), True).deltas
 
 
 def sub(status: str, t: float, sid: str = "raysubmit_1", **kw) -> pb.SubmissionJobEvent:
@@ -46,7 +47,10 @@ def test_driver_job_joined_to_its_latest_submission(store) -> None:
     feed.send(submission_jobs=[sub("PENDING", T0, entrypoint="python ok.py", start_time_ms=int(T0 * 1000))])
     feed.send(jobs=[pb.JobEvent(job_id="05000000", event_time=T0 + 1, driver_pid=42, submission_id="raysubmit_1",
                                 start_time_ms=int((T0 + 1) * 1000))])
-    feed.send(submission_jobs=[sub("RUNNING", T0 + 1, entrypoint="python ok.py", driver_node_id=NODE)])
+    deltas = feed.send(submission_jobs=[sub("RUNNING", T0 + 1, entrypoint="python ok.py", driver_node_id=NODE)])
+    # the Jobs page refreshes the driver's row; a submission without a known driver has no row to refresh
+    assert deltas == {"jobs": [{"job_id": "05000000", "submission_id": "raysubmit_1", "submission_status": "RUNNING"}]}
+    assert feed.send(submission_jobs=[sub("PENDING", T0, sid="raysubmit_2")]) == {}
     feed.send(submission_jobs=[sub("SUCCEEDED", T0 + 5, entrypoint="python ok.py", message="Job finished successfully.",
                                    driver_exit_code=0, end_time_ms=int((T0 + 5) * 1000),
                                    runtime_env="env_vars(1), working_dir")])

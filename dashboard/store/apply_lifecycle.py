@@ -260,7 +260,7 @@ def apply_jobs(ctx: ApplyContext, items: Iterable[pb.JobEvent]) -> None:
 
 
 def apply_submission_jobs(ctx: ApplyContext, items: Iterable[pb.SubmissionJobEvent]) -> None:
-    """Submitted jobs; their deltas go out as `jobs` (the listing that shows them)."""
+    """Submitted jobs; their deltas go out as `jobs` rows of their drivers (the listing that shows them)."""
     for ev in items:
         try:
             params = submission_job_params(ev)
@@ -268,8 +268,8 @@ def apply_submission_jobs(ctx: ApplyContext, items: Iterable[pb.SubmissionJobEve
             ctx.drop("events", err, f"submission_jobs {ev.submission_id[:80]!r}")
             continue
         ctx.conn.execute(UPSERT_SUBMISSION_JOB, params)
-        drivers = [r[0] for r in ctx.conn.execute(_DRIVERS_OF, (params["submission_id"],))] or [None]
-        for job_id in drivers:
+        # The listing shows a submission on its driver's row: a delta for each such row (none yet: nothing shown)
+        for (job_id,) in ctx.conn.execute(_DRIVERS_OF, (params["submission_id"],)).fetchall():
             ctx.delta("jobs", {"job_id": job_id, "submission_id": params["submission_id"],
                                "submission_status": params["status"]})
 
