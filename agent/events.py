@@ -4,7 +4,7 @@ Same tailer as the logs, so rotation, restarts and over-long lines behave the sa
 line is decoded by `rayscope.runtime.export_events`. A malformed line is counted and
 reported as a DropReport; the stream goes on. So are lines of a source type that is not
 decoded, under two reasons: the Ray libraries' sources, ignored by design for now
-(`export_events.IGNORED_SOURCES`), and source types this decoder does not know (a newer Ray).
+(`export_events.IGNORED_SOURCES`; submitted jobs are read), and source types this decoder does not know (a newer Ray).
 
 A line over `MAX_ITEM_BYTES` (wire/limits.py) keeps its event: its long strings are cut to
 `KEEP_STRING_BYTES` with a marker (agent/long_json.py) and the cut is reported
@@ -23,7 +23,14 @@ from rayscope.agent.logs.tailer import Checkpoint, LineReader, Shrunk, Tailer
 from rayscope.agent.long_json import cut_long_strings
 from rayscope.runtime import export_events
 from rayscope.wire.limits import MAX_ITEM_BYTES
-from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, DropReport, JobEvent, NodeEvent, TaskEvent
+from rayscope.wire.rayscope_ingest_pb2 import (
+    ActorEvent,
+    DropReport,
+    JobEvent,
+    NodeEvent,
+    SubmissionJobEvent,
+    TaskEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +52,12 @@ class EventPoll:
     actors: list[ActorEvent] = field(default_factory=list)
     nodes: list[NodeEvent] = field(default_factory=list)
     jobs: list[JobEvent] = field(default_factory=list)
+    submission_jobs: list[SubmissionJobEvent] = field(default_factory=list)
     drops: list[DropReport] = field(default_factory=list)
     more: bool = False
 
     def count(self) -> int:
-        return len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs)
+        return len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
 
 
 class EventSource:
@@ -91,6 +99,8 @@ class EventSource:
                 out.nodes.append(ev)
             elif isinstance(ev, JobEvent):
                 out.jobs.append(ev)
+            elif isinstance(ev, SubmissionJobEvent):
+                out.submission_jobs.append(ev)
         if skipped:
             out.drops.extend(self._skipped(skipped))
         return out

@@ -219,6 +219,7 @@ class Agent:
             batch.actors.extend(ep.actors)
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
+            batch.submission_jobs.extend(ep.submission_jobs)
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()

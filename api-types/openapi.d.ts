@@ -694,7 +694,12 @@ export interface components {
             /** Drops */
             drops: components["schemas"]["DropCount"][];
         };
-        /** Job */
+        /**
+         * Job
+         * @description A driver job (GCS's job table) and, when it was submitted with `ray job submit` / the job API,
+         *     the submission that started it (Ray's EXPORT_SUBMISSION_JOB, joined by the submission id the
+         *     driver's job config carries). The submission fields are null for a driver started by hand.
+         */
         Job: {
             /** Job Id */
             job_id: string;
@@ -715,6 +720,27 @@ export interface components {
             start_time: number | null;
             /** End Time */
             end_time: number | null;
+            /** Submission Id */
+            submission_id: string | null;
+            /** Submission Status */
+            submission_status: ("PENDING" | "RUNNING" | "STOPPED" | "SUCCEEDED" | "FAILED") | null;
+            /** Submission Entrypoint */
+            submission_entrypoint: string | null;
+            /** Submission Message */
+            submission_message: string | null;
+            /** Submission Error Type */
+            submission_error_type: string | null;
+            /** Submission Start Time */
+            submission_start_time: number | null;
+            /** Submission End Time */
+            submission_end_time: number | null;
+            /** Driver Exit Code */
+            driver_exit_code: number | null;
+            /**
+             * Runtime Env
+             * @description a short summary of the submission's runtime env: its keys, with how many entries each list or dict holds
+             */
+            runtime_env: string | null;
         };
         /** LogFile */
         LogFile: {

@@ -108,6 +108,8 @@ RESOURCES: dict[str, Resource] = {
             _human("START_TIME", lambda j: human_time(j.start_time), 3),
             _human("END_TIME", lambda j: human_time(j.end_time), 4),
             _col("entrypoint", 10, shrink=True), _col("ray_namespace", 20),
+            _col("submission_id", 2), _col("submission_status", 2), _col("driver_exit_code", 7),
+            _col("submission_message", 25, shrink=True), _col("runtime_env", 30, shrink=True),
         )),
         Resource("tasks", "/tasks", Task, (
             _col("task_id", 0), _col("attempt", 2), _col("name", 1, shrink=True), _col("state", 1),

@@ -21,7 +21,15 @@ from rayscope.debugger.models import DebugSession as DebugSession
 from rayscope.debugger.models import DebugTicket as DebugTicket
 
 # Ray's enums, defined once there
-from rayscope.runtime.ray_enums import ActorState, JobState, NodeState, TaskState, WorkerExitType, WorkerType
+from rayscope.runtime.ray_enums import (
+    ActorState,
+    JobState,
+    JobSubmissionStatus,
+    NodeState,
+    TaskState,
+    WorkerExitType,
+    WorkerType,
+)
 
 
 class Node(ApiModel):
@@ -50,6 +58,10 @@ class Node(ApiModel):
 
 
 class Job(ApiModel):
+    """A driver job (GCS's job table) and, when it was submitted with `ray job submit` / the job API,
+    the submission that started it (Ray's EXPORT_SUBMISSION_JOB, joined by the submission id the
+    driver's job config carries). The submission fields are null for a driver started by hand."""
+
     job_id: str
     state: JobState
     driver_pid: Optional[int] = None
@@ -58,6 +70,17 @@ class Job(ApiModel):
     ray_namespace: Optional[str] = None
     start_time: Optional[float] = None
     end_time: Optional[float] = None
+    submission_id: Optional[str] = None
+    # null while the driver's submission event has not arrived (or was never written)
+    submission_status: Optional[JobSubmissionStatus] = None
+    submission_entrypoint: Optional[str] = None
+    submission_message: Optional[str] = None
+    submission_error_type: Optional[str] = None
+    submission_start_time: Optional[float] = None
+    submission_end_time: Optional[float] = None
+    driver_exit_code: Optional[int] = None
+    runtime_env: Optional[str] = Field(None, description="a short summary of the submission's runtime env: "
+                                       "its keys, with how many entries each list or dict holds")
 
 
 class Task(ApiModel):

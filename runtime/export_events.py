@@ -19,19 +19,18 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
-from rayscope.runtime.ray_enums import TASK_STATUS
-from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, TaskEvent
+from rayscope.runtime.ray_enums import JOB_SUBMISSION_STATUSES, TASK_STATUS
+from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, SubmissionJobEvent, TaskEvent
 
 __all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "IGNORED_SOURCES"]
 
-Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent]
+Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent]
 
 # Source types Ray 2.60 writes that Rayscope does not read yet, on purpose: the Ray libraries'
-# (ExportEvent.SourceType 4-9; issue 13 reads them). Their lines are counted as ignored by design;
+# (ExportEvent.SourceType 5-9; issue 13 reads them). Their lines are counted as ignored by design;
 # any other source type is unknown to this decoder (a newer Ray) and counted apart.
 IGNORED_SOURCES = frozenset(
     {
-        "EXPORT_SUBMISSION_JOB",
         "EXPORT_TRAIN_RUN",
         "EXPORT_TRAIN_RUN_ATTEMPT",
         "EXPORT_DATASET_METADATA",
@@ -41,6 +40,7 @@ IGNORED_SOURCES = frozenset(
 )
 
 _DEATH_CAUSE_MAX = 500
+RUNTIME_ENV_SUMMARY_MAX = 300  # the runtime env is summarised, never shipped: its JSON can be megabytes
 
 
 @dataclass(frozen=True)
@@ -315,10 +315,69 @@ def _job(data: dict, ts: float) -> JobEvent:
         ev.entrypoint = entry
     config = data.get("config")
     if config:
-        ns = _dict(config, "config").get("ray_namespace", "")
+        config = _dict(config, "config")
+        ns = config.get("ray_namespace", "")
         if _str(ns, "config.ray_namespace"):
             ev.ray_namespace = ns
+        # `ray job submit` puts the submission id in the driver's job config: the join key.
+        metadata = config.get("metadata")
+        if metadata:
+            sid = _str_map(metadata, "config.metadata").get("job_submission_id", "")
+            if sid:
+                ev.submission_id = sid
     return ev
+
+
+def _submission_job(data: dict, ts: float) -> SubmissionJobEvent:
+    """A full snapshot of a submitted job's info (Ray writes one at every status change)."""
+    sid = _str(data.get("submission_job_id", ""), "submission_job_id")
+    if not sid:
+        raise MalformedEvent("missing submission_job_id")
+    status = _str(data.get("status", "PENDING"), "status")  # PENDING is 0: absent when printed as default
+    if status not in JOB_SUBMISSION_STATUSES:
+        raise MalformedEvent(f"status: unknown job status {status[:40]!r}")
+    ev = SubmissionJobEvent(submission_id=sid, status=status, event_time=ts)
+    for key in ("entrypoint", "message", "error_type"):
+        value = _str(data.get(key, ""), key)
+        if value:
+            setattr(ev, key, value)
+    for key, attr in (("start_time", "start_time_ms"), ("end_time", "end_time_ms")):
+        ms = _int(data.get(key, 0), key)
+        if ms:
+            setattr(ev, attr, ms)
+    if "driver_exit_code" in data:  # optional in Ray's proto: present only once the driver exited
+        ev.driver_exit_code = _int(data["driver_exit_code"], "driver_exit_code")
+    node = _str(data.get("driver_node_id", ""), "driver_node_id")
+    if node:
+        ev.driver_node_id = node.lower()
+    env = _str(data.get("runtime_env_json", ""), "runtime_env_json")
+    if env:
+        summary = runtime_env_summary(env)
+        if summary:
+            ev.runtime_env = summary
+    return ev
+
+
+def _count(value: Any) -> str:
+    """How many entries a runtime-env field holds, for the summary ('' when it is one value)."""
+    return f"({len(value)})" if isinstance(value, (list, dict)) else ""
+
+
+def runtime_env_summary(env_json: str) -> str:
+    """`runtime_env_json` in one short line: its keys, with how many entries the list/dict ones hold
+    (e.g. ``env_vars(2), pip(3), working_dir``). The JSON itself is not shipped: a pip list or env
+    vars can be long, and hold secrets. One that is not a JSON object says so, with its size."""
+    try:
+        env = json.loads(env_json)
+    except ValueError:
+        return f"unreadable runtime_env_json ({len(env_json)} bytes)"
+    if not isinstance(env, dict):
+        return f"unreadable runtime_env_json ({len(env_json)} bytes)"
+    parts = [f"{key}{_count(value)}" for key, value in sorted(env.items()) if value not in (None, "", [], {})]
+    text = ", ".join(parts)
+    if len(text) > RUNTIME_ENV_SUMMARY_MAX:
+        text = text[: RUNTIME_ENV_SUMMARY_MAX - 1] + "…"
+    return text
 
 
 _DECODERS: dict[str, Callable[[dict, float], Event]] = {
@@ -326,6 +385,7 @@ _DECODERS: dict[str, Callable[[dict, float], Event]] = {
     "EXPORT_ACTOR": _actor,
     "EXPORT_NODE": _node,
     "EXPORT_DRIVER_JOB": _job,
+    "EXPORT_SUBMISSION_JOB": _submission_job,
 }
 
 

@@ -50,6 +50,11 @@ NODE_STATES: tuple[str, ...] = get_args(NodeState)
 JobState = Literal["RUNNING", "FINISHED"]
 JOB_STATES: tuple[str, ...] = get_args(JobState)
 
+# A submitted job's status (`ray job submit` / the job API): ExportSubmissionJobEventData.JobStatus
+# (src/ray/protobuf/export_submission_job_event.proto), in number order, the names Ray prints.
+JobSubmissionStatus = Literal["PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED"]
+JOB_SUBMISSION_STATUSES: tuple[str, ...] = get_args(JobSubmissionStatus)
+
 # WorkerType (src/ray/protobuf/common.proto), in number order, as `ray list workers` prints it.
 WorkerType = Literal["WORKER", "DRIVER", "SPILL_WORKER", "RESTORE_WORKER"]
 WORKER_TYPES: tuple[str, ...] = get_args(WorkerType)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rayscope.runtime.export_events import IGNORED_SOURCES, MalformedEvent, Skipped, decode, decode_line
-from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, TaskEvent
+from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, SubmissionJobEvent, TaskEvent
 
 DATA = Path(__file__).parent / "data" / "export_events_ray260.jsonl"
 
@@ -115,7 +115,7 @@ def _envelope(source_type: str) -> bytes:
 
 
 def test_unknown_source_is_ignored() -> None:
-    assert decode_line(_envelope("EXPORT_SUBMISSION_JOB")) is None
+    assert decode_line(_envelope("EXPORT_DATASET_METADATA")) is None
 
 
 def test_skipped_sources_are_told_apart() -> None:
@@ -129,7 +129,7 @@ def test_ignored_sources_are_exactly_ray_s_library_sources() -> None:
     either decoded or ignored by design; nothing Ray 2.60 writes counts as unknown."""
     from ray.core.generated.export_event_pb2 import ExportEvent
 
-    decoded = {"EXPORT_TASK", "EXPORT_ACTOR", "EXPORT_NODE", "EXPORT_DRIVER_JOB"}
+    decoded = {"EXPORT_TASK", "EXPORT_ACTOR", "EXPORT_NODE", "EXPORT_DRIVER_JOB", "EXPORT_SUBMISSION_JOB"}
     assert set(ExportEvent.SourceType.keys()) - decoded == IGNORED_SOURCES
     for name in set(ExportEvent.SourceType.keys()) - decoded:
         assert decode(_envelope(name)) == Skipped(name, by_design=True)
@@ -203,4 +203,91 @@ def test_the_agent_counts_skipped_sources_in_two_reasons(tmp_path: Path) -> None
     assert (unknown.source, unknown.count, unknown.detail) == ("events", 1, "EXPORT_FROM_A_NEWER_RAY x1")
     assert unknown.bytes == len(mixed[0])
     assert src.poll().drops == []  # counted once
+    src.close()
+
+
+# A SUCCEEDED line as Ray 2.60's job agent writes it (ray-2.60-libraries.md §6.5; the runtime env as
+# `ray job submit --working-dir . --runtime-env-json` leaves it).
+_SUBMISSION_DATA = {
+    "submission_job_id": "lv_job_1", "status": "SUCCEEDED", "entrypoint": "python job.py",
+    "message": "Job finished successfully.", "start_time": "1796405608556", "end_time": "1796405635398",
+    "runtime_env_json": json.dumps({"working_dir": "gcs://_ray_pkg_e50a169fa2d1e476.zip",
+                                    "env_vars": {"A": "1", "SECRET": "s3cr3t"}, "pip": ["requests", "rich"]}),
+    "driver_agent_http_address": "http://192.0.2.2:52365",
+    "driver_node_id": "b9c07483b9c07483b9c07483b9c07483b9c07483b9c07483b9c07483",
+    "driver_exit_code": 0, "metadata": {},
+}
+
+
+def _submission_line(**overrides: object) -> bytes:
+    data = {**_SUBMISSION_DATA, **overrides}
+    data = {k: v for k, v in data.items() if v is not None}
+    return json.dumps({"event_id": "6ab2bB0152FbE0Bf3A", "timestamp": 1796405635,
+                       "source_type": "EXPORT_SUBMISSION_JOB", "event_data": data}).encode()
+
+
+def test_submitted_job_decodes_with_a_short_runtime_env() -> None:
+    ev = decode_line(_submission_line())
+    assert isinstance(ev, SubmissionJobEvent)
+    assert (ev.submission_id, ev.status, ev.entrypoint, ev.message) == (
+        "lv_job_1", "SUCCEEDED", "python job.py", "Job finished successfully.")
+    assert (ev.start_time_ms, ev.end_time_ms, ev.event_time) == (1796405608556, 1796405635398, 1796405635.0)
+    assert ev.HasField("driver_exit_code") and ev.driver_exit_code == 0
+    assert ev.driver_node_id == _SUBMISSION_DATA["driver_node_id"]
+    # keys and counts only: env var values (here a secret) never leave the node
+    assert ev.runtime_env == "env_vars(2), pip(2), working_dir"
+    assert not ev.HasField("error_type")
+
+
+def test_pending_submission_has_no_exit_code_and_default_status() -> None:
+    """Ray prints PENDING (enum 0) and leaves unset optional fields out."""
+    ev = decode_line(_submission_line(status=None, driver_exit_code=None, end_time=None, runtime_env_json=None))
+    assert ev.status == "PENDING"
+    assert not ev.HasField("driver_exit_code") and not ev.HasField("end_time_ms")
+    assert not ev.HasField("runtime_env")
+
+
+def test_runtime_env_summary_is_bounded() -> None:
+    from rayscope.runtime.export_events import RUNTIME_ENV_SUMMARY_MAX, runtime_env_summary
+
+    huge = json.dumps({f"plugin_{i:04d}": list(range(i)) for i in range(1, 500)})
+    summary = runtime_env_summary(huge)
+    assert len(summary) == RUNTIME_ENV_SUMMARY_MAX and summary.startswith("plugin_0001(1), plugin_0002(2)")
+    assert runtime_env_summary('{"working_dir": "x"') == "unreadable runtime_env_json (19 bytes)"
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"submission_job_id": ""}, "missing submission_job_id"),
+    ({"status": "EXPLODED"}, "unknown job status"),
+    ({"driver_exit_code": "x"}, "driver_exit_code"),
+])
+def test_malformed_submission_lines(overrides: dict, reason: str) -> None:
+    with pytest.raises(MalformedEvent, match=reason):
+        decode_line(_submission_line(**overrides))
+
+
+def test_submitted_driver_carries_its_submission_id() -> None:
+    """EXPORT_DRIVER_JOB of a submitted job: config.metadata names the submission (the join key)."""
+    data = {"job_id": "BQAAAA==", "is_dead": False, "driver_pid": "4242", "driver_ip_address": "192.0.2.2",
+            "start_time": "1796405610000", "entrypoint": "python job.py",
+            "config": {"ray_namespace": "ns", "metadata": {"job_name": "lv_job_1", "job_submission_id": "lv_job_1"}}}
+    line = json.dumps({"event_id": "x", "timestamp": 1796405610, "source_type": "EXPORT_DRIVER_JOB",
+                       "event_data": data}).encode()
+    ev = decode_line(line)
+    assert isinstance(ev, JobEvent) and ev.job_id == "05000000" and ev.submission_id == "lv_job_1"
+
+
+def test_the_agent_ships_submitted_jobs_not_drops(tmp_path: Path) -> None:
+    """Submission lines are read (events), no longer counted as ignored."""
+    from rayscope.agent.events import EventSource
+
+    events_dir = tmp_path / "logs" / "export_events"
+    events_dir.mkdir(parents=True)
+    lines = [_submission_line(status="PENDING", driver_exit_code=None), _submission_line()]
+    (events_dir / "event_EXPORT_SUBMISSION_JOB.log").write_bytes(b"\n".join(lines) + b"\n")
+    src = EventSource(str(tmp_path), "node1")
+    res = src.poll()
+    assert [(e.submission_id, e.status) for e in res.submission_jobs] == [("lv_job_1", "PENDING"),
+                                                                          ("lv_job_1", "SUCCEEDED")]
+    assert res.drops == [] and res.count() == 2
     src.close()

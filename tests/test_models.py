@@ -31,6 +31,16 @@ def test_worker_types_and_exit_types_are_rays() -> None:
     assert ray_enums.WORKER_EXIT_TYPES == _names(common_pb2.WorkerExitType)
 
 
+def test_job_submission_statuses_are_rays() -> None:
+    from ray.core.generated import export_submission_job_event_pb2 as sub
+
+    assert ray_enums.JOB_SUBMISSION_STATUSES == _names(sub.ExportSubmissionJobEventData.JobStatus)
+    # and the names `ray job status` prints (Ray's Python enum, a second copy inside Ray)
+    from ray.job_submission import JobStatus
+
+    assert set(ray_enums.JOB_SUBMISSION_STATUSES) == {s.value for s in JobStatus}
+
+
 def test_nil_job_id_is_rays() -> None:
     from ray import JobID
 
@@ -44,3 +54,7 @@ def test_the_api_models_states_are_rays() -> None:
     assert get_args(m.Actor.model_fields["state"].annotation) == _names(gcs_pb2.ActorTableData.ActorState)
     assert get_args(m.Node.model_fields["state"].annotation) == _names(gcs_pb2.GcsNodeInfo.GcsNodeState)
     assert get_args(m.Job.model_fields["state"].annotation) == ("RUNNING", "FINISHED")
+    from ray.core.generated import export_submission_job_event_pb2 as sub
+
+    status = get_args(m.Job.model_fields["submission_status"].annotation)[0]  # Optional[...]
+    assert get_args(status) == _names(sub.ExportSubmissionJobEventData.JobStatus)

@@ -15,7 +15,7 @@ __all__ = ["BatchItems", "batch_items"]
 
 @dataclass(frozen=True)
 class BatchItems:
-    events: int  # Ray lifecycle deltas: tasks, actors, nodes, jobs, workers
+    events: int  # Ray lifecycle deltas: tasks, actors, nodes, jobs, workers, submitted jobs
     lines: int  # log lines
     samples: int  # node and object-store samples
     snapshots: int  # the process and object-reference snapshots (0, 1 or 2)
@@ -28,7 +28,8 @@ class BatchItems:
 def batch_items(batch: Batch) -> BatchItems:
     """Counts of what `batch` carries (its DropReports are reports, not items)."""
     return BatchItems(
-        events=len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.workers),
+        events=(len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.workers)
+                + len(batch.submission_jobs)),
         lines=len(batch.log_lines),
         samples=len(batch.node_samples) + len(batch.object_store),
         snapshots=int(batch.HasField("processes")) + int(batch.HasField("objects")),

@@ -85,7 +85,7 @@ class Ack(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers")
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class Batch(_message.Message):
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     DROPS_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_JOBS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     created_at: float
     tasks: _containers.RepeatedCompositeFieldContainer[TaskEvent]
@@ -114,7 +115,8 @@ class Batch(_message.Message):
     objects: ObjectSnapshot
     drops: _containers.RepeatedCompositeFieldContainer[DropReport]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerEvent]
-    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ...) -> None: ...
+    submission_jobs: _containers.RepeatedCompositeFieldContainer[SubmissionJobEvent]
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time")
@@ -292,7 +294,7 @@ class NodeEvent(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., state: _Optional[str] = ..., node_ip: _Optional[str] = ..., node_name: _Optional[str] = ..., is_head_node: _Optional[bool] = ..., resources_total: _Optional[_Mapping[str, float]] = ..., labels: _Optional[_Mapping[str, str]] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., death_reason: _Optional[str] = ..., death_message: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "is_dead", "driver_pid", "driver_ip", "start_time_ms", "end_time_ms", "entrypoint", "ray_namespace", "event_time")
+    __slots__ = ("job_id", "is_dead", "driver_pid", "driver_ip", "start_time_ms", "end_time_ms", "entrypoint", "ray_namespace", "event_time", "submission_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     IS_DEAD_FIELD_NUMBER: _ClassVar[int]
     DRIVER_PID_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +304,7 @@ class JobEvent(_message.Message):
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
     RAY_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     is_dead: bool
     driver_pid: int
@@ -311,7 +314,34 @@ class JobEvent(_message.Message):
     entrypoint: str
     ray_namespace: str
     event_time: float
-    def __init__(self, job_id: _Optional[str] = ..., is_dead: _Optional[bool] = ..., driver_pid: _Optional[int] = ..., driver_ip: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., entrypoint: _Optional[str] = ..., ray_namespace: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+    submission_id: str
+    def __init__(self, job_id: _Optional[str] = ..., is_dead: _Optional[bool] = ..., driver_pid: _Optional[int] = ..., driver_ip: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., entrypoint: _Optional[str] = ..., ray_namespace: _Optional[str] = ..., event_time: _Optional[float] = ..., submission_id: _Optional[str] = ...) -> None: ...
+
+class SubmissionJobEvent(_message.Message):
+    __slots__ = ("submission_id", "status", "entrypoint", "message", "error_type", "start_time_ms", "end_time_ms", "driver_exit_code", "driver_node_id", "runtime_env", "event_time")
+    SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_ENV_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    submission_id: str
+    status: str
+    entrypoint: str
+    message: str
+    error_type: str
+    start_time_ms: int
+    end_time_ms: int
+    driver_exit_code: int
+    driver_node_id: str
+    runtime_env: str
+    event_time: float
+    def __init__(self, submission_id: _Optional[str] = ..., status: _Optional[str] = ..., entrypoint: _Optional[str] = ..., message: _Optional[str] = ..., error_type: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., driver_exit_code: _Optional[int] = ..., driver_node_id: _Optional[str] = ..., runtime_env: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
 
 class LogFile(_message.Message):
     __slots__ = ("file_id", "node_id", "path", "kind", "worker_id", "job_id", "pid", "actor_id", "submission_id")

@@ -168,7 +168,7 @@ class Store:
         return page[0]
 
     def job(self, job_id: str) -> m.Job:
-        r = read_tasks.get_one(self.conn, "jobs", "job_id", job_id)
+        r = read_tasks.get_one(self.conn, "jobs_v", "job_id", job_id)
         if r is None:
             raise NotFound(f"no job {job_id}")
         return rows.job(r)

@@ -13,7 +13,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rayscope.dashboard.store.apply_lifecycle import apply_actors, apply_jobs, apply_nodes, apply_workers
+from rayscope.dashboard.store.apply_lifecycle import (
+    apply_actors,
+    apply_jobs,
+    apply_nodes,
+    apply_submission_jobs,
+    apply_workers,
+)
 from rayscope.dashboard.store.apply_logs import apply_log_files, apply_log_lines
 from rayscope.dashboard.store.apply_metrics import (
     apply_drop_reports,
@@ -191,6 +197,7 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         ctx.conn = conn
         apply_nodes(ctx, batch.nodes)
         apply_jobs(ctx, batch.jobs)
+        apply_submission_jobs(ctx, batch.submission_jobs)
         apply_actors(ctx, batch.actors)
         apply_workers(ctx, batch.workers)
         apply_log_files(ctx, batch.log_files)

@@ -6,7 +6,13 @@ import math
 from typing import Iterable, Optional
 
 from rayscope.dashboard.store.context import ApplyContext, MalformedItem, require_hex
-from rayscope.runtime.ray_enums import ACTOR_STATES, NODE_STATES, WORKER_EXIT_TYPES, WORKER_TYPES
+from rayscope.runtime.ray_enums import (
+    ACTOR_STATES,
+    JOB_SUBMISSION_STATUSES,
+    NODE_STATES,
+    WORKER_EXIT_TYPES,
+    WORKER_TYPES,
+)
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 
@@ -109,9 +115,10 @@ def node_params(ev: pb.NodeEvent) -> dict:
 
 
 UPSERT_JOB = """
-INSERT INTO jobs (job_id, state, driver_pid, driver_ip, entrypoint, ray_namespace, start_time, end_time)
+INSERT INTO jobs (job_id, state, driver_pid, driver_ip, entrypoint, ray_namespace, start_time, end_time,
+  submission_id)
 VALUES (:job_id, CASE WHEN :is_dead THEN 'FINISHED' ELSE 'RUNNING' END, :driver_pid, :driver_ip,
-  :entrypoint, :ray_namespace, :start_time, :end_time)
+  :entrypoint, :ray_namespace, :start_time, :end_time, :submission_id)
 ON CONFLICT (job_id) DO UPDATE SET
   state = CASE WHEN jobs.state = 'FINISHED' OR :is_dead THEN 'FINISHED' ELSE jobs.state END,
   driver_pid = coalesce(excluded.driver_pid, jobs.driver_pid),
@@ -119,7 +126,8 @@ ON CONFLICT (job_id) DO UPDATE SET
   entrypoint = coalesce(excluded.entrypoint, jobs.entrypoint),
   ray_namespace = coalesce(excluded.ray_namespace, jobs.ray_namespace),
   start_time = coalesce(excluded.start_time, jobs.start_time),
-  end_time = coalesce(excluded.end_time, jobs.end_time)
+  end_time = coalesce(excluded.end_time, jobs.end_time),
+  submission_id = coalesce(excluded.submission_id, jobs.submission_id)
 """
 
 
@@ -131,6 +139,46 @@ def job_params(ev: pb.JobEvent) -> dict:
         "driver_pid": _opt(ev, "driver_pid") or None, "driver_ip": _opt(ev, "driver_ip") or None,
         "entrypoint": _opt(ev, "entrypoint") or None, "ray_namespace": _opt(ev, "ray_namespace") or None,
         "start_time": _ms(_opt(ev, "start_time_ms")), "end_time": _ms(_opt(ev, "end_time_ms")),
+        "submission_id": _opt(ev, "submission_id") or None,
+    }
+
+
+# Each event is a full snapshot: the newest replaces the row whole. Ray stamps events in whole
+# seconds, so PENDING, RUNNING and the end can share one; then the later status wins (an older
+# event resent, or read later from another node's file, cannot move a job back).
+UPSERT_SUBMISSION_JOB = """
+INSERT INTO submission_jobs (submission_id, status, status_rank, entrypoint, message, error_type, start_time,
+  end_time, driver_exit_code, driver_node_id, runtime_env, event_time)
+VALUES (:submission_id, :status, :status_rank, :entrypoint, :message, :error_type, :start_time, :end_time,
+  :driver_exit_code, :driver_node_id, :runtime_env, :t)
+ON CONFLICT (submission_id) DO UPDATE SET
+  status = excluded.status, status_rank = excluded.status_rank, entrypoint = excluded.entrypoint,
+  message = excluded.message, error_type = excluded.error_type, start_time = excluded.start_time,
+  end_time = excluded.end_time, driver_exit_code = excluded.driver_exit_code,
+  driver_node_id = excluded.driver_node_id, runtime_env = excluded.runtime_env, event_time = excluded.event_time
+WHERE (excluded.event_time, excluded.status_rank) >= (submission_jobs.event_time, submission_jobs.status_rank)
+"""
+
+
+def submission_status_rank(status: str) -> int:
+    """Order of a submitted job's statuses: PENDING < RUNNING < an end (STOPPED, SUCCEEDED, FAILED)."""
+    return {"PENDING": 0, "RUNNING": 1}.get(status, 2)
+
+
+def submission_job_params(ev: pb.SubmissionJobEvent) -> dict:
+    if not ev.submission_id:
+        raise MalformedItem("empty submission_id")
+    if ev.status not in JOB_SUBMISSION_STATUSES:
+        raise MalformedItem(f"unknown submitted job status {ev.status[:40]!r}")
+    node = _opt(ev, "driver_node_id")
+    if node:
+        require_hex(node, "driver_node_id")
+    return {
+        "submission_id": ev.submission_id, "status": ev.status, "status_rank": submission_status_rank(ev.status),
+        "t": _finite(ev.event_time), "entrypoint": _opt(ev, "entrypoint"), "message": _opt(ev, "message"),
+        "error_type": _opt(ev, "error_type"), "start_time": _ms(_opt(ev, "start_time_ms")),
+        "end_time": _ms(_opt(ev, "end_time_ms")), "driver_exit_code": _opt(ev, "driver_exit_code"),
+        "driver_node_id": node, "runtime_env": _opt(ev, "runtime_env"),
     }
 
 
@@ -209,3 +257,21 @@ def apply_nodes(ctx: ApplyContext, items: Iterable[pb.NodeEvent]) -> None:
 
 def apply_jobs(ctx: ApplyContext, items: Iterable[pb.JobEvent]) -> None:
     _apply(ctx, "jobs", UPSERT_JOB, items, job_params, "job_id")
+
+
+def apply_submission_jobs(ctx: ApplyContext, items: Iterable[pb.SubmissionJobEvent]) -> None:
+    """Submitted jobs; their deltas go out as `jobs` rows of their drivers (the listing that shows them)."""
+    for ev in items:
+        try:
+            params = submission_job_params(ev)
+        except MalformedItem as err:
+            ctx.drop("events", err, f"submission_jobs {ev.submission_id[:80]!r}")
+            continue
+        ctx.conn.execute(UPSERT_SUBMISSION_JOB, params)
+        # The listing shows a submission on its driver's row: a delta for each such row (none yet: nothing shown)
+        for (job_id,) in ctx.conn.execute(_DRIVERS_OF, (params["submission_id"],)).fetchall():
+            ctx.delta("jobs", {"job_id": job_id, "submission_id": params["submission_id"],
+                               "submission_status": params["status"]})
+
+
+_DRIVERS_OF = "SELECT job_id FROM jobs WHERE submission_id = ?"

@@ -39,6 +39,18 @@ def _migrate_tasks_to_rowid(conn: sqlite3.Connection) -> None:
         raise
 
 
+# Columns added to existing tables after a DB may have been written: (table, column, type).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("jobs", "submission_id", "TEXT"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A DB written before a column existed (e.g. a finished cluster's store opened in history mode)."""
+    for table, column, typ in ADDED_COLUMNS:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if cols and column not in cols:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {typ}")
+
+
 def open_writer(db_path: Path) -> sqlite3.Connection:
     """The single writer connection: creates the schema; autocommit so batches use explicit BEGIN."""
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, cached_statements=512)
@@ -55,6 +67,7 @@ def open_writer(db_path: Path) -> sqlite3.Connection:
     # pages changed since the last one, so rarer checkpoints write a hot page once, not 20 times.
     conn.execute("PRAGMA wal_autocheckpoint=65536")
     _migrate_tasks_to_rowid(conn)
+    _add_missing_columns(conn)
     conn.executescript(SCHEMA)
     conn.executescript(VIEWS)
     return conn

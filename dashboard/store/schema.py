@@ -97,8 +97,28 @@ CREATE TABLE IF NOT EXISTS jobs (
   entrypoint TEXT,
   ray_namespace TEXT,
   start_time REAL,
-  end_time REAL
+  end_time REAL,
+  submission_id TEXT  -- a submitted job's driver: the join key to submission_jobs
 ) WITHOUT ROWID;
+
+-- Jobs submitted with `ray job submit` / the job API: the latest snapshot per submission id
+-- (newest event_time wins; on a tie the later status, by status_rank). A rowid table: the
+-- message can hold 20,000 characters of the driver's last logs.
+CREATE TABLE IF NOT EXISTS submission_jobs (
+  submission_id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  status_rank INTEGER NOT NULL,
+  entrypoint TEXT,
+  message TEXT,
+  error_type TEXT,
+  start_time REAL,
+  end_time REAL,
+  driver_exit_code INTEGER,
+  driver_node_id TEXT,
+  runtime_env TEXT,
+  event_time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_submission ON jobs(submission_id) WHERE submission_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS tasks (
   id INTEGER PRIMARY KEY,
@@ -351,6 +371,16 @@ CREATE TABLE IF NOT EXISTS drops (
 # task of a process is the latest-started RUNNING* attempt on that node and pid; its actor is
 # the live actor whose creation put it on that pid.
 VIEWS = f"""
+DROP VIEW IF EXISTS jobs_v;
+-- Driver jobs with the submission that started them, if any (the API's Job).
+CREATE VIEW jobs_v AS
+SELECT j.job_id, j.state, j.driver_pid, j.driver_ip, j.entrypoint, j.ray_namespace, j.start_time, j.end_time,
+       j.submission_id, s.status AS submission_status, s.entrypoint AS submission_entrypoint,
+       s.message AS submission_message, s.error_type AS submission_error_type,
+       s.start_time AS submission_start_time, s.end_time AS submission_end_time,
+       s.driver_exit_code, s.runtime_env
+FROM jobs j LEFT JOIN submission_jobs s ON s.submission_id = j.submission_id;
+
 DROP VIEW IF EXISTS processes_v;
 CREATE VIEW processes_v AS
 SELECT p.node_id, p.pid, p.ppid, p.role, p.title, p.cmdline, p.cpu_percent, p.rss, p.uss,

@@ -39,7 +39,7 @@ ACTORS: ListSpec[m.Actor] = ListSpec(
     source="actors", columns=_cols(m.Actor), key=("actor_id",), default_sort="-start_time", to_model=rows.actor)
 
 JOBS: ListSpec[m.Job] = ListSpec(
-    source="jobs", columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
+    source="jobs_v", columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
 
 
 def nodes_spec(live: bool, now: float) -> ListSpec[m.Node]:

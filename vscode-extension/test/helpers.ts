@@ -95,6 +95,15 @@ export function job(over: Partial<Job> & Pick<Job, "job_id">): Job {
     ray_namespace: null,
     start_time: null,
     end_time: null,
+    submission_id: null,
+    submission_status: null,
+    submission_entrypoint: null,
+    submission_message: null,
+    submission_error_type: null,
+    submission_start_time: null,
+    submission_end_time: null,
+    driver_exit_code: null,
+    runtime_env: null,
     ...over,
   };
 }

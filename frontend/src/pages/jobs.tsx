@@ -1,11 +1,13 @@
 // Jobs: the list, and the job page (entrypoint, status, duration, its tasks, actors and driver logs).
+// A job submitted with `ray job submit` also shows its submission: id, status, message, exit code.
+import type { ComponentChildren } from "preact";
 import { get } from "../api";
 import { LogLines } from "../components/log-view";
 import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, StateBar, StateCounts, Tabs } from "../components/ui";
-import { duration, num, shortId, time } from "../format";
+import { duration, num, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
 import type { Actor, Job, TaskSummary } from "../types";
@@ -24,6 +26,7 @@ export function JobsPage() {
         <Table testid="jobs-table" rows={jobs.data?.rows ?? []} rowKey={(j) => j.job_id} empty="No jobs yet." cols={[
           { key: "id", label: "Job", render: (j) => <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link> },
           { key: "state", label: "Status", render: (j) => <Badge state={j.state} /> },
+          { key: "sub", label: "Submission", render: (j) => (j.submission_id ? <SubmissionCell j={j} /> : "–") },
           { key: "ep", label: "Entrypoint", cls: "clip", render: (j) => <span title={j.entrypoint ?? ""}>{j.entrypoint ?? "–"}</span> },
           { key: "driver", label: "Driver", render: (j) => `${j.driver_ip ?? "?"} pid ${j.driver_pid ?? "?"}` },
           { key: "start", label: "Started", render: (j) => time(j.start_time) },
@@ -34,6 +37,30 @@ export function JobsPage() {
       </Card>
     </div>
   );
+}
+
+/** A submitted job's id and status, with its message (e.g. why it failed) on hover. */
+function SubmissionCell({ j }: { j: Job }) {
+  return (
+    <span data-testid="job-submission" title={j.submission_message ? stripAnsi(j.submission_message) : ""}>
+      <code>{j.submission_id}</code> {j.submission_status ? <Badge state={j.submission_status} /> : <span class="muted">status not seen yet</span>}
+      {j.driver_exit_code != null && <span class="muted small"> exit {j.driver_exit_code}</span>}
+    </span>
+  );
+}
+
+/** The submission's rows for the job page's details (none for a driver started by hand). */
+function submissionRows(j: Job): [string, ComponentChildren][] {
+  if (!j.submission_id) return [];
+  return [["Submission", <code>{j.submission_id}</code>],
+    ["Submission status", j.submission_status ? <Badge state={j.submission_status} /> : "not seen yet"],
+    ["Submitted entrypoint", <code>{j.submission_entrypoint ?? "–"}</code>],
+    // Ray's message of a failed job ends with up to 20,000 characters of the driver's last log lines
+    ["Message", j.submission_message
+      ? <pre class="traceback" data-testid="job-submission-message">{stripAnsi(j.submission_message)}</pre> : "–"],
+    ["Error type", j.submission_error_type ?? "–"],
+    ["Driver exit code", j.driver_exit_code ?? "–"],
+    ["Runtime env", j.runtime_env ?? "–"]];
 }
 
 export function ActorTable({ filters }: { filters: Record<string, string | undefined> }) {
@@ -76,7 +103,8 @@ export function JobPage({ id }: { id: string }) {
           <Card title="Details">
             <KV rows={[["Entrypoint", <code>{j.entrypoint ?? "–"}</code>], ["Status", <Badge state={j.state} />],
               ["Driver", `${j.driver_ip ?? "?"} pid ${j.driver_pid ?? "?"}`], ["Namespace", j.ray_namespace],
-              ["Started", time(j.start_time)], ["Ended", time(j.end_time)], ["Duration", duration(jobDuration(j))]]} />
+              ["Started", time(j.start_time)], ["Ended", time(j.end_time)], ["Duration", duration(jobDuration(j))],
+              ...submissionRows(j)]} />
           </Card>
           <Card title={`Tasks (${num(summary.data?.total ?? 0)})`}>
             <StateBar states={states} /><StateCounts states={states} />
