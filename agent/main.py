@@ -20,8 +20,8 @@ from typing import Optional
 import psutil
 
 from rayscope.agent.batching import split_batch
-from rayscope.agent.collectors.app_metrics import AppMetricsCollector
 from rayscope.agent.checkpoint import OffsetStore
+from rayscope.agent.collectors.app_metrics import AppMetricsCollector
 from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector

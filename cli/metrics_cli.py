@@ -119,7 +119,8 @@ def list_rows(metrics: list[AppMetric]) -> list[dict[str, str]]:
     """One row per metric and tag set (a metric without series yet gets one row with no value)."""
     rows: list[dict[str, str]] = []
     for metric in metrics:
-        for v in metric.series or [None]:
+        values: list[Optional[AppMetricValue]] = list(metric.series) or [None]
+        for v in values:
             rows.append({"name": metric.name, "type": metric.type,
                          "tags": ",".join(f"{k}={t}" for k, t in sorted(v.tags.items())) if v else "",
                          "value": _reading(metric, v) if v else "", "nodes": str(v.nodes) if v else "0"})
