@@ -1,0 +1,135 @@
+"""Application metrics on a real 2-node cluster (issue 13): an actor records a Counter, a Gauge and
+a Histogram with tags; the API, `rayscope metrics list --json` and the web UI's Metrics page show
+exactly the numbers the workload recorded (its TRUTH line), summed over nodes.
+
+Also checked against Ray's own endpoint, read here with plain HTTP from the addresses Ray itself
+publishes (`prom_metrics_service_discovery.json` in the head's session dir): every family Ray
+serves besides the workload's three is Ray's own, and none of them reaches the API.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from browser import Browser
+from polling import read_line, wait_for, wait_or_kill
+from rayscope.runtime.local_cluster import LocalCluster
+
+WORKLOAD = Path(__file__).parent / "workloads" / "app_metrics_workload.py"
+NAMES = {"ray_failed_withdrawals", "ray_balance", "ray_withdraw_ms"}
+
+
+@pytest.fixture(scope="module")
+def truth(rayscope_cluster: LocalCluster) -> Iterator[dict[str, Any]]:
+    proc = subprocess.Popen([sys.executable, str(WORKLOAD), rayscope_cluster.gcs_address], env=rayscope_cluster.env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = read_line(proc.stdout, 180, "the workload's TRUTH line")
+        assert line.startswith("TRUTH "), line + (proc.stderr.read() if proc.stderr and proc.poll() is not None else "")
+        yield json.loads(line[6:])
+        proc.stdin.close()
+        wait_or_kill(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _expected(truth: dict[str, Any]) -> dict[str, dict[str, tuple]]:
+    """name -> bank -> (value, count, sum) as the API must show them, from the workload's numbers."""
+    return {
+        "ray_failed_withdrawals": {b: (float(n), None, None) for b, n in truth["failed"].items()},
+        "ray_balance": {b: (float(v), None, None) for b, v in truth["balance"].items()},
+        "ray_withdraw_ms": {b: (None, float(truth["withdraw_count"][b]), float(truth["withdraw_sum"][b]))
+                            for b in truth["withdraw_count"]},
+    }
+
+
+def _shown(metrics: list[dict[str, Any]]) -> dict[str, dict[str, tuple]]:
+    return {m["name"]: {tuple(sorted(s["tags"].items()))[0][1] if s["tags"] else "": (s["value"], s["count"], s["sum"])
+                        for s in m["series"]}
+            for m in metrics if m["name"] in NAMES}
+
+
+def _api(cluster: LocalCluster, path: str, **params: Any) -> Any:
+    r = httpx.get(f"{cluster.http_url}/api/v1{path}", params=params,
+                  headers={"Authorization": f"Bearer {cluster.token}"}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_api_and_cli_show_exactly_what_the_actor_recorded(rayscope_cluster: LocalCluster,
+                                                          truth: dict[str, Any]) -> None:
+    want = _expected(truth)
+    metrics = wait_for("the three application metrics with the workload's values",
+                       lambda: (lambda ms: ms if _shown(ms) == want else None)(_api(rayscope_cluster, "/metrics/app")),
+                       timeout=120, every=1.0, context=lambda: repr(_api(rayscope_cluster, "/metrics/app")))
+    by_name = {m["name"]: m for m in metrics}
+    assert {n: by_name[n]["type"] for n in NAMES} == {
+        "ray_failed_withdrawals": "counter", "ray_balance": "gauge", "ray_withdraw_ms": "histogram"}
+    assert all(by_name[n]["tag_keys"] == ["bank"] for n in NAMES)
+    assert by_name["ray_failed_withdrawals"]["description"] == "Withdrawals refused."
+    hist = by_name["ray_withdraw_ms"]["series"][0]
+    assert hist["nodes"] == 1
+
+    res = rayscope_cluster.cli("metrics", "list", "--json", "--address", rayscope_cluster.http_url, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert _shown(json.loads(res.stdout)) == want
+    text = rayscope_cluster.cli("metrics", "list", "--address", rayscope_cluster.http_url, timeout=60)
+    assert text.returncode == 0, text.stderr
+    assert "ray_failed_withdrawals" in text.stdout and "bank=south" in text.stdout
+
+    # over time, grouped by the tag: the newest point of each line is the counter's total
+    lines = _api(rayscope_cluster, "/metrics/app/ray_failed_withdrawals", group_by="bank")
+    assert {ln["group"]: ln["points"][-1]["value"] for ln in lines} == {
+        b: float(n) for b, n in truth["failed"].items()}
+
+
+def _ray_endpoints(head_session_dir: Path) -> list[str]:
+    """Every node's metrics export address, as Ray's head publishes them for Prometheus."""
+    doc = json.loads((head_session_dir / "prom_metrics_service_discovery.json").read_text())
+    return [t for group in doc for t in group["targets"]]
+
+
+def test_none_of_rays_own_families_is_taken_for_an_application_metric(rayscope_cluster: LocalCluster,
+                                                                      truth: dict[str, Any]) -> None:
+    from rayscope.runtime.ray_metric_names import is_application_metric
+
+    endpoints = wait_for("Ray's metrics service discovery file",
+                         lambda: (rayscope_cluster.head_session_dir / "prom_metrics_service_discovery.json").exists()
+                         and _ray_endpoints(rayscope_cluster.head_session_dir), timeout=60)
+    families: set[str] = set()
+    for target in endpoints:
+        body = urllib.request.urlopen(f"http://{target}/metrics", timeout=10).read().decode()
+        families |= {ln.split()[2] for ln in body.splitlines() if ln.startswith("# TYPE ")}
+    assert len(families) > 20  # Ray's own are there
+    users = {f.removesuffix("_total") for f in families if is_application_metric(f)}
+    assert users <= NAMES, sorted(users - NAMES)
+    listed = {m["name"] for m in _api(rayscope_cluster, "/metrics/app")}
+    assert listed == NAMES
+
+
+def test_metrics_page_lists_the_metric_and_charts_it(rayscope_cluster: LocalCluster, truth: dict[str, Any],
+                                                     browser: Browser) -> None:
+    wait_for("the counter at the head", lambda: "ray_failed_withdrawals" in
+             {m["name"] for m in _api(rayscope_cluster, "/metrics/app")}, timeout=120, every=1.0)
+    tab = browser.tab(f"{rayscope_cluster.http_url}/#token={rayscope_cluster.token}")
+    tab.open("/app-metrics?name=ray_failed_withdrawals&by=bank", "page-app-metrics")
+    table = tab.page.locator("[data-testid=app-metrics-table]")
+    table.get_by_text("ray_failed_withdrawals").wait_for()
+    row = table.locator("tr", has_text="ray_failed_withdrawals")
+    assert "bank=north: 3" in row.inner_text() and "bank=south: 2" in row.inner_text()
+    chart = tab.page.locator("[data-testid=chart-app-metric]")
+    wait_for("points drawn on the chart", lambda: int(chart.get_attribute("data-points") or "0") > 0, timeout=30)
+    assert tab.page.locator("[data-testid=chart-app-metric] canvas").count() == 1
+    assert tab.page.get_by_text("north").first.is_visible()  # a line per tag value in the legend
+    tab.shot("app_metrics")
+    assert tab.take_errors() == []

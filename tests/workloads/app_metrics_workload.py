@@ -1,0 +1,51 @@
+"""Ground truth for tests/test_app_metrics_e2e.py: an actor records application metrics with tags.
+
+`python app_metrics_workload.py GCS_ADDRESS` starts a `Bank` actor that records, with
+ray.util.metrics, a Counter `failed_withdrawals` (tag `bank`: north 3, south 2), a Gauge `balance`
+(north 42.5) and a Histogram `withdraw_ms` (north: 5, 50, 500), prints `TRUTH {...}` with those
+numbers, and keeps the actor alive (Ray exports a process's metrics only while it lives) until
+its stdin closes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import ray
+from ray.util.metrics import Counter, Gauge, Histogram
+
+WITHDRAWALS = {"north": [5.0, 50.0, 500.0]}
+FAILED = {"north": 3, "south": 2}
+BALANCE = {"north": 42.5}
+
+
+@ray.remote(num_cpus=0)
+class Bank:
+    def __init__(self) -> None:
+        self.failed = Counter("failed_withdrawals", description="Withdrawals refused.", tag_keys=("bank",))
+        self.balance = Gauge("balance", description="Money in the vault.", tag_keys=("bank",))
+        self.latency = Histogram("withdraw_ms", description="Withdrawal time.", boundaries=[10.0, 100.0],
+                                 tag_keys=("bank",))
+
+    def record(self) -> bool:
+        for bank, n in FAILED.items():
+            for _ in range(n):
+                self.failed.inc(1.0, tags={"bank": bank})
+        for bank, value in BALANCE.items():
+            self.balance.set(value, tags={"bank": bank})
+        for bank, values in WITHDRAWALS.items():
+            for v in values:
+                self.latency.observe(v, tags={"bank": bank})
+        return True
+
+
+if __name__ == "__main__":
+    ray.init(address=sys.argv[1], log_to_driver=False)
+    bank = Bank.remote()
+    assert ray.get(bank.record.remote())
+    truth = {"failed": FAILED, "balance": BALANCE,
+             "withdraw_count": {b: len(v) for b, v in WITHDRAWALS.items()},
+             "withdraw_sum": {b: sum(v) for b, v in WITHDRAWALS.items()}}
+    print("TRUTH " + json.dumps(truth), flush=True)
+    sys.stdin.read()  # keep the actor (and its metrics) alive until the test closes our stdin
+    ray.shutdown()
