@@ -17,6 +17,10 @@ from __future__ import annotations
 
 RAY_NAMESPACE = "ray_"
 
+# The Prometheus types ray.util.metrics produces (Counter, Gauge, Histogram); the API's
+# AppMetricType (dashboard/models.py) is the same list as a Literal.
+APP_METRIC_TYPES: tuple[str, ...] = ("counter", "gauge", "histogram")
+
 RAY_OWN_PREFIXES: tuple[str, ...] = (
     # Core and its components
     "actors", "autoscaler_", "cluster_", "component_", "core_worker_", "dashboard_", "event_aggregator_",

@@ -179,3 +179,12 @@ def test_head_refuses_a_non_finite_value_as_a_drop(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM app_metric_samples").fetchone()[0] == 1
     row = conn.execute("SELECT source, count FROM drops WHERE source = 'app_metrics'").fetchone()
     assert tuple(row) == ("app_metrics", 1)
+
+
+def test_the_apis_metric_types_are_the_ones_the_agent_ships() -> None:
+    import typing
+
+    from rayscope.dashboard.models import AppMetricType
+    from rayscope.runtime.ray_metric_names import APP_METRIC_TYPES
+
+    assert typing.get_args(AppMetricType) == APP_METRIC_TYPES

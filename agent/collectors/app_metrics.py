@@ -23,7 +23,7 @@ from typing import Optional
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rayscope.runtime.ray_metric_names import RAY_LABELS, is_application_metric
+from rayscope.runtime.ray_metric_names import APP_METRIC_TYPES, RAY_LABELS, is_application_metric
 from rayscope.wire.rayscope_ingest_pb2 import AppMetricFamily, AppMetricScrape, AppMetricSeries, DropReport
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ MAX_RESPONSE_BYTES = 16 << 20
 SOURCE = "app_metrics"
 SERIES_REASON = f"application metric series over the per-metric bound ({MAX_SERIES_PER_METRIC}) not shipped"
 METRICS_REASON = f"application metrics over the per-node bound ({MAX_METRICS}) not shipped"
-KINDS = ("counter", "gauge", "histogram")
 
 TagKey = tuple[tuple[str, str], ...]
 
@@ -76,7 +75,7 @@ def parse_application_metrics(text: str) -> list[AppMetricFamily]:
     Types other than counter, gauge and histogram (none from ray.util.metrics) are skipped."""
     families: list[AppMetricFamily] = []
     for fam in text_string_to_metric_families(application_text(text)):
-        if fam.type not in KINDS:
+        if fam.type not in APP_METRIC_TYPES:
             continue
         values: dict[TagKey, float] = {}
         hists: dict[TagKey, _Hist] = {}

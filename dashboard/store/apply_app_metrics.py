@@ -11,9 +11,8 @@ import math
 from typing import Iterable, Optional
 
 from rayscope.dashboard.store.context import ApplyContext, MalformedItem
+from rayscope.runtime.ray_metric_names import APP_METRIC_TYPES
 from rayscope.wire import rayscope_ingest_pb2 as pb
-
-KINDS = ("counter", "gauge", "histogram")
 
 UPSERT_METRIC = """
 INSERT INTO app_metrics (name, type, description, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
@@ -62,7 +61,7 @@ def apply_app_metrics(ctx: ApplyContext, scrapes: Iterable[pb.AppMetricScrape]) 
                      f"{len(scrape.families)} families")
             continue
         for fam in scrape.families:
-            if not fam.name or fam.type not in KINDS:
+            if not fam.name or fam.type not in APP_METRIC_TYPES:
                 ctx.drop("app_metrics", MalformedItem("application metric without a name or of an unknown type"),
                          f"{fam.name[:60]!r} type {fam.type[:20]!r}")
                 continue
