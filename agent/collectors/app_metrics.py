@@ -40,23 +40,30 @@ METRICS_REASON = f"application metrics over the per-node bound ({MAX_METRICS}) n
 TagKey = tuple[tuple[str, str], ...]
 
 
-def split_families(text: str) -> list[tuple[str, str]]:
-    """(name, block) per family of a Prometheus text exposition; each block starts at its `# HELP`
-    line. The name is as the HELP line writes it (a counter's with `_total`)."""
-    out: list[tuple[str, str]] = []
-    for i, chunk in enumerate(text.split("\n# HELP ")):
-        if i == 0:
-            if not chunk.startswith("# HELP "):
-                continue
-            chunk = chunk[len("# HELP "):]
-        name = chunk.split(" ", 1)[0].split("\n", 1)[0]
-        out.append((name, "# HELP " + chunk))
-    return out
+def _chunks(text: str) -> list[str]:
+    """The families of a Prometheus text exposition, each without its leading `# HELP `."""
+    chunks = text.split("\n# HELP ")
+    if chunks[0].startswith("# HELP "):
+        chunks[0] = chunks[0][len("# HELP "):]
+    else:
+        chunks.pop(0)  # what comes before the first HELP line belongs to no family we keep
+    return chunks
+
+
+def _family_name(chunk: str) -> str:
+    """The name on a chunk's HELP line (a counter's with `_total`)."""
+    end = len(chunk)
+    for sep in (" ", "\n"):
+        i = chunk.find(sep, 0, end)
+        if i >= 0:
+            end = i
+    return chunk[:end]
 
 
 def application_text(text: str) -> str:
-    """Only the application metrics' families of `text` (see is_application_metric)."""
-    return "\n".join(block for name, block in split_families(text) if is_application_metric(name)) + "\n"
+    """Only the application metrics' families of `text` (see is_application_metric); Ray's own
+    families are skipped before anything is copied or parsed."""
+    return "".join("# HELP " + c + "\n" for c in _chunks(text) if is_application_metric(_family_name(c)))
 
 
 @dataclass
