@@ -5,8 +5,8 @@ Ray 2.60 exports every metric, its own and the user's, on the node's metrics exp
 the namespace `ray_` in front (`Counter("failed_withdrawals")` is `ray_failed_withdrawals`), and
 nothing in a family marks who defined it. So the rule is by name: a family is an application
 metric when its name starts with `ray_` and the rest does not start with one of the prefixes of
-Ray's own families below. The list was taken from a live 2.60 node's endpoint (Core: node,
-component, task/actor/object/scheduler/GCS/gRPC internals; dashboard and autoscaler) and
+Ray's own families below. The list is what a live 2.60 node's endpoint served (all of Core's
+families on a head node with tasks run), plus Core's that appear only in some states, and
 includes the libraries' families (`data_`, `serve_`, `train_`, `tune_`, `rllib_`), which
 Rayscope shows on their own pages, not as application metrics.
 Consequence, documented for users: an application metric whose own name starts with one of these
@@ -22,15 +22,15 @@ RAY_NAMESPACE = "ray_"
 APP_METRIC_TYPES: tuple[str, ...] = ("counter", "gauge", "histogram")
 
 RAY_OWN_PREFIXES: tuple[str, ...] = (
-    # Core and its components
-    "actors", "autoscaler_", "cluster_", "component_", "core_worker_", "dashboard_", "event_aggregator_",
-    "export_", "finished_jobs", "gcs_", "grpc_", "health_check_", "internal_", "io_context_", "job_",
-    "local_resource_", "memory_manager_", "node_", "object_", "operation_", "owned_", "placement_group",
-    "process_", "pull_manager_", "push_manager_", "python_", "ray_", "raylet_", "resources", "running_jobs",
-    "scheduler_", "spill_", "sync_", "tasks", "unintentional_worker_failures", "worker_", "open_telemetry_",
-    "metrics_", "stats_", "syncer_", "spilled_", "restored_", "object_store_", "plasma_", "pinned_",
-    "kv_", "storage_", "runtime_env_", "infeasible_", "pending_", "num_", "gc_", "cpu_", "memory_",
-    "actor_", "task_", "jobs", "obj_", "cgroup_", "lease_", "local_", "spillback_", "pg_", "pubsub_",
+    # Core, as a 2.60 node served them (GCS, raylet, core workers, the dashboard agent)
+    "cluster_", "component_", "finished_jobs", "gcs_", "grpc_", "health_check_", "internal_", "io_context_",
+    "job_", "local_resource_view_", "node_", "object_", "operation_", "owned_objects", "pull_manager_",
+    "push_manager_", "resources", "running_jobs", "scheduler_", "spill_manager_", "tasks", "total_lineage_bytes",
+    "worker_register_time",
+    # Core, served only in some states (actors, placement groups, memory pressure, autoscaler, exports)
+    "actors", "placement_groups", "memory_manager_", "unintentional_worker_failures", "autoscaler_",
+    "dashboard_", "event_aggregator_", "export_", "core_worker_", "raylet_", "process_startup_time",
+    "runtime_env_",
     # the libraries
     "data_", "serve_", "train_", "tune_", "rllib_", "llm_",
 )

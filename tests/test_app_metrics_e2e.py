@@ -2,13 +2,14 @@
 a Histogram with tags; the API, `rayscope metrics list --json` and the web UI's Metrics page show
 exactly the numbers the workload recorded (its TRUTH line), summed over nodes.
 
-Also checked against Ray's own endpoint, read here with plain HTTP from the addresses Ray itself
-publishes (`prom_metrics_service_discovery.json` in the head's session dir): every family Ray
-serves besides the workload's three is Ray's own, and none of them reaches the API.
+Also checked against Ray's own endpoints, read here with plain HTTP from the addresses `ray.nodes()`
+gives (the workload prints them): every family Ray serves besides the workload's three is Ray's
+own, and none of them reaches the API.
 """
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -43,14 +44,33 @@ def truth(rayscope_cluster: LocalCluster) -> Iterator[dict[str, Any]]:
             proc.wait()
 
 
-def _expected(truth: dict[str, Any]) -> dict[str, dict[str, tuple]]:
-    """name -> bank -> (value, count, sum) as the API must show them, from the workload's numbers."""
+def _expected(truth: dict[str, Any], hist_sums: dict[str, float]) -> dict[str, dict[str, tuple]]:
+    """name -> bank -> (value, count, sum) as the API must show them: the workload's numbers, and for
+    a histogram's sum what Ray itself exports (see _ray_histogram_sums)."""
     return {
         "ray_failed_withdrawals": {b: (float(n), None, None) for b, n in truth["failed"].items()},
         "ray_balance": {b: (float(v), None, None) for b, v in truth["balance"].items()},
-        "ray_withdraw_ms": {b: (None, float(truth["withdraw_count"][b]), float(truth["withdraw_sum"][b]))
-                            for b in truth["withdraw_count"]},
+        "ray_withdraw_ms": {b: (None, float(truth["withdraw_count"][b]), hist_sums[b]) for b in truth["withdraw_count"]},
     }
+
+
+def _ray_expositions(truth: dict[str, Any]) -> list[str]:
+    """Every node's exposition, read from the addresses Ray's `ray.nodes()` gave the workload."""
+    return [urllib.request.urlopen(f"http://{t}/metrics", timeout=10).read().decode() for t in truth["endpoints"]]
+
+
+_SUM_LINE = re.compile(r'^ray_withdraw_ms_sum\{[^}]*bank="(\w+)"[^}]*\} (\S+)$', re.M)
+
+
+def _ray_histogram_sums(truth: dict[str, Any]) -> dict[str, float]:
+    """`withdraw_ms`'s sum per bank as Ray's endpoints serve it, summed over nodes. Not the sum of the
+    observed values: Ray 2.60 records a histogram observation as its bucket's midpoint (5, 50, 500
+    with bounds [10, 100] are exported as sum 260, not 555), so Ray's own figure is the oracle."""
+    sums: dict[str, float] = {}
+    for text in _ray_expositions(truth):
+        for bank, value in _SUM_LINE.findall(text):
+            sums[bank] = sums.get(bank, 0.0) + float(value)
+    return sums
 
 
 def _shown(metrics: list[dict[str, Any]]) -> dict[str, dict[str, tuple]]:
@@ -68,7 +88,8 @@ def _api(cluster: LocalCluster, path: str, **params: Any) -> Any:
 
 def test_api_and_cli_show_exactly_what_the_actor_recorded(rayscope_cluster: LocalCluster,
                                                           truth: dict[str, Any]) -> None:
-    want = _expected(truth)
+    hist_sums = wait_for("withdraw_ms on Ray's endpoints", lambda: _ray_histogram_sums(truth), timeout=120)
+    want = _expected(truth, hist_sums)
     metrics = wait_for("the three application metrics with the workload's values",
                        lambda: (lambda ms: ms if _shown(ms) == want else None)(_api(rayscope_cluster, "/metrics/app")),
                        timeout=120, every=1.0, context=lambda: repr(_api(rayscope_cluster, "/metrics/app")))
@@ -93,22 +114,13 @@ def test_api_and_cli_show_exactly_what_the_actor_recorded(rayscope_cluster: Loca
         b: float(n) for b, n in truth["failed"].items()}
 
 
-def _ray_endpoints(head_session_dir: Path) -> list[str]:
-    """Every node's metrics export address, as Ray's head publishes them for Prometheus."""
-    doc = json.loads((head_session_dir / "prom_metrics_service_discovery.json").read_text())
-    return [t for group in doc for t in group["targets"]]
-
-
 def test_none_of_rays_own_families_is_taken_for_an_application_metric(rayscope_cluster: LocalCluster,
                                                                       truth: dict[str, Any]) -> None:
     from rayscope.runtime.ray_metric_names import is_application_metric
 
-    endpoints = wait_for("Ray's metrics service discovery file",
-                         lambda: (rayscope_cluster.head_session_dir / "prom_metrics_service_discovery.json").exists()
-                         and _ray_endpoints(rayscope_cluster.head_session_dir), timeout=60)
     families: set[str] = set()
-    for target in endpoints:
-        body = urllib.request.urlopen(f"http://{target}/metrics", timeout=10).read().decode()
+    assert len(truth["endpoints"]) == 2
+    for body in _ray_expositions(truth):
         families |= {ln.split()[2] for ln in body.splitlines() if ln.startswith("# TYPE ")}
     assert len(families) > 20  # Ray's own are there
     users = {f.removesuffix("_total") for f in families if is_application_metric(f)}
@@ -128,7 +140,10 @@ def test_metrics_page_lists_the_metric_and_charts_it(rayscope_cluster: LocalClus
     row = table.locator("tr", has_text="ray_failed_withdrawals")
     assert "bank=north: 3" in row.inner_text() and "bank=south: 2" in row.inner_text()
     chart = tab.page.locator("[data-testid=chart-app-metric]")
-    wait_for("points drawn on the chart", lambda: int(chart.get_attribute("data-points") or "0") > 0, timeout=30)
+    # two scrapes at least (every 10 s per agent): a line over time, not a lone point
+    wait_for("a line over time on the chart", lambda: int(chart.get_attribute("data-points") or "0") >= 4
+             and float(chart.get_attribute("data-x-min") or 0) < float(chart.get_attribute("data-x-max") or 0),
+             timeout=60)
     assert tab.page.locator("[data-testid=chart-app-metric] canvas").count() == 1
     assert tab.page.get_by_text("north").first.is_visible()  # a line per tag value in the legend
     tab.shot("app_metrics")

@@ -3,7 +3,8 @@
 `python app_metrics_workload.py GCS_ADDRESS` starts a `Bank` actor that records, with
 ray.util.metrics, a Counter `failed_withdrawals` (tag `bank`: north 3, south 2), a Gauge `balance`
 (north 42.5) and a Histogram `withdraw_ms` (north: 5, 50, 500), prints `TRUTH {...}` with those
-numbers, and keeps the actor alive (Ray exports a process's metrics only while it lives) until
+numbers and every node's metrics export address (from `ray.nodes()`), and keeps the actor alive
+(Ray exports a process's metrics only while it lives) until
 its stdin closes.
 """
 from __future__ import annotations
@@ -45,7 +46,9 @@ if __name__ == "__main__":
     assert ray.get(bank.record.remote())
     truth = {"failed": FAILED, "balance": BALANCE,
              "withdraw_count": {b: len(v) for b, v in WITHDRAWALS.items()},
-             "withdraw_sum": {b: sum(v) for b, v in WITHDRAWALS.items()}}
+             "withdraw_sum": {b: sum(v) for b, v in WITHDRAWALS.items()},
+             # every live node's metrics export address, as GCS knows it (the test reads Ray's own figures there)
+             "endpoints": [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]}
     print("TRUTH " + json.dumps(truth), flush=True)
     sys.stdin.read()  # keep the actor (and its metrics) alive until the test closes our stdin
     ray.shutdown()

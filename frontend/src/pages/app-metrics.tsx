@@ -47,7 +47,8 @@ export function AppMetricsPage() {
               extra={<Select label="Group by" name="by" value={by} onChange={(v) => setParams({ by: v })}
                              options={[["", "nothing (total)"], ...picked.tag_keys.map((k) => [k, k] as [string, string])]} />}>
           <ErrorBox error={series.error} />
-          <TimeChart data={chart.data} series={chart.defs} fmt={num} testid="chart-app-metric" />
+          <TimeChart data={chart.data} series={chart.defs} fmt={num} testid="chart-app-metric"
+                     showPoints={(chart.data[0]?.length ?? 0) < 60} />
         </Card>
       )}
       <Card title="Metrics" extra={<span class="muted small">{list.length} metrics · at most 100 tag sets per metric and node (more are reported as dropped on the Nodes page)</span>}>
