@@ -38,7 +38,7 @@ const ROUTES: Route[] = [
   ["/workers", () => <WorkersPage />],
   ["/objects", (_p, i) => <ObjectsPage info={i} />],
   ["/logs", () => <LogsPage />],
-  ["/app-metrics", () => <AppMetricsPage />],
+  ["/app-metrics", (_p, i) => <AppMetricsPage info={i} />],
   ["/debugger", () => <DebuggerPage />],
 ];
 

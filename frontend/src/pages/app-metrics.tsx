@@ -1,5 +1,6 @@
 // Application metrics (ray.util.metrics): every metric with its tags and latest values, and the one
-// picked in the URL (?name=) charted over time, summed over nodes, one line per value of ?by= (a tag).
+// picked in the URL (?name=) charted over time, summed over nodes, one line per value of ?by= (a tag):
+// live, the last hour; in history mode, the whole run.
 import uPlot from "uplot";
 import { get } from "../api";
 import { PALETTE, TimeChart } from "../components/chart";
@@ -7,7 +8,7 @@ import { Table } from "../components/table";
 import { Card, Empty, ErrorBox, PageTitle, Select } from "../components/ui";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
-import type { AppMetric, AppMetricGroup, AppMetricPoint, AppMetricValue } from "../types";
+import type { AppMetric, AppMetricGroup, AppMetricPoint, AppMetricValue, ClusterInfo } from "../types";
 
 const num = (v: number | null | undefined): string => (v === null || v === undefined ? "–" : String(+v.toPrecision(6)));
 
@@ -28,14 +29,16 @@ function aligned(m: AppMetric, groups: AppMetricGroup[]): { data: (number | null
   return { data: uPlot.join(tables) as (number | null)[][], defs };
 }
 
-export function AppMetricsPage() {
+export function AppMetricsPage({ info }: { info: ClusterInfo }) {
   const { params } = useLocation();
   const metrics = useLiveFetch((s) => get<AppMetric[]>("/metrics/app", {}, s), [], ["app_metrics"], undefined, 2000);
   const list = metrics.data ?? [];
   const picked = list.find((m) => m.name === params.get("name")) ?? list[0];
   const by = params.get("by") ?? "";
   const series = useLiveFetch((s) => (picked ? get<AppMetricGroup[]>(`/metrics/app/${encodeURIComponent(picked.name)}`,
-                                                                        { group_by: by || null }, s) : Promise.resolve([])),
+                                                                        // history: the whole run (the range is fitted to the data)
+                                                                        { group_by: by || null, since: info.live ? null : 0 }, s)
+                                                : Promise.resolve([])),
                               [picked?.name, by], ["app_metrics"], undefined, 2000);
   const chart = picked ? aligned(picked, series.data ?? []) : { data: [[]], defs: [] };
   return (
