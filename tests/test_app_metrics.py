@@ -188,3 +188,16 @@ def test_the_apis_metric_types_are_the_ones_the_agent_ships() -> None:
     from rayscope.runtime.ray_metric_names import APP_METRIC_TYPES
 
     assert typing.get_args(AppMetricType) == APP_METRIC_TYPES
+
+
+def test_retention_deletes_old_samples_and_keeps_the_latest_values(tmp_path: Path) -> None:
+    from rayscope.dashboard.store.retention import RetentionPolicy, enforce
+
+    conn = open_writer(tmp_path / "head.db")
+    apply_batch(conn, "a@s", "aa", pb.Batch(seq=1, app_metrics=[_scrape(1000.0, [_counter(1, 2)])]))
+    apply_batch(conn, "a@s", "aa", pb.Batch(seq=2, app_metrics=[_scrape(9000.0, [_counter(5, 6)])]))
+    enforce(conn, RetentionPolicy(sample_hours=1.0), now=9000.0 + 60)
+    assert [r[0] for r in conn.execute("SELECT DISTINCT ts FROM app_metric_samples")] == [9000.0]
+    conn.row_factory = sqlite3.Row
+    listed = list_app_metrics(conn)
+    assert {v.tags["bank"]: v.value for v in listed[0].series} == {"north": 5.0, "south": 6.0}
