@@ -123,10 +123,42 @@ def test_none_of_rays_own_families_is_taken_for_an_application_metric(rayscope_c
     for body in _ray_expositions(truth):
         families |= {ln.split()[2] for ln in body.splitlines() if ln.startswith("# TYPE ")}
     assert len(families) > 20  # Ray's own are there
+    ours = NAMES | {"ray_shard_reads"}  # what this file's workloads define
     users = {f.removesuffix("_total") for f in families if is_application_metric(f)}
-    assert users <= NAMES, sorted(users - NAMES)
+    assert users <= ours, sorted(users - ours)
+    rays_own = {f.removesuffix("_total") for f in families} - ours
     listed = {m["name"] for m in _api(rayscope_cluster, "/metrics/app")}
-    assert listed == NAMES
+    assert NAMES <= listed and not listed & rays_own, sorted(listed)
+
+
+def test_series_past_the_bound_are_dropped_and_reported(rayscope_cluster: LocalCluster) -> None:
+    """120 tag values of one counter on one node: 100 reach the head, the other 20 are a DropReport."""
+    from rayscope.agent.collectors.app_metrics import MAX_SERIES_PER_METRIC, SERIES_REASON
+
+    shards = MAX_SERIES_PER_METRIC + 20
+    proc = subprocess.Popen([sys.executable, str(WORKLOAD), rayscope_cluster.gcs_address, "many", str(shards)],
+                            env=rayscope_cluster.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert read_line(proc.stdout, 180, "the workload's TRUTH line").startswith("TRUTH ")
+
+        def reported() -> dict[str, Any] | None:
+            drops = _api(rayscope_cluster, "/ingest/health")["drops"]
+            return next((d for d in drops if d["source"] == "app_metrics" and d["reason"] == SERIES_REASON), None)
+
+        drop = wait_for("the bound's DropReport", reported, timeout=120, every=1.0)
+        assert drop["count"] >= 20 and drop["count"] % 20 == 0  # 20 per scrape
+        assert "ray_shard_reads: 20 series" in drop["last_detail"]
+        metric = next(m for m in _api(rayscope_cluster, "/metrics/app") if m["name"] == "ray_shard_reads")
+        assert metric["series_count"] == MAX_SERIES_PER_METRIC
+        assert all(v["value"] == 1.0 for v in metric["series"])
+        proc.stdin.close()
+        wait_or_kill(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_metrics_page_lists_the_metric_and_charts_it(rayscope_cluster: LocalCluster, truth: dict[str, Any],

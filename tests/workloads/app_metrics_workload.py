@@ -6,6 +6,8 @@ ray.util.metrics, a Counter `failed_withdrawals` (tag `bank`: north 3, south 2),
 numbers and every node's metrics export address (from `ray.nodes()`), and keeps the actor alive
 (Ray exports a process's metrics only while it lives) until
 its stdin closes.
+`python app_metrics_workload.py GCS_ADDRESS many N` instead has an actor count one read on each of N
+shards (Counter `shard_reads`, tag `shard`: "0".."N-1"), prints `TRUTH {"shards": N}` and waits likewise.
 """
 from __future__ import annotations
 
@@ -40,7 +42,23 @@ class Bank:
         return True
 
 
-if __name__ == "__main__":
+@ray.remote(num_cpus=0)
+class Shards:
+    def read_all(self, n: int) -> bool:
+        reads = Counter("shard_reads", description="Reads per shard.", tag_keys=("shard",))
+        for i in range(n):
+            reads.inc(1.0, tags={"shard": str(i)})
+        return True
+
+
+if __name__ == "__main__" and sys.argv[2:3] == ["many"]:
+    ray.init(address=sys.argv[1], log_to_driver=False)
+    shards = Shards.remote()
+    assert ray.get(shards.read_all.remote(int(sys.argv[3])))
+    print("TRUTH " + json.dumps({"shards": int(sys.argv[3])}), flush=True)
+    sys.stdin.read()
+    ray.shutdown()
+elif __name__ == "__main__":
     ray.init(address=sys.argv[1], log_to_driver=False)
     bank = Bank.remote()
     assert ray.get(bank.record.remote())
