@@ -21,6 +21,7 @@ import psutil
 
 from rayscope.agent.batching import split_batch
 from rayscope.agent.checkpoint import OffsetStore
+from rayscope.agent.collectors.app_metrics import AppMetricsCollector
 from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
@@ -118,6 +119,9 @@ class Agent:
         self.store = ObjectStoreCollector(ident.raylet_address, ident.node_ip, token)
         self.workers = self._worker_table(ident, token)
         self.metrics = NodeMetricsCollector(ident.node_id)
+        if ident.ray_metrics_url is None:
+            log.warning("Ray's metrics export port of this node is not known: no application metrics")
+        self.app_metrics = AppMetricsCollector(ident.ray_metrics_url)
         self.http, self.metrics_url = serve(self.metrics, args.metrics_host or ident.node_ip, args.metrics_port)
         hello = AgentHello(
             agent_id=f"{ident.node_id}@{ident.session_name}", node_id=ident.node_id, node_ip=ident.node_ip,
@@ -178,7 +182,8 @@ class Agent:
         by_pid = gpu_memory_by_pid(gpus)
         for p in procs.processes:
             p.gpu_memory_used = by_pid.get(p.pid, 0)
-        self.volatile.add(node=node, store=stats.store if stats else None, processes=procs, objects=stats.objects if stats else None)
+        self.volatile.add(node=node, store=stats.store if stats else None, processes=procs,
+                          objects=stats.objects if stats else None, app=self.app_metrics.sample())
         self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, agent=self._self_metrics())
         self.report_link()
 
@@ -223,7 +228,7 @@ class Agent:
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()
-                               + self.volatile.take_drop_reports())
+                               + self.volatile.take_drop_reports() + self.app_metrics.take_drop_reports())
             # a held batch's worker rows are not committed: the next poll offers them again
             self._held = split_batch(batch)
             if not self._spool_all(self._held):

@@ -22,13 +22,42 @@ from typing import Optional, Sequence, TypeVar, Union
 from google.protobuf.message import Message
 
 from rayscope.wire.limits import ATTACHED_BYTES, ENVELOPE_BYTES, MAX_MESSAGE_BYTES
-from rayscope.wire.rayscope_ingest_pb2 import Batch, DropReport, NodeSample, ObjectSnapshot, ObjectStoreSample, ProcessSnapshot
+from rayscope.wire.rayscope_ingest_pb2 import (
+    AppMetricScrape,
+    Batch,
+    DropReport,
+    NodeSample,
+    ObjectSnapshot,
+    ObjectStoreSample,
+    ProcessSnapshot,
+)
 
 OBJECTS_BYTES = ATTACHED_BYTES * 3 // 4  # the object table's share; samples and processes get the rest
 PROCESSES_BYTES = ATTACHED_BYTES // 8
 OBJECTS_CUT_REASON = "object snapshot over the wire's limit: the smallest objects' refs not shipped"
 PROCESSES_CUT_REASON = "process snapshot over the wire's limit: the smallest processes not shipped"
 ROW_FRAMING = 6  # a repeated field's tag and length prefix
+# One application-metrics scrape at most (what is left of ATTACHED_BYTES beside full object and
+# process snapshots is 1/8; a scrape bigger than the room would wait forever at the ring's head).
+APP_SCRAPE_BYTES = ATTACHED_BYTES // 16
+APP_RING_BYTES = 4 << 20  # all unsent scrapes together (the agent's memory budget)
+APP_CUT_REASON = "application metrics scrape over the wire's limit: its last families not shipped"
+APP_RING_REASON = "in-memory application metrics buffer full (head unreachable)"
+
+
+def cut_scrape(scrape: AppMetricScrape, max_bytes: int = APP_SCRAPE_BYTES) -> Optional[DropReport]:
+    """Keep `scrape`'s families, in order, while they fit in `max_bytes`; None when all fit."""
+    if scrape.ByteSize() <= max_bytes:
+        return None
+    families = list(scrape.families)
+    kept, cut_bytes = _fit(families, AppMetricScrape(ts=scrape.ts).ByteSize(), max_bytes)
+    del scrape.families[:]
+    scrape.families.extend(families[:kept])
+    cut = [f.name for f in families[kept:]]
+    return DropReport(source="app_metrics", reason=APP_CUT_REASON, count=sum(len(f.series) for f in families[kept:]),
+                      bytes=cut_bytes, ts=time.time(),
+                      detail=f"{kept} of {len(families)} families shipped (limit {max_bytes} bytes); cut: "
+                             + ", ".join(cut)[:400])
 
 
 def cut_snapshot(snap: Union[ObjectSnapshot, ProcessSnapshot], max_bytes: int) -> Optional[DropReport]:
@@ -73,6 +102,7 @@ class _Load:
     stores: list[ObjectStoreSample] = field(default_factory=list)
     processes: Optional[ProcessSnapshot] = None
     objects: Optional[ObjectSnapshot] = None
+    apps: list[AppMetricScrape] = field(default_factory=list)
 
 
 class VolatileBuffer:
@@ -81,6 +111,9 @@ class VolatileBuffer:
         self.lock = threading.Lock()
         self.nodes: deque[NodeSample] = deque()
         self.stores: deque[ObjectStoreSample] = deque()
+        self.apps: deque[AppMetricScrape] = deque()  # bounded by APP_RING_BYTES
+        self._apps_bytes = 0
+        self._apps_dropped = 0  # scrapes dropped from a full ring, not yet reported
         self.processes: Optional[ProcessSnapshot] = None
         self.objects: Optional[ObjectSnapshot] = None
         self.inflight: dict[int, _Load] = {}
@@ -89,8 +122,13 @@ class VolatileBuffer:
         self._reports: list[DropReport] = []  # snapshot cuts not yet carried by a batch
 
     def add(self, node: Optional[NodeSample] = None, store: Optional[ObjectStoreSample] = None,
-            processes: Optional[ProcessSnapshot] = None, objects: Optional[ObjectSnapshot] = None) -> None:
+            processes: Optional[ProcessSnapshot] = None, objects: Optional[ObjectSnapshot] = None,
+            app: Optional[AppMetricScrape] = None) -> None:
         with self.lock:
+            if app is not None:
+                self._keep_report(cut_scrape(app))
+                self.apps.append(app)
+                self._apps_bytes += app.ByteSize()
             if node is not None:
                 self.nodes.append(node)
             if store is not None:
@@ -113,12 +151,19 @@ class VolatileBuffer:
                 ring.popleft()
                 self.dropped += 1
                 self._unreported += 1
+        while self._apps_bytes > APP_RING_BYTES and self.apps:
+            self._apps_bytes -= self.apps.popleft().ByteSize()
+            self._apps_dropped += 1
 
     def take_drop_reports(self) -> list[DropReport]:
         """What was dropped or cut since the last call, for the next spooled batch to carry."""
         with self.lock:
             out, self._reports = self._reports, []
             n, self._unreported = self._unreported, 0
+            apps, self._apps_dropped = self._apps_dropped, 0
+        if apps:
+            out.append(DropReport(source="app_metrics", reason=APP_RING_REASON, count=apps, ts=time.time(),
+                                  detail=f"{apps} scrape(s) of this node's application metrics, oldest first"))
         if n:
             out.append(DropReport(source="metrics", reason="in-memory sample buffer full (head unreachable)",
                                   count=n, ts=time.time()))
@@ -139,9 +184,12 @@ class VolatileBuffer:
                     setattr(self, name, None)
             room = _take_fitting(self.nodes, load.nodes, room)
             room = _take_fitting(self.stores, load.stores, room)
+            room = _take_fitting(self.apps, load.apps, room)
+            self._apps_bytes -= sum(a.ByteSize() for a in load.apps)
             self.inflight[batch.seq] = load
         batch.node_samples.extend(load.nodes)
         batch.object_store.extend(load.stores)
+        batch.app_metrics.extend(load.apps)
         if load.processes is not None:
             batch.processes.CopyFrom(load.processes)
         if load.objects is not None:
@@ -159,6 +207,8 @@ class VolatileBuffer:
                 load = self.inflight.pop(seq)
                 self.nodes.extendleft(reversed(load.nodes))
                 self.stores.extendleft(reversed(load.stores))
+                self.apps.extendleft(reversed(load.apps))
+                self._apps_bytes += sum(a.ByteSize() for a in load.apps)
                 self.processes = self.processes or load.processes
                 self.objects = self.objects or load.objects
             self._bound()

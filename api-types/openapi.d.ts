@@ -330,6 +330,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/metrics/app": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * App Metrics
+         * @description Every metric recorded with ray.util.metrics that an agent has shipped.
+         */
+        get: operations["app_metrics_api_v1_metrics_app_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/app/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * App Metric Series
+         * @description The range is fitted to the samples inside [since, until] (default: the last hour).
+         */
+        get: operations["app_metric_series_api_v1_metrics_app__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/metrics/targets": {
         parameters: {
             query?: never;
@@ -573,6 +613,73 @@ export interface components {
             states: {
                 [key: string]: number;
             };
+        };
+        /**
+         * AppMetric
+         * @description A metric the user's code records with ray.util.metrics, as Ray exports it (`ray_<name>`).
+         */
+        AppMetric: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "counter" | "gauge" | "histogram";
+            /** Description */
+            description: string;
+            /** Tag Keys */
+            tag_keys: string[];
+            /** Series Count */
+            series_count: number;
+            /** First Seen */
+            first_seen: number;
+            /** Last Seen */
+            last_seen: number;
+            /** Series */
+            series: components["schemas"]["AppMetricValue"][];
+        };
+        /**
+         * AppMetricGroup
+         * @description One line of a chart: the tag sets whose `group_by` tag has this value (all of them when the
+         *     query has no group_by: `group` is None), summed over nodes.
+         */
+        AppMetricGroup: {
+            /** Group */
+            group: string | null;
+            /** Points */
+            points: components["schemas"]["AppMetricPoint"][];
+        };
+        /** AppMetricPoint */
+        AppMetricPoint: {
+            /** Ts */
+            ts: number;
+            /** Value */
+            value: number | null;
+            /** Count */
+            count: number | null;
+            /** Sum */
+            sum: number | null;
+        };
+        /**
+         * AppMetricValue
+         * @description One tag set of an application metric now: each node's latest value, summed over nodes.
+         */
+        AppMetricValue: {
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
+            /** Value */
+            value: number | null;
+            /** Count */
+            count: number | null;
+            /** Sum */
+            sum: number | null;
+            /** Nodes */
+            nodes: number;
+            /** Ts */
+            ts: number;
         };
         /** ClusterInfo */
         ClusterInfo: {
@@ -1306,7 +1413,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -1324,6 +1431,10 @@ export interface components {
 export type Actor = components['schemas']['Actor'];
 export type ActorSummary = components['schemas']['ActorSummary'];
 export type ActorSummaryRow = components['schemas']['ActorSummaryRow'];
+export type AppMetric = components['schemas']['AppMetric'];
+export type AppMetricGroup = components['schemas']['AppMetricGroup'];
+export type AppMetricPoint = components['schemas']['AppMetricPoint'];
+export type AppMetricValue = components['schemas']['AppMetricValue'];
 export type ClusterInfo = components['schemas']['ClusterInfo'];
 export type DebugResumed = components['schemas']['DebugResumed'];
 export type DebugSession = components['schemas']['DebugSession'];
@@ -2334,6 +2445,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeMetricSeries"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    app_metrics_api_v1_metrics_app_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppMetric"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    app_metric_series_api_v1_metrics_app__name__get: {
+        parameters: {
+            query?: {
+                since?: number | null;
+                until?: number | null;
+                group_by?: string | null;
+                max_points?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppMetricGroup"][];
                 };
             };
             /** @description Bad Request */

@@ -1,4 +1,7 @@
-"""`rayscope metrics prometheus-config | grafana-config`: ready-made Prometheus and Grafana setup.
+"""`rayscope metrics list | prometheus-config | grafana-config`.
+
+list prints the application metrics (ray.util.metrics) the agents shipped: each tag set's latest
+value summed over nodes (a histogram's count and sum), or the API's JSON with --json.
 
 prometheus-config writes a prometheus.yml that finds every agent and the head through the
 head's http_sd endpoint (or its file_sd file with `--sd file`) and scrapes them with the
@@ -9,6 +12,7 @@ generated dashboards (grafana/).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -16,10 +20,11 @@ from typing import Any, Optional
 import yaml
 
 from rayscope.cli.client import HeadClient, HeadError, NoHeadConfigured, resolve_target
+from rayscope.cli.format import Column, render_table, terminal_width
 from rayscope.cli.state_cli import _common_options, _guard
 from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard.config import default_file_sd
-from rayscope.dashboard.models import API_PREFIX, ClusterInfo
+from rayscope.dashboard.models import API_PREFIX, AppMetric, AppMetricValue, ClusterInfo
 from rayscope.runtime.state import StateError, local_head
 
 JOB = "rayscope"
@@ -100,6 +105,53 @@ def cmd_prometheus_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(x: Optional[float]) -> str:
+    return "" if x is None else f"{x:g}"
+
+
+def _reading(metric: AppMetric, v: AppMetricValue) -> str:
+    if metric.type == "histogram":
+        return f"count={_number(v.count)} sum={_number(v.sum)}"
+    return _number(v.value)
+
+
+def list_rows(metrics: list[AppMetric]) -> list[dict[str, str]]:
+    """One row per metric and tag set (a metric without series yet gets one row with no value)."""
+    rows: list[dict[str, str]] = []
+    for metric in metrics:
+        values: list[Optional[AppMetricValue]] = list(metric.series) or [None]
+        for v in values:
+            rows.append({"name": metric.name, "type": metric.type,
+                         "tags": ",".join(f"{k}={t}" for k, t in sorted(v.tags.items())) if v else "",
+                         "value": _reading(metric, v) if v else "", "nodes": str(v.nodes) if v else "0"})
+    return rows
+
+
+_LIST_COLUMNS = [
+    Column("NAME", lambda r: r["name"], priority=0, shrink=True, min_width=12),
+    Column("TYPE", lambda r: r["type"], priority=10),
+    Column("TAGS", lambda r: r["tags"], priority=20, shrink=True),
+    Column("VALUE", lambda r: r["value"], priority=5, align_right=True),
+    Column("NODES", lambda r: r["nodes"], priority=30, align_right=True),
+]
+
+
+@_guard
+def cmd_list(args: argparse.Namespace) -> int:
+    target = resolve_target(args.address, args.token, args.tls_ca)
+    with HeadClient(target, timeout=args.timeout) as client:
+        metrics = client.get("/metrics/app", list[AppMetric])
+    if args.name:
+        metrics = [x for x in metrics if x.name in (args.name, "ray_" + args.name)]
+    if args.format == "json":
+        sys.stdout.write(json.dumps([x.model_dump(mode="json") for x in metrics]) + "\n")
+    elif not metrics:
+        print("No application metrics found." + (f" (none named {args.name})" if args.name else ""))
+    else:
+        print(render_table(_LIST_COLUMNS, list_rows(metrics), terminal_width()))
+    return 0
+
+
 def cmd_grafana_config(args: argparse.Namespace) -> int:
     from rayscope.grafana.render import write_provisioning
 
@@ -110,9 +162,15 @@ def cmd_grafana_config(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add `metrics` with its two subcommands (called by cli/main.py)."""
-    p = subparsers.add_parser("metrics", help="Prometheus and Grafana configuration for this cluster")
+    """Add `metrics` with its subcommands (called by cli/main.py)."""
+    p = subparsers.add_parser("metrics", help="application metrics; Prometheus and Grafana configuration")
     sub = p.add_subparsers(dest="metrics_command", required=True, metavar="SUBCOMMAND")
+    lst = sub.add_parser("list", parents=[_common_options()],
+                         help="application metrics (ray.util.metrics) with their tags and latest values")
+    lst.add_argument("--name", help="only this metric (as exported, ray_NAME, or as defined, NAME)")
+    lst.add_argument("--format", choices=["default", "json"], default="default")
+    lst.add_argument("--json", dest="format", action="store_const", const="json", help="print the API's JSON")
+    lst.set_defaults(func=cmd_list)
     prom = sub.add_parser("prometheus-config", parents=[_common_options()],
                           help="write a prometheus.yml that discovers and scrapes every agent and the head")
     prom.add_argument("--out", help="file to write (default: stdout)")

@@ -277,6 +277,48 @@ class NodeMetricSeries(ApiModel):
     points: list[NodeMetricPoint]
 
 
+AppMetricType = Literal["counter", "gauge", "histogram"]
+
+
+class AppMetricValue(ApiModel):
+    """One tag set of an application metric now: each node's latest value, summed over nodes."""
+
+    tags: dict[str, str]
+    value: Optional[float] = None  # counter: total; gauge: value (None for a histogram)
+    count: Optional[float] = None  # histogram: observations (None otherwise)
+    sum: Optional[float] = None  # histogram: sum of observations
+    nodes: int  # nodes that reported this tag set
+    ts: float  # the newest of those reports
+
+
+class AppMetric(ApiModel):
+    """A metric the user's code records with ray.util.metrics, as Ray exports it (`ray_<name>`)."""
+
+    name: str
+    type: AppMetricType
+    description: str
+    tag_keys: list[str]
+    series_count: int  # tag sets (over all nodes)
+    first_seen: float
+    last_seen: float
+    series: list[AppMetricValue]
+
+
+class AppMetricPoint(ApiModel):
+    ts: float
+    value: Optional[float] = None  # counter/gauge: sum over nodes and the group's tag sets
+    count: Optional[float] = None  # histogram
+    sum: Optional[float] = None  # histogram
+
+
+class AppMetricGroup(ApiModel):
+    """One line of a chart: the tag sets whose `group_by` tag has this value (all of them when the
+    query has no group_by: `group` is None), summed over nodes."""
+
+    group: Optional[str] = None
+    points: list[AppMetricPoint]
+
+
 class DropCount(ApiModel):
     node_id: Optional[str] = None
     source: str
@@ -307,7 +349,7 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions", "workers"]
+                  "debug_sessions", "workers", "app_metrics"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

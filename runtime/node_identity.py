@@ -31,6 +31,12 @@ class NodeIdentity:
     session_name: str
     is_head: bool
     gcs_address: str = ""  # GCS's IP:PORT from the raylet's --gcs-address ("" when not known)
+    metrics_export_port: int = 0  # Ray's Prometheus endpoint of this node (raylet's --metrics_export_port; 0: unknown)
+
+    @property
+    def ray_metrics_url(self) -> Optional[str]:
+        """This node's Ray metrics endpoint (application metrics come from it), None when unknown."""
+        return f"http://{self.node_ip}:{self.metrics_export_port}/metrics" if self.metrics_export_port else None
 
     @property
     def raylet_address(self) -> str:
@@ -68,11 +74,19 @@ def _from_process(session_dir: str, node_ip: Optional[str]) -> Optional[NodeIden
                 session_name=os.path.basename(session_dir),
                 is_head=_is_head(session_dir, flags.get("node_id", "")),
                 gcs_address=flags.get("gcs_address", ""),
+                metrics_export_port=_int(flags.get("metrics_export_port", "0")),
             )
         )
     if node_ip is not None:
         found = [f for f in found if f.node_ip == node_ip] or found
     return found[0] if found and found[0].node_id and found[0].raylet_port else None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
 
 
 _LOG_PID = re.compile(rb"^\[[^\]]* [A-Z] (\d+) \d+\] \(raylet\)")

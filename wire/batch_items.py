@@ -17,7 +17,7 @@ __all__ = ["BatchItems", "batch_items"]
 class BatchItems:
     events: int  # Ray lifecycle deltas: tasks, actors, nodes, jobs, workers, submitted jobs
     lines: int  # log lines
-    samples: int  # node and object-store samples
+    samples: int  # node and object-store samples, application-metrics scrapes
     snapshots: int  # the process and object-reference snapshots (0, 1 or 2)
 
     @property
@@ -31,6 +31,6 @@ def batch_items(batch: Batch) -> BatchItems:
         events=(len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.workers)
                 + len(batch.submission_jobs)),
         lines=len(batch.log_lines),
-        samples=len(batch.node_samples) + len(batch.object_store),
+        samples=len(batch.node_samples) + len(batch.object_store) + len(batch.app_metrics),
         snapshots=int(batch.HasField("processes")) + int(batch.HasField("objects")),
     )

@@ -85,7 +85,7 @@ class Ack(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs")
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class Batch(_message.Message):
     DROPS_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     SUBMISSION_JOBS_FIELD_NUMBER: _ClassVar[int]
+    APP_METRICS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     created_at: float
     tasks: _containers.RepeatedCompositeFieldContainer[TaskEvent]
@@ -116,7 +117,8 @@ class Batch(_message.Message):
     drops: _containers.RepeatedCompositeFieldContainer[DropReport]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerEvent]
     submission_jobs: _containers.RepeatedCompositeFieldContainer[SubmissionJobEvent]
-    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ...) -> None: ...
+    app_metrics: _containers.RepeatedCompositeFieldContainer[AppMetricScrape]
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time")
@@ -542,6 +544,49 @@ class ObjectRef(_message.Message):
     job_id: str
     worker_id: str
     def __init__(self, object_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., pid: _Optional[int] = ..., worker_type: _Optional[str] = ..., call_site: _Optional[str] = ..., task_status: _Optional[str] = ..., attempt: _Optional[int] = ..., object_size: _Optional[int] = ..., reference_type: _Optional[str] = ..., job_id: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class AppMetricScrape(_message.Message):
+    __slots__ = ("ts", "families")
+    TS_FIELD_NUMBER: _ClassVar[int]
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    ts: float
+    families: _containers.RepeatedCompositeFieldContainer[AppMetricFamily]
+    def __init__(self, ts: _Optional[float] = ..., families: _Optional[_Iterable[_Union[AppMetricFamily, _Mapping]]] = ...) -> None: ...
+
+class AppMetricFamily(_message.Message):
+    __slots__ = ("name", "type", "description", "series")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    description: str
+    series: _containers.RepeatedCompositeFieldContainer[AppMetricSeries]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., series: _Optional[_Iterable[_Union[AppMetricSeries, _Mapping]]] = ...) -> None: ...
+
+class AppMetricSeries(_message.Message):
+    __slots__ = ("tags", "value", "bucket_bounds", "bucket_counts", "sum", "count")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.ScalarMap[str, str]
+    value: float
+    bucket_bounds: _containers.RepeatedScalarFieldContainer[float]
+    bucket_counts: _containers.RepeatedScalarFieldContainer[float]
+    sum: float
+    count: float
+    def __init__(self, tags: _Optional[_Mapping[str, str]] = ..., value: _Optional[float] = ..., bucket_bounds: _Optional[_Iterable[float]] = ..., bucket_counts: _Optional[_Iterable[float]] = ..., sum: _Optional[float] = ..., count: _Optional[float] = ...) -> None: ...
 
 class DropReport(_message.Message):
     __slots__ = ("source", "reason", "count", "bytes", "detail", "ts")

@@ -3,11 +3,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from rayscope.dashboard.api import actors, cluster, jobs, log_tail, logs, metrics, nodes, prometheus, runtime_state, tasks, timeline
+from rayscope.dashboard.api import (
+    actors,
+    app_metrics,
+    cluster,
+    jobs,
+    log_tail,
+    logs,
+    metrics,
+    nodes,
+    prometheus,
+    runtime_state,
+    tasks,
+    timeline,
+)
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, prometheus, log_tail, timeline):
+    for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
+                   timeline):
         router.include_router(module.router)
     return router

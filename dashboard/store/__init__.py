@@ -13,7 +13,7 @@ from typing import Optional
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import NotFound
-from rayscope.dashboard.store import read_health, read_logs, read_metrics, read_tasks, rows, specs
+from rayscope.dashboard.store import read_app_metrics, read_health, read_logs, read_metrics, read_tasks, rows, specs
 from rayscope.dashboard.store.apply_batch import (
     CommitResult,
     PreparedBatches,
@@ -202,6 +202,13 @@ class Store:
     def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int,
                     raw_s: float = read_metrics.DEFAULT_RAW_S):
         return read_metrics.node_series(self.conn, node_id, since, until, max_points, raw_s)
+
+    def app_metrics(self) -> list[m.AppMetric]:
+        return read_app_metrics.list_app_metrics(self.conn)
+
+    def app_metric_series(self, name: str, since: float, until: float, group_by: Optional[str],
+                          max_points: int) -> list[m.AppMetricGroup]:
+        return read_app_metrics.app_metric_series(self.conn, name, since, until, group_by, max_points)
 
     def ingest_health(self) -> m.IngestHealth:
         return read_health.ingest_health(self.conn, self.live, time.time())

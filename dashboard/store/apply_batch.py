@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rayscope.dashboard.store.apply_app_metrics import apply_app_metrics
 from rayscope.dashboard.store.apply_lifecycle import (
     apply_actors,
     apply_jobs,
@@ -204,6 +205,7 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_log_lines(ctx, batch.log_lines)
         apply_node_samples(ctx, batch.node_samples)
         apply_object_store(ctx, batch.object_store)
+        apply_app_metrics(ctx, batch.app_metrics)
         if batch.HasField("processes"):
             apply_processes(ctx, batch.processes)
         if batch.HasField("objects"):

@@ -1,4 +1,4 @@
-"""Deleting old samples and log lines (runs in the writer process, in small chunks).
+"""Deleting old samples (node, object store, application metrics) and log lines (runs in the writer process, in small chunks).
 
 Each transaction is all or nothing: on an error it is rolled back before the error goes up, so
 the writer's connection is never left inside a half-done transaction (the next batch's
@@ -62,7 +62,8 @@ def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> in
     """Deletes what is older than the policy (strictly before now - hours); returns how many rows."""
     cut = now - policy.sample_hours * 3600
     n = _transaction(conn, [("DELETE FROM node_samples WHERE ts < ?", (cut,)),
-                            ("DELETE FROM object_store_samples WHERE ts < ?", (cut,))])
+                            ("DELETE FROM object_store_samples WHERE ts < ?", (cut,)),
+                            ("DELETE FROM app_metric_samples WHERE ts < ?", (cut,))])
     if policy.log_hours is not None:
         n += _delete_chunked(conn, DELETE_OLD_LINES, now - policy.log_hours * 3600)
     return n

@@ -315,6 +315,41 @@ CREATE TABLE IF NOT EXISTS object_store_samples (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS object_store_samples_by_time ON object_store_samples(ts);
 
+-- Application metrics (ray.util.metrics, agent/collectors/app_metrics.py): one row per metric, every
+-- scrape's value per (tags, node) with tags as canonical JSON (sorted keys), and the latest value per
+-- (tags, node) kept by apply_app_metrics.py so the listing reads no history. Histograms keep their
+-- cumulative buckets as JSON [[le, count], ...] with "+Inf" for the last bound.
+CREATE TABLE IF NOT EXISTS app_metrics (
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS app_metric_samples (
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  value REAL,
+  hist_sum REAL,
+  hist_count REAL,
+  buckets TEXT,
+  PRIMARY KEY (name, ts, tags, node_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS app_metric_samples_by_time ON app_metric_samples(ts);
+CREATE TABLE IF NOT EXISTS app_metric_latest (
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  value REAL,
+  hist_sum REAL,
+  hist_count REAL,
+  buckets TEXT,
+  PRIMARY KEY (name, tags, node_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS processes (
   node_id TEXT NOT NULL,
   pid INTEGER NOT NULL,

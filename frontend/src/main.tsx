@@ -10,6 +10,7 @@ import { match, useLocation } from "./router";
 import type { ClusterInfo } from "./types";
 import "./styles.css";
 import { ActorPage, ActorsPage } from "./pages/actors";
+import { AppMetricsPage } from "./pages/app-metrics";
 import { DebuggerPage } from "./pages/debugger";
 import { JobPage, JobsPage } from "./pages/jobs";
 import { LogsPage } from "./pages/logs";
@@ -37,6 +38,7 @@ const ROUTES: Route[] = [
   ["/workers", () => <WorkersPage />],
   ["/objects", (_p, i) => <ObjectsPage info={i} />],
   ["/logs", () => <LogsPage />],
+  ["/app-metrics", (_p, i) => <AppMetricsPage info={i} />],
   ["/debugger", () => <DebuggerPage />],
 ];
 

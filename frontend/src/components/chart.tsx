@@ -20,7 +20,8 @@ function describe(host: HTMLDivElement | null, data: (number | null)[][]): void 
 }
 
 export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[]; height?: number;
-                                   fmt?: (v: number) => string; yMax?: number; emptyTop?: number; testid?: string }) {
+                                   fmt?: (v: number) => string; yMax?: number; emptyTop?: number; testid?: string;
+                                   showPoints?: boolean }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const zoomed = useRef(false);
@@ -44,7 +45,7 @@ export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[
         {},
         ...props.series.map((s) => ({
           label: s.label, stroke: s.color, width: 1.5, fill: s.fill ? s.color + "22" : undefined,
-          value: (_u: uPlot, v: number | null) => (v === null ? "–" : fmt(v)), points: { show: false },
+          value: (_u: uPlot, v: number | null) => (v === null ? "–" : fmt(v)), points: { show: props.showPoints ?? false },
         })),
       ],
       hooks: {
@@ -57,7 +58,7 @@ export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[
     const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, host.clientWidth), height: props.height ?? 180 }));
     ro.observe(host);
     return () => { ro.disconnect(); u.destroy(); plot.current = null; };
-  }, [key, props.height, props.yMax]);
+  }, [key, props.height, props.yMax, props.showPoints]);
 
   useEffect(() => {
     plot.current?.setData(props.data as uPlot.AlignedData, !zoomed.current);

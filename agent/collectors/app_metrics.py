@@ -1,0 +1,211 @@
+"""Application metrics (ray.util.metrics) read from this node's Ray metrics endpoint.
+
+Why here and so: Ray exports what users record only through each node's Prometheus endpoint
+(the raylet's `--metrics_export_port`, served by Ray's dashboard agent), so without a Prometheus
+server nobody sees it. The agent reads its own node's endpoint every SCRAPE_EVERY_S (Ray's
+workers push to that endpoint every 10 s, so reading it more often finds nothing new), keeps the
+user's families only (runtime/ray_metric_names.py), sums the series that differ only in Ray's own
+labels (several workers recording the same tags), and bounds what it ships:
+- at most MAX_SERIES_PER_METRIC tag sets per family: the first ones seen keep their place; new
+  ones past the bound are not shipped and each scrape says how many as a DropReport;
+- at most MAX_METRICS families per node, likewise.
+Cost: a 2.60 node's endpoint is ~400 KB of mostly Ray's own families; the text is cut into
+families with str.split (C speed) and only the user's are handed to prometheus_client's parser.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Optional
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from rayscope.runtime.ray_metric_names import APP_METRIC_TYPES, RAY_LABELS, is_application_metric
+from rayscope.wire.rayscope_ingest_pb2 import AppMetricFamily, AppMetricScrape, AppMetricSeries, DropReport
+
+log = logging.getLogger(__name__)
+
+SCRAPE_EVERY_S = 10.0
+TIMEOUT_S = 2.0
+MAX_SERIES_PER_METRIC = 100
+MAX_METRICS = 200
+MAX_RESPONSE_BYTES = 16 << 20
+SOURCE = "app_metrics"
+SERIES_REASON = f"application metric series over the per-metric bound ({MAX_SERIES_PER_METRIC}) not shipped"
+METRICS_REASON = f"application metrics over the per-node bound ({MAX_METRICS}) not shipped"
+
+TagKey = tuple[tuple[str, str], ...]
+
+
+def _chunks(text: str) -> list[str]:
+    """The families of a Prometheus text exposition, each without its leading `# HELP `."""
+    chunks = text.split("\n# HELP ")
+    if chunks[0].startswith("# HELP "):
+        chunks[0] = chunks[0][len("# HELP "):]
+    else:
+        chunks.pop(0)  # what comes before the first HELP line belongs to no family we keep
+    return chunks
+
+
+def _family_name(chunk: str) -> str:
+    """The name on a chunk's HELP line (a counter's with `_total`)."""
+    end = len(chunk)
+    for sep in (" ", "\n"):
+        i = chunk.find(sep, 0, end)
+        if i >= 0:
+            end = i
+    return chunk[:end]
+
+
+def application_text(text: str) -> str:
+    """Only the application metrics' families of `text` (see is_application_metric); Ray's own
+    families are skipped before anything is copied or parsed."""
+    return "".join("# HELP " + c + "\n" for c in _chunks(text) if is_application_metric(_family_name(c)))
+
+
+@dataclass
+class _Hist:
+    buckets: dict[float, float] = field(default_factory=dict)
+    sum: float = 0.0
+    count: float = 0.0
+
+
+def _tag_key(labels: dict[str, str]) -> TagKey:
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in RAY_LABELS and k != "le"))
+
+
+def parse_application_metrics(text: str) -> list[AppMetricFamily]:
+    """The application families of a node's exposition, each series summed over Ray's labels.
+    Types other than counter, gauge and histogram (none from ray.util.metrics) are skipped."""
+    families: list[AppMetricFamily] = []
+    for fam in text_string_to_metric_families(application_text(text)):
+        if fam.type not in APP_METRIC_TYPES:
+            continue
+        values: dict[TagKey, float] = {}
+        hists: dict[TagKey, _Hist] = {}
+        for s in fam.samples:
+            key = _tag_key(s.labels)
+            if fam.type != "histogram":
+                if s.name.endswith("_created"):
+                    continue
+                values[key] = values.get(key, 0.0) + s.value
+                continue
+            h = hists.setdefault(key, _Hist())
+            if s.name.endswith("_bucket"):
+                le = float(s.labels["le"])
+                h.buckets[le] = h.buckets.get(le, 0.0) + s.value
+            elif s.name.endswith("_sum"):
+                h.sum += s.value
+            elif s.name.endswith("_count"):
+                h.count += s.value
+        out = AppMetricFamily(name=fam.name, type=fam.type, description=fam.documentation)
+        for key, value in values.items():
+            out.series.append(AppMetricSeries(tags=dict(key), value=value))
+        for key, h in hists.items():
+            bounds = sorted(h.buckets)
+            out.series.append(AppMetricSeries(tags=dict(key), bucket_bounds=bounds,
+                                              bucket_counts=[h.buckets[b] for b in bounds], sum=h.sum, count=h.count))
+        families.append(out)
+    return families
+
+
+@dataclass
+class CardinalityBound:
+    """Remembers the series (and families) accepted so far; past the bounds, new ones are cut."""
+
+    max_series: int = MAX_SERIES_PER_METRIC
+    max_metrics: int = MAX_METRICS
+    accepted: dict[str, set[TagKey]] = field(default_factory=dict)
+
+    def apply(self, families: list[AppMetricFamily], ts: float) -> list[DropReport]:
+        """Cut `families` in place to the bounds; the reports say what was not shipped."""
+        cut_series: dict[str, int] = {}
+        cut_metrics: list[str] = []
+        kept: list[AppMetricFamily] = []
+        for fam in families:
+            seen = self.accepted.get(fam.name)
+            if seen is None:
+                if len(self.accepted) >= self.max_metrics:
+                    cut_metrics.append(fam.name)
+                    continue
+                seen = self.accepted[fam.name] = set()
+            keep: list[AppMetricSeries] = []
+            for s in fam.series:
+                key = tuple(sorted(s.tags.items()))
+                if key not in seen and len(seen) >= self.max_series:
+                    cut_series[fam.name] = cut_series.get(fam.name, 0) + 1
+                    continue
+                seen.add(key)
+                keep.append(s)
+            del fam.series[:]
+            fam.series.extend(keep)
+            kept.append(fam)
+        del families[:]
+        families.extend(kept)
+        reports: list[DropReport] = []
+        if cut_series:
+            reports.append(DropReport(
+                source=SOURCE, reason=SERIES_REASON, count=sum(cut_series.values()), ts=ts,
+                detail="; ".join(f"{n}: {c} series" for n, c in sorted(cut_series.items()))[:500]))
+        if cut_metrics:
+            reports.append(DropReport(source=SOURCE, reason=METRICS_REASON, count=len(cut_metrics), ts=ts,
+                                      detail=", ".join(sorted(cut_metrics))[:500]))
+        return reports
+
+
+class AppMetricsCollector:
+    """Scrapes `url` at most every SCRAPE_EVERY_S; `sample()` returns None between scrapes, when
+    Ray's endpoint is not known (no port) or does not answer (logged once per outage)."""
+
+    def __init__(self, url: Optional[str], every_s: float = SCRAPE_EVERY_S,
+                 bound: Optional[CardinalityBound] = None) -> None:
+        self.url = url
+        self.every_s = every_s
+        self.bound = bound or CardinalityBound()
+        self._next = 0.0
+        self._failing = False
+        self._reports: list[DropReport] = []
+
+    def sample(self, now: Optional[float] = None) -> Optional[AppMetricScrape]:
+        mono = time.monotonic()
+        if self.url is None or mono < self._next:
+            return None
+        self._next = mono + self.every_s
+        text = self._fetch()
+        if text is None:
+            return None
+        ts = now if now is not None else time.time()
+        try:
+            families = parse_application_metrics(text)
+        except ValueError as e:  # a malformed exposition: nothing of it is trusted
+            self._reports.append(DropReport(source=SOURCE, reason="Ray metrics endpoint unparseable", count=1,
+                                            ts=ts, detail=str(e)[:500]))
+            return None
+        self._reports.extend(self.bound.apply(families, ts))
+        if not families:
+            return None
+        scrape = AppMetricScrape(ts=ts)
+        scrape.families.extend(families)
+        return scrape
+
+    def take_drop_reports(self) -> list[DropReport]:
+        out, self._reports = self._reports, []
+        return out
+
+    def _fetch(self) -> Optional[str]:
+        assert self.url is not None
+        try:
+            with urllib.request.urlopen(self.url, timeout=TIMEOUT_S) as resp:  # noqa: S310 - our node's Ray
+                body: bytes = resp.read(MAX_RESPONSE_BYTES)
+        except (OSError, urllib.error.URLError) as e:
+            if not self._failing:
+                log.info("Ray metrics endpoint %s not readable (%s): application metrics wait", self.url, e)
+            self._failing = True
+            return None
+        if self._failing:
+            log.info("Ray metrics endpoint %s readable again", self.url)
+        self._failing = False
+        return body.decode("utf-8", "replace")

@@ -1,0 +1,50 @@
+"""Which of a Ray node's Prometheus metrics are the user's own (ray.util.metrics), and which
+labels Ray adds to them: the one owner of that rule.
+
+Ray 2.60 exports every metric, its own and the user's, on the node's metrics export port with
+the namespace `ray_` in front (`Counter("failed_withdrawals")` is `ray_failed_withdrawals`), and
+nothing in a family marks who defined it. So the rule is by name: a family is an application
+metric when its name starts with `ray_` and the rest does not start with one of the prefixes of
+Ray's own families below. The list is what a live 2.60 node's endpoint served (all of Core's
+families on a head node with tasks run), plus Core's that appear only in some states, and
+includes the libraries' families (`data_`, `serve_`, `train_`, `tune_`, `rllib_`), which
+Rayscope shows on their own pages, not as application metrics.
+Consequence, documented for users: an application metric whose own name starts with one of these
+prefixes (e.g. `Counter("tasks_done")`, `Gauge("node_temp")`) is taken for Ray's and not shown.
+tests/test_app_metrics_e2e.py checks on a real node that Ray's own families all match the rule.
+"""
+from __future__ import annotations
+
+RAY_NAMESPACE = "ray_"
+
+# The Prometheus types ray.util.metrics produces (Counter, Gauge, Histogram); the API's
+# AppMetricType (dashboard/models.py) is the same list as a Literal.
+APP_METRIC_TYPES: tuple[str, ...] = ("counter", "gauge", "histogram")
+
+RAY_OWN_PREFIXES: tuple[str, ...] = (
+    # Core, as a 2.60 node served them (GCS, raylet, core workers, the dashboard agent)
+    "cluster_", "component_", "finished_jobs", "gcs_", "grpc_", "health_check_", "internal_", "io_context_",
+    "job_", "local_resource_view_", "node_", "object_", "operation_", "owned_objects", "pull_manager_",
+    "push_manager_", "resources", "running_jobs", "scheduler_", "spill_manager_", "tasks", "total_lineage_bytes",
+    "worker_register_time",
+    # Core, served only in some states (actors, placement groups, memory pressure, autoscaler, exports)
+    "actors", "placement_groups", "memory_manager_", "unintentional_worker_failures", "autoscaler_",
+    "dashboard_", "event_aggregator_", "export_", "core_worker_", "raylet_", "process_startup_time",
+    "runtime_env_",
+    # the libraries
+    "data_", "serve_", "train_", "tune_", "rllib_", "llm_",
+)
+
+# Labels Ray adds to every series of a node's endpoint (not the user's tags). WorkerId is removed
+# too: series of several workers with the same user tags are summed, as the per-node figure.
+RAY_LABELS: frozenset[str] = frozenset({
+    "SessionName", "NodeAddress", "WorkerId", "Component", "Version", "JobId",
+    "otel_scope_name", "otel_scope_version", "otel_scope_schema_url",
+})
+
+
+def is_application_metric(family_name: str) -> bool:
+    """True for `ray_<name>` where <name> is not one of Ray's own families (see the module doc)."""
+    if not family_name.startswith(RAY_NAMESPACE):
+        return False
+    return not family_name[len(RAY_NAMESPACE):].startswith(RAY_OWN_PREFIXES)
