@@ -6,7 +6,6 @@ page still show the same numbers.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from typing import Any, Iterator
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from browser import Browser
+from history_dashboard import history_dashboard
 from polling import read_line, wait_for, wait_or_kill
 from rayscope.runtime.local_cluster import local_cluster
 from test_app_metrics_e2e import NAMES, WORKLOAD, _expected, _ray_histogram_sums, _shown
@@ -57,21 +57,9 @@ def history() -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
         assert head is not None
         stop = c.cli("stop", timeout=180)
         assert stop.returncode == 0, stop.stderr
-        dash = subprocess.Popen([sys.executable, "-m", "rayscope.cli.main", "dashboard", "--db", head.db_path],
-                                env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            ui = ""
-            for _ in range(5):
-                out = read_line(dash.stdout, 120, "the dashboard's 'web UI:' line")  # type: ignore[arg-type]
-                if out.startswith("web UI: "):
-                    ui = out.split(" ", 2)[2].strip()
-                    break
-            assert ui, "no 'web UI:' line"
+        with history_dashboard(head.db_path, c.env) as (ui, _):
             url, token = ui.split("/#token=", 1)
             yield url, token, {"metrics": live, "want": want}, c.env
-        finally:
-            dash.send_signal(signal.SIGTERM)
-            wait_or_kill(dash, 20)
 
 
 def test_history_api_and_cli_show_the_recorded_values(history) -> None:

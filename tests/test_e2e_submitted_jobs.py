@@ -9,7 +9,6 @@ submission id, status, entrypoint, message, driver exit code and the driver's jo
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import uuid
@@ -21,7 +20,8 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import Browser, Tab
-from polling import read_line, wait_for, wait_or_kill
+from history_dashboard import history_dashboard
+from polling import wait_for
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
@@ -192,20 +192,8 @@ def history(run) -> Iterator[str]:
     db = c.state.nodes[0].head_service.db_path  # left in place by `stop`
     stop = c.cli("stop", timeout=180)
     assert stop.returncode == 0, stop.stderr
-    proc = subprocess.Popen([sys.executable, "-m", "rayscope.cli.main", "dashboard", "--db", db],
-                            env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ui = ""
-        for _ in range(5):
-            line = read_line(proc.stdout, 120, "the dashboard's 'web UI:' line")
-            if line.startswith("web UI: "):
-                ui = line.split(" ", 2)[2].strip()
-                break
-        assert ui, proc.stderr.read() if proc.poll() is not None else "no 'web UI:' line"
+    with history_dashboard(db, c.env) as (ui, _):
         yield ui
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        wait_or_kill(proc, 20)
 
 
 def test_history_mode_keeps_the_submissions(run, history: str) -> None:

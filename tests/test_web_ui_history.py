@@ -19,7 +19,8 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import Browser, Tab
-from polling import read_line, wait_for, wait_or_kill
+from history_dashboard import history_dashboard
+from polling import wait_for
 from rayscope.runtime.local_cluster import local_cluster
 
 WORKLOAD = Path(__file__).parent / "workloads" / "basic_workload.py"
@@ -96,20 +97,8 @@ def history() -> Iterator[tuple[str, dict, subprocess.Popen, str, dict]]:
         live_series = _live_default_series(c.http_url, c.token, db)
         stop = c.cli("stop", timeout=180)
         assert stop.returncode == 0, stop.stderr
-        proc = subprocess.Popen([sys.executable, "-m", "rayscope.cli.main", "dashboard", "--db", db],
-                                env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            ui = ""
-            for _ in range(5):
-                line = read_line(proc.stdout, 120, "the dashboard's 'web UI:' line")
-                if line.startswith("web UI: "):
-                    ui = line.split(" ", 2)[2].strip()
-                    break
-            assert ui, proc.stderr.read() if proc.poll() is not None else "no 'web UI:' line"
+        with history_dashboard(db, c.env) as (ui, proc):
             yield ui, truth, proc, db, live_series
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            wait_or_kill(proc, 20)
 
 
 @pytest.fixture(scope="module")
