@@ -76,7 +76,8 @@ def test_overview_nodes_and_jobs_show_the_cluster(rayscope_cluster, truth, tab: 
     for node in (c.head_node_id, c.worker_node_id):
         expect(tab.page.get_by_test_id("nodes-table")).to_contain_text(node[:12])
     tab.shot("nodes")
-    tab.page.get_by_role("link", name=c.worker_node_id[:12]).click()
+    # the node's row in the table (the Dropped card links nodes too, when they reported a drop)
+    tab.page.get_by_test_id("nodes-table").get_by_role("link", name=c.worker_node_id[:12]).click()
     expect(tab.page).to_have_url(f"{c.http_url}/nodes/{c.worker_node_id}")
     expect(tab.page.get_by_test_id("process-table")).to_contain_text("raylet")
     tab.shot("node")
