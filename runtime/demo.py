@@ -41,6 +41,7 @@ class DemoCluster:
     worker: NodeRecord
     driver: subprocess.Popen
     driver_log: Path
+    serve_port: int
 
 
 def _isolated_env(home: Path) -> dict[str, str]:
@@ -55,7 +56,7 @@ def _isolated_env(home: Path) -> dict[str, str]:
 def start_demo(home: Path, head_tmp: Path, worker_tmp: Path, python: str) -> DemoCluster:
     env = _isolated_env(home)
     opts = nodes.StartOptions(home=home, env=env, python=python)
-    gcs_port, dash_port, client_port = free_ports(3)
+    gcs_port, dash_port, client_port, serve_port = free_ports(4)
     head = nodes.start_head(
         [
             f"--port={gcs_port}", f"--temp-dir={head_tmp}", f"--dashboard-port={dash_port}",
@@ -67,11 +68,12 @@ def start_demo(home: Path, head_tmp: Path, worker_tmp: Path, python: str) -> Dem
     driver_log = home / "demo-driver.log"
     with open(driver_log, "ab") as log:
         driver = subprocess.Popen(
-            [python, "-m", "rayscope.runtime.demo_workload", "--address", head.gcs_address],
+            [python, "-m", "rayscope.runtime.demo_workload", "--address", head.gcs_address,
+             f"--serve-port={serve_port}", f"--train-storage={home / 'train'}"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=ray_start_env(env, joining=True), start_new_session=True,
         )
-    return DemoCluster(home, head, worker, driver, driver_log)
+    return DemoCluster(home, head, worker, driver, driver_log, serve_port)
 
 
 def _stop_demo(dirs: list[Path], cluster: DemoCluster | None) -> None:
@@ -106,6 +108,8 @@ def run_demo(duration_s: float | None, python: str = sys.executable) -> int:
         print(f"web UI:      {svc.http_url}/#token={read_token_file(cluster.head.token_file)}", flush=True)
         print(f"state CLI:   RAYSCOPE_HOME={home} rayscope list tasks", flush=True)
         print(f"driver log:  {cluster.driver_log}", flush=True)
+        print(f"serve app:   http://127.0.0.1:{cluster.serve_port}/qa?x=1  (Ray Serve, when its extras are installed)",
+              flush=True)
         print("press Ctrl-C to stop and clean up", flush=True)
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while deadline is None or time.monotonic() < deadline:

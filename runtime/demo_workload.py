@@ -2,13 +2,19 @@
 
 Each round: a fan of tasks that print, nested tasks, an actor with methods, a task that
 fails with a traceback, and a few 50 MB objects. Runs ``--rounds`` rounds (0 = forever).
+With ``--serve-port`` and Ray's library extras installed, it also deploys a Serve app that gets
+a query every half second, runs a small Ray Data pipeline every round from the second on, and
+one Train run (runtime/demo_libraries.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import threading
 import time
+from types import ModuleType
 
 import ray
 
@@ -73,19 +79,50 @@ def one_round(counter: "ray.actor.ActorHandle", round_no: int) -> None:
         print(f"expected failure: {type(exc).__name__}", flush=True)
 
 
+def _libraries() -> ModuleType | None:
+    """runtime/demo_libraries.py, or None (said once) when Ray's library extras are missing."""
+    try:
+        import ray.data  # noqa: F401
+        import ray.serve  # noqa: F401
+        import ray.train  # noqa: F401
+
+        from rayscope.runtime import demo_libraries
+    except ImportError as exc:
+        print(f"Ray Data/Serve/Train not installed ({exc}): the demo runs Ray Core rounds only", flush=True)
+        return None
+    return demo_libraries
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", required=True, help="Ray GCS address HOST:PORT")
     parser.add_argument("--rounds", type=int, default=0, help="rounds to run (0 = until killed)")
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between rounds")
+    parser.add_argument("--serve-port", type=int, default=0,
+                        help="HTTP port (on 127.0.0.1) of the demo's Serve app; 0: no Ray libraries")
+    parser.add_argument("--train-storage", default="", help="the Train run's storage path (default: a temp dir)")
     args = parser.parse_args(argv)
     ray.init(address=args.address, namespace="rayscope-demo", log_to_driver=True)
     counter = Counter.options(name="demo-counter").remote()  # type: ignore[attr-defined]  # ray.remote's class
+    libs = _libraries() if args.serve_port else None
+    stop = threading.Event()
+    training = None
+    if libs is not None:
+        libs.start_serve(args.serve_port)
+        libs.send_queries(args.serve_port, stop)
+        print(f"serve app {libs.SERVE_APP}: http://127.0.0.1:{args.serve_port}{libs.SERVE_ROUTE}?x=1", flush=True)
     round_no = 0
-    while args.rounds == 0 or round_no < args.rounds:
-        one_round(counter, round_no)
-        round_no += 1
-        time.sleep(args.pause)
+    try:
+        while args.rounds == 0 or round_no < args.rounds:
+            one_round(counter, round_no)
+            if libs is not None and round_no >= 1:
+                if training is None:
+                    training = libs.run_training.remote(args.train_storage or tempfile.mkdtemp(prefix="rs-demo-train-"))
+                print("pipeline rows kept:", libs.run_pipeline(), flush=True)
+            round_no += 1
+            time.sleep(args.pause)
+    finally:
+        stop.set()
     print("workload done", flush=True)
     return 0
 
