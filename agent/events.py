@@ -30,6 +30,8 @@ from rayscope.wire.rayscope_ingest_pb2 import (
     NodeEvent,
     SubmissionJobEvent,
     TaskEvent,
+    TrainRunAttemptEvent,
+    TrainRunEvent,
 )
 
 log = logging.getLogger(__name__)
@@ -53,11 +55,14 @@ class EventPoll:
     nodes: list[NodeEvent] = field(default_factory=list)
     jobs: list[JobEvent] = field(default_factory=list)
     submission_jobs: list[SubmissionJobEvent] = field(default_factory=list)
+    train_runs: list[TrainRunEvent] = field(default_factory=list)
+    train_run_attempts: list[TrainRunAttemptEvent] = field(default_factory=list)
     drops: list[DropReport] = field(default_factory=list)
     more: bool = False
 
     def count(self) -> int:
-        return len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
+        return (len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
+                + len(self.train_runs) + len(self.train_run_attempts))
 
 
 class EventSource:
@@ -101,6 +106,10 @@ class EventSource:
                 out.jobs.append(ev)
             elif isinstance(ev, SubmissionJobEvent):
                 out.submission_jobs.append(ev)
+            elif isinstance(ev, TrainRunEvent):
+                out.train_runs.append(ev)
+            elif isinstance(ev, TrainRunAttemptEvent):
+                out.train_run_attempts.append(ev)
         if skipped:
             out.drops.extend(self._skipped(skipped))
         return out

@@ -225,6 +225,8 @@ class Agent:
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
             batch.submission_jobs.extend(ep.submission_jobs)
+            batch.train_runs.extend(ep.train_runs)
+            batch.train_run_attempts.extend(ep.train_run_attempts)
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()
