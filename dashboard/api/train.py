@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api.deps import ListingDep, StoreDep
+from rayscope.dashboard.errors import NotFound
 from rayscope.dashboard.models_train import TrainRun, TrainRunDetail
 from rayscope.dashboard.store import read_train
-from rayscope.dashboard.errors import NotFound
 
 router = APIRouter(tags=["train"])
 

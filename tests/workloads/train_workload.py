@@ -24,6 +24,7 @@ def train_fn(config: dict) -> None:
     rank = ray.train.get_context().get_world_rank()
     seen, marker = config["seen"], config["marker"]
     first = not os.path.exists(marker)
+    print(f"train worker rank {rank} pid {os.getpid()} first={first}", flush=True)  # the log link's oracle
     with open(os.path.join(seen, f"{'first' if first else 'second'}-{rank}-{os.getpid()}"), "w") as f:
         f.write(ray.get_runtime_context().get_node_id())
     if first and rank == 0:
