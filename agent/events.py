@@ -4,7 +4,7 @@ Same tailer as the logs, so rotation, restarts and over-long lines behave the sa
 line is decoded by `rayscope.runtime.export_events`. A malformed line is counted and
 reported as a DropReport; the stream goes on. So are lines of a source type that is not
 decoded, under two reasons: the Ray libraries' sources, ignored by design for now
-(`export_events.IGNORED_SOURCES`; submitted jobs are read), and source types this decoder does not know (a newer Ray).
+(`export_events.IGNORED_SOURCES`; submitted jobs and Train runs are read), and source types this decoder does not know (a newer Ray).
 
 A line over `MAX_ITEM_BYTES` (wire/limits.py) keeps its event: its long strings are cut to
 `KEEP_STRING_BYTES` with a marker (agent/long_json.py) and the cut is reported

@@ -141,7 +141,8 @@ def test_web_ui_train_and_run_pages(rayscope_cluster: LocalCluster, truth: dict[
         expect(tab.page.get_by_test_id("page-train-run")).to_be_visible()
         attempts = tab.page.get_by_test_id("train-attempt")
         expect(attempts).to_have_count(2)
-        expect(attempts.nth(0).locator("[data-state=ERRORED]").first).to_be_visible()
+        expect(attempts.nth(0)).to_have_attribute("data-attempt-status", "ERRORED")
+        expect(attempts.nth(1)).to_have_attribute("data-attempt-status", "FINISHED")
         expect(attempts.nth(0).get_by_test_id("train-attempt-error")).to_contain_text(FAILURE)
         for i, a in enumerate(run["attempts"]):
             for w in a["workers"]:

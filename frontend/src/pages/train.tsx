@@ -88,9 +88,9 @@ function WorkerRow({ w }: { w: TrainWorker }) {
 
 function Attempt({ a, n }: { a: TrainRunAttempt; n: number }) {
   return (
+    <div data-testid="train-attempt" data-attempt-status={a.status}>
     <Card title={<>Attempt {n} <Badge state={a.status} /> <code class="muted small">{a.attempt_id}</code></>}>
-      <div data-testid="train-attempt">
-        <span data-state={a.status} hidden />
+      <div>
         <KV rows={[["Started", time(a.start_time)], ["Ended", time(a.end_time)], ["Duration", duration(runDuration(a))]]} />
         {a.workers.length === 0 ? <Empty>No workers yet (Ray lists them once the attempt runs).</Empty> : (
           <div class="table-wrap">
@@ -104,6 +104,7 @@ function Attempt({ a, n }: { a: TrainRunAttempt; n: number }) {
           <pre class="traceback" data-testid="train-attempt-error">{stripAnsi(a.status_detail)}</pre></>}
       </div>
     </Card>
+    </div>
   );
 }
 
