@@ -190,7 +190,7 @@ def _ev(template: dict, event_id: str, ts: int, **data):
 
 def _the_run_in_order() -> list:
     """What §6.4's 15 lines say, in file order (two attempts: the first ERRORED, the second FINISHED)."""
-    a1, a2 = "0246f5cc2d134e06be16db0457d355ce", "0a4cc4eb0a4cc4eb0a4cc4eb0a4cc4eb"
+    a2 = "0a4cc4eb0a4cc4eb0a4cc4eb0a4cc4eb"  # the first attempt is the template's
     sched = {"status_detail": "Scheduling 2 workers, each requiring: {'CPU': 0.5}."}
     return [
         _ev(RUN_LINE, "e01", 100, status="INITIALIZING"), _ev(RUN_LINE, "e02", 100, status="SCHEDULING", **sched),
