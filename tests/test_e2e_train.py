@@ -107,6 +107,12 @@ def test_api_shows_the_run_its_attempts_and_workers(rayscope_cluster: LocalClust
     assert [(r["run_id"], r["status"], r["num_attempts"]) for r in listed] == [(truth["run_id"], "FINISHED", 2)]
     assert _get(c, "/train/runs", filter=[f"name={truth['name']}", "status=ERRORED"])["rows"] == []
     assert [r["run_id"] for r in _get(c, "/train/runs", filter=[f"job_id={run['job_id']}"])["rows"]] == [truth["run_id"]]
+    # each worker's Ray Train log file (its absolute path, as Ray gives it) is the one the agent shipped
+    for a in run["attempts"]:
+        for w in a["workers"]:
+            assert w["log_file_id"] == f"{w['node_id']}:train/{Path(w['log_file_path']).name}", w
+            text = [ln["text"] for ln in _get(c, "/logs/lines", file_id=w["log_file_id"], limit=1000)["rows"]]
+            assert any(f"train worker rank {w['world_rank']} pid {w['pid']}" in t for t in text), text[-20:]
     bad = httpx.get(f"{c.http_url}/api/v1/train/runs", params={"filter": "colour=red"},
                     headers={"Authorization": f"Bearer {c.token}"}, timeout=30)
     assert bad.status_code == 400 and "colour" in bad.text
@@ -155,6 +161,13 @@ def test_web_ui_train_and_run_pages(rayscope_cluster: LocalCluster, truth: dict[
         worker.get_by_role("link", name="logs").click()
         expect(tab.page.get_by_test_id("log-lines")).to_contain_text(f"train worker rank 0 pid {w0['pid']} first=False",
                                                                       timeout=30_000)
+        # and its Ray Train log file opens in the log view
+        tab.page.go_back()
+        worker = tab.page.get_by_test_id("train-attempt").nth(1).get_by_test_id("train-worker").filter(
+            has_text=f"pid {w0['pid']}")
+        worker.get_by_role("link", name="train log").click()
+        expect(tab.page.get_by_test_id("log-tail")).to_contain_text(f"train worker rank 0 pid {w0['pid']} first=False",
+                                                                    timeout=30_000)
         assert tab.take_errors() == []
     finally:
         browser.close()

@@ -283,3 +283,20 @@ def test_clusters_rayscope_starts_turn_train_tracking_on_unless_the_user_said_ot
     assert ray_start_env({}, joining=False)["RAY_TRAIN_ENABLE_STATE_TRACKING"] == "1"
     assert ray_start_env({}, joining=True)["RAY_TRAIN_ENABLE_STATE_TRACKING"] == "1"
     assert ray_start_env({"RAY_TRAIN_ENABLE_STATE_TRACKING": "0"}, joining=False)["RAY_TRAIN_ENABLE_STATE_TRACKING"] == "0"
+
+
+def test_the_agent_tails_ray_trains_own_log_files_under_their_logs_path(tmp_path: Path) -> None:
+    """`<session>/logs/train/*.log` get the file ids the head maps Train's `log_file_path` to."""
+    from rayscope.agent.logs.files import describe
+    from rayscope.agent.logs.train_logs import rel_paths, train_log_tailer
+
+    missing = train_log_tailer(str(tmp_path), "node1")
+    assert missing.poll().new_files == []  # no Train on this node: nothing, no error
+    train_dir = tmp_path / "logs" / "train"
+    train_dir.mkdir(parents=True)
+    (train_dir / "ray-train-app-worker-9d1693d0.log").write_text("train worker rank 0 pid 7\n")
+    res = missing.poll()
+    assert [describe("node1", p).file_id for p in rel_paths(res)] == ["node1:train/ray-train-app-worker-9d1693d0.log"]
+    assert [(ln.file_id, ln.text) for ln in res.lines] == [
+        ("node1:train/ray-train-app-worker-9d1693d0.log", b"train worker rank 0 pid 7")]
+    missing.close()
