@@ -113,6 +113,10 @@ def test_api_shows_the_run_its_attempts_and_workers(rayscope_cluster: LocalClust
             assert w["log_file_id"] == f"{w['node_id']}:train/{Path(w['log_file_path']).name}", w
             text = [ln["text"] for ln in _get(c, "/logs/lines", file_id=w["log_file_id"], limit=1000)["rows"]]
             assert any(f"train worker rank {w['world_rank']} pid {w['pid']}" in t for t in text), text[-20:]
+    # the controller's, on the node Rayscope saw its actor on
+    controller = _get(c, f"/actors/{run['controller_actor_id']}")
+    assert run["controller_log_file_id"] == (
+        f"{controller['node_id']}:train/{Path(run['controller_log_file_path']).name}")
     bad = httpx.get(f"{c.http_url}/api/v1/train/runs", params={"filter": "colour=red"},
                     headers={"Authorization": f"Bearer {c.token}"}, timeout=30)
     assert bad.status_code == 400 and "colour" in bad.text
