@@ -23,10 +23,10 @@ function workers(r: TrainRun): string {
 }
 
 /** Why the list can be empty: Ray writes Train's events only with tracking on in the trainer's process. */
-function NoRuns() {
+function NoRuns({ filtered }: { filtered: boolean }) {
   return (
     <Empty>
-      No Train runs recorded. Ray 2.60 reports Train runs only when <code>RAY_TRAIN_ENABLE_STATE_TRACKING=1</code> is
+      <span data-testid="train-no-runs">{filtered ? "No Train runs match these filters." : "No Train runs recorded."}</span> Ray 2.60 reports Train runs only when <code>RAY_TRAIN_ENABLE_STATE_TRACKING=1</code> is
       in the environment of the process that calls <code>trainer.fit()</code>. Clusters started
       with <code>rayscope start</code> set it for every process Ray starts (tasks, actors, submitted jobs); an
       interactive driver needs it in its own shell: <code>RAY_TRAIN_ENABLE_STATE_TRACKING=1 python train.py</code>.
@@ -50,7 +50,7 @@ export function TrainPage() {
           <TextFilter label="Job" name="job" value={f.job_id} onCommit={(v) => setParams({ job: v })} />
         </div>
         <ErrorBox error={runs.error} />
-        <Table testid="train-runs-table" rows={runs.data?.rows ?? []} rowKey={(r) => r.run_id} empty={<NoRuns />} cols={[
+        <Table testid="train-runs-table" rows={runs.data?.rows ?? []} rowKey={(r) => r.run_id} empty={<NoRuns filtered={Boolean(f.status || f.name || f.job_id)} />} cols={[
           { key: "name", label: "Run", render: (r) => <Link href={`/train/${r.run_id}`}>{r.name || shortId(r.run_id)}</Link> },
           { key: "status", label: "Status", render: (r) => <Badge state={r.status} /> },
           { key: "attempts", label: "Attempts", cls: "num", render: (r) => r.num_attempts },
