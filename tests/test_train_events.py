@@ -15,7 +15,8 @@ import pytest
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.apply_batch import apply_batch, record_hello
 from rayscope.dashboard.store.listing import ListQuery
-from rayscope.dashboard.store.read_train import TRAIN_RUNS, train_run_detail
+from rayscope.dashboard.store.read_train import train_run_detail
+from rayscope.dashboard.store.specs import TRAIN_RUNS
 from rayscope.runtime.export_events import MalformedEvent, decode
 from rayscope.wire import rayscope_ingest_pb2 as pb
 

@@ -8,14 +8,14 @@ from rayscope.dashboard import models as m
 from rayscope.dashboard.api.deps import ListingDep, StoreDep
 from rayscope.dashboard.errors import NotFound
 from rayscope.dashboard.models_train import TrainRun, TrainRunDetail
-from rayscope.dashboard.store import read_train
+from rayscope.dashboard.store import read_train, specs
 
 router = APIRouter(tags=["train"])
 
 
 @router.get("/train/runs", response_model=m.Page[TrainRun])
 def list_train_runs(store: StoreDep, q: ListingDep):
-    return store.page(read_train.TRAIN_RUNS, q)
+    return store.page(specs.TRAIN_RUNS, q)
 
 
 @router.get("/train/runs/{run_id}", response_model=TrainRunDetail)

@@ -1,4 +1,4 @@
-"""Reading Ray Train runs from the store (tables in schema_train.py): the listing's spec, one run
+"""Reading Ray Train runs from the store (tables in schema_train.py): a listing row, one run
 with its attempts, workers and status history, and the map from Ray's absolute log paths to
 Rayscope's log file ids (`<node_id>:<path under the session's logs dir>`, as the agents name them)."""
 from __future__ import annotations
@@ -8,7 +8,6 @@ import sqlite3
 from typing import Optional
 
 from rayscope.dashboard.models_train import TrainRun, TrainRunAttempt, TrainRunDetail, TrainStatusChange, TrainWorker
-from rayscope.dashboard.store.listing import Column, ListSpec
 
 _RUN_JSON = ("resources_per_worker", "framework_versions")
 
@@ -26,29 +25,14 @@ def train_run(r: sqlite3.Row) -> TrainRun:
     return TrainRun(**_run_fields(r))
 
 
-def _columns() -> dict[str, Column]:
-    out: dict[str, Column] = {}
-    for name, info in TrainRun.model_fields.items():
-        if name in _RUN_JSON:
-            continue
-        ann = info.annotation
-        args = getattr(ann, "__args__", ())
-        base = next((a for a in (ann, *args) if a in (str, int, float, bool)), str)
-        out[name] = Column(name, base, type(None) in args)
-    return out
-
-
-TRAIN_RUNS: ListSpec[TrainRun] = ListSpec(
-    source="train_runs_v", columns=_columns(), key=("run_id",), default_sort="-start_time", to_model=train_run)
-
-
 def log_file_id(conn: sqlite3.Connection, node_id: Optional[str], path: Optional[str]) -> Optional[str]:
     """Rayscope's id of the log file at Ray's absolute `path` on `node_id`, if an agent shipped it."""
     if not node_id or not path:
         return None
-    for (session_dir,) in conn.execute("SELECT DISTINCT session_dir FROM agents WHERE node_id = ?", (node_id,)):
+    for (session_dir,) in conn.execute("SELECT DISTINCT session_dir FROM agents WHERE node_id = ? "
+                                       "AND session_dir IS NOT NULL", (node_id,)):
         prefix = f"{session_dir.rstrip('/')}/logs/"
-        if session_dir and path.startswith(prefix):
+        if path.startswith(prefix):
             file_id = f"{node_id}:{path[len(prefix):]}"
             if conn.execute("SELECT 1 FROM log_files WHERE file_id = ?", (file_id,)).fetchone():
                 return file_id
