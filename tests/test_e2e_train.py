@@ -133,7 +133,10 @@ def test_cli_json(rayscope_cluster: LocalCluster, truth: dict[str, Any]) -> None
     _check_run(json.loads(one.stdout), truth)
     text = c.cli("get", "train-run", truth["run_id"])
     assert text.returncode == 0, text.stderr
-    assert FAILURE in text.stdout and "RESTARTING" in text.stdout
+    assert FAILURE in text.stdout and "RESTARTING" in text.stdout, text.stdout
+    table = c.cli("list", "train-runs", "--filter", f"name={truth['name']}")
+    assert table.returncode == 0, table.stderr
+    assert truth["run_id"] in table.stdout and "FINISHED" in table.stdout, table.stdout
 
 
 def test_web_ui_train_and_run_pages(rayscope_cluster: LocalCluster, truth: dict[str, Any]) -> None:
