@@ -4,7 +4,7 @@ Same tailer as the logs, so rotation, restarts and over-long lines behave the sa
 line is decoded by `rayscope.runtime.export_events`. A malformed line is counted and
 reported as a DropReport; the stream goes on. So are lines of a source type that is not
 decoded, under two reasons: the Ray libraries' sources, ignored by design for now
-(`export_events.IGNORED_SOURCES`; submitted jobs are read), and source types this decoder does not know (a newer Ray).
+(`export_events.IGNORED_SOURCES`; submitted jobs and Train runs are read), and source types this decoder does not know (a newer Ray).
 
 A line over `MAX_ITEM_BYTES` (wire/limits.py) keeps its event: its long strings are cut to
 `KEEP_STRING_BYTES` with a marker (agent/long_json.py) and the cut is reported
@@ -30,6 +30,8 @@ from rayscope.wire.rayscope_ingest_pb2 import (
     NodeEvent,
     SubmissionJobEvent,
     TaskEvent,
+    TrainRunAttemptEvent,
+    TrainRunEvent,
 )
 
 log = logging.getLogger(__name__)
@@ -53,11 +55,14 @@ class EventPoll:
     nodes: list[NodeEvent] = field(default_factory=list)
     jobs: list[JobEvent] = field(default_factory=list)
     submission_jobs: list[SubmissionJobEvent] = field(default_factory=list)
+    train_runs: list[TrainRunEvent] = field(default_factory=list)
+    train_run_attempts: list[TrainRunAttemptEvent] = field(default_factory=list)
     drops: list[DropReport] = field(default_factory=list)
     more: bool = False
 
     def count(self) -> int:
-        return len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
+        return (len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
+                + len(self.train_runs) + len(self.train_run_attempts))
 
 
 class EventSource:
@@ -101,6 +106,10 @@ class EventSource:
                 out.jobs.append(ev)
             elif isinstance(ev, SubmissionJobEvent):
                 out.submission_jobs.append(ev)
+            elif isinstance(ev, TrainRunEvent):
+                out.train_runs.append(ev)
+            elif isinstance(ev, TrainRunAttemptEvent):
+                out.train_run_attempts.append(ev)
         if skipped:
             out.drops.extend(self._skipped(skipped))
         return out

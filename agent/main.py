@@ -29,6 +29,7 @@ from rayscope.agent.collectors.processes import ProcessCollector
 from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
+from rayscope.agent.logs import train_logs
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
 from rayscope.agent.metrics_server import AgentSelfMetrics, NodeMetricsCollector, serve
@@ -110,6 +111,8 @@ class Agent:
         self.events = EventSource(ident.session_dir, ident.node_id)
         saved = self.offsets.load()
         self.logs.restore(saved.get("logs", []), self.offsets.saved_at)
+        self.train_logs = train_logs.train_log_tailer(ident.session_dir, ident.node_id)
+        self.train_logs.restore(saved.get("train_logs", []), self.offsets.saved_at)
         self.events.restore(saved.get("events", []), self.offsets.saved_at)
         self.volatile = VolatileBuffer(max_samples=max(60, int(600 / args.interval)))
         self.node = NodeCollector(ident.session_dir)
@@ -218,16 +221,20 @@ class Agent:
             lp = self.logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             ep = self.events.poll(max_events=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
             batch = Batch(created_at=time.time())
-            batch.log_files.extend(describe(self.ident.node_id, path) for path in lp.new_files)
-            batch.log_lines.extend(lp.lines)
+            tp = self.train_logs.poll(max_lines=MAX_BATCH_LINES, max_bytes=MAX_BATCH_BYTES)
+            batch.log_files.extend(describe(self.ident.node_id, path)
+                                   for path in lp.new_files + train_logs.rel_paths(tp))
+            batch.log_lines.extend(lp.lines + tp.lines)
             batch.tasks.extend(ep.tasks)
             batch.actors.extend(ep.actors)
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
             batch.submission_jobs.extend(ep.submission_jobs)
+            batch.train_runs.extend(ep.train_runs)
+            batch.train_run_attempts.extend(ep.train_run_attempts)
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
-            batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()
+            batch.drops.extend(lp.drops + tp.drops + ep.drops + self.spool.take_drop_reports()
                                + self.volatile.take_drop_reports() + self.app_metrics.take_drop_reports())
             # a held batch's worker rows are not committed: the next poll offers them again
             self._held = split_batch(batch)
@@ -236,7 +243,7 @@ class Agent:
                 return
             if workers and self.workers is not None:
                 self.workers.commit(workers)
-            if not (lp.more or ep.more):
+            if not (lp.more or tp.more or ep.more):
                 break
         self._checkpoint_if_due(force_checkpoint)
 
@@ -269,7 +276,8 @@ class Agent:
             return
         # A checkpoint older than the spool only means re-reading (resending) lines, never a gap.
         try:
-            self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint()})
+            self.offsets.save({"logs": self.logs.checkpoint(), "events": self.events.checkpoint(),
+                               "train_logs": self.train_logs.checkpoint()})
         except OSError as e:  # a full disk: the previous checkpoint stays, which is safe
             log.warning("offsets not checkpointed (%s)", e)
         self._checkpointed_at = time.monotonic()
@@ -283,7 +291,7 @@ class Agent:
         return AgentSelfMetrics(
             cpu_ratio=cpu, rss_bytes=rss, spool_pending_batches=self.spool.pending(),
             spool_bytes=self.spool.total_bytes(), spool_dropped_batches_total=self.spool.dropped_batches,
-            head_connected=self.shipper.stats.connected, open_log_fds=self.logs.open_fds(),
+            head_connected=self.shipper.stats.connected, open_log_fds=self.logs.open_fds() + self.train_logs.open_fds(),
             malformed_events_total=self.events.malformed, spool_write_errors_total=self.spool.write_errors,
         )
 
@@ -299,6 +307,7 @@ class Agent:
         self.debug_relay.stop()
         self.spool.close()
         self.logs.close()
+        self.train_logs.close()
         self.events.close()
         self.store.close()
         if self.workers is not None:

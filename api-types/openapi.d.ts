@@ -466,6 +466,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/train/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Train Runs */
+        get: operations["list_train_runs_api_v1_train_runs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/train/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Train Run */
+        get: operations["get_train_run_api_v1_train_runs__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/debug/sessions": {
         parameters: {
             query?: never;
@@ -1145,6 +1179,13 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** Page[TrainRun] */
+        Page_TrainRun_: {
+            /** Rows */
+            rows: components["schemas"]["TrainRun"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** Page[Worker] */
         Page_Worker_: {
             /** Rows */
@@ -1363,6 +1404,209 @@ export interface components {
             pid: number | null;
         };
         /**
+         * TrainRun
+         * @description A Ray Train run (latest snapshot), with a summary of its settings.
+         */
+        TrainRun: {
+            /** Run Id */
+            run_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "RUN_STATUS_UNSPECIFIED" | "INITIALIZING" | "SCHEDULING" | "RUNNING" | "RESTARTING" | "RESIZING" | "FINISHED" | "ERRORED" | "ABORTED";
+            /** Status Detail */
+            status_detail: string | null;
+            /** Start Time */
+            start_time: number | null;
+            /** End Time */
+            end_time: number | null;
+            /** Duration */
+            duration: number | null;
+            /** Job Id */
+            job_id: string | null;
+            /** Controller Actor Id */
+            controller_actor_id: string | null;
+            /** Controller Log File Path */
+            controller_log_file_path: string | null;
+            /**
+             * Num Workers
+             * @description a fixed worker count; elastic runs set min/max_workers
+             */
+            num_workers: number | null;
+            /** Min Workers */
+            min_workers: number | null;
+            /** Max Workers */
+            max_workers: number | null;
+            /** Resources Per Worker */
+            resources_per_worker: {
+                [key: string]: number;
+            };
+            /** Use Gpu */
+            use_gpu: boolean | null;
+            /** Max Failures */
+            max_failures: number | null;
+            /** Storage Path */
+            storage_path: string | null;
+            /** Framework Versions */
+            framework_versions: {
+                [key: string]: string;
+            };
+            /**
+             * Num Attempts
+             * @default 0
+             */
+            num_attempts: number;
+            /**
+             * Event Time
+             * @description when Ray wrote the latest snapshot
+             */
+            event_time: number;
+        };
+        /** TrainRunAttempt */
+        TrainRunAttempt: {
+            /** Attempt Id */
+            attempt_id: string;
+            /** Run Id */
+            run_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "RUN_ATTEMPT_STATUS_UNSPECIFIED" | "PENDING" | "RUNNING" | "FINISHED" | "ERRORED" | "ABORTED";
+            /**
+             * Status Detail
+             * @description ERRORED: each rank's error, in full
+             */
+            status_detail: string | null;
+            /** Start Time */
+            start_time: number | null;
+            /** End Time */
+            end_time: number | null;
+            /** Duration */
+            duration: number | null;
+            /** Workers */
+            workers: components["schemas"]["TrainWorker"][];
+        };
+        /** TrainRunDetail */
+        TrainRunDetail: {
+            /** Run Id */
+            run_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "RUN_STATUS_UNSPECIFIED" | "INITIALIZING" | "SCHEDULING" | "RUNNING" | "RESTARTING" | "RESIZING" | "FINISHED" | "ERRORED" | "ABORTED";
+            /** Status Detail */
+            status_detail: string | null;
+            /** Start Time */
+            start_time: number | null;
+            /** End Time */
+            end_time: number | null;
+            /** Duration */
+            duration: number | null;
+            /** Job Id */
+            job_id: string | null;
+            /** Controller Actor Id */
+            controller_actor_id: string | null;
+            /** Controller Log File Path */
+            controller_log_file_path: string | null;
+            /**
+             * Num Workers
+             * @description a fixed worker count; elastic runs set min/max_workers
+             */
+            num_workers: number | null;
+            /** Min Workers */
+            min_workers: number | null;
+            /** Max Workers */
+            max_workers: number | null;
+            /** Resources Per Worker */
+            resources_per_worker: {
+                [key: string]: number;
+            };
+            /** Use Gpu */
+            use_gpu: boolean | null;
+            /** Max Failures */
+            max_failures: number | null;
+            /** Storage Path */
+            storage_path: string | null;
+            /** Framework Versions */
+            framework_versions: {
+                [key: string]: string;
+            };
+            /**
+             * Num Attempts
+             * @default 0
+             */
+            num_attempts: number;
+            /**
+             * Event Time
+             * @description when Ray wrote the latest snapshot
+             */
+            event_time: number;
+            /** Controller Log File Id */
+            controller_log_file_id: string | null;
+            /**
+             * Attempts
+             * @description oldest first
+             */
+            attempts: components["schemas"]["TrainRunAttempt"][];
+            /** History */
+            history: components["schemas"]["TrainStatusChange"][];
+        };
+        /**
+         * TrainStatusChange
+         * @description One event Ray wrote for the run (attempt_id null) or one of its attempts, in the order written.
+         */
+        TrainStatusChange: {
+            /** Event Time */
+            event_time: number;
+            /** Attempt Id */
+            attempt_id: string | null;
+            /** Status */
+            status: string;
+            /** Status Detail */
+            status_detail: string | null;
+        };
+        /**
+         * TrainWorker
+         * @description One worker of an attempt. `log_file_id` is Rayscope's id of Ray Train's log file for this worker
+         *     when the agent of its node collected it; `actor_id`/`node_id`/`pid` link its actor, node and the
+         *     worker process's own stdout/stderr logs.
+         */
+        TrainWorker: {
+            /** World Rank */
+            world_rank: number;
+            /** Local Rank */
+            local_rank: number;
+            /** Node Rank */
+            node_rank: number;
+            /** Actor Id */
+            actor_id: string | null;
+            /** Node Id */
+            node_id: string | null;
+            /** Node Ip */
+            node_ip: string | null;
+            /** Pid */
+            pid: number | null;
+            /** Gpu Ids */
+            gpu_ids: number[];
+            /** Status */
+            status: ("ACTOR_STATUS_UNSPECIFIED" | "ALIVE" | "DEAD") | null;
+            /** Resources */
+            resources: {
+                [key: string]: number;
+            };
+            /** Log File Path */
+            log_file_path: string | null;
+            /** Log File Id */
+            log_file_id: string | null;
+        };
+        /**
          * Worker
          * @description A Ray worker or driver process, as `ray list workers` shows it (dead ones too, with how they
          *     exited, from GCS's worker table), plus live usage while it is alive.
@@ -1413,7 +1657,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -1461,6 +1705,7 @@ export type PageNode = components['schemas']['Page_Node_'];
 export type PageObjectRef = components['schemas']['Page_ObjectRef_'];
 export type PageProcess = components['schemas']['Page_Process_'];
 export type PageTask = components['schemas']['Page_Task_'];
+export type PageTrainRun = components['schemas']['Page_TrainRun_'];
 export type PageWorker = components['schemas']['Page_Worker_'];
 export type Process = components['schemas']['Process'];
 export type PromSeries = components['schemas']['PromSeries'];
@@ -1472,6 +1717,11 @@ export type TaskSummaryRow = components['schemas']['TaskSummaryRow'];
 export type Timeline = components['schemas']['Timeline'];
 export type TimelineBar = components['schemas']['TimelineBar'];
 export type TimelineLane = components['schemas']['TimelineLane'];
+export type TrainRun = components['schemas']['TrainRun'];
+export type TrainRunAttempt = components['schemas']['TrainRunAttempt'];
+export type TrainRunDetail = components['schemas']['TrainRunDetail'];
+export type TrainStatusChange = components['schemas']['TrainStatusChange'];
+export type TrainWorker = components['schemas']['TrainWorker'];
 export type Worker = components['schemas']['Worker'];
 export type WsDelta = components['schemas']['WsDelta'];
 export type $defs = Record<string, never>;
@@ -2800,6 +3050,111 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_train_runs_api_v1_train_runs_get: {
+        parameters: {
+            query?: {
+                /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
+                filter?: string[];
+                /** @description FIELD or -FIELD */
+                sort?: string | null;
+                /** @description rows per page, 1..10000 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TrainRun_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_train_run_api_v1_train_runs__run_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainRunDetail"];
                 };
             };
             /** @description Bad Request */

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from pydantic import BaseModel
 
+from rayscope.cli import train_cli
 from rayscope.cli.client import (
     MAX_PAGE,
     HeadBadRequest,
@@ -51,6 +52,7 @@ from rayscope.dashboard.models import (
     TaskSummary,
     Worker,
 )
+from rayscope.dashboard.models_train import TrainRun, TrainRunDetail
 
 FOLLOW_INTERVAL_S = 0.5
 DEFAULT_LIMIT = 100
@@ -150,6 +152,9 @@ RESOURCES: dict[str, Resource] = {
         )),
     )
 }
+
+
+RESOURCES["train-runs"] = Resource("train-runs", train_cli.TRAIN_RUNS_PATH, TrainRun, train_cli.COLUMNS)
 
 
 # ---------------------------------------------------------------- plumbing
@@ -264,7 +269,7 @@ def _list_text(resource: Resource, rows: Sequence[BaseModel]) -> str:
 
 def _add_list(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "list", parents=[parent], help="list nodes, jobs, tasks, actors, workers, objects",
+        "list", parents=[parent], help="list nodes, jobs, tasks, actors, workers, objects, train-runs",
         description="List the state of one resource kind, like `ray list`, without a row cap.",
     )
     p.add_argument("resource", choices=sorted(RESOURCES))
@@ -339,15 +344,16 @@ def _add_summary(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- get
 
-GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs"}
+GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs", "train-run": "train-runs"}
+GET_PATHS = {"train-run": train_cli.TRAIN_RUNS_PATH}  # where the API path is not /<plural>
 
 
 @_guard
 def cmd_get(args: argparse.Namespace) -> int:
     """One task (every attempt), actor, node or job by id, with its full detail."""
     kind = args.kind.rstrip("s")
-    path = f"/{GET_KINDS[kind]}/{args.id}"
-    model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job}[kind]
+    path = f"{GET_PATHS.get(kind, '/' + GET_KINDS[kind])}/{args.id}"
+    model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job, "train-run": TrainRunDetail}[kind]
     with _client(args) as client:
         try:
             found = client.get(path, model)
@@ -359,6 +365,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         raise HeadNotFound(f"no task with id {args.id}")
     if args.format == "json":
         _out(_dump_json(found))
+        return 0
+    if isinstance(found, TrainRunDetail):
+        _out(train_cli.detail_text(found))
         return 0
     records = found if isinstance(found, list) else [found]
     title = f"{kind.capitalize()} {args.id}"
@@ -399,10 +408,10 @@ def _detail_pairs(record: BaseModel) -> list[tuple[str, Any]]:
 
 
 def _add_get(sub: Any, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("get", parents=[parent], help="one task (all attempts), actor, node or job",
+    p = sub.add_parser("get", parents=[parent], help="one task (all attempts), actor, node, job or train run",
                        description="Show one resource by id with its detail, like `ray get`.")
     kinds = sorted(list(GET_KINDS) + list(GET_KINDS.values()))
-    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job}")
+    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job,train-run}")
     p.add_argument("id", help="hex id, as `rayscope list` prints it")
     p.add_argument("--format", choices=["default", "yaml", "json"], default="default")
     p.add_argument("--json", dest="format", action="store_const", const="json")

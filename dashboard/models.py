@@ -349,7 +349,7 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions", "workers", "app_metrics"]
+                  "debug_sessions", "workers", "app_metrics", "train_runs"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

@@ -19,20 +19,33 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
-from rayscope.runtime.ray_enums import JOB_SUBMISSION_STATUSES, TASK_STATUS
-from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, SubmissionJobEvent, TaskEvent
+from rayscope.runtime.ray_enums import (
+    JOB_SUBMISSION_STATUSES,
+    TASK_STATUS,
+    TRAIN_RUN_ATTEMPT_STATUSES,
+    TRAIN_RUN_STATUSES,
+    TRAIN_WORKER_STATUSES,
+)
+from rayscope.wire.rayscope_ingest_pb2 import (
+    ActorEvent,
+    JobEvent,
+    NodeEvent,
+    SubmissionJobEvent,
+    TaskEvent,
+    TrainRunAttemptEvent,
+    TrainRunEvent,
+    TrainWorker,
+)
 
 __all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "IGNORED_SOURCES"]
 
-Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent]
+Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent, TrainRunEvent, TrainRunAttemptEvent]
 
 # Source types Ray 2.60 writes that Rayscope does not read yet, on purpose: the Ray libraries'
-# (ExportEvent.SourceType 5-9; issue 13 reads them). Their lines are counted as ignored by design;
+# (ExportEvent.SourceType 7-9; issue 13 reads them). Their lines are counted as ignored by design;
 # any other source type is unknown to this decoder (a newer Ray) and counted apart.
 IGNORED_SOURCES = frozenset(
     {
-        "EXPORT_TRAIN_RUN",
-        "EXPORT_TRAIN_RUN_ATTEMPT",
         "EXPORT_DATASET_METADATA",
         "EXPORT_DATASET_OPERATOR_EVENT",
         "EXPORT_DATASET_OPERATOR_SCHEMA",
@@ -380,12 +393,124 @@ def runtime_env_summary(env_json: str) -> str:
     return text
 
 
+def _enum(data: dict, key: str, names: tuple[str, ...]) -> str:
+    """An enum field printed by name; absent means its zero value (the first name)."""
+    value = _str(data.get(key, names[0]), key)
+    if value not in names:
+        raise MalformedEvent(f"{key}: unknown value {value[:40]!r}")
+    return value
+
+
+def _optional_str(data: dict, key: str) -> str:
+    return _str(data.get(key, ""), key)
+
+
+def _train_run(data: dict, ts: float) -> TrainRunEvent:
+    """A full snapshot of a Train run (ExportTrainRunEventData): Ray writes one per status change."""
+    run_id = _str(data.get("id", ""), "id")
+    if not run_id:
+        raise MalformedEvent("missing id")
+    ev = TrainRunEvent(run_id=run_id.lower(), name=_optional_str(data, "name"),
+                       status=_enum(data, "status", TRAIN_RUN_STATUSES), event_time=ts,
+                       start_time_ns=_int(data.get("start_time_ns", 0), "start_time_ns"))
+    for key in ("status_detail", "controller_log_file_path"):
+        value = _optional_str(data, key)
+        if value:
+            setattr(ev, key, value)
+    if "end_time_ns" in data:  # optional in Ray's proto: present once the run ended
+        ev.end_time_ns = _int(data["end_time_ns"], "end_time_ns")
+    for key in ("job_id", "controller_actor_id"):
+        value = _hex_id(data.get(key, ""), key)
+        if value:
+            setattr(ev, key, value)
+    ev.framework_versions.update(_str_map(data.get("framework_versions", {}), "framework_versions"))
+    settings = data.get("run_settings")
+    if settings:
+        _train_run_settings(ev, _dict(settings, "run_settings"))
+    return ev
+
+
+def _train_run_settings(ev: TrainRunEvent, settings: dict) -> None:
+    """The summary of RunSettings a user reads: workers, resources, failures, storage. The rest
+    (train_loop_config, data and backend configs) is the user's and can be large: not shipped."""
+    scaling = _dict(settings.get("scaling_config", {}), "scaling_config")
+    if "num_workers_fixed" in scaling:
+        ev.num_workers = _int(scaling["num_workers_fixed"], "scaling_config.num_workers_fixed")
+    elif "num_workers_range" in scaling:
+        rng = _dict(scaling["num_workers_range"], "scaling_config.num_workers_range")
+        ev.min_workers = _int(rng.get("min", 0), "num_workers_range.min")
+        ev.max_workers = _int(rng.get("max", 0), "num_workers_range.max")
+    per_worker = scaling.get("resources_per_worker")
+    if per_worker:
+        values = _dict(per_worker, "scaling_config.resources_per_worker").get("values", {})
+        ev.resources_per_worker.update(_float_map(values, "resources_per_worker.values"))
+    if "use_gpu" in scaling:
+        ev.use_gpu = _bool(scaling["use_gpu"], "scaling_config.use_gpu")
+    run_config = _dict(settings.get("run_config", {}), "run_config")
+    failure = run_config.get("failure_config")
+    if failure:
+        ev.max_failures = _int(_dict(failure, "failure_config").get("max_failures", 0), "max_failures")
+    storage = _str(run_config.get("storage_path", ""), "run_config.storage_path")
+    if storage:
+        ev.storage_path = storage
+
+
+def _train_run_attempt(data: dict, ts: float) -> TrainRunAttemptEvent:
+    """A full snapshot of a Train run attempt (ExportTrainRunAttemptEventData), workers included."""
+    run_id = _str(data.get("run_id", ""), "run_id")
+    attempt_id = _str(data.get("attempt_id", ""), "attempt_id")
+    if not run_id or not attempt_id:
+        raise MalformedEvent("missing run_id or attempt_id")
+    ev = TrainRunAttemptEvent(run_id=run_id.lower(), attempt_id=attempt_id.lower(), event_time=ts,
+                              status=_enum(data, "status", TRAIN_RUN_ATTEMPT_STATUSES),
+                              start_time_ns=_int(data.get("start_time_ns", 0), "start_time_ns"))
+    detail = _optional_str(data, "status_detail")
+    if detail:
+        ev.status_detail = detail
+    if "end_time_ns" in data:
+        ev.end_time_ns = _int(data["end_time_ns"], "end_time_ns")
+    workers = data.get("workers", [])
+    if not isinstance(workers, list):
+        raise MalformedEvent(f"workers: expected list, got {type(workers).__name__}")
+    ev.workers.extend(_train_worker(_dict(w, "workers[]")) for w in workers)
+    return ev
+
+
+def _train_worker(w: dict) -> TrainWorker:
+    out = TrainWorker(world_rank=_int(w.get("world_rank", 0), "world_rank"),
+                      local_rank=_int(w.get("local_rank", 0), "local_rank"),
+                      node_rank=_int(w.get("node_rank", 0), "node_rank"))
+    for key in ("actor_id", "node_id"):
+        value = _hex_id(w.get(key, ""), f"workers[].{key}")
+        if value:
+            setattr(out, key, value)
+    for key in ("node_ip", "log_file_path"):
+        value = _optional_str(w, key)
+        if value:
+            setattr(out, key, value)
+    if w.get("pid"):
+        out.pid = _int(w["pid"], "workers[].pid")
+    gpu_ids = w.get("gpu_ids", [])
+    if not isinstance(gpu_ids, list):
+        raise MalformedEvent("workers[].gpu_ids: expected list")
+    out.gpu_ids.extend(_int(g, "workers[].gpu_ids[]") for g in gpu_ids)
+    if "status" in w:
+        out.status = _enum(w, "status", TRAIN_WORKER_STATUSES)
+    res = w.get("resources")
+    if res:
+        out.resources.update(_float_map(_dict(res, "workers[].resources").get("resources", {}),
+                                        "workers[].resources.resources"))
+    return out
+
+
 _DECODERS: dict[str, Callable[[dict, float], Event]] = {
     "EXPORT_TASK": _task,
     "EXPORT_ACTOR": _actor,
     "EXPORT_NODE": _node,
     "EXPORT_DRIVER_JOB": _job,
     "EXPORT_SUBMISSION_JOB": _submission_job,
+    "EXPORT_TRAIN_RUN": _train_run,
+    "EXPORT_TRAIN_RUN_ATTEMPT": _train_run_attempt,
 }
 
 
@@ -427,4 +552,10 @@ def decode(line: bytes) -> Event | Skipped:
     data = env.get("event_data")
     if not isinstance(data, dict):
         raise MalformedEvent("missing event_data")
-    return decoder(data, ts_f)
+    ev = decoder(data, ts_f)
+    if isinstance(ev, (TrainRunEvent, TrainRunAttemptEvent)):
+        # Train events are kept one by one (a run's status history): Ray's event id keys them.
+        ev.event_id = _str(env.get("event_id", ""), "event_id")
+        if not ev.event_id:
+            raise MalformedEvent("missing event_id")
+    return ev

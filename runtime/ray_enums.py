@@ -14,6 +14,8 @@ __all__ = [
     "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
     "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES",
     "NIL_JOB_ID",
+    "TrainRunStatus", "TRAIN_RUN_STATUSES", "TrainRunAttemptStatus", "TRAIN_RUN_ATTEMPT_STATUSES",
+    "TrainWorkerStatus", "TRAIN_WORKER_STATUSES",
 ]
 
 # Ray's TaskStatus (src/ray/protobuf/common.proto), in number order: the position is the number
@@ -54,6 +56,18 @@ JOB_STATES: tuple[str, ...] = get_args(JobState)
 # (src/ray/protobuf/export_submission_job_event.proto), in number order, the names Ray prints.
 JobSubmissionStatus = Literal["PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED"]
 JOB_SUBMISSION_STATUSES: tuple[str, ...] = get_args(JobSubmissionStatus)
+
+# Ray Train v2's run, attempt and worker states (src/ray/protobuf/export_train_state.proto:
+# ExportTrainRunEventData.RunStatus, ExportTrainRunAttemptEventData.RunAttemptStatus and .ActorStatus),
+# in number order, the names Ray prints (the *_UNSPECIFIED zero values included: Ray prints them).
+TrainRunStatus = Literal["RUN_STATUS_UNSPECIFIED", "INITIALIZING", "SCHEDULING", "RUNNING", "RESTARTING",
+                         "RESIZING", "FINISHED", "ERRORED", "ABORTED"]
+TRAIN_RUN_STATUSES: tuple[str, ...] = get_args(TrainRunStatus)
+TrainRunAttemptStatus = Literal["RUN_ATTEMPT_STATUS_UNSPECIFIED", "PENDING", "RUNNING", "FINISHED", "ERRORED",
+                                "ABORTED"]
+TRAIN_RUN_ATTEMPT_STATUSES: tuple[str, ...] = get_args(TrainRunAttemptStatus)
+TrainWorkerStatus = Literal["ACTOR_STATUS_UNSPECIFIED", "ALIVE", "DEAD"]
+TRAIN_WORKER_STATUSES: tuple[str, ...] = get_args(TrainWorkerStatus)
 
 # WorkerType (src/ray/protobuf/common.proto), in number order, as `ray list workers` prints it.
 WorkerType = Literal["WORKER", "DRIVER", "SPILL_WORKER", "RESTORE_WORKER"]

@@ -23,6 +23,7 @@ from rayscope.runtime.auth_token import find_ray_token
 __all__ = [
     "EXPORT_ENV",
     "EXPORT_SYSTEM_CONFIG",
+    "TRAIN_STATE_ENV",
     "RaySettingsError",
     "ray_start_env",
     "with_export_system_config",
@@ -35,6 +36,12 @@ EXPORT_SYSTEM_CONFIG: dict[str, object] = {"enable_export_api_write": True}
 # worker of every job (debugger/worker_hook.py, via the wheel's rayscope_debugger.pth).
 DEBUGGER_ENV: dict[str, str] = {"RAYSCOPE_DEBUGGER": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 POST_MORTEM_ENV: dict[str, str] = {"RAY_DEBUG_POST_MORTEM": "1"}
+# Ray Train 2.60 writes its run/attempt export events only when the process that builds the
+# trainer has this (ray/train/v2/api/data_parallel_trainer.py l. 238). Through the raylet it reaches
+# every process Ray starts: submitted jobs' drivers (their supervisor inherits the raylet's
+# environment), tasks and actors that call `.fit()`. An interactive driver needs it in its own
+# shell (docs/ray-integration.md). It only adds a detached state actor when a trainer runs.
+TRAIN_STATE_ENV: dict[str, str] = {"RAY_TRAIN_ENABLE_STATE_TRACKING": "1"}
 
 
 class RaySettingsError(ValueError):
@@ -50,6 +57,7 @@ def ray_start_env(base: Mapping[str, str], joining: bool) -> dict[str, str]:
     env = dict(base)
     env.update(EXPORT_ENV)
     env.update(DEBUGGER_ENV)
+    env.setdefault("RAY_TRAIN_ENABLE_STATE_TRACKING", TRAIN_STATE_ENV["RAY_TRAIN_ENABLE_STATE_TRACKING"])
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if joining and "RAY_AUTH_MODE" not in env and find_ray_token(env) is not None:
         env["RAY_AUTH_MODE"] = "token"

@@ -41,6 +41,19 @@ def test_job_submission_statuses_are_rays() -> None:
     assert set(ray_enums.JOB_SUBMISSION_STATUSES) == {s.value for s in JobStatus}
 
 
+def test_train_statuses_are_rays() -> None:
+    from ray.core.generated import export_train_state_pb2 as train
+
+    assert ray_enums.TRAIN_RUN_STATUSES == _names(train.ExportTrainRunEventData.RunStatus)
+    assert ray_enums.TRAIN_RUN_ATTEMPT_STATUSES == _names(train.ExportTrainRunAttemptEventData.RunAttemptStatus)
+    assert ray_enums.TRAIN_WORKER_STATUSES == _names(train.ExportTrainRunAttemptEventData.ActorStatus)
+    from rayscope.dashboard.models_train import TrainRun, TrainRunAttempt, TrainWorker
+
+    assert get_args(TrainRun.model_fields["status"].annotation) == ray_enums.TRAIN_RUN_STATUSES
+    assert get_args(TrainRunAttempt.model_fields["status"].annotation) == ray_enums.TRAIN_RUN_ATTEMPT_STATUSES
+    assert get_args(get_args(TrainWorker.model_fields["status"].annotation)[0]) == ray_enums.TRAIN_WORKER_STATUSES
+
+
 def test_nil_job_id_is_rays() -> None:
     from ray import JobID
 

@@ -29,7 +29,7 @@ def batch_items(batch: Batch) -> BatchItems:
     """Counts of what `batch` carries (its DropReports are reports, not items)."""
     return BatchItems(
         events=(len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.workers)
-                + len(batch.submission_jobs)),
+                + len(batch.submission_jobs) + len(batch.train_runs) + len(batch.train_run_attempts)),
         lines=len(batch.log_lines),
         samples=len(batch.node_samples) + len(batch.object_store) + len(batch.app_metrics),
         snapshots=int(batch.HasField("processes")) + int(batch.HasField("objects")),

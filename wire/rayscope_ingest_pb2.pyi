@@ -85,7 +85,7 @@ class Ack(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics")
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics", "train_runs", "train_run_attempts")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,8 @@ class Batch(_message.Message):
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     SUBMISSION_JOBS_FIELD_NUMBER: _ClassVar[int]
     APP_METRICS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_RUNS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_RUN_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     created_at: float
     tasks: _containers.RepeatedCompositeFieldContainer[TaskEvent]
@@ -118,7 +120,9 @@ class Batch(_message.Message):
     workers: _containers.RepeatedCompositeFieldContainer[WorkerEvent]
     submission_jobs: _containers.RepeatedCompositeFieldContainer[SubmissionJobEvent]
     app_metrics: _containers.RepeatedCompositeFieldContainer[AppMetricScrape]
-    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ...) -> None: ...
+    train_runs: _containers.RepeatedCompositeFieldContainer[TrainRunEvent]
+    train_run_attempts: _containers.RepeatedCompositeFieldContainer[TrainRunAttemptEvent]
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., train_runs: _Optional[_Iterable[_Union[TrainRunEvent, _Mapping]]] = ..., train_run_attempts: _Optional[_Iterable[_Union[TrainRunAttemptEvent, _Mapping]]] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time")
@@ -344,6 +348,117 @@ class SubmissionJobEvent(_message.Message):
     runtime_env: str
     event_time: float
     def __init__(self, submission_id: _Optional[str] = ..., status: _Optional[str] = ..., entrypoint: _Optional[str] = ..., message: _Optional[str] = ..., error_type: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., driver_exit_code: _Optional[int] = ..., driver_node_id: _Optional[str] = ..., runtime_env: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class TrainRunEvent(_message.Message):
+    __slots__ = ("event_id", "run_id", "name", "status", "status_detail", "start_time_ns", "end_time_ns", "job_id", "controller_actor_id", "controller_log_file_path", "framework_versions", "num_workers", "min_workers", "max_workers", "resources_per_worker", "use_gpu", "max_failures", "storage_path", "event_time")
+    class FrameworkVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ResourcesPerWorkerEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_LOG_FILE_PATH_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NUM_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    MIN_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_PER_WORKER_FIELD_NUMBER: _ClassVar[int]
+    USE_GPU_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_PATH_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    run_id: str
+    name: str
+    status: str
+    status_detail: str
+    start_time_ns: int
+    end_time_ns: int
+    job_id: str
+    controller_actor_id: str
+    controller_log_file_path: str
+    framework_versions: _containers.ScalarMap[str, str]
+    num_workers: int
+    min_workers: int
+    max_workers: int
+    resources_per_worker: _containers.ScalarMap[str, float]
+    use_gpu: bool
+    max_failures: int
+    storage_path: str
+    event_time: float
+    def __init__(self, event_id: _Optional[str] = ..., run_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., status_detail: _Optional[str] = ..., start_time_ns: _Optional[int] = ..., end_time_ns: _Optional[int] = ..., job_id: _Optional[str] = ..., controller_actor_id: _Optional[str] = ..., controller_log_file_path: _Optional[str] = ..., framework_versions: _Optional[_Mapping[str, str]] = ..., num_workers: _Optional[int] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., resources_per_worker: _Optional[_Mapping[str, float]] = ..., use_gpu: _Optional[bool] = ..., max_failures: _Optional[int] = ..., storage_path: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class TrainWorker(_message.Message):
+    __slots__ = ("world_rank", "local_rank", "node_rank", "actor_id", "node_id", "node_ip", "pid", "gpu_ids", "status", "resources", "log_file_path")
+    class ResourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    WORLD_RANK_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_RANK_FIELD_NUMBER: _ClassVar[int]
+    NODE_RANK_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    LOG_FILE_PATH_FIELD_NUMBER: _ClassVar[int]
+    world_rank: int
+    local_rank: int
+    node_rank: int
+    actor_id: str
+    node_id: str
+    node_ip: str
+    pid: int
+    gpu_ids: _containers.RepeatedScalarFieldContainer[int]
+    status: str
+    resources: _containers.ScalarMap[str, float]
+    log_file_path: str
+    def __init__(self, world_rank: _Optional[int] = ..., local_rank: _Optional[int] = ..., node_rank: _Optional[int] = ..., actor_id: _Optional[str] = ..., node_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., pid: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[int]] = ..., status: _Optional[str] = ..., resources: _Optional[_Mapping[str, float]] = ..., log_file_path: _Optional[str] = ...) -> None: ...
+
+class TrainRunAttemptEvent(_message.Message):
+    __slots__ = ("event_id", "run_id", "attempt_id", "status", "status_detail", "start_time_ns", "end_time_ns", "workers", "event_time")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    run_id: str
+    attempt_id: str
+    status: str
+    status_detail: str
+    start_time_ns: int
+    end_time_ns: int
+    workers: _containers.RepeatedCompositeFieldContainer[TrainWorker]
+    event_time: float
+    def __init__(self, event_id: _Optional[str] = ..., run_id: _Optional[str] = ..., attempt_id: _Optional[str] = ..., status: _Optional[str] = ..., status_detail: _Optional[str] = ..., start_time_ns: _Optional[int] = ..., end_time_ns: _Optional[int] = ..., workers: _Optional[_Iterable[_Union[TrainWorker, _Mapping]]] = ..., event_time: _Optional[float] = ...) -> None: ...
 
 class LogFile(_message.Message):
     __slots__ = ("file_id", "node_id", "path", "kind", "worker_id", "job_id", "pid", "actor_id", "submission_id")

@@ -126,11 +126,14 @@ class Tailer:
         idle_close_s: float = 30.0,
         source: str = "logs",
         shrink: Optional[Shrink] = None,
+        path_prefix: str = "",
     ) -> None:
         if not 0 < max_line <= MAX_ITEM_BYTES:
             raise ValueError(f"max_line must be in 1..{MAX_ITEM_BYTES} (wire/limits.py), got {max_line}")
         self.root = root
         self.prefix = file_id_prefix
+        # a subdirectory's tailer names its files by their path under the parent (e.g. "train/x.log")
+        self.path_prefix = path_prefix
         self.accept = accept
         self.max_line = max_line
         self.partial_flush_s = partial_flush_s
@@ -149,7 +152,7 @@ class Tailer:
 
     # ------------------------------------------------------------------ state
     def file_id(self, path: str) -> str:
-        return f"{self.prefix}:{path}"
+        return f"{self.prefix}:{self.path_prefix}{path}"
 
     def checkpoint(self) -> list[Checkpoint]:
         """Positions of every known file (only call when all emitted lines are spooled)."""

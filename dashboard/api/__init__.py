@@ -16,12 +16,13 @@ from rayscope.dashboard.api import (
     runtime_state,
     tasks,
     timeline,
+    train,
 )
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
     for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
-                   timeline):
+                   timeline, train):
         router.include_router(module.router)
     return router

@@ -31,6 +31,7 @@ from rayscope.dashboard.store.apply_metrics import (
     record_head_drops,
 )
 from rayscope.dashboard.store.apply_tasks import apply_task_events
+from rayscope.dashboard.store.apply_train import apply_train_run_attempts, apply_train_runs
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -199,6 +200,8 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_nodes(ctx, batch.nodes)
         apply_jobs(ctx, batch.jobs)
         apply_submission_jobs(ctx, batch.submission_jobs)
+        apply_train_runs(ctx, batch.train_runs)
+        apply_train_run_attempts(ctx, batch.train_run_attempts)
         apply_actors(ctx, batch.actors)
         apply_workers(ctx, batch.workers)
         apply_log_files(ctx, batch.log_files)

@@ -10,6 +10,7 @@ per-function summary without scanning a million rows.
 """
 from __future__ import annotations
 
+from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
 from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
 RANK_NIL, RANK_PENDING, RANK_SUBMITTED, RANK_RUNNING, RANK_TERMINAL = 0, 1, 2, 3, 4
@@ -454,3 +455,7 @@ WHERE p.role IN ('worker', 'driver')
                   AND (w.is_alive OR w.worker_id = p.worker_id OR w.end_time IS NULL OR p.create_time IS NULL
                        OR p.create_time <= w.end_time));
 """
+
+# Ray Train's tables and view live in their own module (one owner per library).
+SCHEMA += TRAIN_SCHEMA
+VIEWS += TRAIN_VIEWS

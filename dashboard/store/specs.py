@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from rayscope.dashboard import models as m
-from rayscope.dashboard.store import rows
+from rayscope.dashboard.models_train import TrainRun
+from rayscope.dashboard.store import read_train, rows
 from rayscope.dashboard.store.agent_liveness import live_agent_sql, liveness_cutoff
 from rayscope.dashboard.store.listing import Column, ListSpec
 from rayscope.dashboard.store.schema import TASK_DURATION_SQL
@@ -40,6 +41,11 @@ ACTORS: ListSpec[m.Actor] = ListSpec(
 
 JOBS: ListSpec[m.Job] = ListSpec(
     source="jobs_v", columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
+
+
+TRAIN_RUNS: ListSpec[TrainRun] = ListSpec(
+    source="train_runs_v", columns=_cols(TrainRun), key=("run_id",), default_sort="-start_time",
+    to_model=read_train.train_run)
 
 
 def nodes_spec(live: bool, now: float) -> ListSpec[m.Node]:

@@ -20,6 +20,7 @@ import { OverviewPage } from "./pages/overview";
 import { TaskPage } from "./pages/task";
 import { TasksPage } from "./pages/tasks";
 import { TimelinePage } from "./pages/timeline";
+import { TrainPage, TrainRunPage } from "./pages/train";
 import { WorkersPage } from "./pages/workers";
 
 type Route = [string, (p: Record<string, string>, info: ClusterInfo) => preact.JSX.Element];
@@ -40,6 +41,8 @@ const ROUTES: Route[] = [
   ["/logs", () => <LogsPage />],
   ["/app-metrics", (_p, i) => <AppMetricsPage info={i} />],
   ["/debugger", () => <DebuggerPage />],
+  ["/train", () => <TrainPage />],
+  ["/train/:id", (p) => <TrainRunPage id={p.id} />],
 ];
 
 function App() {

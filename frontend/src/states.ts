@@ -2,7 +2,7 @@
 // Ray's enums are defined once, in runtime/ray_enums.py; they reach TypeScript through the API's
 // generated types (api-types/). Each list here must name every member of its generated union:
 // tsc fails on the list when Ray (and so the API) gains a state it lacks, or on a misspelt one.
-import type { Actor, Task } from "./types";
+import type { Actor, Task, TrainRun, TrainRunAttempt, TrainWorker } from "./types";
 
 export type TaskState = Task["state"];
 export type ActorState = Actor["state"];
@@ -24,3 +24,11 @@ export const TASK_STATES = everyOf<TaskState>()(["FINISHED", "FAILED", "RUNNING"
 
 export const ACTOR_STATES = everyOf<ActorState>()(["ALIVE", "RESTARTING", "PENDING_CREATION", "DEPENDENCIES_UNREADY",
   "DEAD"]);
+
+// Ray Train's run, attempt and worker states (runtime/ray_enums.py), terminal ones first.
+export const TRAIN_RUN_STATES = everyOf<TrainRun["status"]>()(["FINISHED", "ERRORED", "ABORTED", "RUNNING",
+  "RESTARTING", "RESIZING", "SCHEDULING", "INITIALIZING", "RUN_STATUS_UNSPECIFIED"]);
+export const TRAIN_ATTEMPT_STATES = everyOf<TrainRunAttempt["status"]>()(["FINISHED", "ERRORED", "ABORTED", "RUNNING",
+  "PENDING", "RUN_ATTEMPT_STATUS_UNSPECIFIED"]);
+export const TRAIN_WORKER_STATES = everyOf<NonNullable<TrainWorker["status"]>>()(["ALIVE", "DEAD",
+  "ACTOR_STATUS_UNSPECIFIED"]);

@@ -15,7 +15,7 @@ export function Link(props: { href: string; class?: string; title?: string; chil
 
 const STATE_CLASS: Record<string, string> = {
   FINISHED: "ok", ALIVE: "ok", SUCCEEDED: "ok",
-  FAILED: "bad", DEAD: "dead", STOPPED: "dead",
+  FAILED: "bad", DEAD: "dead", STOPPED: "dead", ERRORED: "bad", ABORTED: "dead",
   RUNNING: "run", RUNNING_IN_RAY_GET: "run", RUNNING_IN_RAY_WAIT: "run",
   RESTARTING: "warn", PENDING_CREATION: "warn", DEPENDENCIES_UNREADY: "idle",
   SUBMITTED_TO_WORKER: "sub", NIL: "idle", paused: "warn", attached: "run",
