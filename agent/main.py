@@ -225,6 +225,8 @@ class Agent:
             batch.nodes.extend(ep.nodes)
             batch.jobs.extend(ep.jobs)
             batch.submission_jobs.extend(ep.submission_jobs)
+            for name in ("datasets", "dataset_schemas", "dataset_issues", "dataset_progress"):  # Ray Data
+                getattr(batch, name).extend(getattr(ep, name))
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + ep.drops + self.spool.take_drop_reports()

@@ -19,23 +19,21 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
+from rayscope.runtime import data_events
 from rayscope.runtime.ray_enums import JOB_SUBMISSION_STATUSES, TASK_STATUS
 from rayscope.wire.rayscope_ingest_pb2 import ActorEvent, JobEvent, NodeEvent, SubmissionJobEvent, TaskEvent
 
 __all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "IGNORED_SOURCES"]
 
-Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent]
+Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent, data_events.DataEvent]
 
 # Source types Ray 2.60 writes that Rayscope does not read yet, on purpose: the Ray libraries'
-# (ExportEvent.SourceType 5-9; issue 13 reads them). Their lines are counted as ignored by design;
+# (ExportEvent.SourceType 5-6; issue 13 reads them; Ray Data's 7-9 are read by data_events.py). Their lines are counted as ignored by design;
 # any other source type is unknown to this decoder (a newer Ray) and counted apart.
 IGNORED_SOURCES = frozenset(
     {
         "EXPORT_TRAIN_RUN",
         "EXPORT_TRAIN_RUN_ATTEMPT",
-        "EXPORT_DATASET_METADATA",
-        "EXPORT_DATASET_OPERATOR_EVENT",
-        "EXPORT_DATASET_OPERATOR_SCHEMA",
     }
 )
 
@@ -178,6 +176,9 @@ def _task_info(ev: TaskEvent, info: dict) -> None:
         ev.required_resources.update(
             _float_map(info["required_resources"], "task_info.required_resources")
         )
+    op = _data_operator(info, "task_info.labels")
+    if op:
+        ev.data_operator_id = op
 
 
 def _task_updates(ev: TaskEvent, up: dict) -> None:
@@ -239,6 +240,9 @@ def _actor(data: dict, ts: float) -> ActorEvent:
             setattr(ev, key, hexid)
     if "is_detached" in data:
         ev.is_detached = _bool(data["is_detached"], "is_detached")
+    op = _data_operator(data, "labels")
+    if op:
+        ev.data_operator_id = op
     if "required_resources" in data:
         ev.required_resources.update(_float_map(data["required_resources"], "required_resources"))
     cause = data.get("death_cause")
@@ -247,6 +251,15 @@ def _actor(data: dict, ts: float) -> ActorEvent:
         if line:
             ev.death_cause = line
     return ev
+
+
+def _data_operator(data: dict, field: str) -> str:
+    """The Ray Data operator (uuid) a task or actor works for: Ray's label `__data_operator_id`.
+    The other labels are not kept (nothing reads them yet)."""
+    labels = data.get("labels")
+    if not labels:
+        return ""
+    return _str(_dict(labels, field).get(data_events.LABEL, ""), f"{field}.{data_events.LABEL}")
 
 
 def death_cause_line(cause: dict) -> str:
@@ -386,6 +399,7 @@ _DECODERS: dict[str, Callable[[dict, float], Event]] = {
     "EXPORT_NODE": _node,
     "EXPORT_DRIVER_JOB": _job,
     "EXPORT_SUBMISSION_JOB": _submission_job,
+    **data_events.DECODERS,
 }
 
 
@@ -427,4 +441,7 @@ def decode(line: bytes) -> Event | Skipped:
     data = env.get("event_data")
     if not isinstance(data, dict):
         raise MalformedEvent("missing event_data")
-    return decoder(data, ts_f)
+    try:
+        return decoder(data, ts_f)
+    except data_events.DataEventError as exc:
+        raise MalformedEvent(str(exc)) from None

@@ -13,7 +13,7 @@ __all__ = [
     "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS",
     "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
     "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES",
-    "NIL_JOB_ID",
+    "NIL_JOB_ID", "DatasetState", "DATASET_STATES", "DatasetIssueType", "DATASET_ISSUE_TYPES",
 ]
 
 # Ray's TaskStatus (src/ray/protobuf/common.proto), in number order: the position is the number
@@ -54,6 +54,16 @@ JOB_STATES: tuple[str, ...] = get_args(JobState)
 # (src/ray/protobuf/export_submission_job_event.proto), in number order, the names Ray prints.
 JobSubmissionStatus = Literal["PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED"]
 JOB_SUBMISSION_STATUSES: tuple[str, ...] = get_args(JobSubmissionStatus)
+
+# A Ray Data dataset's and each of its operators' state: ExportDatasetMetadata.DatasetState and
+# .OperatorState (src/ray/protobuf/export_dataset_metadata.proto, the same five names), in number order.
+DatasetState = Literal["UNKNOWN", "RUNNING", "FINISHED", "FAILED", "PENDING"]
+DATASET_STATES: tuple[str, ...] = get_args(DatasetState)
+
+# An issue Ray Data's detectors raise: ExportDatasetOperatorEventData.DatasetOperatorEventType
+# (src/ray/protobuf/export_dataset_operator_event.proto), in number order.
+DatasetIssueType = Literal["UNSPECIFIED", "ISSUE_DETECTION_HANGING", "ISSUE_DETECTION_HIGH_MEMORY"]
+DATASET_ISSUE_TYPES: tuple[str, ...] = get_args(DatasetIssueType)
 
 # WorkerType (src/ray/protobuf/common.proto), in number order, as `ray list workers` prints it.
 WorkerType = Literal["WORKER", "DRIVER", "SPILL_WORKER", "RESTORE_WORKER"]

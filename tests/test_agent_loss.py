@@ -177,7 +177,7 @@ def test_losses_while_the_agent_was_down_reach_the_head(ray_node: RayNode, tmp_p
         def envelope(source: str) -> bytes:
             return json.dumps({"event_id": uuid.uuid4().hex[:18], "timestamp": int(time.time()),
                                "source_type": source, "event_data": {}}).encode()
-        lines = [envelope("EXPORT_TRAIN_RUN"), envelope("EXPORT_DATASET_OPERATOR_EVENT"),
+        lines = [envelope("EXPORT_TRAIN_RUN"), envelope("EXPORT_TRAIN_RUN_ATTEMPT"),
                  envelope("EXPORT_FROM_A_NEWER_RAY")]
         events_file.write_bytes(b"\n".join(lines) + b"\n")
         # A spooled record whose CRC holds but which is not a Batch (written by something else).
@@ -199,7 +199,7 @@ def test_losses_while_the_agent_was_down_reach_the_head(ray_node: RayNode, tmp_p
         assert drops[GONE]["source"] == "logs"
         assert drops[GONE]["last_detail"].startswith(f"{gone.name} generation 0: not read past offset {offset}")
         assert (drops[IGNORED_REASON]["source"], drops[IGNORED_REASON]["count"]) == ("events", 2)
-        assert drops[IGNORED_REASON]["last_detail"] == "EXPORT_DATASET_OPERATOR_EVENT x1, EXPORT_TRAIN_RUN x1"
+        assert drops[IGNORED_REASON]["last_detail"] == "EXPORT_TRAIN_RUN x1, EXPORT_TRAIN_RUN_ATTEMPT x1"
         assert (drops[UNKNOWN_REASON]["count"], drops[UNKNOWN_REASON]["last_detail"]) == (
             1, "EXPORT_FROM_A_NEWER_RAY x1")
         assert (drops[UNREADABLE]["source"], drops[UNREADABLE]["count"], drops[UNREADABLE]["bytes"]) == (

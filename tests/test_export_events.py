@@ -115,7 +115,7 @@ def _envelope(source_type: str) -> bytes:
 
 
 def test_unknown_source_is_ignored() -> None:
-    assert decode_line(_envelope("EXPORT_DATASET_METADATA")) is None
+    assert decode_line(_envelope("EXPORT_TRAIN_RUN_ATTEMPT")) is None
 
 
 def test_skipped_sources_are_told_apart() -> None:
@@ -129,7 +129,8 @@ def test_ignored_sources_are_exactly_ray_s_library_sources() -> None:
     either decoded or ignored by design; nothing Ray 2.60 writes counts as unknown."""
     from ray.core.generated.export_event_pb2 import ExportEvent
 
-    decoded = {"EXPORT_TASK", "EXPORT_ACTOR", "EXPORT_NODE", "EXPORT_DRIVER_JOB", "EXPORT_SUBMISSION_JOB"}
+    decoded = {"EXPORT_TASK", "EXPORT_ACTOR", "EXPORT_NODE", "EXPORT_DRIVER_JOB", "EXPORT_SUBMISSION_JOB",
+               "EXPORT_DATASET_METADATA", "EXPORT_DATASET_OPERATOR_EVENT", "EXPORT_DATASET_OPERATOR_SCHEMA"}
     assert set(ExportEvent.SourceType.keys()) - decoded == IGNORED_SOURCES
     for name in set(ExportEvent.SourceType.keys()) - decoded:
         assert decode(_envelope(name)) == Skipped(name, by_design=True)
@@ -189,7 +190,7 @@ def test_the_agent_counts_skipped_sources_in_two_reasons(tmp_path: Path) -> None
     events_dir.mkdir(parents=True)
     train = [_envelope("EXPORT_TRAIN_RUN"), _envelope("EXPORT_TRAIN_RUN_ATTEMPT"), _envelope("EXPORT_TRAIN_RUN")]
     (events_dir / "event_EXPORT_TRAIN_STATE.log").write_bytes(b"\n".join(train) + b"\n")
-    mixed = [_envelope("EXPORT_FROM_A_NEWER_RAY"), _task_line(), _envelope("EXPORT_DATASET_METADATA")]
+    mixed = [_envelope("EXPORT_FROM_A_NEWER_RAY"), _task_line(), _envelope("EXPORT_TRAIN_RUN_ATTEMPT")]
     (events_dir / "event_EXPORT_MIXED.log").write_bytes(b"\n".join(mixed) + b"\n")
     src = EventSource(str(tmp_path), "node1")
     res = src.poll()
@@ -198,7 +199,7 @@ def test_the_agent_counts_skipped_sources_in_two_reasons(tmp_path: Path) -> None
     assert set(by_reason) == {IGNORED_REASON, UNKNOWN_REASON}
     ignored, unknown = by_reason[IGNORED_REASON], by_reason[UNKNOWN_REASON]
     assert (ignored.source, ignored.count) == ("events", 4)
-    assert ignored.detail == "EXPORT_DATASET_METADATA x1, EXPORT_TRAIN_RUN x2, EXPORT_TRAIN_RUN_ATTEMPT x1"
+    assert ignored.detail == "EXPORT_TRAIN_RUN x2, EXPORT_TRAIN_RUN_ATTEMPT x2"
     assert ignored.bytes == sum(map(len, train)) + len(mixed[2])
     assert (unknown.source, unknown.count, unknown.detail) == ("events", 1, "EXPORT_FROM_A_NEWER_RAY x1")
     assert unknown.bytes == len(mixed[0])

@@ -24,3 +24,7 @@ export const TASK_STATES = everyOf<TaskState>()(["FINISHED", "FAILED", "RUNNING"
 
 export const ACTOR_STATES = everyOf<ActorState>()(["ALIVE", "RESTARTING", "PENDING_CREATION", "DEPENDENCIES_UNREADY",
   "DEAD"]);
+
+// A Ray Data dataset's and operator's states (Ray's DatasetState), in the order the web UI shows them.
+export type DatasetState = import("./types").Dataset["state"];
+export const DATASET_STATES = everyOf<DatasetState>()(["FINISHED", "FAILED", "RUNNING", "PENDING", "UNKNOWN"]);
