@@ -735,10 +735,7 @@ export interface components {
             /** Started At */
             started_at: number;
         };
-        /**
-         * Dataset
-         * @description One dataset execution (Ray's dataset id ends with its run index).
-         */
+        /** Dataset */
         Dataset: {
             /** Dataset Id */
             dataset_id: string;
@@ -780,6 +777,11 @@ export interface components {
              * @description the DataContext's keys (Ray sends it once)
              */
             context_summary: string | null;
+            /**
+             * Operators
+             * @description in topology order
+             */
+            operators: components["schemas"]["DatasetOperatorBrief"][];
         };
         /** DatasetDetail */
         DatasetDetail: {
@@ -976,6 +978,25 @@ export interface components {
              * @default 0
              */
             ray_actors_alive: number;
+        };
+        /**
+         * DatasetOperatorBrief
+         * @description An operator in the listing: enough for `rayscope list datasets --json` and the Datasets page.
+         */
+        DatasetOperatorBrief: {
+            /** Operator Id */
+            operator_id: string;
+            /** Name */
+            name: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "UNKNOWN" | "RUNNING" | "FINISHED" | "FAILED" | "PENDING";
+            /** Rows Output */
+            rows_output: number | null;
+            /** Estimated Rows */
+            estimated_rows: number | null;
         };
         /** DebugResumed */
         DebugResumed: {
@@ -1733,6 +1754,7 @@ export type Dataset = components['schemas']['Dataset'];
 export type DatasetDetail = components['schemas']['DatasetDetail'];
 export type DatasetIssue = components['schemas']['DatasetIssue'];
 export type DatasetOperator = components['schemas']['DatasetOperator'];
+export type DatasetOperatorBrief = components['schemas']['DatasetOperatorBrief'];
 export type DebugResumed = components['schemas']['DebugResumed'];
 export type DebugSession = components['schemas']['DebugSession'];
 export type DebugTicket = components['schemas']['DebugTicket'];

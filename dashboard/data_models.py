@@ -19,7 +19,7 @@ PROGRESS_HINT = ("live progress (rows, blocks, queues, throughput, resources): s
                  "in the driver's environment")
 
 
-class Dataset(ApiModel):
+class DatasetBase(ApiModel):
     """One dataset execution (Ray's dataset id ends with its run index)."""
 
     dataset_id: str
@@ -33,6 +33,20 @@ class Dataset(ApiModel):
     progress_time: Optional[float] = Field(None, description="the newest progress sample's time")
     issue_count: int = 0
     context_summary: Optional[str] = Field(None, description="the DataContext's keys (Ray sends it once)")
+
+
+class DatasetOperatorBrief(ApiModel):
+    """An operator in the listing: enough for `rayscope list datasets --json` and the Datasets page."""
+
+    operator_id: str
+    name: str
+    state: DatasetState
+    rows_output: Optional[int] = None
+    estimated_rows: Optional[int] = None
+
+
+class Dataset(DatasetBase):
+    operators: list[DatasetOperatorBrief] = Field(default_factory=list, description="in topology order")
 
 
 class DatasetOperator(ApiModel):
@@ -84,7 +98,7 @@ class DatasetIssue(ApiModel):
     event_time: float
 
 
-class DatasetDetail(Dataset):
+class DatasetDetail(DatasetBase):
     operators: list[DatasetOperator] = Field(default_factory=list)
     issues: list[DatasetIssue] = Field(default_factory=list)
     bottleneck: Optional[str] = Field(None, description="which operator limits throughput, in words")

@@ -20,6 +20,7 @@ from rayscope.dashboard.data_models import Dataset as Dataset
 from rayscope.dashboard.data_models import DatasetDetail as DatasetDetail
 from rayscope.dashboard.data_models import DatasetIssue as DatasetIssue
 from rayscope.dashboard.data_models import DatasetOperator as DatasetOperator
+from rayscope.dashboard.data_models import DatasetOperatorBrief as DatasetOperatorBrief
 from rayscope.debugger.models import DebugResumed as DebugResumed
 from rayscope.debugger.models import DebugSession as DebugSession
 from rayscope.debugger.models import DebugTicket as DebugTicket

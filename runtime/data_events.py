@@ -10,7 +10,7 @@ loads it.
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from rayscope.runtime.ray_enums import DATASET_ISSUE_TYPES, DATASET_STATES
 from rayscope.wire.rayscope_ingest_pb2 import (
@@ -181,7 +181,7 @@ def progress(data: dict, ts: float) -> DatasetProgress:
     return ev
 
 
-DECODERS = {
+DECODERS: dict[str, Callable[[dict, float], DataEvent]] = {
     "EXPORT_DATASET_METADATA": dataset_metadata,
     "EXPORT_DATASET_OPERATOR_SCHEMA": operator_schema,
     "EXPORT_DATASET_OPERATOR_EVENT": operator_issue,

@@ -28,7 +28,7 @@ __all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "IGNOR
 Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent, data_events.DataEvent]
 
 # Source types Ray 2.60 writes that Rayscope does not read yet, on purpose: the Ray libraries'
-# (ExportEvent.SourceType 5-6; issue 13 reads them; Ray Data's 7-9 are read by data_events.py). Their lines are counted as ignored by design;
+# (ExportEvent.SourceType 5-6; issue 13 reads them; Ray Data's 7-9: data_events.py). Their lines are counted as ignored by design;
 # any other source type is unknown to this decoder (a newer Ray) and counted apart.
 IGNORED_SOURCES = frozenset(
     {

@@ -142,3 +142,14 @@ def test_callback_failure_is_shown_and_no_progress_gives_the_hint(store) -> None
     err = pb.DatasetProgress(dataset_id=meta[0].dataset_id, sample_time=5.0, error="callback stopped: KeyError")
     store.writer.call(apply_batch, "a", NODE, pb.Batch(seq=2, dataset_progress=[err]), True)
     assert store.dataset(meta[0].dataset_id).progress_error == "callback stopped: KeyError"
+
+
+def test_listing_rows_carry_their_operators(store) -> None:
+    meta = _decode("event_EXPORT_DATASET_METADATA.log")
+    samples = _decode("event_RAYSCOPE_DATA_PROGRESS.log")
+    store.writer.call(apply_batch, "a", NODE, pb.Batch(seq=1, datasets=meta[-1:], dataset_progress=samples), True)
+    (row,) = store.page(specs.DATASETS, ListQuery()).rows
+    assert [(o.operator_id, o.state) for o in row.operators] == [(o.operator_id, "FINISHED") for o in meta[-1].operators]
+    last = {s.operator_id: s for s in samples}
+    assert [o.rows_output for o in row.operators] == [last[o.operator_id].rows_output for o in meta[-1].operators]
+    assert row.rows_output == last["Filter(<lambda>)_2"].rows_output

@@ -7,7 +7,6 @@ import pytest
 from rayscope.dashboard.data_insights import OperatorSamples, Sample, bottleneck, throughput_avg, throughput_current
 
 
-
 def test_current_throughput_is_rows_over_the_last_seconds() -> None:
     s = [Sample(t=float(t), rows_output=r) for t, r in ((0, 0), (1, 10), (2, 20), (3, 60), (4, 100), (5, 140),
                                                          (6, 180))]

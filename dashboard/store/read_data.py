@@ -18,7 +18,8 @@ _SAMPLE_FIELDS = ("rows_output", "queued_blocks", "tasks_running", "actors_alive
 
 
 def dataset_row(r: sqlite3.Row) -> dm.Dataset:
-    return dm.Dataset(**{k: r[k] for k in dm.Dataset.model_fields})
+    fields = {k: r[k] for k in dm.DatasetBase.model_fields}
+    return dm.Dataset(**fields, operators=json.loads(r["operators"] or "[]"))
 
 
 def _recent_samples(conn: sqlite3.Connection, dataset_id: str, operator_id: str,
@@ -85,6 +86,6 @@ def dataset_detail(conn: sqlite3.Connection, dataset_id: str) -> Optional[dm.Dat
                        (dataset_id,)).fetchone()
     has_progress = head["progress_time"] is not None
     return dm.DatasetDetail(
-        **dataset_row(head).model_dump(), operators=operators, issues=issues,
+        **{k: head[k] for k in dm.DatasetBase.model_fields}, operators=operators, issues=issues,
         bottleneck=di.bottleneck(head["state"], samples), has_progress=has_progress,
         progress_error=err[0] if err else None, progress_hint=None if has_progress else dm.PROGRESS_HINT)

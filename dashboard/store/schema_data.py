@@ -116,6 +116,12 @@ SELECT d.dataset_id, d.job_id, d.state, d.start_time, d.execution_start_time, d.
    WHERE p.dataset_id = d.dataset_id AND p.operator_id != '') AS progress_time,
   (SELECT p.rows_output FROM dataset_operators o JOIN dataset_progress_latest p
      ON p.dataset_id = o.dataset_id AND p.operator_id = o.operator_id
-   WHERE o.dataset_id = d.dataset_id ORDER BY o.position DESC LIMIT 1) AS rows_output
+   WHERE o.dataset_id = d.dataset_id ORDER BY o.position DESC LIMIT 1) AS rows_output,
+  (SELECT json_group_array(json_object('operator_id', x.operator_id, 'name', x.name, 'state', x.state,
+                                       'rows_output', x.rows_output, 'estimated_rows', x.estimated_rows))
+   FROM (SELECT o.operator_id, o.name, o.state, p.rows_output, p.estimated_rows
+         FROM dataset_operators o LEFT JOIN dataset_progress_latest p
+           ON p.dataset_id = o.dataset_id AND p.operator_id = o.operator_id
+         WHERE o.dataset_id = d.dataset_id ORDER BY o.position) x) AS operators
 FROM datasets d;
 """
