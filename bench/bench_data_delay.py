@@ -27,10 +27,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import Latency, print_comparison  # noqa: E402
-
 from rayscope.runtime.data_progress import ENV_VALUE  # noqa: E402
 from rayscope.runtime.local_cluster import local_cluster  # noqa: E402
+from timing import Latency, print_comparison  # noqa: E402
 
 POLL_S = 0.2
 

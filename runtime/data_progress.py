@@ -65,7 +65,7 @@ class _Writer:
             self._file.flush()
             if self._file.tell() > MAX_FILE_BYTES:  # rotate like Ray's RotatingFileHandler, one backup
                 self._file.close()
-                os.replace(self._path, self._path + ".1")
+                os.rename(self._path, self._path + ".1")  # a rotation (as Ray's handler does), not a write
                 self._file = open(self._path, "a", encoding="utf-8")
 
 
