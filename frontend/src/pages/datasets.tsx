@@ -66,8 +66,8 @@ function Resources({ o }: { o: DatasetOperator }) {
 function OperatorTable({ d, onPick }: { d: DatasetDetail; onPick: (op: string, tab: string) => void }) {
   const pick = (o: DatasetOperator, tab: string) => (e: Event) => { e.preventDefault(); onPick(o.operator_id, tab); };
   return (
-    <Table testid="operators-table" rows={d.operators} rowKey={(o) => o.operator_id} cols={[
-      { key: "op", label: "Operator", render: (o) => <span title={o.uuid}>{o.name}</span> },
+    <div class="ops-table"><Table testid="operators-table" rows={d.operators} rowKey={(o) => o.operator_id} cols={[
+      { key: "op", label: "Operator", cls: "clip", render: (o) => <span title={`${o.name} (${o.uuid})`}>{o.name}</span> },
       { key: "state", label: "Status", render: (o) => <Badge state={o.state} /> },
       { key: "rows", label: "Outputted / Estimated rows", cls: "num", render: (o) => <span data-testid="op-rows">{of(o.rows_output, o.estimated_rows)}</span> },
       { key: "blocks", label: "Outputted / Total blocks", cls: "num", render: (o) => of(o.blocks_output, o.estimated_blocks) },
@@ -77,7 +77,7 @@ function OperatorTable({ d, onPick }: { d: DatasetDetail; onPick: (op: string, t
       { key: "res", label: "Active / Allocated resources", render: (o) => <Resources o={o} /> },
       { key: "links", label: "", render: (o) => (
         <span class="small"><a href="#" onClick={pick(o, "tasks")}>tasks ({o.ray_tasks})</a> · <a href="#" onClick={pick(o, "actors")}>actors ({o.ray_actors})</a> · <a href="#" onClick={pick(o, "logs")}>logs</a></span>) },
-    ]} />
+    ]} /></div>
   );
 }
 
