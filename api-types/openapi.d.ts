@@ -937,7 +937,10 @@ export interface components {
             gpu: number | null;
             /** Object Store Bytes */
             object_store_bytes: number | null;
-            /** Cpu Budget */
+            /**
+             * Cpu Budget
+             * @description the executor's remaining budget for this operator (Ray's ResourceManager.get_budget): it may take this much more; allocated = use + budget. None: unlimited or not known
+             */
             cpu_budget: number | null;
             /** Gpu Budget */
             gpu_budget: number | null;

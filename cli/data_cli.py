@@ -22,9 +22,11 @@ def _rate(v: Optional[float]) -> str:
 def _resources(o: DatasetOperator) -> str:
     if o.cpu is None:
         return ""
-    text = f"CPU {_of(o.cpu, o.cpu_budget)}"
+    # allocated = in use + the executor's remaining budget for the operator
+    text = f"CPU {_of(o.cpu, None if o.cpu_budget is None else o.cpu + o.cpu_budget)}"
     if o.gpu or o.gpu_budget:
-        text += f", GPU {_of(o.gpu, o.gpu_budget)}"
+        gpu = o.gpu or 0.0
+        text += f", GPU {_of(gpu, None if o.gpu_budget is None else gpu + o.gpu_budget)}"
     if o.object_store_bytes:
         text += f", store {human_bytes(o.object_store_bytes)}"
     return text

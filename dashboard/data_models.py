@@ -77,7 +77,9 @@ class DatasetOperator(ApiModel):
     cpu: Optional[float] = None
     gpu: Optional[float] = None
     object_store_bytes: Optional[int] = None
-    cpu_budget: Optional[float] = None
+    cpu_budget: Optional[float] = Field(None, description="the executor's remaining budget for this operator "
+                                        "(Ray's ResourceManager.get_budget): it may take this much more; "
+                                        "allocated = use + budget. None: unlimited or not known")
     gpu_budget: Optional[float] = None
     object_store_budget: Optional[int] = None
     throughput_current: Optional[float] = Field(None, description="rows/s over the last samples (running only)")

@@ -41,7 +41,7 @@ def _op(detail: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def run(rayscope_cluster: LocalCluster) -> Iterator[dict[str, Any]]:
+def run(rayscope_cluster: LocalCluster, browser: Browser) -> Iterator[dict[str, Any]]:
     # Ray writes operator schemas and issues from the driver's own Python, which reads the export
     # switch from its environment only (the cluster's system config does not reach it): the opt-in
     # docs/ray-integration.md gives for drivers, with the progress callback.
@@ -56,6 +56,14 @@ def run(rayscope_cluster: LocalCluster) -> Iterator[dict[str, Any]]:
         proc.stdin.write("go\n")
         proc.stdin.flush()
         seen: list[tuple[str, int | None]] = []  # (dataset state, the actor-pool operator's rows_output)
+        live_shot: list[Any] = []
+
+        def screenshot_while_running(dataset_id: str) -> None:
+            """The dataset page mid-run, for the issue's screenshots (throughput current, queues)."""
+            tab = browser.tab(f"{rayscope_cluster.http_url}/#token={rayscope_cluster.token}")
+            tab.open(f"/datasets/{dataset_id}", "page-dataset")
+            tab.page.locator("[data-testid=operators-table]").wait_for()
+            live_shot.append(tab.shot("dataset_running"))
 
         def finished() -> dict[str, Any] | None:
             rows = _api(rayscope_cluster, "/datasets", filter=f"job_id={job_id}")["rows"]
@@ -64,6 +72,8 @@ def run(rayscope_cluster: LocalCluster) -> Iterator[dict[str, Any]]:
             detail = _api(rayscope_cluster, f"/datasets/{rows[0]['dataset_id']}")
             ops = [o for o in detail["operators"] if o["name"] == ACTOR_OP]
             seen.append((detail["state"], ops[0]["rows_output"] if ops else None))
+            if not live_shot and detail["state"] == "RUNNING" and ops and ops[0]["rows_output"]:
+                screenshot_while_running(detail["dataset_id"])
             return detail if detail["state"] == "FINISHED" else None
 
         detail = wait_for("the dataset FINISHED at the head", finished, timeout=180, every=0.25,
@@ -185,6 +195,9 @@ def test_dataset_pages(rayscope_cluster: LocalCluster, run: dict[str, Any], brow
     tab.shot("dataset")
     pool_row.get_by_text("tasks (").click()
     tab.page.wait_for_selector("[data-testid=operator-tasks]")
+    filter_row = tab.page.locator("[data-testid=operators-table] tr", has_text=FILTER_OP)
+    filter_row.get_by_text("logs").click()
+    tab.page.get_by_text("The newest 4 actors or tasks of this operator").wait_for()
     tab.page.get_by_role("tab", name="Tree view").click()
     wait_for("the tree", lambda: tab.page.locator("[data-testid=tree-node]").count() == 3, timeout=20)
     tab.page.get_by_role("tab", name="DAG view").click()

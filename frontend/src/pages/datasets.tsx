@@ -10,7 +10,7 @@ import { Badge, Card, Empty, ErrorBox, KV, Link, PageTitle, Tabs, TextFilter } f
 import { bytes, duration, num, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
-import type { Actor, Dataset, DatasetDetail, DatasetOperator } from "../types";
+import type { Actor, Dataset, DatasetDetail, DatasetOperator, Task } from "../types";
 import { ActorTable } from "./jobs";
 
 const PAGE = 500;
@@ -55,11 +55,15 @@ export function DatasetsPage() {
   );
 }
 
+/** Allocated = in use + the executor's remaining budget for the operator (unknown: unlimited). */
+const alloc = (used: number, budget: number | null | undefined): number | null => (budget == null ? null : used + budget);
+
 function Resources({ o }: { o: DatasetOperator }) {
   if (o.cpu == null) return <>–</>;
+  const store = o.object_store_bytes ?? 0;
   return (
-    <span class="small">CPU {of(o.cpu, o.cpu_budget)}{(o.gpu || o.gpu_budget) ? ` · GPU ${of(o.gpu, o.gpu_budget)}` : ""}
-      {o.object_store_bytes ? ` · store ${bytes(o.object_store_bytes)}${o.object_store_budget ? ` / ${bytes(o.object_store_budget)}` : ""}` : ""}</span>
+    <span class="small">CPU {of(o.cpu, alloc(o.cpu, o.cpu_budget))}{(o.gpu || o.gpu_budget) ? ` · GPU ${of(o.gpu ?? 0, alloc(o.gpu ?? 0, o.gpu_budget))}` : ""}
+      {store ? ` · store ${bytes(store)}${o.object_store_budget != null ? ` / ${bytes(store + o.object_store_budget)}` : ""}` : ""}</span>
   );
 }
 
@@ -142,6 +146,8 @@ function DagView({ d }: { d: DatasetDetail }) {
 function OperatorDetail({ op, tab }: { op: DatasetOperator; tab: string }) {
   const actors = useLiveFetch((s) => list<Actor>("/actors", { data_operator_id: op.uuid }, { limit: 50 }, s),
     [op.uuid], ["actors"]);
+  const tasks = useLiveFetch((s) => (tab === "logs" ? list<Task>("/tasks", { data_operator_id: op.uuid }, { limit: 4 }, s)
+                                                   : Promise.resolve(null)), [op.uuid, tab], ["tasks"], undefined, 2000);
   return (
     <Card title={<>Operator {op.name} <Badge state={op.state} /></>}>
       <Tabs tabs={[["tasks", `Tasks (${op.ray_tasks})`], ["actors", `Actors (${op.ray_actors})`], ["logs", "Logs"]]} value={tab}
@@ -152,7 +158,10 @@ function OperatorDetail({ op, tab }: { op: DatasetOperator; tab: string }) {
         ? actors.data!.rows.slice(0, 4).map((a) => (
           <div key={a.actor_id}><h4>Actor <Link href={`/actors/${a.actor_id}`}>{a.actor_id.slice(0, 12)}</Link></h4>
             <LogLines selector={{ actor_id: a.actor_id }} limit={200} /></div>))
-        : <Empty>This operator runs plain tasks: each task's page (Tasks tab) shows its log lines.</Empty>)}
+        : (tasks.data?.rows ?? []).map((t) => (
+          <div key={`${t.task_id}:${t.attempt}`}><h4>Task <Link href={`/tasks/${t.task_id}`}>{t.task_id.slice(0, 12)}</Link></h4>
+            <LogLines selector={{ task_id: t.task_id }} limit={100} /></div>)))}
+      {tab === "logs" && <div class="muted small">The newest 4 actors or tasks of this operator; every task's page shows its own log lines.</div>}
     </Card>
   );
 }
