@@ -153,3 +153,20 @@ def test_listing_rows_carry_their_operators(store) -> None:
     last = {s.operator_id: s for s in samples}
     assert [o.rows_output for o in row.operators] == [last[o.operator_id].rows_output for o in meta[-1].operators]
     assert row.rows_output == last["Filter(<lambda>)_2"].rows_output
+
+
+def test_a_stopped_clusters_store_answers_the_same(tmp_path) -> None:
+    """History mode reads the store only: a reopened, non-live store gives the same dataset."""
+    meta = _decode("event_EXPORT_DATASET_METADATA.log")
+    samples = _decode("event_RAYSCOPE_DATA_PROGRESS.log")
+    live = Store(tmp_path / "head.db")
+    live.writer.call(record_hello, pb.AgentHello(agent_id="a", node_id=NODE), time.time())
+    live.writer.call(apply_batch, "a", NODE, pb.Batch(seq=1, datasets=meta, dataset_progress=samples), True)
+    before = live.dataset(meta[0].dataset_id)
+    live.close()
+    history = Store(tmp_path / "head.db", live=False)
+    try:
+        assert history.dataset(meta[0].dataset_id) == before
+        assert [r.dataset_id for r in history.page(specs.DATASETS, ListQuery()).rows] == [meta[0].dataset_id]
+    finally:
+        history.close()
