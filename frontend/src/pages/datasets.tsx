@@ -71,7 +71,12 @@ function OperatorTable({ d, onPick }: { d: DatasetDetail; onPick: (op: string, t
   const pick = (o: DatasetOperator, tab: string) => (e: Event) => { e.preventDefault(); onPick(o.operator_id, tab); };
   return (
     <div class="ops-table"><Table testid="operators-table" rows={d.operators} rowKey={(o) => o.operator_id} cols={[
-      { key: "op", label: "Operator", cls: "clip", render: (o) => <span title={`${o.name} (${o.uuid})`}>{o.name}</span> },
+      { key: "op", label: "Operator", cls: "clip", render: (o) => {
+        const issues = d.issues.filter((i) => i.operator_id === o.operator_id);
+        return (<span title={`${o.name} (${o.uuid})`}>{o.name}{issues.length > 0 && (
+          <span class="tag err" data-testid="op-issue" title={issues.map((i) => i.message).join("\n")}>
+            {issues.length} issue{issues.length > 1 ? "s" : ""}</span>)}</span>);
+      } },
       { key: "state", label: "Status", render: (o) => <Badge state={o.state} /> },
       { key: "rows", label: "Outputted / Estimated rows", cls: "num", render: (o) => <span data-testid="op-rows">{of(o.rows_output, o.estimated_rows)}</span> },
       { key: "blocks", label: "Outputted / Total blocks", cls: "num", render: (o) => of(o.blocks_output, o.estimated_blocks) },
