@@ -170,3 +170,21 @@ def test_a_stopped_clusters_store_answers_the_same(tmp_path) -> None:
         assert [r.dataset_id for r in history.page(specs.DATASETS, ListQuery()).rows] == [meta[0].dataset_id]
     finally:
         history.close()
+
+
+def test_issues_are_kept_per_operator_and_time(store) -> None:
+    meta = _decode("event_EXPORT_DATASET_METADATA.log")[-1:]
+    dataset_id, op = meta[0].dataset_id, meta[0].operators[1]
+    issue = export_events.decode(_envelope("EXPORT_DATASET_OPERATOR_EVENT", {
+        "dataset_id": dataset_id, "operator_id": op.operator_id, "operator_name": op.name, "event_time": 1796431700.5,
+        "event_type": "ISSUE_DETECTION_HIGH_MEMORY", "message": "uses 3 GiB per task"}))
+    bad = pb.DatasetIssue(dataset_id=dataset_id, issue_type="NOT_RAYS", event_time=1.0)
+    deltas = store.writer.call(apply_batch, "a", NODE, pb.Batch(seq=1, datasets=meta, dataset_issues=[issue, issue, bad]),
+                               True).deltas
+    assert {"dataset_id": dataset_id} in deltas["datasets"]
+    d = store.dataset(dataset_id)
+    assert d.issue_count == 1  # the same issue read twice (a resend) is one
+    assert [(i.operator_id, i.issue_type, i.message) for i in d.issues] == [
+        (op.operator_id, "ISSUE_DETECTION_HIGH_MEMORY", "uses 3 GiB per task")]
+    drops = store.ingest_health().drops
+    assert any("dataset issue 'NOT_RAYS'" in dr.reason for dr in drops), drops
