@@ -1,6 +1,7 @@
 // Ray Data: every dataset (filter by job), and a dataset page with its operators as a table (the
 // figures of Rayscope's progress callback, ~1 s fresh while it runs), a tree and a DAG view (layered
 // by input dependencies), its issues and output schemas, and each operator's tasks, actors and logs.
+import { useRef } from "preact/hooks";
 import { get, list } from "../api";
 import { LogLines } from "../components/log-view";
 import { MoreRows, usePagedList } from "../components/paging";
@@ -174,9 +175,12 @@ function OperatorDetail({ op, tab }: { op: DatasetOperator; tab: string }) {
 export function DatasetPage({ id }: { id: string }) {
   const { params } = useLocation();
   const view = params.get("view") ?? "table";
+  // its own deltas; and its job's task and actor deltas (the per-operator Ray task/actor counts), debounced
+  const job = useRef<string | null>(null);
   const ds = useLiveFetch((s) => get<DatasetDetail>(`/datasets/${encodeURIComponent(id)}`, {}, s), [id], ["datasets", "tasks", "actors"],
-    (rows) => rows.some((r) => r.dataset_id === id || r.data_operator_id != null), 500);
+    (rows) => rows.some((r) => r.dataset_id === id || (job.current != null && r.job_id === job.current)), 700);
   const d = ds.data;
+  job.current = d?.job_id ?? null;
   const picked = d?.operators.find((o) => o.operator_id === params.get("op"));
   return (
     <div data-testid="page-dataset">
