@@ -10,6 +10,9 @@ POLL_S seconds while the pipeline runs; a change's delay is the first poll showi
 as high minus the driver's stamp (same host, same clock; resolution POLL_S). Changes an API never
 showed while the pipeline ran are counted apart.
 
+Also prints the head node's agent CPU and memory over AGENT_WINDOW_S seconds of the run (the driver,
+its progress file and Ray's _StatsActor are on that node): the budget is < 2 % of a core, < 50 MB USS.
+
 Run: `.venv/bin/python bench/bench_data_delay.py [--blocks 60] [--batch-s 0.4]`.
 """
 from __future__ import annotations
@@ -27,11 +30,13 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procstat import ProcessUsage, measure  # noqa: E402
 from rayscope.runtime.data_progress import ENV_VALUE  # noqa: E402
 from rayscope.runtime.local_cluster import local_cluster  # noqa: E402
 from timing import Latency, print_comparison  # noqa: E402
 
 POLL_S = 0.2
+AGENT_WINDOW_S = 10.0
 
 DRIVER = textwrap.dedent('''
     import json, sys, time
@@ -126,6 +131,10 @@ def main() -> None:
         assert proc.stdout is not None
         changes: list[dict] = []
         ours = theirs = None
+        agent: list[ProcessUsage] = []
+        head = next(n for n in c.state.nodes if n.role == "head")
+        assert head.agent is not None
+        agent_pid = head.agent.pid
         for line in proc.stdout:
             kind, _, body = line.partition(" ")
             if kind == "DATASET":
@@ -137,6 +146,7 @@ def main() -> None:
                 ).json()["datasets"] if d["dataset"] == ds["dataset_id"] for o in d["operators"]})
                 ours.start()
                 theirs.start()
+                threading.Thread(target=lambda: agent.append(measure(agent_pid, AGENT_WINDOW_S)), daemon=True).start()
             elif kind == "CHANGE":
                 changes.append(json.loads(body))
             elif kind == "DONE":
@@ -152,6 +162,9 @@ def main() -> None:
           f"2 actors); polled every {POLL_S} s")
     print(f"never shown: rayscope {ok_missed}, ray {ray_missed}; polls without the dataset (not listed yet, "
           f"or an error): rayscope {ours.errors}, ray {theirs.errors}")
+    if agent:
+        print(f"head node's agent over {AGENT_WINDOW_S:.0f} s of the run: {agent[0].cpu_percent_of_one_core:.2f} % of "
+              f"one core, USS {agent[0].uss_bytes / 2**20:.1f} MB, RSS {agent[0].rss_bytes / 2**20:.1f} MB")
     if ok and ray:
         print_comparison("operator progress in the driver -> shown by the API",
                          [("blocks output (ours) / progress (Ray)", Latency(ok), Latency(ray))])
