@@ -21,6 +21,8 @@ SPOOLED_FIELDS: tuple[tuple[str, str], ...] = (
     ("log_files", "logs"), ("log_lines", "logs"), ("tasks", "events"), ("actors", "events"),
     ("nodes", "events"), ("jobs", "events"), ("workers", "events"), ("submission_jobs", "events"),
     ("train_runs", "events"), ("train_run_attempts", "events"),
+    ("datasets", "events"), ("dataset_schemas", "events"), ("dataset_issues", "events"),
+    ("dataset_progress", "events"),
     ("drops", "batch"),
 )
 ITEM_FRAMING = 6  # a repeated field's tag and length prefix (up to 5 bytes for a length < 2**28)

@@ -25,6 +25,10 @@ from rayscope.runtime import export_events
 from rayscope.wire.limits import MAX_ITEM_BYTES
 from rayscope.wire.rayscope_ingest_pb2 import (
     ActorEvent,
+    DatasetEvent,
+    DatasetIssue,
+    DatasetOperatorSchema,
+    DatasetProgress,
     DropReport,
     JobEvent,
     NodeEvent,
@@ -57,12 +61,18 @@ class EventPoll:
     submission_jobs: list[SubmissionJobEvent] = field(default_factory=list)
     train_runs: list[TrainRunEvent] = field(default_factory=list)
     train_run_attempts: list[TrainRunAttemptEvent] = field(default_factory=list)
+    datasets: list[DatasetEvent] = field(default_factory=list)
+    dataset_schemas: list[DatasetOperatorSchema] = field(default_factory=list)
+    dataset_issues: list[DatasetIssue] = field(default_factory=list)
+    dataset_progress: list[DatasetProgress] = field(default_factory=list)
     drops: list[DropReport] = field(default_factory=list)
     more: bool = False
 
     def count(self) -> int:
         return (len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
-                + len(self.train_runs) + len(self.train_run_attempts))
+                + len(self.train_runs) + len(self.train_run_attempts)
+                + len(self.datasets) + len(self.dataset_schemas) + len(self.dataset_issues)
+                + len(self.dataset_progress))
 
 
 class EventSource:
@@ -110,9 +120,23 @@ class EventSource:
                 out.train_runs.append(ev)
             elif isinstance(ev, TrainRunAttemptEvent):
                 out.train_run_attempts.append(ev)
+            else:
+                self._data(out, ev)
         if skipped:
             out.drops.extend(self._skipped(skipped))
         return out
+
+    @staticmethod
+    def _data(out: EventPoll, ev: export_events.Event) -> None:
+        """Ray Data's events (runtime/data_events.py) into their lists."""
+        if isinstance(ev, DatasetEvent):
+            out.datasets.append(ev)
+        elif isinstance(ev, DatasetOperatorSchema):
+            out.dataset_schemas.append(ev)
+        elif isinstance(ev, DatasetIssue):
+            out.dataset_issues.append(ev)
+        elif isinstance(ev, DatasetProgress):
+            out.dataset_progress.append(ev)
 
     def _skipped(self, skipped: dict[tuple[bool, str], list[int]]) -> list[DropReport]:
         """One report per reason and poll; the detail names the source types and their counts."""

@@ -232,6 +232,8 @@ class Agent:
             batch.submission_jobs.extend(ep.submission_jobs)
             batch.train_runs.extend(ep.train_runs)
             batch.train_run_attempts.extend(ep.train_run_attempts)
+            for name in ("datasets", "dataset_schemas", "dataset_issues", "dataset_progress"):  # Ray Data
+                getattr(batch, name).extend(getattr(ep, name))
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + tp.drops + ep.drops + self.spool.take_drop_reports()

@@ -500,6 +500,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Datasets */
+        get: operations["list_datasets_api_v1_datasets_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Dataset */
+        get: operations["get_dataset_api_v1_datasets__dataset_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/debug/sessions": {
         parameters: {
             query?: never;
@@ -629,6 +663,11 @@ export interface components {
             start_time: number | null;
             /** End Time */
             end_time: number | null;
+            /**
+             * Data Operator Id
+             * @description the Ray Data operator (uuid) this actor works for
+             */
+            data_operator_id: string | null;
         };
         /** ActorSummary */
         ActorSummary: {
@@ -729,6 +768,272 @@ export interface components {
             live: boolean;
             /** Started At */
             started_at: number;
+        };
+        /** Dataset */
+        Dataset: {
+            /** Dataset Id */
+            dataset_id: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "UNKNOWN" | "RUNNING" | "FINISHED" | "FAILED" | "PENDING";
+            /** Start Time */
+            start_time: number | null;
+            /** Execution Start Time */
+            execution_start_time: number | null;
+            /** Execution End Time */
+            execution_end_time: number | null;
+            /**
+             * Operator Count
+             * @default 0
+             */
+            operator_count: number;
+            /**
+             * Rows Output
+             * @description rows output by the last operator (callback)
+             */
+            rows_output: number | null;
+            /**
+             * Progress Time
+             * @description the newest progress sample's time
+             */
+            progress_time: number | null;
+            /**
+             * Issue Count
+             * @default 0
+             */
+            issue_count: number;
+            /**
+             * Context Summary
+             * @description the DataContext's keys (Ray sends it once)
+             */
+            context_summary: string | null;
+            /**
+             * Operators
+             * @description in topology order
+             */
+            operators: components["schemas"]["DatasetOperatorBrief"][];
+        };
+        /** DatasetDetail */
+        DatasetDetail: {
+            /** Dataset Id */
+            dataset_id: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "UNKNOWN" | "RUNNING" | "FINISHED" | "FAILED" | "PENDING";
+            /** Start Time */
+            start_time: number | null;
+            /** Execution Start Time */
+            execution_start_time: number | null;
+            /** Execution End Time */
+            execution_end_time: number | null;
+            /**
+             * Operator Count
+             * @default 0
+             */
+            operator_count: number;
+            /**
+             * Rows Output
+             * @description rows output by the last operator (callback)
+             */
+            rows_output: number | null;
+            /**
+             * Progress Time
+             * @description the newest progress sample's time
+             */
+            progress_time: number | null;
+            /**
+             * Issue Count
+             * @default 0
+             */
+            issue_count: number;
+            /**
+             * Context Summary
+             * @description the DataContext's keys (Ray sends it once)
+             */
+            context_summary: string | null;
+            /** Operators */
+            operators: components["schemas"]["DatasetOperator"][];
+            /** Issues */
+            issues: components["schemas"]["DatasetIssue"][];
+            /**
+             * Bottleneck
+             * @description which operator limits throughput, in words
+             */
+            bottleneck: string | null;
+            /**
+             * Has Progress
+             * @default false
+             */
+            has_progress: boolean;
+            /**
+             * Progress Error
+             * @description the progress callback's failure, if it failed
+             */
+            progress_error: string | null;
+            /**
+             * Progress Hint
+             * @description how to turn live progress on, when no sample came
+             */
+            progress_hint: string | null;
+        };
+        /** DatasetIssue */
+        DatasetIssue: {
+            /** Operator Id */
+            operator_id: string;
+            /** Operator Name */
+            operator_name: string;
+            /**
+             * Issue Type
+             * @enum {string}
+             */
+            issue_type: "UNSPECIFIED" | "ISSUE_DETECTION_HANGING" | "ISSUE_DETECTION_HIGH_MEMORY";
+            /** Message */
+            message: string;
+            /** Event Time */
+            event_time: number;
+        };
+        /** DatasetOperator */
+        DatasetOperator: {
+            /**
+             * Operator Id
+             * @description Ray's '<name>_<topology index>'
+             */
+            operator_id: string;
+            /**
+             * Uuid
+             * @description = the label __data_operator_id of its tasks and actors
+             */
+            uuid: string;
+            /** Name */
+            name: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "UNKNOWN" | "RUNNING" | "FINISHED" | "FAILED" | "PENDING";
+            /** Position */
+            position: number;
+            /**
+             * Input Dependencies
+             * @description operator ids: the DAG's edges
+             */
+            input_dependencies: string[];
+            /** Sub Stages */
+            sub_stages: string[];
+            /** Execution Start Time */
+            execution_start_time: number | null;
+            /** Execution End Time */
+            execution_end_time: number | null;
+            /** Args Summary */
+            args_summary: string | null;
+            /**
+             * Output Schema
+             * @description column -> Arrow type
+             */
+            output_schema: {
+                [key: string]: string;
+            } | null;
+            /** Sample Time */
+            sample_time: number | null;
+            /** Rows Output */
+            rows_output: number | null;
+            /** Estimated Rows */
+            estimated_rows: number | null;
+            /** Blocks Output */
+            blocks_output: number | null;
+            /** Estimated Blocks */
+            estimated_blocks: number | null;
+            /** Bytes Output */
+            bytes_output: number | null;
+            /** Queued Blocks */
+            queued_blocks: number | null;
+            /** Tasks Running */
+            tasks_running: number | null;
+            /** Tasks Finished */
+            tasks_finished: number | null;
+            /** Tasks Failed */
+            tasks_failed: number | null;
+            /** Actors Alive */
+            actors_alive: number | null;
+            /** Actors Pending */
+            actors_pending: number | null;
+            /** Cpu */
+            cpu: number | null;
+            /** Gpu */
+            gpu: number | null;
+            /** Object Store Bytes */
+            object_store_bytes: number | null;
+            /**
+             * Cpu Budget
+             * @description the executor's remaining budget for this operator (Ray's ResourceManager.get_budget): it may take this much more; allocated = use + budget. None: unlimited or not known
+             */
+            cpu_budget: number | null;
+            /** Gpu Budget */
+            gpu_budget: number | null;
+            /** Object Store Budget */
+            object_store_budget: number | null;
+            /**
+             * Throughput Current
+             * @description rows/s over the last samples (running only)
+             */
+            throughput_current: number | null;
+            /**
+             * Throughput Avg
+             * @description rows output / seconds since it started
+             */
+            throughput_avg: number | null;
+            /**
+             * Ray Tasks
+             * @default 0
+             */
+            ray_tasks: number;
+            /**
+             * Ray Tasks Active
+             * @default 0
+             */
+            ray_tasks_active: number;
+            /**
+             * Ray Tasks Failed
+             * @default 0
+             */
+            ray_tasks_failed: number;
+            /**
+             * Ray Actors
+             * @default 0
+             */
+            ray_actors: number;
+            /**
+             * Ray Actors Alive
+             * @default 0
+             */
+            ray_actors_alive: number;
+        };
+        /**
+         * DatasetOperatorBrief
+         * @description An operator in the listing: enough for `rayscope list datasets --json` and the Datasets page.
+         */
+        DatasetOperatorBrief: {
+            /** Operator Id */
+            operator_id: string;
+            /** Name */
+            name: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "UNKNOWN" | "RUNNING" | "FINISHED" | "FAILED" | "PENDING";
+            /** Rows Output */
+            rows_output: number | null;
+            /** Estimated Rows */
+            estimated_rows: number | null;
         };
         /** DebugResumed */
         DebugResumed: {
@@ -1116,6 +1421,13 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** Page[Dataset] */
+        Page_Dataset_: {
+            /** Rows */
+            rows: components["schemas"]["Dataset"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** Page[DebugSession] */
         Page_DebugSession_: {
             /** Rows */
@@ -1326,6 +1638,11 @@ export interface components {
             };
             /** Is Debugger Paused */
             is_debugger_paused: boolean | null;
+            /**
+             * Data Operator Id
+             * @description the Ray Data operator (uuid) this task works for (Ray's label __data_operator_id)
+             */
+            data_operator_id: string | null;
         };
         /** TaskSummary */
         TaskSummary: {
@@ -1657,7 +1974,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -1680,6 +1997,11 @@ export type AppMetricGroup = components['schemas']['AppMetricGroup'];
 export type AppMetricPoint = components['schemas']['AppMetricPoint'];
 export type AppMetricValue = components['schemas']['AppMetricValue'];
 export type ClusterInfo = components['schemas']['ClusterInfo'];
+export type Dataset = components['schemas']['Dataset'];
+export type DatasetDetail = components['schemas']['DatasetDetail'];
+export type DatasetIssue = components['schemas']['DatasetIssue'];
+export type DatasetOperator = components['schemas']['DatasetOperator'];
+export type DatasetOperatorBrief = components['schemas']['DatasetOperatorBrief'];
 export type DebugResumed = components['schemas']['DebugResumed'];
 export type DebugSession = components['schemas']['DebugSession'];
 export type DebugTicket = components['schemas']['DebugTicket'];
@@ -1696,6 +2018,7 @@ export type NodeMetricSeries = components['schemas']['NodeMetricSeries'];
 export type ObjectRef = components['schemas']['ObjectRef'];
 export type ObjectStoreStats = components['schemas']['ObjectStoreStats'];
 export type PageActor = components['schemas']['Page_Actor_'];
+export type PageDataset = components['schemas']['Page_Dataset_'];
 export type PageDebugSession = components['schemas']['Page_DebugSession_'];
 export type PageJob = components['schemas']['Page_Job_'];
 export type PageLogFile = components['schemas']['Page_LogFile_'];
@@ -3155,6 +3478,111 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrainRunDetail"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_datasets_api_v1_datasets_get: {
+        parameters: {
+            query?: {
+                /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
+                filter?: string[];
+                /** @description FIELD or -FIELD */
+                sort?: string | null;
+                /** @description rows per page, 1..10000 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Dataset_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_dataset_api_v1_datasets__dataset_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDetail"];
                 };
             };
             /** @description Bad Request */

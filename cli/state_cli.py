@@ -25,6 +25,7 @@ from rayscope.cli.client import (
     filter_params,
     resolve_target,
 )
+from rayscope.cli.data_cli import dataset_text
 from rayscope.cli.format import (
     Column,
     banner,
@@ -40,6 +41,8 @@ from rayscope.cli.format import (
 from rayscope.dashboard.models import (
     Actor,
     ActorSummary,
+    Dataset,
+    DatasetDetail,
     Job,
     LogFile,
     LogLine,
@@ -125,6 +128,12 @@ RESOURCES: dict[str, Resource] = {
             _col("job_id", 4), _col("name", 5, shrink=True), _col("node_id", 10), _col("pid", 6),
             _col("ray_namespace", 30), _col("num_restarts", 20),
             _col("death_cause", 40, shrink=True),
+        )),
+        Resource("datasets", "/datasets", Dataset, (
+            _col("dataset_id", 0), _col("state", 1), _col("job_id", 2),
+            _human("START_TIME", lambda d: human_time(d.start_time), 3),
+            _human("END_TIME", lambda d: human_time(d.execution_end_time), 4),
+            _col("operator_count", 5), _col("rows_output", 6), _col("issue_count", 7),
         )),
         Resource("workers", "/workers", Worker, (
             _col("worker_id", 0), _col("is_alive", 1), _col("worker_type", 1), _col("pid", 1),
@@ -344,7 +353,8 @@ def _add_summary(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- get
 
-GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs", "train-run": "train-runs"}
+GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs", "train-run": "train-runs",
+             "dataset": "datasets"}
 GET_PATHS = {"train-run": train_cli.TRAIN_RUNS_PATH}  # where the API path is not /<plural>
 
 
@@ -353,7 +363,8 @@ def cmd_get(args: argparse.Namespace) -> int:
     """One task (every attempt), actor, node or job by id, with its full detail."""
     kind = args.kind.rstrip("s")
     path = f"{GET_PATHS.get(kind, '/' + GET_KINDS[kind])}/{args.id}"
-    model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job, "train-run": TrainRunDetail}[kind]
+    model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job, "train-run": TrainRunDetail,
+                  "dataset": DatasetDetail}[kind]
     with _client(args) as client:
         try:
             found = client.get(path, model)
@@ -368,6 +379,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         return 0
     if isinstance(found, TrainRunDetail):
         _out(train_cli.detail_text(found))
+        return 0
+    if kind == "dataset":
+        _out(dataset_text(found))
         return 0
     records = found if isinstance(found, list) else [found]
     title = f"{kind.capitalize()} {args.id}"
@@ -408,10 +422,10 @@ def _detail_pairs(record: BaseModel) -> list[tuple[str, Any]]:
 
 
 def _add_get(sub: Any, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("get", parents=[parent], help="one task (all attempts), actor, node, job or train run",
+    p = sub.add_parser("get", parents=[parent], help="one task (all attempts), actor, node, job, train run or dataset",
                        description="Show one resource by id with its detail, like `ray get`.")
     kinds = sorted(list(GET_KINDS) + list(GET_KINDS.values()))
-    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job,train-run}")
+    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job,train-run,dataset}")
     p.add_argument("id", help="hex id, as `rayscope list` prints it")
     p.add_argument("--format", choices=["default", "yaml", "json"], default="default")
     p.add_argument("--json", dest="format", action="store_const", const="json")

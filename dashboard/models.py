@@ -16,6 +16,11 @@ from rayscope.common.api_model import API_PREFIX as API_PREFIX
 from rayscope.common.api_model import ApiModel as ApiModel
 from rayscope.common.api_model import ErrorBody as ErrorBody
 from rayscope.common.api_model import Page as Page
+from rayscope.dashboard.data_models import Dataset as Dataset
+from rayscope.dashboard.data_models import DatasetDetail as DatasetDetail
+from rayscope.dashboard.data_models import DatasetIssue as DatasetIssue
+from rayscope.dashboard.data_models import DatasetOperator as DatasetOperator
+from rayscope.dashboard.data_models import DatasetOperatorBrief as DatasetOperatorBrief
 from rayscope.debugger.models import DebugResumed as DebugResumed
 from rayscope.debugger.models import DebugSession as DebugSession
 from rayscope.debugger.models import DebugTicket as DebugTicket
@@ -106,6 +111,8 @@ class Task(ApiModel):
     error_message: Optional[str] = None  # Ray's error text, traceback included
     state_times: dict[str, float] = Field(default_factory=dict)  # state name -> unix s
     is_debugger_paused: Optional[bool] = None
+    data_operator_id: Optional[str] = Field(None, description="the Ray Data operator (uuid) this task works for "
+                                            "(Ray's label __data_operator_id)")
 
 
 class Actor(ApiModel):
@@ -124,6 +131,7 @@ class Actor(ApiModel):
     num_restarts: int = 0
     start_time: Optional[float] = None
     end_time: Optional[float] = None
+    data_operator_id: Optional[str] = Field(None, description="the Ray Data operator (uuid) this actor works for")
 
 
 class Process(ApiModel):
@@ -349,7 +357,7 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions", "workers", "app_metrics", "train_runs"]
+                  "debug_sessions", "workers", "app_metrics", "train_runs", "datasets"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

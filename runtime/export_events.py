@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
+from rayscope.runtime import data_events
 from rayscope.runtime.ray_enums import (
     JOB_SUBMISSION_STATUSES,
     TASK_STATUS,
@@ -39,18 +40,13 @@ from rayscope.wire.rayscope_ingest_pb2 import (
 
 __all__ = ["MalformedEvent", "Event", "Skipped", "decode", "decode_line", "IGNORED_SOURCES"]
 
-Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent, TrainRunEvent, TrainRunAttemptEvent]
+Event = Union[TaskEvent, ActorEvent, NodeEvent, JobEvent, SubmissionJobEvent, TrainRunEvent, TrainRunAttemptEvent,
+              data_events.DataEvent]
 
-# Source types Ray 2.60 writes that Rayscope does not read yet, on purpose: the Ray libraries'
-# (ExportEvent.SourceType 7-9; issue 13 reads them). Their lines are counted as ignored by design;
-# any other source type is unknown to this decoder (a newer Ray) and counted apart.
-IGNORED_SOURCES = frozenset(
-    {
-        "EXPORT_DATASET_METADATA",
-        "EXPORT_DATASET_OPERATOR_EVENT",
-        "EXPORT_DATASET_OPERATOR_SCHEMA",
-    }
-)
+# Source types Ray writes that Rayscope leaves unread on purpose: their lines are counted as ignored
+# by design, apart from source types this decoder does not know (a newer Ray). Every one Ray 2.60
+# writes is read now (the libraries' since issue 13: Train here, Data in data_events.py).
+IGNORED_SOURCES: frozenset[str] = frozenset()
 
 _DEATH_CAUSE_MAX = 500
 RUNTIME_ENV_SUMMARY_MAX = 300  # the runtime env is summarised, never shipped: its JSON can be megabytes
@@ -191,6 +187,9 @@ def _task_info(ev: TaskEvent, info: dict) -> None:
         ev.required_resources.update(
             _float_map(info["required_resources"], "task_info.required_resources")
         )
+    op = _data_operator(info, "task_info.labels")
+    if op:
+        ev.data_operator_id = op
 
 
 def _task_updates(ev: TaskEvent, up: dict) -> None:
@@ -252,6 +251,9 @@ def _actor(data: dict, ts: float) -> ActorEvent:
             setattr(ev, key, hexid)
     if "is_detached" in data:
         ev.is_detached = _bool(data["is_detached"], "is_detached")
+    op = _data_operator(data, "labels")
+    if op:
+        ev.data_operator_id = op
     if "required_resources" in data:
         ev.required_resources.update(_float_map(data["required_resources"], "required_resources"))
     cause = data.get("death_cause")
@@ -260,6 +262,15 @@ def _actor(data: dict, ts: float) -> ActorEvent:
         if line:
             ev.death_cause = line
     return ev
+
+
+def _data_operator(data: dict, field: str) -> str:
+    """The Ray Data operator (uuid) a task or actor works for: Ray's label `__data_operator_id`.
+    The other labels are not kept (nothing reads them yet)."""
+    labels = data.get("labels")
+    if not labels:
+        return ""
+    return _str(_dict(labels, field).get(data_events.LABEL, ""), f"{field}.{data_events.LABEL}")
 
 
 def death_cause_line(cause: dict) -> str:
@@ -511,6 +522,7 @@ _DECODERS: dict[str, Callable[[dict, float], Event]] = {
     "EXPORT_SUBMISSION_JOB": _submission_job,
     "EXPORT_TRAIN_RUN": _train_run,
     "EXPORT_TRAIN_RUN_ATTEMPT": _train_run_attempt,
+    **data_events.DECODERS,
 }
 
 
@@ -527,7 +539,7 @@ def decode(line: bytes) -> Event | Skipped:
     """Decode one export-event line.
 
     Returns `Skipped` for a source type Rayscope does not decode: one of IGNORED_SOURCES
-    (the Ray libraries', deliberately) or one unknown to this decoder, so the caller can count
+    (deliberately; none in Ray 2.60) or one unknown to this decoder, so the caller can count
     each apart. Raises MalformedEvent for anything that is not a well-formed Ray export event.
     """
     try:
@@ -552,7 +564,10 @@ def decode(line: bytes) -> Event | Skipped:
     data = env.get("event_data")
     if not isinstance(data, dict):
         raise MalformedEvent("missing event_data")
-    ev = decoder(data, ts_f)
+    try:
+        ev = decoder(data, ts_f)
+    except data_events.DataEventError as exc:
+        raise MalformedEvent(str(exc)) from None
     if isinstance(ev, (TrainRunEvent, TrainRunAttemptEvent)):
         # Train events are kept one by one (a run's status history): Ray's event id keys them.
         ev.event_id = _str(env.get("event_id", ""), "event_id")

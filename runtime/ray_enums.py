@@ -16,6 +16,7 @@ __all__ = [
     "NIL_JOB_ID",
     "TrainRunStatus", "TRAIN_RUN_STATUSES", "TrainRunAttemptStatus", "TRAIN_RUN_ATTEMPT_STATUSES",
     "TrainWorkerStatus", "TRAIN_WORKER_STATUSES",
+    "NIL_JOB_ID", "DatasetState", "DATASET_STATES", "DatasetIssueType", "DATASET_ISSUE_TYPES",
 ]
 
 # Ray's TaskStatus (src/ray/protobuf/common.proto), in number order: the position is the number
@@ -68,6 +69,15 @@ TrainRunAttemptStatus = Literal["RUN_ATTEMPT_STATUS_UNSPECIFIED", "PENDING", "RU
 TRAIN_RUN_ATTEMPT_STATUSES: tuple[str, ...] = get_args(TrainRunAttemptStatus)
 TrainWorkerStatus = Literal["ACTOR_STATUS_UNSPECIFIED", "ALIVE", "DEAD"]
 TRAIN_WORKER_STATUSES: tuple[str, ...] = get_args(TrainWorkerStatus)
+# A Ray Data dataset's and each of its operators' state: ExportDatasetMetadata.DatasetState and
+# .OperatorState (src/ray/protobuf/export_dataset_metadata.proto, the same five names), in number order.
+DatasetState = Literal["UNKNOWN", "RUNNING", "FINISHED", "FAILED", "PENDING"]
+DATASET_STATES: tuple[str, ...] = get_args(DatasetState)
+
+# An issue Ray Data's detectors raise: ExportDatasetOperatorEventData.DatasetOperatorEventType
+# (src/ray/protobuf/export_dataset_operator_event.proto), in number order.
+DatasetIssueType = Literal["UNSPECIFIED", "ISSUE_DETECTION_HANGING", "ISSUE_DETECTION_HIGH_MEMORY"]
+DATASET_ISSUE_TYPES: tuple[str, ...] = get_args(DatasetIssueType)
 
 # WorkerType (src/ray/protobuf/common.proto), in number order, as `ray list workers` prints it.
 WorkerType = Literal["WORKER", "DRIVER", "SPILL_WORKER", "RESTORE_WORKER"]

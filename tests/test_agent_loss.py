@@ -25,7 +25,7 @@ from pathlib import Path
 
 from head_process import HeadProcess, start_head
 from polling import wait_for
-from rayscope.agent.events import IGNORED_REASON, UNKNOWN_REASON
+from rayscope.agent.events import UNKNOWN_REASON
 from rayscope.agent.logs.tailer import GONE, UNREAD_BACKUP
 from rayscope.agent.spool import HEADER, UNREADABLE
 from rayscope.runtime.node_identity import discover
@@ -173,12 +173,12 @@ def test_losses_while_the_agent_was_down_reach_the_head(ray_node: RayNode, tmp_p
         os.rename(gone, f"{gone}.1")
         _append(gone, [f"g-new {i}" for i in range(2)])
         os.unlink(f"{gone}.1")
-        # Ray writes export events of sources Rayscope does not decode (yet, or at all).
+        # Export events of source types this decoder does not know (a newer Ray's).
         def envelope(source: str) -> bytes:
             return json.dumps({"event_id": uuid.uuid4().hex[:18], "timestamp": int(time.time()),
                                "source_type": source, "event_data": {}}).encode()
-        lines = [envelope("EXPORT_DATASET_OPERATOR_SCHEMA"), envelope("EXPORT_DATASET_OPERATOR_EVENT"),
-                 envelope("EXPORT_FROM_A_NEWER_RAY")]
+        lines = [envelope("EXPORT_FROM_A_NEWER_RAY"), envelope("EXPORT_FROM_A_NEWER_RAY"),
+                 envelope("EXPORT_PLACEMENT_GROUP")]
         events_file.write_bytes(b"\n".join(lines) + b"\n")
         # A spooled record whose CRC holds but which is not a Batch (written by something else).
         meta = json.loads((state / "spool" / "spool.json").read_text())
@@ -191,18 +191,15 @@ def test_losses_while_the_agent_was_down_reach_the_head(ray_node: RayNode, tmp_p
         wait_for("the new generation at the head",
                  lambda: _head_lines(head, gone_id) == [(0, f"g-before {i}") for i in range(4)]
                  + [(1, f"g-new {i}") for i in range(2)], 60, context=context)
-        want = {GONE, IGNORED_REASON, UNKNOWN_REASON, UNREADABLE}
-        wait_for("the four drop reasons at the head", lambda: want <= set(_drops(head, node_id)), 30,
+        want = {GONE, UNKNOWN_REASON, UNREADABLE}
+        wait_for("the three drop reasons at the head", lambda: want <= set(_drops(head, node_id)), 30,
                  context=lambda: f"{_drops(head, node_id)} {context()}")
         drops = _drops(head, node_id)
         assert set(drops) == want, drops
         assert drops[GONE]["source"] == "logs"
         assert drops[GONE]["last_detail"].startswith(f"{gone.name} generation 0: not read past offset {offset}")
-        assert (drops[IGNORED_REASON]["source"], drops[IGNORED_REASON]["count"]) == ("events", 2)
-        assert drops[IGNORED_REASON]["last_detail"] == ("EXPORT_DATASET_OPERATOR_EVENT x1, "
-                                                            "EXPORT_DATASET_OPERATOR_SCHEMA x1")
-        assert (drops[UNKNOWN_REASON]["count"], drops[UNKNOWN_REASON]["last_detail"]) == (
-            1, "EXPORT_FROM_A_NEWER_RAY x1")
+        assert (drops[UNKNOWN_REASON]["source"], drops[UNKNOWN_REASON]["count"]) == ("events", 3)
+        assert drops[UNKNOWN_REASON]["last_detail"] == "EXPORT_FROM_A_NEWER_RAY x2, EXPORT_PLACEMENT_GROUP x1"
         assert (drops[UNREADABLE]["source"], drops[UNREADABLE]["count"], drops[UNREADABLE]["bytes"]) == (
             "batch", 1, 20)
         assert drops[UNREADABLE]["last_detail"].startswith(f"batch seq {meta['next_seq']}: undecodable")

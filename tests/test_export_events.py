@@ -114,26 +114,21 @@ def _envelope(source_type: str) -> bytes:
     return json.dumps({"event_id": "x", "timestamp": 1, "source_type": source_type, "event_data": {}}).encode()
 
 
-def test_unknown_source_is_ignored() -> None:
-    assert decode_line(_envelope("EXPORT_DATASET_METADATA")) is None
-
-
-def test_skipped_sources_are_told_apart() -> None:
-    assert decode(_envelope("EXPORT_DATASET_METADATA")) == Skipped("EXPORT_DATASET_METADATA", by_design=True)
+def test_unknown_source_is_skipped_not_decoded() -> None:
     assert decode(_envelope("EXPORT_FROM_A_NEWER_RAY")) == Skipped("EXPORT_FROM_A_NEWER_RAY", by_design=False)
     assert decode_line(_envelope("EXPORT_FROM_A_NEWER_RAY")) is None
 
 
-def test_ignored_sources_are_exactly_ray_s_library_sources() -> None:
+def test_every_source_ray_writes_is_decoded() -> None:
     """Oracle: the installed Ray's own ExportEvent.SourceType enum. Every source type it can write is
-    either decoded or ignored by design; nothing Ray 2.60 writes counts as unknown."""
+    decoded (IGNORED_SOURCES is empty since issue 13); nothing Ray 2.60 writes counts as unknown."""
     from ray.core.generated.export_event_pb2 import ExportEvent
 
     decoded = {"EXPORT_TASK", "EXPORT_ACTOR", "EXPORT_NODE", "EXPORT_DRIVER_JOB", "EXPORT_SUBMISSION_JOB",
-               "EXPORT_TRAIN_RUN", "EXPORT_TRAIN_RUN_ATTEMPT"}
-    assert set(ExportEvent.SourceType.keys()) - decoded == IGNORED_SOURCES
-    for name in set(ExportEvent.SourceType.keys()) - decoded:
-        assert decode(_envelope(name)) == Skipped(name, by_design=True)
+               "EXPORT_TRAIN_RUN", "EXPORT_TRAIN_RUN_ATTEMPT",
+               "EXPORT_DATASET_METADATA", "EXPORT_DATASET_OPERATOR_EVENT", "EXPORT_DATASET_OPERATOR_SCHEMA"}
+    assert set(ExportEvent.SourceType.keys()) == decoded
+    assert IGNORED_SOURCES == frozenset()
 
 
 def _task_line(**data_overrides: object) -> bytes:
@@ -181,30 +176,24 @@ def test_missing_task_id_is_malformed() -> None:
         decode_line(line)
 
 
-def test_the_agent_counts_skipped_sources_in_two_reasons(tmp_path: Path) -> None:
-    """The agent's EventSource on real export-event files: library lines are counted as ignored by
-    design, a source type this decoder does not know apart, and neither vanishes."""
-    from rayscope.agent.events import IGNORED_REASON, UNKNOWN_REASON, EventSource
+def test_the_agent_counts_unknown_sources(tmp_path: Path) -> None:
+    """The agent's EventSource on real export-event files: lines of a source type this decoder does
+    not know (a newer Ray's) are counted by type as one report per poll, and do not vanish."""
+    from rayscope.agent.events import UNKNOWN_REASON, EventSource
 
     events_dir = tmp_path / "logs" / "export_events"
     events_dir.mkdir(parents=True)
-    data = [_envelope("EXPORT_DATASET_OPERATOR_SCHEMA"), _envelope("EXPORT_DATASET_OPERATOR_EVENT"),
-            _envelope("EXPORT_DATASET_OPERATOR_SCHEMA")]
-    (events_dir / "event_EXPORT_DATASET_OPERATOR_SCHEMA.log").write_bytes(b"\n".join(data) + b"\n")
-    mixed = [_envelope("EXPORT_FROM_A_NEWER_RAY"), _task_line(), _envelope("EXPORT_DATASET_METADATA")]
+    mixed = [_envelope("EXPORT_FROM_A_NEWER_RAY"), _task_line(), _envelope("EXPORT_PLACEMENT_GROUP"),
+             _envelope("EXPORT_FROM_A_NEWER_RAY")]
     (events_dir / "event_EXPORT_MIXED.log").write_bytes(b"\n".join(mixed) + b"\n")
     src = EventSource(str(tmp_path), "node1")
     res = src.poll()
     assert [t.task_id for t in res.tasks] == ["00010203"]
-    by_reason = {d.reason: d for d in res.drops}
-    assert set(by_reason) == {IGNORED_REASON, UNKNOWN_REASON}
-    ignored, unknown = by_reason[IGNORED_REASON], by_reason[UNKNOWN_REASON]
-    assert (ignored.source, ignored.count) == ("events", 4)
-    assert ignored.detail == ("EXPORT_DATASET_METADATA x1, EXPORT_DATASET_OPERATOR_EVENT x1, "
-                              "EXPORT_DATASET_OPERATOR_SCHEMA x2")
-    assert ignored.bytes == sum(map(len, data)) + len(mixed[2])
-    assert (unknown.source, unknown.count, unknown.detail) == ("events", 1, "EXPORT_FROM_A_NEWER_RAY x1")
-    assert unknown.bytes == len(mixed[0])
+    assert len(res.drops) == 1
+    unknown = res.drops[0]
+    assert (unknown.source, unknown.reason, unknown.count) == ("events", UNKNOWN_REASON, 3)
+    assert unknown.detail == "EXPORT_FROM_A_NEWER_RAY x2, EXPORT_PLACEMENT_GROUP x1"
+    assert unknown.bytes == len(mixed[0]) + len(mixed[2]) + len(mixed[3])
     assert src.poll().drops == []  # counted once
     src.close()
 

@@ -71,3 +71,16 @@ def test_the_api_models_states_are_rays() -> None:
 
     status = get_args(m.Job.model_fields["submission_status"].annotation)[0]  # Optional[...]
     assert get_args(status) == _names(sub.ExportSubmissionJobEventData.JobStatus)
+
+
+def test_dataset_states_and_issue_types_are_rays() -> None:
+    from ray.core.generated import export_dataset_metadata_pb2 as meta
+    from ray.core.generated import export_dataset_operator_event_pb2 as issue
+
+    def names(enum_desc) -> tuple[str, ...]:
+        return tuple(v.name for v in sorted(enum_desc.values, key=lambda v: v.number))
+
+    assert ray_enums.DATASET_STATES == names(meta.ExportDatasetMetadata.DESCRIPTOR.fields_by_name["state"].enum_type)
+    assert ray_enums.DATASET_STATES == names(meta.Operator.DESCRIPTOR.fields_by_name["state"].enum_type)
+    assert ray_enums.DATASET_ISSUE_TYPES == names(
+        issue.ExportDatasetOperatorEventData.DESCRIPTOR.enum_types_by_name["DatasetOperatorEventType"])

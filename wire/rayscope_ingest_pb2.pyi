@@ -85,7 +85,7 @@ class Ack(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics", "train_runs", "train_run_attempts")
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics", "train_runs", "train_run_attempts", "datasets", "dataset_schemas", "dataset_issues", "dataset_progress")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +104,10 @@ class Batch(_message.Message):
     APP_METRICS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RUNS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RUN_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_SCHEMAS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ISSUES_FIELD_NUMBER: _ClassVar[int]
+    DATASET_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     created_at: float
     tasks: _containers.RepeatedCompositeFieldContainer[TaskEvent]
@@ -122,10 +126,14 @@ class Batch(_message.Message):
     app_metrics: _containers.RepeatedCompositeFieldContainer[AppMetricScrape]
     train_runs: _containers.RepeatedCompositeFieldContainer[TrainRunEvent]
     train_run_attempts: _containers.RepeatedCompositeFieldContainer[TrainRunAttemptEvent]
-    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., train_runs: _Optional[_Iterable[_Union[TrainRunEvent, _Mapping]]] = ..., train_run_attempts: _Optional[_Iterable[_Union[TrainRunAttemptEvent, _Mapping]]] = ...) -> None: ...
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetEvent]
+    dataset_schemas: _containers.RepeatedCompositeFieldContainer[DatasetOperatorSchema]
+    dataset_issues: _containers.RepeatedCompositeFieldContainer[DatasetIssue]
+    dataset_progress: _containers.RepeatedCompositeFieldContainer[DatasetProgress]
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., train_runs: _Optional[_Iterable[_Union[TrainRunEvent, _Mapping]]] = ..., train_run_attempts: _Optional[_Iterable[_Union[TrainRunAttemptEvent, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetEvent, _Mapping]]] = ..., dataset_schemas: _Optional[_Iterable[_Union[DatasetOperatorSchema, _Mapping]]] = ..., dataset_issues: _Optional[_Iterable[_Union[DatasetIssue, _Mapping]]] = ..., dataset_progress: _Optional[_Iterable[_Union[DatasetProgress, _Mapping]]] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
-    __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time")
+    __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time", "data_operator_id")
     class RequiredResourcesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +172,7 @@ class TaskEvent(_message.Message):
     STDERR_END_FIELD_NUMBER: _ClassVar[int]
     IS_DEBUGGER_PAUSED_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    DATA_OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     job_id: str
@@ -188,10 +197,11 @@ class TaskEvent(_message.Message):
     stderr_end: int
     is_debugger_paused: bool
     event_time: float
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., language: _Optional[str] = ..., parent_task_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., node_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., state_ts_ns: _Optional[_Mapping[int, int]] = ..., stdout_file: _Optional[str] = ..., stdout_start: _Optional[int] = ..., stdout_end: _Optional[int] = ..., stderr_file: _Optional[str] = ..., stderr_start: _Optional[int] = ..., stderr_end: _Optional[int] = ..., is_debugger_paused: _Optional[bool] = ..., event_time: _Optional[float] = ...) -> None: ...
+    data_operator_id: str
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., language: _Optional[str] = ..., parent_task_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., node_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., state_ts_ns: _Optional[_Mapping[int, int]] = ..., stdout_file: _Optional[str] = ..., stdout_start: _Optional[int] = ..., stdout_end: _Optional[int] = ..., stderr_file: _Optional[str] = ..., stderr_start: _Optional[int] = ..., stderr_end: _Optional[int] = ..., is_debugger_paused: _Optional[bool] = ..., event_time: _Optional[float] = ..., data_operator_id: _Optional[str] = ...) -> None: ...
 
 class ActorEvent(_message.Message):
-    __slots__ = ("actor_id", "job_id", "state", "name", "class_name", "repr_name", "pid", "node_id", "is_detached", "ray_namespace", "placement_group_id", "required_resources", "death_cause", "event_time")
+    __slots__ = ("actor_id", "job_id", "state", "name", "class_name", "repr_name", "pid", "node_id", "is_detached", "ray_namespace", "placement_group_id", "required_resources", "death_cause", "event_time", "data_operator_id")
     class RequiredResourcesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +223,7 @@ class ActorEvent(_message.Message):
     REQUIRED_RESOURCES_FIELD_NUMBER: _ClassVar[int]
     DEATH_CAUSE_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    DATA_OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     actor_id: str
     job_id: str
     state: str
@@ -227,7 +238,8 @@ class ActorEvent(_message.Message):
     required_resources: _containers.ScalarMap[str, float]
     death_cause: str
     event_time: float
-    def __init__(self, actor_id: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ..., class_name: _Optional[str] = ..., repr_name: _Optional[str] = ..., pid: _Optional[int] = ..., node_id: _Optional[str] = ..., is_detached: _Optional[bool] = ..., ray_namespace: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., death_cause: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+    data_operator_id: str
+    def __init__(self, actor_id: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ..., class_name: _Optional[str] = ..., repr_name: _Optional[str] = ..., pid: _Optional[int] = ..., node_id: _Optional[str] = ..., is_detached: _Optional[bool] = ..., ray_namespace: _Optional[str] = ..., placement_group_id: _Optional[str] = ..., required_resources: _Optional[_Mapping[str, float]] = ..., death_cause: _Optional[str] = ..., event_time: _Optional[float] = ..., data_operator_id: _Optional[str] = ...) -> None: ...
 
 class WorkerEvent(_message.Message):
     __slots__ = ("worker_id", "node_id", "pid", "worker_type", "job_id", "is_alive", "exit_type", "exit_detail", "start_time", "end_time", "node_ip", "event_time")
@@ -459,6 +471,137 @@ class TrainRunAttemptEvent(_message.Message):
     workers: _containers.RepeatedCompositeFieldContainer[TrainWorker]
     event_time: float
     def __init__(self, event_id: _Optional[str] = ..., run_id: _Optional[str] = ..., attempt_id: _Optional[str] = ..., status: _Optional[str] = ..., status_detail: _Optional[str] = ..., start_time_ns: _Optional[int] = ..., end_time_ns: _Optional[int] = ..., workers: _Optional[_Iterable[_Union[TrainWorker, _Mapping]]] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class DatasetEvent(_message.Message):
+    __slots__ = ("dataset_id", "job_id", "state", "start_time", "execution_start_time", "execution_end_time", "operators", "context_summary", "event_time")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    job_id: str
+    state: str
+    start_time: float
+    execution_start_time: float
+    execution_end_time: float
+    operators: _containers.RepeatedCompositeFieldContainer[DatasetOperator]
+    context_summary: str
+    event_time: float
+    def __init__(self, dataset_id: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., start_time: _Optional[float] = ..., execution_start_time: _Optional[float] = ..., execution_end_time: _Optional[float] = ..., operators: _Optional[_Iterable[_Union[DatasetOperator, _Mapping]]] = ..., context_summary: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class DatasetOperator(_message.Message):
+    __slots__ = ("operator_id", "uuid", "name", "input_dependencies", "state", "execution_start_time", "execution_end_time", "sub_stages", "args_summary")
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUB_STAGES_FIELD_NUMBER: _ClassVar[int]
+    ARGS_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    operator_id: str
+    uuid: str
+    name: str
+    input_dependencies: _containers.RepeatedScalarFieldContainer[str]
+    state: str
+    execution_start_time: float
+    execution_end_time: float
+    sub_stages: _containers.RepeatedScalarFieldContainer[str]
+    args_summary: str
+    def __init__(self, operator_id: _Optional[str] = ..., uuid: _Optional[str] = ..., name: _Optional[str] = ..., input_dependencies: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., execution_start_time: _Optional[float] = ..., execution_end_time: _Optional[float] = ..., sub_stages: _Optional[_Iterable[str]] = ..., args_summary: _Optional[str] = ...) -> None: ...
+
+class DatasetOperatorSchema(_message.Message):
+    __slots__ = ("operator_uuid", "fields", "event_time")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    OPERATOR_UUID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    operator_uuid: str
+    fields: _containers.ScalarMap[str, str]
+    event_time: float
+    def __init__(self, operator_uuid: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class DatasetIssue(_message.Message):
+    __slots__ = ("dataset_id", "operator_id", "operator_name", "issue_type", "message", "event_time")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    operator_id: str
+    operator_name: str
+    issue_type: str
+    message: str
+    event_time: float
+    def __init__(self, dataset_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., operator_name: _Optional[str] = ..., issue_type: _Optional[str] = ..., message: _Optional[str] = ..., event_time: _Optional[float] = ...) -> None: ...
+
+class DatasetProgress(_message.Message):
+    __slots__ = ("dataset_id", "operator_id", "operator_uuid", "sample_time", "rows_output", "blocks_output", "bytes_output", "estimated_rows", "estimated_blocks", "queued_blocks", "tasks_running", "tasks_finished", "tasks_failed", "actors_alive", "actors_pending", "cpu", "gpu", "object_store_bytes", "cpu_budget", "gpu_budget", "object_store_budget", "error", "finished", "cluster_cpu_limit", "cluster_gpu_limit")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_UUID_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ROWS_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    BYTES_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    TASKS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    ACTORS_ALIVE_FIELD_NUMBER: _ClassVar[int]
+    ACTORS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    GPU_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    GPU_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_CPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_GPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    operator_id: str
+    operator_uuid: str
+    sample_time: float
+    rows_output: int
+    blocks_output: int
+    bytes_output: int
+    estimated_rows: int
+    estimated_blocks: int
+    queued_blocks: int
+    tasks_running: int
+    tasks_finished: int
+    tasks_failed: int
+    actors_alive: int
+    actors_pending: int
+    cpu: float
+    gpu: float
+    object_store_bytes: int
+    cpu_budget: float
+    gpu_budget: float
+    object_store_budget: int
+    error: str
+    finished: bool
+    cluster_cpu_limit: float
+    cluster_gpu_limit: float
+    def __init__(self, dataset_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., operator_uuid: _Optional[str] = ..., sample_time: _Optional[float] = ..., rows_output: _Optional[int] = ..., blocks_output: _Optional[int] = ..., bytes_output: _Optional[int] = ..., estimated_rows: _Optional[int] = ..., estimated_blocks: _Optional[int] = ..., queued_blocks: _Optional[int] = ..., tasks_running: _Optional[int] = ..., tasks_finished: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., actors_alive: _Optional[int] = ..., actors_pending: _Optional[int] = ..., cpu: _Optional[float] = ..., gpu: _Optional[float] = ..., object_store_bytes: _Optional[int] = ..., cpu_budget: _Optional[float] = ..., gpu_budget: _Optional[float] = ..., object_store_budget: _Optional[int] = ..., error: _Optional[str] = ..., finished: _Optional[bool] = ..., cluster_cpu_limit: _Optional[float] = ..., cluster_gpu_limit: _Optional[float] = ...) -> None: ...
 
 class LogFile(_message.Message):
     __slots__ = ("file_id", "node_id", "path", "kind", "worker_id", "job_id", "pid", "actor_id", "submission_id")

@@ -7,6 +7,7 @@ from rayscope.dashboard.api import (
     actors,
     app_metrics,
     cluster,
+    datasets,
     jobs,
     log_tail,
     logs,
@@ -23,6 +24,6 @@ from rayscope.dashboard.api import (
 def api_router() -> APIRouter:
     router = APIRouter()
     for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
-                   timeline, train):
+                   timeline, train, datasets):
         router.include_router(module.router)
     return router

@@ -13,7 +13,16 @@ from typing import Optional
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import NotFound
-from rayscope.dashboard.store import read_app_metrics, read_health, read_logs, read_metrics, read_tasks, rows, specs
+from rayscope.dashboard.store import (
+    read_app_metrics,
+    read_data,
+    read_health,
+    read_logs,
+    read_metrics,
+    read_tasks,
+    rows,
+    specs,
+)
 from rayscope.dashboard.store.apply_batch import (
     CommitResult,
     PreparedBatches,
@@ -202,6 +211,12 @@ class Store:
     def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int,
                     raw_s: float = read_metrics.DEFAULT_RAW_S):
         return read_metrics.node_series(self.conn, node_id, since, until, max_points, raw_s)
+
+    def dataset(self, dataset_id: str) -> m.DatasetDetail:
+        out = read_data.dataset_detail(self.conn, dataset_id)
+        if out is None:
+            raise NotFound(f"no dataset {dataset_id}")
+        return out
 
     def app_metrics(self) -> list[m.AppMetric]:
         return read_app_metrics.list_app_metrics(self.conn)

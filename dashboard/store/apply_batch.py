@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from rayscope.dashboard.store.apply_app_metrics import apply_app_metrics
+from rayscope.dashboard.store.apply_data import (
+    apply_dataset_issues,
+    apply_dataset_progress,
+    apply_dataset_schemas,
+    apply_datasets,
+)
 from rayscope.dashboard.store.apply_lifecycle import (
     apply_actors,
     apply_jobs,
@@ -209,6 +215,10 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_node_samples(ctx, batch.node_samples)
         apply_object_store(ctx, batch.object_store)
         apply_app_metrics(ctx, batch.app_metrics)
+        apply_datasets(ctx, batch.datasets)  # Ray Data
+        apply_dataset_schemas(ctx, batch.dataset_schemas)
+        apply_dataset_issues(ctx, batch.dataset_issues)
+        apply_dataset_progress(ctx, batch.dataset_progress)
         if batch.HasField("processes"):
             apply_processes(ctx, batch.processes)
         if batch.HasField("objects"):

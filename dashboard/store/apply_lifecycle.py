@@ -33,10 +33,10 @@ def _ms(v: Optional[int]) -> Optional[float]:
 UPSERT_ACTOR = """
 INSERT INTO actors (actor_id, job_id, state, state_time, class_name, name, repr_name, ray_namespace,
   pid, node_id, is_detached, placement_group_id, required_resources, death_cause, num_restarts,
-  start_time, end_time)
+  start_time, end_time, data_operator_id)
 VALUES (:actor_id, :job_id, :state, :t, :class_name, :name, :repr_name, :ray_namespace, :pid,
   :node_id, :is_detached, :placement_group_id, :required_resources, :death_cause, 0,
-  CASE WHEN :state = 'ALIVE' THEN :t END, CASE WHEN :state = 'DEAD' THEN :t END)
+  CASE WHEN :state = 'ALIVE' THEN :t END, CASE WHEN :state = 'DEAD' THEN :t END, :data_operator_id)
 ON CONFLICT (actor_id) DO UPDATE SET
   num_restarts = actors.num_restarts + (excluded.state = 'RESTARTING' AND actors.state != 'RESTARTING'
                                         AND excluded.state_time > actors.state_time),
@@ -53,6 +53,7 @@ ON CONFLICT (actor_id) DO UPDATE SET
   placement_group_id = coalesce(excluded.placement_group_id, actors.placement_group_id),
   required_resources = coalesce(excluded.required_resources, actors.required_resources),
   death_cause = coalesce(excluded.death_cause, actors.death_cause),
+  data_operator_id = coalesce(excluded.data_operator_id, actors.data_operator_id),
   start_time = coalesce(actors.start_time, excluded.start_time),
   end_time = CASE WHEN excluded.state_time >= actors.state_time AND excluded.state != 'DEAD' THEN NULL
                   ELSE coalesce(actors.end_time, excluded.end_time) END
@@ -75,6 +76,7 @@ def actor_params(ev: pb.ActorEvent) -> dict:
         "required_resources": json.dumps(dict(ev.required_resources), sort_keys=True)
         if ev.required_resources else None,
         "death_cause": _opt(ev, "death_cause") or None,
+        "data_operator_id": _opt(ev, "data_operator_id") or None,
     }
 
 

@@ -40,7 +40,10 @@ def _migrate_tasks_to_rowid(conn: sqlite3.Connection) -> None:
 
 
 # Columns added to existing tables after a DB may have been written: (table, column, type).
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("jobs", "submission_id", "TEXT"),)
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("jobs", "submission_id", "TEXT"),
+    ("tasks", "data_operator_id", "TEXT"), ("actors", "data_operator_id", "TEXT"),
+)
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

@@ -29,7 +29,7 @@ def task(r: sqlite3.Row) -> m.Task:
         creation_time=r["creation_time"], start_time=start, end_time=end,
         duration=(end - start) if start is not None and end is not None else None,
         error_type=r["error_type"], error_message=r["error_message"], state_times=times,
-        is_debugger_paused=_bool(r["is_debugger_paused"]),
+        is_debugger_paused=_bool(r["is_debugger_paused"]), data_operator_id=r["data_operator_id"],
     )
 
 
@@ -39,7 +39,7 @@ def actor(r: sqlite3.Row) -> m.Actor:
         repr_name=r["repr_name"], ray_namespace=r["ray_namespace"], pid=r["pid"], node_id=r["node_id"],
         is_detached=_bool(r["is_detached"]), required_resources=_json(r["required_resources"]),
         death_cause=r["death_cause"], num_restarts=r["num_restarts"], start_time=r["start_time"],
-        end_time=r["end_time"],
+        end_time=r["end_time"], data_operator_id=r["data_operator_id"],
     )
 
 

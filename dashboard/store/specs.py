@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.models_train import TrainRun
-from rayscope.dashboard.store import read_train, rows
+from rayscope.dashboard.store import read_data, read_train, rows
 from rayscope.dashboard.store.agent_liveness import live_agent_sql, liveness_cutoff
 from rayscope.dashboard.store.listing import Column, ListSpec
 from rayscope.dashboard.store.schema import TASK_DURATION_SQL
@@ -38,6 +38,10 @@ TASKS: ListSpec[m.Task] = ListSpec(
 
 ACTORS: ListSpec[m.Actor] = ListSpec(
     source="actors", columns=_cols(m.Actor), key=("actor_id",), default_sort="-start_time", to_model=rows.actor)
+
+DATASETS: ListSpec[m.Dataset] = ListSpec(
+    source="datasets_v", columns=_cols(m.Dataset), key=("dataset_id",), default_sort="-start_time",
+    to_model=read_data.dataset_row)
 
 JOBS: ListSpec[m.Job] = ListSpec(
     source="jobs_v", columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)

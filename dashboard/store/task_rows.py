@@ -33,7 +33,7 @@ FIELDS_NEWER_WINS = (
     "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "node_id",
     "worker_id", "worker_pid", "required_resources", "error_type", "error_message",
     "is_debugger_paused", "stdout_base", "stdout_start", "stdout_end", "stderr_base",
-    "stderr_start", "stderr_end",
+    "stderr_start", "stderr_end", "data_operator_id",
 )
 FIELDS_FIRST_WINS = ("start_time", "end_time") + TS_COLUMNS
 COLUMNS = (
@@ -49,9 +49,9 @@ _COL = {c: i for i, c in enumerate(COLUMNS)}
 # which cost about three times the whole row.
 _STRINGS = tuple((c, _COL[c]) for c in ("name", "type", "language", "parent_task_id", "actor_id",
                                          "placement_group_id", "node_id", "worker_id", "error_type",
-                                         "error_message"))
+                                         "error_message", "data_operator_id"))
 _STRING_COLS = tuple(col for _, col in _STRINGS)
-_read_strings = operator.attrgetter(*(attr for attr, _ in _STRINGS))  # one C call for all ten
+_read_strings = operator.attrgetter(*(attr for attr, _ in _STRINGS))  # one C call for all eleven
 _FILES = (("stdout_file", _COL["stdout_base"]), ("stderr_file", _COL["stderr_base"]))
 _INTS = tuple((c, _COL[c]) for c in ("worker_pid", "stdout_start", "stdout_end", "stderr_start", "stderr_end"))
 _I_CREATION, _I_START, _I_END = _COL["creation_time"], _COL["start_time"], _COL["end_time"]

@@ -11,6 +11,7 @@ import type { ClusterInfo } from "./types";
 import "./styles.css";
 import { ActorPage, ActorsPage } from "./pages/actors";
 import { AppMetricsPage } from "./pages/app-metrics";
+import { DatasetPage, DatasetsPage } from "./pages/datasets";
 import { DebuggerPage } from "./pages/debugger";
 import { JobPage, JobsPage } from "./pages/jobs";
 import { LogsPage } from "./pages/logs";
@@ -40,6 +41,8 @@ const ROUTES: Route[] = [
   ["/objects", (_p, i) => <ObjectsPage info={i} />],
   ["/logs", () => <LogsPage />],
   ["/app-metrics", (_p, i) => <AppMetricsPage info={i} />],
+  ["/datasets", () => <DatasetsPage />],
+  ["/datasets/:id", (p) => <DatasetPage id={p.id} />],
   ["/debugger", () => <DebuggerPage />],
   ["/train", () => <TrainPage />],
   ["/train/:id", (p) => <TrainRunPage id={p.id} />],

@@ -32,3 +32,6 @@ export const TRAIN_ATTEMPT_STATES = everyOf<TrainRunAttempt["status"]>()(["FINIS
   "PENDING", "RUN_ATTEMPT_STATUS_UNSPECIFIED"]);
 export const TRAIN_WORKER_STATES = everyOf<NonNullable<TrainWorker["status"]>>()(["ALIVE", "DEAD",
   "ACTOR_STATUS_UNSPECIFIED"]);
+// A Ray Data dataset's and operator's states (Ray's DatasetState), in the order the web UI shows them.
+export type DatasetState = import("./types").Dataset["state"];
+export const DATASET_STATES = everyOf<DatasetState>()(["FINISHED", "FAILED", "RUNNING", "PENDING", "UNKNOWN"]);

@@ -10,6 +10,7 @@ import { Badge, Card, ErrorBox, KV, Link, PageTitle, StateBar, StateCounts, Tabs
 import { duration, num, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { setParams, useLocation } from "../router";
+import { DatasetTable } from "./datasets";
 import type { Actor, Job, TaskSummary } from "../types";
 
 const jobDuration = (j: Job) => (j.start_time ? (j.end_time ?? Date.now() / 1000) - j.start_time : null);
@@ -119,10 +120,11 @@ export function JobPage({ id }: { id: string }) {
         </div>
       )}
       <Card>
-        <Tabs tabs={[["tasks", "Tasks"], ["actors", "Actors"], ["logs", "Driver logs"]]} value={tab}
+        <Tabs tabs={[["tasks", "Tasks"], ["actors", "Actors"], ["datasets", "Datasets"], ["logs", "Driver logs"]]} value={tab}
               onChange={(v) => setParams({ tab: v === "tasks" ? null : v })} />
         {tab === "tasks" && <TaskTable filters={{ job_id: id }} height={420} total={summary.data?.total ?? null} />}
         {tab === "actors" && <ActorTable filters={{ job_id: id }} />}
+        {tab === "datasets" && <DatasetTable job={id} />}
         {tab === "logs" && <LogLines selector={{ job_id: id }} empty="No driver log lines stored for this job (a plain `python script.py` driver prints to its terminal, not to Ray's log files)." />}
       </Card>
     </div>

@@ -28,12 +28,14 @@ export function TasksPage() {
   const f = {
     state: params.get("state") ?? "", job: params.get("job") ?? "", name: params.get("name") ?? "",
     node: params.get("node") ?? "", actor: params.get("actor") ?? "", error: params.get("error") ?? "",
+    op: params.get("data_operator") ?? "",
   };
   const sort = params.get("sort") ?? "";
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", { job_id: f.job || undefined }, s), [f.job], ["tasks"],
     undefined, 1000);
-  const apiFilters = { state: f.state, job_id: f.job, name: f.name, node_id: f.node, actor_id: f.actor, error_type: f.error };
-  const total = countFrom(summary.data, f.name, f.state, !f.node && !f.actor && !f.error);
+  const apiFilters = { state: f.state, job_id: f.job, name: f.name, node_id: f.node, actor_id: f.actor, error_type: f.error,
+                       data_operator_id: f.op };
+  const total = countFrom(summary.data, f.name, f.state, !f.node && !f.actor && !f.error && !f.op);
   const rows = summary.data?.rows ?? [];
   return (
     <div data-testid="page-tasks">
