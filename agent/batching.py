@@ -20,7 +20,7 @@ from rayscope.wire.rayscope_ingest_pb2 import Batch, DropReport
 SPOOLED_FIELDS: tuple[tuple[str, str], ...] = (
     ("log_files", "logs"), ("log_lines", "logs"), ("tasks", "events"), ("actors", "events"),
     ("nodes", "events"), ("jobs", "events"), ("workers", "events"), ("submission_jobs", "events"),
-    ("drops", "batch"),
+    ("serve_status", "serve"), ("drops", "batch"),
 )
 ITEM_FRAMING = 6  # a repeated field's tag and length prefix (up to 5 bytes for a length < 2**28)
 OVERSIZE_REASON = "item over the wire's batch limit dropped"

@@ -20,6 +20,14 @@ from rayscope.debugger.models import DebugResumed as DebugResumed
 from rayscope.debugger.models import DebugSession as DebugSession
 from rayscope.debugger.models import DebugTicket as DebugTicket
 
+# Ray Serve's views (issue 13), in their own module
+from rayscope.dashboard.serve_models import ServeApplication as ServeApplication
+from rayscope.dashboard.serve_models import ServeApplicationDetail as ServeApplicationDetail
+from rayscope.dashboard.serve_models import ServeDeployment as ServeDeployment
+from rayscope.dashboard.serve_models import ServeEvent as ServeEvent
+from rayscope.dashboard.serve_models import ServeReplica as ServeReplica
+from rayscope.dashboard.serve_models import ServeRequestFigures as ServeRequestFigures
+
 # Ray's enums, defined once there
 from rayscope.runtime.ray_enums import (
     ActorState,
@@ -349,7 +357,7 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions", "workers", "app_metrics"]
+                  "debug_sessions", "workers", "app_metrics", "serve_apps", "serve_metrics"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

@@ -14,6 +14,7 @@ from rayscope.dashboard.api import (
     nodes,
     prometheus,
     runtime_state,
+    serve,
     tasks,
     timeline,
 )
@@ -22,6 +23,6 @@ from rayscope.dashboard.api import (
 def api_router() -> APIRouter:
     router = APIRouter()
     for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
-                   timeline):
+                   timeline, serve):
         router.include_router(module.router)
     return router

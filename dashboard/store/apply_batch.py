@@ -30,6 +30,7 @@ from rayscope.dashboard.store.apply_metrics import (
     apply_processes,
     record_head_drops,
 )
+from rayscope.dashboard.store.apply_serve import apply_serve_metrics, apply_serve_status
 from rayscope.dashboard.store.apply_tasks import apply_task_events
 from rayscope.dashboard.store.context import ApplyContext
 from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
@@ -206,6 +207,8 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_node_samples(ctx, batch.node_samples)
         apply_object_store(ctx, batch.object_store)
         apply_app_metrics(ctx, batch.app_metrics)
+        apply_serve_status(ctx, batch.serve_status)
+        apply_serve_metrics(ctx, batch.serve_metrics)
         if batch.HasField("processes"):
             apply_processes(ctx, batch.processes)
         if batch.HasField("objects"):

@@ -63,7 +63,8 @@ def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> in
     cut = now - policy.sample_hours * 3600
     n = _transaction(conn, [("DELETE FROM node_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM object_store_samples WHERE ts < ?", (cut,)),
-                            ("DELETE FROM app_metric_samples WHERE ts < ?", (cut,))])
+                            ("DELETE FROM app_metric_samples WHERE ts < ?", (cut,)),
+                            ("DELETE FROM serve_metric_samples WHERE ts < ?", (cut,))])
     if policy.log_hours is not None:
         n += _delete_chunked(conn, DELETE_OLD_LINES, now - policy.log_hours * 3600)
     return n
