@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -36,6 +37,7 @@ from rayscope.cli.format import (
     short_id,
     terminal_width,
 )
+from rayscope.cli.serve_cli import serve_app_text
 from rayscope.dashboard.models import (
     Actor,
     ActorSummary,
@@ -47,6 +49,8 @@ from rayscope.dashboard.models import (
     ObjectRef,
     Page,
     Process,
+    ServeApplication,
+    ServeApplicationDetail,
     Task,
     TaskSummary,
     Worker,
@@ -147,6 +151,14 @@ RESOURCES: dict[str, Resource] = {
             _human("USS", lambda p: human_bytes(p.uss), 5),
             _col("task_name", 6, shrink=True), _col("job_id", 10), _col("node_id", 20),
             _col("num_fds", 25), _col("num_threads", 26), _col("worker_id", 30),
+        )),
+        Resource("serve-apps", "/serve/applications", ServeApplication, (
+            _col("name", 0), _col("status", 1), _col("present", 2), _col("route_prefix", 3),
+            _col("deployment_count", 4), _col("running_replicas", 2), _col("target_replicas", 2),
+            _human("REQUESTS", lambda a: f"{a.requests.requests_total:.0f}" if a.requests else "", 5),
+            _human("ERRORS", lambda a: f"{a.requests.errors_total:.0f}" if a.requests else "", 5),
+            _human("LAST_DEPLOYED", lambda a: human_time(a.last_deployed_time), 6),
+            _col("message", 20, shrink=True),
         )),
     )
 }
@@ -339,15 +351,16 @@ def _add_summary(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- get
 
-GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs"}
+GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs", "serve-app": "serve/applications"}
 
 
 @_guard
 def cmd_get(args: argparse.Namespace) -> int:
     """One task (every attempt), actor, node or job by id, with its full detail."""
     kind = args.kind.rstrip("s")
-    path = f"/{GET_KINDS[kind]}/{args.id}"
-    model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job}[kind]
+    path = f"/{GET_KINDS[kind]}/{urllib.parse.quote(args.id, safe='')}"  # a Serve app's name may hold anything
+    model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job,
+                  "serve-app": ServeApplicationDetail}[kind]
     with _client(args) as client:
         try:
             found = client.get(path, model)
@@ -359,6 +372,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         raise HeadNotFound(f"no task with id {args.id}")
     if args.format == "json":
         _out(_dump_json(found))
+        return 0
+    if kind == "serve-app":
+        _out(serve_app_text(found, terminal_width()))
         return 0
     records = found if isinstance(found, list) else [found]
     title = f"{kind.capitalize()} {args.id}"
@@ -402,7 +418,7 @@ def _add_get(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("get", parents=[parent], help="one task (all attempts), actor, node or job",
                        description="Show one resource by id with its detail, like `ray get`.")
     kinds = sorted(list(GET_KINDS) + list(GET_KINDS.values()))
-    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job}")
+    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job,serve-app}")
     p.add_argument("id", help="hex id, as `rayscope list` prints it")
     p.add_argument("--format", choices=["default", "yaml", "json"], default="default")
     p.add_argument("--json", dest="format", action="store_const", const="json")

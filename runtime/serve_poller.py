@@ -104,12 +104,14 @@ def run(address: str, every_s: float) -> int:
     except ValueError:  # no such actor: Serve is not running (or already shut down)
         _emit({"ts": time.time(), "gone": True})
         return 0
+    # no task events for these calls: one a second would fill Rayscope's (and Ray's) task tables
+    call = controller.get_serve_instance_details.options(enable_task_events=False)
     last_doc: Optional[str] = None
     last_error: Optional[str] = None
     while True:
         started = time.monotonic()
         try:
-            details = ray.get(controller.get_serve_instance_details.remote(), timeout=CALL_TIMEOUT_S)
+            details = ray.get(call.remote(), timeout=CALL_TIMEOUT_S)
         except ActorDiedError:
             _emit({"ts": time.time(), "gone": True})
             return 0

@@ -139,8 +139,10 @@ def test_store_round_trip_listing_detail_history_and_figures(store) -> None:
     dep = app.deployments[0]
     assert [r.replica_id for r in dep.replicas] == ["r2"] and dep.replica_restarts == 1
     assert dep.requests is not None
-    assert (dep.requests.requests_total, dep.requests.errors_total) == (10.0, 2.0)
-    assert dep.requests.request_rate == pytest.approx(10.0 / 60)
+    # Ray counts a replica's successful requests and its errors apart: requests are both
+    assert (dep.requests.requests_total, dep.requests.errors_total) == (12.0, 2.0)
+    assert dep.requests.request_rate == pytest.approx(12.0 / 60)
+    assert dep.requests.error_rate == pytest.approx(2.0 / 60)
     assert dep.requests.p50_ms == pytest.approx(32.5) and dep.requests.p95_ms == 100.0
     assert store.serve_apps(ListQuery(filters=["status=DEPLOYING"])).rows == []
 

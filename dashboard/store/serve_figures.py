@@ -161,11 +161,15 @@ def _of(series: Sequence[Series], name: str, app: str, deployment: Optional[str]
 
 
 def deployment_figures(series: Sequence[Series], app: str, deployment: str, end: float) -> Optional[ServeRequestFigures]:
-    reqs = _of(series, SERVE_DEPLOYMENT_REQUESTS, app, deployment)
-    if not reqs:
+    """A deployment's replicas' figures. Ray's replica counts a request in its request counter only
+    when it succeeded and in its error counter otherwise (ray/serve/_private/replica.py
+    record_request_metrics; measured on 2.60: 20 requests, 3 failing -> 17 and 3), so its requests
+    are the two summed."""
+    ok = _of(series, SERVE_DEPLOYMENT_REQUESTS, app, deployment)
+    errors = _of(series, SERVE_DEPLOYMENT_ERRORS, app, deployment)
+    if not ok and not errors:
         return None
-    return figures(reqs, _of(series, SERVE_DEPLOYMENT_ERRORS, app, deployment),
-                   _of(series, SERVE_DEPLOYMENT_LATENCY, app, deployment), end)
+    return figures(ok + errors, errors, _of(series, SERVE_DEPLOYMENT_LATENCY, app, deployment), end)
 
 
 def app_figures(series: Sequence[Series], app: str, end: float) -> Optional[ServeRequestFigures]:

@@ -16,6 +16,7 @@ import { JobPage, JobsPage } from "./pages/jobs";
 import { LogsPage } from "./pages/logs";
 import { NodePage, NodesPage } from "./pages/nodes";
 import { ObjectsPage } from "./pages/objects";
+import { ServeAppPage, ServeAppsPage } from "./pages/serve";
 import { OverviewPage } from "./pages/overview";
 import { TaskPage } from "./pages/task";
 import { TasksPage } from "./pages/tasks";
@@ -39,6 +40,8 @@ const ROUTES: Route[] = [
   ["/objects", (_p, i) => <ObjectsPage info={i} />],
   ["/logs", () => <LogsPage />],
   ["/app-metrics", (_p, i) => <AppMetricsPage info={i} />],
+  ["/serve", () => <ServeAppsPage />],
+  ["/serve/:name", (p) => <ServeAppPage name={p.name} />],
   ["/debugger", () => <DebuggerPage />],
 ];
 

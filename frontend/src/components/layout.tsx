@@ -7,6 +7,7 @@ import { Link } from "./ui";
 export const NAV: [string, string][] = [
   ["/", "Overview"], ["/nodes", "Nodes"], ["/jobs", "Jobs"], ["/tasks", "Tasks"], ["/timeline", "Timeline"],
   ["/actors", "Actors"], ["/workers", "Workers"], ["/objects", "Objects"], ["/logs", "Logs"], ["/app-metrics", "Metrics"],
+  ["/serve", "Serve"],
   ["/debugger", "Debugger"],
 ];
 
