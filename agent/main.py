@@ -22,11 +22,11 @@ import psutil
 from rayscope.agent.batching import split_batch
 from rayscope.agent.checkpoint import OffsetStore
 from rayscope.agent.collectors.app_metrics import AppMetricsCollector
-from rayscope.agent.collectors.serve_status import ServePoll, ServeStatusCollector
 from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector
+from rayscope.agent.collectors.serve_status import ServePoll, ServeStatusCollector
 from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource

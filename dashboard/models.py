@@ -16,9 +16,6 @@ from rayscope.common.api_model import API_PREFIX as API_PREFIX
 from rayscope.common.api_model import ApiModel as ApiModel
 from rayscope.common.api_model import ErrorBody as ErrorBody
 from rayscope.common.api_model import Page as Page
-from rayscope.debugger.models import DebugResumed as DebugResumed
-from rayscope.debugger.models import DebugSession as DebugSession
-from rayscope.debugger.models import DebugTicket as DebugTicket
 
 # Ray Serve's views (issue 13), in their own module
 from rayscope.dashboard.serve_models import ServeApplication as ServeApplication
@@ -27,6 +24,9 @@ from rayscope.dashboard.serve_models import ServeDeployment as ServeDeployment
 from rayscope.dashboard.serve_models import ServeEvent as ServeEvent
 from rayscope.dashboard.serve_models import ServeReplica as ServeReplica
 from rayscope.dashboard.serve_models import ServeRequestFigures as ServeRequestFigures
+from rayscope.debugger.models import DebugResumed as DebugResumed
+from rayscope.debugger.models import DebugSession as DebugSession
+from rayscope.debugger.models import DebugTicket as DebugTicket
 
 # Ray's enums, defined once there
 from rayscope.runtime.ray_enums import (

@@ -123,7 +123,7 @@ def run(address: str, every_s: float) -> int:
             error = None
             doc = json.dumps(compact(details), sort_keys=True, separators=(",", ":"))
             if doc != last_doc:
-                _write('{"ts":%r,"document":%s}' % (time.time(), doc))
+                _write(f'{{"ts":{time.time()!r},"document":{doc}}}')
                 last_doc = doc
         if error is not None and error != last_error:
             _emit({"ts": time.time(), "error": error})

@@ -11,6 +11,9 @@ labels (several workers recording the same tags), and bounds what it ships:
 - at most MAX_METRICS families per node, likewise.
 Cost: a 2.60 node's endpoint is ~400 KB of mostly Ray's own families; the text is cut into
 families with str.split (C speed) and only the user's are handed to prometheus_client's parser.
+The same read keeps Ray Serve's six request families (runtime/ray_metric_names.py
+SERVE_REQUEST_FAMILIES) for the Serve page, taken with `take_serve()` and shipped apart from the
+users' metrics; on a node without Serve that costs one substring search and ships nothing.
 """
 from __future__ import annotations
 
