@@ -155,8 +155,8 @@ class VolatileBuffer:
                 self.dropped += 1
                 self._unreported += 1
         while self._apps_bytes > APP_RING_BYTES and (self.apps or self.serve):
-            ring = self.apps if self.apps else self.serve
-            self._apps_bytes -= ring.popleft().ByteSize()
+            oldest = self.apps.popleft() if self.apps else self.serve.popleft()
+            self._apps_bytes -= oldest.ByteSize()
             self._apps_dropped += 1
 
     def take_drop_reports(self) -> list[DropReport]:

@@ -25,7 +25,7 @@ def _figures(f: Optional[ServeRequestFigures]) -> list[str]:
             "/".join(_num(p) for p in (f.p50_ms, f.p95_ms, f.p99_ms)), ""]
 
 
-def serve_app_text(app: ServeApplicationDetail, width: int) -> str:
+def serve_app_text(app: ServeApplicationDetail, width: Optional[int]) -> str:
     head = [("name", app.name), ("status", app.status + ("" if app.present else " (removed)")),
             ("message", app.message or None), ("route_prefix", app.route_prefix),
             ("ingress_deployment", app.ingress_deployment),

@@ -29,8 +29,8 @@ class ServeReplica(ApiModel):
     actor_name: Optional[str] = None
     worker_id: Optional[str] = None
     pid: Optional[int] = None
-    log_file_path: Optional[str] = Field(None, description="as Ray gives it: under the node's logs dir")
-    log_file_id: Optional[str] = Field(None, description="the replica's log file in /logs (node_id:path)")
+    log_file_path: Optional[str] = Field(default=None, description="as Ray gives it: under the node's logs dir")
+    log_file_id: Optional[str] = Field(default=None, description="the replica's log file in /logs (node_id:path)")
     started: Optional[float] = None
 
 
@@ -47,8 +47,8 @@ class ServeRequestFigures(ApiModel):
     errors_total: float = 0.0
     window_s: float
     window_end: float
-    request_rate: float = Field(0.0, description="requests per second over the window")
-    error_rate: float = Field(0.0, description="errors per second over the window")
+    request_rate: float = Field(default=0.0, description="requests per second over the window")
+    error_rate: float = Field(default=0.0, description="errors per second over the window")
     p50_ms: Optional[float] = None
     p95_ms: Optional[float] = None
     p99_ms: Optional[float] = None
@@ -59,13 +59,13 @@ class ServeDeployment(ApiModel):
     status: ServeDeploymentStatus
     status_trigger: Optional[str] = None
     message: str = ""
-    target_replicas: Optional[int] = Field(None, description="the controller's target (autoscaling's current one)")
-    running_replicas: int = Field(0, description="replicas in state RUNNING")
-    num_replicas: Optional[int] = Field(None, description="configured count, when not autoscaling")
+    target_replicas: Optional[int] = Field(default=None, description="the controller's target (autoscaling's current one)")
+    running_replicas: int = Field(default=0, description="replicas in state RUNNING")
+    num_replicas: Optional[int] = Field(default=None, description="configured count, when not autoscaling")
     autoscaling_min: Optional[int] = None
     autoscaling_max: Optional[int] = None
     replicas: list[ServeReplica] = Field(default_factory=list)
-    replica_restarts: int = Field(0, description="replicas that stopped while the target did not drop (history)")
+    replica_restarts: int = Field(default=0, description="replicas that stopped while the target did not drop (history)")
     requests: Optional[ServeRequestFigures] = None
 
 
@@ -102,7 +102,7 @@ class ServeEvent(ApiModel):
     deployment: Optional[str] = None
     replica_id: Optional[str] = None
     kind: ServeEventKind
-    status: Optional[str] = Field(None, description="the new status or state")
+    status: Optional[str] = Field(default=None, description="the new status or state")
     previous: Optional[str] = None
     message: str = ""
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -97,7 +98,7 @@ def run(address: str, every_s: float) -> int:
     import ray
     from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
 
-    ray.init(address=address, namespace=DRIVER_NAMESPACE, log_to_driver=False, logging_level="ERROR",
+    ray.init(address=address, namespace=DRIVER_NAMESPACE, log_to_driver=False, logging_level=logging.ERROR,
              configure_logging=False)
     try:
         controller = ray.get_actor(CONTROLLER_NAME, namespace=CONTROLLER_NAMESPACE)
@@ -105,7 +106,7 @@ def run(address: str, every_s: float) -> int:
         _emit({"ts": time.time(), "gone": True})
         return 0
     # no task events for these calls: one a second would fill Rayscope's (and Ray's) task tables
-    call = controller.get_serve_instance_details.options(enable_task_events=False)
+    call: Any = controller.get_serve_instance_details.options(enable_task_events=False)
     last_doc: Optional[str] = None
     last_error: Optional[str] = None
     while True:

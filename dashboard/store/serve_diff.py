@@ -62,7 +62,8 @@ def _diff_replicas(app: str, before: Optional[ServeDocDeployment], after: Option
     out: list[ServeEvent] = []
     old = {r.replica_id: r for r in (before.replicas if before else [])}
     cur = {r.replica_id: r for r in (after.replicas if after else [])}
-    dep = (after or before).name if (after or before) else None
+    either = after or before
+    dep = either.name if either is not None else None
     for rid, r in cur.items():
         o = old.get(rid)
         if o is None:
