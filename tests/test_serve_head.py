@@ -129,7 +129,8 @@ def test_store_round_trip_listing_detail_history_and_figures(store) -> None:
     deltas = send(serve_status=[_doc(_app(), now - 50)])
     assert deltas["serve_apps"] == [{"name": "app", "ts": now - 50}]
     send(serve_metrics=[_scrape(now - 45, 0.0, 0.0, [(10.0, 0.0), (100.0, 0.0), (INF, 0.0)])])
-    send(serve_metrics=[_scrape(now - 5, 10.0, 2.0, [(10.0, 4.0), (100.0, 8.0), (INF, 10.0)])])
+    deltas = send(serve_metrics=[_scrape(now - 5, 10.0, 2.0, [(10.0, 4.0), (100.0, 8.0), (INF, 10.0)])])
+    assert deltas["serve_metrics"] == [{"node_id": NODE, "ts": now - 5}]
     send(serve_status=[_doc(_app(replicas=("r2",)), now - 3)])
 
     page = store.serve_apps(ListQuery(filters=["status=RUNNING"]))
