@@ -105,7 +105,9 @@ def run(address: str, every_s: float) -> int:
     except ValueError:  # no such actor: Serve is not running (or already shut down)
         _emit({"ts": time.time(), "gone": True})
         return 0
-    # no task events for these calls: one a second would fill Rayscope's (and Ray's) task tables
+    # no task events for these calls: one a second would fill Rayscope's (and Ray's) task tables.
+    # Ray 2.60 creates Serve's actors without task events anyway (RAY_SERVE_ENABLE_TASK_EVENTS=0, the
+    # default; a user who turns it on would otherwise get one task row per poll)
     call: Any = controller.get_serve_instance_details.options(enable_task_events=False)
     last_doc: Optional[str] = None
     last_error: Optional[str] = None

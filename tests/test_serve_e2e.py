@@ -160,9 +160,16 @@ def test_a_killed_replica_shows_in_the_history(rayscope_cluster: LocalCluster, w
 
 def test_serve_page_in_the_browser(rayscope_cluster: LocalCluster, workload: Workload, browser: Browser) -> None:
     tab = browser.tab(f"{rayscope_cluster.http_url}/#token={rayscope_cluster.token}")
-    tab.open("/serve", "page-serve")
-    tab.page.locator("[data-testid=serve-apps-table]").get_by_text(APP).first.wait_for()
-    tab.open(f"/serve/{APP}", "page-serve-app")
+    tab.open("/", "page-overview")
+    tab.page.locator("nav a", has_text="Serve").click()  # the nav links the page
+    tab.page.wait_for_selector("[data-testid=page-serve]")
+    apps = tab.page.locator("[data-testid=serve-apps-table]")
+    apps.get_by_text(APP).first.wait_for()
+    n, k = workload.truth["requests"], workload.truth["failed"]
+    assert f"{n} req" in apps.inner_text() and f"{k} err" in apps.inner_text()  # the proxies' HTTP counts
+    tab.shot("serve_apps")
+    apps.locator("a", has_text=APP).click()
+    tab.page.wait_for_selector("[data-testid=page-serve-app]")
     deps = tab.page.locator("[data-testid=serve-deployments]")
     deps.get_by_text("Ingress").first.wait_for()
     ingress = deps.locator("tr", has_text="Ingress").first.inner_text()

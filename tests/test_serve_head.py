@@ -154,6 +154,8 @@ def test_store_round_trip_listing_detail_history_and_figures(store) -> None:
     assert detail.proxies == {NODE: "HEALTHY"}
 
     send(serve_status=[pb.ServeStatusDoc(ts=now - 1, controller_gone=True)])
+    assert store.serve_apps(ListQuery(filters=["present=true"])).rows == []
+    assert [a.name for a in store.serve_apps(ListQuery(filters=["present=false"], sort="-updated_at")).rows] == ["app"]
     gone = store.serve_app("app")
     assert (gone.present, gone.running_replicas, gone.history[-1].kind) == (False, 0, "app_removed")
     assert gone.deployments[0].replicas == []
@@ -165,3 +167,29 @@ def test_an_unreadable_document_is_a_drop_not_a_crash(store) -> None:
     assert store.serve_apps(ListQuery()).rows == []
     health = store.ingest_health()
     assert any(d.source == "serve" and "unreadable" in d.reason for d in health.drops), health.drops
+
+
+def test_history_mode_reads_the_store_alone_and_ends_the_window_at_the_last_sample(tmp_path) -> None:
+    """A stopped cluster's store (`rayscope dashboard --db`): the figures' minute is the run's last,
+    not the last minute of the wall clock (which would show no traffic)."""
+    live = Store(tmp_path / "head.db")
+    live.writer.call(record_hello, pb.AgentHello(agent_id="a", node_id=NODE), time.time())
+    for seq, items in enumerate([
+            {"serve_status": [_doc(_app(), T0)]},
+            {"serve_metrics": [_scrape(T0 + 5, 0.0, 0.0, [(10.0, 0.0), (100.0, 0.0), (INF, 0.0)])]},
+            {"serve_metrics": [_scrape(T0 + 45, 10.0, 2.0, [(10.0, 4.0), (100.0, 8.0), (INF, 10.0)])]}], start=1):
+        live.writer.call(apply_batch, "a", NODE, pb.Batch(seq=seq, **items), True)
+    stale = live.serve_app("app").deployments[0].requests
+    assert stale is not None and stale.request_rate == 0.0 and stale.p50_ms is None  # live: an old run is idle now
+    live.close()
+
+    history = Store(tmp_path / "head.db", live=False)
+    try:
+        app = history.serve_app("app")
+        figs = app.deployments[0].requests
+        assert figs is not None and figs.window_end == T0 + 45
+        assert figs.request_rate == pytest.approx(12.0 / 60) and figs.p50_ms == pytest.approx(32.5)
+        assert sorted(e.kind for e in app.history) == ["app_status", "deployment_status", "replica_started"]
+        assert [r.replica_id for r in app.deployments[0].replicas] == ["r1"]
+    finally:
+        history.close()
