@@ -110,3 +110,11 @@ def test_serve_families_kept_apart_from_the_users_metrics() -> None:
     core_only._fetch = lambda: EXPOSITION.split("# HELP ray_serve_num")[0]  # type: ignore[method-assign]
     core_only.sample(now=100.0)
     assert core_only.take_serve() is None
+
+
+def test_a_poller_that_cannot_start_is_reported_not_retried_every_tick(tmp_path: Path) -> None:
+    c = ServeStatusCollector("127.0.0.1:1", str(tmp_path), python=str(tmp_path / "no-such-python"))
+    c.observe([controller("ALIVE")])
+    first = c.poll()
+    assert [(d.source, d.reason) for d in first.drops] == [("serve", "Serve poller not started")]
+    assert c.proc is None and c.poll().drops == []  # the next try waits RESTART_AFTER_S

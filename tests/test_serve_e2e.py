@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -84,6 +85,32 @@ def _counts(app: dict[str, Any]) -> dict[str, Any]:
             **{f"{n}_errors": (f or {}).get("errors_total") for n, f in figs.items()}}
 
 
+# The Serve families Rayscope reads and their tags (Ray's own labels aside), as a 2.60 node serves them
+SERVE_TAGS = {
+    "ray_serve_num_http_requests": {"application", "route", "method", "status_code"},
+    "ray_serve_num_http_error_requests": {"application", "route", "method", "error_code"},
+    "ray_serve_http_request_latency_ms": {"application", "route", "method", "status_code"},
+    "ray_serve_deployment_request_counter": {"application", "deployment", "replica", "route"},
+    "ray_serve_deployment_error_counter": {"application", "deployment", "replica", "route", "exception_type"},
+    "ray_serve_deployment_processing_latency_ms": {"application", "deployment", "replica", "route"},
+}
+
+
+def _ray_serve_tags(truth: dict[str, Any]) -> dict[str, set[str]]:
+    """The tag keys of the Serve families on every node's own Ray metrics endpoint."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from rayscope.runtime.ray_metric_names import RAY_LABELS
+    tags: dict[str, set[str]] = {}
+    for addr in truth["endpoints"]:
+        text = urllib.request.urlopen(f"http://{addr}/metrics", timeout=10).read().decode()
+        for fam in text_string_to_metric_families(text):
+            if fam.name in SERVE_TAGS:
+                for s in fam.samples:
+                    tags.setdefault(fam.name, set()).update(set(s.labels) - RAY_LABELS - {"le"})
+    return tags
+
+
 def _poller_pids(cluster: LocalCluster) -> list[int]:
     out = []
     for p in psutil.process_iter(["cmdline"]):
@@ -122,6 +149,9 @@ def test_statuses_replicas_and_request_counts_match_rays_view(rayscope_cluster: 
         assert figs["p50_ms"] is not None, figs
         assert 0 <= figs["p50_ms"] <= figs["p95_ms"] <= figs["p99_ms"], figs
         assert figs["request_rate"] > 0 and figs["error_rate"] > 0
+
+    # the names and tags the head relies on are those Ray's own endpoints serve
+    assert _ray_serve_tags(truth) == SERVE_TAGS
 
     listed = _api(rayscope_cluster, "/serve/applications", filter=f"name={APP}")["rows"]
     assert [_shown(a) for a in listed] == [want]

@@ -114,16 +114,18 @@ class ServeStatusCollector:
                                             detail=f"exit code {code}; its log: {self.log_path}"))
                 self._next_start = time.monotonic() + RESTART_AFTER_S
         if self.proc is None and time.monotonic() >= self._next_start:
-            self._start()
+            try:
+                self._start()
+            except OSError as e:  # no such interpreter, no fds, a full disk for its log: retried later
+                out.drops.append(DropReport(source=SOURCE, reason="Serve poller not started", count=1,
+                                            ts=time.time(), detail=str(e)[:500]))
+                self._next_start = time.monotonic() + RESTART_AFTER_S
 
     def _start(self) -> None:
         cmd = [self.python, "-m", POLLER_MODULE, "--address", self.gcs_address, "--every", str(self.every_s)]
-        logf = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf,
                                          text=True, bufsize=1)
-        finally:
-            logf.close()
         log.info("Serve controller alive: started the Serve poller (pid %d)", self.proc.pid)
         self._lines = queue.Queue(maxsize=MAX_QUEUED_LINES)
         assert self.proc.stdout is not None

@@ -97,7 +97,10 @@ def main() -> None:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(Ingress.bind(Adder.bind()), name=APP, route_prefix=ROUTE)
         counts = send(port)
-        print("TRUTH " + json.dumps({"requests": REQUESTS, "failing": FAILING, **counts, **ray_view()}), flush=True)
+        # every live node's metrics export address (the test reads Ray's own Serve families there)
+        endpoints = [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]
+        print("TRUTH " + json.dumps({"requests": REQUESTS, "failing": FAILING, **counts, **ray_view(),
+                                     "endpoints": endpoints}), flush=True)
         for line in sys.stdin:
             if line.strip() == "kill":
                 print("KILLED " + json.dumps(kill_one_adder()), flush=True)
