@@ -39,7 +39,7 @@ ERROR_REASON = "Serve controller not read"
 EXIT_REASON = "Serve poller exited while the controller is alive"
 RESTART_AFTER_S = 10.0
 MAX_LINE_BYTES = 1 << 20
-MAX_QUEUED_LINES = 100
+MAX_QUEUED_LINES = 8  # with MAX_LINE_BYTES, what the agent may hold; a full queue makes the poller wait
 
 
 @dataclass
