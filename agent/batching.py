@@ -23,7 +23,7 @@ SPOOLED_FIELDS: tuple[tuple[str, str], ...] = (
     ("train_runs", "events"), ("train_run_attempts", "events"),
     ("datasets", "events"), ("dataset_schemas", "events"), ("dataset_issues", "events"),
     ("dataset_progress", "events"),
-    ("drops", "batch"),
+    ("serve_status", "serve"), ("drops", "batch"),
 )
 ITEM_FRAMING = 6  # a repeated field's tag and length prefix (up to 5 bytes for a length < 2**28)
 OVERSIZE_REASON = "item over the wire's batch limit dropped"

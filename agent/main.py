@@ -26,6 +26,7 @@ from rayscope.agent.collectors.gpu import GpuCollector, gpu_memory_by_pid
 from rayscope.agent.collectors.node import NodeCollector
 from rayscope.agent.collectors.object_store import ObjectStoreCollector
 from rayscope.agent.collectors.processes import ProcessCollector
+from rayscope.agent.collectors.serve_status import ServePoll, ServeStatusCollector
 from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.debug_relay import DebugRelay
 from rayscope.agent.events import EventSource
@@ -125,6 +126,8 @@ class Agent:
         if ident.ray_metrics_url is None:
             log.warning("Ray's metrics export port of this node is not known: no application metrics")
         self.app_metrics = AppMetricsCollector(ident.ray_metrics_url)
+        # Serve's controller is cluster-wide: the head node's agent polls it, only while it lives
+        self.serve_status = ServeStatusCollector(ident.gcs_address, self.state_dir) if ident.is_head and ident.gcs_address else None
         self.http, self.metrics_url = serve(self.metrics, args.metrics_host or ident.node_ip, args.metrics_port)
         hello = AgentHello(
             agent_id=f"{ident.node_id}@{ident.session_name}", node_id=ident.node_id, node_ip=ident.node_ip,
@@ -186,7 +189,8 @@ class Agent:
         for p in procs.processes:
             p.gpu_memory_used = by_pid.get(p.pid, 0)
         self.volatile.add(node=node, store=stats.store if stats else None, processes=procs,
-                          objects=stats.objects if stats else None, app=self.app_metrics.sample())
+                          objects=stats.objects if stats else None, app=self.app_metrics.sample(),
+                          serve=self.app_metrics.take_serve())
         self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, agent=self._self_metrics())
         self.report_link()
 
@@ -234,10 +238,14 @@ class Agent:
             batch.train_run_attempts.extend(ep.train_run_attempts)
             for name in ("datasets", "dataset_schemas", "dataset_issues", "dataset_progress"):  # Ray Data
                 getattr(batch, name).extend(getattr(ep, name))
+            if self.serve_status is not None:
+                self.serve_status.observe(ep.actors)
+            sp = self.serve_status.poll() if self.serve_status is not None and i == 0 else ServePoll()
+            batch.serve_status.extend(sp.docs)
             workers = self.workers.poll(force=force_checkpoint) if self.workers is not None and i == 0 else []
             batch.workers.extend(w.event for w in workers)
             batch.drops.extend(lp.drops + tp.drops + ep.drops + self.spool.take_drop_reports()
-                               + self.volatile.take_drop_reports() + self.app_metrics.take_drop_reports())
+                               + self.volatile.take_drop_reports() + self.app_metrics.take_drop_reports() + sp.drops)
             # a held batch's worker rows are not committed: the next poll offers them again
             self._held = split_batch(batch)
             if not self._spool_all(self._held):
@@ -314,6 +322,8 @@ class Agent:
         self.store.close()
         if self.workers is not None:
             self.workers.close()
+        if self.serve_status is not None:
+            self.serve_status.close()
         self.procs.close()
         self.gpus.close()
         self.http.shutdown()

@@ -103,6 +103,7 @@ class _Load:
     processes: Optional[ProcessSnapshot] = None
     objects: Optional[ObjectSnapshot] = None
     apps: list[AppMetricScrape] = field(default_factory=list)
+    serve: list[AppMetricScrape] = field(default_factory=list)
 
 
 class VolatileBuffer:
@@ -114,6 +115,7 @@ class VolatileBuffer:
         self.apps: deque[AppMetricScrape] = deque()  # bounded by APP_RING_BYTES
         self._apps_bytes = 0
         self._apps_dropped = 0  # scrapes dropped from a full ring, not yet reported
+        self.serve: deque[AppMetricScrape] = deque()  # Ray Serve's request families: same ring rules
         self.processes: Optional[ProcessSnapshot] = None
         self.objects: Optional[ObjectSnapshot] = None
         self.inflight: dict[int, _Load] = {}
@@ -123,12 +125,13 @@ class VolatileBuffer:
 
     def add(self, node: Optional[NodeSample] = None, store: Optional[ObjectStoreSample] = None,
             processes: Optional[ProcessSnapshot] = None, objects: Optional[ObjectSnapshot] = None,
-            app: Optional[AppMetricScrape] = None) -> None:
+            app: Optional[AppMetricScrape] = None, serve: Optional[AppMetricScrape] = None) -> None:
         with self.lock:
-            if app is not None:
-                self._keep_report(cut_scrape(app))
-                self.apps.append(app)
-                self._apps_bytes += app.ByteSize()
+            for scrape, ring in ((app, self.apps), (serve, self.serve)):
+                if scrape is not None:
+                    self._keep_report(cut_scrape(scrape))
+                    ring.append(scrape)
+                    self._apps_bytes += scrape.ByteSize()
             if node is not None:
                 self.nodes.append(node)
             if store is not None:
@@ -151,8 +154,9 @@ class VolatileBuffer:
                 ring.popleft()
                 self.dropped += 1
                 self._unreported += 1
-        while self._apps_bytes > APP_RING_BYTES and self.apps:
-            self._apps_bytes -= self.apps.popleft().ByteSize()
+        while self._apps_bytes > APP_RING_BYTES and (self.apps or self.serve):
+            oldest = self.apps.popleft() if self.apps else self.serve.popleft()
+            self._apps_bytes -= oldest.ByteSize()
             self._apps_dropped += 1
 
     def take_drop_reports(self) -> list[DropReport]:
@@ -185,11 +189,13 @@ class VolatileBuffer:
             room = _take_fitting(self.nodes, load.nodes, room)
             room = _take_fitting(self.stores, load.stores, room)
             room = _take_fitting(self.apps, load.apps, room)
-            self._apps_bytes -= sum(a.ByteSize() for a in load.apps)
+            room = _take_fitting(self.serve, load.serve, room)
+            self._apps_bytes -= sum(a.ByteSize() for a in load.apps + load.serve)
             self.inflight[batch.seq] = load
         batch.node_samples.extend(load.nodes)
         batch.object_store.extend(load.stores)
         batch.app_metrics.extend(load.apps)
+        batch.serve_metrics.extend(load.serve)
         if load.processes is not None:
             batch.processes.CopyFrom(load.processes)
         if load.objects is not None:
@@ -208,7 +214,8 @@ class VolatileBuffer:
                 self.nodes.extendleft(reversed(load.nodes))
                 self.stores.extendleft(reversed(load.stores))
                 self.apps.extendleft(reversed(load.apps))
-                self._apps_bytes += sum(a.ByteSize() for a in load.apps)
+                self.serve.extendleft(reversed(load.serve))
+                self._apps_bytes += sum(a.ByteSize() for a in load.apps + load.serve)
                 self.processes = self.processes or load.processes
                 self.objects = self.objects or load.objects
             self._bound()

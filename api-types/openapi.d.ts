@@ -534,6 +534,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/serve/applications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Serve Apps
+         * @description Every application the Serve controller has reported, also deleted ones (`present` false).
+         */
+        get: operations["list_serve_apps_api_v1_serve_applications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/serve/applications/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Serve App */
+        get: operations["get_serve_app_api_v1_serve_applications__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/debug/sessions": {
         parameters: {
             query?: never;
@@ -1484,6 +1521,13 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** Page[ServeApplication] */
+        Page_ServeApplication_: {
+            /** Rows */
+            rows: components["schemas"]["ServeApplication"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** Page[Task] */
         Page_Task_: {
             /** Rows */
@@ -1577,6 +1621,279 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+        };
+        /** ServeApplication */
+        ServeApplication: {
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "NOT_STARTED" | "DEPLOYING" | "DEPLOY_FAILED" | "RUNNING" | "UNHEALTHY" | "DELETING";
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /** Route Prefix */
+            route_prefix: string | null;
+            /** Ingress Deployment */
+            ingress_deployment: string | null;
+            /** Source */
+            source: string | null;
+            /** Last Deployed Time */
+            last_deployed_time: number | null;
+            /**
+             * Present
+             * @description in the Serve controller's latest document (False: deleted, or Serve shut down)
+             */
+            present: boolean;
+            /** First Seen */
+            first_seen: number;
+            /** Updated At */
+            updated_at: number;
+            /** Removed At */
+            removed_at: number | null;
+            /**
+             * Deployment Count
+             * @default 0
+             */
+            deployment_count: number;
+            /**
+             * Running Replicas
+             * @default 0
+             */
+            running_replicas: number;
+            /**
+             * Target Replicas
+             * @default 0
+             */
+            target_replicas: number;
+            /** Deployments */
+            deployments: components["schemas"]["ServeDeployment"][];
+            requests: components["schemas"]["ServeRequestFigures"] | null;
+        };
+        /** ServeApplicationDetail */
+        ServeApplicationDetail: {
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "NOT_STARTED" | "DEPLOYING" | "DEPLOY_FAILED" | "RUNNING" | "UNHEALTHY" | "DELETING";
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /** Route Prefix */
+            route_prefix: string | null;
+            /** Ingress Deployment */
+            ingress_deployment: string | null;
+            /** Source */
+            source: string | null;
+            /** Last Deployed Time */
+            last_deployed_time: number | null;
+            /**
+             * Present
+             * @description in the Serve controller's latest document (False: deleted, or Serve shut down)
+             */
+            present: boolean;
+            /** First Seen */
+            first_seen: number;
+            /** Updated At */
+            updated_at: number;
+            /** Removed At */
+            removed_at: number | null;
+            /**
+             * Deployment Count
+             * @default 0
+             */
+            deployment_count: number;
+            /**
+             * Running Replicas
+             * @default 0
+             */
+            running_replicas: number;
+            /**
+             * Target Replicas
+             * @default 0
+             */
+            target_replicas: number;
+            /** Deployments */
+            deployments: components["schemas"]["ServeDeployment"][];
+            requests: components["schemas"]["ServeRequestFigures"] | null;
+            /**
+             * History
+             * @description oldest first
+             */
+            history: components["schemas"]["ServeEvent"][];
+            /**
+             * Proxies
+             * @description node id -> proxy status
+             */
+            proxies: {
+                [key: string]: "STARTING" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "DRAINED";
+            };
+        };
+        /** ServeDeployment */
+        ServeDeployment: {
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "UPDATING" | "HEALTHY" | "UNHEALTHY" | "DEPLOY_FAILED" | "UPSCALING" | "DOWNSCALING";
+            /** Status Trigger */
+            status_trigger: string | null;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /**
+             * Target Replicas
+             * @description the controller's target (autoscaling's current one)
+             */
+            target_replicas: number | null;
+            /**
+             * Running Replicas
+             * @description replicas in state RUNNING
+             * @default 0
+             */
+            running_replicas: number;
+            /**
+             * Num Replicas
+             * @description configured count, when not autoscaling
+             */
+            num_replicas: number | null;
+            /** Autoscaling Min */
+            autoscaling_min: number | null;
+            /** Autoscaling Max */
+            autoscaling_max: number | null;
+            /** Replicas */
+            replicas: components["schemas"]["ServeReplica"][];
+            /**
+             * Replica Restarts
+             * @description replicas that stopped while the target did not drop (history)
+             * @default 0
+             */
+            replica_restarts: number;
+            requests: components["schemas"]["ServeRequestFigures"] | null;
+        };
+        /**
+         * ServeEvent
+         * @description One change the head saw between two of the controller's documents (what Ray's UI forgets):
+         *     a status change with its message, or a replica that appeared, changed state or disappeared.
+         *     `replica_died`: a replica gone while its deployment's target did not drop (it was replaced).
+         */
+        ServeEvent: {
+            /** Ts */
+            ts: number;
+            /** App */
+            app: string;
+            /** Deployment */
+            deployment: string | null;
+            /** Replica Id */
+            replica_id: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "app_status" | "app_removed" | "deployment_status" | "deployment_removed" | "replica_started" | "replica_state" | "replica_stopped" | "replica_died";
+            /**
+             * Status
+             * @description the new status or state
+             */
+            status: string | null;
+            /** Previous */
+            previous: string | null;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+        };
+        /** ServeReplica */
+        ServeReplica: {
+            /** Replica Id */
+            replica_id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "STARTING" | "UPDATING" | "RECOVERING" | "RUNNING" | "STOPPING" | "STOPPED" | "PENDING_MIGRATION";
+            /** Node Id */
+            node_id: string | null;
+            /** Node Ip */
+            node_ip: string | null;
+            /** Actor Id */
+            actor_id: string | null;
+            /** Actor Name */
+            actor_name: string | null;
+            /** Worker Id */
+            worker_id: string | null;
+            /** Pid */
+            pid: number | null;
+            /**
+             * Log File Path
+             * @description as Ray gives it: under the node's logs dir
+             */
+            log_file_path: string | null;
+            /**
+             * Log File Id
+             * @description the replica's log file in /logs (node_id:path)
+             */
+            log_file_id: string | null;
+            /** Started */
+            started: number | null;
+        };
+        /**
+         * ServeRequestFigures
+         * @description Requests of one deployment (its replicas' counters) or one application (its proxies' HTTP
+         *     counters), from Ray's metrics as the agents read them every 10 s. Totals are the counters'
+         *     latest values summed over series and nodes; rates and percentiles cover `window_s` up to
+         *     `window_end` (now; in history mode the last sample). Percentiles are estimates: linear
+         *     interpolation inside the histogram bucket that holds the rank (as Prometheus'
+         *     histogram_quantile), so only as exact as Ray's bucket bounds; None when no request finished in
+         *     the window.
+         */
+        ServeRequestFigures: {
+            /**
+             * Requests Total
+             * @default 0
+             */
+            requests_total: number;
+            /**
+             * Errors Total
+             * @default 0
+             */
+            errors_total: number;
+            /** Window S */
+            window_s: number;
+            /** Window End */
+            window_end: number;
+            /**
+             * Request Rate
+             * @description requests per second over the window
+             * @default 0
+             */
+            request_rate: number;
+            /**
+             * Error Rate
+             * @description errors per second over the window
+             * @default 0
+             */
+            error_rate: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** P99 Ms */
+            p99_ms: number | null;
         };
         /** StateCount */
         StateCount: {
@@ -1974,7 +2291,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets" | "serve_apps" | "serve_metrics";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -2027,12 +2344,19 @@ export type PageLogSearchHit = components['schemas']['Page_LogSearchHit_'];
 export type PageNode = components['schemas']['Page_Node_'];
 export type PageObjectRef = components['schemas']['Page_ObjectRef_'];
 export type PageProcess = components['schemas']['Page_Process_'];
+export type PageServeApplication = components['schemas']['Page_ServeApplication_'];
 export type PageTask = components['schemas']['Page_Task_'];
 export type PageTrainRun = components['schemas']['Page_TrainRun_'];
 export type PageWorker = components['schemas']['Page_Worker_'];
 export type Process = components['schemas']['Process'];
 export type PromSeries = components['schemas']['PromSeries'];
 export type PromTargetGroup = components['schemas']['PromTargetGroup'];
+export type ServeApplication = components['schemas']['ServeApplication'];
+export type ServeApplicationDetail = components['schemas']['ServeApplicationDetail'];
+export type ServeDeployment = components['schemas']['ServeDeployment'];
+export type ServeEvent = components['schemas']['ServeEvent'];
+export type ServeReplica = components['schemas']['ServeReplica'];
+export type ServeRequestFigures = components['schemas']['ServeRequestFigures'];
 export type StateCount = components['schemas']['StateCount'];
 export type Task = components['schemas']['Task'];
 export type TaskSummary = components['schemas']['TaskSummary'];
@@ -3583,6 +3907,111 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatasetDetail"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_serve_apps_api_v1_serve_applications_get: {
+        parameters: {
+            query?: {
+                /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
+                filter?: string[];
+                /** @description FIELD or -FIELD */
+                sort?: string | null;
+                /** @description rows per page, 1..10000 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ServeApplication_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_serve_app_api_v1_serve_applications__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServeApplicationDetail"];
                 };
             };
             /** @description Bad Request */

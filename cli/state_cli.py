@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -38,6 +39,7 @@ from rayscope.cli.format import (
     short_id,
     terminal_width,
 )
+from rayscope.cli.serve_cli import serve_app_text
 from rayscope.dashboard.models import (
     Actor,
     ActorSummary,
@@ -51,6 +53,8 @@ from rayscope.dashboard.models import (
     ObjectRef,
     Page,
     Process,
+    ServeApplication,
+    ServeApplicationDetail,
     Task,
     TaskSummary,
     Worker,
@@ -158,6 +162,14 @@ RESOURCES: dict[str, Resource] = {
             _human("USS", lambda p: human_bytes(p.uss), 5),
             _col("task_name", 6, shrink=True), _col("job_id", 10), _col("node_id", 20),
             _col("num_fds", 25), _col("num_threads", 26), _col("worker_id", 30),
+        )),
+        Resource("serve-apps", "/serve/applications", ServeApplication, (
+            _col("name", 0), _col("status", 1), _col("present", 2), _col("route_prefix", 3),
+            _col("deployment_count", 4), _col("running_replicas", 2), _col("target_replicas", 2),
+            _human("REQUESTS", lambda a: f"{a.requests.requests_total:.0f}" if a.requests else "", 5),
+            _human("ERRORS", lambda a: f"{a.requests.errors_total:.0f}" if a.requests else "", 5),
+            _human("LAST_DEPLOYED", lambda a: human_time(a.last_deployed_time), 6),
+            _col("message", 20, shrink=True),
         )),
     )
 }
@@ -354,7 +366,7 @@ def _add_summary(sub: Any, parent: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- get
 
 GET_KINDS = {"task": "tasks", "actor": "actors", "node": "nodes", "job": "jobs", "train-run": "train-runs",
-             "dataset": "datasets"}
+             "dataset": "datasets", "serve-app": "serve/applications"}
 GET_PATHS = {"train-run": train_cli.TRAIN_RUNS_PATH}  # where the API path is not /<plural>
 
 
@@ -362,9 +374,10 @@ GET_PATHS = {"train-run": train_cli.TRAIN_RUNS_PATH}  # where the API path is no
 def cmd_get(args: argparse.Namespace) -> int:
     """One task (every attempt), actor, node or job by id, with its full detail."""
     kind = args.kind.rstrip("s")
-    path = f"{GET_PATHS.get(kind, '/' + GET_KINDS[kind])}/{args.id}"
+    # quoted: a Serve app's name may hold anything
+    path = f"{GET_PATHS.get(kind, '/' + GET_KINDS[kind])}/{urllib.parse.quote(args.id, safe='')}"
     model: Any = {"task": list[Task], "actor": Actor, "node": Node, "job": Job, "train-run": TrainRunDetail,
-                  "dataset": DatasetDetail}[kind]
+                  "dataset": DatasetDetail, "serve-app": ServeApplicationDetail}[kind]
     with _client(args) as client:
         try:
             found = client.get(path, model)
@@ -382,6 +395,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         return 0
     if kind == "dataset":
         _out(dataset_text(found))
+        return 0
+    if kind == "serve-app":
+        _out(serve_app_text(found, terminal_width()))
         return 0
     records = found if isinstance(found, list) else [found]
     title = f"{kind.capitalize()} {args.id}"
@@ -425,7 +441,7 @@ def _add_get(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("get", parents=[parent], help="one task (all attempts), actor, node, job, train run or dataset",
                        description="Show one resource by id with its detail, like `ray get`.")
     kinds = sorted(list(GET_KINDS) + list(GET_KINDS.values()))
-    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job,train-run,dataset}")
+    p.add_argument("kind", choices=kinds, metavar="{task,actor,node,job,train-run,dataset,serve-app}")
     p.add_argument("id", help="hex id, as `rayscope list` prints it")
     p.add_argument("--format", choices=["default", "yaml", "json"], default="default")
     p.add_argument("--json", dest="format", action="store_const", const="json")

@@ -21,6 +21,14 @@ from rayscope.dashboard.data_models import DatasetDetail as DatasetDetail
 from rayscope.dashboard.data_models import DatasetIssue as DatasetIssue
 from rayscope.dashboard.data_models import DatasetOperator as DatasetOperator
 from rayscope.dashboard.data_models import DatasetOperatorBrief as DatasetOperatorBrief
+
+# Ray Serve's views (issue 13), in their own module
+from rayscope.dashboard.serve_models import ServeApplication as ServeApplication
+from rayscope.dashboard.serve_models import ServeApplicationDetail as ServeApplicationDetail
+from rayscope.dashboard.serve_models import ServeDeployment as ServeDeployment
+from rayscope.dashboard.serve_models import ServeEvent as ServeEvent
+from rayscope.dashboard.serve_models import ServeReplica as ServeReplica
+from rayscope.dashboard.serve_models import ServeRequestFigures as ServeRequestFigures
 from rayscope.debugger.models import DebugResumed as DebugResumed
 from rayscope.debugger.models import DebugSession as DebugSession
 from rayscope.debugger.models import DebugTicket as DebugTicket
@@ -357,7 +365,8 @@ class WsDelta(ApiModel):
 
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
-                  "debug_sessions", "workers", "app_metrics", "train_runs", "datasets"]
+                  "debug_sessions", "workers", "app_metrics", "train_runs", "datasets", "serve_apps",
+                  "serve_metrics"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

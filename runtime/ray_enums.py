@@ -17,6 +17,8 @@ __all__ = [
     "TrainRunStatus", "TRAIN_RUN_STATUSES", "TrainRunAttemptStatus", "TRAIN_RUN_ATTEMPT_STATUSES",
     "TrainWorkerStatus", "TRAIN_WORKER_STATUSES",
     "NIL_JOB_ID", "DatasetState", "DATASET_STATES", "DatasetIssueType", "DATASET_ISSUE_TYPES",
+    "ServeApplicationStatus", "SERVE_APPLICATION_STATUSES", "ServeDeploymentStatus", "SERVE_DEPLOYMENT_STATUSES",
+    "ServeReplicaState", "SERVE_REPLICA_STATES", "ServeProxyStatus", "SERVE_PROXY_STATUSES",
 ]
 
 # Ray's TaskStatus (src/ray/protobuf/common.proto), in number order: the position is the number
@@ -91,3 +93,15 @@ WORKER_EXIT_TYPES: tuple[str, ...] = get_args(WorkerExitType)
 # JobID::Nil() in hex: what Ray writes where a worker belongs to no job yet (e.g. in the names
 # of a pooled worker's log files).
 NIL_JOB_ID = "ffffffff"
+
+# Ray Serve's states (python/ray/serve/schema.py; Serve writes no protobuf for them), in the
+# order Ray defines them. tests/test_serve_enums.py compares them with Ray's own Python enums.
+ServeApplicationStatus = Literal["NOT_STARTED", "DEPLOYING", "DEPLOY_FAILED", "RUNNING", "UNHEALTHY", "DELETING"]
+SERVE_APPLICATION_STATUSES: tuple[str, ...] = get_args(ServeApplicationStatus)
+ServeDeploymentStatus = Literal["UPDATING", "HEALTHY", "UNHEALTHY", "DEPLOY_FAILED", "UPSCALING", "DOWNSCALING"]
+SERVE_DEPLOYMENT_STATUSES: tuple[str, ...] = get_args(ServeDeploymentStatus)
+ServeReplicaState = Literal["STARTING", "UPDATING", "RECOVERING", "RUNNING", "STOPPING", "STOPPED",
+                            "PENDING_MIGRATION"]
+SERVE_REPLICA_STATES: tuple[str, ...] = get_args(ServeReplicaState)
+ServeProxyStatus = Literal["STARTING", "HEALTHY", "UNHEALTHY", "DRAINING", "DRAINED"]
+SERVE_PROXY_STATUSES: tuple[str, ...] = get_args(ServeProxyStatus)

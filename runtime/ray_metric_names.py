@@ -48,3 +48,26 @@ def is_application_metric(family_name: str) -> bool:
     if not family_name.startswith(RAY_NAMESPACE):
         return False
     return not family_name[len(RAY_NAMESPACE):].startswith(RAY_OWN_PREFIXES)
+
+
+# Ray Serve's request families that Rayscope reads for its Serve page (per deployment and per
+# application: requests, errors, latency). Names as prometheus_client's parser gives them (a
+# counter without `_total`, which its HELP line on a 2.60 endpoint carries); the agent ships only
+# these, and only when a node serves one of them.
+SERVE_PREFIX = RAY_NAMESPACE + "serve_"
+SERVE_HTTP_REQUESTS = "ray_serve_num_http_requests"
+SERVE_HTTP_ERRORS = "ray_serve_num_http_error_requests"
+SERVE_HTTP_LATENCY = "ray_serve_http_request_latency_ms"
+SERVE_DEPLOYMENT_REQUESTS = "ray_serve_deployment_request_counter"
+SERVE_DEPLOYMENT_ERRORS = "ray_serve_deployment_error_counter"
+SERVE_DEPLOYMENT_LATENCY = "ray_serve_deployment_processing_latency_ms"
+SERVE_COUNTERS: tuple[str, ...] = (SERVE_HTTP_REQUESTS, SERVE_HTTP_ERRORS, SERVE_DEPLOYMENT_REQUESTS,
+                                   SERVE_DEPLOYMENT_ERRORS)
+SERVE_HISTOGRAMS: tuple[str, ...] = (SERVE_HTTP_LATENCY, SERVE_DEPLOYMENT_LATENCY)
+# the same families by the name on their HELP line (what the agent's cheap check sees)
+SERVE_REQUEST_FAMILIES: frozenset[str] = frozenset({c + "_total" for c in SERVE_COUNTERS} | set(SERVE_HISTOGRAMS))
+
+
+def is_serve_request_metric(family_name: str) -> bool:
+    """True for the Serve families above, by the name on a family's HELP line."""
+    return family_name.startswith(SERVE_PREFIX) and family_name in SERVE_REQUEST_FAMILIES

@@ -15,7 +15,7 @@ __all__ = ["BatchItems", "batch_items"]
 
 @dataclass(frozen=True)
 class BatchItems:
-    events: int  # Ray lifecycle deltas: tasks, actors, nodes, jobs, workers, submitted jobs, Ray Data
+    events: int  # Ray lifecycle deltas: tasks, actors, nodes, jobs, workers, submitted jobs, Ray Data, Train, Serve documents
     lines: int  # log lines
     samples: int  # node and object-store samples, application-metrics scrapes
     snapshots: int  # the process and object-reference snapshots (0, 1 or 2)
@@ -31,8 +31,9 @@ def batch_items(batch: Batch) -> BatchItems:
         events=(len(batch.tasks) + len(batch.actors) + len(batch.nodes) + len(batch.jobs) + len(batch.workers)
                 + len(batch.submission_jobs) + len(batch.train_runs) + len(batch.train_run_attempts)
                 + len(batch.datasets) + len(batch.dataset_schemas) + len(batch.dataset_issues)
-                + len(batch.dataset_progress)),
+                + len(batch.dataset_progress) + len(batch.serve_status)),
         lines=len(batch.log_lines),
-        samples=len(batch.node_samples) + len(batch.object_store) + len(batch.app_metrics),
+        samples=(len(batch.node_samples) + len(batch.object_store) + len(batch.app_metrics)
+                 + len(batch.serve_metrics)),
         snapshots=int(batch.HasField("processes")) + int(batch.HasField("objects")),
     )

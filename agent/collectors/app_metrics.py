@@ -11,6 +11,9 @@ labels (several workers recording the same tags), and bounds what it ships:
 - at most MAX_METRICS families per node, likewise.
 Cost: a 2.60 node's endpoint is ~400 KB of mostly Ray's own families; the text is cut into
 families with str.split (C speed) and only the user's are handed to prometheus_client's parser.
+The same read keeps Ray Serve's six request families (runtime/ray_metric_names.py
+SERVE_REQUEST_FAMILIES) for the Serve page, taken with `take_serve()` and shipped apart from the
+users' metrics; on a node without Serve that costs one substring search and ships nothing.
 """
 from __future__ import annotations
 
@@ -19,11 +22,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rayscope.runtime.ray_metric_names import APP_METRIC_TYPES, RAY_LABELS, is_application_metric
+from rayscope.runtime.ray_metric_names import (
+    APP_METRIC_TYPES,
+    RAY_LABELS,
+    SERVE_PREFIX,
+    is_application_metric,
+    is_serve_request_metric,
+)
 from rayscope.wire.rayscope_ingest_pb2 import AppMetricFamily, AppMetricScrape, AppMetricSeries, DropReport
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,11 @@ def _family_name(chunk: str) -> str:
 def application_text(text: str) -> str:
     """Only the application metrics' families of `text` (see is_application_metric); Ray's own
     families are skipped before anything is copied or parsed."""
-    return "".join("# HELP " + c + "\n" for c in _chunks(text) if is_application_metric(_family_name(c)))
+    return _kept_text(_chunks(text), is_application_metric)
+
+
+def _kept_text(chunks: list[str], keep: Callable[[str], bool]) -> str:
+    return "".join("# HELP " + c + "\n" for c in chunks if keep(_family_name(c)))
 
 
 @dataclass
@@ -80,8 +93,21 @@ def _tag_key(labels: dict[str, str]) -> TagKey:
 def parse_application_metrics(text: str) -> list[AppMetricFamily]:
     """The application families of a node's exposition, each series summed over Ray's labels.
     Types other than counter, gauge and histogram (none from ray.util.metrics) are skipped."""
+    return parse_kept_text(application_text(text))
+
+
+def serve_request_text(text: str, chunks: Optional[list[str]] = None) -> str:
+    """Only Ray Serve's request families (runtime/ray_metric_names.py SERVE_REQUEST_FAMILIES); ""
+    at once, without cutting the text, on a node that serves no Serve family (Ray Core only)."""
+    if SERVE_PREFIX not in text:
+        return ""
+    return _kept_text(chunks if chunks is not None else _chunks(text), is_serve_request_metric)
+
+
+def parse_kept_text(kept: str) -> list[AppMetricFamily]:
+    """Families of an exposition already cut to the kept ones, each series summed over Ray's labels."""
     families: list[AppMetricFamily] = []
-    for fam in text_string_to_metric_families(application_text(text)):
+    for fam in text_string_to_metric_families(kept):
         if fam.type not in APP_METRIC_TYPES:
             continue
         values: dict[TagKey, float] = {}
@@ -168,6 +194,13 @@ class AppMetricsCollector:
         self._next = 0.0
         self._failing = False
         self._reports: list[DropReport] = []
+        self._serve: Optional[AppMetricScrape] = None  # Serve's request families of the last scrape
+
+    def take_serve(self) -> Optional[AppMetricScrape]:
+        """Ray Serve's request families read by the last scrape (None: none since the last call,
+        always on a node without Serve): shipped apart from the users' metrics (Batch field 28)."""
+        out, self._serve = self._serve, None
+        return out
 
     def sample(self, now: Optional[float] = None) -> Optional[AppMetricScrape]:
         mono = time.monotonic()
@@ -178,12 +211,17 @@ class AppMetricsCollector:
         if text is None:
             return None
         ts = now if now is not None else time.time()
+        chunks = _chunks(text)
         try:
-            families = parse_application_metrics(text)
+            families = parse_kept_text(_kept_text(chunks, is_application_metric))
+            serve = parse_kept_text(serve_request_text(text, chunks))
         except ValueError as e:  # a malformed exposition: nothing of it is trusted
             self._reports.append(DropReport(source=SOURCE, reason="Ray metrics endpoint unparseable", count=1,
                                             ts=ts, detail=str(e)[:500]))
             return None
+        if serve:
+            self._serve = AppMetricScrape(ts=ts)
+            self._serve.families.extend(serve)
         self._reports.extend(self.bound.apply(families, ts))
         if not families:
             return None

@@ -15,6 +15,7 @@ from rayscope.dashboard.api import (
     nodes,
     prometheus,
     runtime_state,
+    serve,
     tasks,
     timeline,
     train,
@@ -24,6 +25,6 @@ from rayscope.dashboard.api import (
 def api_router() -> APIRouter:
     router = APIRouter()
     for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
-                   timeline, train, datasets):
+                   timeline, train, datasets, serve):
         router.include_router(module.router)
     return router

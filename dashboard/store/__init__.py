@@ -19,6 +19,7 @@ from rayscope.dashboard.store import (
     read_health,
     read_logs,
     read_metrics,
+    read_serve,
     read_tasks,
     rows,
     specs,
@@ -224,6 +225,17 @@ class Store:
     def app_metric_series(self, name: str, since: float, until: float, group_by: Optional[str],
                           max_points: int) -> list[m.AppMetricGroup]:
         return read_app_metrics.app_metric_series(self.conn, name, since, until, group_by, max_points)
+
+    def serve_apps(self, q: ListQuery) -> m.Page[m.ServeApplication]:
+        rows_, nxt = list_page(self.conn, read_serve.SERVE_APPS, q)
+        read_serve.add_figures(self.conn, rows_, read_serve.figures_end(self.conn, self.live, time.time()))
+        return m.Page[m.ServeApplication](rows=rows_, next_cursor=nxt)
+
+    def serve_app(self, name: str) -> m.ServeApplicationDetail:
+        out = read_serve.application(self.conn, name, self.live, time.time())
+        if out is None:
+            raise NotFound(f"no Serve application {name}")
+        return out
 
     def ingest_health(self) -> m.IngestHealth:
         return read_health.ingest_health(self.conn, self.live, time.time())

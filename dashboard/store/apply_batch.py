@@ -36,6 +36,7 @@ from rayscope.dashboard.store.apply_metrics import (
     apply_processes,
     record_head_drops,
 )
+from rayscope.dashboard.store.apply_serve import apply_serve_metrics, apply_serve_status
 from rayscope.dashboard.store.apply_tasks import apply_task_events
 from rayscope.dashboard.store.apply_train import apply_train_run_attempts, apply_train_runs
 from rayscope.dashboard.store.context import ApplyContext
@@ -219,6 +220,8 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_dataset_schemas(ctx, batch.dataset_schemas)
         apply_dataset_issues(ctx, batch.dataset_issues)
         apply_dataset_progress(ctx, batch.dataset_progress)
+        apply_serve_status(ctx, batch.serve_status)
+        apply_serve_metrics(ctx, batch.serve_metrics)
         if batch.HasField("processes"):
             apply_processes(ctx, batch.processes)
         if batch.HasField("objects"):

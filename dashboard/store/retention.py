@@ -64,7 +64,8 @@ def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> in
     n = _transaction(conn, [("DELETE FROM node_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM object_store_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM app_metric_samples WHERE ts < ?", (cut,)),
-                            ("DELETE FROM dataset_progress WHERE sample_time < ?", (cut,))])
+                            ("DELETE FROM dataset_progress WHERE sample_time < ?", (cut,)),
+                            ("DELETE FROM serve_metric_samples WHERE ts < ?", (cut,))])
     if policy.log_hours is not None:
         n += _delete_chunked(conn, DELETE_OLD_LINES, now - policy.log_hours * 3600)
     return n

@@ -356,6 +356,55 @@ CREATE TABLE IF NOT EXISTS app_metric_latest (
   PRIMARY KEY (name, tags, node_id)
 ) WITHOUT ROWID;
 
+-- Ray Serve (issue 13; dashboard/store/apply_serve.py): one row per application with its latest
+-- document from the Serve controller (JSON, the poller's compact form), the history of changes
+-- between documents, and the request families' samples (like app_metric_samples).
+CREATE TABLE IF NOT EXISTS serve_apps (
+  name TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  message TEXT NOT NULL DEFAULT '',
+  route_prefix TEXT,
+  ingress_deployment TEXT,
+  source TEXT,
+  last_deployed_time REAL,
+  present INTEGER NOT NULL,
+  first_seen REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  removed_at REAL,
+  doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS serve_events (
+  id INTEGER PRIMARY KEY,
+  ts REAL NOT NULL,
+  app TEXT NOT NULL,
+  deployment TEXT,
+  replica_id TEXT,
+  kind TEXT NOT NULL,
+  status TEXT,
+  previous TEXT,
+  message TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS serve_events_by_app ON serve_events(app, ts);
+CREATE TABLE IF NOT EXISTS serve_metric_samples (
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  value REAL,
+  buckets TEXT,
+  PRIMARY KEY (name, ts, tags, node_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS serve_metric_samples_by_time ON serve_metric_samples(ts);
+CREATE TABLE IF NOT EXISTS serve_metric_latest (
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  value REAL,
+  buckets TEXT,
+  PRIMARY KEY (name, tags, node_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS processes (
   node_id TEXT NOT NULL,
   pid INTEGER NOT NULL,

@@ -43,8 +43,11 @@ DATASETS: ListSpec[m.Dataset] = ListSpec(
     source="datasets_v", columns=_cols(m.Dataset), key=("dataset_id",), default_sort="-start_time",
     to_model=read_data.dataset_row)
 
+# Drivers in a `_ray_internal` namespace are Ray's (and Rayscope's Serve poller, runtime/serve_poller.py):
+# hidden from the listing as Ray's own UI hides them; /jobs/{id} still answers for them.
 JOBS: ListSpec[m.Job] = ListSpec(
-    source="jobs_v", columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
+    source="(SELECT * FROM jobs_v WHERE coalesce(ray_namespace, '') NOT LIKE '\\_ray\\_internal%' ESCAPE '\\')",
+    columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
 
 
 TRAIN_RUNS: ListSpec[TrainRun] = ListSpec(

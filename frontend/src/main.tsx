@@ -17,6 +17,7 @@ import { JobPage, JobsPage } from "./pages/jobs";
 import { LogsPage } from "./pages/logs";
 import { NodePage, NodesPage } from "./pages/nodes";
 import { ObjectsPage } from "./pages/objects";
+import { ServeAppPage, ServeAppsPage } from "./pages/serve";
 import { OverviewPage } from "./pages/overview";
 import { TaskPage } from "./pages/task";
 import { TasksPage } from "./pages/tasks";
@@ -43,6 +44,8 @@ const ROUTES: Route[] = [
   ["/app-metrics", (_p, i) => <AppMetricsPage info={i} />],
   ["/datasets", () => <DatasetsPage />],
   ["/datasets/:id", (p) => <DatasetPage id={p.id} />],
+  ["/serve", () => <ServeAppsPage />],
+  ["/serve/:name", (p) => <ServeAppPage name={p.name} />],
   ["/debugger", () => <DebuggerPage />],
   ["/train", () => <TrainPage />],
   ["/train/:id", (p) => <TrainRunPage id={p.id} />],

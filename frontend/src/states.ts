@@ -2,7 +2,9 @@
 // Ray's enums are defined once, in runtime/ray_enums.py; they reach TypeScript through the API's
 // generated types (api-types/). Each list here must name every member of its generated union:
 // tsc fails on the list when Ray (and so the API) gains a state it lacks, or on a misspelt one.
-import type { Actor, Task, TrainRun, TrainRunAttempt, TrainWorker } from "./types";
+import type {
+  Actor, ServeApplication, ServeDeployment, ServeReplica, Task, TrainRun, TrainRunAttempt, TrainWorker,
+} from "./types";
 
 export type TaskState = Task["state"];
 export type ActorState = Actor["state"];
@@ -35,3 +37,14 @@ export const TRAIN_WORKER_STATES = everyOf<NonNullable<TrainWorker["status"]>>()
 // A Ray Data dataset's and operator's states (Ray's DatasetState), in the order the web UI shows them.
 export type DatasetState = import("./types").Dataset["state"];
 export const DATASET_STATES = everyOf<DatasetState>()(["FINISHED", "FAILED", "RUNNING", "PENDING", "UNKNOWN"]);
+// Ray Serve's statuses (runtime/ray_enums.py, checked against ray.serve.schema), healthy first.
+export type ServeAppStatus = ServeApplication["status"];
+export type ServeDeploymentStatus = ServeDeployment["status"];
+export type ServeReplicaState = ServeReplica["state"];
+
+export const SERVE_APP_STATUSES = everyOf<ServeAppStatus>()(["RUNNING", "DEPLOYING", "NOT_STARTED", "UNHEALTHY",
+  "DEPLOY_FAILED", "DELETING"]);
+export const SERVE_DEPLOYMENT_STATUSES = everyOf<ServeDeploymentStatus>()(["HEALTHY", "UPDATING", "UPSCALING",
+  "DOWNSCALING", "UNHEALTHY", "DEPLOY_FAILED"]);
+export const SERVE_REPLICA_STATES = everyOf<ServeReplicaState>()(["RUNNING", "STARTING", "UPDATING", "RECOVERING",
+  "PENDING_MIGRATION", "STOPPING", "STOPPED"]);

@@ -7,7 +7,7 @@ import { Link } from "./ui";
 export const NAV: [string, string][] = [
   ["/", "Overview"], ["/nodes", "Nodes"], ["/jobs", "Jobs"], ["/tasks", "Tasks"], ["/timeline", "Timeline"],
   ["/actors", "Actors"], ["/workers", "Workers"], ["/objects", "Objects"], ["/logs", "Logs"], ["/app-metrics", "Metrics"],
-  ["/datasets", "Datasets"], ["/train", "Train"], ["/debugger", "Debugger"],
+  ["/datasets", "Datasets"], ["/serve", "Serve"], ["/train", "Train"], ["/debugger", "Debugger"],
 ];
 
 function active(path: string, target: string): boolean {
