@@ -59,7 +59,7 @@ from rayscope.dashboard.models import (
     TaskSummary,
     Worker,
 )
-from rayscope.dashboard.models_train import TrainRun, TrainRunDetail
+from rayscope.dashboard.train_models import TrainRun, TrainRunDetail
 
 FOLLOW_INTERVAL_S = 0.5
 DEFAULT_LIMIT = 100

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from rayscope.cli.format import Column, banner, human_duration, human_time, render_record, render_table, terminal_width
-from rayscope.dashboard.models_train import TrainRun, TrainRunDetail
+from rayscope.dashboard.train_models import TrainRun, TrainRunDetail
 
 TRAIN_RUNS_PATH = "/train/runs"
 

@@ -13,10 +13,10 @@ from pydantic import Field
 
 from rayscope.common.api_model import ApiModel
 from rayscope.runtime.ray_enums import DatasetIssueType, DatasetState
+from rayscope.runtime.ray_settings import DATA_PROGRESS_ENV
 
 PROGRESS_HINT = ("live progress (rows, blocks, queues, throughput, resources): set "
-                 "RAY_DATA_EXECUTION_CALLBACKS=rayscope.runtime.data_progress.ProgressCallback "
-                 "in the driver's environment")
+                 + " ".join(f"{k}={v}" for k, v in DATA_PROGRESS_ENV.items()) + " in the driver's environment")
 
 
 class DatasetBase(ApiModel):

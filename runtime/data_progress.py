@@ -27,10 +27,12 @@ from typing import Any, Optional
 
 from ray.data._internal.execution.execution_callback import ExecutionCallback
 
+from rayscope.runtime.ray_settings import DATA_PROGRESS_ENV
+
 SOURCE_TYPE = "RAYSCOPE_DATA_PROGRESS"  # = runtime/data_events.PROGRESS_SOURCE
 SAMPLE_INTERVAL_S = 1.0
 MAX_FILE_BYTES = 16 << 20
-ENV_VALUE = "rayscope.runtime.data_progress.ProgressCallback"
+ENV_VALUE = DATA_PROGRESS_ENV["RAY_DATA_EXECUTION_CALLBACKS"]  # this class's own path
 
 
 class _Writer:

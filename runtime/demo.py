@@ -24,7 +24,7 @@ from rayscope.runtime import node as nodes
 from rayscope.runtime import procs
 from rayscope.runtime.auth_token import read_token_file, write_token_file
 from rayscope.runtime.ports import free_ports
-from rayscope.runtime.ray_settings import ray_start_env
+from rayscope.runtime.ray_settings import DATA_PROGRESS_ENV, ray_start_env
 from rayscope.runtime.state import NodeRecord
 
 __all__ = ["DemoCluster", "run_demo"]
@@ -71,7 +71,7 @@ def start_demo(home: Path, head_tmp: Path, worker_tmp: Path, python: str) -> Dem
             [python, "-m", "rayscope.runtime.demo_workload", "--address", head.gcs_address,
              f"--serve-port={serve_port}", f"--train-storage={home / 'train'}"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=ray_start_env(env, joining=True), start_new_session=True,
+            env={**ray_start_env(env, joining=True), **DATA_PROGRESS_ENV}, start_new_session=True,
         )
     return DemoCluster(home, head, worker, driver, driver_log, serve_port)
 

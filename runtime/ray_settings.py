@@ -24,6 +24,7 @@ __all__ = [
     "EXPORT_ENV",
     "EXPORT_SYSTEM_CONFIG",
     "TRAIN_STATE_ENV",
+    "DATA_PROGRESS_ENV",
     "RaySettingsError",
     "ray_start_env",
     "with_export_system_config",
@@ -42,6 +43,11 @@ POST_MORTEM_ENV: dict[str, str] = {"RAY_DEBUG_POST_MORTEM": "1"}
 # environment), tasks and actors that call `.fit()`. An interactive driver needs it in its own
 # shell (docs/ray-integration.md). It only adds a detached state actor when a trainer runs.
 TRAIN_STATE_ENV: dict[str, str] = {"RAY_TRAIN_ENABLE_STATE_TRACKING": "1"}
+# Rayscope's Ray Data progress callback (runtime/data_progress.py), opt-in per driver and NOT in
+# ray_start_env: Ray raises on every dataset when the module named there cannot be imported, as in
+# a driver or job whose Python environment lacks Rayscope (a conda runtime_env). Set by `rayscope
+# demo` for its own driver, by the tests, and by users in their drivers' shells.
+DATA_PROGRESS_ENV: dict[str, str] = {"RAY_DATA_EXECUTION_CALLBACKS": "rayscope.runtime.data_progress.ProgressCallback"}
 
 
 class RaySettingsError(ValueError):

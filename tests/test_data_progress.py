@@ -91,3 +91,16 @@ def test_the_file_is_bounded(writer, monkeypatch) -> None:
     backup = writer.with_name(writer.name + ".1")
     assert backup.stat().st_size < 2000 + 400
     assert json.loads(writer.read_text().splitlines()[-1])["event_data"]["rows_output"] == 49
+
+
+def test_the_setting_names_this_callback_class() -> None:
+    """The one owner of the opt-in (runtime/ray_settings.DATA_PROGRESS_ENV) names a class Ray can load:
+    an ExecutionCallback at exactly that import path."""
+    import importlib
+
+    from ray.data._internal.execution.execution_callback import ExecutionCallback
+
+    from rayscope.runtime.ray_settings import DATA_PROGRESS_ENV
+
+    module, name = DATA_PROGRESS_ENV["RAY_DATA_EXECUTION_CALLBACKS"].rsplit(".", 1)
+    assert issubclass(getattr(importlib.import_module(module), name), ExecutionCallback)

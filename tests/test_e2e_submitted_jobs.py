@@ -5,6 +5,12 @@ web UI's Jobs page (real Chromium), and again in history mode after the cluster 
 
 The oracle is Ray's own job API (`GET /api/jobs/` on Ray's dashboard, read here with plain HTTP):
 submission id, status, entrypoint, message, driver exit code and the driver's job id.
+
+A third job (tests/workloads/libraries_job.py) runs a Ray Data pipeline, a Train run built in the job's
+own driver (so its events exist only if `rayscope start`'s RAY_TRAIN_ENABLE_STATE_TRACKING reached a
+submitted job's driver) and a Serve app receiving queries; after the cluster stopped, history mode
+(`rayscope dashboard --db`) still shows the dataset, the run and the app: API, CLI --json and the web
+UI's pages. Its oracle is what the job printed: its own counts and Ray's TrainStateActor/serve.status().
 """
 from __future__ import annotations
 
@@ -22,7 +28,13 @@ from playwright.sync_api import expect
 from browser import Browser, Tab
 from history_dashboard import history_dashboard
 from polling import wait_for
+from rayscope.runtime.demo_libraries import DATASET_NAME, FAIL_EVERY, SERVE_APP
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster
+from rayscope.runtime.ports import free_ports
+from rayscope.runtime.ray_settings import DATA_PROGRESS_ENV
+
+WORKLOADS = Path(__file__).parent / "workloads"
+TRAIN_RUN, QUERIES = "libs_job_train", 20  # as tests/workloads/libraries_job.py has them
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -57,11 +69,11 @@ def _ray_jobs(c: LocalCluster) -> dict[str, dict]:
     return {j["submission_id"]: j for j in r.json() if j.get("submission_id")}
 
 
-def _submit(c: LocalCluster, sid: str, script: Path) -> None:
+def _submit(c: LocalCluster, sid: str, script: Path, *args: str, runtime_env: dict = RUNTIME_ENV) -> None:
     assert c.ray_dashboard_url
     res = subprocess.run(
         [*RAY_CLI, "job", "submit", "--address", c.ray_dashboard_url, "--submission-id", sid, "--no-wait",
-         "--runtime-env-json", json.dumps(RUNTIME_ENV), "--", sys.executable, str(script)],
+         "--runtime-env-json", json.dumps(runtime_env), "--", sys.executable, str(script), *args],
         env=c.env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
 
@@ -80,15 +92,21 @@ def run(tmp_path_factory) -> Iterator[dict[str, Any]]:
     (tmp / "ok_driver.py").write_text(OK_DRIVER)
     (tmp / "fail_driver.py").write_text(FAIL_DRIVER)
     tag = uuid.uuid4().hex[:8]
-    ok, bad = f"rs_ok_{tag}", f"rs_fail_{tag}"
+    ok, bad, libs = f"rs_ok_{tag}", f"rs_fail_{tag}", f"rs_libs_{tag}"
     with local_cluster(ray_dashboard=True) as c:
         _submit(c, ok, tmp / "ok_driver.py")
         _submit(c, bad, tmp / "fail_driver.py")
-        ray_rows = wait_for("both submitted jobs to end in Ray's job API",
+        _submit(c, libs, WORKLOADS / "libraries_job.py", str(free_ports(1)[0]), str(tmp / "train"),
+                runtime_env={"env_vars": DATA_PROGRESS_ENV})
+        ray_rows = wait_for("the submitted jobs to end in Ray's job API",
                             lambda: (lambda rows: rows if all(rows.get(s, {}).get("status") in TERMINAL
-                                                             for s in (ok, bad)) else None)(_ray_jobs(c)),
-                            timeout=240, every=1)
-        yield {"cluster": c, "ok": ok, "bad": bad, "ray": ray_rows, "tmp": tmp}
+                                                             for s in (ok, bad, libs)) else None)(_ray_jobs(c)),
+                            timeout=300, every=1)
+        driver_log = c.head_session_dir / "logs" / f"job-driver-{libs}.log"
+        truth = [line for line in driver_log.read_text(errors="replace").splitlines() if line.startswith("TRUTH ")]
+        assert ray_rows[libs]["status"] == "SUCCEEDED" and truth, driver_log.read_text(errors="replace")[-4000:]
+        yield {"cluster": c, "ok": ok, "bad": bad, "ray": ray_rows, "tmp": tmp,
+               "libs": json.loads(truth[-1][len("TRUTH "):])}
 
 
 def _ended_at_head(url: str, token: str, sids: list[str]) -> dict[str, dict]:
@@ -184,11 +202,63 @@ def test_web_ui_jobs_page_shows_submissions(run) -> None:
         browser.close()
 
 
+def _get(url: str, token: str, path: str, **params: Any) -> Any:
+    r = httpx.get(f"{url}/api/v1{path}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _libraries(url: str, token: str, truth: dict) -> dict[str, Any] | None:
+    """The libraries job's dataset, Train run and Serve app as the head shows them, once each has
+    reached what the job saw (None before): the dataset FINISHED with its last operator's rows equal
+    to the rows the job kept, the run FINISHED, the app with all its queries counted."""
+    datasets = [d for d in _get(url, token, "/datasets", filter=[f"job_id={truth['job_id']}"])["rows"]
+                if d["dataset_id"].startswith(DATASET_NAME)]
+    runs = _get(url, token, "/train/runs", filter=[f"name={TRAIN_RUN}"])["rows"]
+    apps = _get(url, token, "/serve/applications", filter=[f"name={SERVE_APP}"])["rows"]
+    if not (datasets and runs and apps) or datasets[0]["state"] != "FINISHED" or runs[0]["status"] != "FINISHED":
+        return None
+    dataset = _get(url, token, f"/datasets/{datasets[0]['dataset_id']}")
+    app = _get(url, token, f"/serve/applications/{SERVE_APP}")
+    served = sum((d["requests"] or {}).get("requests_total", 0) for d in app["deployments"]
+                 if d["name"] == app["ingress_deployment"])
+    if dataset["operators"][-1]["rows_output"] != truth["rows_kept"] or served < QUERIES:
+        return None
+    return {"dataset": dataset, "run": _get(url, token, f"/train/runs/{runs[0]['run_id']}"), "app": app}
+
+
+def _check_libraries(shown: dict[str, Any], truth: dict) -> None:
+    """The head's view of the libraries job against what the job printed (its counts, Ray's views)."""
+    dataset, run, app = shown["dataset"], shown["run"], shown["app"]
+    assert truth["tracking_env"] == "1"  # the cluster's setting reached the submitted job's driver
+    assert dataset["job_id"] == truth["job_id"] and dataset["has_progress"]
+    assert [o["state"] for o in dataset["operators"]] == ["FINISHED"] * len(dataset["operators"])
+    assert dataset["operators"][-1]["rows_output"] == truth["rows_kept"] == 200
+    [ray_run] = [r for r in truth["train"] if r["name"] == TRAIN_RUN]
+    assert (run["run_id"], run["status"], len(run["attempts"])) == (ray_run["run_id"], ray_run["status"], 1)
+    assert run["job_id"] == truth["job_id"] and len(run["attempts"][0]["workers"]) == 2
+    assert app["status"] == truth["serve"]["status"][SERVE_APP] == "RUNNING"
+    assert {d["name"] for d in app["deployments"]} == {"Gateway", "Encoder"}
+    gateway = next(d for d in app["deployments"] if d["name"] == "Gateway")
+    assert (gateway["requests"]["requests_total"], gateway["requests"]["errors_total"]) == (
+        QUERIES, truth["serve"]["failed"])
+    assert truth["serve"]["failed"] == QUERIES // FAIL_EVERY
+
+
+def test_libraries_job_is_shown_live(run) -> None:
+    c: LocalCluster = run["cluster"]
+    shown = wait_for("the libraries job's dataset, run and app at the head",
+                     lambda: _libraries(c.http_url, c.token, run["libs"]), timeout=120, every=1)
+    _check_libraries(shown, run["libs"])
+
+
 @pytest.fixture(scope="module")
 def history(run) -> Iterator[str]:
     """The `web UI: URL/#token=…` link of `rayscope dashboard --db` over the stopped cluster's store."""
     c: LocalCluster = run["cluster"]
     _ended_at_head(c.http_url, c.token, [run["ok"], run["bad"]])
+    wait_for("the libraries job's dataset, run and app at the head",
+             lambda: _libraries(c.http_url, c.token, run["libs"]), timeout=120, every=1)
     db = c.state.nodes[0].head_service.db_path  # left in place by `stop`
     stop = c.cli("stop", timeout=180)
     assert stop.returncode == 0, stop.stderr
@@ -204,6 +274,41 @@ def test_history_mode_keeps_the_submissions(run, history: str) -> None:
     try:
         tab = browser.tab(history)
         _check_jobs_page(tab, run, "history_jobs_submitted")
+        assert tab.take_errors() == []
+    finally:
+        browser.close()
+
+
+def test_history_mode_keeps_the_libraries(run, history: str) -> None:
+    base, token = history.split("/#token=")
+    shown = _libraries(base, token, run["libs"])
+    assert shown is not None, "history mode lost the libraries job's dataset, run or app"
+    _check_libraries(shown, run["libs"])
+    c: LocalCluster = run["cluster"]
+    for args, key in ((["list", "datasets"], "dataset_id"), (["list", "train-runs"], "run_id"),
+                      (["get", "serve-app", SERVE_APP], "name")):
+        res = subprocess.run([sys.executable, "-m", "rayscope.cli.main", *args, "--json", "--address", base,
+                              "--token", token], env=c.env, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        keys = [r[key] for r in out] if isinstance(out, list) else [out[key]]
+        want = {"dataset_id": shown["dataset"]["dataset_id"], "run_id": shown["run"]["run_id"], "name": SERVE_APP}[key]
+        assert want in keys, res.stdout[:2000]
+    browser = Browser()
+    try:
+        tab = browser.tab(history)
+        tab.open(f"/datasets/{shown['dataset']['dataset_id']}", "page-dataset")
+        expect(tab.page.get_by_test_id("operators-table").locator("tbody tr")).to_have_count(
+            len(shown["dataset"]["operators"]))
+        expect(tab.page.get_by_test_id("dag-node")).to_have_count(len(shown["dataset"]["operators"]))
+        tab.shot("history_dataset")
+        tab.open(f"/train/{shown['run']['run_id']}", "page-train-run")
+        expect(tab.page.get_by_test_id("train-worker")).to_have_count(2)
+        tab.shot("history_train_run")
+        tab.open(f"/serve/{SERVE_APP}", "page-serve-app")
+        expect(tab.page.get_by_test_id("serve-deployments")).to_contain_text("Encoder")
+        expect(tab.page.get_by_test_id("serve-history")).to_contain_text("Gateway")
+        tab.shot("history_serve_app")
         assert tab.take_errors() == []
     finally:
         browser.close()

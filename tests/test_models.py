@@ -47,7 +47,7 @@ def test_train_statuses_are_rays() -> None:
     assert ray_enums.TRAIN_RUN_STATUSES == _names(train.ExportTrainRunEventData.RunStatus)
     assert ray_enums.TRAIN_RUN_ATTEMPT_STATUSES == _names(train.ExportTrainRunAttemptEventData.RunAttemptStatus)
     assert ray_enums.TRAIN_WORKER_STATUSES == _names(train.ExportTrainRunAttemptEventData.ActorStatus)
-    from rayscope.dashboard.models_train import TrainRun, TrainRunAttempt, TrainWorker
+    from rayscope.dashboard.train_models import TrainRun, TrainRunAttempt, TrainWorker
 
     assert get_args(TrainRun.model_fields["status"].annotation) == ray_enums.TRAIN_RUN_STATUSES
     assert get_args(TrainRunAttempt.model_fields["status"].annotation) == ray_enums.TRAIN_RUN_ATTEMPT_STATUSES

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Optional
 
-from rayscope.dashboard.models_train import TrainRun, TrainRunAttempt, TrainRunDetail, TrainStatusChange, TrainWorker
+from rayscope.dashboard.train_models import TrainRun, TrainRunAttempt, TrainRunDetail, TrainStatusChange, TrainWorker
 
 _RUN_JSON = ("resources_per_worker", "framework_versions")
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rayscope.dashboard import models as m
-from rayscope.dashboard.models_train import TrainRun
+from rayscope.dashboard.train_models import TrainRun
 from rayscope.dashboard.store import read_data, read_train, rows
 from rayscope.dashboard.store.agent_liveness import live_agent_sql, liveness_cutoff
 from rayscope.dashboard.store.listing import Column, ListSpec
