@@ -300,6 +300,7 @@ def test_history_mode_keeps_the_libraries(run, history: str) -> None:
         tab.open(f"/datasets/{shown['dataset']['dataset_id']}", "page-dataset")
         expect(tab.page.get_by_test_id("operators-table").locator("tbody tr")).to_have_count(
             len(shown["dataset"]["operators"]))
+        tab.page.get_by_role("tab", name="DAG view").click()
         expect(tab.page.get_by_test_id("dag-node")).to_have_count(len(shown["dataset"]["operators"]))
         tab.shot("history_dataset")
         tab.open(f"/train/{shown['run']['run_id']}", "page-train-run")
