@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from rayscope.dashboard import models as m
-from rayscope.dashboard.train_models import TrainRun
 from rayscope.dashboard.store import read_data, read_train, rows
 from rayscope.dashboard.store.agent_liveness import live_agent_sql, liveness_cutoff
 from rayscope.dashboard.store.listing import Column, ListSpec
 from rayscope.dashboard.store.schema import TASK_DURATION_SQL
+from rayscope.dashboard.train_models import TrainRun
 
 
 def _cols(model, overrides: dict[str, Column] | None = None, skip: tuple[str, ...] = ()) -> dict[str, Column]:
