@@ -136,8 +136,16 @@ def show_view(page: Page, command: str, content: str) -> None:
     """Open a sidebar view unless it is open, by the command palette (clicking an open view's icon
     would close the sidebar). The settings keep VS Code from switching views by itself."""
     shown = page.locator(content).first
-    if not shown.is_visible():
+    for _ in range(3):
+        if shown.is_visible():
+            return
         run_command(page, command)
+        # On a loaded 2-core CI machine the command was seen to leave the view unchanged once in
+        # ~20 runs (the palette closed, the sidebar stayed on the Ray view): a user would run it again.
+        try:
+            expect(shown).to_be_visible(timeout=20_000)
+        except AssertionError:
+            print(f"{command!r} did not show {content!r} within 20 s; running it again", flush=True)
     expect(shown).to_be_visible()
 
 
