@@ -237,9 +237,23 @@ def test_progress_from_rays_metrics_without_the_callback(rayscope_cluster: Local
         assert proc.stdout is not None and proc.stdin is not None
         ready = read_line(proc.stdout, 120, "the workload's READY line")
         assert ready.startswith("READY "), ready
-        job_id = json.loads(ready[6:])["job_id"]
+        job_id, endpoints = json.loads(ready[6:])["job_id"], json.loads(ready[6:])["endpoints"]
         proc.stdin.write("go\n")
         proc.stdin.flush()
+        # the names and labels Rayscope reads, on Ray's own endpoints while the pipeline runs (a gauge
+        # not set again leaves the endpoint after Ray's gauge TTL)
+        tags: dict[str, set[str]] = {}
+
+        def all_families() -> bool:
+            for name, keys in _ray_data_tags(endpoints).items():
+                tags.setdefault(name, set()).update(keys)
+            return set(DATA_OPERATOR_FAMILIES) <= set(tags)
+
+        wait_for("Ray Data's operator gauges on Ray's endpoints", all_families, timeout=60, every=1.0,
+                 context=lambda: f"missing {sorted(set(DATA_OPERATOR_FAMILIES) - set(tags))}; seen {sorted(tags)}")
+        print("ray_data_ families on the endpoints:", json.dumps({k: sorted(v) for k, v in sorted(tags.items())}))
+        for name in DATA_OPERATOR_FAMILIES:
+            assert {"dataset", "operator"} <= tags[name], (name, tags[name])
         truth_line = read_line(proc.stdout, 120, "the workload's TRUTH line")
         assert truth_line.startswith("TRUTH "), truth_line
         truth = json.loads(truth_line[6:])
@@ -267,11 +281,6 @@ def test_progress_from_rays_metrics_without_the_callback(rayscope_cluster: Local
         assert d["has_progress"] and "RAY_DATA_EXECUTION_CALLBACKS" in d["progress_hint"]  # the hint stays
         assert "Ray's metrics" in d["progress_source_text"]
         assert d["rows_output"] == truth["rows"]
-        # the names and labels Rayscope reads, on Ray's own endpoints
-        tags = _ray_data_tags(truth["endpoints"])
-        print("ray_data_ families on the endpoints:", json.dumps({k: sorted(v) for k, v in sorted(tags.items())}))
-        for name in DATA_OPERATOR_FAMILIES:
-            assert {"dataset", "operator"} <= tags.get(name, set()), (name, tags.get(name))
         assert {n: _op(d, n)["tasks_finished"] for n in want} == {n: w["tasks"] for n, w in want.items()}
         proc.stdin.close()
         wait_or_kill(proc, 60)

@@ -136,6 +136,8 @@ def changed_operators(families: list[AppMetricFamily],
             ds, op = s.tags.get(DATA_DATASET_LABEL), s.tags.get(DATA_OPERATOR_LABEL)
             if ds and op:
                 groups.setdefault((ds, op), {})[fam.name] = s.value
+    for gone in [k for k in shipped if k not in groups]:  # no longer served (Ray evicted it)
+        del shipped[gone]
     keep: set[OperatorKey] = set()
     for key, values in groups.items():
         if values.get("ray_data_operator_state") not in _TERMINAL_STATES or shipped.get(key) != values:

@@ -1,11 +1,10 @@
 """Ground truth for tests/test_data_e2e.py: a Ray Data pipeline with an actor-pool stage.
 
 `python data_workload.py GCS_ADDRESS` (with or without RAY_DATA_EXECUTION_CALLBACKS) prints
-`READY {"job_id": ...}`, waits for a line on stdin (the test is watching by then), runs
+`READY {"job_id": ..., "endpoints": [each node's Ray metrics endpoint]}`, waits for a line on stdin (the test is watching by then), runs
 range(400, 20 blocks) -> map(slow) -> map_batches(AddOne, 2 actors) -> filter -> take_all, and
 prints `TRUTH {...}`: the rows it got back and, per operator, what Ray's own `ds.stats()` says
-(tasks executed, blocks produced, output rows), and each node's Ray metrics endpoint. Then it waits
-for stdin to close.
+(tasks executed, blocks produced, output rows). Then it waits for stdin to close.
 """
 from __future__ import annotations
 
@@ -48,14 +47,15 @@ def stats_by_operator(text: str) -> dict[str, dict[str, int]]:
 
 def main() -> None:
     ray.init(address=sys.argv[1])
-    print("READY " + json.dumps({"job_id": ray.get_runtime_context().get_job_id()}), flush=True)
+    endpoints = [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]
+    print("READY " + json.dumps({"job_id": ray.get_runtime_context().get_job_id(), "endpoints": endpoints}),
+          flush=True)
     sys.stdin.readline()
     ds = (ray.data.range(ROWS, override_num_blocks=BLOCKS).map(slow)
           .map_batches(AddOne, concurrency=2).filter(lambda r: r["id"] % 3 == 0))
     rows = ds.take_all()
     truth = {"rows": len(rows), "expected_filtered": sum(1 for i in range(ROWS) if (i + 1) % 3 == 0),
-             "operators": stats_by_operator(ds.stats()),
-             "endpoints": [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]}
+             "operators": stats_by_operator(ds.stats())}
     print("TRUTH " + json.dumps(truth), flush=True)
     sys.stdin.read()
 
