@@ -211,3 +211,21 @@ def test_a_stopped_clusters_store_shows_the_metrics_figures(tmp_path) -> None:
         assert [o.rows_output for o in after.operators] == [400] * len(ops)
     finally:
         history.close()
+
+
+def test_scrapes_ride_the_in_memory_ring_in_field_29_and_come_back_when_the_link_drops() -> None:
+    from rayscope.agent.volatile import VolatileBuffer
+    buf = VolatileBuffer()
+    scrape = _scrape(50.0, {("d", "Map_1"): _figures(240, 1)})
+    buf.add(data=scrape)
+    batch = pb.Batch(seq=1)
+    buf.attach(batch)
+    assert list(batch.data_metrics) == [scrape] and not batch.app_metrics and not batch.serve_metrics
+    buf.requeue()  # not acked: sent again with the next batch
+    again = pb.Batch(seq=2)
+    buf.attach(again)
+    assert list(again.data_metrics) == [scrape]
+    buf.ack(2)
+    last = pb.Batch(seq=3)
+    buf.attach(last)
+    assert not last.data_metrics
