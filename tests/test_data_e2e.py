@@ -121,6 +121,8 @@ def test_operators_match_rays_own_stats(rayscope_cluster: LocalCluster, run: dic
     assert truth["rows"] == truth["expected_filtered"] == truth["operators"][FILTER_OP]["rows"]
     d = _final(rayscope_cluster, run)
     assert d["job_id"] == run["job_id"] and d["state"] == "FINISHED" and d["has_progress"]
+    # Ray's own ray_data_* gauges were read for this dataset too: the callback's samples win, never mixed
+    assert d["progress_source"] == "callback" and d["progress_hint"] is None
     assert [o["state"] for o in d["operators"]] == ["FINISHED"] * 3
     ids = [o["operator_id"] for o in d["operators"]]
     assert ids == ["Input_0", f"{ACTOR_OP}_1", f"{FILTER_OP}_2"]
