@@ -283,6 +283,7 @@ def test_progress_from_rays_metrics_without_the_callback(rayscope_cluster: Local
         assert d["has_progress"] and "RAY_DATA_EXECUTION_CALLBACKS" in d["progress_hint"]  # the hint stays
         assert "Ray's metrics" in d["progress_source_text"]
         assert d["rows_output"] == truth["rows"]
+        assert all(_op(d, n)["throughput_avg"] > 0 for n in want)  # computed from these samples too
         assert {n: _op(d, n)["tasks_finished"] for n in want} == {n: w["tasks"] for n, w in want.items()}
         proc.stdin.close()
         wait_or_kill(proc, 60)
