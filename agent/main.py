@@ -190,7 +190,7 @@ class Agent:
             p.gpu_memory_used = by_pid.get(p.pid, 0)
         self.volatile.add(node=node, store=stats.store if stats else None, processes=procs,
                           objects=stats.objects if stats else None, app=self.app_metrics.sample(),
-                          serve=self.app_metrics.take_serve())
+                          serve=self.app_metrics.take_serve(), data=self.app_metrics.take_data())
         self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, agent=self._self_metrics())
         self.report_link()
 

@@ -104,6 +104,7 @@ class _Load:
     objects: Optional[ObjectSnapshot] = None
     apps: list[AppMetricScrape] = field(default_factory=list)
     serve: list[AppMetricScrape] = field(default_factory=list)
+    data: list[AppMetricScrape] = field(default_factory=list)
 
 
 class VolatileBuffer:
@@ -116,6 +117,7 @@ class VolatileBuffer:
         self._apps_bytes = 0
         self._apps_dropped = 0  # scrapes dropped from a full ring, not yet reported
         self.serve: deque[AppMetricScrape] = deque()  # Ray Serve's request families: same ring rules
+        self.data: deque[AppMetricScrape] = deque()  # Ray Data's operator gauges: same ring rules
         self.processes: Optional[ProcessSnapshot] = None
         self.objects: Optional[ObjectSnapshot] = None
         self.inflight: dict[int, _Load] = {}
@@ -125,9 +127,10 @@ class VolatileBuffer:
 
     def add(self, node: Optional[NodeSample] = None, store: Optional[ObjectStoreSample] = None,
             processes: Optional[ProcessSnapshot] = None, objects: Optional[ObjectSnapshot] = None,
-            app: Optional[AppMetricScrape] = None, serve: Optional[AppMetricScrape] = None) -> None:
+            app: Optional[AppMetricScrape] = None, serve: Optional[AppMetricScrape] = None,
+            data: Optional[AppMetricScrape] = None) -> None:
         with self.lock:
-            for scrape, ring in ((app, self.apps), (serve, self.serve)):
+            for scrape, ring in ((app, self.apps), (serve, self.serve), (data, self.data)):
                 if scrape is not None:
                     self._keep_report(cut_scrape(scrape))
                     ring.append(scrape)
@@ -154,8 +157,8 @@ class VolatileBuffer:
                 ring.popleft()
                 self.dropped += 1
                 self._unreported += 1
-        while self._apps_bytes > APP_RING_BYTES and (self.apps or self.serve):
-            oldest = self.apps.popleft() if self.apps else self.serve.popleft()
+        while self._apps_bytes > APP_RING_BYTES and (self.apps or self.serve or self.data):
+            oldest = (self.apps or self.serve or self.data).popleft()
             self._apps_bytes -= oldest.ByteSize()
             self._apps_dropped += 1
 
@@ -190,12 +193,14 @@ class VolatileBuffer:
             room = _take_fitting(self.stores, load.stores, room)
             room = _take_fitting(self.apps, load.apps, room)
             room = _take_fitting(self.serve, load.serve, room)
-            self._apps_bytes -= sum(a.ByteSize() for a in load.apps + load.serve)
+            room = _take_fitting(self.data, load.data, room)
+            self._apps_bytes -= sum(a.ByteSize() for a in load.apps + load.serve + load.data)
             self.inflight[batch.seq] = load
         batch.node_samples.extend(load.nodes)
         batch.object_store.extend(load.stores)
         batch.app_metrics.extend(load.apps)
         batch.serve_metrics.extend(load.serve)
+        batch.data_metrics.extend(load.data)
         if load.processes is not None:
             batch.processes.CopyFrom(load.processes)
         if load.objects is not None:
@@ -215,7 +220,8 @@ class VolatileBuffer:
                 self.stores.extendleft(reversed(load.stores))
                 self.apps.extendleft(reversed(load.apps))
                 self.serve.extendleft(reversed(load.serve))
-                self._apps_bytes += sum(a.ByteSize() for a in load.apps + load.serve)
+                self.data.extendleft(reversed(load.data))
+                self._apps_bytes += sum(a.ByteSize() for a in load.apps + load.serve + load.data)
                 self.processes = self.processes or load.processes
                 self.objects = self.objects or load.objects
             self._bound()

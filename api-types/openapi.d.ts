@@ -830,7 +830,7 @@ export interface components {
             operator_count: number;
             /**
              * Rows Output
-             * @description rows output by the last operator (callback)
+             * @description rows output by the last operator (progress samples)
              */
             rows_output: number | null;
             /**
@@ -838,6 +838,11 @@ export interface components {
              * @description the newest progress sample's time
              */
             progress_time: number | null;
+            /**
+             * Progress Source
+             * @description where the progress figures come from: 'callback' (Rayscope's opt-in Data callback, ~1 s) or 'metrics' (Ray's ray_data_* gauges, ~10 s, for a dataset run without the callback); None: none
+             */
+            progress_source: ("callback" | "metrics") | null;
             /**
              * Issue Count
              * @default 0
@@ -878,7 +883,7 @@ export interface components {
             operator_count: number;
             /**
              * Rows Output
-             * @description rows output by the last operator (callback)
+             * @description rows output by the last operator (progress samples)
              */
             rows_output: number | null;
             /**
@@ -886,6 +891,11 @@ export interface components {
              * @description the newest progress sample's time
              */
             progress_time: number | null;
+            /**
+             * Progress Source
+             * @description where the progress figures come from: 'callback' (Rayscope's opt-in Data callback, ~1 s) or 'metrics' (Ray's ray_data_* gauges, ~10 s, for a dataset run without the callback); None: none
+             */
+            progress_source: ("callback" | "metrics") | null;
             /**
              * Issue Count
              * @default 0
@@ -917,9 +927,14 @@ export interface components {
             progress_error: string | null;
             /**
              * Progress Hint
-             * @description how to turn live progress on, when no sample came
+             * @description how to turn live progress (the callback) on, when its samples did not come (none, or only Ray's metrics)
              */
             progress_hint: string | null;
+            /**
+             * Progress Source Text
+             * @description progress_source in words, with its cadence
+             */
+            progress_source_text: string | null;
         };
         /** DatasetIssue */
         DatasetIssue: {

@@ -52,7 +52,8 @@ OPERATOR_COLUMNS = (
 def dataset_text(d: DatasetDetail) -> str:
     head = [("dataset_id", d.dataset_id), ("job_id", d.job_id), ("state", d.state),
             ("start_time", human_time(d.start_time)), ("execution_end_time", human_time(d.execution_end_time)),
-            ("bottleneck", d.bottleneck), ("progress_error", d.progress_error), ("progress_hint", d.progress_hint)]
+            ("progress", d.progress_source_text), ("bottleneck", d.bottleneck), ("progress_error", d.progress_error),
+            ("progress_hint", d.progress_hint)]
     parts = [banner(f"Dataset {d.dataset_id}"), render_record([(k, v) for k, v in head if v]), "",
              render_table(OPERATOR_COLUMNS, d.operators, width=terminal_width())]
     for o in d.operators:

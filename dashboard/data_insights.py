@@ -1,6 +1,7 @@
 """Figures Ray does not compute for a dataset: throughput per operator and a bottleneck hint.
 
-Pure functions over progress samples (rayscope.runtime.data_progress writes them ~1/s), so the
+Pure functions over progress samples (rayscope.runtime.data_progress writes them ~1/s; from Ray's
+`ray_data_*` gauges ~1/10 s, without the cluster limits rule 2 needs), so the
 rule is unit-tested with constructed samples (tests/test_data_insights.py). Documented in
 docs/web-ui.md ("Datasets").
 

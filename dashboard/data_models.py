@@ -1,13 +1,15 @@
 """The API models of the Ray Data view (GET /datasets, /datasets/{id}); re-exported by models.py.
 
 Figures from Rayscope's Data progress callback (rows, blocks, queued, tasks and actors as the
-executor counts them, resources) are None when no sample came (the callback is opt-in:
-`has_progress` says which); the `ray_*` counts come from the tasks and actors Rayscope stores,
-by Ray's label `__data_operator_id`, and need no callback.
+executor counts them, resources), or, for a dataset run without it, from Ray's own `ray_data_*`
+gauges read from the metrics endpoint (~10 s apart; no budgets or cluster limits): `progress_source`
+says which, never both for one dataset. They are None when no sample came (`has_progress`). The
+`ray_*` counts come from the tasks and actors Rayscope stores, by Ray's label `__data_operator_id`,
+and need no callback.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field
 
@@ -17,6 +19,12 @@ from rayscope.runtime.ray_settings import DATA_PROGRESS_ENV
 
 PROGRESS_HINT = ("live progress (rows, blocks, queues, throughput, resources): set "
                  + " ".join(f"{k}={v}" for k, v in DATA_PROGRESS_ENV.items()) + " in the driver's environment")
+# where a dataset's progress samples come from (dashboard/store/schema_data.py, column `source`)
+ProgressSource = Literal["callback", "metrics"]
+PROGRESS_SOURCE_TEXT: dict[str, str] = {
+    "callback": "live progress (Rayscope's callback), ~1 s",
+    "metrics": "progress from Ray's metrics (ray_data_* gauges), every ~10 s",
+}
 
 
 class DatasetBase(ApiModel):
@@ -29,8 +37,11 @@ class DatasetBase(ApiModel):
     execution_start_time: Optional[float] = None
     execution_end_time: Optional[float] = None
     operator_count: int = 0
-    rows_output: Optional[int] = Field(None, description="rows output by the last operator (callback)")
+    rows_output: Optional[int] = Field(None, description="rows output by the last operator (progress samples)")
     progress_time: Optional[float] = Field(None, description="the newest progress sample's time")
+    progress_source: Optional[ProgressSource] = Field(
+        None, description="where the progress figures come from: 'callback' (Rayscope's opt-in Data callback, "
+        "~1 s) or 'metrics' (Ray's ray_data_* gauges, ~10 s, for a dataset run without the callback); None: none")
     issue_count: int = 0
     context_summary: Optional[str] = Field(None, description="the DataContext's keys (Ray sends it once)")
 
@@ -106,4 +117,6 @@ class DatasetDetail(DatasetBase):
     bottleneck: Optional[str] = Field(None, description="which operator limits throughput, in words")
     has_progress: bool = False
     progress_error: Optional[str] = Field(None, description="the progress callback's failure, if it failed")
-    progress_hint: Optional[str] = Field(None, description="how to turn live progress on, when no sample came")
+    progress_hint: Optional[str] = Field(None, description="how to turn live progress (the callback) on, when "
+                                         "its samples did not come (none, or only Ray's metrics)")
+    progress_source_text: Optional[str] = Field(None, description="progress_source in words, with its cadence")

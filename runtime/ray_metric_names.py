@@ -71,3 +71,37 @@ SERVE_REQUEST_FAMILIES: frozenset[str] = frozenset({c + "_total" for c in SERVE_
 def is_serve_request_metric(family_name: str) -> bool:
     """True for the Serve families above, by the name on a family's HELP line."""
     return family_name.startswith(SERVE_PREFIX) and family_name in SERVE_REQUEST_FAMILIES
+
+
+# Ray Data's per-operator gauges, set by Ray's `_StatsActor` every 5 s with the labels `dataset`
+# (the dataset id) and `operator` (`<name>_<topology index>`), exported on the node where the
+# _StatsActor runs (the first driver's node). Rayscope turns them into progress samples for
+# datasets without its opt-in callback (dashboard/store/apply_data_metrics.py). Each family -> the
+# progress column it fills (dashboard/store/schema_data.py PROGRESS_COLUMNS); `state` is Ray's
+# DatasetState number (UNKNOWN 0, RUNNING 1, FINISHED 2, FAILED 3, PENDING 4).
+DATA_PREFIX = RAY_NAMESPACE + "data_"
+DATA_OPERATOR_LABEL = "operator"
+DATA_DATASET_LABEL = "dataset"
+DATA_OPERATOR_FAMILIES: dict[str, str] = {
+    "ray_data_output_rows": "rows_output",
+    "ray_data_num_outputs_taken": "blocks_output",
+    "ray_data_bytes_outputs_taken": "bytes_output",
+    "ray_data_operator_estimated_total_rows": "estimated_rows",
+    "ray_data_operator_estimated_total_blocks": "estimated_blocks",
+    "ray_data_operator_queued_blocks": "queued_blocks",
+    "ray_data_num_tasks_running": "tasks_running",
+    "ray_data_num_tasks_finished": "tasks_finished",
+    "ray_data_num_tasks_failed": "tasks_failed",
+    "ray_data_num_alive_actors": "actors_alive",
+    "ray_data_num_pending_actors": "actors_pending",
+    "ray_data_cpu_usage_cores": "cpu",
+    "ray_data_gpu_usage_cores": "gpu",
+    "ray_data_obj_store_mem_used": "object_store_bytes",
+    "ray_data_operator_state": "state",
+}
+DATA_STATE_NAMES: dict[int, str] = {0: "UNKNOWN", 1: "RUNNING", 2: "FINISHED", 3: "FAILED", 4: "PENDING"}
+
+
+def is_data_operator_metric(family_name: str) -> bool:
+    """True for Ray Data's per-operator gauges above (gauges: the HELP line's name is the family's)."""
+    return family_name.startswith(DATA_PREFIX) and family_name in DATA_OPERATOR_FAMILIES

@@ -8,12 +8,17 @@ before FINISHED: a condition, not a timing), exact final figures, states, the DA
 schema, the actor-pool operator's tasks and actors found by the operator filter, the CLI's --json,
 and the web UI's dataset page (operator table, tree, DAG) in real Chromium.
 Everything checked reads the head's store only (no live-only state): history mode shows the same.
+
+A second run of the same workload WITHOUT the callback in the driver's environment: the head shows
+progress from Ray's own `ray_data_*` gauges (source "metrics"), each operator's final rows and
+blocks equal to ds.stats(); the gauges' names and labels are checked on Ray's own endpoints.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +29,7 @@ from browser import Browser
 from polling import read_line, wait_for, wait_or_kill
 from rayscope.runtime.data_progress import ENV_VALUE
 from rayscope.runtime.local_cluster import LocalCluster
+from rayscope.runtime.ray_metric_names import DATA_OPERATOR_FAMILIES, RAY_LABELS
 
 WORKLOAD = Path(__file__).parent / "workloads" / "data_workload.py"
 ACTOR_OP, FILTER_OP = "ReadRange->Map(slow)->MapBatches(AddOne)", "Filter(<lambda>)"
@@ -115,6 +121,8 @@ def test_operators_match_rays_own_stats(rayscope_cluster: LocalCluster, run: dic
     assert truth["rows"] == truth["expected_filtered"] == truth["operators"][FILTER_OP]["rows"]
     d = _final(rayscope_cluster, run)
     assert d["job_id"] == run["job_id"] and d["state"] == "FINISHED" and d["has_progress"]
+    # Ray's own ray_data_* gauges were read for this dataset too: the callback's samples win, never mixed
+    assert d["progress_source"] == "callback" and d["progress_hint"] is None
     assert [o["state"] for o in d["operators"]] == ["FINISHED"] * 3
     ids = [o["operator_id"] for o in d["operators"]]
     assert ids == ["Input_0", f"{ACTOR_OP}_1", f"{FILTER_OP}_2"]
@@ -207,3 +215,79 @@ def test_dataset_pages(rayscope_cluster: LocalCluster, run: dict[str, Any], brow
     tab.open(f"/jobs/{run['job_id']}?tab=datasets", "page-job")
     tab.page.locator("[data-testid=datasets-table]").get_by_text(run["dataset_id"]).wait_for()
     assert tab.take_errors() == []
+
+
+def _ray_data_tags(endpoints: list[str]) -> dict[str, set[str]]:
+    """The `ray_data_*` families on the nodes' own Ray metrics endpoints and their tag keys."""
+    from prometheus_client.parser import text_string_to_metric_families
+    tags: dict[str, set[str]] = {}
+    for addr in endpoints:
+        text = urllib.request.urlopen(f"http://{addr}/metrics", timeout=10).read().decode()
+        for fam in text_string_to_metric_families(text):
+            if fam.name.startswith("ray_data_"):
+                for s in fam.samples:
+                    tags.setdefault(fam.name, set()).update(set(s.labels) - RAY_LABELS)
+    return tags
+
+
+def test_progress_from_rays_metrics_without_the_callback(rayscope_cluster: LocalCluster) -> None:
+    env = {k: v for k, v in rayscope_cluster.env.items() if k != "RAY_DATA_EXECUTION_CALLBACKS"}
+    env["RAY_enable_export_api_write"] = "1"
+    proc = subprocess.Popen([sys.executable, str(WORKLOAD), rayscope_cluster.gcs_address], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        ready = read_line(proc.stdout, 120, "the workload's READY line")
+        assert ready.startswith("READY "), ready
+        job_id, endpoints = json.loads(ready[6:])["job_id"], json.loads(ready[6:])["endpoints"]
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        # the names and labels Rayscope reads, on Ray's own endpoints while the pipeline runs (a gauge
+        # not set again leaves the endpoint after Ray's gauge TTL)
+        tags: dict[str, set[str]] = {}
+
+        def all_families() -> bool:
+            for name, keys in _ray_data_tags(endpoints).items():
+                tags.setdefault(name, set()).update(keys)
+            return set(DATA_OPERATOR_FAMILIES) <= set(tags)
+
+        wait_for("Ray Data's operator gauges on Ray's endpoints", all_families, timeout=60, every=1.0,
+                 context=lambda: f"missing {sorted(set(DATA_OPERATOR_FAMILIES) - set(tags))}; seen {sorted(tags)}")
+        print("ray_data_ families on the endpoints:", json.dumps({k: sorted(v) for k, v in sorted(tags.items())}))
+        for name in DATA_OPERATOR_FAMILIES:
+            assert {"dataset", "operator"} <= tags[name], (name, tags[name])
+        truth_line = read_line(proc.stdout, 120, "the workload's TRUTH line")
+        assert truth_line.startswith("TRUTH "), truth_line
+        truth = json.loads(truth_line[6:])
+        want = truth["operators"]
+        assert set(want) == {ACTOR_OP, FILTER_OP}, truth
+        last: list[Any] = []
+
+        def shown() -> dict[str, Any] | None:
+            rows = _api(rayscope_cluster, "/datasets", filter=f"job_id={job_id}")["rows"]
+            if not rows:
+                return None
+            d = _api(rayscope_cluster, f"/datasets/{rows[0]['dataset_id']}")
+            last[:] = [d]
+            ok = d["progress_source"] == "metrics" and all(
+                _op(d, n)["rows_output"] == w["rows"] and _op(d, n)["blocks_output"] == w["blocks"]
+                for n, w in want.items())
+            return d if ok else None
+
+        # Ray's gauges reach its endpoint ~10 s after they are set; the agent reads it every 10 s
+        d = wait_for("each operator's final figures from Ray's metrics", shown, timeout=90, every=1.0,
+                     context=lambda: json.dumps([{k: o.get(k) for k in ("operator_id", "rows_output",
+                                                 "blocks_output", "tasks_finished")}
+                                                 for o in (last[0]["operators"] if last else [])])
+                     + f" source={last[0]['progress_source'] if last else None} want {want}")
+        assert d["has_progress"] and "RAY_DATA_EXECUTION_CALLBACKS" in d["progress_hint"]  # the hint stays
+        assert "Ray's metrics" in d["progress_source_text"]
+        assert d["rows_output"] == truth["rows"]
+        assert all(_op(d, n)["throughput_avg"] > 0 for n in want)  # computed from these samples too
+        assert {n: _op(d, n)["tasks_finished"] for n in want} == {n: w["tasks"] for n, w in want.items()}
+        proc.stdin.close()
+        wait_or_kill(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -34,6 +34,6 @@ def batch_items(batch: Batch) -> BatchItems:
                 + len(batch.dataset_progress) + len(batch.serve_status)),
         lines=len(batch.log_lines),
         samples=(len(batch.node_samples) + len(batch.object_store) + len(batch.app_metrics)
-                 + len(batch.serve_metrics)),
+                 + len(batch.serve_metrics) + len(batch.data_metrics)),
         snapshots=int(batch.HasField("processes")) + int(batch.HasField("objects")),
     )

@@ -85,7 +85,7 @@ class Ack(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics", "datasets", "dataset_schemas", "dataset_issues", "dataset_progress", "serve_status", "serve_metrics", "train_runs", "train_run_attempts")
+    __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics", "datasets", "dataset_schemas", "dataset_issues", "dataset_progress", "serve_status", "serve_metrics", "data_metrics", "train_runs", "train_run_attempts")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class Batch(_message.Message):
     DATASET_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     SERVE_STATUS_FIELD_NUMBER: _ClassVar[int]
     SERVE_METRICS_FIELD_NUMBER: _ClassVar[int]
+    DATA_METRICS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RUNS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RUN_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     seq: int
@@ -132,9 +133,10 @@ class Batch(_message.Message):
     dataset_progress: _containers.RepeatedCompositeFieldContainer[DatasetProgress]
     serve_status: _containers.RepeatedCompositeFieldContainer[ServeStatusDoc]
     serve_metrics: _containers.RepeatedCompositeFieldContainer[AppMetricScrape]
+    data_metrics: _containers.RepeatedCompositeFieldContainer[AppMetricScrape]
     train_runs: _containers.RepeatedCompositeFieldContainer[TrainRunEvent]
     train_run_attempts: _containers.RepeatedCompositeFieldContainer[TrainRunAttemptEvent]
-    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetEvent, _Mapping]]] = ..., dataset_schemas: _Optional[_Iterable[_Union[DatasetOperatorSchema, _Mapping]]] = ..., dataset_issues: _Optional[_Iterable[_Union[DatasetIssue, _Mapping]]] = ..., dataset_progress: _Optional[_Iterable[_Union[DatasetProgress, _Mapping]]] = ..., serve_status: _Optional[_Iterable[_Union[ServeStatusDoc, _Mapping]]] = ..., serve_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., train_runs: _Optional[_Iterable[_Union[TrainRunEvent, _Mapping]]] = ..., train_run_attempts: _Optional[_Iterable[_Union[TrainRunAttemptEvent, _Mapping]]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., created_at: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ..., actors: _Optional[_Iterable[_Union[ActorEvent, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., log_files: _Optional[_Iterable[_Union[LogFile, _Mapping]]] = ..., log_lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., node_samples: _Optional[_Iterable[_Union[NodeSample, _Mapping]]] = ..., processes: _Optional[_Union[ProcessSnapshot, _Mapping]] = ..., object_store: _Optional[_Iterable[_Union[ObjectStoreSample, _Mapping]]] = ..., objects: _Optional[_Union[ObjectSnapshot, _Mapping]] = ..., drops: _Optional[_Iterable[_Union[DropReport, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerEvent, _Mapping]]] = ..., submission_jobs: _Optional[_Iterable[_Union[SubmissionJobEvent, _Mapping]]] = ..., app_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetEvent, _Mapping]]] = ..., dataset_schemas: _Optional[_Iterable[_Union[DatasetOperatorSchema, _Mapping]]] = ..., dataset_issues: _Optional[_Iterable[_Union[DatasetIssue, _Mapping]]] = ..., dataset_progress: _Optional[_Iterable[_Union[DatasetProgress, _Mapping]]] = ..., serve_status: _Optional[_Iterable[_Union[ServeStatusDoc, _Mapping]]] = ..., serve_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., data_metrics: _Optional[_Iterable[_Union[AppMetricScrape, _Mapping]]] = ..., train_runs: _Optional[_Iterable[_Union[TrainRunEvent, _Mapping]]] = ..., train_run_attempts: _Optional[_Iterable[_Union[TrainRunAttemptEvent, _Mapping]]] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ("task_id", "attempt", "job_id", "name", "type", "language", "parent_task_id", "actor_id", "placement_group_id", "required_resources", "node_id", "worker_id", "worker_pid", "error_type", "error_message", "state_ts_ns", "stdout_file", "stdout_start", "stdout_end", "stderr_file", "stderr_start", "stderr_end", "is_debugger_paused", "event_time", "data_operator_id")

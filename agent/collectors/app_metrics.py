@@ -14,6 +14,11 @@ families with str.split (C speed) and only the user's are handed to prometheus_c
 The same read keeps Ray Serve's six request families (runtime/ray_metric_names.py
 SERVE_REQUEST_FAMILIES) for the Serve page, taken with `take_serve()` and shipped apart from the
 users' metrics; on a node without Serve that costs one substring search and ships nothing.
+Likewise Ray Data's per-operator gauges (runtime/ray_metric_names.py DATA_OPERATOR_FAMILIES, set by
+Ray's _StatsActor on the node where it runs), taken with `take_data()`: the head turns them into
+progress samples for datasets run without Rayscope's callback. Ray's gauges keep their last value
+after a dataset ends (and its _StatsActor keeps up to 1000 datasets), so an operator whose Ray
+state is FINISHED or FAILED is shipped only when its figures changed since it was last shipped.
 """
 from __future__ import annotations
 
@@ -28,9 +33,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rayscope.runtime.ray_metric_names import (
     APP_METRIC_TYPES,
+    DATA_DATASET_LABEL,
+    DATA_OPERATOR_LABEL,
+    DATA_PREFIX,
     RAY_LABELS,
     SERVE_PREFIX,
     is_application_metric,
+    is_data_operator_metric,
     is_serve_request_metric,
 )
 from rayscope.wire.rayscope_ingest_pb2 import AppMetricFamily, AppMetricScrape, AppMetricSeries, DropReport
@@ -102,6 +111,47 @@ def serve_request_text(text: str, chunks: Optional[list[str]] = None) -> str:
     if SERVE_PREFIX not in text:
         return ""
     return _kept_text(chunks if chunks is not None else _chunks(text), is_serve_request_metric)
+
+
+def data_operator_text(text: str, chunks: Optional[list[str]] = None) -> str:
+    """Only Ray Data's per-operator gauges (runtime/ray_metric_names.py DATA_OPERATOR_FAMILIES); ""
+    at once on a node whose exposition has no `ray_data_` family (no _StatsActor there)."""
+    if DATA_PREFIX not in text:
+        return ""
+    return _kept_text(chunks if chunks is not None else _chunks(text), is_data_operator_metric)
+
+
+OperatorKey = tuple[str, str]  # (dataset, operator)
+_TERMINAL_STATES = (2.0, 3.0)  # Ray's DatasetState FINISHED, FAILED
+
+
+def changed_operators(families: list[AppMetricFamily],
+                      shipped: dict[OperatorKey, dict[str, float]]) -> list[AppMetricFamily]:
+    """`families` cut to the operators worth shipping: every operator not (yet) FINISHED or FAILED,
+    and a finished one only when its figures differ from what was shipped last (`shipped`, updated).
+    Series without the `dataset` and `operator` labels are dropped."""
+    groups: dict[OperatorKey, dict[str, float]] = {}
+    for fam in families:
+        for s in fam.series:
+            ds, op = s.tags.get(DATA_DATASET_LABEL), s.tags.get(DATA_OPERATOR_LABEL)
+            if ds and op:
+                groups.setdefault((ds, op), {})[fam.name] = s.value
+    for gone in [k for k in shipped if k not in groups]:  # no longer served (Ray evicted it)
+        del shipped[gone]
+    keep: set[OperatorKey] = set()
+    for key, values in groups.items():
+        if values.get("ray_data_operator_state") not in _TERMINAL_STATES or shipped.get(key) != values:
+            keep.add(key)
+            shipped[key] = values
+    out: list[AppMetricFamily] = []
+    for fam in families:
+        series = [s for s in fam.series
+                  if (s.tags.get(DATA_DATASET_LABEL), s.tags.get(DATA_OPERATOR_LABEL)) in keep]
+        if series:
+            f = AppMetricFamily(name=fam.name, type=fam.type, description="")
+            f.series.extend(series)
+            out.append(f)
+    return out
 
 
 def parse_kept_text(kept: str) -> list[AppMetricFamily]:
@@ -195,11 +245,19 @@ class AppMetricsCollector:
         self._failing = False
         self._reports: list[DropReport] = []
         self._serve: Optional[AppMetricScrape] = None  # Serve's request families of the last scrape
+        self._data: Optional[AppMetricScrape] = None  # Ray Data's operator gauges of the last scrape
+        self._data_shipped: dict[OperatorKey, dict[str, float]] = {}
 
     def take_serve(self) -> Optional[AppMetricScrape]:
         """Ray Serve's request families read by the last scrape (None: none since the last call,
         always on a node without Serve): shipped apart from the users' metrics (Batch field 28)."""
         out, self._serve = self._serve, None
+        return out
+
+    def take_data(self) -> Optional[AppMetricScrape]:
+        """Ray Data's operator gauges read by the last scrape (None: none since the last call, always
+        on a node without Ray Data's _StatsActor): shipped apart (Batch field 29)."""
+        out, self._data = self._data, None
         return out
 
     def sample(self, now: Optional[float] = None) -> Optional[AppMetricScrape]:
@@ -215,6 +273,7 @@ class AppMetricsCollector:
         try:
             families = parse_kept_text(_kept_text(chunks, is_application_metric))
             serve = parse_kept_text(serve_request_text(text, chunks))
+            data = parse_kept_text(data_operator_text(text, chunks))
         except ValueError as e:  # a malformed exposition: nothing of it is trusted
             self._reports.append(DropReport(source=SOURCE, reason="Ray metrics endpoint unparseable", count=1,
                                             ts=ts, detail=str(e)[:500]))
@@ -222,6 +281,10 @@ class AppMetricsCollector:
         if serve:
             self._serve = AppMetricScrape(ts=ts)
             self._serve.families.extend(serve)
+        data = changed_operators(data, self._data_shipped) if data else []
+        if data:
+            self._data = AppMetricScrape(ts=ts)
+            self._data.families.extend(data)
         self._reports.extend(self.bound.apply(families, ts))
         if not families:
             return None

@@ -20,6 +20,7 @@ from rayscope.dashboard.store.apply_data import (
     apply_dataset_schemas,
     apply_datasets,
 )
+from rayscope.dashboard.store.apply_data_metrics import apply_data_metrics
 from rayscope.dashboard.store.apply_lifecycle import (
     apply_actors,
     apply_jobs,
@@ -220,6 +221,7 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         apply_dataset_schemas(ctx, batch.dataset_schemas)
         apply_dataset_issues(ctx, batch.dataset_issues)
         apply_dataset_progress(ctx, batch.dataset_progress)
+        apply_data_metrics(ctx, batch.data_metrics)  # after the callback's samples: those win
         apply_serve_status(ctx, batch.serve_status)
         apply_serve_metrics(ctx, batch.serve_metrics)
         if batch.HasField("processes"):

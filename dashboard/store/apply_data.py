@@ -1,6 +1,6 @@
 """Storing Ray Data's events (wire DatasetEvent, DatasetOperatorSchema, DatasetIssue,
-DatasetProgress; tables in schema_data.py). Deltas go out as kind `datasets`, one row per
-dataset touched, so a page showing it re-fetches it."""
+DatasetProgress; tables in schema_data.py; Ray's own `ray_data_*` gauges: apply_data_metrics.py).
+Deltas go out as kind `datasets`, one row per dataset touched, so a page showing it re-fetches it."""
 from __future__ import annotations
 
 import json
@@ -49,11 +49,12 @@ INSERT_ISSUE = "INSERT OR IGNORE INTO dataset_issues VALUES (?, ?, ?, ?, ?, ?)"
 
 _COLS = ", ".join(PROGRESS_COLUMNS)
 _MARKS = ", ".join("?" * len(PROGRESS_COLUMNS))
-INSERT_SAMPLE = f"INSERT OR IGNORE INTO dataset_progress ({_COLS}) VALUES ({_MARKS})"
+# the last parameter of both: the sample's source, 'callback' or 'metrics' (apply_data_metrics.py)
+INSERT_SAMPLE = f"INSERT OR IGNORE INTO dataset_progress ({_COLS}, source) VALUES ({_MARKS}, ?)"
 UPSERT_LATEST = f"""
-INSERT INTO dataset_progress_latest ({_COLS}, first_sample_time) VALUES ({_MARKS}, ?)
+INSERT INTO dataset_progress_latest ({_COLS}, first_sample_time, source) VALUES ({_MARKS}, ?, ?)
 ON CONFLICT (dataset_id, operator_id) DO UPDATE SET
-  {", ".join(f"{c} = excluded.{c}" for c in PROGRESS_COLUMNS[2:])},
+  {", ".join(f"{c} = excluded.{c}" for c in PROGRESS_COLUMNS[2:])}, source = excluded.source,
   first_sample_time = min(dataset_progress_latest.first_sample_time, excluded.first_sample_time)
 WHERE excluded.sample_time >= dataset_progress_latest.sample_time
 """
@@ -151,8 +152,13 @@ def apply_dataset_progress(ctx: ApplyContext, items: Iterable[pb.DatasetProgress
         except MalformedItem as err:
             ctx.drop("events", err, f"dataset_progress {ev.dataset_id[:80]!r}")
             continue
-        ctx.conn.execute(INSERT_SAMPLE, row)
-        ctx.conn.execute(UPSERT_LATEST, (*row, ev.sample_time))
+        if ev.dataset_id not in touched:  # the callback's samples win: Ray's metrics' ones go
+            ctx.conn.execute("DELETE FROM dataset_progress WHERE dataset_id = ? AND source = 'metrics'",
+                             (ev.dataset_id,))
+            ctx.conn.execute("DELETE FROM dataset_progress_latest WHERE dataset_id = ? AND source = 'metrics'",
+                             (ev.dataset_id,))
+        ctx.conn.execute(INSERT_SAMPLE, (*row, "callback"))
+        ctx.conn.execute(UPSERT_LATEST, (*row, ev.sample_time, "callback"))
         touched.add(ev.dataset_id)
     for dataset_id in sorted(touched):
         ctx.delta("datasets", {"dataset_id": dataset_id})

@@ -43,6 +43,7 @@ def _migrate_tasks_to_rowid(conn: sqlite3.Connection) -> None:
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("jobs", "submission_id", "TEXT"),
     ("tasks", "data_operator_id", "TEXT"), ("actors", "data_operator_id", "TEXT"),
+    ("dataset_progress", "source", "TEXT"), ("dataset_progress_latest", "source", "TEXT"),
 )
 
 

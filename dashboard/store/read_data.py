@@ -85,7 +85,10 @@ def dataset_detail(conn: sqlite3.Connection, dataset_id: str) -> Optional[dm.Dat
     err = conn.execute("SELECT error FROM dataset_progress_latest WHERE dataset_id = ? AND operator_id = ''",
                        (dataset_id,)).fetchone()
     has_progress = head["progress_time"] is not None
+    source = head["progress_source"]
     return dm.DatasetDetail(
         **{k: head[k] for k in dm.DatasetBase.model_fields}, operators=operators, issues=issues,
         bottleneck=di.bottleneck(head["state"], samples), has_progress=has_progress,
-        progress_error=err[0] if err else None, progress_hint=None if has_progress else dm.PROGRESS_HINT)
+        progress_error=err[0] if err else None,
+        progress_hint=None if source == "callback" else dm.PROGRESS_HINT,
+        progress_source_text=dm.PROGRESS_SOURCE_TEXT.get(source) if source else None)

@@ -9,7 +9,9 @@ Why apart from schema.py: one owner for the Data slice's DDL; schema.py only inc
 - `dataset_progress`: every sample of Rayscope's Data callback (throughput and the bottleneck hint
   read the recent ones; deleted by retention with the node samples); `dataset_progress_latest`:
   each operator's newest sample, kept for good (history mode shows the final figures). A sample
-  with operator_id '' is the callback's failure (its `error`).
+  with operator_id '' is the callback's failure (its `error`). `source` says where a sample came
+  from: 'callback' (~1 s; NULL in a store written before the column) or 'metrics' (Ray's
+  `ray_data_*` gauges, ~10 s, only for a dataset with no callback sample: never both for one).
 """
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ CREATE TABLE IF NOT EXISTS dataset_progress (
   cluster_cpu_limit REAL, cluster_gpu_limit REAL,
   finished INTEGER,
   error TEXT,
+  source TEXT,                       -- 'callback' (NULL in a store written before) or 'metrics'
   PRIMARY KEY (dataset_id, operator_id, sample_time)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dataset_progress_on_time ON dataset_progress(sample_time);
@@ -92,6 +95,7 @@ CREATE TABLE IF NOT EXISTS dataset_progress_latest (
   finished INTEGER,
   error TEXT,
   first_sample_time REAL NOT NULL,
+  source TEXT,
   PRIMARY KEY (dataset_id, operator_id)
 ) WITHOUT ROWID;
 """
@@ -114,6 +118,8 @@ SELECT d.dataset_id, d.job_id, d.state, d.start_time, d.execution_start_time, d.
   (SELECT count(*) FROM dataset_issues i WHERE i.dataset_id = d.dataset_id) AS issue_count,
   (SELECT max(p.sample_time) FROM dataset_progress_latest p
    WHERE p.dataset_id = d.dataset_id AND p.operator_id != '') AS progress_time,
+  (SELECT coalesce(p.source, 'callback') FROM dataset_progress_latest p
+   WHERE p.dataset_id = d.dataset_id AND p.operator_id != '' LIMIT 1) AS progress_source,
   (SELECT p.rows_output FROM dataset_operators o JOIN dataset_progress_latest p
      ON p.dataset_id = o.dataset_id AND p.operator_id = o.operator_id
    WHERE o.dataset_id = d.dataset_id ORDER BY o.position DESC LIMIT 1) AS rows_output,

@@ -1,7 +1,7 @@
 """Ground truth for tests/test_data_e2e.py: a Ray Data pipeline with an actor-pool stage.
 
-`python data_workload.py GCS_ADDRESS` (with RAY_DATA_EXECUTION_CALLBACKS set by the test) prints
-`READY {"job_id": ...}`, waits for a line on stdin (the test is watching by then), runs
+`python data_workload.py GCS_ADDRESS` (with or without RAY_DATA_EXECUTION_CALLBACKS) prints
+`READY {"job_id": ..., "endpoints": [each node's Ray metrics endpoint]}`, waits for a line on stdin (the test is watching by then), runs
 range(400, 20 blocks) -> map(slow) -> map_batches(AddOne, 2 actors) -> filter -> take_all, and
 prints `TRUTH {...}`: the rows it got back and, per operator, what Ray's own `ds.stats()` says
 (tasks executed, blocks produced, output rows). Then it waits for stdin to close.
@@ -47,7 +47,9 @@ def stats_by_operator(text: str) -> dict[str, dict[str, int]]:
 
 def main() -> None:
     ray.init(address=sys.argv[1])
-    print("READY " + json.dumps({"job_id": ray.get_runtime_context().get_job_id()}), flush=True)
+    endpoints = [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]
+    print("READY " + json.dumps({"job_id": ray.get_runtime_context().get_job_id(), "endpoints": endpoints}),
+          flush=True)
     sys.stdin.readline()
     ds = (ray.data.range(ROWS, override_num_blocks=BLOCKS).map(slow)
           .map_batches(AddOne, concurrency=2).filter(lambda r: r["id"] % 3 == 0))

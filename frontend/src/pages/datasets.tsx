@@ -192,8 +192,10 @@ export function DatasetPage({ id }: { id: string }) {
             <KV rows={[["Status", <Badge state={d.state} />], ["Started", time(d.execution_start_time ?? d.start_time)],
               ["Ended", time(d.execution_end_time)], ["Duration", duration(dsDuration(d))], ["Rows output", num(d.rows_output)],
               ["Bottleneck", <span data-testid="bottleneck">{d.bottleneck ?? (d.state === "RUNNING" ? (d.has_progress ? "none found" : "needs live progress") : "–")}</span>],
-              ["Live progress", d.has_progress ? <span data-testid="progress-on">last sample {time(d.progress_time)}</span>
+              ["Progress", d.has_progress
+                ? <span data-testid="progress-on" data-source={d.progress_source ?? undefined}>{d.progress_source_text}, last sample {time(d.progress_time)}</span>
                 : <span class="muted" data-testid="progress-hint">{d.progress_hint}</span>],
+              ...(d.has_progress && d.progress_hint ? [["Live progress", <span class="muted small" data-testid="progress-hint">{d.progress_hint}</span>] as [string, preact.ComponentChildren]] : []),
               ...(d.progress_error ? [["Progress callback", <span class="err">{d.progress_error}</span>] as [string, preact.ComponentChildren]] : []),
               ["Data context", <span class="small muted">{d.context_summary ?? "–"}</span>]]} />
           </Card>
