@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api.deps import ListingDep, StoreDep
 from rayscope.dashboard.errors import NotFound
-from rayscope.dashboard.train_models import TrainRun, TrainRunDetail
 from rayscope.dashboard.store import read_train, specs
+from rayscope.dashboard.train_models import TrainRun, TrainRunDetail
 
 router = APIRouter(tags=["train"])
 
