@@ -115,19 +115,19 @@ export function JobPage({ id }: { id: string }) {
   for (const r of summary.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) states[k] = (states[k] ?? 0) + v;
   return (
     <div data-testid="page-job">
-      <PageTitle title={<>Job {id} {j && <Badge state={j.state} />}</>} sub={j?.entrypoint ?? undefined} />
+      <PageTitle title={<>{jobId ? "Job" : "Submission"} {id} {j && <Badge state={j.state} />}</>} sub={j?.entrypoint ?? undefined} />
       <ErrorBox error={job.error} />
       {j && (
         <div class="grid2">
           <Card title="Details">
             <KV rows={[["Entrypoint", <code>{j.entrypoint ?? "–"}</code>], ["Status", <Badge state={j.state} />],
-              ["Driver", j.job_id ? `${j.driver_ip ?? "?"} pid ${j.driver_pid ?? "?"}` : "no driver job (its entrypoint has not called ray.init)"],
+              ["Driver", j.job_id ? `${j.driver_ip ?? "?"} pid ${j.driver_pid ?? "?"}` : "none: no driver job names this submission (its entrypoint has not called ray.init)"],
               ...(j.job_id && j.job_id !== id ? [["Job", <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link>] as [string, ComponentChildren]] : []),
               ["Namespace", j.ray_namespace],
               ["Started", time(j.start_time)], ["Ended", time(j.end_time)], ["Duration", duration(jobDuration(j))],
               ...submissionRows(j)]} />
           </Card>
-          <Card title={`Tasks (${num(summary.data?.total ?? 0)})`}>
+          {jobId && <Card title={`Tasks (${num(summary.data?.total ?? 0)})`}>
             <StateBar states={states} /><StateCounts states={states} />
             <div class="fnlist">
               {(summary.data?.rows ?? []).slice(0, 12).map((r) => (
@@ -136,7 +136,7 @@ export function JobPage({ id }: { id: string }) {
               ))}
               {(summary.data?.rows.length ?? 0) > 12 && <div class="muted small">{(summary.data?.rows.length ?? 0) - 12} more functions: <Link href={`/tasks?job=${jobId}`}>all of this job's tasks →</Link></div>}
             </div>
-          </Card>
+          </Card>}
         </div>
       )}
       {j && !jobId && j.submission_id && (
