@@ -1,5 +1,6 @@
 """Submitted jobs in the head's store: the latest snapshot per submission id wins (by event time, then
-status), joined to the driver job that carries the submission id, listed and filtered like any job."""
+status), joined to the driver job that carries the submission id, listed and filtered like any job;
+a submission no driver job names is a row of its own (job_id null) until its driver arrives."""
 from __future__ import annotations
 
 import sqlite3
@@ -189,3 +190,12 @@ def test_the_cursor_pages_driverless_submissions_and_drivers_alike(store) -> Non
                 break
         assert sorted(seen, key=str) == want, sort
         assert len(seen) == len(want), sort
+
+
+@pytest.mark.parametrize("status,state", [("PENDING", "RUNNING"), ("RUNNING", "RUNNING"), ("STOPPED", "FINISHED"),
+                                          ("SUCCEEDED", "FINISHED"), ("FAILED", "FINISHED")])
+def test_the_state_of_a_submission_without_a_driver(store, status: str, state: str) -> None:
+    """`state` stays RUNNING/FINISHED: not over yet, or over (e.g. STOPPED before it started)."""
+    Feed(store).send(submission_jobs=[sub(status, T0)])
+    (row,) = jobs(store, f"state={state}")
+    assert (row.job_id, row.submission_id, row.submission_status) == (None, "raysubmit_1", status)
