@@ -73,9 +73,16 @@ class Node(ApiModel):
 class Job(ApiModel):
     """A driver job (GCS's job table) and, when it was submitted with `ray job submit` / the job API,
     the submission that started it (Ray's EXPORT_SUBMISSION_JOB, joined by the submission id the
-    driver's job config carries). The submission fields are null for a driver started by hand."""
+    driver's job config carries). The submission fields are null for a driver started by hand.
 
-    job_id: str
+    A submission that no driver job names (still PENDING, or ended before its entrypoint called
+    `ray.init`) is a row of its own, as in Ray's job API: `job_id` null, identified by its
+    `submission_id`; `state` RUNNING while the submission is PENDING or RUNNING, FINISHED once it
+    ended; `entrypoint` and the times are the submission's, the driver fields null. Once a driver
+    job names the submission, that row is gone and the driver's row carries the submission."""
+
+    job_id: Optional[str] = Field(None, description="null: a submission whose driver job does not exist "
+                                  "(yet); its submission_id identifies it")
     state: JobState
     driver_pid: Optional[int] = None
     driver_ip: Optional[str] = None

@@ -91,12 +91,14 @@ class TraceBuilder:
             instrumentation_scope=SCOPE)
 
     def job_spans(self, job: m.Job) -> list[ReadableSpan]:
-        attrs = {"ray.job_id": job.job_id, "ray.entrypoint": job.entrypoint, "ray.namespace": job.ray_namespace}
-        driver = {"ray.job_id": job.job_id, "process.pid": job.driver_pid, "host.ip": job.driver_ip}
+        job_id = job.job_id
+        if job_id is None:  # a submission without a driver job: nothing ran in Ray, no trace
+            return []
+        attrs = {"ray.job_id": job_id, "ray.entrypoint": job.entrypoint, "ray.namespace": job.ray_namespace}
+        driver = {"ray.job_id": job_id, "process.pid": job.driver_pid, "host.ip": job.driver_ip}
         return [
-            self._span(f"job {job.job_id}", job.job_id, job_span_id(job.job_id), None, job.start_time, job.end_time,
-                       attrs),
-            self._span("driver", job.job_id, driver_span_id(job.job_id), job_span_id(job.job_id), job.start_time,
+            self._span(f"job {job_id}", job_id, job_span_id(job_id), None, job.start_time, job.end_time, attrs),
+            self._span("driver", job_id, driver_span_id(job_id), job_span_id(job_id), job.start_time,
                        job.end_time, driver),
         ]
 
@@ -153,7 +155,8 @@ class TraceExportListener:
                 if row.get("state") in TERMINAL:
                     self._tasks.setdefault((row["task_id"], row["attempt"]), now)
             for row in deltas.get("jobs", ()):
-                self._jobs[row["job_id"]] = None
+                if row["job_id"] is not None:  # None: a submission without a driver job (no trace)
+                    self._jobs[row["job_id"]] = None
 
     def start(self) -> None:
         self._thread.start()

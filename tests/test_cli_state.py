@@ -24,7 +24,7 @@ import pytest
 from head_process import PYTHON, HeadProcess, IngestClient, log_file, log_lines, running_head, task_event
 from polling import read_line, wait_for
 from rayscope.cli.format import Column, human_bytes, human_duration, render_table, truncate
-from rayscope.dashboard.models import Actor, Task, TaskSummary
+from rayscope.dashboard.models import Actor, Job, Task, TaskSummary
 from rayscope.runtime.state import HeadServiceRecord, NodeRecord, State
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -55,6 +55,8 @@ TRACEBACK = [
 ]
 LOG_LINES = ["starting worker", "square says hi", "boom: about to fail", *TRACEBACK, "worker idle"]
 BOOM_LINES = LOG_LINES[2:-1]  # the boom task's byte range ends where "worker idle" starts
+NO_DRIVER_SUB = "rs_failed_before_its_driver"  # its entrypoint never called ray.init
+NO_DRIVER_MESSAGE = "Job entrypoint command failed with exit code 2, last available logs: (none)"
 
 
 # ---------------------------------------------------------------- the fed head
@@ -67,6 +69,10 @@ def _lifecycle_batch() -> pb.Batch:
                                     start_time_ms=int(T0 * 1000), event_time=T0))
     batch.jobs.append(pb.JobEvent(job_id=JOB_ID, is_dead=False, driver_pid=4000, driver_ip="127.0.0.1",
                                   start_time_ms=int(T0 * 1000), entrypoint="python job.py", event_time=T0))
+    batch.submission_jobs.append(pb.SubmissionJobEvent(
+        submission_id=NO_DRIVER_SUB, status="FAILED", entrypoint="python -c 'import sys; sys.exit(2)'",
+        message=NO_DRIVER_MESSAGE, driver_exit_code=2, start_time_ms=int(T0 * 1000),
+        end_time_ms=int((T0 + 1) * 1000), event_time=T0 + 1))
     for i, aid in enumerate(ACTOR_IDS):
         batch.actors.append(pb.ActorEvent(actor_id=aid, job_id=JOB_ID, state="DEAD" if i == 2 else "ALIVE",
                                           class_name="Counter", pid=5000 + i, node_id=NODE_ID,
@@ -172,6 +178,21 @@ def test_list_table_with_filters_and_sort(head: HeadProcess) -> None:
     nodes = cli(head, "list", "nodes").stdout
     assert NODE_ID in nodes and "NODE_IP" in nodes and "127.0.0.1" in nodes
     assert JOB_ID in cli(head, "list", "jobs").stdout
+
+
+def test_a_submission_without_a_driver_is_listed_and_got_by_its_submission_id(head: HeadProcess) -> None:
+    rows = json.loads(cli(head, "list", "jobs", "--filter", "submission_status=FAILED", "--json").stdout)
+    assert [(r["job_id"], r["submission_id"], r["state"], r["driver_exit_code"], r["submission_message"])
+            for r in rows] == [(None, NO_DRIVER_SUB, "FINISHED", 2, NO_DRIVER_MESSAGE)]
+    assert Job.model_validate(rows[0]).entrypoint == "python -c 'import sys; sys.exit(2)'"
+    table = cli(head, "list", "jobs").stdout
+    assert JOB_ID in table and "Total: 2" in table
+    line = next(ln for ln in table.splitlines() if NO_DRIVER_SUB in ln)
+    assert "FAILED" in line and "FINISHED" in line
+    shown = cli(head, "get", "job", NO_DRIVER_SUB).stdout
+    assert NO_DRIVER_SUB in shown and "exit code 2" in shown and "driver_exit_code" in shown
+    got = Job.model_validate_json(cli(head, "get", "job", NO_DRIVER_SUB, "--json").stdout)
+    assert (got.job_id, got.submission_id, got.submission_status) == (None, NO_DRIVER_SUB, "FAILED")
 
 
 def test_list_bad_filters_are_one_line_errors(head: HeadProcess) -> None:

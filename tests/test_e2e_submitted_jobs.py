@@ -1,7 +1,9 @@
 """Jobs submitted with `ray job submit` on a real 2-node cluster with Ray's dashboard (the job API
 needs it; the shared `rayscope_cluster` runs without it, so this module starts its own): one that
-succeeds and one that exits with code 3. Checked in Rayscope's API, `rayscope list jobs --json`, the
-web UI's Jobs page (real Chromium), and again in history mode after the cluster stopped.
+succeeds, one that exits with code 3, and one whose entrypoint exits with code 2 before calling
+ray.init (so no driver job ever exists: listed by its submission id, job_id null). Checked in
+Rayscope's API, `rayscope list jobs --json`, the web UI's Jobs page (real Chromium), and again in
+history mode after the cluster stopped.
 
 The oracle is Ray's own job API (`GET /api/jobs/` on Ray's dashboard, read here with plain HTTP):
 submission id, status, entrypoint, message, driver exit code and the driver's job id.
@@ -58,6 +60,12 @@ ray.get(submitted_before_failure.remote())
 print("about to exit 3")
 sys.exit(3)
 """
+# Fails before any driver exists: no ray.init, so Ray's job API lists it with job_id null.
+NO_DRIVER = """
+import sys
+print("exiting before ray.init")
+sys.exit(2)
+"""
 RUNTIME_ENV = {"env_vars": {"RS_A": "1", "RS_SECRET": "s3cr3t-value"}}
 
 
@@ -87,26 +95,48 @@ def _rayscope_jobs(url: str, token: str, *filters: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Iterator[dict[str, Any]]:
-    """The cluster, the two submission ids and Ray's final rows for them."""
+    """The cluster, the submission ids and Ray's final rows for them."""
     tmp = tmp_path_factory.mktemp("drivers")
     (tmp / "ok_driver.py").write_text(OK_DRIVER)
     (tmp / "fail_driver.py").write_text(FAIL_DRIVER)
+    (tmp / "no_driver.py").write_text(NO_DRIVER)
     tag = uuid.uuid4().hex[:8]
-    ok, bad, libs = f"rs_ok_{tag}", f"rs_fail_{tag}", f"rs_libs_{tag}"
+    ok, bad, nodrv, libs = f"rs_ok_{tag}", f"rs_fail_{tag}", f"rs_nodrv_{tag}", f"rs_libs_{tag}"
     with local_cluster(ray_dashboard=True) as c:
         _submit(c, ok, tmp / "ok_driver.py")
         _submit(c, bad, tmp / "fail_driver.py")
+        _submit(c, nodrv, tmp / "no_driver.py")
         _submit(c, libs, WORKLOADS / "libraries_job.py", str(free_ports(1)[0]), str(tmp / "train"),
                 runtime_env={"env_vars": DATA_PROGRESS_ENV})
         ray_rows = wait_for("the submitted jobs to end in Ray's job API",
                             lambda: (lambda rows: rows if all(rows.get(s, {}).get("status") in TERMINAL
-                                                             for s in (ok, bad, libs)) else None)(_ray_jobs(c)),
+                                                             for s in (ok, bad, nodrv, libs)) else None)(_ray_jobs(c)),
                             timeout=300, every=1)
         driver_log = c.head_session_dir / "logs" / f"job-driver-{libs}.log"
         truth = [line for line in driver_log.read_text(errors="replace").splitlines() if line.startswith("TRUTH ")]
         assert ray_rows[libs]["status"] == "SUCCEEDED" and truth, driver_log.read_text(errors="replace")[-4000:]
-        yield {"cluster": c, "ok": ok, "bad": bad, "ray": ray_rows, "tmp": tmp,
+        assert ray_rows[nodrv]["job_id"] is None, ray_rows[nodrv]  # Ray too has no driver job for it
+        yield {"cluster": c, "ok": ok, "bad": bad, "nodrv": nodrv, "ray": ray_rows, "tmp": tmp,
                "libs": json.loads(truth[-1][len("TRUTH "):])}
+
+
+def _submitted(run: dict[str, Any]) -> list[str]:
+    """The three ok/fail/no-driver submissions (the libraries job is checked apart)."""
+    return [run["ok"], run["bad"], run["nodrv"]]
+
+
+def _all_jobs_one_per_page(url: str, token: str) -> list[dict]:
+    """The whole listing through its cursor, one row per page."""
+    out: list[dict] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        r = httpx.get(f"{url}/api/v1/jobs", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        out += r.json()["rows"]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return out
 
 
 def _ended_at_head(url: str, token: str, sids: list[str]) -> dict[str, dict]:
@@ -116,17 +146,17 @@ def _ended_at_head(url: str, token: str, sids: list[str]) -> dict[str, dict]:
                    for s in sids)
         return rows if done else None
 
-    return wait_for("both submitted jobs ended at Rayscope's head", probe, timeout=90, every=0.5,
+    return wait_for("the submitted jobs ended at Rayscope's head", probe, timeout=90, every=0.5,
                     context=lambda: json.dumps(_rayscope_jobs(url, token))[-3000:])
 
 
 def _check_rows(rows: dict[str, dict], run: dict[str, Any]) -> None:
     """Rayscope's rows (API or CLI JSON) against Ray's own job API."""
     ray_rows = run["ray"]
-    ok, bad = rows[run["ok"]], rows[run["bad"]]
-    assert ray_rows[run["ok"]]["status"] == "SUCCEEDED" and ray_rows[run["bad"]]["status"] == "FAILED", ray_rows
-    for mine, theirs in ((ok, ray_rows[run["ok"]]), (bad, ray_rows[run["bad"]])):
-        assert mine["job_id"] == theirs["job_id"]  # the joined driver job is the one Ray names
+    ok, bad, nodrv = rows[run["ok"]], rows[run["bad"]], rows[run["nodrv"]]
+    assert [ray_rows[run[k]]["status"] for k in ("ok", "bad", "nodrv")] == ["SUCCEEDED", "FAILED", "FAILED"], ray_rows
+    for mine, theirs in ((ok, ray_rows[run["ok"]]), (bad, ray_rows[run["bad"]]), (nodrv, ray_rows[run["nodrv"]])):
+        assert mine["job_id"] == theirs["job_id"]  # the joined driver job is the one Ray names (none: null)
         assert mine["submission_status"] == theirs["status"]
         assert mine["submission_entrypoint"] == theirs["entrypoint"]
         assert mine["submission_message"] == theirs["message"]
@@ -136,18 +166,34 @@ def _check_rows(rows: dict[str, dict], run: dict[str, Any]) -> None:
         # the runtime env as a summary: keys with counts, never the values
         assert "env_vars(2)" in mine["runtime_env"].split(", "), mine["runtime_env"]
         assert "s3cr3t" not in json.dumps(mine)
-    assert (ok["driver_exit_code"], bad["driver_exit_code"]) == (0, 3)
+    assert (ok["driver_exit_code"], bad["driver_exit_code"], nodrv["driver_exit_code"]) == (0, 3, 2)
     assert "exit code 3" in bad["submission_message"]
     assert ok["submission_entrypoint"].endswith("ok_driver.py")
+    # no driver job: the row is the submission's own (its entrypoint and times), FINISHED since it ended
+    assert nodrv["job_id"] is None and nodrv["driver_pid"] is None and nodrv["state"] == "FINISHED"
+    assert nodrv["entrypoint"] == nodrv["submission_entrypoint"] and nodrv["entrypoint"].endswith("no_driver.py")
+    assert (nodrv["start_time"], nodrv["end_time"]) == (nodrv["submission_start_time"], nodrv["submission_end_time"])
+    assert "exit code 2" in nodrv["submission_message"] and "exiting before ray.init" in nodrv["submission_message"]
+    assert sum(1 for r in rows.values() if r["submission_id"] == run["nodrv"]) == 1
 
 
 def test_api_lists_submitted_jobs_joined_to_their_drivers(run) -> None:
     c: LocalCluster = run["cluster"]
-    rows = _ended_at_head(c.http_url, c.token, [run["ok"], run["bad"]])
+    rows = _ended_at_head(c.http_url, c.token, _submitted(run))
     _check_rows(rows, run)
-    # the listing's filter rules apply to the new fields
+    # the listing's filter rules apply to the new fields, and to the row without a driver
     failed = _rayscope_jobs(c.http_url, c.token, "submission_status=FAILED")
-    assert [j["submission_id"] for j in failed] == [run["bad"]]
+    assert sorted(j["submission_id"] for j in failed) == sorted([run["bad"], run["nodrv"]])
+    finished = _rayscope_jobs(c.http_url, c.token, "state=FINISHED", f"submission_id={run['nodrv']}")
+    assert [(j["job_id"], j["submission_status"]) for j in finished] == [(None, "FAILED")]
+    # one row per submission in the whole listing, paged one row at a time
+    listed = _all_jobs_one_per_page(c.http_url, c.token)
+    for sid in _submitted(run):
+        assert [j["submission_id"] for j in listed].count(sid) == 1, sid
+    # a job id or a submission id names a job
+    one = httpx.get(f"{c.http_url}/api/v1/jobs/{run['nodrv']}", headers={"Authorization": f"Bearer {c.token}"},
+                    timeout=30).json()
+    assert one == rows[run["nodrv"]]
     # joined to the driver job's tasks
     headers = {"Authorization": f"Bearer {c.token}"}
     for sid, fn in ((run["ok"], "submitted_square"), (run["bad"], "submitted_before_failure")):
@@ -162,7 +208,7 @@ def test_api_lists_submitted_jobs_joined_to_their_drivers(run) -> None:
 
 def test_cli_list_jobs_json_carries_the_submission(run) -> None:
     c: LocalCluster = run["cluster"]
-    _ended_at_head(c.http_url, c.token, [run["ok"], run["bad"]])
+    _ended_at_head(c.http_url, c.token, _submitted(run))
     res = c.cli("list", "jobs", "--json")
     assert res.returncode == 0, res.stderr
     rows = {j["submission_id"]: j for j in json.loads(res.stdout) if j["submission_id"]}
@@ -170,22 +216,28 @@ def test_cli_list_jobs_json_carries_the_submission(run) -> None:
     table = c.cli("list", "jobs")
     assert table.returncode == 0, table.stderr
     assert run["bad"] in table.stdout and "FAILED" in table.stdout
+    assert run["nodrv"] in table.stdout
+    got = c.cli("get", "job", run["nodrv"], "--json")
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout) == rows[run["nodrv"]]
 
 
 def _check_jobs_page(tab: Tab, run: dict[str, Any], shot: str) -> None:
     tab.open("/jobs", "page-jobs")
     table = tab.page.get_by_test_id("jobs-table")
-    for sid, status in ((run["ok"], "SUCCEEDED"), (run["bad"], "FAILED")):
+    for sid, status in ((run["ok"], "SUCCEEDED"), (run["bad"], "FAILED"), (run["nodrv"], "FAILED")):
         cell = table.locator("[data-testid=job-submission]", has_text=sid)
         expect(cell).to_have_count(1)
         expect(cell.locator(f"[data-state={status}]")).to_have_count(1)
     expect(table.locator("[data-testid=job-submission]", has_text=run["bad"])).to_contain_text("exit 3")
+    expect(table.locator("[data-testid=job-submission]", has_text=run["nodrv"])).to_contain_text("exit 2")
+    expect(table.locator("tbody tr", has_text=run["nodrv"]).get_by_test_id("job-no-driver")).to_have_count(1)
     tab.shot(shot)
 
 
 def test_web_ui_jobs_page_shows_submissions(run) -> None:
     c: LocalCluster = run["cluster"]
-    _ended_at_head(c.http_url, c.token, [run["ok"], run["bad"]])
+    _ended_at_head(c.http_url, c.token, _submitted(run))
     browser = Browser()
     try:
         tab = browser.tab(f"{c.http_url}/#token={c.token}")
@@ -197,6 +249,12 @@ def test_web_ui_jobs_page_shows_submissions(run) -> None:
         expect(message).to_contain_text("exit code 3")
         expect(message).to_contain_text("about to exit 3")  # the driver's last output, as Ray's message carries it
         tab.shot("job_submitted_failed")
+        # the submission without a driver: its page by submission id, with the job supervisor's log
+        tab.open(f"/jobs/{run['nodrv']}", "page-job")
+        expect(tab.page.locator("dl.kv")).to_contain_text("no driver job")
+        expect(tab.page.get_by_test_id("job-submission-message")).to_contain_text("exit code 2")
+        expect(tab.page.get_by_test_id("log-lines")).to_contain_text("exiting before ray.init")
+        tab.shot("job_submitted_no_driver")
         assert tab.take_errors() == []
     finally:
         browser.close()
@@ -256,7 +314,7 @@ def test_libraries_job_is_shown_live(run) -> None:
 def history(run) -> Iterator[str]:
     """The `web UI: URL/#token=…` link of `rayscope dashboard --db` over the stopped cluster's store."""
     c: LocalCluster = run["cluster"]
-    _ended_at_head(c.http_url, c.token, [run["ok"], run["bad"]])
+    _ended_at_head(c.http_url, c.token, _submitted(run))
     wait_for("the libraries job's dataset, run and app at the head",
              lambda: _libraries(c.http_url, c.token, run["libs"]), timeout=120, every=1)
     db = c.state.nodes[0].head_service.db_path  # left in place by `stop`

@@ -178,7 +178,11 @@ class Store:
         return page[0]
 
     def job(self, job_id: str) -> m.Job:
-        r = read_tasks.get_one(self.conn, "jobs_v", "job_id", job_id)
+        """By job id, else by submission id: the submission's row (its driver's, once one exists;
+        the latest started if its entrypoint started several drivers)."""
+        r = read_tasks.get_one(self.conn, "jobs_v", "job_id", job_id) or self.conn.execute(
+            "SELECT * FROM jobs_v WHERE submission_id = ? ORDER BY start_time DESC, row_key DESC LIMIT 1",
+            (job_id,)).fetchone()
         if r is None:
             raise NotFound(f"no job {job_id}")
         return rows.job(r)

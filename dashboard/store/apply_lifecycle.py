@@ -227,8 +227,9 @@ def apply_workers(ctx: ApplyContext, items: Iterable[pb.WorkerEvent]) -> None:
 
 
 def _apply(ctx: ApplyContext, kind: str, sql: str, items: Iterable, to_params, key: str,
-           count_states: bool = False) -> None:
-    """count_states: bump state_transitions when the stored state changes (two lookups per event)."""
+           count_states: bool = False, delta_fields: tuple[str, ...] = ()) -> None:
+    """count_states: bump state_transitions when the stored state changes (two lookups per event).
+    delta_fields: params also put in the delta when set."""
     read_state = f"SELECT state FROM {kind} WHERE {key} = ?"
     for ev in items:
         try:
@@ -242,7 +243,8 @@ def _apply(ctx: ApplyContext, kind: str, sql: str, items: Iterable, to_params, k
             after = ctx.conn.execute(read_state, (params[key],)).fetchone()[0]
             if before is None or before[0] != after:
                 ctx.conn.execute(_BUMP_ACTOR, (after,))
-        ctx.delta(kind, {key: params[key], "state": params.get("state")})
+        ctx.delta(kind, {key: params[key], "state": params.get("state"),
+                         **{f: params[f] for f in delta_fields if params.get(f) is not None}})
 
 
 _BUMP_ACTOR = ("INSERT INTO state_transitions (kind, type, state, n) VALUES ('actor', '', ?, 1) "
@@ -258,7 +260,8 @@ def apply_nodes(ctx: ApplyContext, items: Iterable[pb.NodeEvent]) -> None:
 
 
 def apply_jobs(ctx: ApplyContext, items: Iterable[pb.JobEvent]) -> None:
-    _apply(ctx, "jobs", UPSERT_JOB, items, job_params, "job_id")
+    """A driver naming a submission takes the place of its driverless row: its delta says which."""
+    _apply(ctx, "jobs", UPSERT_JOB, items, job_params, "job_id", delta_fields=("submission_id",))
 
 
 def apply_submission_jobs(ctx: ApplyContext, items: Iterable[pb.SubmissionJobEvent]) -> None:
@@ -270,8 +273,10 @@ def apply_submission_jobs(ctx: ApplyContext, items: Iterable[pb.SubmissionJobEve
             ctx.drop("events", err, f"submission_jobs {ev.submission_id[:80]!r}")
             continue
         ctx.conn.execute(UPSERT_SUBMISSION_JOB, params)
-        # The listing shows a submission on its driver's row: a delta for each such row (none yet: nothing shown)
-        for (job_id,) in ctx.conn.execute(_DRIVERS_OF, (params["submission_id"],)).fetchall():
+        # The listing shows a submission on its driver's row: a delta for each such row; without a
+        # driver yet, on its own row (job_id null, the submission id its key)
+        drivers = [job_id for (job_id,) in ctx.conn.execute(_DRIVERS_OF, (params["submission_id"],))]
+        for job_id in drivers or [None]:
             ctx.delta("jobs", {"job_id": job_id, "submission_id": params["submission_id"],
                                "submission_status": params["status"]})
 

@@ -464,14 +464,24 @@ CREATE TABLE IF NOT EXISTS drops (
 VIEWS = f"""
 {DATA_VIEWS}
 DROP VIEW IF EXISTS jobs_v;
--- Driver jobs with the submission that started them, if any (the API's Job).
+-- The API's Job: driver jobs with the submission that started them, if any; then submissions no
+-- driver job names (yet): PENDING, or ended before a driver connected. Such a row has no job_id;
+-- its state is the submission's (PENDING/RUNNING: RUNNING, an end: FINISHED) and its entrypoint and
+-- times are the submission's. row_key (unique, never null) is the listing's tie-breaker.
 CREATE VIEW jobs_v AS
-SELECT j.job_id, j.state, j.driver_pid, j.driver_ip, j.entrypoint, j.ray_namespace, j.start_time, j.end_time,
+SELECT 'job:' || j.job_id AS row_key, j.job_id, j.state, j.driver_pid, j.driver_ip, j.entrypoint, j.ray_namespace,
+       j.start_time, j.end_time,
        j.submission_id, s.status AS submission_status, s.entrypoint AS submission_entrypoint,
        s.message AS submission_message, s.error_type AS submission_error_type,
        s.start_time AS submission_start_time, s.end_time AS submission_end_time,
        s.driver_exit_code, s.runtime_env
-FROM jobs j LEFT JOIN submission_jobs s ON s.submission_id = j.submission_id;
+FROM jobs j LEFT JOIN submission_jobs s ON s.submission_id = j.submission_id
+UNION ALL
+SELECT 'submission:' || s.submission_id, NULL, CASE WHEN s.status_rank < 2 THEN 'RUNNING' ELSE 'FINISHED' END,
+       NULL, NULL, s.entrypoint, NULL, s.start_time, s.end_time,
+       s.submission_id, s.status, s.entrypoint, s.message, s.error_type, s.start_time, s.end_time,
+       s.driver_exit_code, s.runtime_env
+FROM submission_jobs s WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.submission_id = s.submission_id);
 
 DROP VIEW IF EXISTS processes_v;
 CREATE VIEW processes_v AS

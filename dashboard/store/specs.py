@@ -44,10 +44,11 @@ DATASETS: ListSpec[m.Dataset] = ListSpec(
     to_model=read_data.dataset_row)
 
 # Drivers in a `_ray_internal` namespace are Ray's (and Rayscope's Serve poller, runtime/serve_poller.py):
-# hidden from the listing as Ray's own UI hides them; /jobs/{id} still answers for them.
+# hidden from the listing as Ray's own UI hides them; /jobs/{id} still answers for them. A submission
+# without a driver job has job_id null: row_key (schema.py, jobs_v) keeps the cursor's key unique.
 JOBS: ListSpec[m.Job] = ListSpec(
     source="(SELECT * FROM jobs_v WHERE coalesce(ray_namespace, '') NOT LIKE '\\_ray\\_internal%' ESCAPE '\\')",
-    columns=_cols(m.Job), key=("job_id",), default_sort="-start_time", to_model=rows.job)
+    columns=_cols(m.Job), key=("row_key",), default_sort="-start_time", to_model=rows.job)
 
 
 TRAIN_RUNS: ListSpec[TrainRun] = ListSpec(

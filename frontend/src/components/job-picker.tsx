@@ -12,7 +12,7 @@ const MORE = "\u0000more";
 export function JobPicker({ value, onChange, anyLabel }: { value: string; onChange: (v: string) => void; anyLabel: string }) {
   const jobs = usePagedList<Job>("/jobs", {}, PAGE, {}, ["jobs"]);
   const rows = jobs.data?.rows ?? [];
-  const ids = rows.map((j) => j.job_id);
+  const ids = rows.flatMap((j) => (j.job_id ? [j.job_id] : []));  // a submission without a driver has no tasks
   if (value && !ids.includes(value)) ids.push(value);
   const options: [string, string][] = [["", anyLabel], ...ids.map((id) => [id, id] as [string, string])];
   if (jobs.data?.next_cursor) options.push([MORE, `… ${num(rows.length)} shown, more exist: load ${PAGE} more`]);

@@ -10,6 +10,7 @@ import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCou
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
 import { appendSeries, perNode } from "../metrics";
+import { jobHref, jobKey } from "./jobs";
 import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
 
 const WINDOW_S = 3600;
@@ -94,7 +95,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   const store = perNode(sr, byId, (p) => p.object_store_used);
   const gpu = perNode(sr, byId, (p) => (p.gpu_utilization_ratio === null ? null : p.gpu_utilization_ratio * 100));
   const hasGpu = sr.some((s) => s.points.some((p) => p.gpu_utilization_ratio !== null));
-  const jobRows = jobs.data?.rows ?? [];
+  const jobRows = (jobs.data?.rows ?? []).filter((j) => j.job_id);  // a submission without a driver has no tasks
   const runningRows = runningJobs.data?.rows ?? [];
 
   return (
@@ -125,7 +126,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
         </Card>
       </div>
       <Card title="Tasks by job">
-        {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={j.job_id} job={j} />)}
+        {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={jobKey(j)} job={j} />)}
         {jobs.data?.next_cursor && <div class="muted small" data-testid="more-jobs">The latest {LATEST_JOBS} jobs; more exist: <Link href="/jobs">all jobs →</Link></div>}
       </Card>
       <div class="grid2">
@@ -138,9 +139,9 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
             ]} />
         </Card>
         <Card title="Running jobs" extra={<Link href="/jobs">all jobs →</Link>}>
-          <Table testid="running-jobs" rows={runningRows} rowKey={(j) => j.job_id} empty="No running jobs."
+          <Table testid="running-jobs" rows={runningRows} rowKey={jobKey} empty="No running jobs."
             cols={[
-              { key: "id", label: "Job", render: (j) => <Link href={`/jobs/${j.job_id}`}>{j.job_id}</Link> },
+              { key: "id", label: "Job", render: (j) => <Link href={jobHref(j)}>{j.job_id ?? <span class="muted">{j.submission_id} (no driver)</span>}</Link> },
               { key: "ep", label: "Entrypoint", cls: "clip", render: (j) => j.entrypoint ?? "–" },
               { key: "dur", label: "Running for", render: (j) => duration(j.start_time ? Date.now() / 1000 - j.start_time : null) },
             ]} />
