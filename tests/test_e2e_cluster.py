@@ -58,7 +58,8 @@ def finished_task(api: httpx.Client, task_id: str, state: str = "FINISHED", work
                 and (a.get("worker_pid") or not worker_side)]
         return done[0] if done else None
 
-    return wait_for(f"task {task_id} in state {state}", probe, WAIT_S)
+    return wait_for(f"task {task_id} in state {state}", probe, WAIT_S,
+                    context=lambda: f"the head's attempts: {json.dumps(get_task(api, task_id))[:3000]}")
 
 
 def test_both_nodes_alive_with_roles(api, rayscope_cluster, truth):
