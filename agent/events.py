@@ -52,6 +52,16 @@ def shrink_event_line(read: LineReader, start: int, end: int) -> Optional[Shrunk
     return Shrunk(cut.text, SHRUNK_REASON) if cut is not None else None
 
 
+# Each decoded event's list in an EventPoll, named like its Batch field (agent/main.py copies them
+# by these names): the one table of which message goes where.
+EVENT_LISTS: dict[type, str] = {
+    TaskEvent: "tasks", ActorEvent: "actors", NodeEvent: "nodes", JobEvent: "jobs",
+    SubmissionJobEvent: "submission_jobs", TrainRunEvent: "train_runs", TrainRunAttemptEvent: "train_run_attempts",
+    DatasetEvent: "datasets", DatasetOperatorSchema: "dataset_schemas", DatasetIssue: "dataset_issues",
+    DatasetProgress: "dataset_progress",
+}
+
+
 @dataclass
 class EventPoll:
     tasks: list[TaskEvent] = field(default_factory=list)
@@ -69,10 +79,7 @@ class EventPoll:
     more: bool = False
 
     def count(self) -> int:
-        return (len(self.tasks) + len(self.actors) + len(self.nodes) + len(self.jobs) + len(self.submission_jobs)
-                + len(self.train_runs) + len(self.train_run_attempts)
-                + len(self.datasets) + len(self.dataset_schemas) + len(self.dataset_issues)
-                + len(self.dataset_progress))
+        return sum(len(getattr(self, name)) for name in EVENT_LISTS.values())
 
 
 class EventSource:
@@ -106,37 +113,11 @@ class EventSource:
                 tally = skipped.setdefault((ev.by_design, ev.source_type), [0, 0])
                 tally[0] += 1
                 tally[1] += len(line.text)
-            elif isinstance(ev, TaskEvent):
-                out.tasks.append(ev)
-            elif isinstance(ev, ActorEvent):
-                out.actors.append(ev)
-            elif isinstance(ev, NodeEvent):
-                out.nodes.append(ev)
-            elif isinstance(ev, JobEvent):
-                out.jobs.append(ev)
-            elif isinstance(ev, SubmissionJobEvent):
-                out.submission_jobs.append(ev)
-            elif isinstance(ev, TrainRunEvent):
-                out.train_runs.append(ev)
-            elif isinstance(ev, TrainRunAttemptEvent):
-                out.train_run_attempts.append(ev)
             else:
-                self._data(out, ev)
+                getattr(out, EVENT_LISTS[type(ev)]).append(ev)
         if skipped:
             out.drops.extend(self._skipped(skipped))
         return out
-
-    @staticmethod
-    def _data(out: EventPoll, ev: export_events.Event) -> None:
-        """Ray Data's events (runtime/data_events.py) into their lists."""
-        if isinstance(ev, DatasetEvent):
-            out.datasets.append(ev)
-        elif isinstance(ev, DatasetOperatorSchema):
-            out.dataset_schemas.append(ev)
-        elif isinstance(ev, DatasetIssue):
-            out.dataset_issues.append(ev)
-        elif isinstance(ev, DatasetProgress):
-            out.dataset_progress.append(ev)
 
     def _skipped(self, skipped: dict[tuple[bool, str], list[int]]) -> list[DropReport]:
         """One report per reason and poll; the detail names the source types and their counts."""

@@ -29,7 +29,7 @@ from rayscope.agent.collectors.processes import ProcessCollector
 from rayscope.agent.collectors.serve_status import ServePoll, ServeStatusCollector
 from rayscope.agent.collectors.workers import WorkerTableCollector
 from rayscope.agent.debug_relay import DebugRelay
-from rayscope.agent.events import EventSource
+from rayscope.agent.events import EVENT_LISTS, EventSource
 from rayscope.agent.logs import train_logs
 from rayscope.agent.logs.files import describe, is_log_file
 from rayscope.agent.logs.tailer import Tailer
@@ -229,14 +229,7 @@ class Agent:
             batch.log_files.extend(describe(self.ident.node_id, path)
                                    for path in lp.new_files + train_logs.rel_paths(tp))
             batch.log_lines.extend(lp.lines + tp.lines)
-            batch.tasks.extend(ep.tasks)
-            batch.actors.extend(ep.actors)
-            batch.nodes.extend(ep.nodes)
-            batch.jobs.extend(ep.jobs)
-            batch.submission_jobs.extend(ep.submission_jobs)
-            batch.train_runs.extend(ep.train_runs)
-            batch.train_run_attempts.extend(ep.train_run_attempts)
-            for name in ("datasets", "dataset_schemas", "dataset_issues", "dataset_progress"):  # Ray Data
+            for name in EVENT_LISTS.values():  # each decoded event list into its Batch field
                 getattr(batch, name).extend(getattr(ep, name))
             if self.serve_status is not None:
                 self.serve_status.observe(ep.actors)

@@ -15,6 +15,19 @@ Why apart from schema.py: one owner for the Data slice's DDL; schema.py only inc
 """
 from __future__ import annotations
 
+# A progress sample's figures: the columns `dataset_progress` and `dataset_progress_latest` share.
+_SAMPLE_COLUMNS_DDL = """  operator_uuid TEXT NOT NULL,
+  rows_output INTEGER, blocks_output INTEGER, bytes_output INTEGER,
+  estimated_rows INTEGER, estimated_blocks INTEGER, queued_blocks INTEGER,
+  tasks_running INTEGER, tasks_finished INTEGER, tasks_failed INTEGER,
+  actors_alive INTEGER, actors_pending INTEGER,
+  cpu REAL, gpu REAL, object_store_bytes INTEGER,
+  cpu_budget REAL, gpu_budget REAL, object_store_budget INTEGER,
+  cluster_cpu_limit REAL, cluster_gpu_limit REAL,
+  finished INTEGER,
+  error TEXT,
+"""
+
 DATA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
   dataset_id TEXT PRIMARY KEY,
@@ -65,16 +78,7 @@ CREATE TABLE IF NOT EXISTS dataset_progress (
   dataset_id TEXT NOT NULL,
   operator_id TEXT NOT NULL,
   sample_time REAL NOT NULL,
-  operator_uuid TEXT NOT NULL,
-  rows_output INTEGER, blocks_output INTEGER, bytes_output INTEGER,
-  estimated_rows INTEGER, estimated_blocks INTEGER, queued_blocks INTEGER,
-  tasks_running INTEGER, tasks_finished INTEGER, tasks_failed INTEGER,
-  actors_alive INTEGER, actors_pending INTEGER,
-  cpu REAL, gpu REAL, object_store_bytes INTEGER,
-  cpu_budget REAL, gpu_budget REAL, object_store_budget INTEGER,
-  cluster_cpu_limit REAL, cluster_gpu_limit REAL,
-  finished INTEGER,
-  error TEXT,
+  -- SAMPLE COLUMNS --
   source TEXT,                       -- 'callback' (NULL in a store written before) or 'metrics'
   PRIMARY KEY (dataset_id, operator_id, sample_time)
 ) WITHOUT ROWID;
@@ -84,21 +88,12 @@ CREATE TABLE IF NOT EXISTS dataset_progress_latest (
   dataset_id TEXT NOT NULL,
   operator_id TEXT NOT NULL,
   sample_time REAL NOT NULL,
-  operator_uuid TEXT NOT NULL,
-  rows_output INTEGER, blocks_output INTEGER, bytes_output INTEGER,
-  estimated_rows INTEGER, estimated_blocks INTEGER, queued_blocks INTEGER,
-  tasks_running INTEGER, tasks_finished INTEGER, tasks_failed INTEGER,
-  actors_alive INTEGER, actors_pending INTEGER,
-  cpu REAL, gpu REAL, object_store_bytes INTEGER,
-  cpu_budget REAL, gpu_budget REAL, object_store_budget INTEGER,
-  cluster_cpu_limit REAL, cluster_gpu_limit REAL,
-  finished INTEGER,
-  error TEXT,
+  -- SAMPLE COLUMNS --
   first_sample_time REAL NOT NULL,
   source TEXT,
   PRIMARY KEY (dataset_id, operator_id)
 ) WITHOUT ROWID;
-"""
+""".replace("  -- SAMPLE COLUMNS --\n", _SAMPLE_COLUMNS_DDL)
 
 # The columns of a progress sample, in table order (both progress tables start with them).
 PROGRESS_COLUMNS: tuple[str, ...] = (
