@@ -11,11 +11,12 @@ from typing import Any, Callable
 
 import grpc
 
-__all__ = ["SERVICE", "STREAM", "DEBUG", "method_path", "add_stream_method"]
+__all__ = ["SERVICE", "STREAM", "DEBUG", "PROFILE", "method_path", "add_stream_method"]
 
 SERVICE = "rayscope.wire.Ingest"
 STREAM = "Stream"  # agent -> head batches (dashboard/ingest.py)
 DEBUG = "Debug"  # the debugger's relay (debugger/head_service.py)
+PROFILE = "Profile"  # profiling requests and results (profiling/head_link.py)
 
 
 def method_path(method: str) -> str:

@@ -991,3 +991,184 @@ class ResumeSession(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class ProfileAgentMessage(_message.Message):
+    __slots__ = ("hello", "result")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    hello: ProfileHello
+    result: ProfileResult
+    def __init__(self, hello: _Optional[_Union[ProfileHello, _Mapping]] = ..., result: _Optional[_Union[ProfileResult, _Mapping]] = ...) -> None: ...
+
+class ProfileHeadMessage(_message.Message):
+    __slots__ = ("request_id", "stack", "record")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    stack: StackRequest
+    record: RecordRequest
+    def __init__(self, request_id: _Optional[int] = ..., stack: _Optional[_Union[StackRequest, _Mapping]] = ..., record: _Optional[_Union[RecordRequest, _Mapping]] = ...) -> None: ...
+
+class ProfileHello(_message.Message):
+    __slots__ = ("node_id", "node_ip", "capabilities")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_ip: str
+    capabilities: ProfilerCapabilities
+    def __init__(self, node_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., capabilities: _Optional[_Union[ProfilerCapabilities, _Mapping]] = ...) -> None: ...
+
+class ProfilerCapabilities(_message.Message):
+    __slots__ = ("py_spy", "py_spy_version", "memray", "gdb", "ptrace", "remedy", "fallback_signal", "notes")
+    PY_SPY_FIELD_NUMBER: _ClassVar[int]
+    PY_SPY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MEMRAY_FIELD_NUMBER: _ClassVar[int]
+    GDB_FIELD_NUMBER: _ClassVar[int]
+    PTRACE_FIELD_NUMBER: _ClassVar[int]
+    REMEDY_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    py_spy: str
+    py_spy_version: str
+    memray: str
+    gdb: str
+    ptrace: str
+    remedy: str
+    fallback_signal: bool
+    notes: str
+    def __init__(self, py_spy: _Optional[str] = ..., py_spy_version: _Optional[str] = ..., memray: _Optional[str] = ..., gdb: _Optional[str] = ..., ptrace: _Optional[str] = ..., remedy: _Optional[str] = ..., fallback_signal: _Optional[bool] = ..., notes: _Optional[str] = ...) -> None: ...
+
+class StackRequest(_message.Message):
+    __slots__ = ("pid", "locals", "native")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    LOCALS_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    locals: bool
+    native: bool
+    def __init__(self, pid: _Optional[int] = ..., locals: _Optional[bool] = ..., native: _Optional[bool] = ...) -> None: ...
+
+class RecordRequest(_message.Message):
+    __slots__ = ("pid", "kind", "duration_s", "rate_hz", "idle", "native")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    IDLE_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    kind: str
+    duration_s: float
+    rate_hz: int
+    idle: bool
+    native: bool
+    def __init__(self, pid: _Optional[int] = ..., kind: _Optional[str] = ..., duration_s: _Optional[float] = ..., rate_hz: _Optional[int] = ..., idle: _Optional[bool] = ..., native: _Optional[bool] = ...) -> None: ...
+
+class ProfileResult(_message.Message):
+    __slots__ = ("request_id", "error_kind", "error", "stack", "profile")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_KIND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    error_kind: str
+    error: str
+    stack: StackDump
+    profile: RecordedProfile
+    def __init__(self, request_id: _Optional[int] = ..., error_kind: _Optional[str] = ..., error: _Optional[str] = ..., stack: _Optional[_Union[StackDump, _Mapping]] = ..., profile: _Optional[_Union[RecordedProfile, _Mapping]] = ...) -> None: ...
+
+class StackFrame(_message.Message):
+    __slots__ = ("function", "file", "line", "module", "native", "locals")
+    class LocalsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_FIELD_NUMBER: _ClassVar[int]
+    LOCALS_FIELD_NUMBER: _ClassVar[int]
+    function: str
+    file: str
+    line: int
+    module: str
+    native: bool
+    locals: _containers.ScalarMap[str, str]
+    def __init__(self, function: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., module: _Optional[str] = ..., native: _Optional[bool] = ..., locals: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ThreadStack(_message.Message):
+    __slots__ = ("thread_id", "name", "os_thread_id", "active", "owns_gil", "frames")
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OS_THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    OWNS_GIL_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    thread_id: int
+    name: str
+    os_thread_id: int
+    active: bool
+    owns_gil: bool
+    frames: _containers.RepeatedCompositeFieldContainer[StackFrame]
+    def __init__(self, thread_id: _Optional[int] = ..., name: _Optional[str] = ..., os_thread_id: _Optional[int] = ..., active: _Optional[bool] = ..., owns_gil: _Optional[bool] = ..., frames: _Optional[_Iterable[_Union[StackFrame, _Mapping]]] = ...) -> None: ...
+
+class StackDump(_message.Message):
+    __slots__ = ("pid", "method", "taken_at", "took_ms", "threads", "warning")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_AT_FIELD_NUMBER: _ClassVar[int]
+    TOOK_MS_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    method: str
+    taken_at: float
+    took_ms: float
+    threads: _containers.RepeatedCompositeFieldContainer[ThreadStack]
+    warning: str
+    def __init__(self, pid: _Optional[int] = ..., method: _Optional[str] = ..., taken_at: _Optional[float] = ..., took_ms: _Optional[float] = ..., threads: _Optional[_Iterable[_Union[ThreadStack, _Mapping]]] = ..., warning: _Optional[str] = ...) -> None: ...
+
+class RecordedProfile(_message.Message):
+    __slots__ = ("pid", "kind", "method", "started_at", "duration_s", "samples", "speedscope_zlib", "top_allocations", "warning", "total_bytes")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SPEEDSCOPE_ZLIB_FIELD_NUMBER: _ClassVar[int]
+    TOP_ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    kind: str
+    method: str
+    started_at: float
+    duration_s: float
+    samples: int
+    speedscope_zlib: bytes
+    top_allocations: _containers.RepeatedCompositeFieldContainer[Allocation]
+    warning: str
+    total_bytes: int
+    def __init__(self, pid: _Optional[int] = ..., kind: _Optional[str] = ..., method: _Optional[str] = ..., started_at: _Optional[float] = ..., duration_s: _Optional[float] = ..., samples: _Optional[int] = ..., speedscope_zlib: _Optional[bytes] = ..., top_allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., warning: _Optional[str] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class Allocation(_message.Message):
+    __slots__ = ("function", "file", "line", "size", "count")
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    function: str
+    file: str
+    line: int
+    size: int
+    count: int
+    def __init__(self, function: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., size: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
