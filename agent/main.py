@@ -39,6 +39,7 @@ from rayscope.agent.spool import Spool
 from rayscope.agent.tls import TlsCaError, channel_credentials
 from rayscope.agent.volatile import VolatileBuffer
 from rayscope.common.atomic_file import write_atomic
+from rayscope.profiling.node_link import NodeLink
 from rayscope.runtime.agent_link import AgentLink, write_link
 from rayscope.runtime.auth_token import TokenError, read_token_file
 from rayscope.runtime.node_identity import NodeIdentity, NodeNotFound, discover
@@ -139,6 +140,8 @@ class Agent:
                                credentials=creds)
         self.debug_relay = DebugRelay(ident.session_dir, args.head, lambda: read_token_file(args.token_file),
                                       ident.node_id, ident.node_ip, ident.session_name, credentials=creds)
+        self.profile_link = NodeLink(ident.session_dir, args.head, lambda: read_token_file(args.token_file),
+                                     ident.node_id, ident.node_ip, credentials=creds)
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         self.ticks = 0
@@ -163,6 +166,7 @@ class Agent:
         self.report_link()
         self.shipper.start()
         self.debug_relay.start()
+        self.profile_link.start()
         next_tick = time.monotonic()
         while not self.stop_event.is_set():
             try:
@@ -308,6 +312,7 @@ class Agent:
         self.shipper.drain(timeout=3.0)
         self.shipper.stop()
         self.debug_relay.stop()
+        self.profile_link.stop()
         self.spool.close()
         self.logs.close()
         self.train_logs.close()

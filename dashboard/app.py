@@ -6,16 +6,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rayscope.common.audit_log import AuditLog, audit_path_for
 from rayscope.dashboard import metrics_endpoint, openapi
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api import api_router
 from rayscope.dashboard.api.deps import listing
 from rayscope.dashboard.auth import TokenMiddleware
 from rayscope.dashboard.errors import ApiError
+from rayscope.dashboard.profiling_service import ProfilingService
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.ui import UiMiddleware, is_public
 from rayscope.dashboard.ws import Hub, ws_router
 from rayscope.debugger.api import mount as mount_debugger
+from rayscope.profiling.head_link import ProfileBroker
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -51,6 +54,9 @@ def create_app(store: Store, token: str, hub: Hub, cluster_info: m.ClusterInfo) 
     app.include_router(api_router(), prefix=m.API_PREFIX)
     app.include_router(ws_router(hub), prefix=m.API_PREFIX)
     mount_debugger(app, hub, cluster_info.session_name, cluster_info.db_path, listing)
+    # Profiling: the broker's other end is the gRPC service server.py adds (live heads only).
+    app.state.profiling = ProfilingService(store, ProfileBroker(), hub,
+                                           AuditLog(audit_path_for(cluster_info.db_path, "profiling")))
     app.include_router(metrics_endpoint.router)  # GET /metrics (Prometheus), token like the rest
     app.state.metrics_registry = metrics_endpoint.head_registry(store, hub, cluster_info)
     app.state.http_url = ""  # set by server.py once the port is known

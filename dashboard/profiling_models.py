@@ -34,7 +34,7 @@ class Target(ApiModel):
     actor_id: Optional[str] = None
     worker_id: Optional[str] = None
     pid: Optional[int] = None
-    node_id: Optional[str] = Field(None, description="with pid: the node (id or unique id prefix, or the node's IP)")
+    node_id: Optional[str] = Field(default=None, description="with pid: the node (id or unique id prefix, or the node's IP)")
 
     @model_validator(mode="after")
     def _one_target(self) -> "Target":
@@ -57,7 +57,7 @@ class ResolvedTarget(ApiModel):
     task_id: Optional[str] = None
     attempt: Optional[int] = None
     actor_id: Optional[str] = None
-    name: Optional[str] = Field(None, description="the task's function or the actor's class, else the process title")
+    name: Optional[str] = Field(default=None, description="the task's function or the actor's class, else the process title")
 
 
 class StackFrame(ApiModel):
@@ -67,7 +67,7 @@ class StackFrame(ApiModel):
     line: int
     module: Optional[str] = None
     native: bool = False
-    locals: Optional[dict[str, str]] = Field(None, description="repr of each argument and local (with locals only)")
+    locals: Optional[dict[str, str]] = Field(default=None, description="repr of each argument and local (with locals only)")
 
 
 class ThreadStack(ApiModel):
@@ -93,7 +93,7 @@ class StackDump(ApiModel):
     taken_at: float
     took_ms: float = Field(description="time the tool took on the node")
     round_trip_ms: float = Field(description="time from the head's request to the node's answer")
-    warning: Optional[str] = Field(None, description="why the fallback was used: one line with the remedy")
+    warning: Optional[str] = Field(default=None, description="why the fallback was used: one line with the remedy")
     threads: list[ThreadStack]
 
 
@@ -104,11 +104,11 @@ class StackDumpRow(ApiModel):
     target: ResolvedTarget
     method: StackMethod
     taken_at: float
-    headline: Optional[str] = Field(None, description="where the task's thread is, e.g. 'ray.get at retriever.py:88'")
+    headline: Optional[str] = Field(default=None, description="where the task's thread is, e.g. 'ray.get at retriever.py:88'")
 
 
 class SummaryRequest(ApiModel):
-    job_id: Optional[str] = Field(None, description="only this job's workers; the whole cluster when absent")
+    job_id: Optional[str] = Field(default=None, description="only this job's workers; the whole cluster when absent")
     include_idle: bool = Field(False, description="also workers with no running task or live actor")
 
 
@@ -138,7 +138,7 @@ class StackSummary(ApiModel):
 
 class ProfileRequest(Target):
     kind: ProfileKind = "cpu"
-    duration_s: Optional[float] = Field(None, gt=0, le=MAX_DURATION_S,
+    duration_s: Optional[float] = Field(default=None, gt=0, le=MAX_DURATION_S,
                                         description=f"cpu default {CPU_DEFAULT_S:g}, memory {MEMORY_DEFAULT_S:g}; max {MAX_DURATION_S:g}")
     rate_hz: int = Field(DEFAULT_RATE_HZ, ge=1, le=1000, description="cpu: samples per second")
     idle: bool = Field(True, description="cpu: keep idle frames, so a blocked worker is not an empty graph")
@@ -176,10 +176,10 @@ class Profile(ApiModel):
     rate_hz: Optional[int] = None
     finished_at: Optional[float] = None
     samples: Optional[int] = None
-    total_bytes: Optional[int] = Field(None, description="memory: bytes allocated over the window")
+    total_bytes: Optional[int] = Field(default=None, description="memory: bytes allocated over the window")
     error: Optional[str] = None
     warning: Optional[str] = None
-    size_bytes: Optional[int] = Field(None, description="the speedscope document's size")
+    size_bytes: Optional[int] = Field(default=None, description="the speedscope document's size")
 
 
 class ProfileDetail(Profile):
@@ -195,7 +195,7 @@ class NodeProfilingCapabilities(ApiModel):
     py_spy_version: Optional[str] = None
     memray: Optional[str] = None
     gdb: Optional[str] = None
-    ptrace: Optional[str] = Field(None, description="root | cap_sys_ptrace | yama_0 | same_uid | denied")
+    ptrace: Optional[str] = Field(default=None, description="root | cap_sys_ptrace | yama_0 | same_uid | denied")
     remedy: Optional[str] = None
     fallback_signal: bool = False
     notes: list[str] = Field(default_factory=list)

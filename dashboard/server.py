@@ -28,10 +28,12 @@ from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_s
 from rayscope.dashboard.otel_traces import otlp_listener
 from rayscope.dashboard.service_discovery import file_sd_loop
 from rayscope.dashboard.store import Store
+from rayscope.dashboard.store.apply_profiles import fail_unfinished
 from rayscope.dashboard.store.retention import RetentionPolicy
 from rayscope.dashboard.tls import add_grpc_port, load_server_tls, url_scheme
 from rayscope.dashboard.ws import Hub
 from rayscope.debugger.head_service import DebugServicer, add_debug_service
+from rayscope.profiling.head_link import ProfileServicer, add_profile_service
 from rayscope.runtime.auth_token import TokenError, read_or_create_token
 
 log = logging.getLogger("rayscope.dashboard")
@@ -113,6 +115,8 @@ async def serve(cfg: HeadConfig) -> None:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
         add_ingest_service(grpc_server, IngestServicer(store, token, hub))
         add_debug_service(grpc_server, DebugServicer(app.state.debug, lambda ctx: authorized(ctx, token)))
+        add_profile_service(grpc_server, ProfileServicer(app.state.profiling.broker, lambda ctx: authorized(ctx, token)))
+        store.writer.call(fail_unfinished, time.time())  # profiles the previous head waited for
         bind = f"[{cfg.grpc_host}]" if ":" in cfg.grpc_host else cfg.grpc_host
         gport = add_grpc_port(grpc_server, f"{bind}:{cfg.grpc_port}", tls)
         if gport == 0:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Callable, Optional, Protocol, Sequence
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
 
 from rayscope.common.api_model import API_PREFIX, Page
-from rayscope.debugger.audit import AuditLog, audit_path_for
+from rayscope.common.audit_log import AuditLog, audit_path_for
 from rayscope.debugger.models import DebugResumed, DebugSession, DebugTicket
 from rayscope.debugger.registry import DebugRegistry, Grant, Publisher, TunnelEnd, TunnelRefused
 
@@ -47,7 +47,7 @@ def mount(app: FastAPI, hub: Publisher, session_name: Optional[str], db_path: st
     `db_path`: the head's database, beside which the audit log is kept (none for ":memory:");
     `listing`: the head's FastAPI dependency for listing parameters, so that the sessions listing
     takes them exactly as every other listing does."""
-    audit = AuditLog(None if db_path in ("", ":memory:") else audit_path_for(db_path))
+    audit = AuditLog(audit_path_for(db_path, "debug"))
     registry = DebugRegistry(session_name or f"rayscope-{uuid.uuid4().hex[:12]}", hub, audit)
     app.state.debug = registry
     app.include_router(router(registry, listing), prefix=API_PREFIX)

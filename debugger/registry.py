@@ -26,9 +26,9 @@ from typing import Callable, Optional, ParamSpec, Protocol, Sequence, TypeVar
 
 from rayscope.common import api_model as m
 from rayscope.common.api_errors import BadRequest, Conflict, Forbidden, NotFound
+from rayscope.common.audit_log import AuditLog
 from rayscope.common.filters import FilterSyntaxError, parse_filters
 from rayscope.debugger import models as dm
-from rayscope.debugger.audit import AuditLog
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 TICKET_TTL_S = 30.0

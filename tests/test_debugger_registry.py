@@ -11,13 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from rayscope.common.audit_log import AuditLog
 from rayscope.dashboard.api.deps import listing
 from rayscope.dashboard.app import _api_error
 from rayscope.dashboard.errors import ApiError, BadRequest, NotFound
 from rayscope.dashboard.ws import Client, Hub
 from rayscope.debugger import registry as reg
 from rayscope.debugger.api import mount
-from rayscope.debugger.audit import AuditLog
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 CLUSTER = "session_2026-11-23_10-00-00_000000_1"

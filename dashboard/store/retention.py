@@ -65,7 +65,9 @@ def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> in
                             ("DELETE FROM object_store_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM app_metric_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM dataset_progress WHERE sample_time < ?", (cut,)),
-                            ("DELETE FROM serve_metric_samples WHERE ts < ?", (cut,))])
+                            ("DELETE FROM serve_metric_samples WHERE ts < ?", (cut,)),
+                            ("DELETE FROM stack_dumps WHERE taken_at < ?", (cut,)),
+                            ("DELETE FROM profiles WHERE requested_at < ? AND status != 'running'", (cut,))])
     if policy.log_hours is not None:
         n += _delete_chunked(conn, DELETE_OLD_LINES, now - policy.log_hours * 3600)
     return n

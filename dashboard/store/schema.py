@@ -11,6 +11,7 @@ per-function summary without scanning a million rows.
 from __future__ import annotations
 
 from rayscope.dashboard.store.schema_data import DATA_SCHEMA, DATA_VIEWS
+from rayscope.dashboard.store.schema_profiling import PROFILING_SCHEMA
 from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
 from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
@@ -525,3 +526,5 @@ WHERE p.role IN ('worker', 'driver')
 # Ray Train's tables and view live in their own module (one owner per library).
 SCHEMA += TRAIN_SCHEMA
 VIEWS += TRAIN_VIEWS
+# Profiling's tables (issue 14): dumps and profiles taken through the head.
+SCHEMA += PROFILING_SCHEMA

@@ -1,8 +1,10 @@
-"""The debugger's audit log: one JSON object per line, appended next to the head's database.
+"""Audit logs of what the token holder did to processes: one JSON object per line, appended next to
+the head's database. The debugger's (`<db>.debug-audit.jsonl`: every ticket issue, attach, refused
+attach, detach and resume) and profiling's (`<db>.profiling-audit.jsonl`: every stack dump and
+profile asked for), each with who asked (client identity and peer address).
 
 Why a plain file and not the DB: it must survive a DB reset, be greppable by an operator,
-and be written even when the store is busy. Every ticket issue, attach, refused attach,
-detach and resume is recorded with who asked (client identity and peer address).
+and be written even when the store is busy.
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from typing import Any, Optional
 log = logging.getLogger(__name__)
 
 
-def audit_path_for(db_path: str) -> Path:
+def audit_path_for(db_path: str, kind: str = "debug") -> Optional[Path]:
+    """`<db stem>.<kind>-audit.jsonl` beside the database; None for an in-memory one."""
+    if db_path in ("", ":memory:"):
+        return None
     db = Path(db_path)
-    return db.with_name(db.stem + ".debug-audit.jsonl")
+    return db.with_name(f"{db.stem}.{kind}-audit.jsonl")
 
 
 class AuditLog:
@@ -38,4 +43,4 @@ class AuditLog:
                 with os.fdopen(fd, "a") as f:
                     f.write(line)
         except OSError:
-            log.exception("cannot append to the debugger audit log %s", self.path)
+            log.exception("cannot append to the audit log %s", self.path)

@@ -1,0 +1,171 @@
+"""The agent's end of `rayscope.wire.Ingest/Profile`: the head asks, this node's tools answer.
+
+Hops (one request):
+  head REST route -> head_link.ProfileBroker (request id, future) -> gRPC stream (dialled by this
+  agent: the head never dials an agent) -> `NodeLink._serve_one` on this thread's loop -> a tool
+  run in `_pool` (blocking: py-spy / memray subprocesses, the fallback's signal and file read) ->
+  ProfileResult on `_outbox` -> `_write_loop` -> the stream -> the broker resolves the future.
+
+Only pids of this node are touched, and only by the tools (profiling/pyspy.py, fallback.py,
+memory.py); nothing here listens on the network. Runs its own asyncio loop in one daemon thread,
+like the debugger's relay (agent/debug_relay.py); with `credentials` the stream is TLS.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional
+
+import grpc
+
+from rayscope.agent.link_errors import describe_rpc_error
+from rayscope.agent.tls import open_aio_channel
+from rayscope.profiling import capabilities, memory, pyspy
+from rayscope.profiling.errors import ProfilingError
+from rayscope.wire import rayscope_ingest_pb2 as pb
+from rayscope.wire.grpc_service import PROFILE, method_path
+
+log = logging.getLogger(__name__)
+
+METHOD = method_path(PROFILE)
+BACKOFF_MAX_S = 5.0
+# Tools run at once on this node: a cluster-wide summary asks every worker of the node together;
+# each py-spy dump is a short subprocess, a profile holds one thread for its duration.
+MAX_PARALLEL_TOOLS = 8
+
+
+class NodeLink(threading.Thread):
+    def __init__(self, session_dir: str, head: str, token_reader: Callable[[], str], node_id: str, node_ip: str,
+                 credentials: Optional[grpc.ChannelCredentials] = None) -> None:
+        super().__init__(name="rayscope-profile-link", daemon=True)
+        self.session_dir = session_dir
+        self.head = head
+        self.token_reader = token_reader
+        self.credentials = credentials  # None: plaintext, as without --tls-ca
+        self.node_id = node_id
+        self.node_ip = node_ip
+        self.caps: Optional[pb.ProfilerCapabilities] = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.connected = threading.Event()  # set while a stream to the head is open (tests wait on it)
+        self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_TOOLS, thread_name_prefix="rayscope-profile-tool")
+        self._halt: Optional[asyncio.Event] = None
+        self._outbox: Optional[asyncio.Queue[pb.ProfileAgentMessage]] = None
+
+    # ------------------------------------------------------------------ thread
+    def run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except Exception:  # noqa: BLE001 - the agent's other work goes on without profiling
+            log.exception("profiling link stopped")
+        finally:
+            self.loop = None
+            loop.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        loop, halt = self.loop, self._halt
+        if loop is not None and halt is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(halt.set)
+        if self.is_alive():
+            self.join(timeout)
+
+    async def _main(self) -> None:
+        self._halt = asyncio.Event()
+        self._outbox = asyncio.Queue()
+        # Probed once: which tools this node has and how far ptrace reaches (a few subprocesses).
+        caps = await asyncio.get_running_loop().run_in_executor(self._pool, capabilities.probe)
+        self.caps = caps
+        log.info("profiling: py-spy %s, memray %s, gdb %s, ptrace %s", caps.py_spy or "missing",
+                 caps.memray or "missing", caps.gdb or "missing", caps.ptrace)
+        head = asyncio.create_task(self._head_loop())
+        try:
+            await self._halt.wait()
+        finally:
+            head.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await head
+
+    # ------------------------------------------------------------------ head
+    async def _head_loop(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._head_once()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as err:
+                log.info("profiling stream to head %s ended: %s", self.head, describe_rpc_error(err))
+            except Exception:  # noqa: BLE001 - keep serving after a bug
+                log.exception("profiling stream to head failed")
+            self.connected.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _head_once(self) -> None:
+        assert self._outbox is not None and self.caps is not None
+        async with open_aio_channel(self.head, self.credentials) as channel:
+            call = channel.stream_stream(METHOD, request_serializer=pb.ProfileAgentMessage.SerializeToString,
+                                         response_deserializer=pb.ProfileHeadMessage.FromString)(
+                metadata=(("authorization", f"Bearer {self.token_reader()}"),))
+            while not self._outbox.empty():  # answers to a previous stream's requests: that head forgot them
+                self._outbox.get_nowait()
+            await call.write(pb.ProfileAgentMessage(hello=pb.ProfileHello(
+                node_id=self.node_id, node_ip=self.node_ip, capabilities=self.caps)))
+            self.connected.set()
+            writer = asyncio.create_task(self._write_loop(call))
+            running: set[asyncio.Task[None]] = set()
+            try:
+                while True:
+                    msg = await call.read()
+                    if not isinstance(msg, pb.ProfileHeadMessage):  # grpc.aio.EOF: the head closed it
+                        return
+                    task = asyncio.create_task(self._serve_one(msg))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+            finally:
+                writer.cancel()
+                call.cancel()
+
+    async def _write_loop(self, call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
+        assert self._outbox is not None
+        while True:
+            await call.write(await self._outbox.get())
+
+    async def _serve_one(self, msg: pb.ProfileHeadMessage) -> None:
+        assert self._outbox is not None
+        result = pb.ProfileResult(request_id=msg.request_id)
+        loop = asyncio.get_running_loop()
+        try:
+            kind = msg.WhichOneof("kind")
+            if kind == "stack":
+                result.stack.CopyFrom(await loop.run_in_executor(self._pool, self._stack, msg.stack))
+            elif kind == "record":
+                result.profile.CopyFrom(await loop.run_in_executor(self._pool, self._record, msg.record))
+            else:
+                raise ProfilingError("failed", f"this agent does not know the request {kind!r}: upgrade it")
+        except ProfilingError as err:
+            result.error_kind, result.error = err.kind, str(err)
+        except Exception as err:  # noqa: BLE001 - a bug answers the request instead of leaving it hanging
+            log.exception("profiling request %d failed", msg.request_id)
+            result.error_kind, result.error = "failed", f"{type(err).__name__}: {err}"
+        self._outbox.put_nowait(pb.ProfileAgentMessage(result=result))
+
+    # ------------------------------------------------------------------ tools (pool threads)
+    def _stack(self, req: pb.StackRequest) -> pb.StackDump:
+        assert self.caps is not None
+        return capabilities.take_stack(req.pid, self.session_dir, locals=req.locals, native=req.native, caps=self.caps)
+
+    def _record(self, req: pb.RecordRequest) -> pb.RecordedProfile:
+        if req.kind == "memory":
+            return memory.record(req.pid, duration_s=req.duration_s, native=req.native)
+        if req.kind == "cpu":
+            return pyspy.record(req.pid, duration_s=req.duration_s, rate_hz=req.rate_hz or 100, idle=req.idle,
+                                native=req.native)
+        raise ProfilingError("failed", f"unknown profile kind {req.kind!r} (cpu or memory)")
