@@ -17,6 +17,7 @@ from rayscope.wire import rayscope_ingest_pb2 as pb
 
 _RAY_PACKAGE = re.compile(r"(^|/)(site|dist)-packages/ray/|(^|/)python/ray/")
 _STDLIB = re.compile(r"/lib/python3\.\d+/(?!(site|dist)-packages/)")
+_WRAPPER = re.compile(r"wrap|decorat|^inner$|^_?call$")
 MAIN_THREAD = "MainThread"
 
 
@@ -51,6 +52,15 @@ def _called(frame: pm.StackFrame) -> str:
     return f"{stem}.{frame.function}" if stem and not frame.file.startswith("<") else frame.function
 
 
+def _api_frame(internal: Sequence[pm.StackFrame]) -> pm.StackFrame:
+    """The call the user made, among the internal frames inside their own (innermost first): the outermost
+    one that is not a decorator's wrapper (`ray.get` runs inside client_mode_hook's `wrapper`)."""
+    for f in reversed(internal):
+        if not _WRAPPER.search(f.function):
+            return f
+    return internal[-1]
+
+
 def headline(frames: Sequence[pm.StackFrame]) -> str:
     """'ray.get at retriever.py:88' (waiting in an internal call), 'embed at model.py:41' (in user code),
     or the innermost frame when the stack is all internal (an idle worker's loop)."""
@@ -59,7 +69,7 @@ def headline(frames: Sequence[pm.StackFrame]) -> str:
     for i, f in enumerate(frames):
         if not is_internal(f):
             where = f"{short_file(f.file).rsplit('/', 1)[-1]}:{f.line}"
-            return f"{_called(frames[i - 1])} at {where}" if i else f"{f.function} at {where}"
+            return f"{_called(_api_frame(frames[:i]))} at {where}" if i else f"{f.function} at {where}"
     f = frames[0]
     return f"{f.function} at {short_file(f.file).rsplit('/', 1)[-1]}:{f.line}"
 
