@@ -6,7 +6,6 @@ own messages are cryptic, and its "sudo" advice is wrong in a container).
 """
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import Optional
 
@@ -52,16 +51,17 @@ def yama_scope() -> Optional[int]:
         return None
 
 
-class _IoVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-
 def seccomp_blocks_memory_reads() -> bool:
     """Whether a seccomp filter refuses process_vm_readv to this process (Docker's default profile
     without SYS_PTRACE). Reading our own memory passes every ptrace rule, so EPERM here can only
     come from the filter; /proc tells that a filter exists, not what it refuses."""
     if read_status("self").get("Seccomp", "0") != "2":
         return False
+    import ctypes  # here: workers import this module at start, and only a filtered agent gets this far
+
+    class _IoVec(ctypes.Structure):
+        _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(8)
     local, remote = _IoVec(ctypes.addressof(buf), 4), _IoVec(ctypes.addressof(buf) + 4, 4)

@@ -103,6 +103,15 @@ def spinning(pid: int, dump: object) -> bool:
     return any(fn == "weave_the_pattern" and line in SPIN_BODY for fn, line in frames_of(dump))
 
 
+def dump_when_spinning(pid: int, session: Path) -> object:
+    """The fallback's dump once it shows the loop: the first signal may land while the child is
+    still in print("ready") (a C call: no Python frame of its own)."""
+    def probe() -> object:
+        d = fallback.dump_via_signal(pid, str(session))
+        return d if spinning(pid, d) else None
+    return wait_for("a faulthandler dump inside weave_the_pattern", probe, 10)
+
+
 # ---------------------------------------------------------------------------------------- py-spy
 
 
@@ -193,8 +202,7 @@ def test_memray_missing_in_the_workers_python_is_said_plainly(targets: list[Targ
 def test_the_fallback_dumps_a_registered_process_by_signal(targets: list[Target], tmp_path: Path) -> None:
     session = tmp_path / "session"
     t = start(targets, tmp_path, "spin", SPIN, str(session))
-    # the first signal may land while the child is still in print("ready"): poll until it spins
-    d = wait_for("a dump inside weave_the_pattern", lambda: (lambda d: spinning(t.pid, d) and d)(fallback.dump_via_signal(t.pid, str(session))), 10)
+    d = dump_when_spinning(t.pid, session)
     assert d.method == "faulthandler" and d.pid == t.pid and d.took_ms > 0
     assert [th.name for th in d.threads] == ["current thread"] and d.threads[0].active
     assert d.threads[0].frames[-1].function == "<module>" and d.threads[0].frames[0].file == str(t.script)
@@ -232,7 +240,7 @@ def test_a_ray_worker_registers_the_fallback_at_interpreter_start(targets: list[
     worker_source = SPIN.replace("if len(sys.argv) > 1:", "if False:")
     w = start(targets, tmp_path / "ray" / "_private" / "workers", "default_worker", worker_source, *argv, env=env)
     assert ray_worker_session_dir([str(w.script), *argv]) == str(temp / "session_x")
-    wait_for("the worker's dump inside weave_the_pattern", lambda: spinning(w.pid, fallback.dump_via_signal(w.pid, str(temp / "session_x"))), 10)
+    dump_when_spinning(w.pid, temp / "session_x")
     other = start(targets, tmp_path, "driver", worker_source, *argv, env=env)
     assert not fallback.signal_caught(fallback.read_status(other.pid))
 
