@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
@@ -51,6 +52,10 @@ class NodeLink(threading.Thread):
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.connected = threading.Event()  # set while a stream to the head is open (tests wait on it)
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_TOOLS, thread_name_prefix="rayscope-profile-tool")
+        # One fallback dump (it truncates and reads the worker's one file) and one memray session per
+        # process at a time; py-spy's reads need no such care.
+        self._stack_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._memory_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         self._halt: Optional[asyncio.Event] = None
         self._outbox: Optional[asyncio.Queue[pb.ProfileAgentMessage]] = None
 
@@ -160,11 +165,13 @@ class NodeLink(threading.Thread):
     # ------------------------------------------------------------------ tools (pool threads)
     def _stack(self, req: pb.StackRequest) -> pb.StackDump:
         assert self.caps is not None
-        return capabilities.take_stack(req.pid, self.session_dir, locals=req.locals, native=req.native, caps=self.caps)
+        with self._stack_locks[req.pid]:
+            return capabilities.take_stack(req.pid, self.session_dir, locals=req.locals, native=req.native, caps=self.caps)
 
     def _record(self, req: pb.RecordRequest) -> pb.RecordedProfile:
         if req.kind == "memory":
-            return memory.record(req.pid, duration_s=req.duration_s, native=req.native)
+            with self._memory_locks[req.pid]:
+                return memory.record(req.pid, duration_s=req.duration_s, native=req.native)
         if req.kind == "cpu":
             return pyspy.record(req.pid, duration_s=req.duration_s, rate_hz=req.rate_hz or 100, idle=req.idle,
                                 native=req.native)
