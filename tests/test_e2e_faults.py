@@ -7,7 +7,6 @@ the head to hold exactly that many.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -15,11 +14,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
-import psutil
 import pytest
 
 from conftest import RayscopeCluster, start_rayscope_cluster
 from polling import wait_for
+from relaunch import Relaunchable
 
 WORKLOAD = Path(__file__).parent / "workloads" / "chatty_workload.py"
 TASKS, LINES = 24, 40
@@ -71,27 +70,6 @@ def finished_tasks(api: httpx.Client, job_id: str) -> int:
     return len(rows)
 
 
-class Relaunchable:
-    """A running service we can kill -9 and start again with the same command line."""
-
-    def __init__(self, pid: int) -> None:
-        proc = psutil.Process(pid)
-        self.cmdline, self.env, self.cwd = proc.cmdline(), proc.environ(), proc.cwd()
-        self.pid = pid
-
-    def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
-        psutil.Process(self.pid).wait(10) if psutil.pid_exists(self.pid) else None
-
-    def start(self, log: Path) -> subprocess.Popen:
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(self.cmdline, env=self.env, cwd=self.cwd, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = proc.pid
-        RELAUNCHED.append(proc)
-        return proc
-
-
 def run_workload(cluster: RayscopeCluster, run: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(WORKLOAD), cluster.gcs_address, run, str(TASKS), str(LINES)],
                             env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -136,7 +114,7 @@ def spool_pending(cluster: RayscopeCluster) -> dict[str, float]:
 def test_head_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_path):
     run = uuid.uuid4().hex[:8]
     both = [cluster.head_session_dir, cluster.worker_session_dir]
-    head = Relaunchable(service_pid(cluster, "head"))
+    head = Relaunchable(service_pid(cluster, "head"), RELAUNCHED)
     driver = run_workload(cluster, run)
     wait_for("the workload's first lines at the head", lambda: search_count(api, f"chatty-{run} ") > 0, WAIT_S)
     head.kill()
@@ -164,7 +142,7 @@ def test_head_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_
 def test_agent_killed_and_restarted_mid_workload_loses_nothing(cluster, api, tmp_path):
     run = uuid.uuid4().hex[:8]
     worker_node = [cluster.worker_session_dir]
-    agent = Relaunchable(service_pid(cluster, "agent"))  # the worker node's agent
+    agent = Relaunchable(service_pid(cluster, "agent"), RELAUNCHED)  # the worker node's agent
     driver = run_workload(cluster, run)
     wait_for("the workload's first lines on the worker node", lambda: lines_written(worker_node, run) > 0, WAIT_S)
     agent.kill()

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import psutil
 import pytest
 
 from polling import wait_for
+from relaunch import Relaunchable
 
 WORKLOAD = Path(__file__).parent / "workloads" / "profiling_workload.py"
+NO_PTRACE = Path(__file__).parent / "no_ptrace.py"
 N_LINE = 3
 WAIT_S = 120.0
 
@@ -65,8 +68,13 @@ def truth(rayscope_cluster, api) -> Iterator[dict[str, Any]]:
             driver.wait()
 
 
+def name(f: dict[str, Any]) -> str:
+    """A frame's function without its class: py-spy names methods by qualified name on 3.11 (Keeper.wait_for)."""
+    return f["function"].rsplit(".", 1)[-1]
+
+
 def frames_of(dump: dict[str, Any]) -> list[tuple[str, int]]:
-    return [(f["function"], f["line"]) for t in dump["threads"] for f in t["frames"]]
+    return [(name(f), f["line"]) for t in dump["threads"] for f in t["frames"]]
 
 
 def test_stack_of_a_task_spinning_on_the_second_node(rayscope_cluster, api, truth) -> None:
@@ -101,8 +109,7 @@ def test_actor_blocked_in_ray_get(api, truth) -> None:
 def test_summary_groups_identical_workers(api, truth) -> None:
     s = api.post("/profiling/stack-summary", json={"job_id": truth["job_id"]}).json()
     assert not s["failures"], s["failures"]
-    line = [g for g in s["groups"] if ("stand_in_line", truth["lines"]["sleep"]) in [(f["function"], f["line"])
-                                                                                      for f in g["frames"]]]
+    line = [g for g in s["groups"] if ("stand_in_line", truth["lines"]["sleep"]) in [(name(f), f["line"]) for f in g["frames"]]]
     assert len(line) == 1 and line[0]["count"] == N_LINE, s["groups"]
     assert line[0]["headline"] == f"stand_in_line at {truth['file']}:{truth['lines']['sleep']}"
     assert sorted(t["task_id"] for t in line[0]["targets"]) == sorted(truth["line_task_ids"])
@@ -124,7 +131,7 @@ def test_cpu_flame_graph_of_the_spinning_task(api, truth) -> None:
     p = _finished_profile(api, {"task_id": truth["spin_task_id"], "kind": "cpu", "duration_s": 2})
     doc = api.get(f"/profiling/profiles/{p['profile_id']}/speedscope.json").json()
     names = [f["name"] for f in doc["shared"]["frames"]]
-    spin = {i for i, n in enumerate(names) if n == "weave_the_pattern"}
+    spin = {i for i, n in enumerate(names) if n.rsplit(".", 1)[-1] == "weave_the_pattern"}
     assert spin, names
     # The thread running the task: every sample but a few should be in weave_the_pattern.
     prof = next(pr for pr in doc["profiles"] if any(spin & set(s) for s in pr["samples"]))
@@ -141,7 +148,7 @@ def test_memory_profile_names_the_allocating_line(api, truth) -> None:
     hits = [a for a in p["top_allocations"] if a["line"] == truth["lines"]["alloc"] and a["file"].endswith(truth["file"])]
     assert hits and hits[0]["size"] >= 64 * 1024, p["top_allocations"]
     doc = api.get(f"/profiling/profiles/{p['profile_id']}/speedscope.json").json()
-    assert any(f["name"].startswith("hoard") or f["name"] == "hoard" for f in doc["shared"]["frames"]), doc["shared"]["frames"][:20]
+    assert any(f["name"].rsplit(".", 1)[-1] == "hoard" for f in doc["shared"]["frames"]), doc["shared"]["frames"][:20]
 
 
 def test_a_finished_task_has_nothing_to_dump(api, truth) -> None:
@@ -179,3 +186,50 @@ def test_capabilities_per_node(rayscope_cluster, api) -> None:
     for node in (rayscope_cluster.head_node_id, rayscope_cluster.worker_node_id):
         c = caps[node]
         assert c["connected"] and c["py_spy"] and c["ptrace"] == "root", c
+
+
+def _worker_agent_pid(cluster) -> int:
+    from rayscope.runtime.state import load_state
+
+    return next(n.agent.pid for n in load_state(cluster.home).nodes if n.role == "worker" and n.agent)
+
+
+def _worker_caps(api: httpx.Client, node_id: str) -> dict[str, Any]:
+    return next(c for c in api.get("/profiling/capabilities").json() if c["node_id"] == node_id)
+
+
+def test_ptrace_denied_gives_the_fallback_stack_and_the_reason(rayscope_cluster, api, truth, tmp_path) -> None:
+    """The worker node's agent restarted where ptrace and process_vm_readv fail with EPERM (a seccomp
+    filter, as in a container without SYS_PTRACE): the dump comes from the worker's faulthandler, with
+    the one-line reason and remedy; then the agent is restarted as it was (and `rayscope stop` told)."""
+    from rayscope.runtime.state import locked_state
+
+    node = rayscope_cluster.worker_node_id
+    launched: list[subprocess.Popen] = []
+    agent = Relaunchable(_worker_agent_pid(rayscope_cluster), launched)
+    agent.kill()
+    try:
+        agent.start(tmp_path / "agent-no-ptrace.log", prefix=[sys.executable, str(NO_PTRACE), "--"])
+        wait_for("the agent without ptrace linked for profiling",
+                 lambda: (c := _worker_caps(api, node))["connected"] and c["ptrace"] == "denied", WAIT_S)
+        assert "SYS_PTRACE" in (_worker_caps(api, node)["remedy"] or "")
+        r = api.post("/profiling/stacks", json={"task_id": truth["spin_task_id"]})
+        assert r.status_code == 200, r.text
+        dump = r.json()
+        assert dump["method"] == "faulthandler"
+        assert ("weave_the_pattern", truth["lines"]["spin"]) in frames_of(dump)
+        warning = dump["warning"]
+        assert warning and "\n" not in warning and "ptrace" in warning.lower() and "SYS_PTRACE" in warning, warning
+        # A CPU profile still works there: py-spy --nonblocking never stops the process, and reads its
+        # memory through /proc/PID/mem when process_vm_readv is refused (the filter leaves read() alone;
+        # the kernel's own check is the classic same-uid one).
+        p = _finished_profile(api, {"task_id": truth["spin_task_id"], "kind": "cpu", "duration_s": 1})
+        assert p["top_functions"][0]["function"].rsplit(".", 1)[-1] == "weave_the_pattern", p["top_functions"][:3]
+    finally:
+        agent.kill()
+        restored = agent.start(tmp_path / "agent-restored.log")
+        with locked_state(rayscope_cluster.home) as state:  # so `rayscope stop` stops this one
+            record = next(n.agent for n in state.nodes if n.role == "worker" and n.agent)
+            record.pid, record.create_time = restored.pid, psutil.Process(restored.pid).create_time()
+    wait_for("the restored agent linked with ptrace", lambda: (c := _worker_caps(api, node))["connected"]
+             and c["ptrace"] == "root", WAIT_S)
