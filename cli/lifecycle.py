@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rayscope.profiling import capabilities
 from rayscope.runtime import node as nodes
 from rayscope.runtime.agent_link import describe_link
 from rayscope.runtime.auth_token import TokenError, rayscope_home, read_token_file, resolve_token, token_file_for
@@ -120,6 +121,8 @@ def _print_node(node: Any) -> None:
             pass
     if node.agent is not None:
         print(f"  agent    pid {node.agent.pid}  {node.agent.metrics_url}")
+        for line in capabilities.summary_lines(capabilities.probe()):  # what the node's agent will find too
+            print(f"  profile  {line}")
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -67,6 +67,15 @@ def probe() -> pb.ProfilerCapabilities:
                                    gdb=gdb, ptrace=mode, remedy=remedy, fallback_signal=True, notes="\n".join(notes))
 
 
+def summary_lines(caps: pb.ProfilerCapabilities) -> list[str]:
+    """What `rayscope start` prints for its node: the tools found and the ptrace mode on one line, then
+    one line per missing tool or limit, each saying what to install or change."""
+    tools = [f"py-spy {caps.py_spy_version or '?'}" if caps.py_spy else "py-spy MISSING",
+             ("memray" if caps.memray else "memray MISSING") + (" + gdb" if caps.gdb else " (no gdb)")]
+    first = f"{', '.join(tools)}; ptrace: {caps.ptrace}" + (f" (fix: {caps.remedy})" if caps.remedy else "")
+    return [first, *[n for n in caps.notes.splitlines() if n and "also need memray" not in n]]
+
+
 def take_stack(pid: int, session_dir: str, *, locals: bool, native: bool, caps: pb.ProfilerCapabilities) -> pb.StackDump:
     """py-spy's dump of `pid`; where py-spy is missing or refused ptrace, the worker's faulthandler
     dump, with `warning` = why and the fix. Raises ProfilingError when both fail (the kind of the
