@@ -11,6 +11,7 @@ per-function summary without scanning a million rows.
 from __future__ import annotations
 
 from rayscope.dashboard.store.schema_data import DATA_SCHEMA, DATA_VIEWS
+from rayscope.dashboard.store.schema_profiling import PROFILING_SCHEMA
 from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
 from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
@@ -524,4 +525,6 @@ WHERE p.role IN ('worker', 'driver')
 
 # Ray Train's tables and view live in their own module (one owner per library).
 SCHEMA += TRAIN_SCHEMA
+# Profiling (issue 14): stack dumps, in their own module likewise.
+SCHEMA += PROFILING_SCHEMA
 VIEWS += TRAIN_VIEWS

@@ -1,0 +1,223 @@
+"""The stuck-task detector: which tasks look stuck now, computed at read time (nothing stored).
+
+Rules (constants in StuckRules; the `/tasks/stuck` listing takes them as query parameters):
+- running_long: a RUNNING* attempt (RUNNING, RUNNING_IN_RAY_GET, RUNNING_IN_RAY_WAIT; not one paused
+  in the debugger) running longer than max(FACTOR x p95, MIN_RUNNING_S), where p95 is over the
+  durations of the FINISHED attempts of the same function name, cluster-wide (a function's typical
+  duration is a property of its code, and a new job's first hang has no history in its own job).
+  FACTOR 3: p95 already is the slow tail, and three times it is far outside what the function does.
+  MIN_RUNNING_S 60 s: a 0.1 s function that takes 2 s is slow, not stuck. Fewer than MIN_SAMPLES (5)
+  finished runs: never flagged; an absolute threshold would flag every long training or batch
+  task, and a badge that is usually wrong teaches users to ignore it. The samples are the finished
+  ones among the WINDOW (1,000) newest attempts of the name (a bounded seek on tasks_on_name, not a
+  scan of a million-task function; recent runs are also the relevant ones).
+- infeasible: PENDING_NODE_ASSIGNMENT (the state in which Ray waits for resources) whose
+  required_resources no ALIVE node's resources_total satisfies (e.g. {"GPU": 1} on a CPU-only
+  cluster, {"CPU": 64} on 8-CPU nodes). Placement-group resources (`*_group_*`) exist only once
+  the group is placed, so such tasks are never called infeasible. With no alive node known
+  (nodes not reported yet), nothing is infeasible.
+- pending_long: PENDING_NODE_ASSIGNMENT for longer than PENDING_LONG_S (10 min) and not infeasible:
+  feasible but not placed (resources held by others, an autoscaler that does not scale).
+`since` is when the attempt entered the state (start_time; the PENDING_NODE_ASSIGNMENT time), and
+the stuck listing is longest first. The listing examines every running attempt (bounded by the
+cluster's slots; the partial index tasks_running_on) and the PENDING_SCAN (10,000) longest-pending
+ones (tasks_on_state); rows of the ordinary listings are each judged as they are shown.
+Only a live head flags tasks: in history mode the cluster is gone and nothing is stuck "now".
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from rayscope.dashboard import models as m
+from rayscope.dashboard.errors import BadRequest
+from rayscope.dashboard.store import rows
+from rayscope.dashboard.store.listing import MAX_LIMIT, decode_cursor, encode_cursor
+from rayscope.dashboard.store.schema import RANK_RUNNING
+
+PENDING_STATE = "PENDING_NODE_ASSIGNMENT"
+_PENDING_TS = "ts_pending_node_assignment"
+
+
+@dataclass(frozen=True)
+class StuckRules:
+    factor: float = 3.0
+    min_running_s: float = 60.0
+    min_samples: int = 5
+    window: int = 1000
+    pending_long_s: float = 600.0
+    pending_scan: int = 10_000
+
+    def check(self) -> "StuckRules":
+        """BadRequest (one line) for values that make no rule."""
+        if not (self.factor > 0 and self.min_running_s >= 0 and self.pending_long_s >= 0 and self.min_samples >= 1):
+            raise BadRequest("stuck rules: factor must be > 0, min_running_s and pending_long_s >= 0, "
+                             "min_samples >= 1")
+        return self
+
+
+@dataclass(frozen=True)
+class Typical:
+    p95: float
+    samples: int
+
+
+def p95(durations: Sequence[float]) -> float:
+    """Nearest-rank 95th percentile (no interpolation: a value that really occurred)."""
+    s = sorted(durations)
+    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
+
+
+def typical(conn: sqlite3.Connection, name: str, rules: StuckRules) -> Optional[Typical]:
+    """p95 of the finished runs of `name` among its WINDOW newest attempts; None under MIN_SAMPLES."""
+    cur = conn.execute(
+        "SELECT end_time - start_time FROM (SELECT state, start_time, end_time FROM tasks WHERE name = ? "
+        "ORDER BY creation_time DESC LIMIT ?) WHERE state = 'FINISHED' AND start_time IS NOT NULL "
+        "AND end_time IS NOT NULL", (name, rules.window))
+    ds = [max(0.0, r[0]) for r in cur]
+    if len(ds) < rules.min_samples:
+        return None
+    return Typical(p95(ds), len(ds))
+
+
+def alive_resources(conn: sqlite3.Connection) -> list[dict[str, float]]:
+    return [json.loads(r[0] or "{}") for r in
+            conn.execute("SELECT resources_total FROM nodes WHERE state = 'ALIVE'")]
+
+
+def feasible(required: dict[str, float], nodes: list[dict[str, float]]) -> bool:
+    """Some alive node has every required resource in the amount asked (its total, not what is free)."""
+    need = {k: v for k, v in required.items() if v > 0}
+    return any(all(n.get(k, 0.0) >= v for k, v in need.items()) for n in nodes)
+
+
+def fmt_duration(s: float) -> str:
+    """`2.1 s`, `14m 3s`, `2h 5m`: the reason line's durations."""
+    if s < 60:
+        return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)}m {int(s % 60)}s"
+    return f"{int(s // 3600)}h {int(s % 3600 // 60)}m"
+
+
+def _fmt_resources(req: dict[str, float]) -> str:
+    return ", ".join(f"{k}: {v:g}" for k, v in sorted(req.items()))
+
+
+class Judge:
+    """Judges task attempts against the rules, with each function's typical duration and the alive
+    nodes read once per request."""
+
+    def __init__(self, conn: sqlite3.Connection, rules: StuckRules, now: float) -> None:
+        self.conn, self.rules, self.now = conn, rules, now
+        self._typical: dict[str, Optional[Typical]] = {}
+        self._nodes: Optional[list[dict[str, float]]] = None
+
+    def _typical_of(self, name: str) -> Optional[Typical]:
+        if name not in self._typical:
+            self._typical[name] = typical(self.conn, name, self.rules)
+        return self._typical[name]
+
+    def _alive(self) -> list[dict[str, float]]:
+        if self._nodes is None:
+            self._nodes = alive_resources(self.conn)
+        return self._nodes
+
+    def judge(self, t: m.Task) -> Optional[m.TaskStuck]:
+        if t.state.startswith("RUNNING"):
+            return self._running(t)
+        if t.state == PENDING_STATE:
+            return self._pending(t)
+        return None
+
+    def _running(self, t: m.Task) -> Optional[m.TaskStuck]:
+        if t.start_time is None or not t.name or t.is_debugger_paused:
+            return None
+        typ = self._typical_of(t.name)
+        if typ is None:
+            return None
+        limit = max(self.rules.factor * typ.p95, self.rules.min_running_s)
+        ran = self.now - t.start_time
+        if ran <= limit:
+            return None
+        reason = (f"{t.state} {fmt_duration(ran)}; {t.name} usually takes {fmt_duration(typ.p95)} "
+                  f"(p95 of {typ.samples} runs)")
+        return m.TaskStuck(kind="running_long", reason=reason, since=t.start_time, typical_s=typ.p95,
+                           samples=typ.samples, threshold_s=limit, last_stack_dump_id=self._last_dump(t))
+
+    def _pending(self, t: m.Task) -> Optional[m.TaskStuck]:
+        since = t.state_times.get(PENDING_STATE, t.creation_time)
+        if since is None:
+            return None
+        waited = self.now - since
+        req = t.required_resources
+        nodes = self._alive()
+        if nodes and not any("_group_" in k for k in req) and not feasible(req, nodes):
+            reason = (f"{PENDING_STATE} {fmt_duration(waited)}; needs {{{_fmt_resources(req)}}}, which no alive "
+                      f"node has ({len(nodes)} alive)")
+            return m.TaskStuck(kind="infeasible", reason=reason, since=since)
+        if waited > self.rules.pending_long_s:
+            reason = (f"{PENDING_STATE} {fmt_duration(waited)}; waiting for a node with "
+                      f"{{{_fmt_resources(req)}}} for longer than {fmt_duration(self.rules.pending_long_s)}")
+            return m.TaskStuck(kind="pending_long", reason=reason, since=since,
+                               threshold_s=self.rules.pending_long_s)
+        return None
+
+    def _last_dump(self, t: m.Task) -> Optional[str]:
+        r = self.conn.execute(
+            "SELECT dump_id FROM stack_dumps WHERE task_id = ? AND coalesce(attempt, ?) = ? "
+            "ORDER BY taken_at DESC LIMIT 1", (t.task_id, t.attempt, t.attempt)).fetchone()
+        return r[0] if r else None
+
+
+def annotate(conn: sqlite3.Connection, tasks: Sequence[m.Task], rules: StuckRules, now: float) -> None:
+    """Sets `stuck` on the tasks that look stuck (a listing's page, a task's attempts)."""
+    judge = Judge(conn, rules, now)
+    for t in tasks:
+        t.stuck = judge.judge(t)
+
+
+def stuck_tasks(conn: sqlite3.Connection, rules: StuckRules, now: float, job_id: Optional[str] = None,
+                kind: Optional[str] = None) -> list[m.Task]:
+    """Every stuck attempt among the running ones and the PENDING_SCAN longest-pending ones, longest
+    stuck first (oldest `since`, then task id and attempt)."""
+    # `+job_id`: the job filter must not steer SQLite to tasks_on_job (every task of a big job)
+    job_sql, job_params = (" AND +job_id = ?", (job_id,)) if job_id else ("", ())
+    cands = [rows.task(r) for r in conn.execute(
+        f"SELECT * FROM tasks WHERE state_rank = {RANK_RUNNING}{job_sql}", job_params)]
+    cands += [rows.task(r) for r in conn.execute(
+        f"SELECT * FROM tasks WHERE state = ?{job_sql} ORDER BY creation_time LIMIT ?",
+        (PENDING_STATE, *job_params, rules.pending_scan))]
+    judge = Judge(conn, rules, now)
+    out = []
+    for t in cands:
+        t.stuck = judge.judge(t)
+        if t.stuck is not None and (kind is None or t.stuck.kind == kind):
+            out.append(t)
+    out.sort(key=lambda t: (t.stuck.since if t.stuck else 0.0, t.task_id, t.attempt))
+    return out
+
+
+def stuck_page(conn: sqlite3.Connection, rules: StuckRules, now: float, limit: int, cursor: Optional[str],
+               job_id: Optional[str] = None, kind: Optional[str] = None) -> m.Page[m.Task]:
+    """One page of stuck_tasks; the cursor is the last row's (since, task_id, attempt)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    found = stuck_tasks(conn, rules, now, job_id, kind)
+    if cursor:
+        state = decode_cursor(cursor)
+        try:
+            after = (float(state["v"]), str(state["k"][0]), int(state["k"][1]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise BadRequest("bad cursor: pass next_cursor from the previous page unchanged") from None
+        found = [t for t in found if (t.stuck.since if t.stuck else 0.0, t.task_id, t.attempt) > after]
+    page, more = found[:limit], len(found) > limit
+    nxt = None
+    if more and page and page[-1].stuck:
+        last = page[-1]
+        nxt = encode_cursor({"s": "stuck", "v": last.stuck.since if last.stuck else 0.0,
+                             "k": [last.task_id, last.attempt]})
+    return m.Page(rows=page, next_cursor=nxt)
