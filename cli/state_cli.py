@@ -127,6 +127,13 @@ RESOURCES: dict[str, Resource] = {
             _human("DURATION", lambda t: human_duration(t.duration), 8),
             _col("error_type", 9, shrink=True), _col("parent_task_id", 40), _col("worker_id", 45),
         )),
+        # Tasks that look stuck now (dashboard/store/read_stuck.py), longest first; filters job_id=, kind=
+        Resource("stuck-tasks", "/tasks/stuck", Task, (
+            _col("task_id", 0), _col("attempt", 2), _col("name", 1, shrink=True), _col("state", 1),
+            _human("STUCK", lambda t: t.stuck.kind if t.stuck else "", 1),
+            _human("REASON", lambda t: t.stuck.reason if t.stuck else "", 3),
+            _col("job_id", 4), _col("node_id", 10),
+        )),
         Resource("actors", "/actors", Actor, (
             _col("actor_id", 0), _col("class_name", 1, shrink=True), _col("state", 1),
             _col("job_id", 4), _col("name", 5, shrink=True), _col("node_id", 10), _col("pid", 6),

@@ -5,11 +5,17 @@ through the REST API and the CLI."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from polling import read_line, wait_for, wait_or_kill
 from rayscope.dashboard.store import rows
 from rayscope.dashboard.store.connection import open_writer
 from rayscope.dashboard.store.read_stuck import (
@@ -164,3 +170,47 @@ def test_stuck_queries_seek_instead_of_scanning(conn):
         scans = [p for p in plan if p.startswith("SCAN tasks") and "INDEX" not in p]
         assert not scans, f"{sql}\n-> {plan}"
         assert not any("TEMP B-TREE" in p for p in plan), f"{sql}\n-> {plan}"
+
+
+# ---------------------------------------------------------------- on the real cluster
+
+WORKLOAD = Path(__file__).parent / "workloads" / "stuck_workload.py"
+# Thresholds the API takes per request, so the test waits seconds, not MIN_RUNNING_S
+FAST = {"min_running_s": 2, "min_samples": 5}
+
+
+def test_cluster_flags_infeasible_and_running_long(rayscope_cluster):
+    driver = subprocess.Popen([sys.executable, str(WORKLOAD), rayscope_cluster.gcs_address],
+                              env=rayscope_cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        line = read_line(driver.stdout, 120, "the STUCK line")
+        assert line.startswith("STUCK "), f"{line!r}\n{driver.stderr.read() if driver.poll() is not None else ''}"
+        ids = json.loads(line[len("STUCK "):])
+        with httpx.Client(base_url=rayscope_cluster.http_url + "/api/v1", timeout=30,
+                          headers={"Authorization": f"Bearer {rayscope_cluster.token}"}) as api:
+            def flagged() -> dict | None:
+                r = api.get("/tasks/stuck", params={"filter": f"job_id={ids['job_id']}", **FAST})
+                assert r.status_code == 200, r.text
+                got = {t["task_id"]: t["stuck"] for t in r.json()["rows"]}
+                return got if ids["running"] in got and ids["infeasible"] in got else None
+
+            got = wait_for("both stuck tasks flagged by /tasks/stuck", flagged, timeout=90)
+            assert got[ids["infeasible"]]["kind"] == "infeasible"
+            assert "unobtainium: 1" in got[ids["infeasible"]]["reason"]
+            running = got[ids["running"]]
+            assert running["kind"] == "running_long"
+            # the quick runs' p95 (cold workers start slower than the 10 ms the function sleeps)
+            assert running["samples"] >= 5 and running["typical_s"] < 30
+            assert running["threshold_s"] == max(3 * running["typical_s"], FAST["min_running_s"])
+            assert "weave_the_pattern usually takes" in running["reason"]
+            # the default rules on the ordinary listing: the infeasible one is flagged at once
+            rows = api.get("/tasks", params={"filter": f"task_id={ids['infeasible']}"}).json()["rows"]
+            assert rows and rows[0]["stuck"]["kind"] == "infeasible"
+            assert api.get("/tasks/stuck", params={"limit": 0}).status_code == 400
+        out = rayscope_cluster.cli("list", "stuck-tasks", "--json")
+        assert out.returncode == 0, out.stderr
+        assert ids["infeasible"] in {t["task_id"] for t in json.loads(out.stdout)}
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver's death ends its job: Ray kills its workers
+        wait_or_kill(driver, 30)

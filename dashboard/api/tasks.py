@@ -1,12 +1,14 @@
 """GET /tasks, /tasks/summary, /tasks/stuck, /tasks/{id} (every attempt)."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Optional, get_args
 
 from fastapi import APIRouter, Query
 
+from rayscope.common.filters import FilterSyntaxError, parse_filters
 from rayscope.dashboard import models as m
 from rayscope.dashboard.api.deps import ListingDep, StoreDep
+from rayscope.dashboard.errors import BadRequest
 from rayscope.dashboard.store import specs
 from rayscope.dashboard.store.read_stuck import StuckRules
 
@@ -24,13 +26,16 @@ def task_summary(store: StoreDep, job_id: Optional[str] = None) -> m.TaskSummary
 
 
 _DEFAULT = StuckRules()
+STUCK_KINDS: tuple[str, ...] = get_args(m.TaskStuck.model_fields["kind"].annotation)
+STUCK_FILTER_KEYS = ("job_id", "kind")
 
 
 @router.get("/tasks/stuck", response_model=m.Page[m.Task])
 def stuck_tasks(
     store: StoreDep,
-    job_id: Optional[str] = None,
-    kind: Optional[Literal["running_long", "infeasible", "pending_long"]] = None,
+    filter: Annotated[list[str], Query(description="job_id=ID and/or kind=KIND (running_long, infeasible, "
+                                       "pending_long)")] = [],  # noqa: B006
+    sort: Optional[str] = Query(None, description="not accepted: the listing is always longest stuck first"),
     limit: int = 100,
     cursor: Optional[str] = None,
     factor: float = Query(_DEFAULT.factor, description="running_long: how many times the p95 duration"),
@@ -38,11 +43,23 @@ def stuck_tasks(
     min_samples: int = Query(_DEFAULT.min_samples, description="running_long: finished runs needed"),
     pending_long_s: float = Query(_DEFAULT.pending_long_s, description="pending_long: seconds awaiting a node"),
 ) -> m.Page[m.Task]:
-    """Tasks that look stuck now, longest first (rules: dashboard/store/read_stuck.py); the query
-    parameters override the rules' constants for this request."""
+    """Tasks that look stuck now, longest stuck first (rules: dashboard/store/read_stuck.py); the
+    query parameters override the rules' constants for this request."""
+    if sort:
+        raise BadRequest("the stuck listing takes no sort: it is always longest stuck first")
+    try:
+        exprs = parse_filters(filter, STUCK_FILTER_KEYS)
+    except FilterSyntaxError as e:
+        raise BadRequest(str(e)) from None
+    if any(f.negate for f in exprs):
+        raise BadRequest("the stuck listing's filters take KEY=VALUE only (no !=)")
+    by_key = {f.key: f.value for f in exprs}
+    kind = by_key.get("kind")
+    if kind is not None and kind not in STUCK_KINDS:
+        raise BadRequest(f"filter kind: {kind!r} is not one of {', '.join(STUCK_KINDS)}")
     rules = StuckRules(factor=factor, min_running_s=min_running_s, min_samples=min_samples,
                        pending_long_s=pending_long_s)
-    return store.stuck_tasks(rules, limit, cursor, job_id, kind)
+    return store.stuck_tasks(rules, limit, cursor, by_key.get("job_id"), kind)
 
 
 @router.get("/tasks/{task_id}", response_model=list[m.Task])
