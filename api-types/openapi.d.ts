@@ -140,6 +140,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/stuck": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stuck Tasks
+         * @description Tasks that look stuck now, longest stuck first (rules: dashboard/store/read_stuck.py); the
+         *     query parameters override the rules' constants for this request.
+         */
+        get: operations["stuck_tasks_api_v1_tasks_stuck_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -1984,6 +2005,49 @@ export interface components {
              * @description the Ray Data operator (uuid) this task works for (Ray's label __data_operator_id)
              */
             data_operator_id: string | null;
+            /** @description set when the task looks stuck: running far longer than its function usually takes, or pending for a node none can provide */
+            stuck: components["schemas"]["TaskStuck"] | null;
+        };
+        /**
+         * TaskStuck
+         * @description Why a task looks stuck (dashboard/store/read_stuck.py holds the rules and their constants).
+         */
+        TaskStuck: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "running_long" | "infeasible" | "pending_long";
+            /**
+             * Reason
+             * @description one line, e.g. "RUNNING 14m 3s; f usually takes 2.1 s (p95 of 40 runs)"
+             */
+            reason: string;
+            /**
+             * Since
+             * @description when the task entered the state it is stuck in (unix s)
+             */
+            since: number;
+            /**
+             * Typical S
+             * @description running_long: the p95 duration of the function's finished runs
+             */
+            typical_s: number | null;
+            /**
+             * Samples
+             * @description running_long: how many finished runs typical_s is from
+             */
+            samples: number | null;
+            /**
+             * Threshold S
+             * @description how long the state may last before it is flagged
+             */
+            threshold_s: number | null;
+            /**
+             * Last Stack Dump Id
+             * @description running_long: the newest stack dump of this attempt (GET /profiling/stacks/{dump_id})
+             */
+            last_stack_dump_id: string | null;
         };
         /** TaskSummary */
         TaskSummary: {
@@ -2383,6 +2447,7 @@ export type ServeReplica = components['schemas']['ServeReplica'];
 export type ServeRequestFigures = components['schemas']['ServeRequestFigures'];
 export type StateCount = components['schemas']['StateCount'];
 export type Task = components['schemas']['Task'];
+export type TaskStuck = components['schemas']['TaskStuck'];
 export type TaskSummary = components['schemas']['TaskSummary'];
 export type TaskSummaryRow = components['schemas']['TaskSummaryRow'];
 export type Timeline = components['schemas']['Timeline'];
@@ -2775,6 +2840,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskSummary"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stuck_tasks_api_v1_tasks_stuck_get: {
+        parameters: {
+            query?: {
+                /** @description job_id=ID and/or kind=KIND (running_long, infeasible, pending_long) */
+                filter?: string[];
+                /** @description not accepted: the listing is always longest stuck first */
+                sort?: string | null;
+                limit?: number;
+                cursor?: string | null;
+                /** @description running_long: how many times the p95 duration */
+                factor?: number;
+                /** @description running_long: never under this */
+                min_running_s?: number;
+                /** @description running_long: finished runs needed */
+                min_samples?: number;
+                /** @description pending_long: seconds awaiting a node */
+                pending_long_s?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Task_"];
                 };
             };
             /** @description Bad Request */
