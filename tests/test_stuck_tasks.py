@@ -179,7 +179,7 @@ WORKLOAD = Path(__file__).parent / "workloads" / "stuck_workload.py"
 FAST = {"min_running_s": 2, "min_samples": 5}
 
 
-def test_cluster_flags_infeasible_and_running_long(rayscope_cluster):
+def test_cluster_flags_infeasible_and_running_long(rayscope_cluster, browser):
     driver = subprocess.Popen([sys.executable, str(WORKLOAD), rayscope_cluster.gcs_address],
                               env=rayscope_cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, start_new_session=True)
@@ -211,6 +211,27 @@ def test_cluster_flags_infeasible_and_running_long(rayscope_cluster):
         out = rayscope_cluster.cli("list", "stuck-tasks", "--json")
         assert out.returncode == 0, out.stderr
         assert ids["infeasible"] in {t["task_id"] for t in json.loads(out.stdout)}
+        _ui_shows_the_infeasible_task(browser, rayscope_cluster, ids)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver's death ends its job: Ray kills its workers
         wait_or_kill(driver, 30)
+
+
+def _ui_shows_the_infeasible_task(browser, cluster, ids: dict) -> None:
+    """The Tasks page's Stuck toggle lists it with a badge whose tooltip is the reason; its task page
+    has the banner (the default rules: an infeasible task is flagged at once)."""
+    tab = browser.tab(f"{cluster.http_url}/#token={cluster.token}")
+    tab.open(f"/tasks?job={ids['job_id']}", "page-tasks")
+    tab.page.locator("[data-testid=stuck-toggle]").check()
+    badge = tab.page.locator(f"[data-task-id='{ids['infeasible']}'] [data-testid=stuck-badge]")
+    badge.wait_for()
+    assert badge.get_attribute("data-kind") == "infeasible"
+    assert "unobtainium: 1" in (badge.get_attribute("title") or "")
+    tab.page.locator("[data-testid=stuck-note]").wait_for()
+    tab.shot("stuck_tasks_list")
+    tab.open(f"/tasks/{ids['infeasible']}", "page-task")
+    banner = tab.page.locator("[data-testid=stuck-banner]")
+    banner.wait_for()
+    assert "which no alive node has" in banner.inner_text()
+    tab.shot("stuck_task_banner")
+    assert not tab.take_errors()
