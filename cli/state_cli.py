@@ -56,6 +56,7 @@ from rayscope.dashboard.models import (
     ServeApplication,
     ServeApplicationDetail,
     Task,
+    TaskStuck,
     TaskSummary,
     Worker,
 )
@@ -431,6 +432,9 @@ def _detail_value(field: str, value: Any) -> Any:
         return "\n".join(f"{state}: {human_time(ts)} ({ts:.3f})" for state, ts in ordered) + "\n"
     if field in ("mem_used", "mem_total", "object_store_used", "object_store_capacity"):
         return human_bytes(value)
+    if field == "stuck" and isinstance(value, TaskStuck):
+        dump = f" (last stack: {value.last_stack_dump_id})" if value.last_stack_dump_id else ""
+        return f"{value.kind}: {value.reason}{dump}"
     return value
 
 

@@ -211,6 +211,9 @@ def test_cluster_flags_infeasible_and_running_long(rayscope_cluster, browser):
         out = rayscope_cluster.cli("list", "stuck-tasks", "--json")
         assert out.returncode == 0, out.stderr
         assert ids["infeasible"] in {t["task_id"] for t in json.loads(out.stdout)}
+        out = rayscope_cluster.cli("get", "task", ids["infeasible"])
+        assert out.returncode == 0, out.stderr
+        assert "infeasible: PENDING_NODE_ASSIGNMENT" in out.stdout, out.stdout
         _ui_shows_the_infeasible_task(browser, rayscope_cluster, ids)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver's death ends its job: Ray kills its workers

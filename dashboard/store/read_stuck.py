@@ -30,7 +30,7 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
@@ -107,14 +107,41 @@ def _fmt_resources(req: dict[str, float]) -> str:
     return ", ".join(f"{k}: {v:g}" for k, v in sorted(req.items()))
 
 
+class Attempt(NamedTuple):
+    """What the rules read of a task attempt: from a listing's model, or from a narrow row (the stuck
+    listing judges thousands of candidates and builds models only for the page it returns)."""
+
+    id: int  # tasks.id (0 when judged from a model)
+    task_id: str
+    attempt: int
+    state: str
+    name: Optional[str]
+    start_time: Optional[float]
+    paused: bool
+    pending_since: Optional[float]
+    required: str  # required_resources as stored (JSON): feasibility is judged once per distinct set
+
+    @classmethod
+    def of_task(cls, t: m.Task) -> "Attempt":
+        return cls(0, t.task_id, t.attempt, t.state, t.name, t.start_time, bool(t.is_debugger_paused),
+                   t.state_times.get(PENDING_STATE, t.creation_time),
+                   json.dumps(t.required_resources, sort_keys=True))
+
+
+# The columns of Attempt, in order, for the stuck listing's candidate queries.
+_ATTEMPT_SQL = (f"SELECT id, task_id, attempt, state, name, start_time, coalesce(is_debugger_paused, 0), "
+                f"coalesce({_PENDING_TS}, creation_time), coalesce(required_resources, '{{}}') FROM tasks")
+
+
 class Judge:
-    """Judges task attempts against the rules, with each function's typical duration and the alive
-    nodes read once per request."""
+    """Judges task attempts against the rules, with each function's typical duration, the alive
+    nodes and each resource set's feasibility read once per request."""
 
     def __init__(self, conn: sqlite3.Connection, rules: StuckRules, now: float) -> None:
         self.conn, self.rules, self.now = conn, rules, now
         self._typical: dict[str, Optional[Typical]] = {}
         self._nodes: Optional[list[dict[str, float]]] = None
+        self._infeasible_sets: dict[str, Optional[dict[str, float]]] = {}
 
     def _typical_of(self, name: str) -> Optional[Typical]:
         if name not in self._typical:
@@ -126,98 +153,156 @@ class Judge:
             self._nodes = alive_resources(self.conn)
         return self._nodes
 
-    def judge(self, t: m.Task) -> Optional[m.TaskStuck]:
-        if t.state.startswith("RUNNING"):
-            return self._running(t)
-        if t.state == PENDING_STATE:
-            return self._pending(t)
-        return None
+    def judge(self, a: Attempt) -> Optional[m.TaskStuck]:
+        """The verdict, without last_stack_dump_id (last_dump: only for the rows returned)."""
+        kind = self.classify(a)
+        return None if kind is None else self.explain(a, kind)
 
-    def _running(self, t: m.Task) -> Optional[m.TaskStuck]:
-        if t.start_time is None or not t.name or t.is_debugger_paused:
+    def classify(self, a: Attempt) -> Optional[str]:
+        """The kind of stuck, or None: cheap (no model, no text), for thousands of candidates."""
+        if a.state.startswith("RUNNING"):
+            limit = self._running_limit(a)
+            return "running_long" if limit is not None and a.start_time is not None and (
+                self.now - a.start_time > limit) else None
+        if a.state != PENDING_STATE or a.pending_since is None:
             return None
-        typ = self._typical_of(t.name)
-        if typ is None:
-            return None
-        limit = max(self.rules.factor * typ.p95, self.rules.min_running_s)
-        ran = self.now - t.start_time
-        if ran <= limit:
-            return None
-        reason = (f"{t.state} {fmt_duration(ran)}; {t.name} usually takes {fmt_duration(typ.p95)} "
-                  f"(p95 of {typ.samples} runs)")
-        return m.TaskStuck(kind="running_long", reason=reason, since=t.start_time, typical_s=typ.p95,
-                           samples=typ.samples, threshold_s=limit, last_stack_dump_id=self._last_dump(t))
+        if self._infeasible(a.required) is not None:
+            return "infeasible"
+        return "pending_long" if self.now - a.pending_since > self.rules.pending_long_s else None
 
-    def _pending(self, t: m.Task) -> Optional[m.TaskStuck]:
-        since = t.state_times.get(PENDING_STATE, t.creation_time)
-        if since is None:
+    def since(self, a: Attempt) -> float:
+        """When the attempt entered the state it is stuck in (classify said it is)."""
+        since = a.start_time if a.state.startswith("RUNNING") else a.pending_since
+        assert since is not None
+        return since
+
+    def _running_limit(self, a: Attempt) -> Optional[float]:
+        if a.start_time is None or not a.name or a.paused:
             return None
-        waited = self.now - since
-        req = t.required_resources
-        nodes = self._alive()
-        if nodes and not any("_group_" in k for k in req) and not feasible(req, nodes):
-            reason = (f"{PENDING_STATE} {fmt_duration(waited)}; needs {{{_fmt_resources(req)}}}, which no alive "
-                      f"node has ({len(nodes)} alive)")
+        typ = self._typical_of(a.name)
+        return None if typ is None else max(self.rules.factor * typ.p95, self.rules.min_running_s)
+
+    def explain(self, a: Attempt, kind: str) -> m.TaskStuck:
+        """The verdict with its one-line reason."""
+        since = self.since(a)
+        took = fmt_duration(self.now - since)
+        if kind == "running_long":
+            typ = self._typical_of(a.name or "")
+            assert typ is not None
+            reason = (f"{a.state} {took}; {a.name} usually takes {fmt_duration(typ.p95)} "
+                      f"(p95 of {typ.samples} runs)")
+            return m.TaskStuck(kind="running_long", reason=reason, since=since, typical_s=typ.p95,
+                               samples=typ.samples, threshold_s=self._running_limit(a))
+        req = _fmt_resources(json.loads(a.required))
+        if kind == "infeasible":
+            reason = f"{PENDING_STATE} {took}; needs {{{req}}}, which no alive node has ({len(self._alive())} alive)"
             return m.TaskStuck(kind="infeasible", reason=reason, since=since)
-        if waited > self.rules.pending_long_s:
-            reason = (f"{PENDING_STATE} {fmt_duration(waited)}; waiting for a node with "
-                      f"{{{_fmt_resources(req)}}} for longer than {fmt_duration(self.rules.pending_long_s)}")
-            return m.TaskStuck(kind="pending_long", reason=reason, since=since,
-                               threshold_s=self.rules.pending_long_s)
-        return None
+        reason = (f"{PENDING_STATE} {took}; waiting for a node with {{{req}}} for longer than "
+                  f"{fmt_duration(self.rules.pending_long_s)}")
+        return m.TaskStuck(kind="pending_long", reason=reason, since=since, threshold_s=self.rules.pending_long_s)
 
-    def _last_dump(self, t: m.Task) -> Optional[str]:
+    def _infeasible(self, required: str) -> Optional[dict[str, float]]:
+        """The resource set when no alive node can ever run it; None when some can (or we cannot tell)."""
+        if required not in self._infeasible_sets:
+            req = json.loads(required)
+            nodes = self._alive()
+            ok = not nodes or any("_group_" in k for k in req) or feasible(req, nodes)
+            self._infeasible_sets[required] = None if ok else req
+        return self._infeasible_sets[required]
+
+    def last_dump(self, t: m.Task) -> None:
+        """Sets a running_long verdict's last_stack_dump_id: the attempt's newest stack dump."""
+        if t.stuck is None or t.stuck.kind != "running_long":
+            return
         r = self.conn.execute(
             "SELECT dump_id FROM stack_dumps WHERE task_id = ? AND coalesce(attempt, ?) = ? "
             "ORDER BY taken_at DESC LIMIT 1", (t.task_id, t.attempt, t.attempt)).fetchone()
-        return r[0] if r else None
+        t.stuck.last_stack_dump_id = r[0] if r else None
 
 
 def annotate(conn: sqlite3.Connection, tasks: Sequence[m.Task], rules: StuckRules, now: float) -> None:
     """Sets `stuck` on the tasks that look stuck (a listing's page, a task's attempts)."""
     judge = Judge(conn, rules, now)
     for t in tasks:
-        t.stuck = judge.judge(t)
+        t.stuck = judge.judge(Attempt.of_task(t))
+        judge.last_dump(t)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    attempt: Attempt
+    kind: str
+    since: float
+
+    @property
+    def order(self) -> tuple[float, str, int]:
+        """Longest stuck first; task id and attempt break ties (and make the cursor exact)."""
+        return (self.since, self.attempt.task_id, self.attempt.attempt)
+
+
+def stuck_verdicts(judge: Judge, job_id: Optional[str] = None, kind: Optional[str] = None) -> list[Verdict]:
+    """Every stuck attempt among the running ones and the PENDING_SCAN longest-pending ones, longest
+    stuck first."""
+    conn, rules = judge.conn, judge.rules
+    # `+job_id`: the job filter must not steer SQLite to tasks_on_job (every task of a big job)
+    job_sql, job_params = (" AND +job_id = ?", (job_id,)) if job_id else ("", ())
+    cands = [Attempt(*r) for r in conn.execute(f"{_ATTEMPT_SQL} WHERE state_rank = {RANK_RUNNING}{job_sql}",
+                                               job_params)]
+    cands += [Attempt(*r) for r in conn.execute(f"{_ATTEMPT_SQL} WHERE state = ?{job_sql} ORDER BY creation_time "
+                                                "LIMIT ?", (PENDING_STATE, *job_params, rules.pending_scan))]
+    out = []
+    for a in cands:
+        k = judge.classify(a)
+        if k is not None and (kind is None or k == kind):
+            out.append(Verdict(a, k, judge.since(a)))
+    out.sort(key=lambda v: v.order)
+    return out
+
+
+def _models(judge: Judge, verdicts: Sequence[Verdict]) -> list[m.Task]:
+    """The verdicts' tasks as API models (full rows read by rowid), in the verdicts' order."""
+    by_id = {}
+    ids = [v.attempt.id for v in verdicts]
+    for k in range(0, len(ids), 500):
+        chunk = ids[k:k + 500]
+        for r in judge.conn.execute(f"SELECT * FROM tasks WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+            by_id[r["id"]] = r
+    out = []
+    for v in verdicts:
+        r = by_id.get(v.attempt.id)
+        if r is None:  # deleted by retention meanwhile
+            continue
+        t = rows.task(r)
+        t.stuck = judge.explain(v.attempt, v.kind)
+        judge.last_dump(t)
+        out.append(t)
+    return out
 
 
 def stuck_tasks(conn: sqlite3.Connection, rules: StuckRules, now: float, job_id: Optional[str] = None,
                 kind: Optional[str] = None) -> list[m.Task]:
-    """Every stuck attempt among the running ones and the PENDING_SCAN longest-pending ones, longest
-    stuck first (oldest `since`, then task id and attempt)."""
-    # `+job_id`: the job filter must not steer SQLite to tasks_on_job (every task of a big job)
-    job_sql, job_params = (" AND +job_id = ?", (job_id,)) if job_id else ("", ())
-    cands = [rows.task(r) for r in conn.execute(
-        f"SELECT * FROM tasks WHERE state_rank = {RANK_RUNNING}{job_sql}", job_params)]
-    cands += [rows.task(r) for r in conn.execute(
-        f"SELECT * FROM tasks WHERE state = ?{job_sql} ORDER BY creation_time LIMIT ?",
-        (PENDING_STATE, *job_params, rules.pending_scan))]
+    """Every stuck attempt (stuck_verdicts) as API models."""
     judge = Judge(conn, rules, now)
-    out = []
-    for t in cands:
-        t.stuck = judge.judge(t)
-        if t.stuck is not None and (kind is None or t.stuck.kind == kind):
-            out.append(t)
-    out.sort(key=lambda t: (t.stuck.since if t.stuck else 0.0, t.task_id, t.attempt))
-    return out
+    return _models(judge, stuck_verdicts(judge, job_id, kind))
 
 
 def stuck_page(conn: sqlite3.Connection, rules: StuckRules, now: float, limit: int, cursor: Optional[str],
                job_id: Optional[str] = None, kind: Optional[str] = None) -> m.Page[m.Task]:
-    """One page of stuck_tasks; the cursor is the last row's (since, task_id, attempt)."""
+    """One page of the stuck attempts; the cursor is the last row's (since, task_id, attempt)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    found = stuck_tasks(conn, rules, now, job_id, kind)
+    judge = Judge(conn, rules, now)
+    found = stuck_verdicts(judge, job_id, kind)
     if cursor:
         state = decode_cursor(cursor)
         try:
             after = (float(state["v"]), str(state["k"][0]), int(state["k"][1]))
         except (KeyError, IndexError, TypeError, ValueError):
             raise BadRequest("bad cursor: pass next_cursor from the previous page unchanged") from None
-        found = [t for t in found if (t.stuck.since if t.stuck else 0.0, t.task_id, t.attempt) > after]
-    page, more = found[:limit], len(found) > limit
+        found = [v for v in found if v.order > after]
+    page = found[:limit]
     nxt = None
-    if more and page and page[-1].stuck:
-        last = page[-1]
-        nxt = encode_cursor({"s": "stuck", "v": last.stuck.since if last.stuck else 0.0,
-                             "k": [last.task_id, last.attempt]})
-    return m.Page(rows=page, next_cursor=nxt)
+    if len(found) > limit:
+        since, task_id, attempt = page[-1].order
+        nxt = encode_cursor({"s": "stuck", "v": since, "k": [task_id, attempt]})
+    return m.Page(rows=_models(judge, page), next_cursor=nxt)
