@@ -92,7 +92,16 @@ def test_typical_is_the_p95_of_finished_runs_of_the_name(conn):
     assert t == Typical(p95=pytest.approx(4.7), samples=40)
     assert typical(conn, "rare", StuckRules()) is None  # 3 < MIN_SAMPLES
     assert typical(conn, "rare", StuckRules(min_samples=3)) is not None
-    assert typical(conn, "weave", StuckRules(window=10)).samples == 10  # the newest attempts only
+    assert typical(conn, "weave", StuckRules(window=10)).samples == 20  # the 10 oldest and the 10 newest
+    assert typical(conn, "weave", StuckRules(window=30)).samples == 40  # overlapping ends count once
+
+
+def test_typical_sees_past_a_queue_of_pending_attempts(conn):
+    """A big job still draining: the function's newest attempts are all pending; its oldest ran."""
+    _insert(conn, *[_pending(f"9{i:047x}", {"CPU": 1}, NOW + i) for i in range(50)])
+    conn.execute("UPDATE tasks SET name = 'weave' WHERE name = 'wait'")
+    t = typical(conn, "weave", StuckRules(window=30))
+    assert t is not None and t.samples == 30
 
 
 def test_running_long_against_the_function_p95(conn):

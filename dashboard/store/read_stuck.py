@@ -9,8 +9,8 @@ Rules (constants in StuckRules; the `/tasks/stuck` listing takes them as query p
   MIN_RUNNING_S 60 s: a 0.1 s function that takes 2 s is slow, not stuck. Fewer than MIN_SAMPLES (5)
   finished runs: never flagged; an absolute threshold would flag every long training or batch
   task, and a badge that is usually wrong teaches users to ignore it. The samples are the finished
-  ones among the WINDOW (1,000) newest attempts of the name (a bounded seek on tasks_on_name, not a
-  scan of a million-task function; recent runs are also the relevant ones).
+  ones among the WINDOW (1,000) oldest and WINDOW newest attempts of the name (two bounded seeks on
+  tasks_on_name, not a scan of a million-task function; see typical()).
 - infeasible: PENDING_NODE_ASSIGNMENT (the state in which Ray waits for resources) whose
   required_resources no ALIVE node's resources_total satisfies (e.g. {"GPU": 1} on a CPU-only
   cluster, {"CPU": 64} on 8-CPU nodes). Placement-group resources (`*_group_*`) exist only once
@@ -72,12 +72,19 @@ def p95(durations: Sequence[float]) -> float:
 
 
 def typical(conn: sqlite3.Connection, name: str, rules: StuckRules) -> Optional[Typical]:
-    """p95 of the finished runs of `name` among its WINDOW newest attempts; None under MIN_SAMPLES."""
-    cur = conn.execute(
-        "SELECT end_time - start_time FROM (SELECT state, start_time, end_time FROM tasks WHERE name = ? "
-        "ORDER BY creation_time DESC LIMIT ?) WHERE state = 'FINISHED' AND start_time IS NOT NULL "
-        "AND end_time IS NOT NULL", (name, rules.window))
-    ds = [max(0.0, r[0]) for r in cur]
+    """p95 of the finished runs of `name` among its WINDOW oldest and WINDOW newest attempts; None
+    under MIN_SAMPLES. Both ends: in a big job still draining its queue the newest attempts are all
+    pending (the oldest ones ran), and on a long-lived cluster the newest runs are the current code."""
+    seen: set[int] = set()
+    ds: list[float] = []
+    for direction in ("ASC", "DESC"):
+        for tid, d in conn.execute(
+                f"SELECT id, end_time - start_time FROM (SELECT id, state, start_time, end_time FROM tasks "
+                f"WHERE name = ? ORDER BY creation_time {direction} LIMIT ?) WHERE state = 'FINISHED' "
+                "AND start_time IS NOT NULL AND end_time IS NOT NULL", (name, rules.window)):
+            if tid not in seen:  # a function with fewer than 2 x WINDOW attempts: both ends overlap
+                seen.add(tid)
+                ds.append(max(0.0, d))
     if len(ds) < rules.min_samples:
         return None
     return Typical(p95(ds), len(ds))
