@@ -216,7 +216,12 @@ def test_cluster_flags_infeasible_and_running_long(rayscope_cluster, browser):
             # the default rules on the ordinary listing: the infeasible one is flagged at once
             rows = api.get("/tasks", params={"filter": f"task_id={ids['infeasible']}"}).json()["rows"]
             assert rows and rows[0]["stuck"]["kind"] == "infeasible"
-            assert api.get("/tasks/stuck", params={"limit": 0}).status_code == 400
+            only = api.get("/tasks/stuck", params={"filter": [f"job_id={ids['job_id']}", "kind=infeasible"]})
+            assert [t["task_id"] for t in only.json()["rows"]] == [ids["infeasible"]]
+            for bad in ({"limit": 0}, {"filter": "kind=bogus"}, {"filter": "state=RUNNING"}, {"sort": "name"},
+                        {"factor": 0}):
+                r = api.get("/tasks/stuck", params=bad)
+                assert r.status_code == 400 and "\n" not in r.json()["error"], (bad, r.text)
         out = rayscope_cluster.cli("list", "stuck-tasks", "--json")
         assert out.returncode == 0, out.stderr
         assert ids["infeasible"] in {t["task_id"] for t in json.loads(out.stdout)}

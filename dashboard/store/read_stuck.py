@@ -44,6 +44,9 @@ _PENDING_TS = "ts_pending_node_assignment"
 
 @dataclass(frozen=True)
 class StuckRules:
+    """The rules' constants (module docstring says why these values); GET /tasks/stuck overrides
+    factor, min_running_s, min_samples and pending_long_s per request."""
+
     factor: float = 3.0
     min_running_s: float = 60.0
     min_samples: int = 5
