@@ -183,7 +183,7 @@ def test_stuck_queries_seek_instead_of_scanning(conn):
 
 # ---------------------------------------------------------------- on the real cluster
 
-WORKLOAD = Path(__file__).parent / "workloads" / "stuck_workload.py"
+WORKLOAD = Path(__file__).parent / "workloads" / "stuck_tasks_workload.py"
 # Thresholds the API takes per request, so the test waits seconds, not MIN_RUNNING_S
 FAST = {"min_running_s": 2, "min_samples": 5}
 

@@ -1,43 +1,39 @@
-"""Two stuck tasks for tests/test_stuck_tasks.py: `weave_the_pattern` runs quickly SAMPLES times and
-then once for good (running far longer than its earlier runs); `needs_unobtainium` asks for a
-custom resource no node has (infeasible: waits forever in PENDING_NODE_ASSIGNMENT).
+"""A task that looks stuck: it prints a line, then runs until the test creates a release file.
+A few quick tasks run first, so its worker may already hold other tasks' ranges. Names and text
+are its own (the cluster is shared with the web UI tests, which count theirs).
 
-`python stuck_workload.py GCS_ADDRESS`; prints `STUCK {"job_id", "running", "infeasible"}` (task
-ids) once both were submitted, then waits until it is killed (its tasks die with it).
+`python stuck_workload.py GCS_ADDRESS RELEASE_FILE`; prints `STUCK <task_id>` once it is submitted.
 """
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
 
 import ray
 
-SAMPLES = 8
+
+@ray.remote
+def warm_up(i: int) -> int:
+    print(f"warm-up {i}", flush=True)
+    return i
 
 
-@ray.remote(num_cpus=0.5)
-def weave_the_pattern(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
+@ray.remote
+def stuck_task(release: str) -> str:
+    print(f"stuck task waiting for {release}", flush=True)
+    while not os.path.exists(release):
+        time.sleep(0.1)
+    return "released"
 
 
-@ray.remote(num_cpus=0, resources={"unobtainium": 1})
-def needs_unobtainium() -> int:
-    return 1
-
-
-def main() -> None:
-    ray.init(address=sys.argv[1], logging_level="ERROR")
-    ray.get([weave_the_pattern.remote(0.01) for _ in range(SAMPLES)])
-    running = weave_the_pattern.remote(3600)
-    infeasible = needs_unobtainium.remote()
-    print("STUCK " + json.dumps({"job_id": ray.get_runtime_context().get_job_id(),
-                                 "running": running.task_id().hex(),
-                                 "infeasible": infeasible.task_id().hex()}), flush=True)
-    while True:
-        time.sleep(1)
+def main(address: str, release: str) -> None:
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)  # stdout: only STUCK
+    ray.get([warm_up.remote(i) for i in range(6)])
+    ref = stuck_task.remote(release)
+    print(f"STUCK {ref.task_id().hex()}", flush=True)
+    assert ray.get(ref, timeout=300) == "released"
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1], sys.argv[2])
