@@ -56,6 +56,7 @@ from rayscope.dashboard.models import (
     ServeApplication,
     ServeApplicationDetail,
     Task,
+    TaskStuck,
     TaskSummary,
     Worker,
 )
@@ -126,6 +127,13 @@ RESOURCES: dict[str, Resource] = {
             _col("worker_pid", 12),
             _human("DURATION", lambda t: human_duration(t.duration), 8),
             _col("error_type", 9, shrink=True), _col("parent_task_id", 40), _col("worker_id", 45),
+        )),
+        # Tasks that look stuck now (dashboard/store/read_stuck.py), longest first; filters job_id=, kind=
+        Resource("stuck-tasks", "/tasks/stuck", Task, (
+            _col("task_id", 0), _col("attempt", 2), _col("name", 1, shrink=True), _col("state", 1),
+            _human("STUCK", lambda t: t.stuck.kind if t.stuck else "", 1),
+            _human("REASON", lambda t: t.stuck.reason if t.stuck else "", 3),
+            _col("job_id", 4), _col("node_id", 10),
         )),
         Resource("actors", "/actors", Actor, (
             _col("actor_id", 0), _col("class_name", 1, shrink=True), _col("state", 1),
@@ -424,6 +432,9 @@ def _detail_value(field: str, value: Any) -> Any:
         return "\n".join(f"{state}: {human_time(ts)} ({ts:.3f})" for state, ts in ordered) + "\n"
     if field in ("mem_used", "mem_total", "object_store_used", "object_store_capacity"):
         return human_bytes(value)
+    if field == "stuck" and isinstance(value, TaskStuck):
+        dump = f" (last stack: {value.last_stack_dump_id})" if value.last_stack_dump_id else ""
+        return f"{value.kind}: {value.reason}{dump}"
     return value
 
 

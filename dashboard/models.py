@@ -103,6 +103,20 @@ class Job(ApiModel):
                                        "its keys, with how many entries each list or dict holds")
 
 
+class TaskStuck(ApiModel):
+    """Why a task looks stuck (dashboard/store/read_stuck.py holds the rules and their constants)."""
+
+    kind: Literal["running_long", "infeasible", "pending_long"]
+    reason: str = Field(description="one line, e.g. \"RUNNING 14m 3s; f usually takes 2.1 s (p95 of 40 runs)\"")
+    since: float = Field(description="when the task entered the state it is stuck in (unix s)")
+    typical_s: Optional[float] = Field(default=None, description="running_long: the p95 duration of the function's "
+                                       "finished runs")
+    samples: Optional[int] = Field(default=None, description="running_long: how many finished runs typical_s is from")
+    threshold_s: Optional[float] = Field(default=None, description="how long the state may last before it is flagged")
+    last_stack_dump_id: Optional[str] = Field(default=None, description="running_long: the newest stack dump of this "
+                                              "attempt (GET /profiling/stacks/{dump_id})")
+
+
 class Task(ApiModel):
     task_id: str
     attempt: int
@@ -126,8 +140,10 @@ class Task(ApiModel):
     error_message: Optional[str] = None  # Ray's error text, traceback included
     state_times: dict[str, float] = Field(default_factory=dict)  # state name -> unix s
     is_debugger_paused: Optional[bool] = None
-    data_operator_id: Optional[str] = Field(None, description="the Ray Data operator (uuid) this task works for "
+    data_operator_id: Optional[str] = Field(default=None, description="the Ray Data operator (uuid) this task works for "
                                             "(Ray's label __data_operator_id)")
+    stuck: Optional[TaskStuck] = Field(default=None, description="set when the task looks stuck: running far longer than "
+                                       "its function usually takes, or pending for a node none can provide")
 
 
 class Actor(ApiModel):

@@ -36,6 +36,7 @@ from rayscope.dashboard.store.apply_batch import (
 )
 from rayscope.dashboard.store.connection import ReaderPool
 from rayscope.dashboard.store.listing import ListQuery, ListSpec, list_page
+from rayscope.dashboard.store.read_stuck import StuckRules, annotate, stuck_page
 from rayscope.dashboard.store.retention import RetentionPolicy, enforce
 from rayscope.dashboard.store.writer import Writer
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -197,7 +198,24 @@ class Store:
         out = read_tasks.task_attempts(self.conn, task_id)
         if not out:
             raise NotFound(f"no task {task_id}")
+        self._annotate_stuck(out)
         return out
+
+    def tasks_page(self, spec: ListSpec, q: ListQuery) -> m.Page[m.Task]:
+        """A task listing's page, each row judged by the stuck-task rules (read_stuck.py)."""
+        page = self.page(spec, q)
+        self._annotate_stuck(page.rows)
+        return page
+
+    def _annotate_stuck(self, tasks: list[m.Task]) -> None:
+        if self.live:  # a gone cluster's tasks are stuck in nothing "now" (read_stuck.py)
+            annotate(self.conn, tasks, StuckRules(), time.time())
+
+    def stuck_tasks(self, rules: StuckRules, limit: int, cursor: Optional[str], job_id: Optional[str],
+                    kind: Optional[str]) -> m.Page[m.Task]:
+        if not self.live:
+            return m.Page(rows=[], next_cursor=None)
+        return stuck_page(self.conn, rules.check(), time.time(), limit, cursor, job_id, kind)
 
     def task_summary(self, job_id: Optional[str]) -> m.TaskSummary:
         return read_tasks.task_summary(self.conn, job_id)

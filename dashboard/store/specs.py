@@ -30,7 +30,8 @@ TASKS: ListSpec[m.Task] = ListSpec(
     source="tasks",
     columns=_cols(m.Task, {"duration": Column(TASK_DURATION_SQL, float),
                            "state": Column("state", str, nullable=False),
-                           "is_debugger_paused": Column("is_debugger_paused", bool)}),
+                           "is_debugger_paused": Column("is_debugger_paused", bool)},
+                 skip=("stuck",)),  # computed at read time (read_stuck.py): no column
     key=("id",),  # the rowid: unique, and implicitly the last column of every listing index
     default_sort="-creation_time",
     to_model=rows.task,

@@ -19,7 +19,7 @@ interface Col { key: string; label: string; width: string; render: (t: Task) => 
 
 const COLS: Col[] = [
   { key: "id", label: "Task", width: "110px", render: (t) => <Link href={`/tasks/${t.task_id}`} title={t.task_id}>{taskShort(t.task_id)}</Link> },
-  { key: "name", label: "Name", width: "minmax(140px, 1.2fr)", render: (t) => <span title={t.name ?? ""}>{t.name ?? (t.type === "DRIVER_TASK" ? "(driver)" : "–")}{t.attempt > 0 && <span class="tag">attempt {t.attempt}</span>}</span> },
+  { key: "name", label: "Name", width: "minmax(140px, 1.2fr)", render: (t) => <span title={t.name ?? ""}><StuckBadge t={t} />{t.name ?? (t.type === "DRIVER_TASK" ? "(driver)" : "–")}{t.attempt > 0 && <span class="tag">attempt {t.attempt}</span>}</span> },
   { key: "state", label: "State", width: "150px", render: (t) => <Badge state={t.state} /> },
   { key: "job", label: "Job", width: "76px", render: (t) => <Link href={`/jobs/${t.job_id}`}>{t.job_id}</Link> },
   { key: "node", label: "Node", width: "100px", render: (t) => (t.node_id ? <Link href={`/nodes/${t.node_id}`}>{shortId(t.node_id)}</Link> : "–") },
@@ -31,9 +31,17 @@ const COLS: Col[] = [
 ];
 const GRID = COLS.map((c) => c.width).join(" ");
 
+/** "stuck" on a task the head flags (running far longer than its function usually takes, or
+ * pending for resources no node has); the head's one-line reason is the tooltip. */
+export function StuckBadge({ t }: { t: Task }) {
+  if (!t.stuck) return null;
+  return <span class="tag stuck" title={t.stuck.reason} data-testid="stuck-badge" data-kind={t.stuck.kind}>stuck</span>;
+}
+
 const keyOf = (t: { task_id: unknown; attempt: unknown }) => `${t.task_id}:${t.attempt}`;
 
-export function TaskTable(props: { filters: TaskFilters; sort?: string; height?: number; total?: number | null; testid?: string }) {
+/** `path`: the listing to page through, /tasks by default (/tasks/stuck: the stuck ones, longest first). */
+export function TaskTable(props: { filters: TaskFilters; sort?: string; height?: number; total?: number | null; testid?: string; path?: string }) {
   const [rows, setRows] = useState<Task[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [done, setDone] = useState(false);
@@ -45,13 +53,14 @@ export function TaskTable(props: { filters: TaskFilters; sort?: string; height?:
   const box = useRef<HTMLDivElement>(null);
   const maxHeight = props.height ?? 560;
   const height = done ? Math.min(maxHeight, Math.max(rows.length, 3) * ROW_H + 2) : maxHeight;
-  const resetKey = JSON.stringify([props.filters, props.sort ?? "", gen]);
+  const path = props.path ?? "/tasks";
+  const resetKey = JSON.stringify([path, props.filters, props.sort ?? "", gen]);
 
   const fetchPage = async (after: string | null, replace: boolean, key: string) => {
     if (loading.current && !replace) return;
     loading.current = true;
     try {
-      const page: Page<Task> = await list<Task>("/tasks", props.filters, { sort: props.sort, limit: PAGE, cursor: after });
+      const page: Page<Task> = await list<Task>(path, props.filters, { sort: props.sort, limit: PAGE, cursor: after });
       if (key !== resetRef.current) return;  // the filters changed meanwhile
       setRows((old) => (replace ? page.rows : [...old, ...page.rows]));
       setCursor(page.next_cursor);

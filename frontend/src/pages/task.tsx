@@ -47,6 +47,12 @@ export function TaskPage({ id }: { id: string }) {
         <Tabs tabs={attempts.map((a) => [String(a.attempt), `attempt ${a.attempt} · ${a.state.toLowerCase()}`])}
               value={String(t?.attempt ?? "")} onChange={(v) => setParams({ attempt: v })} />
       )}
+      {t?.stuck && (
+        <div class="banner stuck" data-testid="stuck-banner" data-kind={t.stuck.kind}>
+          Stuck: {t.stuck.reason}
+          {t.stuck.last_stack_dump_id && <> · <Link href={`/stacks/${t.stuck.last_stack_dump_id}`}>last stack</Link></>}
+        </div>
+      )}
       {t && (
         <>
           <div class="grid2">

@@ -31,6 +31,8 @@ export function TasksPage() {
     op: params.get("data_operator") ?? "",
   };
   const sort = params.get("sort") ?? "";
+  // Stuck: the head's stuck listing (longest stuck first), which filters by job only.
+  const stuck = params.get("stuck") === "1";
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", { job_id: f.job || undefined }, s), [f.job], ["tasks"],
     undefined, 1000);
   const apiFilters = { state: f.state, job_id: f.job, name: f.name, node_id: f.node, actor_id: f.actor, error_type: f.error,
@@ -69,9 +71,14 @@ export function TasksPage() {
           <TextFilter label="Actor" name="actor" value={f.actor} onCommit={(v) => setParams({ actor: v })} placeholder="actor id" />
           <TextFilter label="Error type" name="error" value={f.error} onCommit={(v) => setParams({ error: v })} placeholder="e.g. TASK_EXECUTION_EXCEPTION" />
           <Select label="Sort" name="sort" value={sort} onChange={(v) => setParams({ sort: v })} options={SORTS} />
-          {Object.values(f).some(Boolean) && <button class="link" onClick={() => setParams({ state: null, job: null, name: null, node: null, actor: null, error: null })}>clear filters</button>}
+          <label class="check" title="tasks running far longer than their function usually takes, or pending for resources no node has">
+            <input type="checkbox" name="stuck" data-testid="stuck-toggle" checked={stuck}
+                   onChange={(e) => setParams({ stuck: (e.target as HTMLInputElement).checked ? "1" : null })} /> Stuck</label>
+          {(Object.values(f).some(Boolean) || stuck) && <button class="link" onClick={() => setParams({ state: null, job: null, name: null, node: null, actor: null, error: null, stuck: null })}>clear filters</button>}
         </div>
-        <TaskTable filters={apiFilters} sort={sort || undefined} total={total} />
+        {stuck && <div class="muted small" data-testid="stuck-note">Stuck tasks, longest stuck first{f.job ? ` in job ${f.job}` : ""} (other filters and the sort do not apply).</div>}
+        {stuck ? <TaskTable path="/tasks/stuck" filters={{ job_id: f.job }} total={null} testid="task-table" />
+               : <TaskTable filters={apiFilters} sort={sort || undefined} total={total} />}
       </Card>
     </div>
   );
