@@ -373,7 +373,7 @@ class WsDelta(ApiModel):
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
                   "debug_sessions", "workers", "app_metrics", "train_runs", "datasets", "serve_apps",
-                  "serve_metrics"]
+                  "serve_metrics", "profiles"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
 

@@ -13,6 +13,7 @@ from rayscope.dashboard.api import (
     logs,
     metrics,
     nodes,
+    profiling,
     prometheus,
     runtime_state,
     serve,
@@ -25,6 +26,6 @@ from rayscope.dashboard.api import (
 def api_router() -> APIRouter:
     router = APIRouter()
     for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
-                   timeline, train, datasets, serve):
+                   timeline, train, datasets, serve, profiling):
         router.include_router(module.router)
     return router
