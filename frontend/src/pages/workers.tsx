@@ -1,5 +1,6 @@
 // Workers: every worker and driver Ray registered, alive or dead, with how it exited (GCS's worker table).
 import { MoreRows, usePagedList } from "../components/paging";
+import { ProfileActions } from "../components/profile-actions";
 import { Table } from "../components/table";
 import { Card, ErrorBox, Link, PageTitle, Select, TextFilter } from "../components/ui";
 import { bytes, pct, shortId, time } from "../format";
@@ -28,6 +29,7 @@ export function WorkerTable({ filters, testid = "workers-table" }: { filters: Re
         { key: "rss", label: "RSS", cls: "num", render: (w) => (w.rss ? bytes(w.rss) : "–") },
         { key: "start", label: "Started", render: (w) => time(w.start_time) },
         { key: "end", label: "Ended", render: (w) => time(w.end_time) },
+        { key: "prof", label: "", render: (w) => (w.is_alive && w.worker_id ? <ProfileActions compact target={{ worker_id: w.worker_id }} label={w.task_name ?? undefined} /> : null) },
       ]} />
       <MoreRows page={r.data} pageSize={PAGE} what="workers" onMore={r.more} />
     </>
