@@ -29,10 +29,11 @@ _SHELL_HEADERS = {
 }
 # The vendored speedscope viewer (frontend/build.mjs copies it into <ui>/speedscope/): framed by the
 # app's profile page only (same origin), and it reads the profile from a blob: URL the app made
-# with its token (a fetch of a blob: URL is a connect-src).
+# with its token (a fetch of a blob: URL is a connect-src). It compiles a WebAssembly module at start
+# (its JFR importer): 'wasm-unsafe-eval' allows that, and no JavaScript eval.
 SPEEDSCOPE = "/speedscope/"
 _SPEEDSCOPE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data: blob:; connect-src 'self' blob:; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

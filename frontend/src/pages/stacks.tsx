@@ -104,8 +104,11 @@ export function StackPage({ id }: { id: string }) {
   );
 }
 
+const TARGETS_SHOWN = 40;
+
 function Group({ g }: { g: StackSummary["groups"][number] }) {
   const [open, setOpen] = useState(false);
+  const [all, setAll] = useState(false);
   return (
     <div class="group" data-testid="stack-group">
       <div class="n" data-testid="group-count">{num(g.count)}<small>{g.count === 1 ? "worker" : "workers"}</small></div>
@@ -113,7 +116,10 @@ function Group({ g }: { g: StackSummary["groups"][number] }) {
         <div class="headline" data-testid="group-headline">{g.headline}</div>
         <button class="link" onClick={() => setOpen(!open)}>{open ? "hide" : "show"} the shared stack ({g.frames.length} frames)</button>
         {open && <ol class="frames">{g.frames.map((f, i) => <Frame key={i} f={f} showLocals={false} />)}</ol>}
-        <div class="targets">{g.targets.map((t) => <TargetLinks key={`${t.node_id}:${t.pid}`} t={t} />)}</div>
+        <div class="targets" data-testid="group-targets">
+          {(all ? g.targets : g.targets.slice(0, TARGETS_SHOWN)).map((t) => <TargetLinks key={`${t.node_id}:${t.pid}`} t={t} />)}
+          {!all && g.targets.length > TARGETS_SHOWN && <button class="link" onClick={() => setAll(true)}>and {num(g.targets.length - TARGETS_SHOWN)} more</button>}
+        </div>
       </div>
     </div>
   );
