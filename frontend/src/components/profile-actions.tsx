@@ -26,7 +26,9 @@ export function ProfileActions({ target, compact = false, label }: { target: Tar
         {busy ? "Stack…" : "Stack"}</button>
       <button class={cls} onClick={() => setDialog("cpu")} title="Sample the CPU for a few seconds (flame graph)">{compact ? "CPU" : "CPU profile"}</button>
       <button class={cls} onClick={() => setDialog("memory")} title="Record allocations for a few seconds (memray)">{compact ? "Memory" : "Memory profile"}</button>
-      {error && <span class="err-line small prof-error" title={error} data-testid="profile-action-error">{error}</span>}
+      {/* a row has no room for the line: a mark, the line on hover */}
+      {error && <span class="err-line small prof-error" title={error} data-testid="profile-action-error" data-error={error}>
+        {compact ? "⚠ failed" : error}</span>}
       {dialog && <ProfileDialog kind={dialog} target={target} label={label} onClose={() => setDialog(null)} />}
     </span>
   );

@@ -29,7 +29,8 @@ const COLS: Col[] = [
   { key: "actor", label: "Actor", width: "90px", render: (t) => (t.actor_id ? <Link href={`/actors/${t.actor_id}`}>{shortId(t.actor_id)}</Link> : "–") },
   { key: "start", label: "Started", width: "110px", render: (t) => <span title={time(t.start_time ?? t.creation_time)}>{shortTime(t.start_time ?? t.creation_time)}</span> },
   { key: "dur", label: "Duration", width: "90px", render: (t) => duration(t.duration) },
-  { key: "prof", label: "Look inside", width: "170px", render: (t) => (RUNNING_TASK_STATES.has(t.state)
+  // a driver "task" is no worker's: its process has the actions on the node page and the Workers page
+  { key: "prof", label: "Look inside", width: "210px", render: (t) => (RUNNING_TASK_STATES.has(t.state) && t.type !== "DRIVER_TASK"
       ? <ProfileActions compact target={{ task_id: t.task_id, attempt: t.attempt }} label={t.name ?? undefined} /> : null) },
   { key: "err", label: "Error", width: "minmax(160px, 2fr)", render: (t) => <span class="err-line" title={t.error_message ?? ""}>{t.error_type ? `${t.error_type}: ${firstLine(t.error_message)}` : ""}</span> },
 ];
