@@ -111,7 +111,8 @@ export function ProfilePage({ id }: { id: string }) {
             <ErrorBox error={dlError} />
             <KV rows={[
               ["Target", <TargetLinks t={p.target} />],
-              ["Status", running ? <span data-testid="profile-status">running · {duration(elapsed)} of {duration(p.duration_s)}</span>
+              ["Status", running ? <span data-testid="profile-status">running · {elapsed < p.duration_s
+                ? `${duration(elapsed)} of ${duration(p.duration_s)}` : `the ${duration(p.duration_s)} window is over: the node is preparing the result`}</span>
                 : <span data-testid="profile-status">{p.status}</span>],
               ["Kind", `${p.kind}${p.method ? ` (${p.method})` : ""}`],
               ["Requested", time(p.requested_at)], ["Finished", time(p.finished_at)],
