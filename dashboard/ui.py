@@ -27,6 +27,17 @@ _SHELL_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# The vendored speedscope viewer (frontend/build.mjs copies it into <ui>/speedscope/): framed by the
+# app's profile page only (same origin), and it reads the profile from a blob: URL the app made
+# with its token (a fetch of a blob: URL is a connect-src). It compiles a WebAssembly module at start
+# (its JFR importer): 'wasm-unsafe-eval' allows that, and no JavaScript eval.
+SPEEDSCOPE = "/speedscope/"
+_SPEEDSCOPE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data: blob:; connect-src 'self' blob:; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 _NOT_BUILT = """<!doctype html><title>Rayscope</title><body style="font:14px system-ui;margin:40px">
 <h1>Rayscope</h1><p>The web UI is not built in this install. Run <code>./run setup</code> in the repository
 (it builds <code>frontend/</code> with npm), or use the API under <code>/api/v1</code> and the
@@ -58,7 +69,18 @@ class UiMiddleware:
         self.app = app
         self.root = ui_dir()
 
+    def _speedscope(self, path: str) -> Response:
+        """A file of the vendored speedscope build; its index.html is not content-hashed, the rest is."""
+        name = path[len(SPEEDSCOPE):] or "index.html"
+        f = self.root / "speedscope" / name if self.root else None
+        if f is None or "/" in name or name.startswith(".") or not f.is_file():
+            return JSONResponse({"error": f"no speedscope file {name}"}, status_code=404)
+        cache = "no-cache" if name == "index.html" else "public, max-age=31536000, immutable"
+        return FileResponse(f, headers={**_SPEEDSCOPE_HEADERS, "Cache-Control": cache})
+
     def _response(self, path: str) -> Response:
+        if path.startswith(SPEEDSCOPE):
+            return self._speedscope(path)
         if path.startswith("/assets/"):
             name = path[len("/assets/"):]
             f = self.root / "assets" / name if self.root else None

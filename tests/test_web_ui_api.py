@@ -2,6 +2,8 @@
 two endpoints the UI added (/timeline, /logs/tail), against a real head fed through the real wire."""
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -53,6 +55,26 @@ def test_app_shell_is_public_but_the_api_is_not(head) -> None:
     assert httpx.post(head.http_url + "/").status_code == 401  # only reads of the shell are public
     r = head.get("/no/such/thing")
     assert r.status_code == 404 and r.json() == {"error": "no such endpoint"}
+
+
+def test_speedscope_is_served_from_the_heads_own_origin(head) -> None:
+    """The vendored flame-graph viewer (frontend/build.mjs copies npm speedscope's release build):
+    public like the shell, framable by the app only, and everything it loads is its own file."""
+    if ui_dir() is None:
+        pytest.fail("the web UI is not built: ./run setup builds frontend/dist")
+    r = httpx.get(head.http_url + "/speedscope/index.html")
+    assert r.status_code == 200 and "<title>speedscope</title>" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in csp and "connect-src 'self' blob:" in csp
+    assert "'unsafe-eval'" not in csp and "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+    assert loaded and all("/" not in x and ":" not in x for x in loaded), loaded  # its own files, nothing external
+    for name in loaded:
+        assert httpx.get(f"{head.http_url}/speedscope/{name}").status_code == 200, name
+    assert httpx.get(head.http_url + "/speedscope/").text == r.text
+    assert httpx.get(head.http_url + "/speedscope/nope.js").status_code == 404
+    assert httpx.get(head.http_url + "/speedscope/..%2Findex.html").status_code == 404
+    assert httpx.get(head.http_url + "/").headers["content-security-policy"].endswith("frame-ancestors 'none'")
 
 
 def test_timeline_groups_executions_into_worker_lanes(head) -> None:

@@ -1,4 +1,4 @@
-// The one HTTP client of the UI: bearer token from sessionStorage, one-line errors.
+// The one HTTP client of the UI: bearer token from sessionStorage (a header: never in a URL), one-line errors.
 import type { Page } from "./types";
 
 const TOKEN_KEY = "rayscope.token";
@@ -37,12 +37,11 @@ export function query(params: Params): string {
 let authListener: (() => void) | null = null;
 export const onAuthFailure = (fn: () => void): void => { authListener = fn; };
 
-export async function get<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
+/** One authorized request; a non-2xx answer becomes an ApiError with the head's one-line `error`. */
+export async function request(path: string, init: RequestInit = {}): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(API + path + query(params), {
-      headers: { Authorization: `Bearer ${getToken() ?? ""}` }, signal,
-    });
+    res = await fetch(API + path, { ...init, headers: { ...init.headers, Authorization: `Bearer ${getToken() ?? ""}` } });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
     throw new ApiError(0, "the head is unreachable");
@@ -53,7 +52,16 @@ export async function get<T>(path: string, params: Params = {}, signal?: AbortSi
     if (res.status === 401 && authListener) authListener();
     throw new ApiError(res.status, msg);
   }
-  return res.json() as Promise<T>;
+  return res;
+}
+
+export async function get<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
+  return (await request(path + query(params), { signal })).json() as Promise<T>;
+}
+
+export async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  const init = { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" }, signal };
+  return (await request(path, init)).json() as Promise<T>;
 }
 
 /** Filters as the listing API takes them: `filter=KEY=VALUE`, repeatable. */

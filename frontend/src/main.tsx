@@ -6,6 +6,7 @@ import { Layout } from "./components/layout";
 import { Login } from "./components/login";
 import { ErrorBox } from "./components/ui";
 import { connect } from "./live";
+import { setClusterLive } from "./profiling";
 import { match, useLocation } from "./router";
 import type { ClusterInfo } from "./types";
 import "./styles.css";
@@ -17,8 +18,10 @@ import { JobPage, JobsPage } from "./pages/jobs";
 import { LogsPage } from "./pages/logs";
 import { NodePage, NodesPage } from "./pages/nodes";
 import { ObjectsPage } from "./pages/objects";
+import { ProfilePage, ProfilesPage } from "./pages/profiles";
 import { ServeAppPage, ServeAppsPage } from "./pages/serve";
 import { OverviewPage } from "./pages/overview";
+import { StackPage, StacksPage } from "./pages/stacks";
 import { TaskPage } from "./pages/task";
 import { TasksPage } from "./pages/tasks";
 import { TimelinePage } from "./pages/timeline";
@@ -47,6 +50,10 @@ const ROUTES: Route[] = [
   ["/serve", () => <ServeAppsPage />],
   ["/serve/:name", (p) => <ServeAppPage name={p.name} />],
   ["/debugger", () => <DebuggerPage />],
+  ["/stacks", () => <StacksPage />],
+  ["/stacks/:id", (p) => <StackPage id={p.id} />],
+  ["/profiles", () => <ProfilesPage />],
+  ["/profiles/:id", (p) => <ProfilePage id={p.id} />],
   ["/train", () => <TrainPage />],
   ["/train/:id", (p) => <TrainRunPage id={p.id} />],
 ];
@@ -62,7 +69,7 @@ function App() {
   useEffect(() => {
     if (authed === false) return;
     get<ClusterInfo>("/cluster").then(
-      (i) => { setInfo(i); setAuthed(true); setError(null); connect(); },
+      (i) => { setClusterLive(i.live); setInfo(i); setAuthed(true); setError(null); connect(); },
       (e: Error) => { if (getToken()) setError(e.message); },
     );
   }, [authed]);

@@ -8,6 +8,7 @@ export const NAV: [string, string][] = [
   ["/", "Overview"], ["/nodes", "Nodes"], ["/jobs", "Jobs"], ["/tasks", "Tasks"], ["/timeline", "Timeline"],
   ["/actors", "Actors"], ["/workers", "Workers"], ["/objects", "Objects"], ["/logs", "Logs"], ["/app-metrics", "Metrics"],
   ["/datasets", "Datasets"], ["/serve", "Serve"], ["/train", "Train"], ["/debugger", "Debugger"],
+  ["/stacks", "Stacks"], ["/profiles", "Profiles"],
 ];
 
 function active(path: string, target: string): boolean {

@@ -7,6 +7,8 @@ import { get, list } from "../api";
 import { duration, firstLine, shortId, shortTime, taskShort, time } from "../format";
 import { useLive } from "../live";
 import type { Page, Task } from "../types";
+import { RUNNING_TASK_STATES } from "../profiling";
+import { ProfileActions } from "./profile-actions";
 import { Badge, ErrorBox, Link } from "./ui";
 
 const ROW_H = 30;
@@ -27,6 +29,9 @@ const COLS: Col[] = [
   { key: "actor", label: "Actor", width: "90px", render: (t) => (t.actor_id ? <Link href={`/actors/${t.actor_id}`}>{shortId(t.actor_id)}</Link> : "–") },
   { key: "start", label: "Started", width: "110px", render: (t) => <span title={time(t.start_time ?? t.creation_time)}>{shortTime(t.start_time ?? t.creation_time)}</span> },
   { key: "dur", label: "Duration", width: "90px", render: (t) => duration(t.duration) },
+  // a driver "task" is no worker's: its process has the actions on the node page and the Workers page
+  { key: "prof", label: "Look inside", width: "210px", render: (t) => (RUNNING_TASK_STATES.has(t.state) && t.type !== "DRIVER_TASK"
+      ? <ProfileActions compact target={{ task_id: t.task_id, attempt: t.attempt }} label={t.name ?? undefined} /> : null) },
   { key: "err", label: "Error", width: "minmax(160px, 2fr)", render: (t) => <span class="err-line" title={t.error_message ?? ""}>{t.error_type ? `${t.error_type}: ${firstLine(t.error_message)}` : ""}</span> },
 ];
 const GRID = COLS.map((c) => c.width).join(" ");

@@ -19,6 +19,7 @@ const STATE_CLASS: Record<string, string> = {
   RUNNING: "run", RUNNING_IN_RAY_GET: "run", RUNNING_IN_RAY_WAIT: "run",
   RESTARTING: "warn", PENDING_CREATION: "warn", DEPENDENCIES_UNREADY: "idle",
   SUBMITTED_TO_WORKER: "sub", NIL: "idle", paused: "warn", attached: "run",
+  running: "run", done: "ok", failed: "bad",  // profiles
   // Ray Serve
   HEALTHY: "ok", UNHEALTHY: "bad", DEPLOY_FAILED: "bad", DEPLOYING: "warn", UPDATING: "warn", UPSCALING: "warn",
   DOWNSCALING: "warn", STARTING: "warn", RECOVERING: "warn", STOPPING: "dead", DRAINING: "warn", DRAINED: "dead",

@@ -1,6 +1,7 @@
 // Actors: summary by class, filtered table, and the actor page (state, restarts, death cause, calls, logs).
 import { get } from "../api";
 import { LogLines } from "../components/log-view";
+import { ProfileActions } from "../components/profile-actions";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, Select, StateBar, StateCounts, Tabs, TextFilter } from "../components/ui";
 import { duration, num, resources, shortId, stripAnsi, time } from "../format";
@@ -53,7 +54,7 @@ export function ActorPage({ id }: { id: string }) {
       <PageTitle title={<>{a?.class_name ?? "Actor"} {a && <Badge state={a.state} />}</>} sub={<code>{id}</code>} />
       <ErrorBox error={r.error} />
       {a && (
-        <Card title="Details">
+        <Card title="Details" extra={a.state === "ALIVE" && <ProfileActions target={{ actor_id: a.actor_id }} label={a.class_name ?? undefined} />}>
           <KV rows={[
             ["Class", a.class_name], ["Name", a.name || "–"], ["Repr", a.repr_name || "–"], ["State", <Badge state={a.state} />],
             ["Job", <Link href={`/jobs/${a.job_id}`}>{a.job_id}</Link>],

@@ -5,6 +5,7 @@
 import type { ComponentChildren } from "preact";
 import { get } from "../api";
 import { LogLines } from "../components/log-view";
+import { ProfileActions } from "../components/profile-actions";
 import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { TaskTable } from "../components/task-table";
@@ -87,6 +88,7 @@ export function ActorTable({ filters }: { filters: Record<string, string | undef
         { key: "pid", label: "PID", render: (a) => a.pid ?? "–" },
         { key: "restarts", label: "Restarts", cls: "num", render: (a) => a.num_restarts },
         { key: "death", label: "Death cause", cls: "clip", render: (a) => <span title={a.death_cause ?? ""}>{a.death_cause ?? ""}</span> },
+        { key: "prof", label: "", render: (a) => (a.state === "ALIVE" ? <ProfileActions compact target={{ actor_id: a.actor_id }} label={a.class_name ?? undefined} /> : null) },
       ]} />
       <MoreRows page={actors.data} pageSize={PAGE} what="actors" onMore={actors.more} />
     </>

@@ -3,12 +3,13 @@ import { get } from "../api";
 import { TimeChart } from "../components/chart";
 import { DropsCard } from "../components/drops";
 import { MoreRows, usePagedList } from "../components/paging";
+import { ProfileActions } from "../components/profile-actions";
 import { Table } from "../components/table";
 import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle } from "../components/ui";
 import { ago, bytes, num, pct, resources, shortId, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { perNode, rate } from "../metrics";
-import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, Process } from "../types";
+import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, NodeProfilingCapabilities, Process } from "../types";
 import { useNodes, useNodeSeries } from "./overview";
 import { WorkerTable } from "./workers";
 
@@ -50,9 +51,35 @@ function useLatestIo() {
   }, [], ["metrics"], undefined, 3000);
 }
 
+/** What each node's agent can profile (GET /profiling/capabilities), re-read when nodes change. */
+function useProfilingCaps() {
+  return useLiveFetch(async (s) => new Map((await get<NodeProfilingCapabilities[]>("/profiling/capabilities", {}, s)).map((c) => [c.node_id, c])),
+    [], ["nodes"], undefined, 5000);
+}
+
+/** A node's profiling in a few words: the ptrace mode (py-spy works) or the fallback, with the remedy
+ * and the missing tools (memray, gdb) on hover. */
+function ProfilingCell({ c }: { c: NodeProfilingCapabilities | undefined }) {
+  if (!c) return <span class="muted">–</span>;
+  if (!c.connected) return <span class="muted" title="the node's agent holds no profiling link to the head">no link</span>;
+  const missing = [!c.py_spy && "py-spy", !c.memray && "memray", !c.gdb && "gdb"].filter(Boolean) as string[];
+  const tip = [c.py_spy ? `py-spy ${c.py_spy_version ?? ""} (${c.py_spy})` : "py-spy missing",
+    `ptrace: ${c.ptrace ?? "unknown"}`, c.remedy && `fix: ${c.remedy}`, ...c.notes].filter(Boolean).join("\n");
+  const limited = !c.py_spy || c.ptrace === "denied";
+  return (
+    <span title={tip} data-testid="profiling-cell" data-node-id={c.node_id}>
+      {limited ? <span class="bad-text">{c.fallback_signal ? "stacks via fallback" : "no stacks"}</span>
+        : <span class="ok-text">ptrace: {c.ptrace}</span>}
+      {missing.length > 0 && <span class="tag" style={{ color: "var(--warn)" }}>no {missing.join(", ")}</span>}
+      {c.remedy && <span class="muted small"> ⚠</span>}
+    </span>
+  );
+}
+
 export function NodesPage() {
   const nodes = useNodes();
   const io = useLatestIo();
+  const caps = useProfilingCaps();
   const rows = nodes.data?.rows ?? [];
   return (
     <div data-testid="page-nodes">
@@ -78,6 +105,7 @@ export function NodesPage() {
           { key: "net", label: "Network ↓/↑", render: (n) => { const x = io.data?.get(n.node_id); return x ? `${bytes(x.rx)}/s · ${bytes(x.tx)}/s` : "–"; } },
           { key: "res", label: "Logical resources", cls: "clip", render: (n) => <span title={resources(n.resources_total)}>{resources(n.resources_total)}</span> },
           { key: "agent", label: "Agent", render: (n) => <AgentLink n={n} /> },
+          { key: "prof", label: "Profiling", render: (n) => <ProfilingCell c={caps.data?.get(n.node_id)} /> },
         ]} />
       </Card>
       <DropsCard />
@@ -100,6 +128,9 @@ export function ProcessTable({ nodeId }: { nodeId: string }) {
       { key: "rss", label: "RSS", cls: "num", render: (p) => bytes(p.rss) },
       { key: "uss", label: "USS", cls: "num", render: (p) => bytes(p.uss) },
       { key: "gpu", label: "GPU mem", cls: "num", render: (p) => (p.gpu_memory_used ? bytes(p.gpu_memory_used) : "–") },
+      // the raylet is C++: no Python stack to show
+      { key: "prof", label: "", render: (p) => (p.role === "raylet" ? null
+          : <ProfileActions compact target={{ pid: p.pid, node_id: p.node_id }} label={p.task_name ?? p.title ?? `pid ${p.pid}`} />) },
     ]} />
     <MoreRows page={procs.data} pageSize={PROCESS_PAGE} what="processes (busiest first)" onMore={procs.more} />
     </>

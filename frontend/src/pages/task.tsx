@@ -1,10 +1,12 @@
 // Task page: every attempt, its state timeline, where it ran, the error, its logs, parent and children.
 import { get } from "../api";
 import { LogLines } from "../components/log-view";
+import { ProfileActions } from "../components/profile-actions";
 import { TaskTable } from "../components/task-table";
 import { Badge, Card, ErrorBox, KV, Link, PageTitle, Tabs, stateClass } from "../components/ui";
 import { duration, resources, shortId, stripAnsi, time } from "../format";
 import { useLiveFetch } from "../hooks";
+import { RUNNING_TASK_STATES } from "../profiling";
 import { setParams, useLocation } from "../router";
 import type { Task } from "../types";
 
@@ -56,7 +58,8 @@ export function TaskPage({ id }: { id: string }) {
       {t && (
         <>
           <div class="grid2">
-            <Card title="Details">
+            <Card title="Details" extra={RUNNING_TASK_STATES.has(t.state) && (
+              <ProfileActions target={{ task_id: t.task_id, attempt: t.attempt }} label={t.name ?? undefined} />)}>
               <KV rows={[
                 ["Function", t.name], ["Type", t.type], ["State", <Badge state={t.state} />],
                 ["Job", <Link href={`/jobs/${t.job_id}`}>{t.job_id}</Link>],

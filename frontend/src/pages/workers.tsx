@@ -1,5 +1,6 @@
 // Workers: every worker and driver Ray registered, alive or dead, with how it exited (GCS's worker table).
 import { MoreRows, usePagedList } from "../components/paging";
+import { ProfileActions } from "../components/profile-actions";
 import { Table } from "../components/table";
 import { Card, ErrorBox, Link, PageTitle, Select, TextFilter } from "../components/ui";
 import { bytes, pct, shortId, time } from "../format";
@@ -17,6 +18,7 @@ export function WorkerTable({ filters, testid = "workers-table" }: { filters: Re
              empty="No workers recorded." rowClass={(w) => (w.is_alive ? "" : "dead-row")} cols={[
         { key: "id", label: "Worker", render: (w) => <code title={w.worker_id ?? ""}>{shortId(w.worker_id, 12)}</code> },
         { key: "alive", label: "State", render: (w) => (w.is_alive ? <span class="ok-text">alive</span> : <span class="muted">dead</span>) },
+        { key: "prof", label: "Look inside", render: (w) => (w.is_alive && w.worker_id ? <ProfileActions compact target={{ worker_id: w.worker_id }} label={w.task_name ?? undefined} /> : null) },
         { key: "type", label: "Type", render: (w) => <span class="tag">{w.worker_type}</span> },
         { key: "pid", label: "PID", render: (w) => w.pid },
         { key: "exit", label: "Exit type", render: (w) => (w.exit_type ? <span class={w.exit_type.startsWith("INTENDED") ? "" : "bad-text"}>{w.exit_type}</span> : "–") },
