@@ -571,6 +571,141 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/profiling/stacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Stacks */
+        get: operations["list_stacks_api_v1_profiling_stacks_get"];
+        put?: never;
+        /**
+         * Take Stack
+         * @description Every thread of the target's process now, innermost frame first (py-spy; without ptrace rights,
+         *     the worker's faulthandler fallback, with `warning` saying why and what to change).
+         */
+        post: operations["take_stack_api_v1_profiling_stacks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiling/stacks/{dump_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Stack */
+        get: operations["get_stack_api_v1_profiling_stacks__dump_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiling/stack-summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stack Summary
+         * @description Dump every busy worker of a job (or of the cluster) at once, grouped by identical stacks.
+         */
+        post: operations["stack_summary_api_v1_profiling_stack_summary_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiling/profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Profiles */
+        get: operations["list_profiles_api_v1_profiling_profiles_get"];
+        put?: never;
+        /**
+         * Start Profile
+         * @description Starts a CPU (py-spy) or memory (memray) profile; answers at once with status `running`. The
+         *     WebSocket's `profiles` delta (or GET /profiling/profiles/{id}) says when it is done.
+         */
+        post: operations["start_profile_api_v1_profiling_profiles_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiling/profiles/{profile_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Profile */
+        get: operations["get_profile_api_v1_profiling_profiles__profile_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiling/profiles/{profile_id}/speedscope.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Speedscope */
+        get: operations["get_speedscope_api_v1_profiling_profiles__profile_id__speedscope_json_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiling/capabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Capabilities
+         * @description Per node: which tools its agent found and how far ptrace reaches (with the one-line remedy).
+         */
+        get: operations["capabilities_api_v1_profiling_capabilities_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/debug/sessions": {
         parameters: {
             query?: never;
@@ -723,6 +858,22 @@ export interface components {
             states: {
                 [key: string]: number;
             };
+        };
+        /** Allocation */
+        Allocation: {
+            /** Function */
+            function: string;
+            /** File */
+            file: string;
+            /** Line */
+            line: number;
+            /**
+             * Size
+             * @description bytes allocated at this line over the window
+             */
+            size: number;
+            /** Count */
+            count: number;
         };
         /**
          * AppMetric
@@ -1428,6 +1579,40 @@ export interface components {
             /** Points */
             points: components["schemas"]["NodeMetricPoint"][];
         };
+        /** NodeProfilingCapabilities */
+        NodeProfilingCapabilities: {
+            /** Node Id */
+            node_id: string;
+            /** Node Ip */
+            node_ip: string | null;
+            /**
+             * Connected
+             * @description the node's agent holds its profiling link to the head
+             */
+            connected: boolean;
+            /** Py Spy */
+            py_spy: string | null;
+            /** Py Spy Version */
+            py_spy_version: string | null;
+            /** Memray */
+            memray: string | null;
+            /** Gdb */
+            gdb: string | null;
+            /**
+             * Ptrace
+             * @description root | cap_sys_ptrace | yama_0 | same_uid | denied
+             */
+            ptrace: string | null;
+            /** Remedy */
+            remedy: string | null;
+            /**
+             * Fallback Signal
+             * @default false
+             */
+            fallback_signal: boolean;
+            /** Notes */
+            notes: string[];
+        };
         /** ObjectRef */
         ObjectRef: {
             /** Object Id */
@@ -1545,10 +1730,24 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** Page[Profile] */
+        Page_Profile_: {
+            /** Rows */
+            rows: components["schemas"]["Profile"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** Page[ServeApplication] */
         Page_ServeApplication_: {
             /** Rows */
             rows: components["schemas"]["ServeApplication"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** Page[StackDumpRow] */
+        Page_StackDumpRow_: {
+            /** Rows */
+            rows: components["schemas"]["StackDumpRow"][];
             /** Next Cursor */
             next_cursor: string | null;
         };
@@ -1620,6 +1819,143 @@ export interface components {
             sampled_at: number;
         };
         /**
+         * Profile
+         * @description A CPU or memory profile (GET /profiling/profiles/{id}/speedscope.json for the document).
+         */
+        Profile: {
+            /** Profile Id */
+            profile_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "cpu" | "memory";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "done" | "failed";
+            target: components["schemas"]["ResolvedTarget"];
+            /** Method */
+            method: ("py-spy" | "memray") | null;
+            /** Requested At */
+            requested_at: number;
+            /** Duration S */
+            duration_s: number;
+            /** Rate Hz */
+            rate_hz: number | null;
+            /** Finished At */
+            finished_at: number | null;
+            /** Samples */
+            samples: number | null;
+            /**
+             * Total Bytes
+             * @description memory: bytes allocated over the window
+             */
+            total_bytes: number | null;
+            /** Error */
+            error: string | null;
+            /** Warning */
+            warning: string | null;
+            /**
+             * Size Bytes
+             * @description the speedscope document's size
+             */
+            size_bytes: number | null;
+        };
+        /** ProfileDetail */
+        ProfileDetail: {
+            /** Profile Id */
+            profile_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "cpu" | "memory";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "done" | "failed";
+            target: components["schemas"]["ResolvedTarget"];
+            /** Method */
+            method: ("py-spy" | "memray") | null;
+            /** Requested At */
+            requested_at: number;
+            /** Duration S */
+            duration_s: number;
+            /** Rate Hz */
+            rate_hz: number | null;
+            /** Finished At */
+            finished_at: number | null;
+            /** Samples */
+            samples: number | null;
+            /**
+             * Total Bytes
+             * @description memory: bytes allocated over the window
+             */
+            total_bytes: number | null;
+            /** Error */
+            error: string | null;
+            /** Warning */
+            warning: string | null;
+            /**
+             * Size Bytes
+             * @description the speedscope document's size
+             */
+            size_bytes: number | null;
+            /** Top Functions */
+            top_functions: components["schemas"]["TopFunction"][];
+            /** Top Allocations */
+            top_allocations: components["schemas"]["Allocation"][];
+        };
+        /** ProfileRequest */
+        ProfileRequest: {
+            /** Task Id */
+            task_id?: string | null;
+            /** Attempt */
+            attempt?: number | null;
+            /** Actor Id */
+            actor_id?: string | null;
+            /** Worker Id */
+            worker_id?: string | null;
+            /** Pid */
+            pid?: number | null;
+            /**
+             * Node Id
+             * @description with pid: the node (id or unique id prefix, or the node's IP)
+             */
+            node_id?: string | null;
+            /**
+             * Kind
+             * @default cpu
+             * @enum {string}
+             */
+            kind: "cpu" | "memory";
+            /**
+             * Duration S
+             * @description cpu default 5, memory 10; max 60
+             */
+            duration_s?: number | null;
+            /**
+             * Rate Hz
+             * @description cpu: samples per second
+             * @default 100
+             */
+            rate_hz: number;
+            /**
+             * Idle
+             * @description cpu: keep idle frames, so a blocked worker is not an empty graph
+             * @default true
+             */
+            idle: boolean;
+            /**
+             * Native
+             * @default false
+             */
+            native: boolean;
+        };
+        /**
          * PromSeries
          * @description One series of a range query answered by the configured Prometheus (GET /metrics/prometheus/query_range).
          */
@@ -1645,6 +1981,33 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+        };
+        /**
+         * ResolvedTarget
+         * @description The process a request resolved to, with what the head knows about it.
+         */
+        ResolvedTarget: {
+            /** Node Id */
+            node_id: string;
+            /** Node Ip */
+            node_ip: string | null;
+            /** Pid */
+            pid: number;
+            /** Worker Id */
+            worker_id: string | null;
+            /** Job Id */
+            job_id: string | null;
+            /** Task Id */
+            task_id: string | null;
+            /** Attempt */
+            attempt: number | null;
+            /** Actor Id */
+            actor_id: string | null;
+            /**
+             * Name
+             * @description the task's function or the actor's class, else the process title
+             */
+            name: string | null;
         };
         /** ServeApplication */
         ServeApplication: {
@@ -1919,12 +2282,185 @@ export interface components {
             /** P99 Ms */
             p99_ms: number | null;
         };
+        /**
+         * StackDump
+         * @description Every thread of one process at one instant.
+         */
+        StackDump: {
+            /** Dump Id */
+            dump_id: string;
+            target: components["schemas"]["ResolvedTarget"];
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "py-spy" | "faulthandler";
+            /** Taken At */
+            taken_at: number;
+            /**
+             * Took Ms
+             * @description time the tool took on the node
+             */
+            took_ms: number;
+            /**
+             * Round Trip Ms
+             * @description time from the head's request to the node's answer
+             */
+            round_trip_ms: number;
+            /**
+             * Warning
+             * @description why the fallback was used: one line with the remedy
+             */
+            warning: string | null;
+            /** Threads */
+            threads: components["schemas"]["ThreadStack"][];
+        };
+        /**
+         * StackDumpRow
+         * @description One stored dump, for listings (its threads via GET /profiling/stacks/{dump_id}).
+         */
+        StackDumpRow: {
+            /** Dump Id */
+            dump_id: string;
+            target: components["schemas"]["ResolvedTarget"];
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "py-spy" | "faulthandler";
+            /** Taken At */
+            taken_at: number;
+            /**
+             * Headline
+             * @description where the task's thread is, e.g. 'ray.get at retriever.py:88'
+             */
+            headline: string | null;
+        };
+        /** StackFrame */
+        StackFrame: {
+            /** Function */
+            function: string;
+            /** File */
+            file: string;
+            /**
+             * Short File
+             * @description the file's last two path parts, for display
+             */
+            short_file: string;
+            /** Line */
+            line: number;
+            /** Module */
+            module: string | null;
+            /**
+             * Native
+             * @default false
+             */
+            native: boolean;
+            /**
+             * Locals
+             * @description repr of each argument and local (with locals only)
+             */
+            locals: {
+                [key: string]: string;
+            } | null;
+        };
+        /**
+         * StackGroup
+         * @description Workers whose task thread has the identical stack.
+         */
+        StackGroup: {
+            /** Count */
+            count: number;
+            /**
+             * Headline
+             * @description e.g. 'ray.get at retriever.py:88'
+             */
+            headline: string;
+            /**
+             * Frames
+             * @description the shared stack, innermost first
+             */
+            frames: components["schemas"]["StackFrame"][];
+            /** Targets */
+            targets: components["schemas"]["ResolvedTarget"][];
+        };
+        /** StackRequest */
+        StackRequest: {
+            /** Task Id */
+            task_id?: string | null;
+            /** Attempt */
+            attempt?: number | null;
+            /** Actor Id */
+            actor_id?: string | null;
+            /** Worker Id */
+            worker_id?: string | null;
+            /** Pid */
+            pid?: number | null;
+            /**
+             * Node Id
+             * @description with pid: the node (id or unique id prefix, or the node's IP)
+             */
+            node_id?: string | null;
+            /**
+             * Locals
+             * @default false
+             */
+            locals: boolean;
+            /**
+             * Native
+             * @default false
+             */
+            native: boolean;
+        };
+        /** StackSummary */
+        StackSummary: {
+            /** Job Id */
+            job_id: string | null;
+            /** Taken At */
+            taken_at: number;
+            /** Took Ms */
+            took_ms: number;
+            /**
+             * Workers
+             * @description processes asked
+             */
+            workers: number;
+            /** Dumped */
+            dumped: number;
+            /**
+             * Groups
+             * @description largest group first
+             */
+            groups: components["schemas"]["StackGroup"][];
+            /** Failures */
+            failures: components["schemas"]["SummaryFailure"][];
+        };
         /** StateCount */
         StateCount: {
             /** State */
             state: string;
             /** Count */
             count: number;
+        };
+        /** SummaryFailure */
+        SummaryFailure: {
+            target: components["schemas"]["ResolvedTarget"];
+            /** Error */
+            error: string;
+        };
+        /** SummaryRequest */
+        SummaryRequest: {
+            /**
+             * Job Id
+             * @description only this job's workers; the whole cluster when absent
+             */
+            job_id?: string | null;
+            /**
+             * Include Idle
+             * @description also workers with no running task or live actor
+             * @default false
+             */
+            include_idle: boolean;
         };
         /** Task */
         Task: {
@@ -2008,6 +2544,30 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** ThreadStack */
+        ThreadStack: {
+            /** Thread Id */
+            thread_id: number;
+            /** Name */
+            name: string | null;
+            /** Os Thread Id */
+            os_thread_id: number | null;
+            /**
+             * Active
+             * @description running rather than idle/blocked (py-spy's heuristic; the fallback says true)
+             */
+            active: boolean;
+            /**
+             * Owns Gil
+             * @default false
+             */
+            owns_gil: boolean;
+            /**
+             * Frames
+             * @description innermost first
+             */
+            frames: components["schemas"]["StackFrame"][];
+        };
         /**
          * Timeline
          * @description The task stream of GET /timeline: the latest `limit` executions, oldest first.
@@ -2060,6 +2620,28 @@ export interface components {
             worker_id: string | null;
             /** Pid */
             pid: number | null;
+        };
+        /**
+         * TopFunction
+         * @description A function's share of a CPU profile's samples.
+         */
+        TopFunction: {
+            /** Function */
+            function: string;
+            /** File */
+            file: string;
+            /** Line */
+            line: number;
+            /**
+             * Self Share
+             * @description fraction of samples with this frame innermost
+             */
+            self_share: number;
+            /**
+             * Total Share
+             * @description fraction of samples with this frame anywhere on the stack
+             */
+            total_share: number;
         };
         /**
          * TrainRun
@@ -2315,7 +2897,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets" | "serve_apps" | "serve_metrics";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets" | "serve_apps" | "serve_metrics" | "profiles";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -2333,6 +2915,7 @@ export interface components {
 export type Actor = components['schemas']['Actor'];
 export type ActorSummary = components['schemas']['ActorSummary'];
 export type ActorSummaryRow = components['schemas']['ActorSummaryRow'];
+export type Allocation = components['schemas']['Allocation'];
 export type AppMetric = components['schemas']['AppMetric'];
 export type AppMetricGroup = components['schemas']['AppMetricGroup'];
 export type AppMetricPoint = components['schemas']['AppMetricPoint'];
@@ -2356,6 +2939,7 @@ export type LogSearchHit = components['schemas']['LogSearchHit'];
 export type Node = components['schemas']['Node'];
 export type NodeMetricPoint = components['schemas']['NodeMetricPoint'];
 export type NodeMetricSeries = components['schemas']['NodeMetricSeries'];
+export type NodeProfilingCapabilities = components['schemas']['NodeProfilingCapabilities'];
 export type ObjectRef = components['schemas']['ObjectRef'];
 export type ObjectStoreStats = components['schemas']['ObjectStoreStats'];
 export type PageActor = components['schemas']['Page_Actor_'];
@@ -2368,26 +2952,42 @@ export type PageLogSearchHit = components['schemas']['Page_LogSearchHit_'];
 export type PageNode = components['schemas']['Page_Node_'];
 export type PageObjectRef = components['schemas']['Page_ObjectRef_'];
 export type PageProcess = components['schemas']['Page_Process_'];
+export type PageProfile = components['schemas']['Page_Profile_'];
 export type PageServeApplication = components['schemas']['Page_ServeApplication_'];
+export type PageStackDumpRow = components['schemas']['Page_StackDumpRow_'];
 export type PageTask = components['schemas']['Page_Task_'];
 export type PageTrainRun = components['schemas']['Page_TrainRun_'];
 export type PageWorker = components['schemas']['Page_Worker_'];
 export type Process = components['schemas']['Process'];
+export type Profile = components['schemas']['Profile'];
+export type ProfileDetail = components['schemas']['ProfileDetail'];
+export type ProfileRequest = components['schemas']['ProfileRequest'];
 export type PromSeries = components['schemas']['PromSeries'];
 export type PromTargetGroup = components['schemas']['PromTargetGroup'];
+export type ResolvedTarget = components['schemas']['ResolvedTarget'];
 export type ServeApplication = components['schemas']['ServeApplication'];
 export type ServeApplicationDetail = components['schemas']['ServeApplicationDetail'];
 export type ServeDeployment = components['schemas']['ServeDeployment'];
 export type ServeEvent = components['schemas']['ServeEvent'];
 export type ServeReplica = components['schemas']['ServeReplica'];
 export type ServeRequestFigures = components['schemas']['ServeRequestFigures'];
+export type StackDump = components['schemas']['StackDump'];
+export type StackDumpRow = components['schemas']['StackDumpRow'];
+export type StackFrame = components['schemas']['StackFrame'];
+export type StackGroup = components['schemas']['StackGroup'];
+export type StackRequest = components['schemas']['StackRequest'];
+export type StackSummary = components['schemas']['StackSummary'];
 export type StateCount = components['schemas']['StateCount'];
+export type SummaryFailure = components['schemas']['SummaryFailure'];
+export type SummaryRequest = components['schemas']['SummaryRequest'];
 export type Task = components['schemas']['Task'];
 export type TaskSummary = components['schemas']['TaskSummary'];
 export type TaskSummaryRow = components['schemas']['TaskSummaryRow'];
+export type ThreadStack = components['schemas']['ThreadStack'];
 export type Timeline = components['schemas']['Timeline'];
 export type TimelineBar = components['schemas']['TimelineBar'];
 export type TimelineLane = components['schemas']['TimelineLane'];
+export type TopFunction = components['schemas']['TopFunction'];
 export type TrainRun = components['schemas']['TrainRun'];
 export type TrainRunAttempt = components['schemas']['TrainRunAttempt'];
 export type TrainRunDetail = components['schemas']['TrainRunDetail'];
@@ -4036,6 +4636,475 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServeApplicationDetail"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_stacks_api_v1_profiling_stacks_get: {
+        parameters: {
+            query?: {
+                task_id?: string | null;
+                actor_id?: string | null;
+                node_id?: string | null;
+                pid?: number | null;
+                /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
+                filter?: string[];
+                /** @description FIELD or -FIELD */
+                sort?: string | null;
+                /** @description rows per page, 1..10000 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_StackDumpRow_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    take_stack_api_v1_profiling_stacks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StackRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StackDump"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_stack_api_v1_profiling_stacks__dump_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dump_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StackDump"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stack_summary_api_v1_profiling_stack_summary_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SummaryRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StackSummary"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_profiles_api_v1_profiling_profiles_get: {
+        parameters: {
+            query?: {
+                task_id?: string | null;
+                actor_id?: string | null;
+                kind?: ("cpu" | "memory") | null;
+                /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
+                filter?: string[];
+                /** @description FIELD or -FIELD */
+                sort?: string | null;
+                /** @description rows per page, 1..10000 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Profile_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_profile_api_v1_profiling_profiles_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Profile"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_profile_api_v1_profiling_profiles__profile_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileDetail"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_speedscope_api_v1_profiling_profiles__profile_id__speedscope_json_get: {
+        parameters: {
+            query?: {
+                /** @description as an attachment */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the speedscope document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    capabilities_api_v1_profiling_capabilities_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeProfilingCapabilities"][];
                 };
             };
             /** @description Bad Request */
