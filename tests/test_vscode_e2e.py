@@ -337,8 +337,8 @@ def open_browser_with_token(pw, url: str, head_url: str, token: str) -> tuple[Br
     expect(page.locator('.activitybar [aria-label^="Ray"]').first).to_be_visible()
     show_ray_view(page)
     cluster_row = page.locator(".monaco-list-row", has_text=head_url.split("://", 1)[1]).first
-    expect(cluster_row).to_contain_text(re.compile("live|paused|needs a token"))
-    if "needs a token" in cluster_row.inner_text():
+    expect(cluster_row).to_contain_text(re.compile("live|paused|token rejected"))  # "token rejected": none yet too
+    if "token rejected" in cluster_row.inner_text():
         run_command(page, "Rayscope: Set Token")
         box = page.locator(".quick-input-widget input[type=password]")
         expect(box).to_be_visible()
