@@ -3,14 +3,16 @@
 The built `.vsix` is installed with `code-server --install-extension`; Playwright drives the browser
 like a user: set the token (command palette → password box), see the paused task in the Ray view and
 the status bar, press the inline Attach button, land on the breakpoint line in the editor with the
-task's locals in the Variables view, press Continue, and the Ray task returns its result.
-Screenshots go to artifacts/vscode-e2e/.
+task's locals in the Variables view, press Continue, and the Ray task returns its result. A second test
+(same code-server) runs "Show Stacks of Job" and "Show Stack" on a job whose tasks sleep on a known
+line and follows a frame's link to that line. Screenshots go to artifacts/vscode-e2e/.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,9 +23,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from polling import read_line, wait_for
+from polling import read_line, wait_for, wait_or_kill
 from rayscope.runtime.local_cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,14 +33,15 @@ EXT = ROOT / "vscode-extension"
 VSIX = EXT / "dist" / "rayscope.vsix"
 CODE_SERVER = EXT / ".e2e" / "code-server" / "node_modules" / ".bin" / "code-server"
 WORKLOAD = Path(__file__).parent / "workloads" / "vscode_job.py"
+STACKS_WORKLOAD = Path(__file__).parent / "workloads" / "vscode_stacks_job.py"
 ARTIFACTS = ROOT / "artifacts" / "vscode-e2e"
 CHROMIUM = "/usr/bin/chromium"
 UI_WAIT_MS = 90_000
 expect.set_options(timeout=UI_WAIT_MS)  # a loaded 2-core machine renders slowly
 
 
-def line_of(marker: str) -> int:
-    return next(i for i, text in enumerate(WORKLOAD.read_text().splitlines(), 1) if f"# {marker}" in text)
+def line_of(marker: str, workload: Path = WORKLOAD) -> int:
+    return next(i for i, text in enumerate(workload.read_text().splitlines(), 1) if f"# {marker}" in text)
 
 
 def free_port() -> int:
@@ -63,7 +66,8 @@ def running_code_server(tmp_path: Path, head_url: str) -> Iterator[tuple[str, Pa
         assert need.exists(), f"{need} is missing: {how}"
     user, exts, ws = tmp_path / "user", tmp_path / "exts", tmp_path / "workspace"
     ws.mkdir()
-    shutil.copy(WORKLOAD, ws / WORKLOAD.name)
+    for workload in (WORKLOAD, STACKS_WORKLOAD):
+        shutil.copy(workload, ws / workload.name)
     (user / "User").mkdir(parents=True)
     (user / "User" / "settings.json").write_text(json.dumps({
         "rayscope.clusters": [head_url],
@@ -105,9 +109,10 @@ def running_code_server(tmp_path: Path, head_url: str) -> Iterator[tuple[str, Pa
         log.close()
 
 
-@pytest.fixture
-def code_server(tmp_path: Path, rayscope_cluster: LocalCluster) -> Iterator[tuple[str, Path]]:
-    with running_code_server(tmp_path, rayscope_cluster.http_url) as running:
+@pytest.fixture(scope="module")
+def code_server(tmp_path_factory: pytest.TempPathFactory, rayscope_cluster: LocalCluster) -> Iterator[tuple[str, Path]]:
+    """One code-server for the module's tests (each test opens its own browser)."""
+    with running_code_server(tmp_path_factory.mktemp("code-server"), rayscope_cluster.http_url) as running:
         yield running
 
 
@@ -301,3 +306,100 @@ def several_sessions_resume_all_and_detach(page: Page, job: subprocess.Popen) ->
     expect(page.locator(".monaco-list-row", has_text="scale_reading")).to_have_count(0)
     expect(page.locator(".statusbar-item", has_text="Ray: 0 paused")).to_be_visible()
     shot(page, "6-all-finished")
+
+
+@pytest.fixture
+def sleeping_job(code_server: tuple[str, Path], rayscope_cluster: LocalCluster) -> Iterator[str]:
+    """Two tasks sleeping on the SLEEP line of the workspace's copy of the stacks workload; its job id."""
+    _, ws = code_server
+    proc = subprocess.Popen(
+        [sys.executable, str(ws / STACKS_WORKLOAD.name), rayscope_cluster.gcs_address, rayscope_cluster.worker_node_id, "2"],
+        cwd=ws, env=rayscope_cluster.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        first = read_line(proc.stdout, 120, "the stacks job's JOB line").split()
+        assert first[:1] == ["JOB"], first
+        yield first[1]
+    finally:
+        proc.stdin.close()  # the driver exits, and its sleeping tasks with it
+        wait_or_kill(proc, 60)
+
+
+def open_browser_with_token(pw, url: str, head_url: str, token: str) -> tuple[Browser, Page]:
+    """A browser on the editor with the head live in the Ray view: the token is set when the view asks
+    for one (the same code-server may hold it already from an earlier test)."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.set_default_timeout(UI_WAIT_MS)
+    page.goto(url)
+    expect(page.locator(".monaco-workbench")).to_be_visible()
+    expect(page.locator('.activitybar [aria-label^="Ray"]').first).to_be_visible()
+    show_ray_view(page)
+    cluster_row = page.locator(".monaco-list-row", has_text=head_url.split("://", 1)[1]).first
+    expect(cluster_row).to_contain_text(re.compile("live|paused|token rejected"))  # "token rejected": none yet too
+    if "token rejected" in cluster_row.inner_text():
+        run_command(page, "Rayscope: Set Token")
+        box = page.locator(".quick-input-widget input[type=password]")
+        expect(box).to_be_visible()
+        box.fill(token)
+        box.press("Enter")
+    expect(cluster_row).to_contain_text(re.compile("live|paused"))
+    return browser, page
+
+
+@pytest.mark.timeout(360)
+def test_stacks_of_a_job_and_of_a_task_name_the_sleeping_line_and_link_to_it(
+    code_server: tuple[str, Path], sleeping_job: str, rayscope_cluster: LocalCluster,
+) -> None:
+    url, ws = code_server
+    sleep_line = line_of("SLEEP", STACKS_WORKLOAD)
+    frame = f"doze ({ws / STACKS_WORKLOAD.name}:{sleep_line})"
+    with sync_playwright() as pw:
+        browser, page = open_browser_with_token(pw, url, rayscope_cluster.http_url, rayscope_cluster.token)
+        try:
+            job_row = page.locator(".monaco-list-row", has_text=f"job {sleeping_job}").first
+            expect(job_row).to_be_visible()
+            text = page.locator(".editor-group-container .monaco-editor .view-lines").first
+            # The head may not have seen both tasks start yet (task events arrive in batches): a user
+            # who reads "no worker ... running" runs the command again, which replaces the document.
+            for _ in range(10):
+                job_row.hover()
+                job_row.locator('.action-label[aria-label="Show Stacks of Job"]').click()
+                expect(page.locator(".tab.active")).to_contain_text(f"stacks of job {sleeping_job}.txt")
+                # The editor draws spaces as no-break spaces: the pattern says \s.
+                expect(text).to_contain_text(re.compile(r"workers?\sin|no\sworker\sof\sthis\sjob"))
+                if "2 workers in" in text.inner_text().replace("\xa0", " "):
+                    break
+                page.wait_for_timeout(1000)
+            expect(text).to_contain_text("2 workers in")
+            expect(text).to_contain_text(frame)
+            shot(page, "7-stacks-of-job")
+
+            # The frame's file:line is a link (the file is in the workspace): Ctrl+click opens it there.
+            link = page.locator(".editor-group-container .monaco-editor .detected-link",
+                                has_text=f"{STACKS_WORKLOAD.name}:{sleep_line}").first
+            expect(link).to_be_visible()
+            link.click(modifiers=["Control"])
+            expect(page.locator(".tab.active")).to_contain_text(STACKS_WORKLOAD.name)
+            expect(page.locator(".monaco-editor .line-numbers.active-line-number")).to_have_text(str(sleep_line))
+
+            # One task's stack, from the job's "Running tasks" (fetched when expanded).
+            show_ray_view(page)
+            job_row.click()
+            tasks_row = page.locator(".monaco-list-row", has_text="Running tasks").first
+            tasks_row.click()
+            doze_rows = page.locator(".monaco-list-row", has_text="doze")
+            expect(doze_rows).to_have_count(2)
+            doze_rows.first.hover()
+            doze_rows.first.locator('.action-label[aria-label="Show Stack"]').click()
+            expect(page.locator(".tab.active")).to_contain_text("stack of doze")
+            expect(text).to_contain_text("# taken by ")
+            expect(text).to_contain_text(frame)
+            shot(page, "8-stack-of-task")
+        except BaseException:
+            shot(page, "failure-stacks")
+            print_failure_context(page, rayscope_cluster.http_url, rayscope_cluster.token)
+            raise
+        finally:
+            browser.close()

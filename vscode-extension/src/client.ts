@@ -1,16 +1,32 @@
 /** REST client of one Rayscope head. No VS Code imports: unit-tested against a local HTTP server. */
 import { AlreadyAttached, BadToken, HeadError, HeadRejected, HeadUnreachable, SessionGone } from "./errors";
-import { DebugSession, DebugTicket, Job, LogLine, Page } from "./types";
+import { DebugSession, DebugTicket, Job, LogLine, Page, StackDump, StackSummary, Task } from "./types";
 
 const API = "/api/v1";
 const TIMEOUT_MS = 10_000;
 const PAGE_LIMIT = 1000;
+/** A job summary asks every worker of the job for its stack: give the head more than one dump's time. */
+const SUMMARY_TIMEOUT_MS = 60_000;
+/** The "Running tasks" row lists at most this many (one request; the web UI has the full table). */
+export const RUNNING_TASKS_LIMIT = 100;
 
 export interface RequestOptions {
   method?: string;
-  query?: Record<string, string>;
+  /** A list value repeats the parameter (`filter=a&filter=b`). */
+  query?: Record<string, string | string[]>;
+  /** Sent as JSON. */
+  body?: unknown;
   /** What 404 means for this call: a gone session, or just "unknown id". */
   notFound?: "session" | "plain";
+  /** What 409 means: another client attached (debugger calls), or the head's own reason (profiling). */
+  conflict?: "attached" | "plain";
+  timeoutMs?: number;
+}
+
+/** One page of a job's running tasks; `more` when the head has further rows. */
+export interface RunningTasks {
+  tasks: Task[];
+  more: boolean;
 }
 
 export class HeadClient {
@@ -55,6 +71,25 @@ export class HeadClient {
     return this.pages<LogLine>("/logs/lines", select);
   }
 
+  /** Every thread of one running task's process, as the head's profiling route dumps it. */
+  async stack(taskId: string): Promise<StackDump> {
+    const body = { task_id: taskId };
+    return (await this.request("/profiling/stacks", { method: "POST", body, conflict: "plain" })) as StackDump;
+  }
+
+  /** The job's workers grouped by identical stack, largest group first. */
+  async stackSummary(jobId: string): Promise<StackSummary> {
+    const opts: RequestOptions = { method: "POST", body: { job_id: jobId }, conflict: "plain", timeoutMs: SUMMARY_TIMEOUT_MS };
+    return (await this.request("/profiling/stack-summary", opts)) as StackSummary;
+  }
+
+  /** The job's RUNNING tasks: the first page only, so expanding the row costs one bounded request. */
+  async runningTasks(jobId: string): Promise<RunningTasks> {
+    const query = { filter: [`job_id=${jobId}`, "state=RUNNING"], limit: String(RUNNING_TASKS_LIMIT) };
+    const page = (await this.request("/tasks", { query })) as Page<Task>;
+    return { tasks: page.rows, more: page.next_cursor !== null };
+  }
+
   /** ws(s):// URL for a head-relative path (the live feed or a ticket's tunnel_path). */
   wsUrl(path: string): string {
     const url = new URL(path, this.baseUrl);
@@ -83,13 +118,18 @@ export class HeadClient {
 
   async request(path: string, opts: RequestOptions = {}): Promise<unknown> {
     const url = new URL(API + path, this.baseUrl);
-    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      for (const one of Array.isArray(v) ? v : [v]) url.searchParams.append(k, one);
+    }
+    const headers = this.authHeaders();
+    if (opts.body !== undefined) headers["Content-Type"] = "application/json";
     let res: Response;
     try {
       res = await fetch(url, {
         method: opts.method ?? "GET",
-        headers: this.authHeaders(),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS),
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -97,10 +137,10 @@ export class HeadClient {
       throw new HeadUnreachable(`Rayscope head ${this.baseUrl} is unreachable (${why})`, this.baseUrl);
     }
     if (res.ok) return res.status === 204 ? undefined : res.json();
-    throw await this.failure(res, opts.notFound ?? "plain");
+    throw await this.failure(res, opts.notFound ?? "plain", opts.conflict ?? "attached");
   }
 
-  private async failure(res: Response, notFound: "session" | "plain"): Promise<HeadError> {
+  private async failure(res: Response, notFound: "session" | "plain", conflict: "attached" | "plain"): Promise<HeadError> {
     const message = await errorLine(res);
     const where = this.baseUrl;
     if (res.status === 401) {
@@ -108,7 +148,7 @@ export class HeadClient {
       return new BadToken(`Rayscope head ${where} ${what} (run "Rayscope: Set Token")`, where);
     }
     if (res.status === 404 && notFound === "session") return new SessionGone(message, where);
-    if (res.status === 409) return new AlreadyAttached(message, where);
+    if (res.status === 409 && conflict === "attached") return new AlreadyAttached(message, where);
     return new HeadRejected(`Rayscope head ${where}: ${message}`, where, res.status);
   }
 }

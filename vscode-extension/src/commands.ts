@@ -5,12 +5,15 @@ import { normalizeUrl, readClusters, writeClusters } from "./config";
 import { configurationFor } from "./debug";
 import { sessionName } from "./model";
 import { AlreadyAttached, BadToken, HeadError, SessionGone } from "./errors";
+import { StackDocuments } from "./stackdocs";
+import { formatDump, formatSummary } from "./stacks";
 import { Node } from "./tree";
 import { LogLine } from "./types";
 
 type ClusterArg = Extract<Node, { kind: "cluster" }> | undefined;
 type SessionArg = Extract<Node, { kind: "session" }>;
 type JobArg = Extract<Node, { kind: "job" }>;
+type TaskArg = Extract<Node, { kind: "task" }>;
 
 /** Show a head failure; a bad token offers "Set Token" right away. */
 export async function report(error: unknown, setToken: (url: string) => Promise<void>): Promise<void> {
@@ -44,7 +47,10 @@ export function formatLogs(subject: string, lines: LogLine[]): string {
 }
 
 export class Commands {
-  constructor(private readonly clusters: Clusters) {}
+  constructor(
+    private readonly clusters: Clusters,
+    private readonly stacks: StackDocuments,
+  ) {}
 
   register(context: vscode.ExtensionContext): void {
     const bind = (name: string, fn: (...args: never[]) => Promise<unknown>) =>
@@ -62,6 +68,8 @@ export class Commands {
     bind("rayscope.resume", this.resume);
     bind("rayscope.resumeAll", this.resumeAll);
     bind("rayscope.openLogs", this.openLogs);
+    bind("rayscope.stackSummary", this.stackSummary);
+    bind("rayscope.stack", this.stack);
   }
 
   async addCluster(): Promise<void> {
@@ -156,6 +164,48 @@ export class Commands {
     const lines = await (await this.clusters.client(node.url)).logLines(select);
     const doc = await vscode.workspace.openTextDocument({ content: formatLogs(subject, lines), language: "log" });
     await vscode.window.showTextDocument(doc, { preview: false });
+  }
+
+  /** The job's workers grouped by identical stack, as a document ("N workers in <headline>" + frames). */
+  async stackSummary(node?: JobArg): Promise<void> {
+    const picked = node ?? (await this.pickJob());
+    if (!picked || picked.jobId === null) return; // the "no job" group offers no summary (package.json menus)
+    const jobId = picked.jobId;
+    const client = await this.clusters.client(picked.url);
+    const summary = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Rayscope: dumping the stacks of job ${jobId}…` },
+      () => client.stackSummary(jobId),
+    );
+    await this.stacks.show(`stacks of job ${jobId}.txt`, formatSummary(summary), this.workingDirs(picked.url, jobId));
+  }
+
+  /** Every thread of one running task's process, as a document. */
+  async stack(node: TaskArg): Promise<void> {
+    const dump = await (await this.clusters.client(node.url)).stack(node.taskId);
+    const name = `stack of ${node.name ?? "task"} ${node.taskId.slice(0, 8)}.txt`;
+    await this.stacks.show(name, formatDump(dump), this.workingDirs(node.url, dump.target.job_id));
+  }
+
+  /** The workers' working_dir the head reported with paused sessions: roots for mapping frame files. */
+  private workingDirs(url: string, jobId: string | null): string[] {
+    const sessions = this.clusters.get(url)?.state.allSessions() ?? [];
+    const dirs = sessions.filter((s) => jobId === null || s.job_id === jobId).map((s) => s.working_dir);
+    return [...new Set(dirs.filter((d): d is string => !!d && d !== "/"))];
+  }
+
+  /** From the command palette: a job the Ray view shows, of the one cluster or a picked one. */
+  private async pickJob(): Promise<JobArg | undefined> {
+    const url = await this.pickCluster("Show the stacks of a job of which cluster?");
+    const groups = (url && this.clusters.get(url)?.state.groups()) || [];
+    const items = groups.flatMap((g) =>
+      g.jobId === null ? [] : [{ label: `job ${g.jobId}`, description: [g.job?.state, g.job?.entrypoint].filter(Boolean).join(" · "), jobId: g.jobId }],
+    );
+    if (!url || !items.length) {
+      if (url) void vscode.window.showWarningMessage(`Rayscope: ${url} has no running job`);
+      return undefined;
+    }
+    const pick = items.length === 1 ? items[0] : await vscode.window.showQuickPick(items, { title: "Show the stacks of which job?" });
+    return pick && { kind: "job", url, jobId: pick.jobId };
   }
 
   private async pickCluster(title: string): Promise<string | undefined> {

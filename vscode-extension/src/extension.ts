@@ -5,9 +5,10 @@ import { Commands } from "./commands";
 import { SECTION } from "./config";
 import { DEBUG_TYPE, RayAdapterFactory, RayConfigurationProvider } from "./debug";
 import { ProblemNotices } from "./notices";
+import { StackDocuments } from "./stackdocs";
 import { PausedStatus } from "./status";
 import { TokenStore } from "./tokens";
-import { RayTreeProvider } from "./tree";
+import { Node, RayTreeProvider } from "./tree";
 
 /** Ages in the tree are redrawn this often while any worker is paused (a redraw, not a fetch). */
 const AGE_REDRAW_MS = 30_000;
@@ -16,7 +17,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tokens = new TokenStore(context.secrets);
   const notices = new ProblemNotices();
   const clusters = new Clusters(tokens, { problem: (error) => notices.show(error), over: (url) => notices.clear(url) });
-  const handlers = new Commands(clusters);
+  const stacks = new StackDocuments();
+  const handlers = new Commands(clusters, stacks);
   handlers.register(context);
 
   const tree = new RayTreeProvider(clusters);
@@ -31,6 +33,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push(
     vscode.commands.registerCommand("rayscope.showView", () => vscode.commands.executeCommand("rayscope.clusters.focus")),
+    vscode.commands.registerCommand("rayscope.refreshTasks", (node: Node) => tree.refreshNode(node)),
+    stacks.register(),
     clusters,
     tree,
     view,

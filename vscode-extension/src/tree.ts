@@ -1,4 +1,7 @@
-/** The "Ray" view: clusters → jobs → paused sessions (function, file:line, node, reason, age). */
+/**
+ * The "Ray" view: clusters → jobs → paused sessions (function, file:line, node, reason, age), and
+ * under each job a collapsed "Running tasks" row whose tasks are fetched only while it is expanded.
+ */
 import * as path from "path";
 import * as vscode from "vscode";
 import { ClusterConnection } from "./live";
@@ -9,6 +12,8 @@ export type Node =
   | { kind: "cluster"; url: string }
   | { kind: "job"; url: string; jobId: string | null }
   | { kind: "session"; url: string; sessionId: string }
+  | { kind: "tasks"; url: string; jobId: string }
+  | { kind: "task"; url: string; taskId: string; name: string | null; pid: number | null }
   | { kind: "message"; url: string; text: string };
 
 export interface ClusterSource {
@@ -50,7 +55,7 @@ function clusterDescription(state: ClusterState): string {
 }
 
 export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<Node | undefined>();
+  private readonly changed = new vscode.EventEmitter<Node | undefined | void>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscription: vscode.Disposable;
   private lastRendered: string | undefined;
@@ -73,11 +78,19 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
     this.changed.fire(undefined);
   }
 
-  /** Everything the tree would show, as one string. */
+  /** Re-fetch one "Running tasks" row's tasks (its Refresh button): nothing else is redrawn. */
+  refreshNode(node: Node): void {
+    this.changed.fire(node);
+  }
+
+  /**
+   * Everything the tree would show, as one string; without the running tasks, which are fetched
+   * per expanded row (a live delta must not cost one request per job).
+   */
   private signature(): string {
     const parts: string[] = [];
     const walk = (node?: Node): void => {
-      for (const child of this.getChildren(node)) {
+      for (const child of this.children(node)) {
         const item = this.getTreeItem(child);
         parts.push(`${item.id ?? ""}|${String(item.label)}|${item.description ?? ""}|${item.contextValue ?? ""}`);
         walk(child);
@@ -92,7 +105,28 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
     this.changed.dispose();
   }
 
-  getChildren(node?: Node): Node[] {
+  /** VS Code asks for a row's children when it is shown expanded: only then are running tasks fetched. */
+  getChildren(node?: Node): Node[] | Promise<Node[]> {
+    return node?.kind === "tasks" ? this.runningTasks(node) : this.children(node);
+  }
+
+  /** A job's running tasks, or one message row saying why there are none. */
+  async runningTasks(node: Extract<Node, { kind: "tasks" }>): Promise<Node[]> {
+    const conn = this.clusters.get(node.url);
+    if (!conn) return [];
+    const message = (text: string): Node => ({ kind: "message", url: node.url, text });
+    try {
+      const { tasks, more } = await conn.client.runningTasks(node.jobId);
+      if (!tasks.length) return [message("no running tasks")];
+      const rows: Node[] = tasks.map((t) => ({ kind: "task", url: node.url, taskId: t.task_id, name: t.name, pid: t.worker_pid }));
+      return more ? [...rows, message(`first ${tasks.length} shown (the web dashboard lists all)`)] : rows;
+    } catch (err) {
+      return [message((err as Error).message)];
+    }
+  }
+
+  /** The rows known without a request: clusters, jobs, sessions (and a job's "Running tasks" row). */
+  children(node?: Node): Node[] {
     if (!node) return this.clusters.list().map((c) => ({ kind: "cluster", url: c.state.url }));
     const conn = this.clusters.get(node.url);
     if (!conn) return [];
@@ -106,7 +140,8 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
     }
     if (node.kind === "job") {
       const group = conn.state.groups().find((g) => g.jobId === node.jobId);
-      return (group?.sessions ?? []).map((s) => ({ kind: "session", url: node.url, sessionId: s.session_id }));
+      const sessions: Node[] = (group?.sessions ?? []).map((s) => ({ kind: "session", url: node.url, sessionId: s.session_id }));
+      return node.jobId === null ? sessions : [...sessions, { kind: "tasks", url: node.url, jobId: node.jobId }];
     }
     return [];
   }
@@ -120,6 +155,23 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         return this.jobItem(node, state?.groups().find((g) => g.jobId === node.jobId));
       case "session":
         return this.sessionItem(node, state?.session(node.sessionId));
+      case "tasks": {
+        const item = new vscode.TreeItem("Running tasks", vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `tasks:${node.url}:${node.jobId}`;
+        item.tooltip = "The job's running tasks (fetched when expanded); Show Stack dumps one task's threads";
+        item.contextValue = "tasks";
+        item.iconPath = new vscode.ThemeIcon("run-all");
+        return item;
+      }
+      case "task": {
+        const item = new vscode.TreeItem(node.name ?? "task", vscode.TreeItemCollapsibleState.None);
+        item.id = `task:${node.url}:${node.taskId}`;
+        item.description = node.pid === null ? node.taskId : `${node.taskId} · pid ${node.pid}`;
+        item.tooltip = `task ${node.taskId}: Show Stack dumps its threads`;
+        item.contextValue = "task";
+        item.iconPath = new vscode.ThemeIcon("symbol-method");
+        return item;
+      }
       case "message": {
         const item = new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
         item.iconPath = new vscode.ThemeIcon("info");
@@ -143,9 +195,14 @@ export class RayTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Di
 
   private jobItem(node: Extract<Node, { kind: "job" }>, group: JobGroup | undefined): vscode.TreeItem {
     const sessions = group?.sessions ?? [];
+    // A job with an id always has its "Running tasks" row, so it is collapsible; open when a worker waits.
     const item = new vscode.TreeItem(
       node.jobId === null ? "no job" : `job ${node.jobId}`,
-      sessions.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+      sessions.length
+        ? vscode.TreeItemCollapsibleState.Expanded
+        : node.jobId === null
+          ? vscode.TreeItemCollapsibleState.None
+          : vscode.TreeItemCollapsibleState.Collapsed,
     );
     // The id changes when the first session arrives, so VS Code shows the job expanded then
     // (it remembers a collapsed state per id, and a job without sessions had no children).

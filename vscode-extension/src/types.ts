@@ -4,6 +4,20 @@
  */
 import type { DebugSession } from "@rayscope/api-types";
 
-export type { DebugSession, DebugTicket, Job, LogLine, Page, WsDelta } from "@rayscope/api-types";
+export type {
+  DebugSession,
+  DebugTicket,
+  Job,
+  LogLine,
+  Page,
+  ResolvedTarget,
+  StackDump,
+  StackFrame,
+  StackGroup,
+  StackSummary,
+  Task,
+  ThreadStack,
+  WsDelta,
+} from "@rayscope/api-types";
 
 export type SessionState = DebugSession["state"];

@@ -8,6 +8,8 @@ export interface Seen {
   method: string;
   path: string;
   headers: http.IncomingHttpHeaders;
+  /** The request body as sent (JSON for POST routes). */
+  body: string;
 }
 
 export type Route = (req: http.IncomingMessage, url: URL) => { status: number; body?: unknown } | undefined;
@@ -26,11 +28,16 @@ export class FakeHead {
   static async start(route: Route, wsAllowed: (req: http.IncomingMessage) => boolean = () => true): Promise<FakeHead> {
     let head: FakeHead | undefined;
     const server = http.createServer((req, res) => {
-      const url = new URL(req.url ?? "/", "http://x");
-      head!.seen.push({ method: req.method ?? "", path: url.pathname + url.search, headers: req.headers });
-      const answer = route(req, url) ?? { status: 404, body: { error: `no route ${url.pathname}` } };
-      res.writeHead(answer.status, { "content-type": "application/json" });
-      res.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const url = new URL(req.url ?? "/", "http://x");
+        const body = Buffer.concat(chunks).toString();
+        head!.seen.push({ method: req.method ?? "", path: url.pathname + url.search, headers: req.headers, body });
+        const answer = route(req, url) ?? { status: 404, body: { error: `no route ${url.pathname}` } };
+        res.writeHead(answer.status, { "content-type": "application/json" });
+        res.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
+      });
     });
     server.on("upgrade", (req, socket, upgradeHead) => {
       if (!wsAllowed(req)) {

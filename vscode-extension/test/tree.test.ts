@@ -31,18 +31,20 @@ test("clusters → jobs → sessions with function, file:line, node, reason and 
     session({ session_id: "a", paused_at: 900, reason: "exception", exception: "ValueError: bad input", function: "early", line: 7 }),
   ]);
   const tree = new RayTreeProvider(src, () => 1000);
-  const [cluster] = tree.getChildren();
+  const [cluster] = tree.children();
   const clusterItem = tree.getTreeItem(cluster);
   assert.equal(clusterItem.label, "h:1");
   assert.equal(clusterItem.description, "2 paused");
-  const jobs = tree.getChildren(cluster);
+  const jobs = tree.children(cluster);
   assert.deepEqual(jobs.map((j) => (j as { jobId: string }).jobId), ["01000000"]); // finished job without sessions is hidden
   const jobItem = tree.getTreeItem(jobs[0]);
   assert.equal(jobItem.contextValue, "job");
   assert.equal(jobItem.description, "RUNNING · 2 paused · python train.py");
-  const sessions = tree.getChildren(jobs[0]);
+  const sessions = tree.children(jobs[0]);
   const items = sessions.map((s) => tree.getTreeItem(s));
-  assert.deepEqual(items.map((i) => i.label), ["early", "late"]); // longest waiting first
+  // Longest waiting first; then the job's "Running tasks" row, collapsed (fetched only when expanded).
+  assert.deepEqual(items.map((i) => i.label), ["early", "late", "Running tasks"]);
+  assert.equal(items[2].collapsibleState, vscode.TreeItemCollapsibleState.Collapsed);
   assert.equal(items[0].description, "tasks.py:7 · 127.0.0.1 · exception: ValueError: bad input · 1m");
   assert.equal(items[1].description, "tasks.py:12 · 127.0.0.1 · breakpoint · <1m");
   assert.equal(items[0].contextValue, "session");
@@ -58,13 +60,13 @@ test("an attached session says by whom; a problem shows as a message under the c
   down.status = "unreachable";
   down.problem = "Rayscope head http://down:2 is unreachable (ECONNREFUSED)";
   const tree = new RayTreeProvider(src, () => 1000);
-  const [c1, c2] = tree.getChildren();
-  const s = tree.getChildren(tree.getChildren(c1)[0])[0];
+  const [c1, c2] = tree.children();
+  const s = tree.children(tree.children(c1)[0])[0];
   assert.match(tree.getTreeItem(s).description as string, /attached by vscode@me$/);
   // An attached worker is still stopped: counted, and told apart from the waiting ones.
   assert.equal(tree.getTreeItem(c1).description, "1 paused (1 attached)");
   assert.equal(tree.getTreeItem(c2).description, "unreachable");
-  const [msg] = tree.getChildren(c2);
+  const [msg] = tree.children(c2);
   assert.equal(tree.getTreeItem(msg).label, down.problem);
 });
 
@@ -83,7 +85,7 @@ test("the tree redraws when the clusters change", () => {
   src.conns.get("http://h:1")!.state.status = "connecting";
   const empty: Node = { kind: "cluster", url: "http://h:1" };
   src.conns.get("http://h:1")!.state.status = "live";
-  assert.match(tree.getTreeItem(tree.getChildren(empty)[0]).label as string, /no running jobs/);
+  assert.match(tree.getTreeItem(tree.children(empty)[0]).label as string, /no running jobs/);
 });
 
 /** Every field the API may leave null (dashboard/models.py DebugSession), null: e.g. a breakpoint outside a task. */
@@ -99,20 +101,20 @@ test("a session the head knows little about still shows, under 'no job', without
   state.replaceJobs([job({ job_id: "01000000", state: "RUNNING", start_time: 1 })]);
   state.replaceSessions([session({ session_id: "x", ...bare, pid: 77 }), session({ session_id: "y", line: null })]);
   const tree = new RayTreeProvider(src, () => 1000);
-  const jobs = tree.getChildren(tree.getChildren()[0]);
+  const jobs = tree.children(tree.children()[0]);
   assert.deepEqual(jobs.map((j) => (j as { jobId: string | null }).jobId).sort(), ["01000000", null]);
   const none = jobs.find((j) => (j as { jobId: string | null }).jobId === null)!;
   const noneItem = tree.getTreeItem(none);
   assert.equal(noneItem.label, "no job");
   assert.equal(noneItem.contextValue, "job.none"); // no "Resume all": that resumes by job id
-  const [s] = tree.getChildren(none);
+  const [s] = tree.children(none);
   const item = tree.getTreeItem(s);
   assert.equal(item.label, "pid 77");
   assert.equal(item.description, `unknown location · ${"f".repeat(8)} · breakpoint · <1m`);
   const tooltip = (item.tooltip as vscode.MarkdownString).value;
   assert.doesNotMatch(tooltip, /null|undefined/);
   assert.match(tooltip, /no task/);
-  const y = tree.getChildren(jobs.find((j) => (j as { jobId: string | null }).jobId === "01000000")!);
+  const y = tree.children(jobs.find((j) => (j as { jobId: string | null }).jobId === "01000000")!);
   assert.equal(tree.getTreeItem(y[0]).description, "tasks.py:? · 127.0.0.1 · breakpoint · <1m");
 });
 
