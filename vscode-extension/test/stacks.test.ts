@@ -97,7 +97,7 @@ function task(over: Partial<Task> & Pick<Task, "task_id">): Task {
     attempt: 0, job_id: "01000000", name: "stand_in_line", type: "NORMAL_TASK", language: "PYTHON", state: "RUNNING",
     parent_task_id: null, actor_id: null, placement_group_id: null, node_id: "n", worker_id: "w", worker_pid: 42,
     required_resources: {}, creation_time: null, start_time: null, end_time: null, duration: null, error_type: null,
-    error_message: null, state_times: {}, is_debugger_paused: null, data_operator_id: null, ...over,
+    error_message: null, state_times: {}, is_debugger_paused: null, data_operator_id: null, stuck: null, ...over,
   };
 }
 
