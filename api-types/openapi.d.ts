@@ -651,6 +651,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/profiling/stuck-stacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stuck Stacks
+         * @description Dump every task stuck RUNNING now (the rules of GET /tasks/stuck, same overrides), longest stuck
+         *     first, at most 20; each then carries its dump as `stuck.last_stack_dump_id`. The head also does this
+         *     by itself once a minute for tasks newly stuck (default rules).
+         */
+        post: operations["stuck_stacks_api_v1_profiling_stuck_stacks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/profiling/profiles": {
         parameters: {
             query?: never;
@@ -2463,6 +2485,18 @@ export interface components {
             /** Count */
             count: number;
         };
+        /**
+         * StuckStacks
+         * @description The dumps just taken of the tasks stuck RUNNING (each then carries it as `stuck.last_stack_dump_id`).
+         */
+        StuckStacks: {
+            /** Taken At */
+            taken_at: number;
+            /** Dumps */
+            dumps: components["schemas"]["StackDumpRow"][];
+            /** Failures */
+            failures: components["schemas"]["SummaryFailure"][];
+        };
         /** SummaryFailure */
         SummaryFailure: {
             target: components["schemas"]["ResolvedTarget"];
@@ -3042,6 +3076,7 @@ export type StackGroup = components['schemas']['StackGroup'];
 export type StackRequest = components['schemas']['StackRequest'];
 export type StackSummary = components['schemas']['StackSummary'];
 export type StateCount = components['schemas']['StateCount'];
+export type StuckStacks = components['schemas']['StuckStacks'];
 export type SummaryFailure = components['schemas']['SummaryFailure'];
 export type SummaryRequest = components['schemas']['SummaryRequest'];
 export type Task = components['schemas']['Task'];
@@ -4974,6 +5009,63 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StackSummary"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stuck_stacks_api_v1_profiling_stuck_stacks_post: {
+        parameters: {
+            query?: {
+                job_id?: string | null;
+                /** @description running_long: how many times the p95 duration */
+                factor?: number;
+                /** @description running_long: never under this */
+                min_running_s?: number;
+                /** @description running_long: finished runs needed */
+                min_samples?: number;
+                /** @description pending_long: seconds awaiting a node */
+                pending_long_s?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StuckStacks"];
                 };
             };
             /** @description Bad Request */

@@ -136,6 +136,14 @@ class StackSummary(ApiModel):
     failures: list[SummaryFailure]
 
 
+class StuckStacks(ApiModel):
+    """The dumps just taken of the tasks stuck RUNNING (each then carries it as `stuck.last_stack_dump_id`)."""
+
+    taken_at: float
+    dumps: list[StackDumpRow]
+    failures: list[SummaryFailure]
+
+
 class ProfileRequest(Target):
     kind: ProfileKind = "cpu"
     duration_s: Optional[float] = Field(default=None, gt=0, le=MAX_DURATION_S,

@@ -18,15 +18,20 @@ from typing import Optional
 
 from rayscope.common.api_errors import ApiError, Conflict
 from rayscope.common.audit_log import AuditLog
+from rayscope.dashboard import models as m
 from rayscope.dashboard import profiling_models as pm
 from rayscope.dashboard import stack_summary
 from rayscope.dashboard.speedscope_tops import BadDocument, top_functions
 from rayscope.dashboard.store import Store, apply_profiles, read_profiles
+from rayscope.dashboard.store.read_stuck import StuckRules
 from rayscope.dashboard.ws import Hub
 from rayscope.profiling.head_link import NodeNotLinked, ProfileBroker, ProfilingFailed
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+STUCK_DUMP_EVERY_S = 60.0  # the head's round over newly stuck tasks (a py-spy dump costs ~30 ms on its node)
+STUCK_DUMPS_PER_ROUND = 20
 
 
 class ToolFailed(ApiError):
@@ -105,6 +110,44 @@ class ProfilingService:
         return pm.StackSummary(job_id=req.job_id, taken_at=started, took_ms=(time.monotonic() - t0) * 1000,
                                workers=len(targets), dumped=len(dumps), groups=stack_summary.group(dumps),
                                failures=failures)
+
+    async def dump_stuck(self, rules: StuckRules, job_id: Optional[str], who: Who, only_undumped: bool = False,
+                         limit: int = STUCK_DUMPS_PER_ROUND) -> pm.StuckStacks:
+        """Dump the tasks stuck RUNNING (read_stuck.py's running_long), longest stuck first, so each carries
+        the stack it is stuck in; `only_undumped`: those without a dump yet (the head's periodic round)."""
+        self._live()
+        taken_at = time.time()
+        page = await asyncio.to_thread(self.store.stuck_tasks, rules, limit, None, job_id, "running_long")
+        tasks = [t for t in page.rows if not (only_undumped and t.stuck is not None and t.stuck.last_stack_dump_id)]
+        if tasks:
+            self.audit.write("stuck_stacks", client=who.client, peer=who.peer, job_id=job_id, tasks=len(tasks))
+
+        async def one(t: m.Task) -> pm.StackDump | pm.SummaryFailure:
+            target = pm.ResolvedTarget(node_id=t.node_id or "", pid=t.worker_pid or 0, task_id=t.task_id, attempt=t.attempt)
+            try:
+                target = await self._resolve(pm.Target(task_id=t.task_id, attempt=t.attempt))
+                return await self._dump(target)
+            except (ApiError, NodeNotLinked, ProfilingFailed) as err:
+                return pm.SummaryFailure(target=target, error=getattr(err, "message", None) or str(err))
+
+        outcomes = await asyncio.gather(*(one(t) for t in tasks))
+        dumps = [pm.StackDumpRow(dump_id=d.dump_id, target=d.target, method=d.method, taken_at=d.taken_at,
+                                 headline=stack_summary.dump_headline(d.threads))
+                 for d in outcomes if isinstance(d, pm.StackDump)]
+        return pm.StuckStacks(taken_at=taken_at, dumps=dumps, failures=[f for f in outcomes if isinstance(f, pm.SummaryFailure)])
+
+    async def stuck_dump_loop(self, every_s: float = STUCK_DUMP_EVERY_S) -> None:
+        """A live head's round: each task newly stuck RUNNING gets its stack dumped once, by the rules'
+        defaults, so the task page and `GET /tasks/stuck` show where it hangs without anyone asking."""
+        who = Who(client="rayscope-head (stuck-task detector)", peer="head")
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                done = await self.dump_stuck(StuckRules(), None, who, only_undumped=True)
+                if done.dumps or done.failures:
+                    log.info("stuck tasks: %d dumped, %d not", len(done.dumps), len(done.failures))
+            except Exception:  # noqa: BLE001 - the round must not end the head
+                log.exception("dumping stuck tasks failed")
 
     # ------------------------------------------------------------------ profiles
     async def start_profile(self, req: pm.ProfileRequest, who: Who) -> pm.Profile:

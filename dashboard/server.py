@@ -137,6 +137,7 @@ async def serve(cfg: HeadConfig) -> None:
     while not http.started and not http_task.done():
         await asyncio.sleep(0.02)
     retention = None
+    stuck_dumps = None
     sd_task = None
     try:
         if http_task.done():
@@ -148,6 +149,7 @@ async def serve(cfg: HeadConfig) -> None:
             sd_task = asyncio.create_task(file_sd_loop(store, cfg.file_sd, http_url, cfg.session_name))
         if not cfg.history:
             retention = asyncio.create_task(_retention_loop(store, RetentionPolicy.from_flag(cfg.retention_hours)))
+            stuck_dumps = asyncio.create_task(app.state.profiling.stuck_dump_loop())
         if cfg.ready_file:
             write_ready_file(cfg.ready_file, {"pid": os.getpid(), "http_url": http_url, "grpc_address": grpc_address})
         log.warning("rayscope head: http %s grpc %s db %s", http_url, grpc_address, cfg.db)
@@ -156,6 +158,8 @@ async def serve(cfg: HeadConfig) -> None:
         http.should_exit = True
         if retention:
             retention.cancel()
+        if stuck_dumps:
+            stuck_dumps.cancel()
         if sd_task:
             sd_task.cancel()
         if traces is not None:

@@ -223,6 +223,17 @@ def test_cluster_flags_infeasible_and_running_long(rayscope_cluster, browser):
                         {"factor": 0}):
                 r = api.get("/tasks/stuck", params=bad)
                 assert r.status_code == 400 and "\n" not in r.json()["error"], (bad, r.text)
+            # the stuck running task's stack, taken by the head, then carried by the task
+            r = api.post("/profiling/stuck-stacks", params={"job_id": ids["job_id"], **FAST})
+            assert r.status_code == 200, r.text
+            dumps = {d["target"]["task_id"]: d for d in r.json()["dumps"]}
+            assert set(dumps) == {ids["running"]} and not r.json()["failures"], r.json()
+            dump = api.get(f"/profiling/stacks/{dumps[ids['running']]['dump_id']}").json()
+            assert "weave_the_pattern" in {f["function"] for t in dump["threads"] for f in t["frames"]}
+            again = {t["task_id"]: t["stuck"] for t in api.get("/tasks/stuck", params={"filter": f"job_id={ids['job_id']}",
+                                                                                         **FAST}).json()["rows"]}
+            assert again[ids["running"]]["last_stack_dump_id"] == dump["dump_id"]
+            last_dump = dump["dump_id"]
         out = rayscope_cluster.cli("list", "stuck-tasks", "--json")
         assert out.returncode == 0, out.stderr
         assert ids["infeasible"] in {t["task_id"] for t in json.loads(out.stdout)}
@@ -230,9 +241,18 @@ def test_cluster_flags_infeasible_and_running_long(rayscope_cluster, browser):
         assert out.returncode == 0, out.stderr
         assert "infeasible: PENDING_NODE_ASSIGNMENT" in out.stdout, out.stdout
         _ui_shows_the_infeasible_task(browser, rayscope_cluster, ids)
+        _ui_links_the_last_stack(browser, rayscope_cluster, ids, last_dump)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver's death ends its job: Ray kills its workers
         wait_or_kill(driver, 30)
+
+
+def _ui_links_the_last_stack(browser, cluster, ids: dict, dump_id: str) -> None:
+    """The dump a stuck task carries opens on its stack page (where the task banner's "last stack" links)."""
+    tab = browser.tab(f"{cluster.http_url}/#token={cluster.token}")
+    tab.open(f"/stacks/{dump_id}", "page-stack")
+    tab.page.locator("[data-testid=frame]", has_text="weave_the_pattern").first.wait_for()
+    assert not tab.take_errors()
 
 
 def _ui_shows_the_infeasible_task(browser, cluster, ids: dict) -> None:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from rayscope.common.api_model import Page
 from rayscope.dashboard import profiling_models as pm
 from rayscope.dashboard.api.deps import ListingDep, StoreDep
+from rayscope.dashboard.api.tasks import StuckRulesDep
 from rayscope.dashboard.profiling_service import ProfilingService, Who
 from rayscope.dashboard.store import ListQuery, read_profiles
 
@@ -58,6 +59,14 @@ def get_stack(dump_id: str, store: StoreDep) -> pm.StackDump:
 async def stack_summary(req: pm.SummaryRequest, service: ServiceDep, who: WhoDep) -> pm.StackSummary:
     """Dump every busy worker of a job (or of the cluster) at once, grouped by identical stacks."""
     return await service.summary(req, who)
+
+
+@router.post("/profiling/stuck-stacks", response_model=pm.StuckStacks)
+async def stuck_stacks(service: ServiceDep, who: WhoDep, rules: StuckRulesDep, job_id: Optional[str] = None) -> pm.StuckStacks:
+    """Dump every task stuck RUNNING now (the rules of GET /tasks/stuck, same overrides), longest stuck
+    first, at most 20; each then carries its dump as `stuck.last_stack_dump_id`. The head also does this
+    by itself once a minute for tasks newly stuck (default rules)."""
+    return await service.dump_stuck(rules, job_id, who)
 
 
 @router.post("/profiling/profiles", response_model=pm.Profile, status_code=202)

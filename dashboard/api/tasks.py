@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Optional, get_args
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from rayscope.common.filters import FilterSyntaxError, parse_filters
 from rayscope.dashboard import models as m
@@ -30,18 +30,28 @@ STUCK_KINDS: tuple[str, ...] = get_args(m.TaskStuck.model_fields["kind"].annotat
 STUCK_FILTER_KEYS = ("job_id", "kind")
 
 
+def stuck_rules(
+    factor: float = Query(_DEFAULT.factor, description="running_long: how many times the p95 duration"),
+    min_running_s: float = Query(_DEFAULT.min_running_s, description="running_long: never under this"),
+    min_samples: int = Query(_DEFAULT.min_samples, description="running_long: finished runs needed"),
+    pending_long_s: float = Query(_DEFAULT.pending_long_s, description="pending_long: seconds awaiting a node"),
+) -> StuckRules:
+    """The rules' constants, each overridable per request (the stuck listing, the stuck tasks' dumps)."""
+    return StuckRules(factor=factor, min_running_s=min_running_s, min_samples=min_samples, pending_long_s=pending_long_s)
+
+
+StuckRulesDep = Annotated[StuckRules, Depends(stuck_rules)]
+
+
 @router.get("/tasks/stuck", response_model=m.Page[m.Task])
 def stuck_tasks(
     store: StoreDep,
+    rules: StuckRulesDep,
     filter: Annotated[list[str], Query(description="job_id=ID and/or kind=KIND (running_long, infeasible, "
                                        "pending_long)")] = [],  # noqa: B006
     sort: Optional[str] = Query(None, description="not accepted: the listing is always longest stuck first"),
     limit: int = 100,
     cursor: Optional[str] = None,
-    factor: float = Query(_DEFAULT.factor, description="running_long: how many times the p95 duration"),
-    min_running_s: float = Query(_DEFAULT.min_running_s, description="running_long: never under this"),
-    min_samples: int = Query(_DEFAULT.min_samples, description="running_long: finished runs needed"),
-    pending_long_s: float = Query(_DEFAULT.pending_long_s, description="pending_long: seconds awaiting a node"),
 ) -> m.Page[m.Task]:
     """Tasks that look stuck now, longest stuck first (rules: dashboard/store/read_stuck.py); the
     query parameters override the rules' constants for this request."""
@@ -57,8 +67,6 @@ def stuck_tasks(
     kind = by_key.get("kind")
     if kind is not None and kind not in STUCK_KINDS:
         raise BadRequest(f"filter kind: {kind!r} is not one of {', '.join(STUCK_KINDS)}")
-    rules = StuckRules(factor=factor, min_running_s=min_running_s, min_samples=min_samples,
-                       pending_long_s=pending_long_s)
     return store.stuck_tasks(rules, limit, cursor, by_key.get("job_id"), kind)
 
 
