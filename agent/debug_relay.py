@@ -25,7 +25,7 @@ from typing import Any, Optional
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
 
-from rayscope.agent.link_errors import describe_rpc_error
+from rayscope.agent.side_streams import open_call, redial_forever, write_outbox
 from rayscope.agent.tls import open_aio_channel
 from rayscope.debugger import debugpy_auth
 from rayscope.debugger import relay_protocol as rp
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 METHOD = method_path(DEBUG)
 READ_CHUNK = 64 * 1024
-BACKOFF_MAX_S = 5.0
 PORT_WAIT_S = 15.0
 
 
@@ -97,7 +96,7 @@ class DebugRelay(threading.Thread):
         self.outbox = asyncio.Queue()
         server = await self._listen()
         self.ready.set()
-        head = asyncio.create_task(self._head_loop())
+        head = asyncio.create_task(redial_forever(self._head_once, self._close_all_tunnels, "debug", self.head))
         try:
             await self._halt.wait()
         finally:
@@ -166,34 +165,16 @@ class DebugRelay(threading.Thread):
             self.outbox.put_nowait(msg)
 
     # ------------------------------------------------------------------ head
-    async def _head_loop(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._head_once()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except grpc.aio.AioRpcError as err:
-                log.info("debug stream to head %s ended: %s", self.head, describe_rpc_error(err))
-            except Exception:  # noqa: BLE001 - keep relaying after a bug
-                log.exception("debug stream to head failed")
-            await self._close_all_tunnels()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
-
     async def _head_once(self) -> None:
         assert self.outbox is not None
         async with open_aio_channel(self.head, self.credentials) as channel:
-            call = channel.stream_stream(METHOD, request_serializer=pb.DebugAgentMessage.SerializeToString,
-                                         response_deserializer=pb.DebugHeadMessage.FromString)(
-                metadata=(("authorization", f"Bearer {self.token_reader()}"),))
+            call = open_call(channel, METHOD, pb.DebugAgentMessage, pb.DebugHeadMessage, self.token_reader())
             while not self.outbox.empty():  # a fresh stream starts from a full snapshot
                 self.outbox.get_nowait()
             await call.write(pb.DebugAgentMessage(hello=self.hello))
             for info in self.sessions.values():
                 await call.write(pb.DebugAgentMessage(up=info))
-            writer = asyncio.create_task(self._write_loop(call))
+            writer = asyncio.create_task(write_outbox(call, self.outbox))
             try:
                 while True:
                     msg = await call.read()
@@ -203,11 +184,6 @@ class DebugRelay(threading.Thread):
             finally:
                 writer.cancel()
                 call.cancel()
-
-    async def _write_loop(self, call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
-        assert self.outbox is not None
-        while True:
-            await call.write(await self.outbox.get())
 
     async def _handle(self, msg: pb.DebugHeadMessage) -> None:
         kind = msg.WhichOneof("kind")

@@ -18,7 +18,7 @@ import grpc
 
 from rayscope.debugger.registry import DebugRegistry
 from rayscope.wire import rayscope_ingest_pb2 as pb
-from rayscope.wire.grpc_service import DEBUG, add_stream_method
+from rayscope.wire.grpc_service import DEBUG, accept_hello, add_stream_method, until_reader_ends
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +29,15 @@ class DebugServicer:
 
     async def debug(self, requests: AsyncIterator[pb.DebugAgentMessage],
                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DebugHeadMessage]:
-        if not self.authorize(context):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid or missing Rayscope token")
-        first = await anext(aiter(requests), None)
+        first = await accept_hello(requests, context, self.authorize, "DebugHello")
         if first is None:
             return
-        if not first.HasField("hello"):
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be DebugHello")
         link = self.registry.agent_connected(first.hello)
         log.info("debug relay of node %s connected", link.node_id)
         reader = asyncio.create_task(self._read(requests, link))
         try:
-            while True:
-                getter = asyncio.ensure_future(link.outbox.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                yield getter.result()
+            async for msg in until_reader_ends(link.outbox, reader):
+                yield msg
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

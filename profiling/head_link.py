@@ -22,7 +22,7 @@ from typing import AsyncIterator, Callable, Optional
 import grpc
 
 from rayscope.wire import rayscope_ingest_pb2 as pb
-from rayscope.wire.grpc_service import PROFILE, add_stream_method
+from rayscope.wire.grpc_service import PROFILE, accept_hello, add_stream_method, until_reader_ends
 
 log = logging.getLogger(__name__)
 
@@ -133,25 +133,16 @@ class ProfileServicer:
 
     async def profile(self, requests: AsyncIterator[pb.ProfileAgentMessage],
                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProfileHeadMessage]:
-        if not self.authorize(context):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid or missing Rayscope token")
-        first = await anext(aiter(requests), None)
+        first = await accept_hello(requests, context, self.authorize, "ProfileHello")
         if first is None:
             return
-        if not first.HasField("hello"):
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be ProfileHello")
         link = self.broker._connected(first.hello)
         log.info("profiling link of node %s connected (ptrace: %s)", link.node_id, link.caps.ptrace)
         reader = asyncio.create_task(self._read(requests, link))
         why = "its stream ended"
         try:
-            while True:
-                getter = asyncio.ensure_future(link.outbox.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                yield getter.result()
+            async for msg in until_reader_ends(link.outbox, reader):
+                yield msg
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -18,11 +18,11 @@ import logging
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import grpc
 
-from rayscope.agent.link_errors import describe_rpc_error
+from rayscope.agent.side_streams import open_call, redial_forever, write_outbox
 from rayscope.agent.tls import open_aio_channel
 from rayscope.profiling import capabilities, memory, pyspy
 from rayscope.profiling.errors import ProfilingError
@@ -32,7 +32,6 @@ from rayscope.wire.grpc_service import PROFILE, method_path
 log = logging.getLogger(__name__)
 
 METHOD = method_path(PROFILE)
-BACKOFF_MAX_S = 5.0
 # Tools run at once on this node: a cluster-wide summary asks every worker of the node together;
 # each py-spy dump is a short subprocess, a profile holds one thread for its duration.
 MAX_PARALLEL_TOOLS = 8
@@ -88,7 +87,7 @@ class NodeLink(threading.Thread):
         self.caps = caps
         log.info("profiling: py-spy %s, memray %s, gdb %s, ptrace %s", caps.py_spy or "missing",
                  caps.memray or "missing", caps.gdb or "missing", caps.ptrace)
-        head = asyncio.create_task(self._head_loop())
+        head = asyncio.create_task(redial_forever(self._head_once, self._unlinked, "profiling", self.head))
         try:
             await self._halt.wait()
         finally:
@@ -97,34 +96,19 @@ class NodeLink(threading.Thread):
                 await head
 
     # ------------------------------------------------------------------ head
-    async def _head_loop(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._head_once()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except grpc.aio.AioRpcError as err:
-                log.info("profiling stream to head %s ended: %s", self.head, describe_rpc_error(err))
-            except Exception:  # noqa: BLE001 - keep serving after a bug
-                log.exception("profiling stream to head failed")
-            self.connected.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+    async def _unlinked(self) -> None:
+        self.connected.clear()
 
     async def _head_once(self) -> None:
         assert self._outbox is not None and self.caps is not None
         async with open_aio_channel(self.head, self.credentials) as channel:
-            call = channel.stream_stream(METHOD, request_serializer=pb.ProfileAgentMessage.SerializeToString,
-                                         response_deserializer=pb.ProfileHeadMessage.FromString)(
-                metadata=(("authorization", f"Bearer {self.token_reader()}"),))
+            call = open_call(channel, METHOD, pb.ProfileAgentMessage, pb.ProfileHeadMessage, self.token_reader())
             while not self._outbox.empty():  # answers to a previous stream's requests: that head forgot them
                 self._outbox.get_nowait()
             await call.write(pb.ProfileAgentMessage(hello=pb.ProfileHello(
                 node_id=self.node_id, node_ip=self.node_ip, capabilities=self.caps)))
             self.connected.set()
-            writer = asyncio.create_task(self._write_loop(call))
+            writer = asyncio.create_task(write_outbox(call, self._outbox))
             running: set[asyncio.Task[None]] = set()
             try:
                 while True:
@@ -137,11 +121,6 @@ class NodeLink(threading.Thread):
             finally:
                 writer.cancel()
                 call.cancel()
-
-    async def _write_loop(self, call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
-        assert self._outbox is not None
-        while True:
-            await call.write(await self._outbox.get())
 
     async def _serve_one(self, msg: pb.ProfileHeadMessage) -> None:
         assert self._outbox is not None

@@ -7,11 +7,12 @@ module for it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import asyncio
+from typing import Any, AsyncIterator, Callable, Optional
 
 import grpc
 
-__all__ = ["SERVICE", "STREAM", "DEBUG", "PROFILE", "method_path", "add_stream_method"]
+__all__ = ["SERVICE", "STREAM", "DEBUG", "PROFILE", "method_path", "add_stream_method", "accept_hello", "until_reader_ends"]
 
 SERVICE = "rayscope.wire.Ingest"
 STREAM = "Stream"  # agent -> head batches (dashboard/ingest.py)
@@ -31,3 +32,30 @@ def add_stream_method(server: grpc.aio.Server, method: str, behavior: Callable[.
         behavior, request_deserializer=request_cls.FromString, response_serializer=response_cls.SerializeToString,
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {method: handler}),))
+
+
+async def accept_hello(requests: AsyncIterator[Any], context: "grpc.aio.ServicerContext[Any, Any]",
+                       authorize: "Callable[[grpc.aio.ServicerContext[Any, Any]], bool]", hello: str) -> Optional[Any]:
+    """The first message of an agent's side stream (Debug, Profile) once the call's token is checked;
+    None when the agent closed at once. Aborts the call when the token is wrong or the first message is
+    not the hello (`hello`: the message class's name, for the error)."""
+    if not authorize(context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid or missing Rayscope token")
+    first = await anext(aiter(requests), None)
+    if first is None:
+        return None
+    if not first.HasField("hello"):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the first message must be {hello}")
+    return first
+
+
+async def until_reader_ends(outbox: "asyncio.Queue[Any]", reader: "asyncio.Task[None]") -> AsyncIterator[Any]:
+    """What the head queues for one agent, in order, until `reader` (the task reading that agent's
+    messages) ends: the agent closed its stream or it broke."""
+    while True:
+        getter = asyncio.ensure_future(outbox.get())
+        done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if getter not in done:
+            getter.cancel()
+            return
+        yield getter.result()
