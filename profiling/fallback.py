@@ -38,6 +38,26 @@ def stack_file(session_dir: str, pid: int) -> str:
     return os.path.join(os.path.realpath(session_dir), "rayscope", "stacks", f"{pid}.txt")
 
 
+def remove_stale(session_dir: str) -> int:
+    """Delete the stack files of workers that have exited (one small file per worker would pile up over a
+    long session); a live process's file is kept, since its handler holds it open. Returns how many."""
+    folder = os.path.dirname(stack_file(session_dir, 0))
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        pid = name.removesuffix(".txt")
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def signal_caught(status: dict[str, str], signum: int = SIGNAL) -> bool:
     """Whether a process's /proc status says it has a handler for `signum` (SigCgt bit signum-1)."""
     return bool(int(status.get("SigCgt", "0"), 16) >> (signum - 1) & 1)

@@ -24,7 +24,7 @@ import grpc
 
 from rayscope.agent.side_streams import open_call, redial_forever, write_outbox
 from rayscope.agent.tls import open_aio_channel
-from rayscope.profiling import capabilities, memory, pyspy
+from rayscope.profiling import capabilities, fallback, memory, pyspy
 from rayscope.profiling.errors import ProfilingError
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.grpc_service import PROFILE, method_path
@@ -35,6 +35,7 @@ METHOD = method_path(PROFILE)
 # Tools run at once on this node: a cluster-wide summary asks every worker of the node together;
 # each py-spy dump is a short subprocess, a profile holds one thread for its duration.
 MAX_PARALLEL_TOOLS = 8
+STALE_SWEEP_S = 600.0  # how often the stack files of exited workers are deleted (profiling/fallback.py)
 
 
 class NodeLink(threading.Thread):
@@ -89,7 +90,10 @@ class NodeLink(threading.Thread):
                  caps.memray or "missing", caps.gdb or "missing", caps.ptrace)
         head = asyncio.create_task(redial_forever(self._head_once, self._unlinked, "profiling", self.head))
         try:
-            await self._halt.wait()
+            while not self._halt.is_set():
+                fallback.remove_stale(self.session_dir)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._halt.wait(), STALE_SWEEP_S)
         finally:
             head.cancel()
             with contextlib.suppress(asyncio.CancelledError):

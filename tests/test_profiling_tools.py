@@ -315,3 +315,14 @@ def test_no_ptrace_denies_reading_memory_but_not_signals(targets: list[Target], 
     kill = subprocess.run([sys.executable, str(TESTS / "no_ptrace.py"), "--", "kill", "-TERM", str(t.pid)], timeout=60)
     assert kill.returncode == 0
     assert t.proc.wait(10) == -15
+
+
+def test_stale_stack_files_of_exited_workers_are_removed(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live, dead = fallback.stack_file(str(tmp_path), os.getpid()), fallback.stack_file(str(tmp_path), gone.pid)
+    os.makedirs(os.path.dirname(live))
+    for path in (live, dead):
+        Path(path).write_text("Current thread 0x1 (most recent call first):\n")
+    assert fallback.remove_stale(str(tmp_path)) == 1
+    assert os.path.exists(live) and not os.path.exists(dead)
