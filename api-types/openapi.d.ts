@@ -1949,6 +1949,11 @@ export interface components {
             size_bytes: number | null;
             /** Top Functions */
             top_functions: components["schemas"]["TopFunction"][];
+            /**
+             * Top Functions Thread
+             * @description the thread top_functions are of: the one running the task
+             */
+            top_functions_thread: string | null;
             /** Top Allocations */
             top_allocations: components["schemas"]["Allocation"][];
         };

@@ -192,6 +192,7 @@ class Profile(ApiModel):
 
 class ProfileDetail(Profile):
     top_functions: list[TopFunction] = Field(default_factory=list)
+    top_functions_thread: Optional[str] = Field(default=None, description="the thread top_functions are of: the one running the task")
     top_allocations: list[Allocation] = Field(default_factory=list)
 
 

@@ -182,7 +182,7 @@ class ProfilingService:
                 detail.top_allocations = [pm.Allocation(function=a.function, file=a.file, line=a.line, size=a.size,
                                                         count=a.count) for a in got.top_allocations]
             else:
-                detail.top_functions, samples = top_functions(document)
+                detail.top_functions, samples, detail.top_functions_thread = top_functions(document)
                 detail.samples = detail.samples or samples
         except (NodeNotLinked, ProfilingFailed, BadDocument, zlib.error) as err:
             detail.status, detail.error, document = "failed", str(err), None

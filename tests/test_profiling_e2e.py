@@ -51,7 +51,7 @@ def truth(rayscope_cluster, api) -> Iterator[dict[str, Any]]:
             return isinstance(rows, list) and any(r["state"].startswith("RUNNING") and r.get("worker_pid") for r in rows)
 
         def ready() -> bool:
-            tasks = [t["spin_task_id"], *t["line_task_ids"]]
+            tasks = [t["spin_task_id"], *t["line_task_ids"], *t["method_task_ids"]]  # the actors in their methods
             actors = [api.get(f"/actors/{a}") for a in (t["keeper_actor_id"], t["hoarder_actor_id"])]
             return all(running(x) for x in tasks) and all(r.status_code == 200 and r.json()["state"] == "ALIVE"
                                                            and r.json()["pid"] for r in actors)

@@ -66,15 +66,18 @@ def test_group_counts_identical_task_threads_largest_first() -> None:
 
 
 def _doc(frames: list[dict], samples: list[list[int]]) -> bytes:
-    return json.dumps({"shared": {"frames": frames},
-                       "profiles": [{"type": "sampled", "samples": samples, "weights": [1] * len(samples)}]}).encode()
+    """A py-spy-like document: the main thread's samples, and a helper thread idle in frame 0 all along
+    (it must not dilute the main thread's shares)."""
+    return json.dumps({"shared": {"frames": frames}, "profiles": [
+        {"type": "sampled", "name": 'Thread 8 "ray_print_logs"', "samples": [[0]] * 9, "weights": [0.01] * 9},
+        {"type": "sampled", "name": 'Thread 7 "MainThread"', "samples": samples, "weights": [1] * len(samples)}]}).encode()
 
 
 def test_top_functions_counts_self_and_total_shares() -> None:
     frames = [{"name": "<module>", "file": "a.py", "line": 1}, {"name": "outer", "file": "a.py", "line": 5},
               {"name": "leaf", "file": "a.py", "line": 9}]
-    tops, samples = top_functions(_doc(frames, [[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1]]))
-    assert samples == 4
+    tops, samples, thread = top_functions(_doc(frames, [[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1]]))
+    assert samples == 13 and thread == 'Thread 7 "MainThread"'  # samples: every thread's
     assert [(t.function, t.self_share, t.total_share) for t in tops] == [("leaf", 0.75, 0.75), ("outer", 0.25, 1.0)]
     with pytest.raises(BadDocument):
         top_functions(b"<html>")

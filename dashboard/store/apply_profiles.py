@@ -30,7 +30,7 @@ def insert_profile(conn: sqlite3.Connection, p: pm.Profile) -> None:
 
 def finish_profile(conn: sqlite3.Connection, p: pm.ProfileDetail, document: Optional[bytes]) -> None:
     """Done (with its speedscope document) or failed (with its error)."""
-    tops = json.dumps({"top_functions": [f.model_dump() for f in p.top_functions],
+    tops = json.dumps({"top_functions": [f.model_dump() for f in p.top_functions], "top_functions_thread": p.top_functions_thread,
                        "top_allocations": [a.model_dump() for a in p.top_allocations]})
     with conn:
         conn.execute("UPDATE profiles SET status = ?, method = ?, finished_at = ?, samples = ?, total_bytes = ?, "

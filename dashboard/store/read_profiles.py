@@ -40,8 +40,11 @@ def resolve_target(conn: sqlite3.Connection, t: pm.Target) -> pm.ResolvedTarget:
         r = conn.execute(sql + " ORDER BY attempt DESC LIMIT 1", args).fetchone()
         if r is None:
             raise NotFound(f"no task {t.task_id}" + (f" attempt {t.attempt}" if t.attempt is not None else ""))
-        if r["state_rank"] != RANK_RUNNING or r["worker_pid"] is None or r["node_id"] is None:
+        if r["state_rank"] != RANK_RUNNING:
             raise Conflict(f"task {t.task_id} attempt {r['attempt']} is {r['state']}: it has no running process to look at")
+        if r["worker_pid"] is None or r["node_id"] is None:  # its worker's events have not all arrived
+            raise Conflict(f"task {t.task_id} attempt {r['attempt']} is {r['state']}, but the head does not know its "
+                           "worker's node and pid yet: try again in a moment")
         return pm.ResolvedTarget(node_id=r["node_id"], node_ip=_node_ip(conn, r["node_id"]), pid=r["worker_pid"],
                                  worker_id=r["worker_id"], job_id=r["job_id"], task_id=r["task_id"], attempt=r["attempt"],
                                  actor_id=r["actor_id"], name=r["name"])

@@ -88,6 +88,7 @@ def main(address: str, worker_node_id: str, n_line: int) -> None:
         "hoarder_actor_id": hoarder._actor_id.hex(),
         "line_task_ids": [r.task_id().hex() for r in line],
         "finished_task_id": quick.task_id().hex(),
+        "method_task_ids": [waiting.task_id().hex(), hoarding.task_id().hex()],  # the actors' calls
         "lines": marked_lines(),
         "file": os.path.basename(__file__),
     }

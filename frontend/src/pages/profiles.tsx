@@ -124,7 +124,8 @@ export function ProfilePage({ id }: { id: string }) {
           </Card>
           {p.status === "done" && (
             <>
-              <Card title={p.kind === "cpu" ? "Top functions" : "Top allocations"}>
+              <Card title={p.kind === "cpu" ? "Top functions" : "Top allocations"}
+                extra={p.kind === "cpu" && p.top_functions_thread ? <span class="muted small">of {p.top_functions_thread}, the thread running the task</span> : undefined}>
                 {p.kind === "cpu" ? <TopFunctions rows={p.top_functions} /> : <TopAllocations rows={p.top_allocations} />}
               </Card>
               <Card title="Flame graph" extra={<span class="muted small">speedscope, served by this head</span>}>
