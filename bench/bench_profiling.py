@@ -226,9 +226,10 @@ def dump_latency(sides: Sides, ids: dict[str, Any], n: int) -> tuple[list[tuple[
 
 
 def leaf_samples(doc: dict[str, Any]) -> int:
-    """Samples (weights) whose stack holds `leaf`, over every thread's profile of a speedscope document."""
+    """Samples whose stack holds `leaf`, over every thread's profile of a speedscope document (py-spy's
+    weights are seconds, 1/rate each, so they are not counted)."""
     leaf = {i for i, f in enumerate(doc["shared"]["frames"]) if f["name"] == "leaf"}
-    return sum(int(w) for p in doc["profiles"] for s, w in zip(p["samples"], p["weights"]) if leaf & set(s))
+    return sum(1 for p in doc["profiles"] for s in p["samples"] if leaf & set(s))
 
 
 @dataclass
