@@ -181,6 +181,10 @@ class Sides:
                               raise_on_missing_output=False)
         return any(str(t.state).startswith("RUNNING") and t.worker_pid for t in ray_rows)
 
+    def actor_alive(self, actor_id: str) -> bool:
+        r = self.ours.get(f"/actors/{actor_id}")
+        return r.status_code == 200 and r.json()["state"] == "ALIVE" and bool(r.json()["pid"])
+
     def our_stack(self, body: dict[str, Any], function: str) -> float:
         """POST a stack request; the node's own py-spy time (ms). Stops unless `function` is on a stack."""
         r = self.ours.post("/profiling/stacks", json=body)
@@ -211,16 +215,21 @@ def dump_latency(sides: Sides, ids: dict[str, Any], n: int) -> tuple[list[tuple[
         ("stack dump: actor in ray.get", {"actor_id": ids["keeper_actor_id"]},
          "/worker/traceback", {"pid": ids["keeper_pid"]}, "wait_for"),
     ]
-    rows, took_ms = [], []
+    rows: list[tuple[str, Latency, Latency]] = []
+    took_ms: list[float] = []
     for name, body, path, params, function in targets:
         sides.our_stack(body, function)  # warm-up, one each
         sides.ray_stack(path, params, function)
-        ours, ray = [], []
+        ours: list[float] = []
+        ray: list[float] = []
         for i in range(n):
-            order = [("ours", lambda: took_ms.append(sides.our_stack(body, function))),
-                     ("ray", lambda: sides.ray_stack(path, params, function))]
-            for side, fn in order if i % 2 == 0 else order[::-1]:
-                (ours if side == "ours" else ray).append(timed(fn))
+            if i % 2:
+                ray.append(timed(lambda: sides.ray_stack(path, params, function)))
+            start = time.perf_counter()
+            took_ms.append(sides.our_stack(body, function))
+            ours.append(time.perf_counter() - start)
+            if not i % 2:
+                ray.append(timed(lambda: sides.ray_stack(path, params, function)))
         rows.append((name, Latency(ours), Latency(ray)))
     return rows, took_ms
 
@@ -285,18 +294,25 @@ class Overhead:
         return finish
 
     def _ray(self, task_id: str) -> Callable[[], Optional[int]]:
-        out: dict[str, httpx.Response] = {}
+        out: dict[str, object] = {}
         params = {"task_id": task_id, "attempt_number": 0, "node_id": self.sides.node_id,
                   "duration": self.duration_s, "format": "speedscope"}
-        call = threading.Thread(target=lambda: out.update(r=self.sides.ray.get("/task/cpu_profile", params=params)))
-        call.start()
+
+        def call() -> None:  # Ray's endpoint answers when the profile has ended
+            try:
+                r = self.sides.ray.get("/task/cpu_profile", params=params)
+                out["doc" if r.status_code == 200 else "error"] = r.text if r.status_code == 200 else \
+                    f"{r.status_code} {r.text[:300]}"
+            except httpx.HTTPError as exc:
+                out["error"] = repr(exc)
+        thread = threading.Thread(target=call)
+        thread.start()
 
         def finish() -> int:
-            call.join()
-            r = out["r"]
-            if r.status_code != 200:
-                raise SystemExit(f"Ray's /task/cpu_profile failed: {r.status_code} {r.text[:300]}")
-            return leaf_samples(json.loads(r.text))
+            thread.join()
+            if "error" in out:
+                raise SystemExit(f"Ray's /task/cpu_profile failed: {out['error']}")
+            return leaf_samples(json.loads(str(out["doc"])))
         return finish
 
 
@@ -361,8 +377,9 @@ def main() -> None:
         driver = start_driver(cluster, work)
         try:
             ids = driver.ids
-            for task_id in (ids["spin_task_id"], ids["blocked_task_id"]):
-                wait_for(f"task {task_id} RUNNING at both heads", lambda t=task_id: sides.running_at_both(t))
+            wait_for("the spinning task RUNNING at both heads", lambda: sides.running_at_both(ids["spin_task_id"]))
+            wait_for("the blocked actor task RUNNING at both heads", lambda: sides.running_at_both(ids["blocked_task_id"]))
+            wait_for("the actor ALIVE with its pid at Rayscope's head", lambda: sides.actor_alive(ids["keeper_actor_id"]))
             rows, took_ms = dump_latency(sides, ids, args.dumps)
             driver.stop_file.touch()  # the spinning task would take a core from the workload
             duration_s, results = overhead(sides, driver, args.reps, args.rounds, work)
