@@ -82,3 +82,20 @@ def test_the_head_serves_the_debuggers_models_as_its_own() -> None:
     from rayscope.debugger import models as dm
 
     assert (m.DebugSession, m.DebugTicket, m.DebugResumed) == (dm.DebugSession, dm.DebugTicket, dm.DebugResumed)
+
+
+PROFILING_NODE_MODULES = ("errors", "pyspy", "fallback", "memory", "capabilities")
+
+
+def test_the_profilers_node_side_imports_only_the_standard_library_and_the_wire() -> None:
+    """The agent loads profiling/'s node modules, and every Ray worker loads fallback.py at start:
+    the standard library, protobuf (through the wire's messages) and each other, nothing else."""
+    files = [ROOT / "profiling" / f"{m}.py" for m in PROFILING_NODE_MODULES]
+    bad = {f"{p.name}: {name}" for p in files for name in _imports_of(p)
+           if _top(name) not in sys.stdlib_module_names and not name.startswith(("rayscope.wire", "rayscope.profiling"))}
+    assert sorted(bad) == []
+    loaded = _modules_after_import(", ".join(f"rayscope.profiling.{m}" for m in PROFILING_NODE_MODULES))
+    assert sorted(m for m in loaded if _top(m) in {"pydantic", "fastapi", "ray"} or m.startswith("rayscope.dashboard")) == []
+    # the worker's start-up import stays light: not even the wire's messages
+    worker = _modules_after_import("rayscope.profiling.fallback")
+    assert "rayscope.wire.rayscope_ingest_pb2" not in worker and "ctypes" not in worker
