@@ -1,7 +1,8 @@
 """Profiling: Rayscope's stack dumps and CPU profiles vs Ray's own profiling endpoints, on one cluster, in one run.
 
 Starts a 2-node cluster with `rayscope start`, Ray's dashboard on and its profiling endpoints enabled
-(`RAY_DASHBOARD_ENABLE_PROFILING=1` in the head's environment: they answer 403 otherwise). A driver
+(`RAY_DASHBOARD_ENABLE_PROFILING=1` in the head's environment: they answer 403 otherwise; the venv's
+bin/ on the nodes' PATH: Ray's agent runs the `py-spy` it finds there, ours the one beside its Python). A driver
 puts everything it runs on the *worker* node, so both sides cross from the head to that node's agent.
 
 Stack-dump latency (the HTTP call, head -> node agent -> `py-spy dump` -> back), N dumps each way,
@@ -14,9 +15,11 @@ interleaved, the side going first alternating:
 Every dump must name the function the target is in, or the bench stops: a failed dump is not fast.
 
 Slowdown of a CPU-bound task while profiled: a task runs a fixed pure-Python workload (REPS x
-leaf(20000), as in the reference experiment) and times it itself. Rounds of three runs, the order
+leaf(20000), as in the reference experiment) and times it itself. Rounds of four runs, the order
 rotating: no profiler; a Rayscope CPU profile (POST /api/v1/profiling/profiles kind=cpu, the default
-rate); Ray's `GET /task/cpu_profile?...&format=speedscope` (py-spy's default rate, 100 Hz). The task
+rate); Ray's `GET /task/cpu_profile?...&format=speedscope` (py-spy's default rate, 100 Hz); and, as a
+reference, `py-spy record --nonblocking` started by the bench on the task's pid (no product path: what
+a profile costs when py-spy does not ptrace-stop the target for each sample). The task
 is RUNNING at both sides' state APIs before anything starts (Ray's endpoint resolves the task there),
 the profile starts SETTLE_S before the workload and lasts long enough to cover it, and the task
 stays alive until the profile has ended (Ray's endpoint checks that the task still runs). Each
@@ -52,7 +55,9 @@ from timing import Latency, print_comparison  # noqa: E402
 
 SETTLE_S = 1.0  # profile start -> workload start: both sides resolve the task and start py-spy
 TARGET_SLOWDOWN = 0.05
-RAY_PROFILING_ENV = {"RAY_DASHBOARD_ENABLE_PROFILING": "1"}
+# Ray's agent finds py-spy on its PATH only (shutil.which); as in an activated venv, put ours there.
+RAY_PROFILING_ENV = {"RAY_DASHBOARD_ENABLE_PROFILING": "1",
+                     "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
 
 DRIVER = textwrap.dedent("""
     import json, os, sys, time, ray
@@ -191,8 +196,9 @@ class Sides:
         if r.status_code != 200:
             raise SystemExit(f"Rayscope stack dump {body} failed: {r.status_code} {r.text[:300]}")
         dump = r.json()
-        if function not in {f["function"] for t in dump["threads"] for f in t["frames"]}:
-            raise SystemExit(f"Rayscope's dump of {body} does not show {function}: {dump['threads']}")
+        names = {f["function"] for t in dump["threads"] for f in t["frames"]}
+        if not any(n == function or n.endswith("." + function) for n in names):  # py-spy qualifies methods
+            raise SystemExit(f"Rayscope's dump of {body} does not show {function}: {sorted(names)}")
         return float(dump["took_ms"])
 
     def ray_stack(self, path: str, params: dict[str, Any], function: str) -> None:
@@ -264,7 +270,8 @@ class Overhead:
         gate.mkdir()
         task_id = self.driver.submit(gate, self.reps)
         wait_for(f"the workload task {task_id} RUNNING at both heads", lambda: self.sides.running_at_both(task_id))
-        finish = {"none": self._no_profile, "rayscope": self._ours, "ray": self._ray}[variant](task_id)
+        finish = {"none": self._no_profile, "rayscope": self._ours, "ray": self._ray,
+                  "nonblocking": self._nonblocking}[variant](task_id)
         time.sleep(SETTLE_S)
         (gate / "go").touch()
         samples = finish()
@@ -291,6 +298,24 @@ class Overhead:
             if p["status"] != "done":
                 raise SystemExit(f"Rayscope CPU profile failed: {p.get('error')}")
             return leaf_samples(self.sides.ours.get(f"/profiling/profiles/{profile_id}/speedscope.json").json())
+        return finish
+
+    def _nonblocking(self, task_id: str) -> Callable[[], Optional[int]]:
+        """py-spy record --nonblocking run here on the task's pid: no product path, only what Rayscope's
+        profile would cost with that flag (the reference measured +4 % against +18 % blocking)."""
+        rows = self.sides.ours.get(f"/tasks/{task_id}").json()
+        pid = next(r["worker_pid"] for r in rows if r["state"].startswith("RUNNING") and r.get("worker_pid"))
+        out = self.work / f"nonblocking-{self.count}.json"
+        proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--nonblocking",
+                                 "--idle", "--pid", str(pid), "--duration", str(self.duration_s), "--rate",
+                                 str(DEFAULT_RATE_HZ), "--format", "speedscope", "--output", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def finish() -> int:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise SystemExit(f"py-spy record --nonblocking failed: {err[-300:]}")
+            return leaf_samples(json.loads(out.read_text()))
         return finish
 
     def _ray(self, task_id: str) -> Callable[[], Optional[int]]:
@@ -323,7 +348,7 @@ def spread(runs: list[Run]) -> str:
 
 def print_overhead(reps: int, rounds: int, duration_s: int, results: dict[str, list[Run]]) -> None:
     base = statistics.median(r.took_s for r in results["none"])
-    slow = {v: statistics.median(r.took_s for r in results[v]) / base - 1 for v in ("rayscope", "ray")}
+    slow = {v: statistics.median(r.took_s for r in runs) / base - 1 for v, runs in results.items()}
     noise = (max(r.took_s for r in results["none"]) - min(r.took_s for r in results["none"])) / base
     print(f"\n== slowdown of a CPU-bound task ({reps} x leaf(20000), pure Python) on the worker node while profiled "
           f"at {DEFAULT_RATE_HZ} Hz, {rounds} runs each, interleaved; profiles of {duration_s} s start {SETTLE_S:g} s "
@@ -331,7 +356,8 @@ def print_overhead(reps: int, rounds: int, duration_s: int, results: dict[str, l
     print(f"{'variant':<48} {'median':>8} {'min-max':>15} {'slowdown':>9} {'leaf samples/s':>15}")
     names = {"none": "no profiler",
              "rayscope": "Rayscope CPU profile (POST /profiling/profiles)",
-             "ray": "Ray /task/cpu_profile (format=speedscope)"}
+             "ray": "Ray /task/cpu_profile (format=speedscope)",
+             "nonblocking": "reference: py-spy record --nonblocking, direct"}
     for variant, runs in results.items():
         hz = "-" if variant == "none" else f"{statistics.median(r.sampled_hz() for r in runs):.0f}"
         pct = "-" if variant == "none" else f"{100 * slow[variant]:+.1f} %"
@@ -351,12 +377,12 @@ def overhead(sides: Sides, driver: Driver, reps: int, rounds: int, work: Path) -
     warm = [o.run("none").took_s for _ in range(2)]
     # long enough for a run three times the unprofiled one, after the settle time
     o.duration_s = math.ceil(SETTLE_S + 3 * statistics.median(warm) + 1)
-    results: dict[str, list[Run]] = {"none": [], "rayscope": [], "ray": []}
+    results: dict[str, list[Run]] = {"none": [], "rayscope": [], "ray": [], "nonblocking": []}
     variants = list(results)
     for i in range(rounds):
-        for variant in variants[i % 3:] + variants[:i % 3]:
+        for variant in variants[i % len(variants):] + variants[:i % len(variants)]:
             results[variant].append(o.run(variant))
-    for variant in ("rayscope", "ray"):
+    for variant in variants[1:]:
         low = [r for r in results[variant] if r.sampled_hz() < 0.5 * DEFAULT_RATE_HZ]
         if low:
             print(f"warning: {len(low)} {variant} profile(s) sampled the run at under half the rate "
