@@ -178,7 +178,8 @@ class Sides:
     def running_at_both(self, task_id: str) -> bool:
         """Both heads know the task as RUNNING in a worker (each side's endpoint resolves it so)."""
         rows = self.ours.get(f"/tasks/{task_id}").json()
-        if not (isinstance(rows, list) and any(r["state"].startswith("RUNNING") and r.get("worker_pid") for r in rows)):
+        if not (isinstance(rows, list) and any(r["state"].startswith("RUNNING") and r.get("worker_pid") and r.get("node_id")
+                                               for r in rows)):  # what the head's profiling needs to resolve it
             return False
         from ray.util.state import list_tasks
 
