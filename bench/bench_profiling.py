@@ -38,6 +38,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -438,6 +439,7 @@ def main() -> None:
             duration_s, results = overhead(sides, driver, args.reps, args.rounds, work)
         finally:
             driver.proc.kill()
+            shutil.rmtree(work, ignore_errors=True)
     print_comparison(f"{args.dumps} stack dumps per side and target, through the head, target on the worker node of 2",
                      rows)
     print(f"(Rayscope's py-spy on the node: p50 {statistics.median(took_ms):.0f} ms of that)")
