@@ -233,3 +233,28 @@ def test_ptrace_denied_gives_the_fallback_stack_and_the_reason(rayscope_cluster,
             record.pid, record.create_time = restored.pid, psutil.Process(restored.pid).create_time()
     wait_for("the restored agent linked with ptrace", lambda: (c := _worker_caps(api, node))["connected"]
              and c["ptrace"] == "root", WAIT_S)
+
+
+def test_history_mode_lists_dumps_and_profiles(rayscope_cluster, api, truth, tmp_path) -> None:
+    """A copy of the live store (SQLite's online backup: a consistent snapshot) served by `rayscope
+    dashboard --db`: the profiles and dumps taken above are listed and readable; nothing can be taken."""
+    import sqlite3
+
+    from history_dashboard import history_dashboard
+
+    profiles = api.get("/profiling/profiles", params={"filter": "status=done", "limit": 1000}).json()["rows"]
+    dumps = api.get("/profiling/stacks", params={"limit": 1000}).json()["rows"]
+    assert profiles and dumps, "the tests above took no profile or dump"
+    copy = tmp_path / "history.db"
+    with sqlite3.connect(api.get("/cluster").json()["db_path"]) as live, sqlite3.connect(copy) as snapshot:
+        live.backup(snapshot)
+    with history_dashboard(str(copy), rayscope_cluster.env) as (ui, _):
+        base, token = ui.split("/#token=")
+        with httpx.Client(base_url=base + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30) as old:
+            listed = {p["profile_id"] for p in old.get("/profiling/profiles", params={"limit": 1000}).json()["rows"]}
+            assert {p["profile_id"] for p in profiles} <= listed
+            doc = old.get(f"/profiling/profiles/{profiles[0]['profile_id']}/speedscope.json")
+            assert doc.status_code == 200 and doc.json()["shared"]["frames"]
+            assert old.get(f"/profiling/stacks/{dumps[0]['dump_id']}").json()["threads"]
+            refused = old.post("/profiling/stacks", json={"task_id": truth["spin_task_id"]})
+            assert refused.status_code == 409 and "history" in refused.json()["error"]

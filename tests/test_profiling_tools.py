@@ -326,3 +326,18 @@ def test_stale_stack_files_of_exited_workers_are_removed(tmp_path: Path) -> None
         Path(path).write_text("Current thread 0x1 (most recent call first):\n")
     assert fallback.remove_stale(str(tmp_path)) == 1
     assert os.path.exists(live) and not os.path.exists(dead)
+
+
+def test_start_lines_say_what_is_missing_and_what_to_install() -> None:
+    from rayscope.wire import rayscope_ingest_pb2 as pb
+
+    caps = pb.ProfilerCapabilities(py_spy="/v/bin/py-spy", py_spy_version="0.4.3", memray="", gdb="", ptrace="denied",
+                                   remedy="start the container with --cap-add SYS_PTRACE",
+                                   notes="memray is missing: pip install memray in the agent's environment\n"
+                                         "memray needs gdb or lldb on the node: apt install gdb")
+    first, *rest = capabilities.summary_lines(caps)
+    assert first == ("py-spy 0.4.3, memray MISSING (no gdb); ptrace: denied "
+                     "(fix: start the container with --cap-add SYS_PTRACE)")
+    assert rest == ["memray is missing: pip install memray in the agent's environment",
+                    "memray needs gdb or lldb on the node: apt install gdb"]
+    assert capabilities.summary_lines(capabilities.probe())[0].startswith("py-spy 0.")

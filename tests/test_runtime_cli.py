@@ -132,6 +132,10 @@ def test_status_lists_both_nodes(cluster: RayscopeCluster) -> None:
     assert cluster.http_url in res.stdout
     assert "head node" in res.stdout and "worker node" in res.stdout
     assert "DOWN" not in res.stdout
+    # each node's profiling tools (the same lines `rayscope start` prints): this machine has them all
+    profile = [ln for ln in res.stdout.splitlines() if ln.startswith("  profile  ")]
+    assert len(profile) == 2 and all("py-spy 0." in ln and "memray + gdb" in ln and "ptrace: root" in ln
+                                     for ln in profile), res.stdout
 
 
 def test_plain_driver_writes_its_own_task_events(cluster: RayscopeCluster) -> None:
