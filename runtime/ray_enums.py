@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 __all__ = [
-    "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS",
+    "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS", "AWAITING_NODE",
     "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
     "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES",
     "NIL_JOB_ID",
@@ -41,6 +41,9 @@ TaskState = Literal[
 ]
 TASK_STATUS_NAMES: tuple[str, ...] = get_args(TaskState)
 TASK_STATUS: dict[str, int] = {name: num for num, name in enumerate(TASK_STATUS_NAMES)}
+# The state in which a task waits for a node with its resources (the stuck-task detector's infeasible
+# and pending-long rules, dashboard/store/read_stuck.py).
+AWAITING_NODE: TaskState = "PENDING_NODE_ASSIGNMENT"
 
 # ActorTableData.ActorState (src/ray/protobuf/gcs.proto), in number order.
 ActorState = Literal["DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"]

@@ -37,8 +37,9 @@ from rayscope.dashboard.errors import BadRequest
 from rayscope.dashboard.store import rows
 from rayscope.dashboard.store.listing import MAX_LIMIT, decode_cursor, encode_cursor
 from rayscope.dashboard.store.schema import RANK_RUNNING
+from rayscope.runtime.ray_enums import AWAITING_NODE
 
-PENDING_STATE = "PENDING_NODE_ASSIGNMENT"
+PENDING_STATE = AWAITING_NODE
 _PENDING_TS = "ts_pending_node_assignment"
 
 
