@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -154,8 +155,25 @@ def test_tasks_table_pages_through_the_server(held, tab: Tab) -> None:
     assert tab.page.locator(".vt-row[data-task-id]").count() < 100  # only the rows in view are in the DOM
 
 
+def _failed_task_executed(cluster, task_id: str) -> dict | None:
+    """The failed task's row once the head has both halves of it: FAILED (from its owner's events)
+    and where and when it ran (from the executing node's events), the two a timeline bar needs."""
+    r = httpx.get(f"{cluster.http_url}/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {cluster.token}"},
+                  timeout=30)
+    rows = r.json() if r.status_code == 200 else []
+    done = [t for t in rows if t["state"] == "FAILED" and t["start_time"] and t["node_id"]]
+    return done[0] if done else None
+
+
 def test_timeline_actors_objects_and_debugger(rayscope_cluster, truth, tab: Tab) -> None:
     job = truth["job_id"]
+    c = rayscope_cluster
+    auth = {"Authorization": f"Bearer {c.token}"}
+    wait_for("the failed task FAILED, with its start time and node, at the head",
+             lambda: _failed_task_executed(c, truth["failed_task_id"]), 90,
+             context=lambda: "row: {} health: {}".format(
+                 httpx.get(f"{c.http_url}/api/v1/tasks/{truth['failed_task_id']}", headers=auth, timeout=30).text,
+                 httpx.get(f"{c.http_url}/api/v1/ingest/health", headers=auth, timeout=30).text[:4000]))
     tab.open(f"/timeline?job={job}", "page-timeline")
     tab.page.wait_for_selector("[data-testid=timeline-canvas]")
     expect(tab.page.locator(".legend")).to_contain_text("square")
