@@ -25,7 +25,7 @@ from typing import Any, Optional
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
 
-from rayscope.agent.side_streams import open_call, redial_forever, write_outbox
+from rayscope.agent.side_streams import LoopThread, open_call, redial_forever, write_outbox
 from rayscope.agent.tls import open_aio_channel
 from rayscope.debugger import debugpy_auth
 from rayscope.debugger import relay_protocol as rp
@@ -51,11 +51,13 @@ class _Tunnel:
     pump: Optional[asyncio.Task[None]] = None
 
 
-class DebugRelay(threading.Thread):
+class DebugRelay(LoopThread):
+    what = "debug relay"
+
     def __init__(self, session_dir: str, head: str, token_reader: Callable[[], str],
                  node_id: str, node_ip: str, session_name: str,
                  credentials: Optional[grpc.ChannelCredentials] = None) -> None:
-        super().__init__(name="rayscope-debug-relay", daemon=True)
+        super().__init__("rayscope-debug-relay")
         self.socket_path = rp.socket_path(session_dir)
         self.head = head
         self.token_reader = token_reader
@@ -67,29 +69,7 @@ class DebugRelay(threading.Thread):
         self.owners: dict[str, _WorkerConn] = {}
         self.tunnels: dict[int, _Tunnel] = {}
         self.outbox: Optional[asyncio.Queue[pb.DebugAgentMessage]] = None
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.ready = threading.Event()
-        self._halt: Optional[asyncio.Event] = None
-
-    # ------------------------------------------------------------------ thread
-    def run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self.loop = loop
-        try:
-            loop.run_until_complete(self._main())
-        except Exception:  # noqa: BLE001 - the agent's other work goes on without the debugger
-            log.exception("debug relay stopped")
-        finally:
-            self.loop = None
-            loop.close()
-
-    def stop(self, timeout: float = 3.0) -> None:
-        loop, halt = self.loop, self._halt
-        if loop is not None and halt is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(halt.set)
-        if self.is_alive():
-            self.join(timeout)
 
     async def _main(self) -> None:
         self._halt = asyncio.Event()

@@ -6,8 +6,10 @@ with backoff when the stream ends: the head never dials an agent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any, Awaitable, Callable
+import threading
+from typing import Any, Awaitable, Callable, Optional
 
 import grpc
 
@@ -51,3 +53,42 @@ async def write_outbox(call: grpc.aio.StreamStreamCall[Any, Any], outbox: "async
     """Send what is queued, in order, until cancelled."""
     while True:
         await call.write(await outbox.get())
+
+
+class LoopThread(threading.Thread):
+    """A daemon thread owning one asyncio loop that runs `_main()` until `stop()`: the frame both side
+    streams share. `_main()` creates `_halt` on the loop and returns once it is set; an exception in it is
+    logged (`what` names the stream), not raised, so the agent's other work goes on without it."""
+
+    what = "side stream"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self._halt: Optional[asyncio.Event] = None
+
+    async def _main(self) -> None:
+        raise NotImplementedError
+
+    def _after_loop(self) -> None:
+        """What to release once the loop has closed (a subclass's executor, say)."""
+
+    def run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except Exception:  # noqa: BLE001 - the agent's other work goes on without this stream
+            log.exception("%s stopped", self.what)
+        finally:
+            self.loop = None
+            loop.close()
+            self._after_loop()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        loop, halt = self.loop, self._halt
+        if loop is not None and halt is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(halt.set)
+        if self.is_alive():
+            self.join(timeout)

@@ -9,18 +9,14 @@ the debugger imports nothing of the head.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from typing import AsyncIterator, Callable
 
 import grpc
 
 from rayscope.debugger.registry import DebugRegistry
 from rayscope.wire import rayscope_ingest_pb2 as pb
-from rayscope.wire.grpc_service import DEBUG, accept_hello, add_stream_method, until_reader_ends
+from rayscope.wire.grpc_service import DEBUG, add_stream_method, serve_side_stream
 
-log = logging.getLogger(__name__)
 
 class DebugServicer:
     def __init__(self, registry: DebugRegistry, authorize: Callable[[grpc.aio.ServicerContext], bool]) -> None:
@@ -29,21 +25,9 @@ class DebugServicer:
 
     async def debug(self, requests: AsyncIterator[pb.DebugAgentMessage],
                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DebugHeadMessage]:
-        first = await accept_hello(requests, context, self.authorize, "DebugHello")
-        if first is None:
-            return
-        link = self.registry.agent_connected(first.hello)
-        log.info("debug relay of node %s connected", link.node_id)
-        reader = asyncio.create_task(self._read(requests, link))
-        try:
-            async for msg in until_reader_ends(link.outbox, reader):
-                yield msg
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            self.registry.agent_gone(link)
-            log.info("debug relay of node %s disconnected", link.node_id)
+        async for msg in serve_side_stream(requests, context, self.authorize, "DebugHello", "debug relay",
+                                           self.registry.agent_connected, self._read, self.registry.agent_gone):
+            yield msg
 
     async def _read(self, requests: AsyncIterator[pb.DebugAgentMessage], link) -> None:
         async for msg in requests:

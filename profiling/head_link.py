@@ -13,7 +13,6 @@ Everything runs on the head's one event loop (dashboard/server.py), so no locks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import AsyncIterator, Callable, Optional
 import grpc
 
 from rayscope.wire import rayscope_ingest_pb2 as pb
-from rayscope.wire.grpc_service import PROFILE, accept_hello, add_stream_method, until_reader_ends
+from rayscope.wire.grpc_service import PROFILE, add_stream_method, serve_side_stream
 
 log = logging.getLogger(__name__)
 
@@ -133,22 +132,15 @@ class ProfileServicer:
 
     async def profile(self, requests: AsyncIterator[pb.ProfileAgentMessage],
                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProfileHeadMessage]:
-        first = await accept_hello(requests, context, self.authorize, "ProfileHello")
-        if first is None:
-            return
-        link = self.broker._connected(first.hello)
-        log.info("profiling link of node %s connected (ptrace: %s)", link.node_id, link.caps.ptrace)
-        reader = asyncio.create_task(self._read(requests, link))
-        why = "its stream ended"
-        try:
-            async for msg in until_reader_ends(link.outbox, reader):
-                yield msg
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            self.broker._gone(link, why)
-            log.info("profiling link of node %s disconnected", link.node_id)
+        async for msg in serve_side_stream(requests, context, self.authorize, "ProfileHello", "profiling link",
+                                           self._connected, self._read,
+                                           lambda link: self.broker._gone(link, "its stream ended")):
+            yield msg
+
+    def _connected(self, hello: pb.ProfileHello) -> _Link:
+        link = self.broker._connected(hello)
+        log.info("node %s can profile with ptrace: %s", link.node_id, link.caps.ptrace)
+        return link
 
     async def _read(self, requests: AsyncIterator[pb.ProfileAgentMessage], link: _Link) -> None:
         async for msg in requests:

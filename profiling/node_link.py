@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import grpc
 
-from rayscope.agent.side_streams import open_call, redial_forever, write_outbox
+from rayscope.agent.side_streams import LoopThread, open_call, redial_forever, write_outbox
 from rayscope.agent.tls import open_aio_channel
 from rayscope.profiling import capabilities, fallback, memory, pyspy
 from rayscope.profiling.errors import ProfilingError
@@ -38,10 +38,12 @@ MAX_PARALLEL_TOOLS = 8
 STALE_SWEEP_S = 600.0  # how often the stack files of exited workers are deleted (profiling/fallback.py)
 
 
-class NodeLink(threading.Thread):
+class NodeLink(LoopThread):
+    what = "profiling link"
+
     def __init__(self, session_dir: str, head: str, token_reader: Callable[[], str], node_id: str, node_ip: str,
                  credentials: Optional[grpc.ChannelCredentials] = None) -> None:
-        super().__init__(name="rayscope-profile-link", daemon=True)
+        super().__init__("rayscope-profile-link")
         self.session_dir = session_dir
         self.head = head
         self.token_reader = token_reader
@@ -49,36 +51,16 @@ class NodeLink(threading.Thread):
         self.node_id = node_id
         self.node_ip = node_ip
         self.caps: Optional[pb.ProfilerCapabilities] = None
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.connected = threading.Event()  # set while a stream to the head is open (tests wait on it)
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_TOOLS, thread_name_prefix="rayscope-profile-tool")
         # One fallback dump (it truncates and reads the worker's one file) and one memray session per
         # process at a time; py-spy's reads need no such care.
         self._stack_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         self._memory_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
-        self._halt: Optional[asyncio.Event] = None
         self._outbox: Optional[asyncio.Queue[pb.ProfileAgentMessage]] = None
 
-    # ------------------------------------------------------------------ thread
-    def run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self.loop = loop
-        try:
-            loop.run_until_complete(self._main())
-        except Exception:  # noqa: BLE001 - the agent's other work goes on without profiling
-            log.exception("profiling link stopped")
-        finally:
-            self.loop = None
-            loop.close()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def stop(self, timeout: float = 3.0) -> None:
-        loop, halt = self.loop, self._halt
-        if loop is not None and halt is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(halt.set)
-        if self.is_alive():
-            self.join(timeout)
+    def _after_loop(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _main(self) -> None:
         self._halt = asyncio.Event()
