@@ -142,6 +142,16 @@ def test_rules_are_well_formed() -> None:
         rule("Nope")
 
 
+def test_docs_table_is_the_rule_table() -> None:
+    """docs/metrics.md's table of rules lists each rule as defined (a changed threshold changes the doc)."""
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    section = doc.split("## Alert rules", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| Ray")]
+    want = [f"| {r.name} | {r.severity} | {duration(r.for_s)} | {r.scope} | `{' '.join(r.expr.replace('|', chr(92) + '|').split())}` |"
+            for r in RULES]
+    assert rows == want
+
+
 # ------------------------------------------------------------------ the exprs' series exist in real scrapes
 
 
