@@ -170,7 +170,10 @@ def _metric_names(node) -> set[str]:
 
 
 def _scraped_names(text: str) -> set[str]:
-    return {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    """Names with samples, and names declared by `# TYPE` (a family can be empty now: e.g. the per-job
+    series while no job runs)."""
+    names = {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    return names | {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
 
 
 def test_every_series_the_rules_read_is_scraped(rayscope_cluster: LocalCluster) -> None:

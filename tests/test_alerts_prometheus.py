@@ -8,8 +8,8 @@ Prometheus (1 s scrapes and rule evaluations, the rules' `for` as shipped) scrap
 through the configuration `rayscope metrics prometheus-config` writes; Alertmanager, on 127.0.0.1 with
 a free port, its own storage and its HA cluster port off, routes critical RayNodeDown alerts to an "oncall"
 webhook and everything else to a "default" one, both served by this test. GCS declares a node dead after
-its health checks fail; the cluster runs them every second with a threshold of 3, so that takes seconds,
-not the default half minute. Then a node joins on the same host again, and the alert resolves.
+its health checks fail; the cluster runs them every 2 s with a threshold of 3, so that takes seconds,
+not the default half minute (and a busy 2-core machine's stall of a few seconds is no false death). Then a node joins on the same host again, and the alert resolves.
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ from rayscope.runtime.ports import free_ports
 from rayscope.runtime.state import ProcessRecord, load_state
 
 WORKER_IP = "127.0.0.2"
-HEALTH_CHECKS = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
-                 "RAY_health_check_timeout_ms": "1000"}
+HEALTH_CHECKS = {"RAY_health_check_period_ms": "2000", "RAY_health_check_failure_threshold": "3",
+                 "RAY_health_check_timeout_ms": "2000"}
 
 
 @dataclass(frozen=True)

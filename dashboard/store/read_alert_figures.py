@@ -82,8 +82,8 @@ def node_up(conn: sqlite3.Connection) -> list[NodeFigure]:
         "SELECT node_id, ip, 0 FROM ("
         "  SELECT node_id, coalesce(node_ip, '') AS ip, death_reason, row_number() OVER ("
         "    PARTITION BY coalesce(node_ip, '') ORDER BY coalesce(end_time, state_time, 0) DESC, node_id) AS k "
-        "  FROM nodes d WHERE state = 'DEAD' AND NOT EXISTS ("
-        "    SELECT 1 FROM nodes a WHERE a.state = 'ALIVE' AND coalesce(a.node_ip, '') = coalesce(d.node_ip, ''))"
+        "  FROM nodes WHERE state = 'DEAD' AND coalesce(node_ip, '') NOT IN ("  # one lookup table, not a scan each
+        "    SELECT coalesce(node_ip, '') FROM nodes WHERE state = 'ALIVE')"
         f") WHERE k = 1 AND coalesce(death_reason, '') NOT IN ({_INTENDED}) "
         "ORDER BY 1")
     return [NodeFigure(*r) for r in rows]
