@@ -9,7 +9,8 @@ through the configuration `rayscope metrics prometheus-config` writes; Alertmana
 a free port, its own storage and its HA cluster port off, routes critical RayNodeDown alerts to an "oncall"
 webhook and everything else to a "default" one, both served by this test. GCS declares a node dead after
 its health checks fail; the cluster runs them every 2 s with a threshold of 3, so that takes seconds,
-not the default half minute (and a busy 2-core machine's stall of a few seconds is no false death). Then a node joins on the same host again, and the alert resolves.
+not the default half minute (and a busy 2-core machine's stall of a few seconds is no false death).
+Then a node joins on the same host again, and the alert resolves.
 """
 from __future__ import annotations
 
