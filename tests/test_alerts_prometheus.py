@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -229,9 +230,11 @@ def test_killed_worker_node_pages_oncall_and_resolves_when_its_host_returns(
     assert not _query(stack, 'ALERTS{alertname="RayNodeDown"}')
 
     _kill_node(cluster, worker)
+    killed = time.monotonic()
     n, alert = webhook.next_alert(
         "RayNodeDown for the killed worker at the oncall webhook",
         lambda n, a: a["labels"].get("alertname") == "RayNodeDown" and a["status"] == "firing", 120)
+    print(f"RayNodeDown at the webhook {time.monotonic() - killed:.1f} s after the kill")
     assert n.path == "/oncall" and n.body["receiver"] == "oncall"  # routed by the matchers, not the default
     labels = alert["labels"]
     assert (labels["node_id"], labels["node_ip"], labels["severity"]) == (worker, WORKER_IP, "critical")
@@ -252,9 +255,11 @@ def test_killed_worker_node_pages_oncall_and_resolves_when_its_host_returns(
             if r.returncode == 0 or "timed out during startup" not in r.stderr + r.stdout:
                 break
         assert r.returncode == 0, r.stderr[-3000:]
+        joined = time.monotonic()
         n, alert = webhook.next_alert(
             "RayNodeDown resolved at the oncall webhook once a node of its host is back",
             lambda n, a: a["labels"].get("alertname") == "RayNodeDown" and a["status"] == "resolved", 90)
+        print(f"resolved at the webhook {time.monotonic() - joined:.1f} s after the new node's start returned")
         assert n.path == "/oncall" and alert["labels"]["node_id"] == worker
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
