@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from polling import wait_for
-from rayscope.alerts.rules import render_summary, rule
+from rayscope.alerts.rules import RULES, render_summary, rule
 from rayscope.runtime import procs
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster
 from rayscope.runtime.ports import free_ports
@@ -228,6 +228,14 @@ def test_killed_worker_node_pages_oncall_and_resolves_when_its_host_returns(
              lambda: _query(stack, f'rayscope_node_cpus{{node_id="{worker}", node_ip="{WORKER_IP}"}}')
              and _query(stack, f'rayscope_node_up{{node_id="{worker}", node_ip="{WORKER_IP}"}} == 1'), 90)
     assert not _query(stack, 'ALERTS{alertname="RayNodeDown"}')
+    # every exported rule evaluates without error on the real series (a bad join or label shows here)
+    def rules_evaluated() -> list[dict[str, Any]]:
+        got = httpx.get(stack + "/api/v1/rules", timeout=10).json()["data"]["groups"][0]["rules"]
+        return got if all(r.get("lastEvaluation", "").startswith("20") for r in got) else []
+    evaluated = wait_for("every rule evaluated once", rules_evaluated, 30)
+    assert [r["name"] for r in evaluated] == [r.name for r in RULES]
+    assert [(r["name"], r["health"], r.get("lastError", "")) for r in evaluated] == [
+        (r.name, "ok", "") for r in RULES]
 
     _kill_node(cluster, worker)
     killed = time.monotonic()
