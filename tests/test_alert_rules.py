@@ -100,6 +100,7 @@ VALUES = {
     ("RayNodeDiskFull", "6m"): 0.92, ("RayObjectSpilling", "12m"): 1000, ("RayGPUReservedButIdle", "15m"): 2,
     ("RayscopeIngestLag", "7m"): 45, ("RayscopeDataDropped", "3m"): 1500, ("RayTasksPendingTooLong", "2m"): 620,
     ("RayTasksInfeasible", "6m"): 3, ("RayTaskFailureRate", "6m"): 0.1, ("RayTaskFailureRate", "15m"): 0.1,
+    ("RayTasksInfeasible", "7m"): 1234567,  # `{{ $value }}` is Go's %v: exponent form from 1e6 on
 }
 
 
