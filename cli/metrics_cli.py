@@ -156,6 +156,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def rules_yaml() -> str:
     """The Prometheus rule file as YAML; multi-line exprs as literal blocks, so the file reads like the table."""
     from rayscope.alerts.prometheus import rule_file
+    from rayscope.alerts.rules import RUNBOOK
 
     class Dumper(yaml.SafeDumper):
         pass
@@ -165,7 +166,7 @@ def rules_yaml() -> str:
 
     Dumper.add_representer(str, text)
     header = ("# Rayscope's alert rules (alerts/rules.py), written by `rayscope metrics alert-rules`.\n"
-              "# Load with `rule_files:` in prometheus.yml; see docs/metrics.md, Alert rules.\n")
+              f"# Load with `rule_files:` in prometheus.yml; see {RUNBOOK} in Rayscope's repository.\n")
     return header + yaml.dump(rule_file(), Dumper=Dumper, sort_keys=False, width=120, allow_unicode=True)
 
 
