@@ -78,13 +78,21 @@ def prometheus_config(head_url: str, token_file: Path, sd: str, file_sd: Optiona
             "scrape_configs": [head, job("agent")]}
 
 
+def _cannot_write(where: object, exc: OSError) -> SystemExit:
+    """A file the user named that cannot be written: one line on stderr, exit status 1."""
+    return SystemExit(f"error: cannot write {where}: {exc.strerror or exc}")
+
+
 def _write_or_print(text: str, out: Optional[str]) -> None:
     if not out:
         sys.stdout.write(text)
         return
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -178,7 +186,10 @@ def cmd_alert_rules(args: argparse.Namespace) -> int:
 def cmd_grafana_config(args: argparse.Namespace) -> int:
     from rayscope.grafana.render import write_provisioning
 
-    written = write_provisioning(Path(args.out), args.prometheus_url)
+    try:
+        written = write_provisioning(Path(args.out), args.prometheus_url)
+    except OSError as exc:
+        raise _cannot_write(args.out, exc) from None
     for path in (written.datasource, written.provider, written.alerting, *written.dashboards):
         print(path)
     return 0
