@@ -16,7 +16,8 @@ Rules (constants in StuckRules; the `/tasks/stuck` listing takes them as query p
   cluster, {"CPU": 64} on 8-CPU nodes). Placement-group resources (`*_group_*`) exist only once
   the group is placed, so such tasks are never called infeasible. With no alive node known
   (nodes not reported yet), nothing is infeasible.
-- pending_long: PENDING_NODE_ASSIGNMENT for longer than PENDING_LONG_S (10 min) and not infeasible:
+- pending_long: PENDING_NODE_ASSIGNMENT for longer than pending_long_s (10 min: the threshold of the alert
+  RayTasksPendingTooLong in alerts/rules.py, its one owner, so the badge and the alert agree) and not infeasible:
   feasible but not placed (resources held by others, an autoscaler that does not scale).
 `since` is when the attempt entered the state (start_time; the PENDING_NODE_ASSIGNMENT time), and
 the stuck listing is longest first. The listing examines every running attempt (bounded by the
@@ -32,6 +33,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
+from rayscope.alerts.rules import rule as alert_rule
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
 from rayscope.dashboard.store import rows
@@ -52,7 +54,7 @@ class StuckRules:
     min_running_s: float = 60.0
     min_samples: int = 5
     window: int = 1000
-    pending_long_s: float = 600.0
+    pending_long_s: float = alert_rule("RayTasksPendingTooLong").threshold
     pending_scan: int = 10_000
 
     def check(self) -> "StuckRules":
@@ -177,7 +179,7 @@ class Judge:
                 self.now - a.start_time > limit) else None
         if a.state != PENDING_STATE or a.pending_since is None:
             return None
-        if self._infeasible(a.required) is not None:
+        if self.infeasible(a.required) is not None:
             return "infeasible"
         return "pending_long" if self.now - a.pending_since > self.rules.pending_long_s else None
 
@@ -212,7 +214,7 @@ class Judge:
                   f"{fmt_duration(self.rules.pending_long_s)}")
         return m.TaskStuck(kind="pending_long", reason=reason, since=since, threshold_s=self.rules.pending_long_s)
 
-    def _infeasible(self, required: str) -> Optional[dict[str, float]]:
+    def infeasible(self, required: str) -> Optional[dict[str, float]]:
         """The resource set when no alive node can ever run it; None when some can (or we cannot tell)."""
         if required not in self._infeasible_sets:
             req = json.loads(required)
@@ -267,6 +269,33 @@ def stuck_verdicts(judge: Judge, job_id: Optional[str] = None, kind: Optional[st
         if k is not None and (kind is None or k == kind):
             out.append(Verdict(a, k, judge.since(a)))
     out.sort(key=lambda v: v.order)
+    return out
+
+
+@dataclass
+class JobPending:
+    """A job's attempts waiting for a node, as the rules judge them (pending_by_job)."""
+
+    oldest_since: Optional[float] = None  # when its longest-waiting feasible attempt started waiting
+    infeasible: int = 0  # attempts no alive node can run
+
+
+def pending_by_job(judge: Judge) -> dict[str, JobPending]:
+    """Per job with attempts in PENDING_STATE among the PENDING_SCAN longest-pending ones: the oldest
+    feasible one's start of waiting and the count of infeasible ones (the head's alert figures,
+    read_alert_figures.py: the stuck listing's rules, per job)."""
+    out: dict[str, JobPending] = {}
+    # grouped in SQL by job and resource set (feasibility is a property of the set): a few rows, not 10,000
+    for job_id, required, since, n in judge.conn.execute(
+            f"SELECT job_id, required, min(since), count(*) FROM (SELECT job_id, "
+            f"coalesce({_PENDING_TS}, creation_time) AS since, coalesce(required_resources, '{{}}') AS required "
+            "FROM tasks WHERE state = ? ORDER BY creation_time LIMIT ?) WHERE since IS NOT NULL GROUP BY 1, 2",
+            (PENDING_STATE, judge.rules.pending_scan)):
+        p = out.setdefault(job_id, JobPending())
+        if judge.infeasible(required) is not None:
+            p.infeasible += n
+        elif p.oldest_since is None or since < p.oldest_since:
+            p.oldest_since = since
     return out
 
 
