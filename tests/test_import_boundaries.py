@@ -62,6 +62,17 @@ def test_common_imports_only_the_standard_library() -> None:
     assert sorted(bad) == []
 
 
+def test_alerts_import_only_the_standard_library() -> None:
+    """The rule table (alerts/rules.py) is read by the CLI (which must not load the head) and by the head;
+    Ray's enum names come from runtime/ray_enums.py, itself standard library only."""
+    files = sorted((ROOT / "alerts").glob("*.py"))
+    assert {p.name for p in files} >= {"rules.py"}
+    bad = {f"{p.name}: {name}" for p in files for name in _imports_of(p)
+           if _top(name) not in sys.stdlib_module_names
+           and not name.startswith("rayscope.alerts") and name != "rayscope.runtime.ray_enums"}
+    assert sorted(bad) == []
+
+
 def test_the_debugger_imports_nothing_of_the_head() -> None:
     """The head imports the debugger to mount it (dashboard/app.py, dashboard/server.py); the
     debugger gets what it needs from the head as arguments (debugger/api.py: mount)."""

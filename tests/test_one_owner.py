@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("agent", "dashboard", "runtime", "debugger", "wire", "cli", "grafana", "common", "bench")
+PARTS = ("agent", "dashboard", "runtime", "debugger", "wire", "cli", "grafana", "common", "alerts", "bench")
 
 
 def _sources() -> dict[str, str]:
