@@ -16,6 +16,7 @@ from rayscope.common.api_model import API_PREFIX as API_PREFIX
 from rayscope.common.api_model import ApiModel as ApiModel
 from rayscope.common.api_model import ErrorBody as ErrorBody
 from rayscope.common.api_model import Page as Page
+from rayscope.alerts.rules import Severity as AlertSeverity
 from rayscope.dashboard.data_models import Dataset as Dataset
 from rayscope.dashboard.data_models import DatasetDetail as DatasetDetail
 from rayscope.dashboard.data_models import DatasetIssue as DatasetIssue
@@ -395,7 +396,6 @@ class WsDelta(ApiModel):
 
 
 AlertState = Literal["firing", "resolved"]
-AlertSeverity = Literal["critical", "warning", "info"]
 
 
 class Alert(ApiModel):

@@ -11,8 +11,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS", "AWAITING_NODE",
-    "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "NodeDeathReason", "NODE_DEATH_REASONS",
-    "INTENDED_NODE_DEATHS", "JobState", "JOB_STATES",
+    "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
     "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES",
     "NIL_JOB_ID",
     "TrainRunStatus", "TRAIN_RUN_STATUSES", "TrainRunAttemptStatus", "TRAIN_RUN_ATTEMPT_STATUSES",
@@ -53,13 +52,6 @@ ACTOR_STATES: tuple[str, ...] = get_args(ActorState)
 # GcsNodeInfo.GcsNodeState (src/ray/protobuf/gcs.proto), in number order.
 NodeState = Literal["ALIVE", "DEAD"]
 NODE_STATES: tuple[str, ...] = get_args(NodeState)
-# Why a node died: ExportNodeData.NodeDeathInfo.Reason (src/ray/protobuf/export_node_data.proto), in
-# number order. The deaths someone asked for (`ray stop`, the autoscaler removing an idle node) are not
-# a node going down (the head's RayNodeDown alert, dashboard/alerting/conditions.py).
-NodeDeathReason = Literal["UNSPECIFIED", "EXPECTED_TERMINATION", "UNEXPECTED_TERMINATION",
-                          "AUTOSCALER_DRAIN_PREEMPTED", "AUTOSCALER_DRAIN_IDLE"]
-NODE_DEATH_REASONS: tuple[str, ...] = get_args(NodeDeathReason)
-INTENDED_NODE_DEATHS: tuple[NodeDeathReason, ...] = ("EXPECTED_TERMINATION", "AUTOSCALER_DRAIN_IDLE")
 
 # A job's state as Rayscope stores it: Ray's JobTableData has only `is_dead`, which Rayscope
 # names the way `ray list jobs` does for drivers.

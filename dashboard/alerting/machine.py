@@ -3,9 +3,8 @@
 Pure (no store, no clock): `step()` takes a rule's open alerts and what its condition found now, and
 says what changed. The evaluator (evaluator.py) persists the changes and tells the clients.
 
-- A thing the condition finds with no open alert opens one: `pending` from now (or from when the data
-  says the condition began, `Observation.since`: e.g. a node GCS declared dead a minute before this
-  head started has been down that long), `firing` at once when it has already held `for_s`.
+- A thing the condition finds with no open alert opens one: `pending` from now, or `firing` at once
+  for a rule with `for_s` 0.
 - A pending alert fires once it has held `for_s` since `active_since`.
 - An open alert whose thing the condition no longer finds ends: a firing one is `resolved` (kept as
   history), a pending one is dropped (Prometheus forgets it: it never fired).
@@ -30,13 +29,11 @@ class Observation:
 
     key: what identifies the thing within the rule (the host for RayNodeDown, a node id, a job id, ""
     for the cluster): one open alert per (rule, key). labels: what the summary template and
-    Alertmanager see (node_ip, node_id, job_id, ...; alertname and severity are added here).
-    since: when the data says the condition began, if it knows (None: when first seen)."""
+    Alertmanager see (node_ip, node_id, job_id, ...; alertname and severity are added here)."""
 
     key: str
     value: float
     labels: Mapping[str, str] = field(default_factory=dict)
-    since: Optional[float] = None
 
     @property
     def node_id(self) -> Optional[str]:
@@ -93,13 +90,12 @@ def alert_labels(rule: AlertRule, obs: Observation) -> dict[str, str]:
 
 
 def _opened(rule: AlertRule, obs: Observation, now: float) -> AlertRecord:
-    start = min(now, obs.since) if obs.since is not None else now
     labels = alert_labels(rule, obs)
-    fires = now - start >= rule.for_s
+    fires = rule.for_s <= 0
     return AlertRecord(
         alert_id=uuid.uuid4().hex[:16], name=rule.name, key=obs.key, state="firing" if fires else "pending",
         severity=rule.severity, summary=render_summary(rule, labels, obs.value), description=rule.description,
-        active_since=start, since=now if fires else None, resolved_at=None,
+        active_since=now, since=now if fires else None, resolved_at=None,
         node_id=obs.node_id, node_ip=obs.node_ip, job_id=obs.job_id, value=obs.value, labels=labels)
 
 

@@ -270,20 +270,6 @@ def stuck_verdicts(judge: Judge, job_id: Optional[str] = None, kind: Optional[st
     return out
 
 
-def pending_verdicts_by_job(judge: Judge) -> dict[str, list[Verdict]]:
-    """The stuck ones (infeasible, pending_long) among the PENDING_SCAN longest-pending attempts, by job:
-    what the head's alerts RayTasksInfeasible and RayTasksPendingTooLong count (dashboard/alerting/).
-    Running attempts are not examined (no function's typical duration is read)."""
-    out: dict[str, list[Verdict]] = {}
-    for r in judge.conn.execute(f"SELECT job_id, {_ATTEMPT_SQL.removeprefix('SELECT ')} WHERE state = ? "
-                                "ORDER BY creation_time LIMIT ?", (PENDING_STATE, judge.rules.pending_scan)):
-        a = Attempt(*tuple(r)[1:])
-        k = judge.classify(a)
-        if k is not None:
-            out.setdefault(r[0], []).append(Verdict(a, k, judge.since(a)))
-    return out
-
-
 def _models(judge: Judge, verdicts: Sequence[Verdict]) -> list[m.Task]:
     """The verdicts' tasks as API models (full rows read by rowid), in the verdicts' order."""
     by_id = {}

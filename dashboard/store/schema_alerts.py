@@ -32,7 +32,4 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts(name, key) WHERE state != 'resolved';
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, since);
 CREATE INDEX IF NOT EXISTS alerts_by_since ON alerts(since);
--- RayOOMKills and RayWorkerFailures count the workers that ended in the last minutes: a seek, not a
--- scan of every worker the cluster ever had.
-CREATE INDEX IF NOT EXISTS workers_by_end ON workers(end_time) WHERE end_time IS NOT NULL;
 """
