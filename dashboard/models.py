@@ -10,13 +10,14 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from rayscope.alerts.rules import Severity as AlertSeverity
+
 # Re-exported: the base, the page shape and the prefix are shared with the debugger (common/api_model.py),
 # whose own models (debugger/models.py) are part of this API too.
 from rayscope.common.api_model import API_PREFIX as API_PREFIX
 from rayscope.common.api_model import ApiModel as ApiModel
 from rayscope.common.api_model import ErrorBody as ErrorBody
 from rayscope.common.api_model import Page as Page
-from rayscope.alerts.rules import Severity as AlertSeverity
 from rayscope.dashboard.data_models import Dataset as Dataset
 from rayscope.dashboard.data_models import DatasetDetail as DatasetDetail
 from rayscope.dashboard.data_models import DatasetIssue as DatasetIssue

@@ -95,7 +95,7 @@ def _start_alerting(app, store: Store, hub: Hub, cfg: HeadConfig, http_url: str)
     sender = AlertmanagerSender(cfg.alertmanager_url, generator_url=f"{http_url}/alerts") if cfg.alertmanager_url else None
     evaluator = AlertEvaluator(store, hub, sender)
     app.state.metrics_registry.register(AlertingCollector(evaluator))
-    tasks = [asyncio.create_task(evaluator.loop())]
+    tasks = [asyncio.create_task(evaluator.loop(cfg.alert_eval_s))]
     if sender is not None:
         tasks.append(asyncio.create_task(sender.run()))
     return tasks

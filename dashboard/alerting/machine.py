@@ -114,7 +114,8 @@ def _followed(rule: AlertRule, rec: AlertRecord, obs: Observation, now: float) -
 def step(rule: AlertRule, open_alerts: Mapping[str, AlertRecord], found: Sequence[Observation],
          now: float) -> list[Change]:
     """The changes one evaluation makes to `rule`'s open (pending or firing) alerts, by key (an alert
-    whose state, value and labels stay as they were is no change). Two observations of one key: the first wins (a condition should not produce them)."""
+    whose state, value and labels stay as they were is no change). Two observations of one key: the
+    first wins (a condition should not produce them)."""
     changes: list[Change] = []
     seen: set[str] = set()
     for obs in found:
