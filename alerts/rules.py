@@ -31,14 +31,13 @@ from typing import Literal, Mapping, get_args
 from rayscope.runtime.ray_enums import AWAITING_NODE, WORKER_EXIT_TYPES
 
 __all__ = ["Severity", "Scope", "AlertRule", "RULES", "rule", "render_summary", "duration", "SEVERITIES",
-           "GROUP_NAME", "RUNBOOK"]
+           "GROUP_NAME"]
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 Scope = Literal["node", "job", "cluster"]  # what an alert concerns: its node_id/node_ip or job_id labels
 
 GROUP_NAME = "rayscope"  # the Prometheus rule group (and Grafana's alert rule group)
-RUNBOOK = "docs/metrics.md#alert-rules"
 
 
 @dataclass(frozen=True)
@@ -110,6 +109,9 @@ def _agent_down() -> AlertRule:
         expr="rayscope_node_agent_connected == 0")
 
 
+# Counts of events in a window are `round(increase(...))`: increase() extrapolates to the window's edges
+# (1 exit can read 1.08), and a count in a summary should be a whole number. Rounding never hides an event:
+# an increment seen inside the window makes increase() at least 1.
 def _worker_exits(name: str, exit_type: str, who: str, description: str) -> AlertRule:
     assert exit_type in WORKER_EXIT_TYPES, exit_type
     window = 600
@@ -117,7 +119,7 @@ def _worker_exits(name: str, exit_type: str, who: str, description: str) -> Aler
         name=name, severity="warning", for_s=0, scope="node", threshold=0, window_s=window,
         summary=f"{{{{ $value | humanize }}}} {who} on node {NODE} in the last {duration(window)}",
         description=description,
-        expr=(f'increase(rayscope_worker_exits_total{{exit_type="{exit_type}"}}[{duration(window)}]) > 0'))
+        expr=(f'round(increase(rayscope_worker_exits_total{{exit_type="{exit_type}"}}[{duration(window)}])) > 0'))
 
 
 def _oom_kills() -> AlertRule:
@@ -266,7 +268,7 @@ def _data_dropped() -> AlertRule:
             "Events, log lines or samples from this node were dropped before storage: the agent's spool or "
             "buffers went over their budget, input was unreadable, or the head got malformed items. What was "
             "dropped, and why, is in `rayscope ingest-health` (GET /api/v1/ingest/health)."),
-        expr=f"increase(rayscope_node_dropped_items_total[{duration(window)}]) > 0")
+        expr=f"round(increase(rayscope_node_dropped_items_total[{duration(window)}])) > 0")
 
 
 RULES: tuple[AlertRule, ...] = (

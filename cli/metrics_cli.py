@@ -7,7 +7,8 @@ prometheus-config writes a prometheus.yml that finds every agent and the head th
 head's http_sd endpoint (or its file_sd file with `--sd file`) and scrapes them with the
 cluster's token read from a file (`authorization.credentials_file`), so the token is never
 copied into the config. grafana-config writes Grafana provisioning for a datasource and the
-generated dashboards (grafana/).
+generated dashboards and alert rules (grafana/). alert-rules writes the alert rules (alerts/rules.py)
+as a Prometheus rule file.
 """
 from __future__ import annotations
 
@@ -152,11 +153,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def rules_yaml() -> str:
+    """The Prometheus rule file as YAML; multi-line exprs as literal blocks, so the file reads like the table."""
+    from rayscope.alerts.prometheus import rule_file
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, s: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None)
+
+    Dumper.add_representer(str, text)
+    header = ("# Rayscope's alert rules (alerts/rules.py), written by `rayscope metrics alert-rules`.\n"
+              "# Load with `rule_files:` in prometheus.yml; see docs/metrics.md, Alert rules.\n")
+    return header + yaml.dump(rule_file(), Dumper=Dumper, sort_keys=False, width=120, allow_unicode=True)
+
+
+def cmd_alert_rules(args: argparse.Namespace) -> int:
+    _write_or_print(rules_yaml(), args.out)
+    return 0
+
+
 def cmd_grafana_config(args: argparse.Namespace) -> int:
     from rayscope.grafana.render import write_provisioning
 
     written = write_provisioning(Path(args.out), args.prometheus_url)
-    for path in (written.datasource, written.provider, *written.dashboards):
+    for path in (written.datasource, written.provider, written.alerting, *written.dashboards):
         print(path)
     return 0
 
@@ -180,11 +202,15 @@ def register(subparsers: Any) -> None:
     prom.add_argument("--token-file", help="file with the cluster's token (default: the local head's)")
     prom.add_argument("--scrape-interval", default="5s", help="default 5s")
     prom.set_defaults(func=cmd_prometheus_config)
-    graf = sub.add_parser("grafana-config", help="write Grafana provisioning: datasource + Rayscope dashboards")
+    rules = sub.add_parser("alert-rules", help="write the alert rules as a Prometheus rule file (rule_files:)")
+    rules.add_argument("--out", help="file to write (default: stdout)")
+    rules.set_defaults(func=cmd_alert_rules)
+    graf = sub.add_parser("grafana-config",
+                          help="write Grafana provisioning: datasource, Rayscope dashboards and alert rules")
     graf.add_argument("--out", required=True, help="directory to write into")
     graf.add_argument("--prometheus-url", default="http://127.0.0.1:9090",
                       help="the Prometheus Grafana should query (default http://127.0.0.1:9090)")
     graf.set_defaults(func=cmd_grafana_config)
 
 
-__all__ = ["register", "prometheus_config", "HeadError"]
+__all__ = ["register", "prometheus_config", "rules_yaml", "HeadError"]

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.store import Store
+from rayscope.dashboard.store.read_alert_figures import AlertFigures, alert_figures
 from rayscope.dashboard.store.read_prometheus import ClusterCounts, cluster_counts
 from rayscope.dashboard.ws import Hub
 
@@ -78,6 +79,35 @@ class HeadMetricsCollector(Collector):
         yield _fam(G, "rayscope_head_info", "Versions and session of this head (value 1)",
                    ["version", "ray_version", "session_name"],
                    [(self.info.rayscope_version, self.info.ray_version or "", self.info.session_name or "", 1)])
+        yield from _alert_families(alert_figures(self.store.conn, self.store.live, time.time()))
+
+
+def _alert_families(a: AlertFigures) -> Iterator[Metric]:
+    """The per-node and per-job series the alert rules read (alerts/rules.py; store/read_alert_figures.py
+    says which nodes and jobs have series). Node series carry node_ip beside node_id: alerts name the host."""
+    G, C = GaugeMetricFamily, CounterMetricFamily
+    node = ["node_id", "node_ip"]
+    yield _fam(G, "rayscope_node_up", "1 for an alive Ray node; 0 for a host's newest node that died "
+               "unexpectedly while no node of that host is alive", node,
+               [(f.node_id, f.node_ip, f.value) for f in a.node_up])
+    yield _fam(G, "rayscope_node_agent_connected", "Per alive node: 1 while its Rayscope agent streams to the head",
+               node, [(f.node_id, f.node_ip, f.value) for f in a.agent_connected])
+    yield _fam(G, "rayscope_node_ingest_lag_seconds", "Per node with a connected agent: age of the newest batch "
+               "the head stored from it (agent clock to head clock)", node,
+               [(f.node_id, f.node_ip, f.value) for f in a.ingest_lag_s])
+    yield _fam(C, "rayscope_worker_exits", "Ray workers that ended in a failure, by Ray's exit type",
+               [*node, "exit_type"], [(w.node_id, w.node_ip, w.exit_type, w.n) for w in a.worker_exits])
+    yield _fam(C, "rayscope_node_dropped_items", "Items from this node dropped before storage (all sources)",
+               node, [(f.node_id, f.node_ip, f.value) for f in a.node_drops])
+    yield _fam(G, "rayscope_node_gpus_reserved", "GPUs held by the alive node's actors and running tasks",
+               node, [(f.node_id, f.node_ip, f.value) for f in a.gpus_reserved])
+    yield _fam(G, "rayscope_job_oldest_pending_task_seconds", "Per running job with a task waiting for a node "
+               "(one some node can run): how long the oldest has waited", ["job_id"],
+               [(f.job_id, f.value) for f in a.oldest_pending_s])
+    yield _fam(G, "rayscope_job_infeasible_tasks", "Per running job: tasks asking for resources no alive node has",
+               ["job_id"], [(f.job_id, f.value) for f in a.infeasible])
+    yield _fam(C, "rayscope_job_tasks_ended", "Per running job: task attempts that ended, by state (FINISHED, "
+               "FAILED)", ["job_id", "state"], [(t.job_id, t.state, t.n) for t in a.tasks_ended])
 
 
 def head_registry(store: Store, hub: Hub, info: m.ClusterInfo) -> CollectorRegistry:

@@ -3,8 +3,9 @@
 Served two ways with the same content: GET /api/v1/metrics/targets (http_sd_configs) and a
 file_sd JSON file that the head rewrites atomically (write + rename) whenever the target set
 changes, checked every few seconds like Ray's own discovery file. Target labels are
-`ray_session` and `component` (agent|head) only: `node_id` is already a label of every series,
-and a target label of the same name would make Prometheus rename the series' own.
+`ray_session`, `component` (agent|head) and, on agents, `node_ip` (the node's Ray IP, which the
+alert rules name the host by: alerts/rules.py). Not `node_id`: it is already a label of every
+series, and a target label of the same name would make Prometheus rename the series' own.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def target_groups(store: Store, head_url: str, session_name: str | None) -> list
     for a in live_agent_targets(store.conn, time.time()):
         target, path = _host_port(a.metrics_url)
         groups.append(m.PromTargetGroup(targets=[target], labels={
-            "component": "agent", "ray_session": a.session_name or session, "__metrics_path__": path}))
+            "component": "agent", "ray_session": a.session_name or session, "node_ip": a.node_ip or "",
+            "__metrics_path__": path}))
     return groups
 
 

@@ -5,6 +5,7 @@ OUT/provisioning):
 
     OUT/provisioning/datasources/rayscope.yaml   the Prometheus datasource (uid `rayscope-prometheus`)
     OUT/provisioning/dashboards/rayscope.yaml    a file provider reading OUT/dashboards
+    OUT/provisioning/alerting/rayscope.yaml      the alert rules (alerts/rules.py) on that datasource (alerting.py)
     OUT/dashboards/<uid>.json                    one file per dashboard
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from rayscope.common.atomic_file import write_atomic
+from rayscope.grafana.alerting import FOLDER, alerting_provisioning
 from rayscope.grafana.dashboards import ALL
 from rayscope.grafana.panels import SESSION, Dashboard, Panel
 
@@ -89,7 +91,7 @@ def datasource_provisioning(prometheus_url: str) -> dict[str, Any]:
 
 def dashboard_provider(dashboards_dir: Path) -> dict[str, Any]:
     return {"apiVersion": 1, "providers": [{
-        "name": "rayscope", "orgId": 1, "folder": "Rayscope", "type": "file", "disableDeletion": False,
+        "name": "rayscope", "orgId": 1, "folder": FOLDER, "type": "file", "disableDeletion": False,
         "allowUiUpdates": False, "updateIntervalSeconds": 30,
         "options": {"path": str(dashboards_dir), "foldersFromFilesStructure": False}}]}
 
@@ -98,6 +100,7 @@ def dashboard_provider(dashboards_dir: Path) -> dict[str, Any]:
 class Written:
     datasource: Path
     provider: Path
+    alerting: Path
     dashboards: list[Path]
 
 
@@ -115,5 +118,7 @@ def write_provisioning(out: Path, prometheus_url: str) -> Written:
                           yaml.safe_dump(datasource_provisioning(prometheus_url), sort_keys=False)),
         provider=_write(out / "provisioning" / "dashboards" / "rayscope.yaml",
                         yaml.safe_dump(dashboard_provider(dash_dir), sort_keys=False)),
+        alerting=_write(out / "provisioning" / "alerting" / "rayscope.yaml",
+                        yaml.safe_dump(alerting_provisioning(DATASOURCE_UID), sort_keys=False, width=120)),
         dashboards=[_write(dash_dir / f"{d.uid}.json", json.dumps(dashboard_json(d), indent=1) + "\n") for d in ALL],
     )

@@ -12,7 +12,8 @@ from typing import Literal, get_args
 __all__ = [
     "TaskState", "TASK_STATUS_NAMES", "TASK_STATUS", "AWAITING_NODE",
     "ActorState", "ACTOR_STATES", "NodeState", "NODE_STATES", "JobState", "JOB_STATES",
-    "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES",
+    "WorkerType", "WORKER_TYPES", "WorkerExitType", "WORKER_EXIT_TYPES", "FAILED_WORKER_EXITS",
+    "NodeDeathReason", "NODE_DEATH_REASONS", "INTENDED_NODE_DEATHS",
     "NIL_JOB_ID",
     "TrainRunStatus", "TRAIN_RUN_STATUSES", "TrainRunAttemptStatus", "TRAIN_RUN_ATTEMPT_STATUSES",
     "TrainWorkerStatus", "TRAIN_WORKER_STATUSES",
@@ -92,6 +93,18 @@ WORKER_TYPES: tuple[str, ...] = get_args(WorkerType)
 WorkerExitType = Literal["SYSTEM_ERROR", "INTENDED_SYSTEM_EXIT", "USER_ERROR", "INTENDED_USER_EXIT",
                          "NODE_OUT_OF_MEMORY"]
 WORKER_EXIT_TYPES: tuple[str, ...] = get_args(WorkerExitType)
+# The exits that are failures (not a worker Ray or the user ended on purpose): the head counts them
+# per node (rayscope_worker_exits_total; alerts RayOOMKills and RayWorkerFailures).
+FAILED_WORKER_EXITS: tuple[WorkerExitType, ...] = ("SYSTEM_ERROR", "USER_ERROR", "NODE_OUT_OF_MEMORY")
+
+# ExportNodeData.NodeDeathInfo.Reason (src/ray/protobuf/export_node_data.proto), in number order: why
+# Ray marked a node DEAD. The intended ones (a `ray stop`, the autoscaler removing an idle node) are
+# no outage: alerts (alerts/rules.py RayNodeDown) ignore them; a crash, a lost host or a spot
+# preemption is one.
+NodeDeathReason = Literal["UNSPECIFIED", "EXPECTED_TERMINATION", "UNEXPECTED_TERMINATION",
+                          "AUTOSCALER_DRAIN_PREEMPTED", "AUTOSCALER_DRAIN_IDLE"]
+NODE_DEATH_REASONS: tuple[str, ...] = get_args(NodeDeathReason)
+INTENDED_NODE_DEATHS: tuple[NodeDeathReason, ...] = ("EXPECTED_TERMINATION", "AUTOSCALER_DRAIN_IDLE")
 
 # JobID::Nil() in hex: what Ray writes where a worker belongs to no job yet (e.g. in the names
 # of a pooled worker's log files).

@@ -29,6 +29,14 @@ def test_actor_and_node_states_are_rays() -> None:
 def test_worker_types_and_exit_types_are_rays() -> None:
     assert ray_enums.WORKER_TYPES == _names(common_pb2.WorkerType)
     assert ray_enums.WORKER_EXIT_TYPES == _names(common_pb2.WorkerExitType)
+    assert set(ray_enums.FAILED_WORKER_EXITS) <= set(ray_enums.WORKER_EXIT_TYPES)
+
+
+def test_node_death_reasons_are_rays() -> None:
+    from ray.core.generated import export_node_data_pb2
+
+    assert ray_enums.NODE_DEATH_REASONS == _names(export_node_data_pb2.ExportNodeData.NodeDeathInfo.Reason)
+    assert set(ray_enums.INTENDED_NODE_DEATHS) <= set(ray_enums.NODE_DEATH_REASONS)
 
 
 def test_job_submission_statuses_are_rays() -> None:

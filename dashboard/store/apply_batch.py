@@ -202,7 +202,7 @@ def mark_all_disconnected(conn: sqlite3.Connection) -> None:
 def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
     """Inside the transaction: every kind of item of every batch, then the agents' seqs."""
     now = time.time()
-    counts: dict[str, tuple[int, int]] = {}  # agent -> (highest seq, batches)
+    counts: dict[str, tuple[int, int, float]] = {}  # agent -> (highest seq, batches, newest created_at)
     for (agent_id, _, batch, _), ctx in zip(prepared.items, prepared.ctxs):
         ctx.conn = conn
         apply_nodes(ctx, batch.nodes)
@@ -229,13 +229,15 @@ def _apply_fresh(conn: sqlite3.Connection, prepared: PreparedBatches) -> None:
         if batch.HasField("objects"):
             apply_objects(ctx, batch.objects)
         apply_drop_reports(ctx, batch.drops)
-        counts[agent_id] = (batch.seq, counts.get(agent_id, (0, 0))[1] + 1)
+        _, n, created = counts.get(agent_id, (0, 0, 0.0))
+        counts[agent_id] = (batch.seq, n + 1, max(created, batch.created_at))
     apply_task_events(conn, prepared.tasks)  # the tasks table is touched by nothing else
     for ctx in prepared.ctxs:
         record_head_drops(ctx)
-    for agent_id, (seq, n) in counts.items():
+    for agent_id, (seq, n, created) in counts.items():  # created: the ingest lag's start (read_alert_figures.py)
         conn.execute("UPDATE agents SET last_committed_seq = ?, batches_committed = batches_committed + ?, "
-                     "last_seen = ? WHERE agent_id = ?", (seq, n, now, agent_id))
+                     "last_seen = ?, newest_batch_created_at = max(coalesce(newest_batch_created_at, 0), ?) "
+                     "WHERE agent_id = ?", (seq, n, now, created, agent_id))
 
 
 def skip_batch(conn: sqlite3.Connection, agent_id: str, node_id: str, batch: pb.Batch, error: str) -> None:

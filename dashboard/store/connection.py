@@ -44,6 +44,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("jobs", "submission_id", "TEXT"),
     ("tasks", "data_operator_id", "TEXT"), ("actors", "data_operator_id", "TEXT"),
     ("dataset_progress", "source", "TEXT"), ("dataset_progress_latest", "source", "TEXT"),
+    ("agents", "newest_batch_created_at", "REAL"),
 )
 
 

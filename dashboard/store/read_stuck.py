@@ -177,7 +177,7 @@ class Judge:
                 self.now - a.start_time > limit) else None
         if a.state != PENDING_STATE or a.pending_since is None:
             return None
-        if self._infeasible(a.required) is not None:
+        if self.infeasible(a.required) is not None:
             return "infeasible"
         return "pending_long" if self.now - a.pending_since > self.rules.pending_long_s else None
 
@@ -212,7 +212,7 @@ class Judge:
                   f"{fmt_duration(self.rules.pending_long_s)}")
         return m.TaskStuck(kind="pending_long", reason=reason, since=since, threshold_s=self.rules.pending_long_s)
 
-    def _infeasible(self, required: str) -> Optional[dict[str, float]]:
+    def infeasible(self, required: str) -> Optional[dict[str, float]]:
         """The resource set when no alive node can ever run it; None when some can (or we cannot tell)."""
         if required not in self._infeasible_sets:
             req = json.loads(required)
@@ -267,6 +267,33 @@ def stuck_verdicts(judge: Judge, job_id: Optional[str] = None, kind: Optional[st
         if k is not None and (kind is None or k == kind):
             out.append(Verdict(a, k, judge.since(a)))
     out.sort(key=lambda v: v.order)
+    return out
+
+
+@dataclass
+class JobPending:
+    """A job's attempts waiting for a node, as the rules judge them (pending_by_job)."""
+
+    oldest_since: Optional[float] = None  # when its longest-waiting feasible attempt started waiting
+    infeasible: int = 0  # attempts no alive node can run
+
+
+def pending_by_job(judge: Judge) -> dict[str, JobPending]:
+    """Per job with attempts in PENDING_STATE among the PENDING_SCAN longest-pending ones: the oldest
+    feasible one's start of waiting and the count of infeasible ones (the head's alert figures,
+    read_alert_figures.py: the stuck listing's rules, per job)."""
+    out: dict[str, JobPending] = {}
+    for job_id, *cols in judge.conn.execute(
+            f"SELECT job_id, {_ATTEMPT_SQL.removeprefix('SELECT ')} WHERE state = ? ORDER BY creation_time LIMIT ?",
+            (PENDING_STATE, judge.rules.pending_scan)):
+        a = Attempt(*cols)
+        if a.pending_since is None:
+            continue
+        p = out.setdefault(job_id, JobPending())
+        if judge.infeasible(a.required) is not None:
+            p.infeasible += 1
+        elif p.oldest_since is None or a.pending_since < p.oldest_since:
+            p.oldest_since = a.pending_since
     return out
 
 

@@ -14,7 +14,7 @@ from rayscope.dashboard.store.schema_alerts import ALERTS_SCHEMA
 from rayscope.dashboard.store.schema_data import DATA_SCHEMA, DATA_VIEWS
 from rayscope.dashboard.store.schema_profiling import PROFILING_SCHEMA
 from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
-from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
+from rayscope.runtime.ray_enums import FAILED_WORKER_EXITS, TASK_STATUS_NAMES
 
 RANK_NIL, RANK_PENDING, RANK_SUBMITTED, RANK_RUNNING, RANK_TERMINAL = 0, 1, 2, 3, 4
 
@@ -46,6 +46,10 @@ _TASK_TS_DDL = ",\n  ".join(f"{c} REAL" for c in TS_COLUMNS)
 # expression (SQLite uses an expression index only for the same expression).
 TASK_DURATION_SQL = "(end_time - start_time)"
 
+# Workers that ended in a failure, as SQL: the head's rayscope_worker_exits_total counts them per node
+# (store/read_alert_figures.py) through the partial index built on this exact condition.
+FAILED_EXIT_SQL = f"exit_type IN ({', '.join(repr(t) for t in FAILED_WORKER_EXITS)})"
+
 # Before the rowid layout: (table, indexes, triggers) to migrate away from (connection.py).
 OLD_TASK_INDEXES = ("tasks_by_creation", "tasks_by_state", "tasks_by_job", "tasks_by_name", "tasks_by_node",
                     "tasks_by_actor", "tasks_running_on", "tasks_stdout", "tasks_stderr", "tasks_no_job")
@@ -67,7 +71,8 @@ CREATE TABLE IF NOT EXISTS agents (
   last_committed_seq INTEGER NOT NULL DEFAULT 0,
   batches_committed INTEGER NOT NULL DEFAULT 0,
   last_seen REAL,
-  connected INTEGER NOT NULL DEFAULT 0
+  connected INTEGER NOT NULL DEFAULT 0,
+  newest_batch_created_at REAL  -- the agent's clock when it made the newest batch committed (ingest lag)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS nodes (
@@ -245,6 +250,7 @@ CREATE TABLE IF NOT EXISTS workers (
   updated_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS workers_on ON workers(node_id, pid);
+CREATE INDEX IF NOT EXISTS workers_failed_on ON workers(node_id, exit_type) WHERE {FAILED_EXIT_SQL};
 
 CREATE TABLE IF NOT EXISTS log_files (
   file_id TEXT PRIMARY KEY,
