@@ -40,7 +40,9 @@ from polling import wait_for, wait_or_kill
 from rayscope.alerts.rules import RULES, AlertRule, rule
 from rayscope.dashboard.alerting.conditions import CONDITIONS, SAMPLE_STALE_S, Memory
 from rayscope.dashboard.alerting.machine import Observation, step
-from rayscope.dashboard.store.connection import open_reader
+from rayscope.dashboard.store.apply_alerts import apply_alert_changes, open_alerts
+from rayscope.dashboard.store.connection import open_reader, open_writer
+from rayscope.dashboard.store.retention import RetentionPolicy, enforce
 from rayscope.runtime.ports import free_ports
 from rayscope.runtime.state import load_state
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -89,6 +91,24 @@ def test_a_pending_alert_that_clears_is_forgotten_and_for_0_fires_at_once() -> N
 
 def test_every_rule_has_a_head_condition() -> None:
     assert set(CONDITIONS) == {r.name for r in RULES}
+
+
+def test_stored_alerts_resume_and_retention_keeps_what_is_open(tmp_path: Path) -> None:
+    """The open alerts a head reads back at start are those it stored; retention deletes only resolved
+    ones older than the samples' policy."""
+    conn = open_writer(tmp_path / "head.db")
+    r = _rule(for_s=60)
+    pending = step(r, {}, [_obs("a")], now=1000.0)
+    firing = step(_rule(for_s=0), {}, [_obs("bb")], now=1000.0)
+    old = step(_rule(for_s=0), {}, [_obs("ccc")], now=1000.0)
+    old = step(r, {"ccc": old[0].record}, [], now=2000.0)
+    apply_alert_changes(conn, pending + firing + old)
+    assert {(a.key, a.state) for a in open_alerts(conn)} == {("a", "pending"), ("bb", "firing")}
+    assert open_alerts(conn)[0] in (pending[0].record, firing[0].record)
+    assert enforce(conn, RetentionPolicy(sample_hours=1), now=2000.0 + 3601) == 1
+    assert {a.key for a in open_alerts(conn)} == {"a", "bb"}
+    assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 2
+    conn.close()
 
 
 # ------------------------------------------------------------------ conditions over a real head's store
