@@ -58,16 +58,22 @@ class AlertEvaluator:
         self._memory = {r.name: Memory() for r in self.rules}  # each condition's own, between rounds (counters)
         self.rounds = 0
         self.condition_errors = 0
+        self.firing: dict[str, int] = {r.name: 0 for r in self.rules}  # firing alerts by rule, for /metrics
 
-    def load(self) -> None:
+    async def load(self) -> None:
         """The open alerts a previous head left (their `for` clocks go on); firing ones are re-offered to
         Alertmanager, which expires them otherwise."""
-        for rec in open_alerts(self.store.conn):
+        for rec in await asyncio.to_thread(lambda: open_alerts(self.store.conn)):
             if rec.name in self._open:
                 self._open[rec.name][rec.key] = rec
+        self._count_firing()
         if self.sender is not None:
             self.sender.offer([a for recs in self._open.values() for r in recs.values()
                                if (a := api_model(r)) is not None])
+
+    def _count_firing(self) -> None:
+        # replaced whole, never mutated: /metrics reads it from another thread
+        self.firing = {name: sum(1 for r in recs.values() if r.state == "firing") for name, recs in self._open.items()}
 
     def _observe(self, now: float) -> dict[str, list[Observation]]:
         """On a worker thread: each rule's observations; a rule absent from the answer was not judged."""
@@ -104,6 +110,7 @@ class AlertEvaluator:
                     opened.pop(c.record.key, None)
                 else:
                     opened[c.record.key] = c.record
+            self._count_firing()
             shown = [a for c in changes if c.visible and (a := api_model(c.record)) is not None]
             if shown:
                 self.hub.publish({"alerts": [a.model_dump(mode="json") for a in shown]})
@@ -113,16 +120,13 @@ class AlertEvaluator:
         return changes
 
     async def loop(self, every_s: float = EVAL_EVERY_S) -> None:
-        await asyncio.to_thread(self.load)
+        await self.load()
         while True:
             try:
                 await self.run_once()
             except Exception:  # noqa: BLE001 - e.g. the writer restarting: the next round tries again
                 log.exception("alert evaluation failed")
             await asyncio.sleep(every_s)
-
-    def firing(self) -> dict[str, int]:
-        return {name: sum(1 for r in recs.values() if r.state == "firing") for name, recs in self._open.items()}
 
 
 class AlertingCollector(Collector):
@@ -135,7 +139,7 @@ class AlertingCollector(Collector):
         out: list[Metric] = []
         firing = GaugeMetricFamily("rayscope_head_alerts_firing", "Alerts the head's own evaluator has firing, by rule",
                                    labels=["alertname"])
-        for name, n in self.ev.firing().items():
+        for name, n in self.ev.firing.items():
             firing.add_metric([name], n)
         out.append(firing)
         out.append(CounterMetricFamily("rayscope_head_alert_evaluations", "Rounds of the head's alert evaluator",
