@@ -120,7 +120,10 @@ class AlertEvaluator:
         return changes
 
     async def loop(self, every_s: float = EVAL_EVERY_S) -> None:
-        await self.load()
+        try:
+            await self.load()
+        except Exception:  # noqa: BLE001 - evaluate anyway: what fires now is found again
+            log.exception("reading the open alerts back failed; starting without them")
         while True:
             try:
                 await self.run_once()
