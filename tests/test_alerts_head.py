@@ -445,15 +445,6 @@ def test_node_down_fires_everywhere(live: Live, delivery: Delivery) -> None:
     assert held["status"]["state"] == "active" and held["generatorURL"] == head.http_url + "/alerts"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
 def test_web_ui_banner_and_alerts_page(live: Live, browser: Browser) -> None:
     [a] = _node_down(live.head)
     n = len(_alerts(live.head))
