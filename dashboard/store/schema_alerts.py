@@ -32,4 +32,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts(name, key) WHERE state != 'resolved';
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, since);
 CREATE INDEX IF NOT EXISTS alerts_by_since ON alerts(since);
+-- Each alive node's agents, looked up per node by the liveness figures both evaluators read
+-- (read_alert_figures.agent_connected, node_up's agents): without it, one scan of every agent per node
+-- (1,000 nodes: 300 ms per round, bench/bench_alerts.py).
+CREATE INDEX IF NOT EXISTS agents_by_node ON agents(node_id);
 """
