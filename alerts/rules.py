@@ -105,7 +105,7 @@ def _agent_down() -> AlertRule:
             "The node is alive in Ray but its Rayscope agent has not streamed to the head for 2 minutes: the "
             "node's samples, logs and events are missing from the dashboard meanwhile (the agent spools to disk "
             "and resends when it reconnects). Check the agent process on the host (`rayscope status`) and its "
-            "log in the session's logs/rayscope directory."),
+            "log, rayscope-agent.log in the session's logs directory."),
         expr="rayscope_node_agent_connected == 0")
 
 
@@ -254,7 +254,8 @@ def _ingest_lag() -> AlertRule:
             f"The newest batch the head stored from this node's agent was created more than {t} s ago, for 5 "
             "minutes, while the agent is connected: the head does not keep up (CPU, disk) or the agent is "
             "replaying a backlog from its spool. The dashboard shows this node's recent state late meanwhile. "
-            "`rayscope ingest-health` and the head's rayscope_head_* series say which."),
+            "The head's CPU and writer (rayscope_head_* series) and the agent's spool "
+            "(rayscope_agent_spool_pending_batches) say which."),
         expr=f"rayscope_node_ingest_lag_seconds > {_num(t)}")
 
 
@@ -267,7 +268,7 @@ def _data_dropped() -> AlertRule:
         description=(
             "Events, log lines or samples from this node were dropped before storage: the agent's spool or "
             "buffers went over their budget, input was unreadable, or the head got malformed items. What was "
-            "dropped, and why, is in `rayscope ingest-health` (GET /api/v1/ingest/health)."),
+            "dropped, and why, is on the Nodes page's Dropped card (GET /api/v1/ingest/health)."),
         expr=f"round(increase(rayscope_node_dropped_items_total[{duration(window)}])) > 0")
 
 

@@ -4,8 +4,10 @@ State transitions are counters (`rayscope_tasks_entered_total`): Ray exports tas
 gauge, so a task that starts and finishes between two scrapes is never seen; a counter keeps
 every completion, and `rate()`/`increase()` work across head restarts (the counts live in
 SQLite). Current states are gauges beside them. Labels stay bounded: task type and state, no
-task, object, worker or job ids. Behind the same bearer token as the API: the generated
-prometheus.yml scrapes with `authorization.credentials_file` (docs/metrics.md).
+task, object or worker ids. The series the alert rules read (alerts/rules.py) are per node
+(node_id, node_ip) and per running job (job_id); store/read_alert_figures.py bounds which. Behind
+the same bearer token as the API: the generated prometheus.yml scrapes with
+`authorization.credentials_file` (docs/metrics.md).
 """
 from __future__ import annotations
 

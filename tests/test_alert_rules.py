@@ -142,6 +142,16 @@ def test_rules_are_well_formed() -> None:
         rule("Nope")
 
 
+def test_docs_table_is_the_rule_table() -> None:
+    """docs/metrics.md's table of rules lists each rule as defined (a changed threshold changes the doc)."""
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    section = doc.split("## Alert rules", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| Ray")]
+    want = [f"| {r.name} | {r.severity} | {duration(r.for_s)} | {r.scope} | `{' '.join(r.expr.replace('|', chr(92) + '|').split())}` |"
+            for r in RULES]
+    assert rows == want
+
+
 # ------------------------------------------------------------------ the exprs' series exist in real scrapes
 
 
@@ -160,7 +170,10 @@ def _metric_names(node) -> set[str]:
 
 
 def _scraped_names(text: str) -> set[str]:
-    return {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    """Names with samples, and names declared by `# TYPE` (a family can be empty now: e.g. the per-job
+    series while no job runs)."""
+    names = {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    return names | {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
 
 
 def test_every_series_the_rules_read_is_scraped(rayscope_cluster: LocalCluster) -> None:

@@ -82,8 +82,8 @@ def node_up(conn: sqlite3.Connection) -> list[NodeFigure]:
         "SELECT node_id, ip, 0 FROM ("
         "  SELECT node_id, coalesce(node_ip, '') AS ip, death_reason, row_number() OVER ("
         "    PARTITION BY coalesce(node_ip, '') ORDER BY coalesce(end_time, state_time, 0) DESC, node_id) AS k "
-        "  FROM nodes d WHERE state = 'DEAD' AND NOT EXISTS ("
-        "    SELECT 1 FROM nodes a WHERE a.state = 'ALIVE' AND coalesce(a.node_ip, '') = coalesce(d.node_ip, ''))"
+        "  FROM nodes WHERE state = 'DEAD' AND coalesce(node_ip, '') NOT IN ("  # one lookup table, not a scan each
+        "    SELECT coalesce(node_ip, '') FROM nodes WHERE state = 'ALIVE')"
         f") WHERE k = 1 AND coalesce(death_reason, '') NOT IN ({_INTENDED}) "
         "ORDER BY 1")
     return [NodeFigure(*r) for r in rows]
@@ -92,9 +92,9 @@ def node_up(conn: sqlite3.Connection) -> list[NodeFigure]:
 def agent_connected(conn: sqlite3.Connection, now: float) -> list[NodeFigure]:
     """Per ALIVE node: 1 when an agent of that node is live (agent_liveness.py), else 0."""
     rows = conn.execute(
-        "SELECT n.node_id, coalesce(n.node_ip, ''), EXISTS ("
-        f"  SELECT 1 FROM agents a WHERE a.node_id = n.node_id AND {live_agent_sql('a')}) "
-        "FROM nodes n WHERE n.state = 'ALIVE' ORDER BY 1", (liveness_cutoff(now),))
+        "SELECT n.node_id, coalesce(n.node_ip, ''), a.node_id IS NOT NULL FROM nodes n LEFT JOIN ("
+        f"  SELECT DISTINCT node_id FROM agents a WHERE {live_agent_sql('a')}) a USING (node_id) "
+        "WHERE n.state = 'ALIVE' ORDER BY 1", (liveness_cutoff(now),))
     return [NodeFigure(r[0], r[1], float(r[2])) for r in rows]
 
 
@@ -147,16 +147,18 @@ def _gpus(required: str) -> float:
 
 def gpus_reserved(conn: sqlite3.Connection) -> list[NodeFigure]:
     """Per ALIVE node: GPUs held by its ALIVE actors plus its running non-actor task attempts (an actor's
-    own tasks use the actor's GPUs). 0 for nodes where nothing holds one."""
+    own tasks use the actor's GPUs). 0 for nodes where nothing holds one. Only nodes that have GPUs in
+    Ray's resources are read (nothing can hold one elsewhere): a CPU cluster costs nothing here."""
     held: dict[str, float] = {}
-    for node_id, required in conn.execute(
-            "SELECT node_id, required_resources FROM actors WHERE state = 'ALIVE' AND node_id IS NOT NULL "
-            "AND required_resources LIKE '%GPU%'"):
-        held[node_id] = held.get(node_id, 0.0) + _gpus(required)
-    for node_id, required in conn.execute(
-            f"SELECT node_id, required_resources FROM tasks WHERE state_rank = {RANK_RUNNING} "
-            "AND node_id IS NOT NULL AND actor_id IS NULL AND required_resources LIKE '%GPU%'"):
-        held[node_id] = held.get(node_id, 0.0) + _gpus(required)
+    gpu_nodes = ("SELECT node_id FROM nodes WHERE state = 'ALIVE' "
+                 "AND coalesce(json_extract(resources_total, '$.GPU'), 0) > 0")
+    for node_id, required, n in conn.execute(  # grouped by resource set: each distinct set parsed once per node
+            f"SELECT node_id, required_resources, count(*) FROM actors WHERE state = 'ALIVE' AND node_id IN ({gpu_nodes}) "
+            "AND required_resources LIKE '%GPU%' GROUP BY 1, 2 "
+            "UNION ALL "
+            f"SELECT node_id, required_resources, count(*) FROM tasks WHERE state_rank = {RANK_RUNNING} "
+            f"AND node_id IN ({gpu_nodes}) AND actor_id IS NULL AND required_resources LIKE '%GPU%' GROUP BY 1, 2"):
+        held[node_id] = held.get(node_id, 0.0) + n * _gpus(required)
     return [NodeFigure(node_id, ip, held.get(node_id, 0.0)) for node_id, ip in conn.execute(
         "SELECT node_id, coalesce(node_ip, '') FROM nodes WHERE state = 'ALIVE' ORDER BY 1")]
 

@@ -283,17 +283,17 @@ def pending_by_job(judge: Judge) -> dict[str, JobPending]:
     feasible one's start of waiting and the count of infeasible ones (the head's alert figures,
     read_alert_figures.py: the stuck listing's rules, per job)."""
     out: dict[str, JobPending] = {}
-    for job_id, *cols in judge.conn.execute(
-            f"SELECT job_id, {_ATTEMPT_SQL.removeprefix('SELECT ')} WHERE state = ? ORDER BY creation_time LIMIT ?",
+    # grouped in SQL by job and resource set (feasibility is a property of the set): a few rows, not 10,000
+    for job_id, required, since, n in judge.conn.execute(
+            f"SELECT job_id, required, min(since), count(*) FROM (SELECT job_id, "
+            f"coalesce({_PENDING_TS}, creation_time) AS since, coalesce(required_resources, '{{}}') AS required "
+            "FROM tasks WHERE state = ? ORDER BY creation_time LIMIT ?) WHERE since IS NOT NULL GROUP BY 1, 2",
             (PENDING_STATE, judge.rules.pending_scan)):
-        a = Attempt(*cols)
-        if a.pending_since is None:
-            continue
         p = out.setdefault(job_id, JobPending())
-        if judge.infeasible(a.required) is not None:
-            p.infeasible += 1
-        elif p.oldest_since is None or a.pending_since < p.oldest_since:
-            p.oldest_since = a.pending_since
+        if judge.infeasible(required) is not None:
+            p.infeasible += n
+        elif p.oldest_since is None or since < p.oldest_since:
+            p.oldest_since = since
     return out
 
 
