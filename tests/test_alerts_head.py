@@ -492,6 +492,20 @@ def test_a_restarted_head_keeps_the_alert_and_a_returning_host_resolves_it(live:
              context=lambda: str(delivery.receiver.got))
 
 
+def test_history_mode_shows_the_stored_alerts_and_evaluates_nothing(live: Live, tmp_path: Path) -> None:
+    """A finished cluster's store (a copy of the live one) served with --history: the alerts as they were
+    stored, and no evaluator (nothing is "now" in a gone cluster)."""
+    copy = tmp_path / "history.db"
+    with sqlite3.connect(live.head.db_path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    stored = _alerts(live.head, "all")
+    assert stored
+    with running_head(db_path=copy, history=True) as hist:
+        assert _alerts(hist, "all") == stored
+        metrics = httpx.get(hist.http_url + "/metrics", headers={"Authorization": f"Bearer {hist.token}"}).text
+        assert "rayscope_head_alert_evaluations_total" not in metrics
+
+
 def test_bad_alertmanager_url_is_one_line() -> None:
     for where in ([sys.executable, "-m", "rayscope.dashboard", "--db", "/nonexistent/x.db", "--token-file", "/tmp/t"],
                   [*CLI, "start", "--head"]):
