@@ -31,13 +31,14 @@ from typing import Literal, Mapping, get_args
 from rayscope.runtime.ray_enums import AWAITING_NODE, WORKER_EXIT_TYPES
 
 __all__ = ["Severity", "Scope", "AlertRule", "RULES", "rule", "render_summary", "duration", "SEVERITIES",
-           "GROUP_NAME"]
+           "GROUP_NAME", "RUNBOOK"]
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 Scope = Literal["node", "job", "cluster"]  # what an alert concerns: its node_id/node_ip or job_id labels
 
 GROUP_NAME = "rayscope"  # the Prometheus rule group (and Grafana's alert rule group)
+RUNBOOK = "docs/metrics.md#alert-rules"  # where the rules and their choices are explained
 
 
 @dataclass(frozen=True)

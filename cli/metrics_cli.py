@@ -78,13 +78,21 @@ def prometheus_config(head_url: str, token_file: Path, sd: str, file_sd: Optiona
             "scrape_configs": [head, job("agent")]}
 
 
+def _cannot_write(where: object, exc: OSError) -> SystemExit:
+    """A file the user named that cannot be written: one line on stderr, exit status 1."""
+    return SystemExit(f"error: cannot write {where}: {exc.strerror or exc}")
+
+
 def _write_or_print(text: str, out: Optional[str]) -> None:
     if not out:
         sys.stdout.write(text)
         return
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -156,6 +164,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def rules_yaml() -> str:
     """The Prometheus rule file as YAML; multi-line exprs as literal blocks, so the file reads like the table."""
     from rayscope.alerts.prometheus import rule_file
+    from rayscope.alerts.rules import RUNBOOK
 
     class Dumper(yaml.SafeDumper):
         pass
@@ -165,7 +174,7 @@ def rules_yaml() -> str:
 
     Dumper.add_representer(str, text)
     header = ("# Rayscope's alert rules (alerts/rules.py), written by `rayscope metrics alert-rules`.\n"
-              "# Load with `rule_files:` in prometheus.yml; see docs/metrics.md, Alert rules.\n")
+              f"# Load with `rule_files:` in prometheus.yml; see {RUNBOOK} in Rayscope's repository.\n")
     return header + yaml.dump(rule_file(), Dumper=Dumper, sort_keys=False, width=120, allow_unicode=True)
 
 
@@ -177,7 +186,10 @@ def cmd_alert_rules(args: argparse.Namespace) -> int:
 def cmd_grafana_config(args: argparse.Namespace) -> int:
     from rayscope.grafana.render import write_provisioning
 
-    written = write_provisioning(Path(args.out), args.prometheus_url)
+    try:
+        written = write_provisioning(Path(args.out), args.prometheus_url)
+    except OSError as exc:
+        raise _cannot_write(args.out, exc) from None
     for path in (written.datasource, written.provider, written.alerting, *written.dashboards):
         print(path)
     return 0

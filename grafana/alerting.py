@@ -48,7 +48,7 @@ def grafana_rule(r: AlertRule, datasource_uid: str) -> dict[str, Any]:
             {"refId": "A", "relativeTimeRange": {"from": lookback, "to": 0}, "datasourceUid": datasource_uid,
              "model": {"refId": "A", "expr": r.expr, "instant": True, "range": False,
                        "datasource": {"type": "prometheus", "uid": datasource_uid}}},
-            {"refId": "B", "datasourceUid": "__expr__",
+            {"refId": "B", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
              "model": {"refId": "B", "type": "math", "expression": "is_number($A) || is_inf($A)",
                        "datasource": {"type": "__expr__", "uid": "__expr__"}}},
         ],

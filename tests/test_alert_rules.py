@@ -67,6 +67,15 @@ def test_promtool_checks_the_exported_rules(tmp_path: Path) -> None:
     assert [x["alert"] for x in doc["groups"][0]["rules"]] == [x.name for x in RULES]
 
 
+def test_an_unwritable_out_is_one_line_of_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for args in (["alert-rules", "--out", str(blocker / "rules.yml")], ["grafana-config", "--out", str(blocker)]):
+        r = subprocess.run([*CLI, "metrics", *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and r.stderr.startswith(f"error: cannot write {blocker}") \
+            and len(r.stderr.splitlines()) == 1, r.stderr
+
+
 def _unit_tests_with_descriptions() -> dict[str, Any]:
     """The unit-test file with each expected alert's description filled in from the table (static text:
     the file lists the rendered summaries only, promtool compares every annotation)."""
@@ -100,6 +109,7 @@ VALUES = {
     ("RayNodeDiskFull", "6m"): 0.92, ("RayObjectSpilling", "12m"): 1000, ("RayGPUReservedButIdle", "15m"): 2,
     ("RayscopeIngestLag", "7m"): 45, ("RayscopeDataDropped", "3m"): 1500, ("RayTasksPendingTooLong", "2m"): 620,
     ("RayTasksInfeasible", "6m"): 3, ("RayTaskFailureRate", "6m"): 0.1, ("RayTaskFailureRate", "15m"): 0.1,
+    ("RayTasksInfeasible", "7m"): 1234567,  # `{{ $value }}` is Go's %v: exponent form from 1e6 on
 }
 
 

@@ -26,14 +26,14 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 import yaml
 
 from polling import wait_for
-from rayscope.alerts.rules import render_summary, rule
+from rayscope.alerts.rules import RULES, render_summary, rule
 from rayscope.runtime import procs
 from rayscope.runtime.local_cluster import LocalCluster, local_cluster
 from rayscope.runtime.ports import free_ports
@@ -72,9 +72,10 @@ class Webhook:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def next_alert(self, what: str, match: Any, timeout: float) -> tuple[Notification, dict[str, Any]]:
+    def next_alert(self, what: str, match: Any, timeout: float,
+                   context: Callable[[], str] = lambda: "") -> tuple[Notification, dict[str, Any]]:
         """The first (notification, alert) with match(notification, alert) true; AssertionError after timeout,
-        listing what did arrive."""
+        listing what did arrive (and what `context()` says)."""
         seen: list[str] = []
 
         def probe() -> Any:
@@ -88,7 +89,7 @@ class Webhook:
                     if match(n, a):
                         return n, a
 
-        return wait_for(what, probe, timeout, context=lambda: "; received: " + " | ".join(seen[-10:]))
+        return wait_for(what, probe, timeout, context=lambda: "; received: " + " | ".join(seen[-10:]) + context())
 
     def close(self) -> None:
         self.server.shutdown()
@@ -161,9 +162,24 @@ def alertmanager_config(webhook_url: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Stack:
+    prometheus: str  # its URL
+    logs: list[Path]  # Alertmanager's and Prometheus' logs
+
+    def context(self) -> str:
+        """What a failed wait reports: Prometheus' alerts now and the tail of each log."""
+        try:
+            alerts = httpx.get(self.prometheus + "/api/v1/alerts", timeout=5).text[-2000:]
+        except httpx.HTTPError as exc:
+            alerts = repr(exc)
+        return f"; Prometheus' alerts: {alerts}" + "".join(
+            f"; {p.name}: {p.read_text(errors='replace')[-1500:]}" for p in self.logs if p.exists())
+
+
 @pytest.fixture(scope="module")
-def stack(cluster: LocalCluster, webhook: Webhook) -> Iterator[str]:
-    """Alertmanager and Prometheus, configured by the real CLI's files; yields Prometheus' URL."""
+def stack(cluster: LocalCluster, webhook: Webhook) -> Iterator[Stack]:
+    """Alertmanager and Prometheus, configured by the real CLI's files."""
     work = Path(tempfile.mkdtemp(prefix="rs-alerts-", dir="/tmp"))
     am_port, prom_port = free_ports(2)
     started: list[Started] = []
@@ -196,7 +212,7 @@ def stack(cluster: LocalCluster, webhook: Webhook) -> Iterator[str]:
         for s, url in zip(started, (am_url, prom_url)):
             wait_for(f"{s.log.stem} ready", lambda: s.proc.poll() is not None or _ready(url), 60)
             assert s.proc.poll() is None, s.log.read_text()[-3000:]
-        yield prom_url
+        yield Stack(prom_url, [x.log for x in started])
     finally:
         for s in reversed(started):
             _stop(s)
@@ -222,18 +238,27 @@ def _kill_node(cluster: LocalCluster, node_id: str) -> None:
 
 
 def test_killed_worker_node_pages_oncall_and_resolves_when_its_host_returns(
-        cluster: LocalCluster, stack: str, webhook: Webhook) -> None:
-    worker = cluster.worker_node_id
+        cluster: LocalCluster, stack: Stack, webhook: Webhook) -> None:
+    worker, prom = cluster.worker_node_id, stack.prometheus
     wait_for("Prometheus scraping the worker node's agent and the head's liveness series",
-             lambda: _query(stack, f'rayscope_node_cpus{{node_id="{worker}", node_ip="{WORKER_IP}"}}')
-             and _query(stack, f'rayscope_node_up{{node_id="{worker}", node_ip="{WORKER_IP}"}} == 1'), 90)
-    assert not _query(stack, 'ALERTS{alertname="RayNodeDown"}')
+             lambda: _query(prom, f'rayscope_node_cpus{{node_id="{worker}", node_ip="{WORKER_IP}"}}')
+             and _query(prom, f'rayscope_node_up{{node_id="{worker}", node_ip="{WORKER_IP}"}} == 1'), 90)
+    assert not _query(prom, 'ALERTS{alertname="RayNodeDown"}')
+    # every exported rule evaluates without error on the real series (a bad join or label shows here)
+    def rules_evaluated() -> list[dict[str, Any]]:
+        got = httpx.get(prom + "/api/v1/rules", timeout=10).json()["data"]["groups"][0]["rules"]
+        return got if all(r.get("lastEvaluation", "").startswith("20") for r in got) else []
+    evaluated = wait_for("every rule evaluated once", rules_evaluated, 30)
+    assert [r["name"] for r in evaluated] == [r.name for r in RULES]
+    assert [(r["name"], r["health"], r.get("lastError", "")) for r in evaluated] == [
+        (r.name, "ok", "") for r in RULES]
 
     _kill_node(cluster, worker)
     killed = time.monotonic()
     n, alert = webhook.next_alert(
         "RayNodeDown for the killed worker at the oncall webhook",
-        lambda n, a: a["labels"].get("alertname") == "RayNodeDown" and a["status"] == "firing", 120)
+        lambda n, a: a["labels"].get("alertname") == "RayNodeDown" and a["status"] == "firing", 120,
+        stack.context)
     print(f"RayNodeDown at the webhook {time.monotonic() - killed:.1f} s after the kill")
     assert n.path == "/oncall" and n.body["receiver"] == "oncall"  # routed by the matchers, not the default
     labels = alert["labels"]
@@ -244,7 +269,7 @@ def test_killed_worker_node_pages_oncall_and_resolves_when_its_host_returns(
     assert alert["annotations"]["description"] == rule("RayNodeDown").description
     assert n.body["groupLabels"] == {"alertname": "RayNodeDown", "node_ip": WORKER_IP}
     # the head node is alive: nothing about it
-    assert not _query(stack, f'ALERTS{{alertname="RayNodeDown", node_id="{cluster.head_node_id}"}}')
+    assert not _query(prom, f'ALERTS{{alertname="RayNodeDown", node_id="{cluster.head_node_id}"}}')
 
     # a node joins on the same host: the outage is over
     tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
@@ -258,7 +283,8 @@ def test_killed_worker_node_pages_oncall_and_resolves_when_its_host_returns(
         joined = time.monotonic()
         n, alert = webhook.next_alert(
             "RayNodeDown resolved at the oncall webhook once a node of its host is back",
-            lambda n, a: a["labels"].get("alertname") == "RayNodeDown" and a["status"] == "resolved", 90)
+            lambda n, a: a["labels"].get("alertname") == "RayNodeDown" and a["status"] == "resolved", 90,
+            stack.context)
         print(f"resolved at the webhook {time.monotonic() - joined:.1f} s after the new node's start returned")
         assert n.path == "/oncall" and alert["labels"]["node_id"] == worker
     finally:

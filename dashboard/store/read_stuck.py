@@ -16,7 +16,8 @@ Rules (constants in StuckRules; the `/tasks/stuck` listing takes them as query p
   cluster, {"CPU": 64} on 8-CPU nodes). Placement-group resources (`*_group_*`) exist only once
   the group is placed, so such tasks are never called infeasible. With no alive node known
   (nodes not reported yet), nothing is infeasible.
-- pending_long: PENDING_NODE_ASSIGNMENT for longer than PENDING_LONG_S (10 min) and not infeasible:
+- pending_long: PENDING_NODE_ASSIGNMENT for longer than pending_long_s (10 min: the threshold of the alert
+  RayTasksPendingTooLong in alerts/rules.py, its one owner, so the badge and the alert agree) and not infeasible:
   feasible but not placed (resources held by others, an autoscaler that does not scale).
 `since` is when the attempt entered the state (start_time; the PENDING_NODE_ASSIGNMENT time), and
 the stuck listing is longest first. The listing examines every running attempt (bounded by the
@@ -32,6 +33,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
+from rayscope.alerts.rules import rule as alert_rule
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
 from rayscope.dashboard.store import rows
@@ -52,7 +54,7 @@ class StuckRules:
     min_running_s: float = 60.0
     min_samples: int = 5
     window: int = 1000
-    pending_long_s: float = 600.0
+    pending_long_s: float = alert_rule("RayTasksPendingTooLong").threshold
     pending_scan: int = 10_000
 
     def check(self) -> "StuckRules":
