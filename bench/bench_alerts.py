@@ -22,6 +22,7 @@ from head_process import IngestClient, running_head, task_event  # noqa: E402
 from rayscope.alerts.rules import RULES  # noqa: E402
 from rayscope.dashboard.alerting.conditions import CONDITIONS, Memory  # noqa: E402
 from rayscope.dashboard.store.connection import open_reader  # noqa: E402
+from rayscope.runtime.ray_enums import AWAITING_NODE  # noqa: E402
 from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
 
 GIB = 1 << 30
@@ -44,11 +45,11 @@ def feed(head, nodes: int) -> None:
                                resources_total={"CPU": 16, "GPU": 1}, event_time=now,
                                start_time_ms=int((now - 3600) * 1000)) for i in range(nodes)]
         tasks = [task_event(f"{i:048x}", f"{i % JOBS + 1:08x}", name=f"f{i % 7}", node_id=node_id(i % nodes),
-                            required_resources={"CPU": 1.0}, states={"PENDING_NODE_ASSIGNMENT": now - 30, "RUNNING": now - 20})
+                            required_resources={"CPU": 1.0}, states={AWAITING_NODE: now - 30, "RUNNING": now - 20})
                  for i in range(nodes * RUNNING_PER_NODE)]
         tasks += [task_event(f"{10**9 + i:048x}", f"{i % JOBS + 1:08x}", name="wait",
                              required_resources={"CPU": 1.0} if i % 10 else {"TPU": 4.0},
-                             states={"PENDING_NODE_ASSIGNMENT": now - i % 900}) for i in range(PENDING)]
+                             states={AWAITING_NODE: now - i % 900}) for i in range(PENDING)]
         workers = [pb.WorkerEvent(worker_id=f"{i:056x}", node_id=node_id(i % nodes), pid=1000 + i, worker_type="WORKER",
                                   is_alive=False, exit_type="INTENDED_USER_EXIT", end_time=now - 60, event_time=now)
                    for i in range(DEAD_WORKERS)]
