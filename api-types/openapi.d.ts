@@ -749,6 +749,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Alerts */
+        get: operations["list_alerts_api_v1_alerts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/debug/sessions": {
         parameters: {
             query?: never;
@@ -900,6 +917,66 @@ export interface components {
             /** States */
             states: {
                 [key: string]: number;
+            };
+        };
+        /**
+         * Alert
+         * @description An alert the head raised itself from its store (dashboard/alerting/; the rules are alerts/rules.py,
+         *     the same ones `rayscope metrics alert-rules` exports for Prometheus): one episode of a rule for one
+         *     node, job or the cluster. Resolved ones stay, as history.
+         */
+        Alert: {
+            /** Alert Id */
+            alert_id: string;
+            /**
+             * Name
+             * @description the rule, e.g. RayNodeDown
+             */
+            name: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "firing" | "resolved";
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "critical" | "warning" | "info";
+            /**
+             * Summary
+             * @description one line, the rule's summary rendered with this alert's labels and value
+             */
+            summary: string;
+            /**
+             * Description
+             * @description why it matters and where to look next
+             */
+            description: string;
+            /**
+             * Since
+             * @description when it started firing (unix s)
+             */
+            since: number;
+            /** Resolved At */
+            resolved_at: number | null;
+            /** Node Id */
+            node_id: string | null;
+            /** Node Ip */
+            node_ip: string | null;
+            /** Job Id */
+            job_id: string | null;
+            /**
+             * Value
+             * @description the condition's latest value (e.g. a used fraction)
+             */
+            value: number | null;
+            /**
+             * Labels
+             * @description as delivered to Alertmanager: alertname, severity and what the alert concerns
+             */
+            labels: {
+                [key: string]: string;
             };
         };
         /** Allocation */
@@ -1707,6 +1784,13 @@ export interface components {
         Page_Actor_: {
             /** Rows */
             rows: components["schemas"]["Actor"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** Page[Alert] */
+        Page_Alert_: {
+            /** Rows */
+            rows: components["schemas"]["Alert"][];
             /** Next Cursor */
             next_cursor: string | null;
         };
@@ -3000,7 +3084,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets" | "serve_apps" | "serve_metrics" | "profiles";
+            kind: "tasks" | "actors" | "jobs" | "nodes" | "logs" | "metrics" | "processes" | "drops" | "resync" | "debug_sessions" | "workers" | "app_metrics" | "train_runs" | "datasets" | "serve_apps" | "serve_metrics" | "profiles" | "alerts";
             /** Rows */
             rows: {
                 [key: string]: unknown;
@@ -3018,6 +3102,7 @@ export interface components {
 export type Actor = components['schemas']['Actor'];
 export type ActorSummary = components['schemas']['ActorSummary'];
 export type ActorSummaryRow = components['schemas']['ActorSummaryRow'];
+export type Alert = components['schemas']['Alert'];
 export type Allocation = components['schemas']['Allocation'];
 export type AppMetric = components['schemas']['AppMetric'];
 export type AppMetricGroup = components['schemas']['AppMetricGroup'];
@@ -3046,6 +3131,7 @@ export type NodeProfilingCapabilities = components['schemas']['NodeProfilingCapa
 export type ObjectRef = components['schemas']['ObjectRef'];
 export type ObjectStoreStats = components['schemas']['ObjectStoreStats'];
 export type PageActor = components['schemas']['Page_Actor_'];
+export type PageAlert = components['schemas']['Page_Alert_'];
 export type PageDataset = components['schemas']['Page_Dataset_'];
 export type PageDebugSession = components['schemas']['Page_DebugSession_'];
 export type PageJob = components['schemas']['Page_Job_'];
@@ -5329,6 +5415,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeProfilingCapabilities"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_alerts_api_v1_alerts_get: {
+        parameters: {
+            query?: {
+                /** @description firing (default), resolved, or all */
+                state?: "firing" | "resolved" | "all";
+                /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
+                filter?: string[];
+                /** @description FIELD or -FIELD */
+                sort?: string | null;
+                /** @description rows per page, 1..10000 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Alert_"];
                 };
             };
             /** @description Bad Request */

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rayscope.dashboard.alerting.alertmanager import BadAlertmanagerUrl, check_url
 from rayscope.profiling import capabilities
 from rayscope.runtime import node as nodes
 from rayscope.runtime.agent_link import describe_link
@@ -53,6 +54,7 @@ def _opts(args: argparse.Namespace) -> nodes.StartOptions:
         tls_cert=_abs(args.rayscope_tls_cert),
         tls_key=_abs(args.rayscope_tls_key),
         tls_ca=_abs(args.rayscope_tls_ca),
+        alertmanager_url=args.alertmanager_url,
     )
 
 
@@ -66,6 +68,13 @@ def cmd_start(args: argparse.Namespace) -> int:
         return _err("give exactly one of --head or --address HEAD_IP:PORT")
     if bool(args.rayscope_tls_cert) != bool(args.rayscope_tls_key):
         return _err("--rayscope-tls-cert and --rayscope-tls-key go together: give both (TLS) or neither")
+    if args.alertmanager_url and not args.head:
+        return _err("--alertmanager-url is for the head (`rayscope start --head`): its evaluator sends the alerts")
+    if args.alertmanager_url:
+        try:
+            args.alertmanager_url = check_url(args.alertmanager_url)
+        except BadAlertmanagerUrl as exc:
+            return _err(str(exc))
     if args.rayscope_tls_cert and not args.head:
         return _err("--rayscope-tls-cert/--rayscope-tls-key are for the head; other hosts take --rayscope-tls-ca")
     # `ray start --block` would block inside our start; like Ray, block after everything is up.
@@ -247,6 +256,8 @@ def register(sub: Any) -> None:
     p.add_argument("--rayscope-tls-ca", metavar="FILE",
                    help="verify a TLS head with this CA (other hosts: the head's certificate if self-signed)")
     p.add_argument("--rayscope-db", help="head database (default <session>/rayscope/rayscope.db)")
+    p.add_argument("--alertmanager-url", metavar="URL",
+                   help="head: also post its alerts to this Alertmanager (http(s)://HOST:9093); docs/alerts.md")
     p.add_argument("--debug-post-mortem", action="store_true",
                    help="an uncaught exception in a task pauses its worker in the debugger (this node's workers)")
     p.set_defaults(func=cmd_start)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from rayscope.cli import lifecycle, metrics_cli, profile_cli, state_cli
+from rayscope.cli import alerts_cli, lifecycle, metrics_cli, profile_cli, state_cli
 from rayscope.cli.signals import ctrl_c_interrupts
 
 # Subcommands that forward options they do not know (to `ray start`, to the agent).
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     state_cli.register(sub)
     metrics_cli.register(sub)
     profile_cli.register(sub)
+    alerts_cli.register(sub)
     return parser
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+from rayscope.dashboard.alerting.alertmanager import BadAlertmanagerUrl, check_url
+
 
 @dataclass(frozen=True)
 class HeadConfig:
@@ -26,6 +28,8 @@ class HeadConfig:
     otlp_endpoint: Optional[str] = None  # OTLP/gRPC endpoint for task traces; None = off
     tls_cert: Optional[Path] = None  # with tls_key: HTTPS + TLS gRPC (dashboard/tls.py); None = plain
     tls_key: Optional[Path] = None
+    alertmanager_url: Optional[str] = None  # the evaluator's alerts are also posted there (alerting/alertmanager.py)
+    alert_eval_s: float = 10.0  # the alert evaluator's round (dashboard/alerting/evaluator.py)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
@@ -55,6 +59,11 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
                    help="PEM certificate (chain): serve HTTPS and TLS gRPC ingest; needs --tls-key "
                         "(docs/architecture.md: TLS)")
     p.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert (unencrypted)")
+    p.add_argument("--alertmanager-url", default=os.environ.get("RAYSCOPE_ALERTMANAGER_URL") or None,
+                   help="also post the head's alerts to this Alertmanager (its base URL, http(s)://HOST:9093; "
+                        "env RAYSCOPE_ALERTMANAGER_URL; docs/alerts.md)")
+    p.add_argument("--alert-eval-s", type=float, default=10.0, metavar="SECONDS",
+                   help="how often the head evaluates its alert rules (default 10)")
     a = p.parse_args(argv)
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together: give both (TLS) or neither (plain HTTP/gRPC)")
@@ -62,12 +71,22 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
         p.error(f"--history needs an existing database; {a.db} does not exist")
     if a.retention_hours is not None and a.retention_hours <= 0:
         p.error("--retention-hours must be positive")
+    if not 0 < a.alert_eval_s <= 3600:
+        p.error("--alert-eval-s must be between 0 and 3600 seconds")
+    if a.alertmanager_url is not None and a.history:
+        p.error("--alertmanager-url is for a live head: in --history mode nothing is evaluated")
+    if a.alertmanager_url is not None:
+        try:
+            a.alertmanager_url = check_url(a.alertmanager_url)
+        except BadAlertmanagerUrl as err:
+            p.error(str(err))
     return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_host=a.grpc_host or a.host, grpc_port=a.grpc_port, token_file=a.token_file,
                       session_name=a.session_name, history=a.history, ready_file=a.ready_file,
                       retention_hours=a.retention_hours, log_level=a.log_level,
                       file_sd=None if a.history else (a.file_sd or default_file_sd(a.db)),
                       prometheus_url=a.prometheus_url, otlp_endpoint=a.otlp_endpoint,
-                      tls_cert=a.tls_cert, tls_key=a.tls_key)
+                      tls_cert=a.tls_cert, tls_key=a.tls_key, alertmanager_url=a.alertmanager_url,
+                      alert_eval_s=a.alert_eval_s)
 
 
 def default_file_sd(db: Path) -> Path:

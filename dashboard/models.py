@@ -10,6 +10,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from rayscope.alerts.rules import Severity as AlertSeverity
+
 # Re-exported: the base, the page shape and the prefix are shared with the debugger (common/api_model.py),
 # whose own models (debugger/models.py) are part of this API too.
 from rayscope.common.api_model import API_PREFIX as API_PREFIX
@@ -389,9 +391,33 @@ class WsDelta(ApiModel):
     # "resync": this client fell behind and deltas were dropped; re-fetch everything shown.
     kind: Literal["tasks", "actors", "jobs", "nodes", "logs", "metrics", "processes", "drops", "resync",
                   "debug_sessions", "workers", "app_metrics", "train_runs", "datasets", "serve_apps",
-                  "serve_metrics", "profiles"]
+                  "serve_metrics", "profiles", "alerts"]
     rows: list[dict] = Field(default_factory=list)
     ts: float
+
+
+AlertState = Literal["firing", "resolved"]
+
+
+class Alert(ApiModel):
+    """An alert the head raised itself from its store (dashboard/alerting/; the rules are alerts/rules.py,
+    the same ones `rayscope metrics alert-rules` exports for Prometheus): one episode of a rule for one
+    node, job or the cluster. Resolved ones stay, as history."""
+
+    alert_id: str
+    name: str = Field(description="the rule, e.g. RayNodeDown")
+    state: AlertState
+    severity: AlertSeverity
+    summary: str = Field(description="one line, the rule's summary rendered with this alert's labels and value")
+    description: str = Field(description="why it matters and where to look next")
+    since: float = Field(description="when it started firing (unix s)")
+    resolved_at: Optional[float] = None
+    node_id: Optional[str] = None
+    node_ip: Optional[str] = None
+    job_id: Optional[str] = None
+    value: Optional[float] = Field(default=None, description="the condition's latest value (e.g. a used fraction)")
+    labels: dict[str, str] = Field(default_factory=dict, description="as delivered to Alertmanager: alertname, "
+                                   "severity and what the alert concerns")
 
 
 class TimelineLane(ApiModel):

@@ -22,6 +22,8 @@ import uvicorn
 
 from rayscope.common.atomic_file import write_atomic
 from rayscope.dashboard import models as m
+from rayscope.dashboard.alerting.alertmanager import AlertmanagerSender
+from rayscope.dashboard.alerting.evaluator import AlertEvaluator, AlertingCollector
 from rayscope.dashboard.app import create_app
 from rayscope.dashboard.config import HeadConfig
 from rayscope.dashboard.ingest import GRPC_OPTIONS, IngestServicer, add_ingest_service, authorized
@@ -88,6 +90,17 @@ async def _retention_loop(store: Store, policy: RetentionPolicy) -> None:
         await asyncio.sleep(RETENTION_EVERY_S)
 
 
+def _start_alerting(app, store: Store, hub: Hub, cfg: HeadConfig, http_url: str) -> list[asyncio.Task]:
+    """A live head's alert evaluator (dashboard/alerting/) and, with --alertmanager-url, its sender."""
+    sender = AlertmanagerSender(cfg.alertmanager_url, generator_url=f"{http_url}/alerts") if cfg.alertmanager_url else None
+    evaluator = AlertEvaluator(store, hub, sender)
+    app.state.metrics_registry.register(AlertingCollector(evaluator))
+    tasks = [asyncio.create_task(evaluator.loop(cfg.alert_eval_s))]
+    if sender is not None:
+        tasks.append(asyncio.create_task(sender.run()))
+    return tasks
+
+
 async def serve(cfg: HeadConfig) -> None:
     # TLS (--tls-cert/--tls-key) is checked before anything listens: a bad pair is one line on stderr.
     tls = load_server_tls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -139,6 +152,7 @@ async def serve(cfg: HeadConfig) -> None:
     retention = None
     stuck_dumps = None
     sd_task = None
+    alert_tasks: list[asyncio.Task] = []
     try:
         if http_task.done():
             http_task.result()
@@ -150,6 +164,7 @@ async def serve(cfg: HeadConfig) -> None:
         if not cfg.history:
             retention = asyncio.create_task(_retention_loop(store, RetentionPolicy.from_flag(cfg.retention_hours)))
             stuck_dumps = asyncio.create_task(app.state.profiling.stuck_dump_loop())
+            alert_tasks = _start_alerting(app, store, hub, cfg, http_url)
         if cfg.ready_file:
             write_ready_file(cfg.ready_file, {"pid": os.getpid(), "http_url": http_url, "grpc_address": grpc_address})
         log.warning("rayscope head: http %s grpc %s db %s", http_url, grpc_address, cfg.db)
@@ -162,6 +177,8 @@ async def serve(cfg: HeadConfig) -> None:
             stuck_dumps.cancel()
         if sd_task:
             sd_task.cancel()
+        for t in alert_tasks:
+            t.cancel()
         if traces is not None:
             await asyncio.to_thread(traces.stop)
         if grpc_server is not None:

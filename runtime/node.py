@@ -79,6 +79,7 @@ class StartOptions:
     tls_cert: Path | None = None  # head: serve ingest + API over TLS with this certificate ...
     tls_key: Path | None = None  # ... and key
     tls_ca: Path | None = None  # agents (and this host's CLI) verify the head with it; head default: tls_cert
+    alertmanager_url: str | None = None  # head: also post its alerts to this Alertmanager (docs/alerts.md)
 
     def agent_ca(self) -> Path | None:
         """A self-signed head certificate is its own CA."""
@@ -296,6 +297,8 @@ def _start_head_service(node: NodeRecord, node_ip: str, opts: StartOptions) -> H
     ]
     if opts.tls_cert is not None and opts.tls_key is not None:
         cmd += ["--tls-cert", str(opts.tls_cert), "--tls-key", str(opts.tls_key)]
+    if opts.alertmanager_url:
+        cmd += ["--alertmanager-url", opts.alertmanager_url]
     proc = _spawn(cmd, log_path, _service_env(opts))
     ca = opts.agent_ca()
     svc = HeadServiceRecord(

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from rayscope.dashboard.api import (
     actors,
+    alerts,
     app_metrics,
     cluster,
     datasets,
@@ -26,6 +27,6 @@ from rayscope.dashboard.api import (
 def api_router() -> APIRouter:
     router = APIRouter()
     for module in (cluster, nodes, jobs, tasks, actors, runtime_state, logs, metrics, app_metrics, prometheus, log_tail,
-                   timeline, train, datasets, serve, profiling):
+                   timeline, train, datasets, serve, profiling, alerts):
         router.include_router(module.router)
     return router

@@ -1,4 +1,5 @@
-"""Deleting old samples (node, object store, application metrics) and log lines (runs in the writer process, in small chunks).
+"""Deleting old samples (node, object store, application metrics), resolved alerts and log lines (runs in
+the writer process, in small chunks).
 
 Each transaction is all or nothing: on an error it is rolled back before the error goes up, so
 the writer's connection is never left inside a half-done transaction (the next batch's
@@ -67,7 +68,8 @@ def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> in
                             ("DELETE FROM dataset_progress WHERE sample_time < ?", (cut,)),
                             ("DELETE FROM serve_metric_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM stack_dumps WHERE taken_at < ?", (cut,)),
-                            ("DELETE FROM profiles WHERE requested_at < ? AND status != 'running'", (cut,))])
+                            ("DELETE FROM profiles WHERE requested_at < ? AND status != 'running'", (cut,)),
+                            ("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?", (cut,))])
     if policy.log_hours is not None:
         n += _delete_chunked(conn, DELETE_OLD_LINES, now - policy.log_hours * 3600)
     return n

@@ -76,3 +76,11 @@ def object_ref(r: sqlite3.Row) -> m.ObjectRef:
 
 def log_file(r: sqlite3.Row) -> m.LogFile:
     return m.LogFile(**{k: r[k] for k in m.LogFile.model_fields})
+
+
+def alert(r: sqlite3.Row) -> m.Alert:
+    return m.Alert(
+        alert_id=r["alert_id"], name=r["name"], state=r["state"], severity=r["severity"], summary=r["summary"],
+        description=r["description"], since=r["since"], resolved_at=r["resolved_at"], node_id=r["node_id"],
+        node_ip=r["node_ip"], job_id=r["job_id"], value=r["value"], labels=_json(r["labels"]),
+    )

@@ -10,6 +10,7 @@ per-function summary without scanning a million rows.
 """
 from __future__ import annotations
 
+from rayscope.dashboard.store.schema_alerts import ALERTS_SCHEMA
 from rayscope.dashboard.store.schema_data import DATA_SCHEMA, DATA_VIEWS
 from rayscope.dashboard.store.schema_profiling import PROFILING_SCHEMA
 from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
@@ -534,3 +535,5 @@ SCHEMA += TRAIN_SCHEMA
 VIEWS += TRAIN_VIEWS
 # Profiling's tables (issue 14): dumps and profiles taken through the head.
 SCHEMA += PROFILING_SCHEMA
+# The head's own alerts (issue 15): what its evaluator raised.
+SCHEMA += ALERTS_SCHEMA

@@ -87,3 +87,9 @@ OBJECTS: ListSpec[m.ObjectRef] = ListSpec(
 
 LOG_FILES: ListSpec[m.LogFile] = ListSpec(
     source="log_files", columns=_cols(m.LogFile), key=("file_id",), default_sort="path", to_model=rows.log_file)
+
+# The head's alerts as the API shows them: firing and resolved (pending ones have not fired yet:
+# dashboard/alerting/machine.py). Newest first.
+ALERTS: ListSpec[m.Alert] = ListSpec(
+    source="(SELECT * FROM alerts WHERE state != 'pending')", columns=_cols(m.Alert), key=("alert_id",),
+    default_sort="-since", to_model=rows.alert)

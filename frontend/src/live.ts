@@ -48,6 +48,7 @@ export function useLinkState(): LinkState {
   const [s, set] = useState(state);
   useEffect(() => {
     stateListeners.add(set);
+    set(state);  // a change between the first render and this effect would otherwise be missed for good
     return () => { stateListeners.delete(set); };
   }, []);
   return s;

@@ -11,6 +11,7 @@ import { match, useLocation } from "./router";
 import type { ClusterInfo } from "./types";
 import "./styles.css";
 import { ActorPage, ActorsPage } from "./pages/actors";
+import { AlertsPage } from "./pages/alerts";
 import { AppMetricsPage } from "./pages/app-metrics";
 import { DatasetPage, DatasetsPage } from "./pages/datasets";
 import { DebuggerPage } from "./pages/debugger";
@@ -56,6 +57,7 @@ const ROUTES: Route[] = [
   ["/profiles/:id", (p) => <ProfilePage id={p.id} />],
   ["/train", () => <TrainPage />],
   ["/train/:id", (p) => <TrainRunPage id={p.id} />],
+  ["/alerts", () => <AlertsPage />],
 ];
 
 function App() {

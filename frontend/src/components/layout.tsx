@@ -1,5 +1,7 @@
-// The frame every page sits in: navigation, the cluster line, and the live/history/unreachable banner.
+// The frame every page sits in: navigation, the cluster line, the live/history/unreachable banner, and the
+// alert banner while an alert fires.
 import type { ComponentChildren } from "preact";
+import { byUrgency, useAlerts } from "../alerts";
 import { useLinkState } from "../live";
 import type { ClusterInfo } from "../types";
 import { Link } from "./ui";
@@ -8,7 +10,7 @@ export const NAV: [string, string][] = [
   ["/", "Overview"], ["/nodes", "Nodes"], ["/jobs", "Jobs"], ["/tasks", "Tasks"], ["/timeline", "Timeline"],
   ["/actors", "Actors"], ["/workers", "Workers"], ["/objects", "Objects"], ["/logs", "Logs"], ["/app-metrics", "Metrics"],
   ["/datasets", "Datasets"], ["/serve", "Serve"], ["/train", "Train"], ["/debugger", "Debugger"],
-  ["/stacks", "Stacks"], ["/profiles", "Profiles"],
+  ["/stacks", "Stacks"], ["/profiles", "Profiles"], ["/alerts", "Alerts"],
 ];
 
 function active(path: string, target: string): boolean {
@@ -30,6 +32,23 @@ export function Banner({ info }: { info: ClusterInfo | null }) {
   return null;
 }
 
+/** While any alert fires: how many, the most severe one, and a link to the Alerts page (every page). */
+export function AlertBanner({ live }: { live: boolean }) {
+  const firing = useAlerts("firing", 10_000);
+  const rows = [...(firing.data?.rows ?? [])].sort(byUrgency);
+  if (rows.length === 0) return null;
+  const top = rows[0];
+  const n = rows.length;
+  return (
+    <div class={`banner alerting sev-${top.severity}`} role="alert" data-testid="alert-banner" data-count={n}
+         data-severity={top.severity}>
+      <b>{n} alert{n === 1 ? "" : "s"} {live ? "firing" : "were firing when this record ends"}</b> · most severe: <b>{top.name}</b>{" "}
+      ({top.severity}) — {top.summary}{" "}
+      <Link href="/alerts" class="banner-link">{n === 1 ? "See the alert" : `See all ${n}`} →</Link>
+    </div>
+  );
+}
+
 export function Layout(props: { path: string; info: ClusterInfo | null; children: ComponentChildren }) {
   const link = useLinkState();
   const live = props.info?.live !== false;
@@ -49,6 +68,7 @@ export function Layout(props: { path: string; info: ClusterInfo | null; children
       </nav>
       <main class="main">
         <Banner info={props.info} />
+        <AlertBanner live={live} />
         {props.children}
       </main>
     </div>
