@@ -10,7 +10,7 @@ run in their own process, so their CPU is measured apart):
 - API latency p50/p95 of the calls the web UI's pages make (frontend/src/pages/*.tsx), one client;
 - WebSocket fan-out: the head's CPU in the second half of the window with 20 /api/v1/ws clients
   connected, against the first half without;
-- SQLite growth (DB + WAL) per hour, extrapolated from the window;
+- SQLite growth per hour (used pages, WAL included), extrapolated from the window;
 - what breaks first: the first target missed (ingest lag p95 < 2 s, every page call's p95 < 200 ms),
   or a process saturated (service or writer >= 0.9 of a core), a backlog growing, errors.
 
@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -103,7 +105,12 @@ def cpu_s(procs: list[psutil.Process]) -> list[float]:
 
 
 def db_bytes(db: Path) -> int:
-    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+    """The database's size as a reader sees it (committed pages, WAL included, free pages not):
+    the files' sizes would measure the WAL's churn, which is reused after each checkpoint."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                             for p in ("page_count", "freelist_count", "page_size"))
+    return (pages - free) * size
 
 
 def page_calls(node_ids: list[str], rng: random.Random) -> dict[str, Callable[[], tuple[str, dict]]]:
@@ -245,7 +252,8 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], profile: Optional[Path]) -> SizeResult:
+def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], profile: Optional[Path],
+             ingest_only: bool = False) -> SizeResult:
     with running_head() as head:
         service = psutil.Process(head.proc.pid)
         writer = next((c for c in service.children() if "writer_process" in " ".join(c.cmdline())), None)
@@ -262,8 +270,9 @@ def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], 
                   f"warming up {warmup_s:.0f}s", flush=True)
             time.sleep(warmup_s)
             w = Window()
-            threads = [threading.Thread(target=api_loop, args=(head, sim.node_ids, w), daemon=True),
-                       threading.Thread(target=lag_probe_loop, args=(head, sim.node_ids, w), daemon=True)]
+            threads = [] if ingest_only else [
+                threading.Thread(target=api_loop, args=(head, sim.node_ids, w), daemon=True),
+                threading.Thread(target=lag_probe_loop, args=(head, sim.node_ids, w), daemon=True)]
             sim.command("reset")
             unacked0 = sim.report()["unacked_batches"]
             db0, c0, t0 = db_bytes(head.db_path), cpu_s(procs), time.monotonic()
@@ -274,12 +283,14 @@ def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], 
                 out = profile.with_name(f"{profile.stem}-{nodes}{profile.suffix}")
                 pyspy = subprocess.Popen([str(Path(PYTHON).with_name("py-spy")), "record", "-o", str(out),
                                           "--pid", str(service.pid), "--subprocesses", "-d", str(int(window_s)),
-                                          "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                          "--nonblocking", "--format", "raw" if out.suffix == ".txt" else "flamegraph"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(window_s / 2)
             c1, t1 = cpu_s(procs), time.monotonic()
             ws_stop = threading.Event()
             ws_thread = threading.Thread(target=ws_clients, args=(head, WS_CLIENTS, w, ws_stop), daemon=True)
-            ws_thread.start()
+            if not ingest_only:
+                ws_thread.start()
             time.sleep(window_s / 2)
             c2, t2 = cpu_s(procs), time.monotonic()
             db1 = db_bytes(head.db_path)
@@ -288,7 +299,8 @@ def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], 
             stats = sim.report()
             rss = [p.memory_info().rss / 2**20 for p in procs]
             for th in [*threads, ws_thread]:
-                th.join(30)
+                if th.ident is not None:
+                    th.join(30)
             if pyspy is not None:
                 pyspy.wait(60)
         finally:
@@ -378,8 +390,11 @@ def main() -> None:
     ap.add_argument("--workers-per-node", type=int, default=30)
     ap.add_argument("--sample-every-s", type=float, default=1.0)
     ap.add_argument("--profile", type=Path, default=None,
-                    help="py-spy record the head (service + writer) over each window into this SVG (-N per size)")
+                    help="py-spy record the head (service + writer) over each window into this file, -N per size "
+                    "(.svg: a flame graph; .txt: collapsed stacks)")
     ap.add_argument("--shared", action="store_true", help="mark the table as taken on a shared machine")
+    ap.add_argument("--ingest-only", action="store_true", help="no API, lag probe or WebSocket clients: the "
+                    "ingest path's own cost (e.g. with --profile)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     sim_args = ["--tasks-per-s-per-node", str(args.tasks_per_s_per_node),
@@ -390,7 +405,7 @@ def main() -> None:
           f"{args.workers_per_node} workers per node; {psutil.cpu_count()} CPUs", flush=True)
     results = []
     for n in sizes:
-        r = run_size(n, args.window, args.warmup, sim_args, args.profile)
+        r = run_size(n, args.window, args.warmup, sim_args, args.profile, args.ingest_only)
         results.append(r)
         print(f"  {n} nodes: lag p95 {r.lag_p95_s:.2f}s, CPU {r.cpu_service:.2f}+{r.cpu_writer:.2f}, "
               f"breaks: {r.breaks[0] if r.breaks else 'nothing'}", flush=True)

@@ -399,8 +399,7 @@ class _Agent:
         return pb.AgentMessage(hello=h).SerializeToString()
 
     def collect(self, now: float) -> None:
-        if not self.pending.parts:
-            self.pending.oldest = now
+        self.pending.oldest = self.pending.oldest or now
         self.pending.parts.extend(self._tick_parts(now))
 
     def take_batch(self) -> Optional[bytes]:
@@ -611,6 +610,7 @@ class SimulatedCluster:
             now = time.time()
             if a.is_head and a.ticks == 0:
                 a.pending.parts.extend(a.cluster_parts(self._agents, now))
+                a.pending.oldest = now
             a.collect(now)
             a.window.set()
             nxt += period
