@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -113,8 +114,10 @@ def db_bytes(db: Path) -> int:
     return (pages - free) * size
 
 
-def page_calls(node_ids: list[str], rng: random.Random) -> dict[str, Callable[[], tuple[str, dict]]]:
-    """The API calls the pages make when opened or refreshed (frontend/src/pages/*.tsx), by page."""
+def page_calls(node_ids: list[str], rng: random.Random,
+               extra: tuple[str, ...] = ()) -> dict[str, Callable[[], tuple[str, dict]]]:
+    """The API calls the pages make when opened or refreshed (frontend/src/pages/*.tsx), by page;
+    `extra`: more, as PATH?QUERY (e.g. a new aggregate endpoint a page switched to)."""
 
     def live_chart() -> tuple[str, dict]:  # the overview charts' refresh: what is new since the last points
         now = time.time()
@@ -128,7 +131,7 @@ def page_calls(node_ids: list[str], rng: random.Random) -> dict[str, Callable[[]
         now = time.time()
         return "/metrics/nodes", {"since": now - 3600, "max_points": 360}
 
-    return {
+    calls: dict[str, Callable[[], tuple[str, dict]]] = {
         "nodes list (/nodes?limit=10000)": lambda: ("/nodes", {"limit": 10000}),
         "nodes: latest io (/metrics/nodes 15 s)": node_io,
         "overview: task summary": lambda: ("/tasks/summary", {}),
@@ -142,6 +145,11 @@ def page_calls(node_ids: list[str], rng: random.Random) -> dict[str, Callable[[]
         "node processes (/processes by node)": lambda: (
             "/processes", {"filter": f"node_id={rng.choice(node_ids)}", "sort": "-cpu_percent", "limit": 2000}),
     }
+    for spec in extra:
+        path, _, query = spec.partition("?")
+        params = dict(urllib.parse.parse_qsl(query))
+        calls[spec] = lambda path=path, params=params: (path, params)
+    return calls
 
 
 @dataclass
@@ -155,10 +163,10 @@ class Window:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def api_loop(head: HeadProcess, node_ids: list[str], w: Window, pause_s: float = 0.2) -> None:
+def api_loop(head: HeadProcess, node_ids: list[str], w: Window, extra: tuple[str, ...], pause_s: float = 0.2) -> None:
     """One user going round the pages: every call once, then again."""
     rng = random.Random(3)
-    calls = page_calls(node_ids, rng)
+    calls = page_calls(node_ids, rng, extra)
     with head.client() as c:
         while not w.stop.is_set():
             for name, make in calls.items():
@@ -253,7 +261,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], profile: Optional[Path],
-             ingest_only: bool = False) -> SizeResult:
+             ingest_only: bool = False, extra_calls: tuple[str, ...] = ()) -> SizeResult:
     with running_head() as head:
         service = psutil.Process(head.proc.pid)
         writer = next((c for c in service.children() if "writer_process" in " ".join(c.cmdline())), None)
@@ -271,7 +279,7 @@ def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], 
             time.sleep(warmup_s)
             w = Window()
             threads = [] if ingest_only else [
-                threading.Thread(target=api_loop, args=(head, sim.node_ids, w), daemon=True),
+                threading.Thread(target=api_loop, args=(head, sim.node_ids, w, extra_calls), daemon=True),
                 threading.Thread(target=lag_probe_loop, args=(head, sim.node_ids, w), daemon=True)]
             sim.command("reset")
             unacked0 = sim.report()["unacked_batches"]
@@ -393,6 +401,8 @@ def main() -> None:
                     help="py-spy record the head (service + writer) over each window into this file, -N per size "
                     "(.svg: a flame graph; .txt: collapsed stacks)")
     ap.add_argument("--shared", action="store_true", help="mark the table as taken on a shared machine")
+    ap.add_argument("--call", action="append", default=[], metavar="PATH?QUERY",
+                    help="another API call to time with the pages' (repeatable), e.g. /metrics/nodes/summary?window_s=60")
     ap.add_argument("--ingest-only", action="store_true", help="no API, lag probe or WebSocket clients: the "
                     "ingest path's own cost (e.g. with --profile)")
     args = ap.parse_args()
@@ -405,7 +415,7 @@ def main() -> None:
           f"{args.workers_per_node} workers per node; {psutil.cpu_count()} CPUs", flush=True)
     results = []
     for n in sizes:
-        r = run_size(n, args.window, args.warmup, sim_args, args.profile, args.ingest_only)
+        r = run_size(n, args.window, args.warmup, sim_args, args.profile, args.ingest_only, tuple(args.call))
         results.append(r)
         print(f"  {n} nodes: lag p95 {r.lag_p95_s:.2f}s, CPU {r.cpu_service:.2f}+{r.cpu_writer:.2f}, "
               f"breaks: {r.breaks[0] if r.breaks else 'nothing'}", flush=True)
