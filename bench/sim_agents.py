@@ -45,6 +45,7 @@ from typing import Iterable, Optional
 import grpc
 import grpc.aio
 
+from rayscope.runtime.auth_token import read_token_file
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.grpc_service import STREAM, method_path
 from rayscope.wire.limits import MAX_MESSAGE_BYTES, grpc_options
@@ -697,7 +698,7 @@ def main(argv: Optional[Iterable[str]] = None) -> None:
     ap.add_argument("--reconnect-every-s", type=float, default=300.0)
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0: when stdin closes)")
     args = ap.parse_args(list(argv) if argv is not None else None)
-    token = Path(args.token_file).read_text().strip()
+    token = read_token_file(args.token_file)
     sim = SimulatedCluster(args.head, token, args.nodes, args.workers_per_node, args.sample_every_s,
                            args.tasks_per_s_per_node, log_lines_per_s_per_node=args.log_lines_per_s_per_node,
                            actors_per_s_per_node=args.actors_per_s_per_node,
