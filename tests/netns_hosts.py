@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import httpx
 
@@ -46,6 +46,7 @@ CLI = [sys.executable, "-m", "rayscope.cli.main"]
 IP = "ip"
 CLONE_NEWNET = 0x40000000
 _RUNS = itertools.count(1)
+T = TypeVar("T")
 
 
 class NetnsUnavailable(RuntimeError):
@@ -145,21 +146,25 @@ class Host:
         res = _ip("netns", "pids", self.name, check=False)
         return [int(p) for p in res.stdout.split() if p.strip().isdigit()]
 
-    def http_get(self, url: str, params: Any = None, headers: Mapping[str, str] | None = None,
-                 timeout: float = 30) -> HttpAnswer:
-        """GET `url` from inside this host (e.g. its head's API on its own 127.0.0.1).
+    def inside(self, fn: Callable[[], T], timeout: float = 60) -> T:
+        """`fn()` run inside this host's namespace, e.g. to create a listening socket there (a socket
+        stays in the namespace it was created in, whichever thread serves it later).
 
-        The request runs on a thread of this process that entered the host's namespace once and
-        never leaves it; the test's other threads stay in the root namespace."""
+        It runs on a thread of this process that entered the host's namespace once and never leaves
+        it; the test's other threads stay in the root namespace."""
         if self._http is None:
             self._http = ThreadPoolExecutor(1, thread_name_prefix=f"netns-{self.name}",
                                             initializer=_enter_netns, initargs=(self.name,))
+        return self._http.submit(fn).result(timeout)
 
+    def http_get(self, url: str, params: Any = None, headers: Mapping[str, str] | None = None,
+                 timeout: float = 30) -> HttpAnswer:
+        """GET `url` from inside this host (e.g. its head's API on its own 127.0.0.1)."""
         def get() -> HttpAnswer:
             resp = httpx.get(url, params=params, headers=dict(headers or {}), timeout=timeout, trust_env=False)
             return HttpAnswer(resp.status_code, resp.text)
 
-        return self._http.submit(get).result(timeout + 30)
+        return self.inside(get, timeout + 30)
 
     def close_http(self) -> None:
         if self._http is not None:

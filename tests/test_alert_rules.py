@@ -48,17 +48,19 @@ def _promtool() -> str:
     return path
 
 
-def _export(tmp_path: Path) -> Path:
-    """The rule file as the real CLI writes it."""
-    out = tmp_path / "alert_rules.yml"
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rule file as the real CLI writes it (once for the module: promtool's check and its unit tests
+    read the same file)."""
+    out = tmp_path_factory.mktemp("rules") / "alert_rules.yml"
     r = subprocess.run([*CLI, "metrics", "alert-rules", "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert out.read_text() == rules_yaml()
     return out
 
 
-def test_promtool_checks_the_exported_rules(tmp_path: Path) -> None:
-    out = _export(tmp_path)
+def test_promtool_checks_the_exported_rules(exported: Path) -> None:
+    out = exported
     r = subprocess.run([_promtool(), "check", "rules", str(out)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"SUCCESS: {len(RULES)} rules found" in r.stdout
@@ -87,17 +89,16 @@ def _unit_tests_with_descriptions() -> dict[str, Any]:
     return doc
 
 
-def test_promtool_unit_tests_cover_every_rule_firing_and_not(tmp_path: Path) -> None:
-    _export(tmp_path)
+def test_promtool_unit_tests_cover_every_rule_firing_and_not(exported: Path) -> None:
     doc = _unit_tests_with_descriptions()
     cases = [c for t in doc["tests"] for c in t["alert_rule_test"]]
     fired = {c["alertname"] for c in cases if c.get("exp_alerts")}
     quiet = {c["alertname"] for c in cases if not c.get("exp_alerts")}
     assert fired == quiet == {r.name for r in RULES}, "each rule needs a case that fires and one that does not"
-    tests = tmp_path / "alert_rules_test.yml"
+    tests = exported.parent / "alert_rules_test.yml"  # its rule_files name the exported file beside it
     tests.write_text(yaml.safe_dump(doc, sort_keys=False))
     r = subprocess.run([_promtool(), "test", "rules", str(tests)], capture_output=True, text=True, timeout=120,
-                       cwd=tmp_path)
+                       cwd=exported.parent)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
