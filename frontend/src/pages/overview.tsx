@@ -3,13 +3,14 @@
 import { useRef } from "preact/hooks";
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
+import { DistributionCard, useDistributions } from "../components/distribution";
 import { DropsBanner } from "../components/drops";
 import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
-import { appendSeries, perNode } from "../metrics";
+import { appendSeries, DISTRIBUTION_OVER, perNode } from "../metrics";
 import { jobHref, jobKey } from "./jobs";
 import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
 
@@ -27,9 +28,10 @@ export function useNodes() {
 /** A live cluster: the last hour (the head fits it to the samples that exist, so a young cluster
  * fills the chart, and sends the newest 10 minutes at the agent's 1 s resolution). A finished
  * cluster: its whole run, from its first sample to its last. */
-export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360) {
+export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360, enabled = true) {
   const held = useRef<{ key: string; fullAt: number; series: NodeMetricSeries[] } | null>(null);
   return useLiveFetch(async (s) => {
+    if (!enabled) return [];
     const now = Date.now() / 1000;
     if (!info.live) return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, until: now, max_points: maxPoints }, s);
     const key = nodeId ?? "";
@@ -46,11 +48,14 @@ export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 36
     const series = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: now - WINDOW_S, max_points: maxPoints }, s);
     held.current = { key, fullAt: now, series };
     return series;
-  }, [nodeId, info.live], ["metrics"], undefined, 2000);
+  }, [nodeId, info.live, enabled], ["metrics"], undefined, 2000);
 }
 
 export const chartRangeLabel = (info: ClusterInfo): string =>
   info.live ? "last hour · newest 10 min per second · drag to zoom" : "whole run · drag to zoom";
+
+export const distRangeLabel = (info: ClusterInfo): string =>
+  `${info.live ? "last hour" : "whole run"} · % of each node · click a cell for its nodes`;
 
 function JobProgress({ job }: { job: Job }) {
   const s = useLiveFetch((sig) => get<TaskSummary>("/tasks/summary", { job_id: job.job_id }, sig), [job.job_id], ["tasks"],
@@ -79,7 +84,11 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   const actors = useLiveFetch((s) => get<ActorSummary>("/actors/summary", {}, s), [], ["actors"]);
   const failures = useLiveFetch((s) => list<Task>("/tasks", { state: "FAILED" }, { limit: 8 }, s), [], ["tasks"],
     (rows) => rows.some((r) => r.state === "FAILED"));
-  const series = useNodeSeries(info);
+  // One line per node up to DISTRIBUTION_OVER nodes, distributions past that; decided once the nodes
+  // are known, so a large cluster never fetches its per-node series.
+  const many = nodes.data ? nodes.data.rows.length > DISTRIBUTION_OVER : null;
+  const series = useNodeSeries(info, undefined, 360, many === false);
+  const dist = useDistributions(info, many === true);
 
   const nodeList = nodes.data?.rows ?? [];
   const byId = new Map(nodeList.map((n) => [n.node_id, n]));
@@ -101,7 +110,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   return (
     <div data-testid="page-overview">
       <PageTitle title="Overview" sub={info.session_name ?? undefined} />
-      <ErrorBox error={nodes.error ?? summary.error ?? jobs.error} />
+      <ErrorBox error={nodes.error ?? summary.error ?? jobs.error ?? dist.error} />
       <DropsBanner />
       <div class="stats">
         <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
@@ -110,7 +119,16 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
         <Stat label="Failed tasks" value={<span data-testid="failed-count">{num(states.FAILED ?? 0)}</span>} cls={states.FAILED ? "bad" : ""} sub="all jobs" />
         <Stat label="Actors" value={num(actors.data?.total ?? 0)} sub={`${num(actorStates.ALIVE ?? 0)} alive`} />
       </div>
-      <div class="grid2">
+      {many && (
+        <div class="grid2" data-testid="overview-distributions">
+          <DistributionCard dist={dist.data} metric="cpu" testid="dist-cpu"
+                            extra={<span class="muted small">{num(nodeList.length)} nodes · {distRangeLabel(info)}</span>} />
+          <DistributionCard dist={dist.data} metric="mem" testid="dist-mem" />
+          <DistributionCard dist={dist.data} metric="store" testid="dist-store" />
+          <DistributionCard dist={dist.data} metric="gpu" testid="dist-gpu" />
+        </div>
+      )}
+      {many === false && <div class="grid2">
         <Card title="CPU" extra={<span class="muted small">{chartRangeLabel(info)}</span>}>
           <TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" />
         </Card>
@@ -124,7 +142,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
           {hasGpu ? <TimeChart data={gpu.data} series={gpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} />
             : <Empty>No GPUs reported by any node.</Empty>}
         </Card>
-      </div>
+      </div>}
       <Card title="Tasks by job">
         {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={jobKey(j)} job={j} />)}
         {jobs.data?.next_cursor && <div class="muted small" data-testid="more-jobs">The latest {LATEST_JOBS} jobs; more exist: <Link href="/jobs">all jobs →</Link></div>}
