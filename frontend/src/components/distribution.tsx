@@ -99,8 +99,11 @@ export function DistributionCard({ dist, metric, extra, testid }: { dist: NodeDi
   const steps = dist?.metrics.find((x) => x.metric === metric)?.steps ?? [];
   const width = dist?.step ?? 1;
   const edges = dist?.bucket_edges ?? [];
-  const data: (number | null)[][] = [steps.map((s) => s.ts + width / 2), steps.map((s) => s.min), steps.map((s) => s.p50),
-    steps.map((s) => s.p90), steps.map((s) => s.max)];
+  // Lines through the middle of each step; the range's ends as empty points, so the x scale spans
+  // whole cells (uPlot fits an x scale to its data).
+  const ends = (ys: number[]): (number | null)[] => [null, ...ys, null];
+  const data: (number | null)[][] = [[dist?.since ?? 0, ...steps.map((s) => s.ts + width / 2), dist?.until ?? 0],
+    ends(steps.map((s) => s.min)), ends(steps.map((s) => s.p50)), ends(steps.map((s) => s.p90)), ends(steps.map((s) => s.max))];
   const complete = steps.filter((s) => dist?.partial_from === null || dist?.partial_from === undefined || s.ts < dist.partial_from);
   const last = complete[complete.length - 1] ?? null;
   const title = METRIC_TITLES[metric];
