@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Latency, sample
-
 from rayscope.dashboard import models as m
 from rayscope.dashboard.store.connection import open_reader, open_writer
 from rayscope.dashboard.store.read_metrics import node_series
 from rayscope.dashboard.store.read_node_distribution import DistributionCache, distribution_cell, node_distributions
+from timing import Latency, sample
 
 GIB = 1 << 30
 WINDOW_S = 3600.0

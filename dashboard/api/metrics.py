@@ -49,7 +49,7 @@ def node_distribution(
     5 % bucket, each node's samples in the step averaged first. The range is fitted to the samples
     inside [since, until] (default: the last hour) and aligned to whole steps."""
     since, until = _window(since, until)
-    return store.node_distributions(list(metric), since, until, step, max_points)
+    return store.node_distributions(metric, since, until, step, max_points)
 
 
 @router.get("/metrics/nodes/distribution/cell", response_model=m.DistributionCell)

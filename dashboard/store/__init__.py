@@ -10,7 +10,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import NotFound
@@ -247,7 +247,7 @@ class Store:
                     raw_s: float = read_metrics.DEFAULT_RAW_S):
         return read_metrics.node_series(self.conn, node_ids, since, until, max_points, raw_s)
 
-    def node_distributions(self, metrics: list[str], since: float, until: float, step: Optional[float],
+    def node_distributions(self, metrics: Sequence[str], since: float, until: float, step: Optional[float],
                            max_points: int) -> m.NodeDistributions:
         return read_node_distribution.node_distributions(self.conn, self.distributions, metrics, since, until, step,
                                                          max_points, time.time(), self.live)
