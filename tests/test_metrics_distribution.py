@@ -6,16 +6,20 @@ wire; every expected figure is computed here from the values sent.
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 
 import pytest
 
 from head_process import IngestClient, running_head
+from rayscope.dashboard.store.apply_metrics import INSERT_SAMPLE, sample_row
+from rayscope.dashboard.store.connection import open_writer
+from rayscope.dashboard.store.retention import RetentionPolicy, enforce
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NODES = 119  # plus HOT: past the UI's 100-node switch to distributions
-STEP = 5
-STEPS = 8
+STEP = 15  # the head's rollup slot (dashboard/store/schema_rollup.py): the finest step
+STEPS = 4
 GIB = 1 << 30
 HOT = "ff" * 28
 HOT_BASE = 97.7
@@ -32,12 +36,12 @@ def base(i: int) -> float:
 
 
 def _samples(t0: float, avg: float, gpu: bool) -> tuple[list[pb.NodeSample], list[pb.ObjectStoreSample]]:
-    """STEPS steps of STEP one-second samples around `avg` (-2..+2 within each step: the step's
+    """STEPS steps of STEP one-second samples around `avg` (-1.4..+1.4 within each step: the step's
     average is `avg`); memory at avg/2 %, the object store at avg %, the GPU (if any) at avg %."""
     nodes, stores = [], []
     for j in range(STEP * STEPS):
         ts = t0 + j + 0.25
-        cpu = avg + (j % STEP) - 2
+        cpu = avg + ((j % STEP) - 7) * 0.2
         gpus = [pb.GpuSample(index=0, utilization_ratio=cpu / 100, memory_total=GIB)] if gpu else []
         nodes.append(pb.NodeSample(ts=ts, cpu_percent=cpu, mem_total=200 * GIB, mem_used=int(cpu * GIB), disk_total=1,
                                    disk_used=1, gpus=gpus))
@@ -54,7 +58,7 @@ def _send(h, node: str, t0: float, avg: float, gpu: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def head():
-    t0 = math.floor((time.time() - 900) / 10) * 10  # 15 minutes ago: every step complete
+    t0 = math.floor((time.time() - 900) / STEP) * STEP  # 15 minutes ago: every step complete
     with running_head() as h:
         for i in range(NODES):
             _send(h, node_id(i), t0, base(i), gpu=i % 3 == 0)
@@ -125,13 +129,13 @@ def test_a_late_sample_reaches_steps_already_summed(head) -> None:
 
 def test_the_default_step_fits_the_range_and_the_range_fits_the_samples(head) -> None:
     out = _get(head, "/metrics/nodes/distribution", since=head.t0 - 3600, until=head.t0 + 3600, max_points=10)
-    assert out["step"] == 5 and out["since"] == head.t0 and out["until"] == head.t0 + STEP * STEPS
+    assert out["step"] == STEP and out["since"] == head.t0 and out["until"] == head.t0 + STEP * STEPS
     assert out["partial_from"] is None  # long over: nothing still arriving
     assert {x["metric"] for x in out["metrics"]} == {"cpu", "mem", "store", "gpu"}
 
 
 def test_nodes_at_least_this_busy_and_series_of_chosen_nodes(head) -> None:
-    last_cpu = {node_id(i): base(i) + 2 for i in range(NODES)} | {HOT: HOT_BASE + 2}  # the last sample of a step: +2
+    last_cpu = {node_id(i): base(i) + 1.4 for i in range(NODES)} | {HOT: HOT_BASE + 1.4}  # a step's last sample: +1.4
     page = _get(head, "/nodes", min_cpu_percent=90, sort="-cpu_percent", limit=1000)
     assert [n["node_id"] for n in page["rows"]] == sorted((n for n, v in last_cpu.items() if v >= 90),
                                                           key=lambda n: -last_cpu[n])
@@ -142,9 +146,11 @@ def test_nodes_at_least_this_busy_and_series_of_chosen_nodes(head) -> None:
 
 @pytest.mark.parametrize("path,params,says", [
     ("/metrics/nodes/distribution", {"metric": "disk"}, "metric"),
-    ("/metrics/nodes/distribution", {"step": 0}, "step must be between"),
+    ("/metrics/nodes/distribution", {"step": 0}, "step must be a multiple of 15 s"),
+    ("/metrics/nodes/distribution", {"step": 20}, "step must be a multiple of 15 s"),
     ("/metrics/nodes/distribution", {"max_points": 0}, "max_points must be between"),
-    ("/metrics/nodes/distribution/cell", {"metric": "cpu", "ts": 0, "step": 5, "bucket": 20}, "bucket must be between"),
+    ("/metrics/nodes/distribution/cell", {"metric": "cpu", "ts": 0, "step": 15, "bucket": 20}, "bucket must be between"),
+    ("/metrics/nodes/distribution/cell", {"metric": "cpu", "ts": 7, "step": 15, "bucket": 1}, "ts must be a step's start"),
     ("/nodes", {"min_cpu_percent": 101}, "min_cpu_percent"),
 ])
 def test_bad_input_is_a_one_line_400(head, path, params, says) -> None:
@@ -152,3 +158,29 @@ def test_bad_input_is_a_one_line_400(head, path, params, says) -> None:
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert says in err and "\n" not in err, err
+
+
+def _rollup(conn: sqlite3.Connection) -> list[tuple]:
+    return [tuple(round(v, 6) if isinstance(v, float) else v for v in r)
+            for r in conn.execute("SELECT * FROM node_rollup ORDER BY slot, node_id")]
+
+
+def test_a_store_written_before_the_rollup_is_rolled_up_once_and_retention_trims_it(tmp_path) -> None:
+    """The rollup the triggers keep as samples arrive equals the one rolled up at once from a store
+    written before it existed; retention drops its slots with the samples."""
+    t0 = math.floor(time.time() / STEP) * STEP - 7200
+    nodes, stores = _samples(t0, 40.3, gpu=True)
+    rows = [sample_row(HOT, s) for s in nodes]
+    conn = open_writer(tmp_path / "head.db")
+    conn.executemany(INSERT_SAMPLE, rows)
+    conn.executemany("INSERT INTO object_store_samples VALUES (?, ?, ?, ?, 0, 0, 0, 0)",
+                     [(HOT, s.ts, s.used_bytes, s.capacity_bytes) for s in stores])
+    by_triggers = _rollup(conn)
+    assert len(by_triggers) == STEPS and all(r[2] == STEP and r[8] == STEP for r in by_triggers)
+    conn.execute("DELETE FROM node_rollup")
+    conn.close()
+    conn = open_writer(tmp_path / "head.db")  # as after an upgrade: samples, no rollup
+    assert _rollup(conn) == by_triggers
+    enforce(conn, RetentionPolicy(sample_hours=(time.time() - t0 - 2 * STEP) / 3600), time.time())
+    assert [r[0] for r in _rollup(conn)] == [r[0] for r in by_triggers][2:]
+    conn.close()

@@ -2,18 +2,18 @@
 
 Why: one line per node is unreadable past ~100 nodes and costs the browser 1,000 series (Dask's
 dashboard likewise replaces its per-worker charts with histograms past 50 workers). Here the head
-sums the nodes up: in each step of `step` seconds, each node's samples are averaged into one value
-(a share of that node's own capacity, in percent), and those per-node values are counted into
-1-percentage-point bins in SQL. The bins give the histogram of the step (BUCKETS buckets) and its
-quantiles; a bin's own min and max make the quantiles exact where a bin holds one or two nodes,
-and never more than one point off otherwise.
+sums the nodes up: in each step (a whole number of the rollup's 15 s slots, schema_rollup.py), each
+node's samples are averaged into one value (a share of that node's own capacity, in percent), and
+those per-node values are counted into 1-percentage-point bins in SQL. The bins give the histogram
+of the step (BUCKETS buckets) and its quantiles; a bin's own min and max make the quantiles exact
+where a bin holds one or two nodes, and never more than one point off otherwise.
 
-Why a cache: at 1,000 nodes sampling every second, an hour is 3.6 M rows, several seconds of
-SQLite; a live page asks every few seconds. A step's figures cannot change once its samples are
-all in, so steps that ended FINAL_AFTER_S ago are kept (per step width) and only the newest steps
-are read again. A sample that arrives later than that (an agent that was cut off and ships its
-spool) invalidates the steps from its time on: Store.commit calls `DistributionCache.saw_samples`
-once the batch is committed, and a read that overlapped the commit does not store what it read.
+Why a cache as well: an hour at 1,000 nodes is still 240,000 rollup rows, and a live page asks
+every few seconds. A step's figures do not change once its samples are in, so steps that ended
+FINAL_AFTER_S ago are kept (per step width) and only the newest steps are read again. A sample
+that arrives later than that (an agent that was cut off ships its spool) invalidates the steps
+from its time on: Store.commit calls `DistributionCache.saw_samples` once the batch is committed,
+and a read that overlapped the commit does not store what it read.
 """
 from __future__ import annotations
 
@@ -26,27 +26,30 @@ from typing import Optional, Sequence, get_args
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
+from rayscope.dashboard.store.schema_rollup import ROLLUP_S
 
 BUCKETS = 20  # histogram buckets of 5 percentage points
 FINE = 100  # fine bins 0..FINE (1 point each); 100 % and above share the last
 PER_BUCKET = FINE // BUCKETS
 EDGES = [float(i * PER_BUCKET) for i in range(BUCKETS + 1)]
-# Step widths the head picks from (seconds), so successive requests over a growing window share the
-# cache. The smallest is above the agent's 1 s sampling: every node has a sample in every step (a
-# 1 s step would miss a node whose two samples straddle it, and the counts would not add up).
-STEPS_S = (2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+# Step widths the head picks from (seconds, whole rollup slots), so successive requests over a
+# growing window share the cache. An hour in 240 steps is the rollup's own 15 s.
+STEPS_S = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 MAX_STEPS = 2000
-FINAL_AFTER_S = 30.0  # a step this long over is complete: its samples have reached the head
+# A step this long over is complete: its samples have reached the head (ingest lag is ~1 s; a later
+# one invalidates, so this only sets how often a lagging head re-reads).
+FINAL_AFTER_S = 10.0
 CELL_LIMIT = 1000
 
 METRICS: tuple[str, ...] = get_args(m.DistributionMetric)
-# Each metric as a percent of the node's own capacity, from its table.
-_EXPR: dict[str, tuple[str, str]] = {
-    "cpu": ("node_samples", "cpu_percent"),
-    "mem": ("node_samples", "100.0 * mem_used / NULLIF(mem_total, 0)"),
-    "gpu": ("node_samples", "100.0 * gpu_utilization_ratio"),  # NULL on a node without GPUs
-    "store": ("object_store_samples", "100.0 * used_bytes / NULLIF(capacity_bytes, 0)"),
-}
+# Each metric's per-node average over a step, from the rollup's sums and counts.
+_SUMS: dict[str, tuple[str, str]] = {"cpu": ("cpu", "n"), "mem": ("mem", "mem_n"), "gpu": ("gpu", "gpu_n"),
+                                     "store": ("store", "store_n")}
+
+
+def _avg(metric: str, grouped: bool) -> str:
+    total, n = _SUMS[metric]
+    return f"sum({total}) / nullif(sum({n}), 0)" if grouped else f"{total} / nullif({n}, 0)"
 
 
 def _fine(v: str) -> str:
@@ -57,14 +60,19 @@ def _bucket(v: str) -> str:
     return f"min({BUCKETS - 1}, {_fine(v)} / {PER_BUCKET})"
 
 
-def _bins_sql(table: str, metrics: Sequence[str]) -> str:
+def _per_node_sql(metrics: Sequence[str], per: int) -> str:
+    """Each node's average per step of `per` slots, over slots [:lo, :hi)."""
+    grouped = per > 1  # one slot a step: the rollup's rows are the steps already, in key order
+    cols = ", ".join(f"{_avg(x, grouped)} AS {x}" for x in metrics)
+    return (f"SELECT {'slot / :per' if grouped else 'slot'} AS k, node_id, {cols} FROM node_rollup "
+            f"WHERE slot >= :lo AND slot < :hi{' GROUP BY k, node_id' if grouped else ''}")
+
+
+def _bins_sql(metrics: Sequence[str], per: int) -> str:
     """Per (metric, step, fine bin): how many nodes, and their lowest and highest value."""
-    cols = ", ".join(f"avg({_EXPR[x][1]}) AS {x}" for x in metrics)
-    per_node = (f"SELECT CAST(ts / :step AS INTEGER) AS k, node_id, {cols} FROM {table} "
-                "WHERE ts >= :since AND ts < :until GROUP BY k, node_id")
     parts = [f"SELECT '{x}' AS metric, k, {_fine(x)} AS f, count(*) AS n, min({x}) AS lo, max({x}) AS hi "
              f"FROM per_node WHERE {x} IS NOT NULL GROUP BY k, f" for x in metrics]
-    return f"WITH per_node AS MATERIALIZED ({per_node}) " + " UNION ALL ".join(parts)
+    return f"WITH per_node AS MATERIALIZED ({_per_node_sql(metrics, per)}) " + " UNION ALL ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -157,14 +165,21 @@ def _check_metrics(metrics: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(metrics)) or list(METRICS)
 
 
-def _extent(conn: sqlite3.Connection, tables: set[str], since: float, until: float) -> tuple[float, float] | None:
-    lo, hi = math.inf, -math.inf
-    for t in sorted(tables):  # each min/max alone, so SQLite reads it off the ts index
-        first = conn.execute(f"SELECT min(ts) FROM {t} WHERE ts >= ? AND ts <= ?", (since, until)).fetchone()[0]
-        last = conn.execute(f"SELECT max(ts) FROM {t} WHERE ts >= ? AND ts <= ?", (since, until)).fetchone()[0]
-        if first is not None:
-            lo, hi = min(lo, first), max(hi, last)
-    return None if lo == math.inf else (lo, hi)
+def _slots(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, int] | None:
+    """The first and last rollup slot with samples in [since, until] (each alone: off the key)."""
+    lo, hi = math.floor(since / ROLLUP_S), math.floor(until / ROLLUP_S)
+    first = conn.execute("SELECT min(slot) FROM node_rollup WHERE slot >= ? AND slot <= ?", (lo, hi)).fetchone()[0]
+    last = conn.execute("SELECT max(slot) FROM node_rollup WHERE slot >= ? AND slot <= ?", (lo, hi)).fetchone()[0]
+    return None if first is None else (first, last)
+
+
+def _check_step(step: float) -> int:
+    """Slots per step; a step is a whole number of rollup slots."""
+    per = step / ROLLUP_S
+    if not ROLLUP_S <= step <= STEPS_S[-1] or per != int(per):
+        raise BadRequest(f"step must be a multiple of {ROLLUP_S} s (the head's rollup) between {ROLLUP_S} and "
+                         f"{STEPS_S[-1]} seconds")
+    return int(per)
 
 
 def pick_step(span: float, max_points: int) -> float:
@@ -183,37 +198,31 @@ def node_distributions(conn: sqlite3.Connection, cache: Optional[DistributionCac
         raise BadRequest("until must not be before since")
     if not 1 <= max_points <= MAX_STEPS:
         raise BadRequest(f"max_points must be between 1 and {MAX_STEPS}")
-    if step is not None and not 1 <= step <= STEPS_S[-1]:
-        raise BadRequest(f"step must be between 1 and {STEPS_S[-1]} seconds")
-    ext = _extent(conn, {_EXPR[x][0] for x in wanted}, since, until)
-    if ext is None:
+    if step is not None:
+        _check_step(step)
+    slots = _slots(conn, since, until)
+    if slots is None:
         return m.NodeDistributions(since=since, until=until, step=step or STEPS_S[0], bucket_edges=EDGES,
                                    metrics=[m.NodeDistribution(metric=x, steps=[]) for x in wanted])  # type: ignore[arg-type]
-    first, last = ext
-    width = step or pick_step(last - first, max_points)
-    k0, k1 = math.floor(first / width), math.floor(last / width)
+    width = step or pick_step((slots[1] - slots[0] + 1) * ROLLUP_S, max_points)
+    per = _check_step(width)
+    k0, k1 = slots[0] // per, slots[1] // per
     if k1 - k0 + 1 > MAX_STEPS:
         raise BadRequest(f"{k1 - k0 + 1} steps of {width:g} s; at most {MAX_STEPS}: use a larger step")
     # Steps that are over by FINAL_AFTER_S are complete (all of them, for a finished cluster).
     final_below = math.floor((now - FINAL_AFTER_S) / width) if live else k1 + 1
     generation = cache.generation if cache else 0
-    held = {x: cache.get(width, x) if cache else {} for x in wanted}
-    out: dict[str, _Entries] = {x: {} for x in wanted}
+    out: dict[str, _Entries] = {}
     for x in wanted:
-        out[x] = {k: v for k, v in held[x].items() if k0 <= k <= k1}
-    by_table: dict[str, list[str]] = {}
-    for x in wanted:
-        by_table.setdefault(_EXPR[x][0], []).append(x)
-    for table, names in by_table.items():
-        missing = [k for k in range(k0, k1 + 1) if any(k not in out[x] for x in names)]
-        if not missing:
-            continue
+        held = cache.get(width, x) if cache else {}
+        out[x] = {k: v for k, v in held.items() if k0 <= k <= k1}
+    missing = [k for k in range(k0, k1 + 1) if any(k not in out[x] for x in wanted)]
+    if missing:
         lo_k = missing[0]
         bins: dict[tuple[str, int], list[_Bin]] = {}
-        args = {"step": width, "since": lo_k * width, "until": (k1 + 1) * width}
-        for r in conn.execute(_bins_sql(table, names), args):
+        for r in conn.execute(_bins_sql(wanted, per), {"per": per, "lo": lo_k * per, "hi": (k1 + 1) * per}):
             bins.setdefault((r[0], r[1]), []).append(_Bin(r[2], r[3], r[4], r[5]))
-        for x in names:
+        for x in wanted:
             fresh: _Entries = {k: (summarize(k * width, b) if (b := bins.get((x, k))) else None)
                                for k in range(lo_k, k1 + 1)}
             out[x].update(fresh)
@@ -227,25 +236,27 @@ def node_distributions(conn: sqlite3.Connection, cache: Optional[DistributionCac
 
 
 _CELL_SQL = """SELECT p.node_id, p.v, n.node_ip, n.state, count(*) OVER () AS total FROM
-  (SELECT node_id, avg({expr}) AS v FROM {table} WHERE ts >= :since AND ts < :until GROUP BY node_id) p
+  (SELECT node_id, {avg} AS v FROM node_rollup WHERE slot >= :lo AND slot < :hi GROUP BY node_id) p
   LEFT JOIN nodes n USING (node_id)
 WHERE p.v IS NOT NULL AND {bucket} = :bucket ORDER BY p.v DESC, p.node_id LIMIT :limit"""
 
 
 def distribution_cell(conn: sqlite3.Connection, metric: str, ts: float, step: float, bucket: int,
                       limit: int) -> m.DistributionCell:
-    """The nodes whose average of `metric` over [ts, ts + step) falls in `bucket`, highest first:
-    the same averaging and bucketing as node_distributions, so a cell lists what it counted."""
+    """The nodes whose average of `metric` over the step [ts, ts + step) falls in `bucket`, highest
+    first: the same averaging and bucketing as node_distributions, so a cell lists what it counted."""
     _check_metrics([metric])
-    if not 1 <= step <= STEPS_S[-1]:
-        raise BadRequest(f"step must be between 1 and {STEPS_S[-1]} seconds")
+    per = _check_step(step)
+    k = ts / step
+    if k != int(k):
+        raise BadRequest(f"ts must be a step's start (a multiple of step, {step:g} s)")
     if not 0 <= bucket < BUCKETS:
         raise BadRequest(f"bucket must be between 0 and {BUCKETS - 1}")
     if not 1 <= limit <= CELL_LIMIT:
         raise BadRequest(f"limit must be between 1 and {CELL_LIMIT}")
-    table, expr = _EXPR[metric]
-    sql = _CELL_SQL.format(expr=expr, table=table, bucket=_bucket("p.v"))
-    rows = conn.execute(sql, {"since": ts, "until": ts + step, "bucket": bucket, "limit": limit}).fetchall()
+    sql = _CELL_SQL.format(avg=_avg(metric, grouped=True), bucket=_bucket("p.v"))
+    lo = int(k) * per
+    rows = conn.execute(sql, {"lo": lo, "hi": lo + per, "bucket": bucket, "limit": limit}).fetchall()
     return m.DistributionCell(
         metric=metric, ts=ts, step=step, bucket=bucket, low=EDGES[bucket], high=EDGES[bucket + 1],  # type: ignore[arg-type]
         total=rows[0]["total"] if rows else 0,

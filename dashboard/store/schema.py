@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rayscope.dashboard.store.schema_data import DATA_SCHEMA, DATA_VIEWS
 from rayscope.dashboard.store.schema_profiling import PROFILING_SCHEMA
+from rayscope.dashboard.store.schema_rollup import ROLLUP_SCHEMA
 from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
 from rayscope.runtime.ray_enums import TASK_STATUS_NAMES
 
@@ -528,3 +529,5 @@ SCHEMA += TRAIN_SCHEMA
 VIEWS += TRAIN_VIEWS
 # Profiling's tables (issue 14): dumps and profiles taken through the head.
 SCHEMA += PROFILING_SCHEMA
+# Node samples rolled up per 15 s, time first: the distributions across nodes (issue 15).
+SCHEMA += ROLLUP_SCHEMA
