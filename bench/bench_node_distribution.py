@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -31,28 +32,53 @@ GIB = 1 << 30
 WINDOW_S = 3600.0
 
 
+INSERT_NODE = ("INSERT INTO node_samples (node_id, ts, cpu_percent, mem_total, mem_used, swap_used, disk_total, "
+               "disk_used, disk_read_bytes, disk_write_bytes, net_sent_bytes, net_recv_bytes) "
+               "VALUES (?, ?, ?, ?, ?, 0, 1, 1, 0, 0, 0, 0)")
+INSERT_STORE = "INSERT INTO object_store_samples VALUES (?, ?, ?, ?, 0, 0, 0, 0)"
+
+
+def _write(conn: sqlite3.Connection, nodes: range, seconds: int, t0: float, rng: random.Random) -> None:
+    """1 Hz node and object-store samples of `nodes` (each around its own level) from t0, in time order."""
+    level = {n: rng.uniform(5, 95) for n in nodes}
+    for s in range(seconds):
+        conn.executemany(INSERT_NODE, [(f"{n:08x}" * 7, t0 + s + n / 1000, min(100.0, max(0.0, level[n] + rng.gauss(0, 8))),
+                                        64 * GIB, int(level[n] / 100 * 60 * GIB)) for n in nodes])
+        conn.executemany(INSERT_STORE, [(f"{n:08x}" * 7, t0 + s + n / 1000 + 0.01, int(level[n] / 100 * GIB), GIB)
+                                        for n in nodes])
+
+
 def fill(db: Path, nodes: int, seconds: int, now: float) -> None:
     conn = open_writer(db)
-    rng = random.Random(1)
-    t0 = now - seconds
+    conn.execute("PRAGMA synchronous=OFF")  # setup only: the reads are what is timed
     started = time.perf_counter()
-    for n in range(nodes):
-        node = f"{n:08x}" * 7
-        base = rng.uniform(5, 95)
-        phase = rng.random()
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO node_samples (node_id, ts, cpu_percent, mem_total, mem_used, swap_used, disk_total, disk_used, "
-            "disk_read_bytes, disk_write_bytes, net_sent_bytes, net_recv_bytes) VALUES (?, ?, ?, ?, ?, 0, 1, 1, 0, 0, 0, 0)",
-            [(node, t0 + s + phase, min(100.0, max(0.0, base + rng.gauss(0, 8))), 64 * GIB, int(base / 100 * 60 * GIB))
-             for s in range(seconds)])
-        conn.executemany("INSERT INTO object_store_samples VALUES (?, ?, ?, ?, 0, 0, 0, 0)",
-                         [(node, t0 + s + phase + 0.01, int(base / 100 * GIB), GIB) for s in range(seconds)])
-        conn.execute("INSERT OR IGNORE INTO nodes (node_id, state) VALUES (?, 'ALIVE')", (node,))
-        conn.execute("COMMIT")
+    conn.execute("BEGIN")
+    _write(conn, range(nodes), seconds, now - seconds, random.Random(1))
+    conn.executemany("INSERT OR IGNORE INTO nodes (node_id, state) VALUES (?, 'ALIVE')",
+                     [(f"{n:08x}" * 7,) for n in range(nodes)])
+    conn.execute("COMMIT")
     conn.close()
     print(f"wrote {nodes:,} nodes × {seconds:,} s of samples ({2 * nodes * seconds:,} rows) in "
           f"{time.perf_counter() - started:.0f} s")
+
+
+def rollup_write_cost(work: Path, nodes: int = 1000, seconds: int = 30) -> None:
+    """What the rollup's triggers add to storing samples: the same inserts with and without them."""
+    took = {}
+    for triggers in (True, False):
+        conn = open_writer(work / f"cost-{triggers}.db")
+        if not triggers:
+            conn.execute("DROP TRIGGER node_samples_rollup")
+            conn.execute("DROP TRIGGER object_store_samples_rollup")
+        conn.execute("BEGIN")
+        started = time.perf_counter()
+        _write(conn, range(nodes), seconds, time.time(), random.Random(2))
+        took[triggers] = time.perf_counter() - started
+        conn.execute("COMMIT")
+        conn.close()
+    per = 1e6 / (2 * nodes * seconds)
+    print(f"storing {nodes:,} nodes × {seconds} s of node + object-store samples: {took[True]:.2f} s with the rollup's "
+          f"triggers, {took[False]:.2f} s without ({took[True] * per:.1f} vs {took[False] * per:.1f} µs a sample)")
 
 
 def row(name: str, lat: Latency, size: int | None = None) -> None:
@@ -70,6 +96,7 @@ def main() -> None:
     try:
         db = work / "head.db"
         now = time.time()
+        rollup_write_cost(work)
         fill(db, args.nodes, args.seconds, now)
         conn = open_reader(db)
         since = now - WINDOW_S
