@@ -88,7 +88,7 @@ class IngestServicer:
                     await self.store.skip(hello.agent_id, hello.node_id, batch, f"{type(err).__name__}: {err}")
                 else:
                     if result.applied and result.deltas:
-                        self.hub.publish(result.deltas)
+                        self.hub.publish_coalesced(result.deltas)
                 yield pb.HeadMessage(ack=pb.Ack(seq=batch.seq))
         finally:
             reader.cancel()

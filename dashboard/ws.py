@@ -16,6 +16,10 @@ from rayscope.dashboard.models import WsDelta
 
 QUEUE_MAX = 256
 ROWS_PER_MESSAGE = 1000
+# Ingest's deltas (one set per committed batch: ~1,000 a second at 1,000 nodes) are merged by kind and
+# pushed at most this often: one message per batch per kind per client cost the head more than the
+# ingest itself with 20 browser tabs open (bench/bench_scale.py, docs/scale.md).
+FLUSH_S = 0.25
 
 
 class Client:
@@ -39,17 +43,39 @@ class Hub:
         # In-process consumers of the same deltas (e.g. the OTLP trace exporter); called on the
         # event loop, so they must only enqueue.
         self.listeners: list[Callable[[dict[str, list[dict]]], None]] = []
+        self._pending: dict[str, list[dict]] = {}  # ingest's deltas waiting for the next flush
+        self._flush: asyncio.TimerHandle | None = None
 
     @property
     def has_clients(self) -> bool:
         return bool(self.clients or self.listeners)
 
     def publish(self, deltas: dict[str, list[dict]]) -> None:
-        """Called on the event loop right after a commit."""
+        """Pushed to every client at once (for rare events: a debug session, a profile)."""
+        for listener in self.listeners:
+            listener(deltas)
+        if self.clients:
+            self._push(deltas)
+
+    def publish_coalesced(self, deltas: dict[str, list[dict]]) -> None:
+        """Ingest's deltas, called on the event loop right after each commit: listeners get them at
+        once; clients get them merged by kind with the other batches' of the next FLUSH_S."""
         for listener in self.listeners:
             listener(deltas)
         if not self.clients:
             return
+        for kind, rows in deltas.items():
+            self._pending.setdefault(kind, []).extend(rows)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        self._flush = None
+        pending, self._pending = self._pending, {}
+        if self.clients and pending:
+            self._push(pending)
+
+    def _push(self, deltas: dict[str, list[dict]]) -> None:
         now = time.time()
         messages = []
         for kind, rows in deltas.items():

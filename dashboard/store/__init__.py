@@ -40,6 +40,7 @@ from rayscope.dashboard.store.connection import ReaderPool
 from rayscope.dashboard.store.listing import ListQuery, ListSpec, list_page
 from rayscope.dashboard.store.read_stuck import StuckRules, annotate, stuck_page
 from rayscope.dashboard.store.retention import RetentionPolicy, enforce
+from rayscope.dashboard.store.snapshot_throttle import SnapshotThrottle
 from rayscope.dashboard.store.writer import Writer
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.batch_items import batch_items
@@ -49,7 +50,10 @@ __all__ = ["Store", "CommitResult", "ListQuery"]
 log = logging.getLogger(__name__)
 
 # Under load, batches queued for the writer (from any agents) share one transaction, up to:
-COALESCE_MAX_BATCHES = 32
+# (the batch cap was 32; with 1,000 agents each shipping a small batch a second that forced >= 31
+# commits a second, each a WAL sync and a flush of the log search index, before any row was written:
+# the item cap is what bounds a transaction's size, bench/bench_scale.py)
+COALESCE_MAX_BATCHES = 1024
 COALESCE_MAX_ITEMS = 160_000  # task deltas + log lines + samples
 # Prepared transactions handed to the writer process and not yet committed: one being applied and
 # one waiting, so the head prepares the next while the writer commits.
@@ -90,6 +94,7 @@ class Store:
         self._queued: collections.deque = collections.deque()  # batches waiting for the preparer
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayscope-store-prepare")
         self._in_flight = threading.Semaphore(TRANSACTIONS_IN_FLIGHT)
+        self.snapshots = SnapshotThrottle()  # on the preparer thread: which process snapshots to store
         self.distributions = read_node_distribution.DistributionCache()
 
     def close(self) -> None:
@@ -99,6 +104,7 @@ class Store:
 
     # ------------------------------------------------------------------ writes (async, writer process)
     async def hello(self, hello: pb.AgentHello) -> int:
+        self.snapshots.forget(hello.node_id)
         return await self.writer.run(record_hello, hello, time.time())
 
     async def commit(self, agent_id: str, node_id: str, batch: pb.Batch, collect_deltas: bool) -> CommitResult:
@@ -139,6 +145,10 @@ class Store:
             self._in_flight.release()
             return
         items = [e[0] for e in taken]
+        now = time.time()
+        for _, node_id, batch, _ in items:
+            if batch.HasField("processes") and not self.snapshots.admit(node_id, batch.processes, now):
+                batch.ClearField("processes")  # the node's stored snapshot stays (snapshot_throttle.py)
         try:
             prepared: Optional[PreparedBatches] = prepare_batches(items)
         except Exception:  # noqa: BLE001 - the writer applies them one by one instead
