@@ -91,13 +91,18 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=3600)
     ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--db", type=Path, help="keep the filled store here, and reuse it if it exists")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rs-bench-dist-"))
     try:
-        db = work / "head.db"
-        now = time.time()
+        db = args.db or work / "head.db"
         rollup_write_cost(work)
-        fill(db, args.nodes, args.seconds, now)
+        if db.exists():
+            now = open_reader(db).execute("SELECT max(ts) FROM node_samples").fetchone()[0]
+            print(f"reusing {db}")
+        else:
+            now = time.time()
+            fill(db, args.nodes, args.seconds, now)
         conn = open_reader(db)
         since = now - WINDOW_S
 

@@ -7,6 +7,7 @@ bench/sim_agents.py's SimulatedCluster. Page timings are printed (indicative: a 
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -24,9 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from sim_agents import SimulatedCluster  # noqa: E402
 
 NODES = 1000
-HOT = 7  # the simulated node whose CPU the simulator pins at 100 %
+HOT = 7  # the simulated node run hot: 98..100 % CPU; every other node stays under 81 %
 WORKERS = 3  # processes per simulated node: the pages under test do not show them
 TABLE_PAGE = 100  # the nodes table's page (frontend/src/pages/nodes.tsx)
+
+
+def _cpu(node: int, rng: random.Random) -> float:
+    """Node `node`'s CPU at a tick: its own level (5..70 %) ±15 %, or 98..100 % for HOT."""
+    if node == HOT:
+        return 98.0 + 2.0 * rng.random()
+    return random.Random(node).uniform(5, 70) * (0.85 + 0.3 * rng.random())
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,7 @@ def sim() -> Iterator[tuple[HeadProcess, SimulatedCluster]]:
     with running_head() as head:
         with SimulatedCluster(head.grpc_address, head.token, nodes=NODES, workers_per_node=WORKERS,
                               tasks_per_s_per_node=0.02, log_lines_per_s_per_node=0.1, reconnect_every_s=0,
-                              hot_nodes=[HOT]) as cluster:
+                              cpu=_cpu) as cluster:
             cluster.wait_connected(timeout=120)
             yield head, cluster
 
@@ -97,8 +105,8 @@ def test_nodes_page_pages_the_table_and_finds_the_hot_node(sim, tab: Tab) -> Non
     # one click: nodes busier than 90 %, busiest first
     tab.page.locator("select[name=hot]").select_option("cpu")
     tab.page.locator("select[name=sort]").select_option("-cpu_percent")
-    expect(rows.first).to_contain_text(hot[:12], timeout=20_000)
-    expect(tab.page.locator("[data-testid=nodes-table]")).not_to_contain_text(ids[HOT + 1][:12])
+    expect(rows).to_have_count(1, timeout=20_000)  # the one node the simulator runs hot
+    expect(rows.first).to_contain_text(hot[:12])
     # and from the heatmap: the top bucket of the newest complete step lists it
     col = _newest_complete_column(tab, "dist-cpu", len(ids))
     _click_cell(tab, "dist-cpu", float(col["lastTs"]) + float(col["step"]) / 2, 97.5)

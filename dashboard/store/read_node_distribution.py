@@ -183,7 +183,8 @@ def _check_step(step: float) -> int:
 
 
 def pick_step(span: float, max_points: int) -> float:
-    """The smallest of STEPS_S that fits `span` seconds into `max_points` steps."""
+    """The smallest of STEPS_S that fits `span` seconds into `max_points` steps (one more where the
+    span does not start on a step: an hour is 241 steps of 15 s, not 121 of 30)."""
     want = span / max_points
     return float(next((s for s in STEPS_S if s >= want), STEPS_S[-1]))
 
@@ -204,7 +205,7 @@ def node_distributions(conn: sqlite3.Connection, cache: Optional[DistributionCac
     if slots is None:
         return m.NodeDistributions(since=since, until=until, step=step or STEPS_S[0], bucket_edges=EDGES,
                                    metrics=[m.NodeDistribution(metric=x, steps=[]) for x in wanted])  # type: ignore[arg-type]
-    width = step or pick_step((slots[1] - slots[0] + 1) * ROLLUP_S, max_points)
+    width = step or pick_step((slots[1] - slots[0]) * ROLLUP_S, max_points)
     per = _check_step(width)
     k0, k1 = slots[0] // per, slots[1] // per
     if k1 - k0 + 1 > MAX_STEPS:
