@@ -12,8 +12,10 @@ import time
 import pytest
 
 from head_process import IngestClient, running_head
+from rayscope.dashboard import models as m
 from rayscope.dashboard.store.apply_metrics import INSERT_SAMPLE, sample_row
 from rayscope.dashboard.store.connection import open_writer
+from rayscope.dashboard.store.read_node_distribution import DistributionCache
 from rayscope.dashboard.store.retention import RetentionPolicy, enforce
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
@@ -184,3 +186,21 @@ def test_a_store_written_before_the_rollup_is_rolled_up_once_and_retention_trims
     enforce(conn, RetentionPolicy(sample_hours=(time.time() - t0 - 2 * STEP) / 3600), time.time())
     assert [r[0] for r in _rollup(conn)] == [r[0] for r in by_triggers][2:]
     conn.close()
+
+
+def test_the_cache_forgets_what_late_samples_reach_and_keeps_the_rest() -> None:
+    """DistributionCache on its own: saw_samples is called for every committed batch (the ingest
+    side: cheap), a read that overlapped a late commit keeps only the steps before it."""
+    cache = DistributionCache()
+    now = 1_800_000_000.0
+    k_now = int(now // STEP)
+    step = m.DistributionStep(ts=0, nodes=1, min=1, p50=1, p90=1, max=1, counts=[1] + [0] * 19)
+    cache.put(STEP, "cpu", {k: step for k in range(k_now - 10, k_now - 1)}, cache.generation)
+    cache.saw_samples(now - 1, now)  # on time: nothing cached is concerned
+    assert sorted(cache.get(STEP, "cpu")) == list(range(k_now - 10, k_now - 1))
+    cache.saw_samples((k_now - 4) * STEP + 3, now)  # late: reaches the step k_now - 4
+    assert sorted(cache.get(STEP, "cpu")) == list(range(k_now - 10, k_now - 4))
+    began = cache.generation  # a read begins, a late batch commits while it reads
+    cache.saw_samples((k_now - 6) * STEP, now)
+    cache.put(STEP, "cpu", {k: step for k in range(k_now - 10, k_now - 1)}, began)
+    assert sorted(cache.get(STEP, "cpu")) == list(range(k_now - 10, k_now - 6))
