@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Node Summary */
+        get: operations["node_summary_api_v1_nodes_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{node_id}": {
         parameters: {
             query?: never;
@@ -1787,6 +1804,19 @@ export interface components {
             /** Notes */
             notes: string[];
         };
+        /**
+         * NodeSummary
+         * @description How many nodes, by state (GET /nodes/summary): what a page of a large cluster shows
+         *     without listing its nodes.
+         */
+        NodeSummary: {
+            /** Total */
+            total: number;
+            /** States */
+            states: {
+                [key: string]: number;
+            };
+        };
         /** ObjectRef */
         ObjectRef: {
             /** Object Id */
@@ -3179,6 +3209,7 @@ export type NodeInCell = components['schemas']['NodeInCell'];
 export type NodeMetricPoint = components['schemas']['NodeMetricPoint'];
 export type NodeMetricSeries = components['schemas']['NodeMetricSeries'];
 export type NodeProfilingCapabilities = components['schemas']['NodeProfilingCapabilities'];
+export type NodeSummary = components['schemas']['NodeSummary'];
 export type ObjectRef = components['schemas']['ObjectRef'];
 export type ObjectStoreStats = components['schemas']['ObjectStoreStats'];
 export type PageActor = components['schemas']['Page_Actor_'];
@@ -3363,6 +3394,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_Node_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node_summary_api_v1_nodes_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeSummary"];
                 };
             };
             /** @description Bad Request */

@@ -70,6 +70,14 @@ class Node(ApiModel):
     num_gpus: int = 0
 
 
+class NodeSummary(ApiModel):
+    """How many nodes, by state (GET /nodes/summary): what a page of a large cluster shows
+    without listing its nodes."""
+
+    total: int
+    states: dict[str, int]  # NodeState -> nodes
+
+
 class Job(ApiModel):
     """A driver job (GCS's job table) and, when it was submitted with `ray job submit` / the job API,
     the submission that started it (Ray's EXPORT_SUBMISSION_JOB, joined by the submission id the

@@ -142,6 +142,8 @@ def test_nodes_at_least_this_busy_and_series_of_chosen_nodes(head) -> None:
     assert [n["node_id"] for n in page["rows"]] == sorted((n for n, v in last_cpu.items() if v >= 90),
                                                           key=lambda n: -last_cpu[n])
     assert page["rows"][0]["node_id"] == HOT
+    every = _get(head, "/nodes", limit=1000)["rows"]
+    assert _get(head, "/nodes/summary") == {"total": len(every), "states": {"ALIVE": len(every)}}
     series = _get(head, "/metrics/nodes", node_id=[HOT, node_id(3)], since=head.t0, until=head.t0 + 60)
     assert sorted(s["node_id"] for s in series) == sorted([HOT, node_id(3)])
 

@@ -10,6 +10,7 @@ import json
 import random
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Iterator
 
@@ -78,6 +79,8 @@ def _newest_complete_column(tab: Tab, testid: str, want: int) -> dict:
 
 def test_overview_charts_distributions_that_count_every_simulated_node(sim, tab: Tab) -> None:
     _, cluster = sim
+    asked: list[str] = []
+    tab.page.on("request", lambda r: asked.append(r.url))
     took = _timed_open(tab, "/", "page-overview", "[data-testid=dist-cpu-chart] canvas")
     print(f"\noverview with {NODES} nodes: CPU heatmap on screen {took:.2f}s after navigation")
     expect(tab.page.get_by_test_id("nodes-alive")).to_have_text(str(NODES), timeout=30_000)
@@ -88,6 +91,10 @@ def test_overview_charts_distributions_that_count_every_simulated_node(sim, tab:
     for testid in ("dist-cpu", "dist-mem", "dist-store"):
         col = _newest_complete_column(tab, testid, len(cluster.node_ids()))
         assert sum(json.loads(col["lastCounts"])) == len(cluster.node_ids()), (testid, col)
+    # the browser pulled neither every node's series nor every node
+    api = [urllib.parse.urlsplit(u) for u in asked if "/api/v1/" in u]
+    assert not [u for u in api if u.path == "/api/v1/metrics/nodes" and "node_id=" not in u.query], api
+    assert not [u for u in api if u.path == "/api/v1/nodes"], api
     tab.shot("overview_1000")
 
 

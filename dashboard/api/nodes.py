@@ -1,4 +1,4 @@
-"""GET /nodes, /nodes/{id}."""
+"""GET /nodes, /nodes/summary, /nodes/{id}."""
 from __future__ import annotations
 
 from typing import Annotated, Optional
@@ -19,6 +19,11 @@ def list_nodes(store: StoreDep, q: ListingDep, min_cpu_percent: Annotated[Option
                min_store_percent: Annotated[Optional[float], _PERCENT] = None):
     floors = {"cpu": min_cpu_percent, "mem": min_mem_percent, "store": min_store_percent}
     return store.page(store.nodes_spec({k: v for k, v in floors.items() if v is not None}), q)
+
+
+@router.get("/nodes/summary", response_model=m.NodeSummary)
+def node_summary(store: StoreDep) -> m.NodeSummary:
+    return store.node_summary()
 
 
 @router.get("/nodes/{node_id}", response_model=m.Node)

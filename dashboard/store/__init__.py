@@ -194,6 +194,10 @@ class Store:
     def nodes_spec(self, min_percent: Optional[dict[str, float]] = None) -> ListSpec:
         return specs.nodes_spec(self.live, time.time(), min_percent)
 
+    def node_summary(self) -> m.NodeSummary:
+        states = {r[0]: r[1] for r in self.conn.execute("SELECT state, count(*) FROM nodes GROUP BY state")}
+        return m.NodeSummary(total=sum(states.values()), states=states)
+
     def node(self, node_id: str) -> m.Node:
         page = list_page(self.conn, self.nodes_spec(), ListQuery(filters=[f"node_id={node_id}"], limit=1))[0]
         if not page:

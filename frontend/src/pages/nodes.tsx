@@ -10,10 +10,10 @@ import { DistributionCard, useDistributions } from "../components/distribution";
 import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle, Select } from "../components/ui";
 import { ago, bytes, num, pct, resources, shortId, time } from "../format";
 import { useLiveFetch } from "../hooks";
-import { DISTRIBUTION_OVER, perNode, rate } from "../metrics";
+import { perNode, rate } from "../metrics";
 import { setParams, useLocation } from "../router";
 import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, NodeProfilingCapabilities, Process } from "../types";
-import { distRangeLabel, useNodes, useNodeSeries } from "./overview";
+import { distRangeLabel, useNodeSeries, useNodeSummary } from "./overview";
 import { WorkerTable } from "./workers";
 
 const PROCESS_PAGE = 2000;
@@ -76,24 +76,22 @@ export function NodesPage({ info }: { info: ClusterInfo }) {
   const { params } = useLocation();
   const f = { state: params.get("state") ?? "", sort: params.get("sort") ?? "", hot: params.get("hot") ?? "" };
   const hot = HOT.some(([k]) => k && k === f.hot) ? f.hot : "";
-  const nodes = useNodes();  // every node: the counts, and whether to chart distributions
-  const all = nodes.data?.rows ?? [];
-  const many = nodes.data ? all.length > DISTRIBUTION_OVER : null;
+  const counts = useNodeSummary();
+  const many = counts.many;
   const dist = useDistributions(info, many === true);
   const table = usePagedList<Node>("/nodes", { state: f.state || undefined }, NODE_PAGE,
     { sort: f.sort || undefined, [`min_${hot}_percent`]: hot ? HOT_PERCENT : undefined }, ["nodes", "metrics"], undefined, 3000);
   const rows = table.data?.rows ?? [];
   const io = useLatestIo(rows.map((n) => n.node_id));
   const caps = useProfilingCaps();
-  const alive = all.filter((n) => n.state === "ALIVE").length;
   return (
     <div data-testid="page-nodes">
-      <PageTitle title="Nodes" sub={<span data-testid="nodes-count">{num(alive)} alive of {num(all.length)}</span>} />
-      <ErrorBox error={nodes.error ?? table.error ?? dist.error} />
+      <PageTitle title="Nodes" sub={<span data-testid="nodes-count">{num(counts.alive)} alive of {num(counts.total)}</span>} />
+      <ErrorBox error={counts.error ?? table.error ?? dist.error} />
       {many && (
         <div class="grid2" data-testid="nodes-distributions">
           <DistributionCard dist={dist.data} metric="cpu" testid="dist-cpu"
-                            extra={<span class="muted small">{num(all.length)} nodes · {distRangeLabel(info)}</span>} />
+                            extra={<span class="muted small">{num(counts.total)} nodes · {distRangeLabel(info)}</span>} />
           <DistributionCard dist={dist.data} metric="mem" testid="dist-mem" />
           <DistributionCard dist={dist.data} metric="store" testid="dist-store" />
           <DistributionCard dist={dist.data} metric="gpu" testid="dist-gpu" />
@@ -107,7 +105,7 @@ export function NodesPage({ info }: { info: ClusterInfo }) {
           <Select label="Sort by" name="sort" value={f.sort} onChange={(v) => setParams({ sort: v })} options={SORTS} />
         </div>
         <Table testid="nodes-table" rows={rows} rowKey={(n) => n.node_id}
-               empty={all.length ? "No node matches these filters." : "No nodes reported yet."} cols={[
+               empty={counts.total ? "No node matches these filters." : "No nodes reported yet."} cols={[
           { key: "id", label: "Node", render: (n) => <Link href={`/nodes/${n.node_id}`}>{shortId(n.node_id, 12)}</Link> },
           { key: "state", label: "State", render: (n) => <Badge state={n.state} /> },
           { key: "ip", label: "IP", render: (n) => <>{n.node_ip ?? "–"}{n.is_head_node && <span class="tag">head</span>}</> },

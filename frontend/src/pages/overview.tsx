@@ -12,7 +12,7 @@ import { ago, bytes, duration, firstLine, num, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
 import { appendSeries, DISTRIBUTION_OVER, perNode } from "../metrics";
 import { jobHref, jobKey } from "./jobs";
-import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
+import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, NodeSummary, Page, Task, TaskSummary } from "../types";
 
 const WINDOW_S = 3600;
 const LATEST_JOBS = 10;
@@ -21,8 +21,17 @@ const RUNNING_PAGE = 100;
 // often (re-averaging what has aged out of the head's full-resolution tier).
 const FULL_EVERY_S = 60;
 
-export function useNodes() {
-  return useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
+/** Every node (labels for the per-node charts); `enabled` false: none fetched (a large cluster). */
+export function useNodes(enabled = true) {
+  return useLiveFetch(async (s) => (enabled ? get<Page<Node>>("/nodes", { limit: 10000 }, s) : { rows: [], next_cursor: null }),
+    [enabled], ["nodes"]);
+}
+
+/** How many nodes, by state: the counts, and whether charts show distributions (past DISTRIBUTION_OVER). */
+export function useNodeSummary() {
+  const r = useLiveFetch((s) => get<NodeSummary>("/nodes/summary", {}, s), [], ["nodes"]);
+  const total = r.data?.total ?? 0, alive = r.data?.states.ALIVE ?? 0;
+  return { ...r, total, alive, many: r.data ? total > DISTRIBUTION_OVER : null };
 }
 
 /** A live cluster: the last hour (the head fits it to the samples that exist, so a young cluster
@@ -77,22 +86,23 @@ function JobProgress({ job }: { job: Job }) {
 }
 
 export function OverviewPage({ info }: { info: ClusterInfo }) {
-  const nodes = useNodes();
+  const counts = useNodeSummary();
+  // One line per node up to DISTRIBUTION_OVER nodes, distributions past that; decided once the count
+  // is known, so a large cluster never fetches its nodes' series (nor its node list).
+  const many = counts.many;
+  const nodes = useNodes(many === false);
   const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: LATEST_JOBS }, s), [], ["jobs"]);
   const runningJobs = usePagedList<Job>("/jobs", { state: "RUNNING" }, RUNNING_PAGE, {}, ["jobs"]);
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", {}, s), [], ["tasks"], undefined, 1000);
   const actors = useLiveFetch((s) => get<ActorSummary>("/actors/summary", {}, s), [], ["actors"]);
   const failures = useLiveFetch((s) => list<Task>("/tasks", { state: "FAILED" }, { limit: 8 }, s), [], ["tasks"],
     (rows) => rows.some((r) => r.state === "FAILED"));
-  // One line per node up to DISTRIBUTION_OVER nodes, distributions past that; decided once the nodes
-  // are known, so a large cluster never fetches its per-node series.
-  const many = nodes.data ? nodes.data.rows.length > DISTRIBUTION_OVER : null;
   const series = useNodeSeries(info, undefined, 360, many === false);
   const dist = useDistributions(info, many === true);
 
   const nodeList = nodes.data?.rows ?? [];
   const byId = new Map(nodeList.map((n) => [n.node_id, n]));
-  const alive = nodeList.filter((n) => n.state === "ALIVE").length;
+  const { alive, total } = counts;
   const states: Record<string, number> = {};
   for (const r of summary.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) states[k] = (states[k] ?? 0) + v;
   const running = Object.entries(states).filter(([k]) => k.startsWith("RUNNING")).reduce((a, [, v]) => a + v, 0);
@@ -110,10 +120,10 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   return (
     <div data-testid="page-overview">
       <PageTitle title="Overview" sub={info.session_name ?? undefined} />
-      <ErrorBox error={nodes.error ?? summary.error ?? jobs.error ?? dist.error} />
+      <ErrorBox error={counts.error ?? nodes.error ?? summary.error ?? jobs.error ?? dist.error} />
       <DropsBanner />
       <div class="stats">
-        <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
+        <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${total - alive} dead`} cls={total - alive ? "warnish" : ""} />
         <Stat label="Jobs" value={<span data-testid="jobs-running">{num(runningRows.length)}{runningJobs.data?.next_cursor ? "+" : ""}</span>} sub="running" />
         <Stat label="Tasks" value={num(summary.data?.total ?? 0)} sub={`${num(running)} running`} />
         <Stat label="Failed tasks" value={<span data-testid="failed-count">{num(states.FAILED ?? 0)}</span>} cls={states.FAILED ? "bad" : ""} sub="all jobs" />
@@ -122,7 +132,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
       {many && (
         <div class="grid2" data-testid="overview-distributions">
           <DistributionCard dist={dist.data} metric="cpu" testid="dist-cpu"
-                            extra={<span class="muted small">{num(nodeList.length)} nodes · {distRangeLabel(info)}</span>} />
+                            extra={<span class="muted small">{num(total)} nodes · {distRangeLabel(info)}</span>} />
           <DistributionCard dist={dist.data} metric="mem" testid="dist-mem" />
           <DistributionCard dist={dist.data} metric="store" testid="dist-store" />
           <DistributionCard dist={dist.data} metric="gpu" testid="dist-gpu" />
