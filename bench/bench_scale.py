@@ -73,13 +73,19 @@ class SimProcess:
 
     def command(self, line: str) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(f"sim_agents.py exited with {self.proc.wait()}") from None
 
     def report(self) -> dict:
         self.command("report")
         assert self.proc.stdout is not None
-        return json.loads(self.proc.stdout.readline())
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"sim_agents.py exited with {self.proc.wait()}")
+        return json.loads(line)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

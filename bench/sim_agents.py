@@ -523,6 +523,10 @@ class SimulatedCluster:
     def node_ids(self) -> list[str]:
         return [a.node_id for a in self._agents]
 
+    def samples_taken(self) -> list[int]:
+        """Per node (in node_ids() order): the node samples its agent has taken so far (one a tick)."""
+        return [a.ticks for a in self._agents]
+
     def wait_connected(self, timeout: float = 60.0) -> None:
         """Until every agent's hello has been acknowledged."""
         deadline = time.monotonic() + timeout

@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 UNAUTHENTICATED = "invalid or missing Rayscope token"
 # Batches of one stream read ahead of their acks (the agent's own window is MAX_INFLIGHT).
 MAX_UNACKED_PER_STREAM = 64
+# Batches read from all streams together and not yet committed. When the writer falls behind, streams
+# stop reading (gRPC's flow control holds the agents, which keep their data in their spools and sample
+# rings) instead of the head holding every agent's whole window in memory: 16 batches per agent was
+# ~900 MB of service RSS at 1,000 nodes behind (bench/bench_scale.py). Two full transactions' worth
+# (store/__init__.py's COALESCE_MAX_BATCHES), so the writer never waits for want of batches.
+MAX_UNCOMMITTED_BATCHES = 2048
 
 
 class IngestServicer:
@@ -39,6 +45,7 @@ class IngestServicer:
         # head still holds the old stream (until keepalive ends it); that old stream's end must
         # not mark the reconnected agent disconnected.
         self._latest_stream: dict[str, object] = {}
+        self._uncommitted = asyncio.Semaphore(MAX_UNCOMMITTED_BATCHES)
 
     def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
         return authorized(context, self.token)
@@ -104,13 +111,23 @@ class IngestServicer:
         """Each batch starts its commit at once (so they queue in the store in seq order); the
         queue's bound stops reading from an agent that ignores acks."""
         error = None
+        it = aiter(requests)
         try:
-            async for msg in requests:
-                if not msg.HasField("batch"):
-                    error = "AgentHello sent twice on one stream"
+            while True:
+                await self._uncommitted.acquire()  # before reading: a stream over budget is not read
+                try:
+                    msg = await anext(it, None)
+                except BaseException:
+                    self._uncommitted.release()
+                    raise
+                if msg is None or not msg.HasField("batch"):
+                    self._uncommitted.release()
+                    if msg is not None:
+                        error = "AgentHello sent twice on one stream"
                     break
                 commit = asyncio.ensure_future(
                     self.store.commit(hello.agent_id, hello.node_id, msg.batch, self.hub.has_clients))
+                commit.add_done_callback(lambda _: self._uncommitted.release())
                 await commits.put((msg.batch, commit))
         except Exception as err:  # noqa: BLE001 - the stream broke: end it after what was read
             log.debug("stream of agent %s ended: %r", hello.agent_id, err)

@@ -54,10 +54,12 @@ class SnapshotThrottle:
         """Whether to store `snap` (True), or leave the node's stored one in place (False). now: the
         head's clock; the interval is measured between the node's own snapshot times."""
         self._seen[node_id] = now
+        interval = self.interval_s(now)
         members = _members(snap)
         last = self._stored.get(node_id)
-        if (last is None or last.members != members or snap.ts < last.ts
-                or snap.ts - last.ts >= self.interval_s(now) - 0.05):  # 0.05: a tick's jitter
+        if (interval <= 1.0  # a cluster this small: every snapshot, whatever its time
+                or last is None or last.members != members or snap.ts < last.ts
+                or snap.ts - last.ts >= interval - 0.05):  # 0.05: a tick's jitter
             self._stored[node_id] = _Stored(snap.ts, members)
             return True
         self.skipped += 1
