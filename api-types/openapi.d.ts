@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Node Summary */
+        get: operations["node_summary_api_v1_nodes_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{node_id}": {
         parameters: {
             query?: never;
@@ -343,6 +360,49 @@ export interface paths {
          * @description The range is fitted to the samples inside [since, until] (default: the last hour).
          */
         get: operations["node_metrics_api_v1_metrics_nodes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/nodes/distribution": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Node Distribution
+         * @description Per time step: how many nodes, their min / p50 / p90 / max and a histogram of nodes per
+         *     5 % bucket, each node's samples in the step averaged first. The range is fitted to the samples
+         *     inside [since, until] (default: the last hour) and aligned to whole steps.
+         */
+        get: operations["node_distribution_api_v1_metrics_nodes_distribution_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/nodes/distribution/cell": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Node Distribution Cell
+         * @description The nodes counted in one cell of /metrics/nodes/distribution (the step starting at `ts`,
+         *     value bucket `bucket`), highest value first.
+         */
+        get: operations["node_distribution_cell_api_v1_metrics_nodes_distribution_cell_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1429,6 +1489,54 @@ export interface components {
             /** Tunnel Path */
             tunnel_path: string;
         };
+        /**
+         * DistributionCell
+         * @description The nodes in one cell of a distribution (GET /metrics/nodes/distribution/cell): one step,
+         *     one value bucket, highest value first.
+         */
+        DistributionCell: {
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "cpu" | "mem" | "store" | "gpu";
+            /** Ts */
+            ts: number;
+            /** Step */
+            step: number;
+            /** Bucket */
+            bucket: number;
+            /** Low */
+            low: number;
+            /** High */
+            high: number;
+            /** Total */
+            total: number;
+            /** Nodes */
+            nodes: components["schemas"]["NodeInCell"][];
+        };
+        /**
+         * DistributionStep
+         * @description One time step of a metric across nodes: each node's samples in [ts, ts + step) averaged,
+         *     then those per-node values summarized. `counts[i]` nodes fall in bucket i of `bucket_edges`
+         *     (the last bucket also holds exactly 100 %), so `sum(counts) == nodes`.
+         */
+        DistributionStep: {
+            /** Ts */
+            ts: number;
+            /** Nodes */
+            nodes: number;
+            /** Min */
+            min: number;
+            /** P50 */
+            p50: number;
+            /** P90 */
+            p90: number;
+            /** Max */
+            max: number;
+            /** Counts */
+            counts: number[];
+        };
         /** DropCount */
         DropCount: {
             /** Node Id */
@@ -1657,6 +1765,46 @@ export interface components {
              */
             num_gpus: number;
         };
+        /** NodeDistribution */
+        NodeDistribution: {
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "cpu" | "mem" | "store" | "gpu";
+            /** Steps */
+            steps: components["schemas"]["DistributionStep"][];
+        };
+        /**
+         * NodeDistributions
+         * @description Node metrics as distributions over time (GET /metrics/nodes/distribution): what a chart of
+         *     hundreds of nodes shows instead of one line per node.
+         */
+        NodeDistributions: {
+            /** Since */
+            since: number;
+            /** Until */
+            until: number;
+            /** Step */
+            step: number;
+            /** Partial From */
+            partial_from: number | null;
+            /** Bucket Edges */
+            bucket_edges: number[];
+            /** Metrics */
+            metrics: components["schemas"]["NodeDistribution"][];
+        };
+        /** NodeInCell */
+        NodeInCell: {
+            /** Node Id */
+            node_id: string;
+            /** Node Ip */
+            node_ip: string | null;
+            /** State */
+            state: ("ALIVE" | "DEAD") | null;
+            /** Value */
+            value: number;
+        };
         /** NodeMetricPoint */
         NodeMetricPoint: {
             /** Ts */
@@ -1732,6 +1880,19 @@ export interface components {
             fallback_signal: boolean;
             /** Notes */
             notes: string[];
+        };
+        /**
+         * NodeSummary
+         * @description How many nodes, by state (GET /nodes/summary): what a page of a large cluster shows
+         *     without listing its nodes.
+         */
+        NodeSummary: {
+            /** Total */
+            total: number;
+            /** States */
+            states: {
+                [key: string]: number;
+            };
         };
         /** ObjectRef */
         ObjectRef: {
@@ -3117,6 +3278,8 @@ export type DatasetOperatorBrief = components['schemas']['DatasetOperatorBrief']
 export type DebugResumed = components['schemas']['DebugResumed'];
 export type DebugSession = components['schemas']['DebugSession'];
 export type DebugTicket = components['schemas']['DebugTicket'];
+export type DistributionCell = components['schemas']['DistributionCell'];
+export type DistributionStep = components['schemas']['DistributionStep'];
 export type DropCount = components['schemas']['DropCount'];
 export type ErrorBody = components['schemas']['ErrorBody'];
 export type IngestHealth = components['schemas']['IngestHealth'];
@@ -3125,9 +3288,13 @@ export type LogFile = components['schemas']['LogFile'];
 export type LogLine = components['schemas']['LogLine'];
 export type LogSearchHit = components['schemas']['LogSearchHit'];
 export type Node = components['schemas']['Node'];
+export type NodeDistribution = components['schemas']['NodeDistribution'];
+export type NodeDistributions = components['schemas']['NodeDistributions'];
+export type NodeInCell = components['schemas']['NodeInCell'];
 export type NodeMetricPoint = components['schemas']['NodeMetricPoint'];
 export type NodeMetricSeries = components['schemas']['NodeMetricSeries'];
 export type NodeProfilingCapabilities = components['schemas']['NodeProfilingCapabilities'];
+export type NodeSummary = components['schemas']['NodeSummary'];
 export type ObjectRef = components['schemas']['ObjectRef'];
 export type ObjectStoreStats = components['schemas']['ObjectStoreStats'];
 export type PageActor = components['schemas']['Page_Actor_'];
@@ -3285,6 +3452,12 @@ export interface operations {
     list_nodes_api_v1_nodes_get: {
         parameters: {
             query?: {
+                /** @description only nodes whose latest sample is at least this percent */
+                min_cpu_percent?: number | null;
+                /** @description only nodes whose latest sample is at least this percent */
+                min_mem_percent?: number | null;
+                /** @description only nodes whose latest sample is at least this percent */
+                min_store_percent?: number | null;
                 /** @description KEY=VALUE or KEY!=VALUE, repeatable, ANDed */
                 filter?: string[];
                 /** @description FIELD or -FIELD */
@@ -3307,6 +3480,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_Node_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node_summary_api_v1_nodes_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeSummary"];
                 };
             };
             /** @description Bad Request */
@@ -4200,7 +4420,8 @@ export interface operations {
     node_metrics_api_v1_metrics_nodes_get: {
         parameters: {
             query?: {
-                node_id?: string | null;
+                /** @description repeatable; default: every node */
+                node_id?: string[];
                 since?: number | null;
                 until?: number | null;
                 max_points?: number;
@@ -4219,6 +4440,115 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeMetricSeries"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node_distribution_api_v1_metrics_nodes_distribution_get: {
+        parameters: {
+            query?: {
+                /** @description repeatable; default: all */
+                metric?: ("cpu" | "mem" | "store" | "gpu")[];
+                since?: number | null;
+                until?: number | null;
+                /** @description seconds per step; default: fits max_points */
+                step?: number | null;
+                max_points?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeDistributions"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node_distribution_cell_api_v1_metrics_nodes_distribution_cell_get: {
+        parameters: {
+            query: {
+                metric: "cpu" | "mem" | "store" | "gpu";
+                ts: number;
+                step: number;
+                bucket: number;
+                /** @description 1..1000 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DistributionCell"];
                 };
             };
             /** @description Bad Request */

@@ -40,7 +40,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import grpc
 import grpc.aio
@@ -287,7 +287,8 @@ class _Agent:
         s = pb.NodeSample()
         s.CopyFrom(t.node_samples[(self.ticks + self.index) % len(t.node_samples)])
         s.ts = now
-        s.cpu_percent = min(100.0, s.cpu_percent * (0.5 + self.rng.random()))
+        s.cpu_percent = (self.c.cpu(self.index, self.rng) if self.c.cpu
+                         else min(100.0, s.cpu_percent * (0.5 + self.rng.random())))
         parts.append(_field(_B_SAMPLES, s.SerializeToString()))
         o = pb.ObjectStoreSample()
         o.CopyFrom(t.store_samples[(self.ticks + self.index) % len(t.store_samples)])
@@ -457,12 +458,15 @@ class SimulatedCluster:
     tasks_per_s_per_node: task attempts started per node per second (each ships its recorded
     deltas, one tick apart); log_lines_per_s_per_node, actors_per_s_per_node likewise;
     reconnect_every_s: each agent drops its stream and reconnects (hello, resend of the unacked)
-    about this often, at a random phase; 0 = never. tls: grpc.ChannelCredentials, or None."""
+    about this often, at a random phase; 0 = never. tls: grpc.ChannelCredentials, or None.
+    cpu: each tick's cpu_percent of node i, cpu(i, rng) (e.g. a spread of loads and a node run hot,
+    for the web UI's tests); default: the recorded sample's, scaled by 0.5..1.5 (at most 100)."""
 
     def __init__(self, head_grpc: str, token: str, nodes: int, workers_per_node: int = 30,
                  sample_every_s: float = 1.0, tasks_per_s_per_node: float = 1.0, tls=None,
                  log_lines_per_s_per_node: float = 5.0, actors_per_s_per_node: float = 0.01,
-                 reconnect_every_s: float = 300.0, recording: Path = DATA_FILE, seed: int = 1) -> None:
+                 reconnect_every_s: float = 300.0, recording: Path = DATA_FILE, seed: int = 1,
+                 cpu: Optional[Callable[[int, random.Random], float]] = None) -> None:
         if nodes < 1:
             raise ValueError("nodes must be at least 1")
         if sample_every_s <= 0:
@@ -473,6 +477,7 @@ class SimulatedCluster:
         self.log_lines_per_s_per_node = log_lines_per_s_per_node
         self.actors_per_s_per_node = actors_per_s_per_node
         self.reconnect_every_s = reconnect_every_s
+        self.cpu = cpu
         self.templates = Templates.from_recording(Recording.load(recording))
         self.rng = random.Random(seed)
         self.cluster_no = self.rng.getrandbits(32)

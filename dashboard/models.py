@@ -72,6 +72,14 @@ class Node(ApiModel):
     num_gpus: int = 0
 
 
+class NodeSummary(ApiModel):
+    """How many nodes, by state (GET /nodes/summary): what a page of a large cluster shows
+    without listing its nodes."""
+
+    total: int
+    states: dict[str, int]  # NodeState -> nodes
+
+
 class Job(ApiModel):
     """A driver job (GCS's job table) and, when it was submitted with `ray job submit` / the job API,
     the submission that started it (Ray's EXPORT_SUBMISSION_JOB, joined by the submission id the
@@ -316,6 +324,63 @@ class NodeMetricPoint(ApiModel):
 class NodeMetricSeries(ApiModel):
     node_id: str
     points: list[NodeMetricPoint]
+
+
+# A node figure as a share of the node's own capacity, so nodes of any size share one scale:
+# cpu_percent; mem_used / mem_total; the object store's used / capacity; the mean GPU utilization.
+DistributionMetric = Literal["cpu", "mem", "store", "gpu"]
+
+
+class DistributionStep(ApiModel):
+    """One time step of a metric across nodes: each node's samples in [ts, ts + step) averaged,
+    then those per-node values summarized. `counts[i]` nodes fall in bucket i of `bucket_edges`
+    (the last bucket also holds exactly 100 %), so `sum(counts) == nodes`."""
+
+    ts: float  # the step's start
+    nodes: int  # nodes with at least one sample in the step
+    min: float
+    p50: float  # quantiles to within the 1-percentage-point resolution they are computed at
+    p90: float
+    max: float
+    counts: list[int]
+
+
+class NodeDistribution(ApiModel):
+    metric: DistributionMetric
+    steps: list[DistributionStep]  # only steps with samples, oldest first
+
+
+class NodeDistributions(ApiModel):
+    """Node metrics as distributions over time (GET /metrics/nodes/distribution): what a chart of
+    hundreds of nodes shows instead of one line per node."""
+
+    since: float  # the first step's start (the range fitted to the samples, aligned to `step`)
+    until: float  # the last step's end
+    step: float  # seconds per step
+    partial_from: Optional[float] = None  # steps from here on may still gain samples (a live cluster)
+    bucket_edges: list[float]  # percent, len(counts) + 1 edges from 0 to 100
+    metrics: list[NodeDistribution]
+
+
+class NodeInCell(ApiModel):
+    node_id: str
+    node_ip: Optional[str] = None
+    state: Optional[NodeState] = None
+    value: float  # the node's average over the step, percent
+
+
+class DistributionCell(ApiModel):
+    """The nodes in one cell of a distribution (GET /metrics/nodes/distribution/cell): one step,
+    one value bucket, highest value first."""
+
+    metric: DistributionMetric
+    ts: float
+    step: float
+    bucket: int
+    low: float  # the bucket's edges, percent
+    high: float
+    total: int  # nodes in the cell; `nodes` holds the first `limit` of them
+    nodes: list[NodeInCell]
 
 
 AppMetricType = Literal["counter", "gauge", "histogram"]

@@ -14,6 +14,7 @@ from head_process import IngestClient, running_head, task_event
 from polling import wait_for
 from rayscope.dashboard.store.connection import open_reader, open_writer
 from rayscope.dashboard.store.retention import CHUNK, RetentionPolicy, enforce
+from rayscope.dashboard.store.schema_rollup import ROLLUP_S
 from rayscope.wire import rayscope_ingest_pb2 as pb
 
 NOW = 1_800_000_000.0
@@ -55,6 +56,7 @@ def _snapshot(conn: sqlite3.Connection) -> dict:
     return {
         "node_samples": q("SELECT ts FROM node_samples ORDER BY ts"),
         "object_store_samples": q("SELECT ts FROM object_store_samples ORDER BY ts"),
+        "node_rollup": q("SELECT slot FROM node_rollup ORDER BY slot"),
         "log_lines": q("SELECT id, text, read_at FROM log_lines ORDER BY id"),
         "tasks": q("SELECT task_id FROM tasks"),
         "log_files": q("SELECT file_id, lines FROM log_files"),
@@ -84,7 +86,10 @@ def test_retention_deletes_exactly_what_is_older_than_the_policy(db) -> None:
     assert after["node_samples"] == kept_ts and after["object_store_samples"] == kept_ts
     assert after["log_lines"] == [r for r in before["log_lines"] if r[2] >= CUT]
     assert after["tasks"] == before["tasks"] and after["log_files"] == before["log_files"]
-    assert n == 2 * 3 + N_OLD_LINES
+    # the rollup's slots (schema_rollup.py) go with the samples: those wholly before the cut
+    kept_slots = sorted({(int((CUT + a) // ROLLUP_S),) for a in SAMPLE_AGES if a >= 0})
+    assert after["node_rollup"] == kept_slots
+    assert n == 2 * 3 + (len(before["node_rollup"]) - len(kept_slots)) + N_OLD_LINES
     _fts_ok(conn)
     assert reader.execute("SELECT count(*) FROM log_fts WHERE log_fts MATCH '\"old line\"'").fetchone()[0] == 0
     assert reader.execute("SELECT count(*) FROM log_fts WHERE log_fts MATCH '\"kept line\"'").fetchone()[0] == 3

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import NotFound
@@ -19,6 +20,7 @@ from rayscope.dashboard.store import (
     read_health,
     read_logs,
     read_metrics,
+    read_node_distribution,
     read_serve,
     read_tasks,
     rows,
@@ -93,6 +95,7 @@ class Store:
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayscope-store-prepare")
         self._in_flight = threading.Semaphore(TRANSACTIONS_IN_FLIGHT)
         self.snapshots = SnapshotThrottle()  # on the preparer thread: which process snapshots to store
+        self.distributions = read_node_distribution.DistributionCache()
 
     def close(self) -> None:
         self._preparer.shutdown(wait=True)
@@ -114,7 +117,16 @@ class Store:
         fut = loop.create_future()
         self._queued.append(((agent_id, node_id, batch, collect_deltas), fut, loop))
         self._preparer.submit(self._drain)
-        return await fut
+        out = await fut
+        self._saw_samples(batch)
+        return out
+
+    def _saw_samples(self, batch: pb.Batch) -> None:
+        """Committed samples older than the distribution cache's complete steps invalidate them."""
+        oldest = min((s.ts for s in batch.node_samples), default=math.inf)
+        oldest = min(oldest, min((s.ts for s in batch.object_store), default=math.inf))
+        if oldest != math.inf:
+            self.distributions.saw_samples(oldest, time.time())
 
     def _drain(self) -> None:
         """On the preparer thread: turn what is queued now into one prepared transaction and hand it
@@ -179,8 +191,12 @@ class Store:
     def workers_spec(self) -> ListSpec:
         return specs.workers_spec(self.live)
 
-    def nodes_spec(self) -> ListSpec:
-        return specs.nodes_spec(self.live, time.time())
+    def nodes_spec(self, min_percent: Optional[dict[str, float]] = None) -> ListSpec:
+        return specs.nodes_spec(self.live, time.time(), min_percent)
+
+    def node_summary(self) -> m.NodeSummary:
+        states = {r[0]: r[1] for r in self.conn.execute("SELECT state, count(*) FROM nodes GROUP BY state")}
+        return m.NodeSummary(total=sum(states.values()), states=states)
 
     def node(self, node_id: str) -> m.Node:
         page = list_page(self.conn, self.nodes_spec(), ListQuery(filters=[f"node_id={node_id}"], limit=1))[0]
@@ -241,9 +257,17 @@ class Store:
         hits, nxt = read_logs.search(self.conn, sq)
         return m.Page[m.LogSearchHit](rows=hits, next_cursor=nxt)
 
-    def node_series(self, node_id: Optional[str], since: float, until: float, max_points: int,
+    def node_series(self, node_ids: list[str], since: float, until: float, max_points: int,
                     raw_s: float = read_metrics.DEFAULT_RAW_S):
-        return read_metrics.node_series(self.conn, node_id, since, until, max_points, raw_s)
+        return read_metrics.node_series(self.conn, node_ids, since, until, max_points, raw_s)
+
+    def node_distributions(self, metrics: Sequence[str], since: float, until: float, step: Optional[float],
+                           max_points: int) -> m.NodeDistributions:
+        return read_node_distribution.node_distributions(self.conn, self.distributions, metrics, since, until, step,
+                                                         max_points, time.time(), self.live)
+
+    def distribution_cell(self, metric: str, ts: float, step: float, bucket: int, limit: int) -> m.DistributionCell:
+        return read_node_distribution.distribution_cell(self.conn, metric, ts, step, bucket, limit)
 
     def dataset(self, dataset_id: str) -> m.DatasetDetail:
         out = read_data.dataset_detail(self.conn, dataset_id)

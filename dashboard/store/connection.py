@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from rayscope.dashboard.store.schema import OLD_TASK_INDEXES, SCHEMA, TASK_TRIGGERS, VIEWS
+from rayscope.dashboard.store.schema_rollup import backfill_node_rollup
 
 
 def _migrate_tasks_to_rowid(conn: sqlite3.Connection) -> None:
@@ -75,6 +76,7 @@ def open_writer(db_path: Path) -> sqlite3.Connection:
     _add_missing_columns(conn)
     conn.executescript(SCHEMA)
     conn.executescript(VIEWS)
+    backfill_node_rollup(conn)
     return conn
 
 

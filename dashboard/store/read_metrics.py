@@ -8,8 +8,9 @@ what is older is averaged into at most `max_points` buckets per node.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import Optional
+from typing import Sequence
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
@@ -19,6 +20,7 @@ from rayscope.dashboard.errors import BadRequest
 SAME_TICK_S = 0.5
 DEFAULT_RAW_S = 600.0  # the newest 10 minutes at full resolution (600 points per node at 1 Hz)
 MAX_RAW_S = 3600.0
+MAX_NODE_IDS = 1000
 
 # Bucket key `b`: the sample's own ts at or after :raw_from (one group per sample), else the start
 # of its bucket (always before :raw_from). Both order in time, so the two tiers merge by key.
@@ -40,22 +42,26 @@ FROM object_store_samples WHERE ts >= :since AND ts <= :until {{node}} GROUP BY 
 _EXTENT = "SELECT min(ts), max(ts) FROM node_samples WHERE ts >= :since AND ts <= :until {node}"
 
 
-def node_series(conn: sqlite3.Connection, node_id: Optional[str], since: float, until: float,
+def node_series(conn: sqlite3.Connection, node_ids: Sequence[str], since: float, until: float,
                 max_points: int, raw_s: float = DEFAULT_RAW_S) -> list[m.NodeMetricSeries]:
+    """Every node's series, or those of `node_ids` (a page of a table: not 1,000 nodes' worth)."""
     if until < since:
         raise BadRequest("until must not be before since")
     if not 1 <= max_points <= 10_000:
         raise BadRequest("max_points must be between 1 and 10000")
     if not 0 <= raw_s <= MAX_RAW_S:
         raise BadRequest(f"raw_s must be between 0 and {MAX_RAW_S:.0f}")
-    node_sql = "AND node_id = :node_id" if node_id else ""
-    first, last = conn.execute(_EXTENT.format(node=node_sql), {"since": since, "until": until, "node_id": node_id}).fetchone()
+    if len(node_ids) > MAX_NODE_IDS:
+        raise BadRequest(f"at most {MAX_NODE_IDS} node ids")
+    node_sql = "AND node_id IN (SELECT value FROM json_each(:node_ids))" if node_ids else ""
+    ids = json.dumps(list(node_ids))
+    first, last = conn.execute(_EXTENT.format(node=node_sql), {"since": since, "until": until, "node_ids": ids}).fetchone()
     if first is None:
         return []
     # Fit the range to the data, so the buckets divide what exists, not an empty hour before it.
     raw_from = max(first, last - raw_s) if raw_s > 0 else last + 1.0
     width = max((raw_from - first) / max_points, 1e-6)
-    args = {"since": first, "until": last, "raw_from": raw_from, "width": width, "node_id": node_id}
+    args = {"since": first, "until": last, "raw_from": raw_from, "width": width, "node_ids": ids}
     stores: dict[str, list[sqlite3.Row]] = {}
     for r in conn.execute(_STORE_AGG.format(node=node_sql), args):
         stores.setdefault(r["node_id"], []).append(r)

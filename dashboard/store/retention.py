@@ -9,9 +9,12 @@ failing chunk, and the chunks before it stay deleted (they were due).
 """
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass
 from typing import Optional
+
+from rayscope.dashboard.store.schema_rollup import ROLLUP_S
 
 DEFAULT_SAMPLE_HOURS = 24.0
 CHUNK = 5000
@@ -64,6 +67,7 @@ def enforce(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> in
     cut = now - policy.sample_hours * 3600
     n = _transaction(conn, [("DELETE FROM node_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM object_store_samples WHERE ts < ?", (cut,)),
+                            ("DELETE FROM node_rollup WHERE slot < ?", (math.floor(cut / ROLLUP_S),)),
                             ("DELETE FROM app_metric_samples WHERE ts < ?", (cut,)),
                             ("DELETE FROM dataset_progress WHERE sample_time < ?", (cut,)),
                             ("DELETE FROM serve_metric_samples WHERE ts < ?", (cut,)),

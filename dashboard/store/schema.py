@@ -13,6 +13,7 @@ from __future__ import annotations
 from rayscope.dashboard.store.schema_alerts import ALERTS_SCHEMA
 from rayscope.dashboard.store.schema_data import DATA_SCHEMA, DATA_VIEWS
 from rayscope.dashboard.store.schema_profiling import PROFILING_SCHEMA
+from rayscope.dashboard.store.schema_rollup import ROLLUP_SCHEMA
 from rayscope.dashboard.store.schema_train import TRAIN_SCHEMA, TRAIN_VIEWS
 from rayscope.runtime.ray_enums import FAILED_WORKER_EXITS, TASK_STATUS_NAMES
 
@@ -537,3 +538,5 @@ VIEWS += TRAIN_VIEWS
 SCHEMA += PROFILING_SCHEMA
 # The head's own alerts (issue 15): what its evaluator raised.
 SCHEMA += ALERTS_SCHEMA
+# Node samples rolled up per 15 s, time first: the distributions across nodes (issue 15).
+SCHEMA += ROLLUP_SCHEMA

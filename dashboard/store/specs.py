@@ -1,6 +1,8 @@
 """Listing specs per resource: which model fields can be filtered/sorted and how they map to SQL."""
 from __future__ import annotations
 
+from typing import Optional
+
 from rayscope.dashboard import models as m
 from rayscope.dashboard.store import read_data, read_train, rows
 from rayscope.dashboard.store.agent_liveness import live_agent_sql, liveness_cutoff
@@ -57,14 +59,27 @@ TRAIN_RUNS: ListSpec[TrainRun] = ListSpec(
     to_model=read_train.train_run)
 
 
-def nodes_spec(live: bool, now: float) -> ListSpec[m.Node]:
-    """Nodes with agent liveness: connected means a stream is open and it spoke recently."""
+# A node's latest sample as a share of its capacity, for "which nodes are at least this busy"
+# (the nodes table's hot-node filter: the listing's own filters only test equality).
+NODE_PERCENT_SQL = {
+    "cpu": "n.cpu_percent",
+    "mem": "100.0 * n.mem_used / NULLIF(n.mem_total, 0)",
+    "store": "100.0 * n.object_store_used / NULLIF(n.object_store_capacity, 0)",
+}
+
+
+def nodes_spec(live: bool, now: float, min_percent: Optional[dict[str, float]] = None) -> ListSpec[m.Node]:
+    """Nodes with agent liveness: connected means a stream is open and it spoke recently.
+    `min_percent` keeps the nodes whose latest figure is at least that percent (keys of NODE_PERCENT_SQL)."""
     connected = f"coalesce({live_agent_sql('a')}, 0)" if live else "0"
+    floors = sorted((min_percent or {}).items())
+    where = " AND ".join(f"{NODE_PERCENT_SQL[k]} >= ?" for k, _ in floors)
     source = (f"(SELECT n.*, {connected} AS agent_connected, a.last_seen AS agent_last_seen FROM nodes n "
               "LEFT JOIN (SELECT node_id, max(connected) AS connected, max(last_seen) AS last_seen "
-              "FROM agents GROUP BY node_id) a USING (node_id))")
+              f"FROM agents GROUP BY node_id) a USING (node_id){' WHERE ' + where if where else ''})")
+    params = ((liveness_cutoff(now),) if live else ()) + tuple(v for _, v in floors)
     return ListSpec(source=source, columns=_cols(m.Node), key=("node_id",), default_sort="node_id",
-                    to_model=rows.node, params=(liveness_cutoff(now),) if live else ())
+                    to_model=rows.node, params=params)
 
 
 PROCESSES: ListSpec[m.Process] = ListSpec(

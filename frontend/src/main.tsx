@@ -33,7 +33,7 @@ type Route = [string, (p: Record<string, string>, info: ClusterInfo) => preact.J
 
 const ROUTES: Route[] = [
   ["/", (_p, i) => <OverviewPage info={i} />],
-  ["/nodes", () => <NodesPage />],
+  ["/nodes", (_p, i) => <NodesPage info={i} />],
   ["/nodes/:id", (p, i) => <NodePage id={p.id} info={i} />],
   ["/jobs", () => <JobsPage />],
   ["/jobs/:id", (p) => <JobPage id={p.id} />],

@@ -3,6 +3,10 @@ import uPlot from "uplot";
 import { PALETTE, type SeriesDef } from "./components/chart";
 import type { Node, NodeMetricPoint, NodeMetricSeries } from "./types";
 
+/** Past this many nodes, charts show distributions across nodes, not a line per node (Dask's
+ * dashboard switches its per-worker charts to histograms past 50 workers). */
+export const DISTRIBUTION_OVER = 100;
+
 export function nodeLabel(n: Pick<Node, "node_id" | "node_ip" | "is_head_node"> | undefined, id: string): string {
   if (!n) return id.slice(0, 8);
   return `${n.is_head_node ? "head " : ""}${n.node_ip ?? ""} ${id.slice(0, 6)}`.trim();

@@ -3,7 +3,7 @@ import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
-export interface SeriesDef { label: string; color: string; fill?: boolean }
+export interface SeriesDef { label: string; color: string; fill?: boolean; dash?: number[]; width?: number }
 
 export const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#db2777", "#65a30d",
   "#7c3aed", "#ea580c"];
@@ -19,13 +19,26 @@ function describe(host: HTMLDivElement | null, data: (number | null)[][]): void 
   host.dataset.points = String(points);
 }
 
+/** Extra drawing and pointer hooks (the distribution heatmap): `underlay` paints on the plot after
+ * the axes and before the series; `onCursor` follows the pointer; `onClick` is a click that was not
+ * a drag-to-zoom. Read from a ref, so they always see the caller's latest data. */
+export interface ChartHooks {
+  underlay?: (u: uPlot) => void;
+  onCursor?: (u: uPlot) => void;
+  onClick?: (u: uPlot) => void;
+}
+
+const CLICK_SLOP_PX = 4;
+
 export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[]; height?: number;
                                    fmt?: (v: number) => string; yMax?: number; emptyTop?: number; testid?: string;
-                                   showPoints?: boolean }) {
+                                   showPoints?: boolean; hooks?: ChartHooks }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const zoomed = useRef(false);
-  const key = props.series.map((s) => s.label).join("|");
+  const hooks = useRef<ChartHooks>({});
+  hooks.current = props.hooks ?? {};
+  const key = props.series.map((s) => s.label + (s.dash ? "-" : "")).join("|");
 
   useEffect(() => {
     const host = el.current!;
@@ -44,16 +57,24 @@ export function TimeChart(props: { data: (number | null)[][]; series: SeriesDef[
       series: [
         {},
         ...props.series.map((s) => ({
-          label: s.label, stroke: s.color, width: 1.5, fill: s.fill ? s.color + "22" : undefined,
+          label: s.label, stroke: s.color, width: s.width ?? 1.5, fill: s.fill ? s.color + "22" : undefined, dash: s.dash,
           value: (_u: uPlot, v: number | null) => (v === null ? "–" : fmt(v)), points: { show: props.showPoints ?? false },
         })),
       ],
       hooks: {
         setSelect: [() => { zoomed.current = true; }],
+        drawAxes: [(u) => hooks.current.underlay?.(u)],
+        setCursor: [(u) => hooks.current.onCursor?.(u)],
       },
     };
     const u = new uPlot(opts, props.data as uPlot.AlignedData, host);
     plot.current = u;
+    let down: [number, number] | null = null;
+    u.over.addEventListener("mousedown", (e) => { down = [e.clientX, e.clientY]; });
+    u.over.addEventListener("click", (e) => {
+      if (down && Math.abs(e.clientX - down[0]) <= CLICK_SLOP_PX && Math.abs(e.clientY - down[1]) <= CLICK_SLOP_PX) hooks.current.onClick?.(u);
+      down = null;
+    });
     host.ondblclick = () => { zoomed.current = false; u.setData(u.data, true); };
     const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, host.clientWidth), height: props.height ?? 180 }));
     ro.observe(host);

@@ -1,45 +1,41 @@
-// Nodes: table (or histograms past ~100 nodes) and the node page with live charts and processes.
+// Nodes: the table (paged, sorted and filtered by the head; distributions over it past ~100 nodes)
+// and the node page with live charts and processes.
 import { get } from "../api";
 import { TimeChart } from "../components/chart";
 import { DropsCard } from "../components/drops";
 import { MoreRows, usePagedList } from "../components/paging";
 import { ProfileActions } from "../components/profile-actions";
 import { Table } from "../components/table";
-import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle } from "../components/ui";
+import { DistributionCard, useDistributions } from "../components/distribution";
+import { Badge, Card, ErrorBox, KV, Link, Meter, PageTitle, Select } from "../components/ui";
 import { ago, bytes, num, pct, resources, shortId, time } from "../format";
 import { useLiveFetch } from "../hooks";
 import { perNode, rate } from "../metrics";
+import { setParams, useLocation } from "../router";
 import type { ClusterInfo, Node, NodeMetricPoint, NodeMetricSeries, NodeProfilingCapabilities, Process } from "../types";
-import { useNodes, useNodeSeries } from "./overview";
+import { distRangeLabel, useNodeSeries, useNodeSummary } from "./overview";
 import { WorkerTable } from "./workers";
 
-const HISTOGRAM_OVER = 100;
 const PROCESS_PAGE = 2000;
+const NODE_PAGE = 100;
+const IO_IDS_PER_CALL = 100;  // node ids per /metrics/nodes call (they travel in the URL)
+const HOT_PERCENT = 90;
+const SORTS: [string, string][] = [["", "node id"], ["-cpu_percent", "CPU, busiest first"], ["-mem_used", "memory used, most first"],
+  ["-object_store_used", "object store used, most first"], ["node_ip", "IP"], ["state", "state"]];
+const HOT: [string, string][] = [["", "any"], ["cpu", `CPU ≥ ${HOT_PERCENT}%`], ["mem", `memory ≥ ${HOT_PERCENT}%`],
+  ["store", `object store ≥ ${HOT_PERCENT}%`]];
 
-function Histogram({ title, values }: { title: string; values: number[] }) {
-  const buckets = new Array(10).fill(0);
-  values.forEach((v) => { buckets[Math.min(9, Math.max(0, Math.floor(v / 10)))]++; });
-  const max = Math.max(1, ...buckets);
-  return (
-    <Card title={title}>
-      <div class="histogram">
-        {buckets.map((n, i) => (
-          <div key={i} class="hbar" title={`${i * 10}–${i * 10 + 10}%: ${n} nodes`}>
-            <span style={{ height: `${(100 * n) / max}%` }} /><label>{i * 10}%</label>
-          </div>
-        ))}
-      </div>
-    </Card>
-  );
-}
-
-/** Latest disk/network figures per node from its last samples (the newest come raw, one a second). */
-function useLatestIo() {
+/** Latest disk/network figures of the nodes shown (their last samples, which come raw, one a second). */
+function useLatestIo(nodeIds: string[]) {
   return useLiveFetch(async (s) => {
     const now = Date.now() / 1000;
-    const series = await get<NodeMetricSeries[]>("/metrics/nodes", { since: now - 15, until: now, raw_s: 15, max_points: 1 }, s);
     const out = new Map<string, { last: NodeMetricPoint; rx: number | null; tx: number | null }>();
-    for (const x of series) {
+    const calls = [];
+    for (let i = 0; i < nodeIds.length; i += IO_IDS_PER_CALL) {
+      calls.push(get<NodeMetricSeries[]>("/metrics/nodes",
+        { node_id: nodeIds.slice(i, i + IO_IDS_PER_CALL), since: now - 15, until: now, raw_s: 15, max_points: 1 }, s));
+    }
+    for (const x of (await Promise.all(calls)).flat()) {
       const n = x.points.length;
       if (!n) continue;
       const last = x.points[n - 1], prev = n > 1 ? x.points[n - 2] : null;
@@ -48,7 +44,7 @@ function useLatestIo() {
         tx: rate(last.net_sent_bytes, prev?.net_sent_bytes ?? null, dt) });
     }
     return out;
-  }, [], ["metrics"], undefined, 3000);
+  }, [nodeIds.join(",")], ["metrics"], undefined, 3000);
 }
 
 /** What each node's agent can profile (GET /profiling/capabilities), re-read when nodes change. */
@@ -76,23 +72,40 @@ function ProfilingCell({ c }: { c: NodeProfilingCapabilities | undefined }) {
   );
 }
 
-export function NodesPage() {
-  const nodes = useNodes();
-  const io = useLatestIo();
+export function NodesPage({ info }: { info: ClusterInfo }) {
+  const { params } = useLocation();
+  const f = { state: params.get("state") ?? "", sort: params.get("sort") ?? "", hot: params.get("hot") ?? "" };
+  const hot = HOT.some(([k]) => k && k === f.hot) ? f.hot : "";
+  const counts = useNodeSummary();
+  const many = counts.many;
+  const dist = useDistributions(info, many === true);
+  const table = usePagedList<Node>("/nodes", { state: f.state || undefined }, NODE_PAGE,
+    { sort: f.sort || undefined, [`min_${hot}_percent`]: hot ? HOT_PERCENT : undefined }, ["nodes", "metrics"], undefined, 3000);
+  const rows = table.data?.rows ?? [];
+  const io = useLatestIo(rows.map((n) => n.node_id));
   const caps = useProfilingCaps();
-  const rows = nodes.data?.rows ?? [];
   return (
     <div data-testid="page-nodes">
-      <PageTitle title="Nodes" sub={`${rows.filter((n) => n.state === "ALIVE").length} alive of ${rows.length}`} />
-      <ErrorBox error={nodes.error} />
-      {rows.length > HISTOGRAM_OVER && (
-        <div class="grid2">
-          <Histogram title="CPU utilization (nodes per bucket)" values={rows.map((n) => n.cpu_percent ?? 0)} />
-          <Histogram title="Memory utilization (nodes per bucket)" values={rows.map((n) => (n.mem_total ? (100 * (n.mem_used ?? 0)) / n.mem_total : 0))} />
+      <PageTitle title="Nodes" sub={<span data-testid="nodes-count">{num(counts.alive)} alive of {num(counts.total)}</span>} />
+      <ErrorBox error={counts.error ?? table.error ?? dist.error} />
+      {many && (
+        <div class="grid2" data-testid="nodes-distributions">
+          <DistributionCard dist={dist.data} metric="cpu" testid="dist-cpu"
+                            extra={<span class="muted small">{num(counts.total)} nodes · {distRangeLabel(info)}</span>} />
+          <DistributionCard dist={dist.data} metric="mem" testid="dist-mem" />
+          <DistributionCard dist={dist.data} metric="store" testid="dist-store" />
+          <DistributionCard dist={dist.data} metric="gpu" testid="dist-gpu" />
         </div>
       )}
       <Card>
-        <Table testid="nodes-table" rows={rows} rowKey={(n) => n.node_id} empty="No nodes reported yet." cols={[
+        <div class="filters">
+          <Select label="State" name="state" value={f.state} onChange={(v) => setParams({ state: v })}
+                  options={[["", "any"], ["ALIVE", "ALIVE"], ["DEAD", "DEAD"]]} />
+          <Select label="Busy" name="hot" value={hot} onChange={(v) => setParams({ hot: v })} options={HOT} />
+          <Select label="Sort by" name="sort" value={f.sort} onChange={(v) => setParams({ sort: v })} options={SORTS} />
+        </div>
+        <Table testid="nodes-table" rows={rows} rowKey={(n) => n.node_id}
+               empty={counts.total ? "No node matches these filters." : "No nodes reported yet."} cols={[
           { key: "id", label: "Node", render: (n) => <Link href={`/nodes/${n.node_id}`}>{shortId(n.node_id, 12)}</Link> },
           { key: "state", label: "State", render: (n) => <Badge state={n.state} /> },
           { key: "ip", label: "IP", render: (n) => <>{n.node_ip ?? "–"}{n.is_head_node && <span class="tag">head</span>}</> },
@@ -107,6 +120,7 @@ export function NodesPage() {
           { key: "agent", label: "Agent", render: (n) => <AgentLink n={n} /> },
           { key: "prof", label: "Profiling", render: (n) => <ProfilingCell c={caps.data?.get(n.node_id)} /> },
         ]} />
+        <MoreRows page={table.data} pageSize={NODE_PAGE} what="nodes" onMore={table.more} />
       </Card>
       <DropsCard />
     </div>

@@ -7,7 +7,8 @@ import { bytes, shortId } from "../format";
 import { perNode } from "../metrics";
 import { setParams, useLocation } from "../router";
 import type { ClusterInfo, ObjectRef } from "../types";
-import { useNodes, useNodeSeries } from "./overview";
+import { DistributionCard, useDistributions } from "../components/distribution";
+import { distRangeLabel, useNodes, useNodeSeries, useNodeSummary } from "./overview";
 
 const PAGE = 1000;
 const REF_TYPES = ["ACTOR_HANDLE", "PINNED_IN_MEMORY", "USED_BY_PENDING_TASK", "LOCAL_REFERENCE", "CAPTURED_IN_OBJECT"];
@@ -16,7 +17,9 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
   const { params } = useLocation();
   const f = { node_id: params.get("node") ?? "", reference_type: params.get("type") ?? "", job_id: params.get("job") ?? "" };
   const nodes = useNodes();
-  const series = useNodeSeries(info);
+  const many = useNodeSummary().many;  // past DISTRIBUTION_OVER nodes: the store's distribution, not a line per node
+  const series = useNodeSeries(info, undefined, 360, many === false);
+  const dist = useDistributions(info, many === true);
   const byId = new Map((nodes.data?.rows ?? []).map((n) => [n.node_id, n]));
   const used = perNode(series.data ?? [], byId, (p) => p.object_store_used);
   const spilled = perNode(series.data ?? [], byId, (p) => p.object_store_spilled);
@@ -27,10 +30,12 @@ export function ObjectsPage({ info }: { info: ClusterInfo }) {
   return (
     <div data-testid="page-objects">
       <PageTitle title="Objects & memory" />
-      <div class="grid2">
+      {many === false && <div class="grid2">
         <Card title="Object store used"><TimeChart data={used.data} series={used.defs} fmt={bytes} emptyTop={1024} testid="chart-store" /></Card>
         <Card title="Spilled to disk (total)"><TimeChart data={spilled.data} series={spilled.defs} fmt={bytes} emptyTop={1024} /></Card>
-      </div>
+      </div>}
+      {many && <DistributionCard dist={dist.data} metric="store" testid="dist-store"
+                                 extra={<span class="muted small">{distRangeLabel(info)}; spilled bytes on each node's page</span>} />}
       <Card title="Object references" extra={<span class="muted small">{rows.length}{refs.data?.next_cursor ? "+" : ""} refs · {bytes(total)}{refs.data?.next_cursor ? " shown" : ""} (latest snapshot per node)</span>}>
         <div class="filters">
           <Select label="Node" name="node" value={f.node_id} onChange={(v) => setParams({ node: v })}

@@ -3,15 +3,16 @@
 import { useRef } from "preact/hooks";
 import { get, list } from "../api";
 import { TimeChart } from "../components/chart";
+import { DistributionCard, useDistributions } from "../components/distribution";
 import { DropsBanner } from "../components/drops";
 import { MoreRows, usePagedList } from "../components/paging";
 import { Table } from "../components/table";
 import { Badge, Card, Empty, ErrorBox, Link, PageTitle, Stat, StateBar, StateCounts } from "../components/ui";
 import { ago, bytes, duration, firstLine, num, shortId } from "../format";
 import { useLiveFetch } from "../hooks";
-import { appendSeries, perNode } from "../metrics";
+import { appendSeries, DISTRIBUTION_OVER, perNode } from "../metrics";
 import { jobHref, jobKey } from "./jobs";
-import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, Page, Task, TaskSummary } from "../types";
+import type { ActorSummary, ClusterInfo, Job, Node, NodeMetricSeries, NodeSummary, Page, Task, TaskSummary } from "../types";
 
 const WINDOW_S = 3600;
 const LATEST_JOBS = 10;
@@ -20,16 +21,26 @@ const RUNNING_PAGE = 100;
 // often (re-averaging what has aged out of the head's full-resolution tier).
 const FULL_EVERY_S = 60;
 
-export function useNodes() {
-  return useLiveFetch((s) => get<Page<Node>>("/nodes", { limit: 10000 }, s), [], ["nodes"]);
+/** Every node (labels for the per-node charts); `enabled` false: none fetched (a large cluster). */
+export function useNodes(enabled = true) {
+  return useLiveFetch(async (s) => (enabled ? get<Page<Node>>("/nodes", { limit: 10000 }, s) : { rows: [], next_cursor: null }),
+    [enabled], ["nodes"]);
+}
+
+/** How many nodes, by state: the counts, and whether charts show distributions (past DISTRIBUTION_OVER). */
+export function useNodeSummary() {
+  const r = useLiveFetch((s) => get<NodeSummary>("/nodes/summary", {}, s), [], ["nodes"]);
+  const total = r.data?.total ?? 0, alive = r.data?.states.ALIVE ?? 0;
+  return { ...r, total, alive, many: r.data ? total > DISTRIBUTION_OVER : null };
 }
 
 /** A live cluster: the last hour (the head fits it to the samples that exist, so a young cluster
  * fills the chart, and sends the newest 10 minutes at the agent's 1 s resolution). A finished
  * cluster: its whole run, from its first sample to its last. */
-export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360) {
+export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 360, enabled = true) {
   const held = useRef<{ key: string; fullAt: number; series: NodeMetricSeries[] } | null>(null);
   return useLiveFetch(async (s) => {
+    if (!enabled) return [];
     const now = Date.now() / 1000;
     if (!info.live) return get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: 0, until: now, max_points: maxPoints }, s);
     const key = nodeId ?? "";
@@ -46,11 +57,14 @@ export function useNodeSeries(info: ClusterInfo, nodeId?: string, maxPoints = 36
     const series = await get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeId, since: now - WINDOW_S, max_points: maxPoints }, s);
     held.current = { key, fullAt: now, series };
     return series;
-  }, [nodeId, info.live], ["metrics"], undefined, 2000);
+  }, [nodeId, info.live, enabled], ["metrics"], undefined, 2000);
 }
 
 export const chartRangeLabel = (info: ClusterInfo): string =>
   info.live ? "last hour · newest 10 min per second · drag to zoom" : "whole run · drag to zoom";
+
+export const distRangeLabel = (info: ClusterInfo): string =>
+  `${info.live ? "last hour" : "whole run"} · % of each node · click a cell for its nodes`;
 
 function JobProgress({ job }: { job: Job }) {
   const s = useLiveFetch((sig) => get<TaskSummary>("/tasks/summary", { job_id: job.job_id }, sig), [job.job_id], ["tasks"],
@@ -72,18 +86,23 @@ function JobProgress({ job }: { job: Job }) {
 }
 
 export function OverviewPage({ info }: { info: ClusterInfo }) {
-  const nodes = useNodes();
+  const counts = useNodeSummary();
+  // One line per node up to DISTRIBUTION_OVER nodes, distributions past that; decided once the count
+  // is known, so a large cluster never fetches its nodes' series (nor its node list).
+  const many = counts.many;
+  const nodes = useNodes(many === false);
   const jobs = useLiveFetch((s) => get<Page<Job>>("/jobs", { limit: LATEST_JOBS }, s), [], ["jobs"]);
   const runningJobs = usePagedList<Job>("/jobs", { state: "RUNNING" }, RUNNING_PAGE, {}, ["jobs"]);
   const summary = useLiveFetch((s) => get<TaskSummary>("/tasks/summary", {}, s), [], ["tasks"], undefined, 1000);
   const actors = useLiveFetch((s) => get<ActorSummary>("/actors/summary", {}, s), [], ["actors"]);
   const failures = useLiveFetch((s) => list<Task>("/tasks", { state: "FAILED" }, { limit: 8 }, s), [], ["tasks"],
     (rows) => rows.some((r) => r.state === "FAILED"));
-  const series = useNodeSeries(info);
+  const series = useNodeSeries(info, undefined, 360, many === false);
+  const dist = useDistributions(info, many === true);
 
   const nodeList = nodes.data?.rows ?? [];
   const byId = new Map(nodeList.map((n) => [n.node_id, n]));
-  const alive = nodeList.filter((n) => n.state === "ALIVE").length;
+  const { alive, total } = counts;
   const states: Record<string, number> = {};
   for (const r of summary.data?.rows ?? []) for (const [k, v] of Object.entries(r.states)) states[k] = (states[k] ?? 0) + v;
   const running = Object.entries(states).filter(([k]) => k.startsWith("RUNNING")).reduce((a, [, v]) => a + v, 0);
@@ -101,16 +120,25 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
   return (
     <div data-testid="page-overview">
       <PageTitle title="Overview" sub={info.session_name ?? undefined} />
-      <ErrorBox error={nodes.error ?? summary.error ?? jobs.error} />
+      <ErrorBox error={counts.error ?? nodes.error ?? summary.error ?? jobs.error ?? dist.error} />
       <DropsBanner />
       <div class="stats">
-        <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${nodeList.length - alive} dead`} cls={nodeList.length - alive ? "warnish" : ""} />
+        <Stat label="Nodes" value={<span data-testid="nodes-alive">{alive}</span>} sub={`${total - alive} dead`} cls={total - alive ? "warnish" : ""} />
         <Stat label="Jobs" value={<span data-testid="jobs-running">{num(runningRows.length)}{runningJobs.data?.next_cursor ? "+" : ""}</span>} sub="running" />
         <Stat label="Tasks" value={num(summary.data?.total ?? 0)} sub={`${num(running)} running`} />
         <Stat label="Failed tasks" value={<span data-testid="failed-count">{num(states.FAILED ?? 0)}</span>} cls={states.FAILED ? "bad" : ""} sub="all jobs" />
         <Stat label="Actors" value={num(actors.data?.total ?? 0)} sub={`${num(actorStates.ALIVE ?? 0)} alive`} />
       </div>
-      <div class="grid2">
+      {many && (
+        <div class="grid2" data-testid="overview-distributions">
+          <DistributionCard dist={dist.data} metric="cpu" testid="dist-cpu"
+                            extra={<span class="muted small">{num(total)} nodes · {distRangeLabel(info)}</span>} />
+          <DistributionCard dist={dist.data} metric="mem" testid="dist-mem" />
+          <DistributionCard dist={dist.data} metric="store" testid="dist-store" />
+          <DistributionCard dist={dist.data} metric="gpu" testid="dist-gpu" />
+        </div>
+      )}
+      {many === false && <div class="grid2">
         <Card title="CPU" extra={<span class="muted small">{chartRangeLabel(info)}</span>}>
           <TimeChart data={cpu.data} series={cpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} testid="chart-cpu" />
         </Card>
@@ -124,7 +152,7 @@ export function OverviewPage({ info }: { info: ClusterInfo }) {
           {hasGpu ? <TimeChart data={gpu.data} series={gpu.defs} fmt={(v) => `${v.toFixed(0)}%`} yMax={100} />
             : <Empty>No GPUs reported by any node.</Empty>}
         </Card>
-      </div>
+      </div>}
       <Card title="Tasks by job">
         {jobRows.length === 0 ? <Empty>No jobs yet.</Empty> : jobRows.map((j) => <JobProgress key={jobKey(j)} job={j} />)}
         {jobs.data?.next_cursor && <div class="muted small" data-testid="more-jobs">The latest {LATEST_JOBS} jobs; more exist: <Link href="/jobs">all jobs →</Link></div>}
