@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from rayscope.dashboard.store.log_index import migrate_log_fts
 from rayscope.dashboard.store.schema import OLD_TASK_INDEXES, SCHEMA, TASK_TRIGGERS, VIEWS
 
 
@@ -37,6 +38,17 @@ def _migrate_tasks_to_rowid(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+_LOG_FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS log_fts", "CREATE TABLE IF NOT EXISTS log_fts_indexed",
+                "INSERT OR IGNORE INTO log_fts_indexed")
+
+
+def _log_fts_ddl() -> list[str]:
+    """SCHEMA's statements that create log search's index and its watermark (not its trigger)."""
+    def body(stmt: str) -> str:
+        return "\n".join(ln for ln in stmt.splitlines() if not ln.lstrip().startswith("--")).strip()
+    return [stmt for stmt in SCHEMA.split(";\n") if body(stmt).startswith(_LOG_FTS_DDL)]
 
 
 # Columns added to existing tables after a DB may have been written: (table, column, type).
@@ -73,6 +85,7 @@ def open_writer(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA wal_autocheckpoint=65536")
     _migrate_tasks_to_rowid(conn)
     _add_missing_columns(conn)
+    migrate_log_fts(conn, _log_fts_ddl())
     conn.executescript(SCHEMA)
     conn.executescript(VIEWS)
     return conn
