@@ -44,7 +44,7 @@ _LOG_FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS log_fts", "CREATE TABLE IF N
                 "INSERT OR IGNORE INTO log_fts_indexed")
 
 
-def _log_fts_ddl() -> list[str]:
+def log_fts_ddl() -> list[str]:
     """SCHEMA's statements that create log search's index and its watermark (not its trigger)."""
     def body(stmt: str) -> str:
         return "\n".join(ln for ln in stmt.splitlines() if not ln.lstrip().startswith("--")).strip()
@@ -85,7 +85,7 @@ def open_writer(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA wal_autocheckpoint=65536")
     _migrate_tasks_to_rowid(conn)
     _add_missing_columns(conn)
-    migrate_log_fts(conn, _log_fts_ddl())
+    migrate_log_fts(conn, log_fts_ddl())
     conn.executescript(SCHEMA)
     conn.executescript(VIEWS)
     return conn
