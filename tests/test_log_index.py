@@ -14,8 +14,8 @@ NODE = "ab" * 28
 # Lines holding every trigram of a query without holding the query: the index's candidates that the
 # exact check must drop. "abcXbcd" holds abc and bcd but not "abcd".
 LINES = ["abcXbcd", "xx ABCD yy", "Worker Started", "started worker", "ÄÖÜ Straße", "aöü", "a\"b\"c quoted",
-         "Ωμέγα ΩΜΈΓΑ", "no match here", "100% done", "under_score"]
-QUERIES = ["abcd", "worker started", "STARTED", "äöü", "straße", '"b"', "ωμέγα", "% d", "r_s", "zzz", "abc"]
+         "Ωμέγα ΩΜΈΓΑ", "no match here", "100% done", "under_score", "\u212aelvin sign"]
+QUERIES = ["kelvin", "abcd", "worker started", "STARTED", "äöü", "straße", '"b"', "ωμέγα", "% d", "r_s", "zzz", "abc"]
 
 
 def _store(conn: sqlite3.Connection, texts: list[str], first_offset: int = 0) -> None:

@@ -95,6 +95,8 @@ class FoldedSubstring:
             return False
         if self._needle[0] != q:
             self._needle = (q, q.translate(self._table))
+        if text.isascii():  # most lines: the fold of ASCII is lower() (A-Z only), 6x faster than translate
+            return self._needle[1] in text.lower()
         return self._needle[1] in text.translate(self._table)
 
     def register(self, conn: sqlite3.Connection) -> None:
