@@ -94,7 +94,7 @@ def run(layout: str, data: list[tuple], searches: list[str], workdir: Path) -> N
         if layout == "bare":
             continue
         if "none" in layout:  # as read_logs.search runs it: trigrams ANDed, each candidate checked exactly
-            FoldedSubstring().register(conn)
+            FoldedSubstring.register(conn)
             sql = ("SELECT l.id FROM log_lines l JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
                    f"AND {FoldedSubstring.NAME}(l.text, ?) ORDER BY log_fts.rowid LIMIT 101")
             args: tuple = (trigram_query(q), q)

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from rayscope.dashboard.store.log_index import migrate_log_fts
+from rayscope.dashboard.store.log_index import FoldedSubstring, migrate_log_fts
 from rayscope.dashboard.store.schema import OLD_TASK_INDEXES, SCHEMA, TASK_TRIGGERS, VIEWS
 
 
@@ -98,6 +98,7 @@ def open_reader(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-32768")
     conn.execute("PRAGMA query_only=1")
     conn.row_factory = sqlite3.Row
+    FoldedSubstring.register(conn)  # log search's exact check
     return conn
 
 

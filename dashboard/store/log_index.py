@@ -87,17 +87,22 @@ class FoldedSubstring:
     NAME = "rs_folded_contains"
 
     def __init__(self) -> None:
-        self._table = fts_fold_table()
+        self._table: dict[int, int] | None = None  # read on the first call (~0.2 s, once per process)
         self._needle: tuple[str, str] = ("", "")
 
     def __call__(self, text: object, q: str) -> bool:
         if not isinstance(text, str):
             return False
+        if self._table is None:
+            self._table = fts_fold_table()
         if self._needle[0] != q:
             self._needle = (q, q.translate(self._table))
         if text.isascii():  # most lines: the fold of ASCII is lower() (A-Z only), 6x faster than translate
             return self._needle[1] in text.lower()
         return self._needle[1] in text.translate(self._table)
 
-    def register(self, conn: sqlite3.Connection) -> None:
-        conn.create_function(self.NAME, 2, self, deterministic=True)
+    @classmethod
+    def register(cls, conn: sqlite3.Connection) -> None:
+        """Once per connection, when it opens (SQLite refuses to redefine a function while one of the
+        connection's statements is still running)."""
+        conn.create_function(cls.NAME, 2, cls(), deterministic=True)

@@ -243,7 +243,6 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
             where.append(f"{'log_fts.rowid' if use_fts else 'l.id'} > ?")
             params.append(after)
         if use_fts:  # the index's candidates, each checked exactly (log_index.py)
-            FoldedSubstring().register(conn)
             found = conn.execute(f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
                                  f"AND {FoldedSubstring.NAME}(l.text, ?){''.join(' AND ' + w for w in where)} "
                                  f"ORDER BY log_fts.rowid LIMIT {sq.limit + 1}",
