@@ -6,6 +6,7 @@ LINES_PER_TX lines as the writer commits them at 1,000 nodes (1,000 agent batche
 and prints writer CPU per line, the DB's bytes per line, and the latency of a few searches.
 
     .venv/bin/python bench/bench_log_fts.py --lines 200000 --layouts full,none
+    .venv/bin/python bench/bench_log_fts.py --writer   # through the real apply path, before and after
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rayscope.dashboard.store.connection import log_fts_ddl  # noqa: E402
+import rayscope.dashboard.store.apply_batch as apply_batch  # noqa: E402
+from rayscope.dashboard.store.connection import log_fts_ddl, open_writer  # noqa: E402
 from rayscope.dashboard.store.log_index import FoldedSubstring, migrate_log_fts, trigram_query  # noqa: E402
+from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
 from sim_agents import Recording, Templates  # noqa: E402
 
 LINES_PER_TX = 5000
@@ -115,12 +118,66 @@ def run(layout: str, data: list[tuple], searches: list[str], workdir: Path) -> N
     conn.close()
 
 
+WRITER_AGENTS, WRITER_TXS = 1000, 30
+# The layout before issue 15's change, put back on a new store: detail=full, filled by a per-row trigger.
+OLD_LAYOUT = """DROP TRIGGER log_lines_fts_delete; DROP TABLE log_fts;
+CREATE VIRTUAL TABLE log_fts USING fts5(text, content='log_lines', content_rowid='id',
+  tokenize='trigram case_sensitive 0');
+CREATE TRIGGER log_lines_fts_insert AFTER INSERT ON log_lines BEGIN
+  INSERT INTO log_fts(rowid, text) VALUES (new.id, new.text); END;"""
+
+
+def writer_cpu_per_batch(texts: list[bytes], n_lines: int, old: bool, workdir: Path) -> float:
+    """Writer CPU per agent batch through apply_batches on open_writer's schema: transactions of
+    1,000 batches (1,000 agents), each with `n_lines` log lines; the first 2 transactions not counted."""
+    conn = open_writer(workdir / f"writer-{n_lines}-{old}.db")
+    index_new_lines = apply_batch.index_new_lines
+    if old:
+        conn.executescript(OLD_LAYOUT)
+        apply_batch.index_new_lines = lambda c: None  # the trigger does it
+    try:
+        k, cpu = 0, 0.0
+        for tx in range(WRITER_TXS + 2):
+            items = []
+            for a in range(WRITER_AGENTS):
+                node = f"{a:056x}"
+                b = pb.Batch(seq=tx + 1)
+                if tx == 0:
+                    b.log_files.add(file_id=f"f{a}", node_id=node, path=f"logs/worker-{a}.out")
+                for i in range(n_lines):
+                    b.log_lines.add(file_id=f"f{a}", generation=0, offset=tx * 1000 + i,
+                                    text=texts[k % len(texts)], read_at=time.time())
+                    k += 1
+                items.append((f"agent{a}", node, b, False))
+            t = time.process_time()
+            apply_batch.apply_batches(conn, items)
+            cpu += time.process_time() - t if tx >= 2 else 0.0
+    finally:
+        apply_batch.index_new_lines = index_new_lines
+        conn.close()
+    return cpu / (WRITER_TXS * WRITER_AGENTS)
+
+
+def writer_path(workdir: Path) -> None:
+    texts = [t[3].encode() for t in lines(WRITER_AGENTS * 5 * WRITER_TXS)]
+    base = writer_cpu_per_batch(texts, 0, False, workdir)
+    for old, name in ((True, "before (detail=full, trigger)"), (False, "after (detail=none, per transaction)")):
+        per = writer_cpu_per_batch(texts, 5, old, workdir)
+        print(f"writer, {name}: {per * 1e3:.3f} ms per batch of 5 lines ({base * 1e3:.3f} without) -> "
+              f"{(per - base) / 5 * 1e6:.1f} us per line", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--layouts", default="bare,full,none,none_cs0,none_batch,none_pgsz")
     ap.add_argument("--search", default="Starting Ray Client server,zzznotthere,raylet pid,TimeoutError")
+    ap.add_argument("--writer", action="store_true", help="only the per-line cost through the real apply path")
     args = ap.parse_args()
+    if args.writer:
+        with tempfile.TemporaryDirectory() as d:
+            writer_path(Path(d))
+        return
     data = lines(args.lines)
     with tempfile.TemporaryDirectory() as d:
         for layout in args.layouts.split(","):
