@@ -13,6 +13,7 @@ import pytest
 from head_process import IngestClient, running_head, task_event
 from polling import wait_for
 from rayscope.dashboard.store.connection import open_reader, open_writer
+from rayscope.dashboard.store.log_index import index_new_lines, trigram_query
 from rayscope.dashboard.store.retention import CHUNK, RetentionPolicy, enforce
 from rayscope.dashboard.store.schema_rollup import ROLLUP_S
 from rayscope.wire import rayscope_ingest_pb2 as pb
@@ -48,6 +49,7 @@ def _fill(conn: sqlite3.Connection, cut: float = CUT) -> None:
                      [(N_OLD_LINES + i, f"kept line {i}", cut + a) for i, a in enumerate(SAMPLE_AGES[3:])])
     conn.execute("INSERT INTO tasks (task_id, attempt, job_id, name, state, state_rank, creation_time) "
                  "VALUES (?, 0, '01000000', 'ancient', 'FINISHED', 4, ?)", ("cd" * 24, cut - 86400))
+    index_new_lines(conn)  # as the writer does before each COMMIT
     conn.execute("COMMIT")
 
 
@@ -91,8 +93,9 @@ def test_retention_deletes_exactly_what_is_older_than_the_policy(db) -> None:
     assert after["node_rollup"] == kept_slots
     assert n == 2 * 3 + (len(before["node_rollup"]) - len(kept_slots)) + N_OLD_LINES
     _fts_ok(conn)
-    assert reader.execute("SELECT count(*) FROM log_fts WHERE log_fts MATCH '\"old line\"'").fetchone()[0] == 0
-    assert reader.execute("SELECT count(*) FROM log_fts WHERE log_fts MATCH '\"kept line\"'").fetchone()[0] == 3
+    count = "SELECT count(*) FROM log_fts WHERE log_fts MATCH ?"
+    assert reader.execute(count, (trigram_query("old line"),)).fetchone()[0] == 0
+    assert reader.execute(count, (trigram_query("kept line"),)).fetchone()[0] == 3
 
 
 def test_without_a_log_policy_lines_stay_and_samples_keep_a_day(db) -> None:

@@ -41,6 +41,7 @@ from rayscope.dashboard.store.apply_serve import apply_serve_metrics, apply_serv
 from rayscope.dashboard.store.apply_tasks import apply_task_events
 from rayscope.dashboard.store.apply_train import apply_train_run_attempts, apply_train_runs
 from rayscope.dashboard.store.context import ApplyContext
+from rayscope.dashboard.store.log_index import index_new_lines
 from rayscope.dashboard.store.task_rows import TaskRows, prepare_task_rows
 from rayscope.wire import rayscope_ingest_pb2 as pb
 from rayscope.wire.batch_items import batch_items
@@ -154,6 +155,7 @@ def apply_prepared(conn: sqlite3.Connection, prepared: PreparedBatches) -> list[
                              [(time.time(), agent_id) for agent_id in resent])
             prepared = prepare_batches([it for it, ok in zip(prepared.items, fresh) if ok], prepared.collapse)
         _apply_fresh(conn, prepared)
+        index_new_lines(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from rayscope.dashboard.store.log_index import FoldedSubstring, migrate_log_fts
 from rayscope.dashboard.store.schema import OLD_TASK_INDEXES, SCHEMA, TASK_TRIGGERS, VIEWS
 from rayscope.dashboard.store.schema_rollup import backfill_node_rollup
 
@@ -38,6 +39,17 @@ def _migrate_tasks_to_rowid(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+_LOG_FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS log_fts", "CREATE TABLE IF NOT EXISTS log_fts_indexed",
+                "INSERT OR IGNORE INTO log_fts_indexed")
+
+
+def log_fts_ddl() -> list[str]:
+    """SCHEMA's statements that create log search's index and its watermark (not its trigger)."""
+    def body(stmt: str) -> str:
+        return "\n".join(ln for ln in stmt.splitlines() if not ln.lstrip().startswith("--")).strip()
+    return [stmt for stmt in SCHEMA.split(";\n") if body(stmt).startswith(_LOG_FTS_DDL)]
 
 
 # Columns added to existing tables after a DB may have been written: (table, column, type).
@@ -74,6 +86,7 @@ def open_writer(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA wal_autocheckpoint=65536")
     _migrate_tasks_to_rowid(conn)
     _add_missing_columns(conn)
+    migrate_log_fts(conn, log_fts_ddl())
     conn.executescript(SCHEMA)
     conn.executescript(VIEWS)
     backfill_node_rollup(conn)
@@ -87,6 +100,7 @@ def open_reader(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-32768")
     conn.execute("PRAGMA query_only=1")
     conn.row_factory = sqlite3.Row
+    FoldedSubstring.register(conn)  # log search's exact check
     return conn
 
 

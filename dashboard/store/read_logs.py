@@ -13,6 +13,7 @@ from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest, NotFound
 from rayscope.dashboard.store.listing import MAX_LIMIT, PageBudget, decode_cursor, encode_cursor
 from rayscope.dashboard.store.log_attribution import Attributor, task_segments
+from rayscope.dashboard.store.log_index import FoldedSubstring, trigram_query
 from rayscope.dashboard.store.log_regex import LineRegex
 
 MAX_CONTEXT = 50
@@ -113,10 +114,6 @@ class SearchQuery:
     task_id: Optional[str] = None
     limit: int = 100
     cursor: Optional[str] = None
-
-
-def _fts_phrase(q: str) -> str:
-    return '"' + q.replace('"', '""') + '"'
 
 
 def _context(conn: sqlite3.Connection, n: int, r: sqlite3.Row) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
@@ -245,10 +242,11 @@ def search(conn: sqlite3.Connection, sq: SearchQuery) -> tuple[list[m.LogSearchH
         if sq.cursor:
             where.append(f"{'log_fts.rowid' if use_fts else 'l.id'} > ?")
             params.append(after)
-        if use_fts:
+        if use_fts:  # the index's candidates, each checked exactly (log_index.py)
             found = conn.execute(f"{LINE_SELECT} JOIN log_fts ON log_fts.rowid = l.id WHERE log_fts MATCH ? "
-                                 f"{''.join(' AND ' + w for w in where)} ORDER BY log_fts.rowid LIMIT {sq.limit + 1}",
-                                 [_fts_phrase(sq.q or ""), *params])
+                                 f"AND {FoldedSubstring.NAME}(l.text, ?){''.join(' AND ' + w for w in where)} "
+                                 f"ORDER BY log_fts.rowid LIMIT {sq.limit + 1}",
+                                 [trigram_query(sq.q or ""), sq.q, *params])
         else:
             found = conn.execute(f"{LINE_SELECT} WHERE {' AND '.join(where)} ORDER BY l.id LIMIT {sq.limit + 1}",
                                  params)

@@ -282,13 +282,16 @@ CREATE TABLE IF NOT EXISTS log_lines (
   UNIQUE (file_id, generation, offset)
 );
 CREATE INDEX IF NOT EXISTS log_lines_by_time ON log_lines(read_at);
+-- Log search's index (dashboard/store/log_index.py says why it is built this way): trigram postings
+-- without positions (detail=none), filled once per writer transaction, not by a per-row trigger;
+-- log_fts_indexed.upto is the last log_lines id in it.
 CREATE VIRTUAL TABLE IF NOT EXISTS log_fts USING fts5(
-  text, content='log_lines', content_rowid='id', tokenize='trigram case_sensitive 0'
+  text, content='log_lines', content_rowid='id', tokenize='trigram case_sensitive 0', detail=none
 );
-CREATE TRIGGER IF NOT EXISTS log_lines_fts_insert AFTER INSERT ON log_lines BEGIN
-  INSERT INTO log_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS log_lines_fts_delete AFTER DELETE ON log_lines BEGIN
+CREATE TABLE IF NOT EXISTS log_fts_indexed (one INTEGER PRIMARY KEY CHECK (one = 1), upto INTEGER NOT NULL);
+INSERT OR IGNORE INTO log_fts_indexed (one, upto) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS log_lines_fts_delete AFTER DELETE ON log_lines
+WHEN old.id <= (SELECT upto FROM log_fts_indexed) BEGIN
   INSERT INTO log_fts(log_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 
