@@ -93,10 +93,10 @@ def ensure_loaded(db: Path, tasks: int) -> None:
         store.close()
 
 
-def start_history_head(db: Path, token_file: Path, ready: Path, env: dict[str, str]) -> subprocess.Popen:
+def start_history_head(db: Path, token_file: Path, ready: Path) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "rayscope.dashboard", "--db", str(db), "--history",
                              "--port", "0", "--token-file", str(token_file), "--ready-file", str(ready)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env={**os.environ, **env})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -106,13 +106,13 @@ def start_history_head(db: Path, token_file: Path, ready: Path, env: dict[str, s
 
 
 @contextmanager
-def history_head(db: Path, env: dict[str, str]) -> Iterator[tuple[str, str, int]]:
+def history_head(db: Path) -> Iterator[tuple[str, str, int]]:
     """The real head serving `db` in history mode: (http_url, token, pid) until the block ends."""
     tmp = Path(tempfile.mkdtemp(prefix="rs-bench-"))
     token_file = tmp / "token"
     token = os.urandom(16).hex()
     token_file.write_text(token)
-    head = start_history_head(db, token_file, tmp / "ready.json", env)
+    head = start_history_head(db, token_file, tmp / "ready.json")
     try:
         yield json.loads((tmp / "ready.json").read_text())["http_url"], token, head.pid
     finally:
@@ -127,12 +127,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--page-rounds", type=int, default=10, help="visits of every web UI page before the "
                         "memory is read")
-    parser.add_argument("--head-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="environment of the head process (e.g. to try a setting); repeatable")
     args = parser.parse_args()
-    env = dict(kv.split("=", 1) for kv in args.head_env)
     ensure_loaded(args.db, args.tasks)
-    with history_head(args.db, env) as (url, token, pid):
+    with history_head(args.db) as (url, token, pid):
         api = httpx.Client(base_url=url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
         print(HeadMemory.of(pid).report(f"idle, {args.tasks:,} tasks stored"))
         rng = random.Random(5)
