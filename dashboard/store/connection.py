@@ -88,13 +88,18 @@ def open_reader(db_path: Path) -> sqlite3.Connection:
 
 
 class ReaderPool:
-    """One reader connection per thread (FastAPI runs sync endpoints on a thread pool)."""
+    """One reader connection per thread (FastAPI runs sync endpoints on a thread pool).
+
+    The pool's threads come and go (anyio ends a worker idle for 10 s and starts a new one for the
+    next burst of requests), so a connection is kept only while its thread lives: whenever a new one
+    is opened, those of ended threads are closed. Otherwise every burst would leave connections
+    behind, each holding its page cache, for the life of the head."""
 
     def __init__(self, db_path: Path, setup: Callable[[sqlite3.Connection], None] | None = None) -> None:
         self._db_path = db_path
         self._setup = setup
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._by_thread: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
 
     def get(self) -> sqlite3.Connection:
@@ -105,14 +110,28 @@ class ReaderPool:
                 self._setup(conn)
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                ended = [t for t in self._by_thread if not t.is_alive()]
+                stale = [self._by_thread.pop(t) for t in ended]
+                self._by_thread[threading.current_thread()] = conn
+            for old in stale:  # their threads are gone: nobody else can be using them
+                _close_quietly(old)
         return conn
+
+    def __len__(self) -> int:
+        """Open connections (for tests and the head's own metrics)."""
+        with self._lock:
+            return len(self._by_thread)
 
     def close_all(self) -> None:
         with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-            self._all.clear()
+            conns = list(self._by_thread.values())
+            self._by_thread.clear()
+        for conn in conns:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
