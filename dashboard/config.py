@@ -62,6 +62,12 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
         p.error(f"--history needs an existing database; {a.db} does not exist")
     if a.retention_hours is not None and a.retention_hours <= 0:
         p.error("--retention-hours must be positive")
+    from rayscope.dashboard.store.connection import writer_cache_mib  # here: the CLI imports this module
+
+    try:
+        writer_cache_mib()  # read again by the writer process, which inherits the environment
+    except ValueError as err:
+        p.error(str(err))
     return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_host=a.grpc_host or a.host, grpc_port=a.grpc_port, token_file=a.token_file,
                       session_name=a.session_name, history=a.history, ready_file=a.ready_file,
                       retention_hours=a.retention_hours, log_level=a.log_level,
