@@ -30,7 +30,7 @@ from bench_store import AGENTS, JOBS, NODES, realistic_batches  # noqa: E402
 from head_process import running_head  # noqa: E402
 from procstat import HeadMemory  # noqa: E402
 from rayscope.agent.shipper import MAX_INFLIGHT  # noqa: E402
-from rayscope.dashboard.native_memory import TRIM_EVERY_S  # noqa: E402
+from rayscope.dashboard.native_memory import RELEASE_EVERY_S  # noqa: E402
 from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
 from rayscope.wire.grpc_service import STREAM, method_path  # noqa: E402
 from rayscope.wire.limits import grpc_options  # noqa: E402
@@ -121,8 +121,8 @@ def main() -> None:
         print(f"HTTP GET /tasks?filter=state=FAILED&limit=100 after load: p50 {page_t[10] * 1e3:.1f} ms, "
               f"max {page_t[-1] * 1e3:.1f} ms (includes HTTP + JSON)")
         print(HeadMemory.of(head.proc.pid).report(f"right after the ingest, {stored:,} tasks stored (peak: during it)"))
-        time.sleep(TRIM_EVERY_S + 1)  # the service gives freed heap back on this period (native_memory.py)
-        print(HeadMemory.of(head.proc.pid).report(f"{TRIM_EVERY_S + 1:.0f} s later"))
+        time.sleep(RELEASE_EVERY_S + 1)  # the service releases freed memory on this period (native_memory.py)
+        print(HeadMemory.of(head.proc.pid).report(f"{RELEASE_EVERY_S + 1:.0f} s later"))
         with head.client() as http:
             http.base_url = head.http_url + "/api/v1"
             for _ in range(args.page_rounds):

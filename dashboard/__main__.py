@@ -13,7 +13,8 @@ from rayscope.dashboard.server import serve
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     native_memory.limit_arenas()  # before any thread starts
-    native_memory.trim_periodically()
+    native_memory.freeze_startup_objects()
+    native_memory.release_periodically()
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(cfg))
     return 0

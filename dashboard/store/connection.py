@@ -60,19 +60,20 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
 # of a few microseconds, not a disk read: these caches save copies, and their size is the head's RSS.
 #
 # The writer: 16 MiB (was 128). With 1M tasks stored, applying 300k more task events in transactions
-# of 32 batches (as the head coalesces them) took the same CPU with 16 MiB as with 128 MiB (9.2-9.5 s
-# vs 8.5-9.5 s; 8 MiB: 10.2 s); the index pages a merge touches are spread over ~500 MB of indexes,
-# so 128 MiB held no working set either. RAYSCOPE_WRITER_CACHE_MIB gives the writer another size.
+# of 32 batches (as the head coalesces them) took 9.5 s of CPU with 16 MiB, 8.5-9.5 s with 128 MiB
+# (32 MiB: 9.2 s, 8 MiB: 10.2 s): the index pages a merge touches are spread over ~500 MB of
+# indexes, so 128 MiB held no working set either. RAYSCOPE_WRITER_CACHE_MIB gives another size.
 WRITER_CACHE_ENV = "RAYSCOPE_WRITER_CACHE_MIB"
 WRITER_CACHE_MIB = 16
-# A reader: 4 MiB per connection (was 32, one per request thread), and all readers of the service
-# process together held under READERS_HEAP_MIB by SQLite's soft heap limit (process-wide; the writer
-# is another process): past it, a cache recycles its own pages instead of growing. A live head's
-# reader caches are dropped by SQLite at every commit anyway (WAL: the DB changed), so a big one only
-# ever served a single query. bench_tasks_1m (history mode, where they persist): page p95 and the
-# summary unchanged within noise.
-READER_CACHE_MIB = 4
-READERS_HEAP_MIB = 32
+# A reader: 2 MiB per connection (SQLite's default; was 32, one connection per request thread), and
+# all readers of the service process together held under READERS_HEAP_MIB by SQLite's soft heap
+# limit (process-wide; the writer is another process): past it, a cache recycles its own pages
+# instead of growing. A live head's reader caches are dropped by SQLite at every commit anyway (WAL:
+# the DB changed), so a big one only ever served a single query. bench_tasks_1m, history mode (where
+# they persist), 1M tasks: page p95 5-7 ms and the summary 4-7 ms with 2 / 16 MiB as with 4 / 32
+# (32 MiB each before: the service grew by ~30 MiB per request thread serving the pages).
+READER_CACHE_MIB = 2
+READERS_HEAP_MIB = 16
 
 
 def writer_cache_mib() -> int:

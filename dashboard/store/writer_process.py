@@ -19,11 +19,11 @@ import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from rayscope.dashboard.native_memory import release_free_memory
+from rayscope.dashboard.native_memory import freeze_startup_objects, release_free_memory
 from rayscope.dashboard.store.connection import open_writer
 
-# After a job this big (a coalesced transaction), give freed heap back to the OS: glibc keeps it
-# otherwise, and the writer's RSS would stay at its largest transaction's peak.
+# After a job this big (a coalesced transaction), give freed memory back to the OS: glibc and
+# CPython keep it otherwise, and the writer's RSS would stay at its largest transaction's peak.
 TRIM_AFTER_BYTES = 1 << 20
 
 
@@ -45,6 +45,7 @@ def serve(db_path: Path, channel: Connection) -> None:
         channel.send_bytes(_reply(0, False, err))
         raise
     channel.send_bytes(_reply(0, True, None))  # ready: the schema exists, readers may open
+    freeze_startup_objects()  # each release's collection then scans only what jobs left
     try:
         while True:
             try:
