@@ -21,9 +21,10 @@ _M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
 # default is 8 per core: each thread that allocates while another does gets a heap of its own, and
 # what it frees stays in that heap (bench_tasks_1m: ~30 MiB per request thread before).
 ARENAS = 2
-# The service releases this often: ~1-5 ms each (the collection scans only what came after
-# gc.freeze(); malloc_trim walks the free chunks). Under load, what it gives back is faulted in again
-# as the next batches arrive, a few ms more per period.
+# The service releases this often. The collection scans only what came after gc.freeze() (a fresh
+# head: under 1 ms, 40 ms without the freeze); malloc_trim walks the free chunks. Under load, what it
+# gives back is faulted in again as the next batches arrive (bench_ingest: ingest rate and head CPU
+# within this machine's noise).
 RELEASE_EVERY_S = 10.0
 
 
