@@ -25,9 +25,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_store import AGENTS, NODES, realistic_batches  # noqa: E402
+import ui_pages  # noqa: E402
+from bench_store import AGENTS, JOBS, NODES, realistic_batches  # noqa: E402
 from head_process import running_head  # noqa: E402
+from procstat import HeadMemory  # noqa: E402
 from rayscope.agent.shipper import MAX_INFLIGHT  # noqa: E402
+from rayscope.dashboard.native_memory import RELEASE_EVERY_S  # noqa: E402
 from rayscope.wire import rayscope_ingest_pb2 as pb  # noqa: E402
 from rayscope.wire.grpc_service import STREAM, method_path  # noqa: E402
 from rayscope.wire.limits import grpc_options  # noqa: E402
@@ -69,6 +72,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--inflight", type=int, default=MAX_INFLIGHT, help="unacked batches per agent stream "
                     "(default: the agent's)")
+    ap.add_argument("--page-rounds", type=int, default=10, help="visits of every web UI page after the load")
     args = ap.parse_args()
     t = time.perf_counter()
     per_agent: dict[str, list[bytes]] = {a: [] for a in AGENTS}
@@ -116,6 +120,14 @@ def main() -> None:
               f"tasks stored {stored:,}; head RSS after load {' + '.join(f'{r:.0f}' for r in rss)} MiB")
         print(f"HTTP GET /tasks?filter=state=FAILED&limit=100 after load: p50 {page_t[10] * 1e3:.1f} ms, "
               f"max {page_t[-1] * 1e3:.1f} ms (includes HTTP + JSON)")
+        print(HeadMemory.of(head.proc.pid).report(f"right after the ingest, {stored:,} tasks stored (peak: during it)"))
+        time.sleep(RELEASE_EVERY_S + 1)  # the service releases freed memory on this period (native_memory.py)
+        print(HeadMemory.of(head.proc.pid).report(f"{RELEASE_EVERY_S + 1:.0f} s later"))
+        with head.client() as http:
+            http.base_url = head.http_url + "/api/v1"
+            for _ in range(args.page_rounds):
+                ui_pages.visit(http, ui_pages.page_calls(JOBS, NODES[1], live=True))
+        print(HeadMemory.of(head.proc.pid).report(f"after serving the web UI's pages {args.page_rounds} times"))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,12 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
             a.alertmanager_url = check_url(a.alertmanager_url)
         except BadAlertmanagerUrl as err:
             p.error(str(err))
+    from rayscope.dashboard.store.connection import writer_cache_mib  # here: the CLI imports this module
+
+    try:
+        writer_cache_mib()  # read again by the writer process, which inherits the environment
+    except ValueError as err:
+        p.error(str(err))
     return HeadConfig(db=a.db, host=a.host, port=a.port, grpc_host=a.grpc_host or a.host, grpc_port=a.grpc_port, token_file=a.token_file,
                       session_name=a.session_name, history=a.history, ready_file=a.ready_file,
                       retention_hours=a.retention_hours, log_level=a.log_level,

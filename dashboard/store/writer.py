@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import pickle
 import queue
 import socket
@@ -32,6 +33,12 @@ _CLOSE = None  # the job function that ends the writer process
 START_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 30.0
 RESTARTS_PER_MINUTE = 3  # more deaths than this: give up (on_death), the DB or the machine is broken
+# The writer's Python objects come from glibc malloc instead of pymalloc (unless the head's own
+# environment says otherwise). A transaction's rows are ~100k small objects; pymalloc returns a
+# 1 MiB arena to the OS only once every object in it is gone, so a few survivors per arena kept
+# ~90 MiB after a 1M-task ingest, while from malloc the writer's malloc_trim gives the pages back.
+# Cost: +2-3 % CPU applying transactions (unpickle + SQL), measured on 300k task events.
+WRITER_ENV = {"PYTHONMALLOC": "malloc"}
 
 
 class WriterDied(RuntimeError):
@@ -47,7 +54,7 @@ class _Process:
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rayscope.dashboard.store.writer_process", str(db_path), str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),))
+            pass_fds=(theirs.fileno(),), env={**WRITER_ENV, **os.environ})
         theirs.close()
         self._channel = Connection(ours.detach())
         self.ready: Future = Future()  # job 0: the process's reply once the DB is open

@@ -12,7 +12,6 @@ the job in hand is done, and SQLite's WAL keeps a half-done transaction invisibl
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import pickle
 import signal
@@ -20,18 +19,12 @@ import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from rayscope.dashboard.native_memory import freeze_startup_objects, release_free_memory
 from rayscope.dashboard.store.connection import open_writer
 
-# After a job this big (a coalesced transaction), give freed heap back to the OS: glibc keeps it
-# otherwise, and the writer's RSS would stay at its largest transaction's peak.
+# After a job this big (a coalesced transaction), give freed memory back to the OS: glibc and
+# CPython keep it otherwise, and the writer's RSS would stay at its largest transaction's peak.
 TRIM_AFTER_BYTES = 1 << 20
-_LIBC = ctypes.CDLL(None)
-
-
-def _release_free_memory() -> None:
-    trim = getattr(_LIBC, "malloc_trim", None)  # glibc only
-    if trim is not None:
-        trim(0)
 
 
 class JobFailed(RuntimeError):
@@ -52,6 +45,7 @@ def serve(db_path: Path, channel: Connection) -> None:
         channel.send_bytes(_reply(0, False, err))
         raise
     channel.send_bytes(_reply(0, True, None))  # ready: the schema exists, readers may open
+    freeze_startup_objects()  # each release's collection then scans only what jobs left
     try:
         while True:
             try:
@@ -71,7 +65,7 @@ def serve(db_path: Path, channel: Connection) -> None:
             channel.send_bytes(reply)
             if len(data) > TRIM_AFTER_BYTES:
                 del data, reply
-                _release_free_memory()
+                release_free_memory()
     finally:
         try:
             conn.execute("PRAGMA optimize")
