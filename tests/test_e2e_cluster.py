@@ -86,10 +86,24 @@ def test_every_task_has_state_times_node_and_worker(api, truth):
         assert task["error_type"] is None
 
 
+def started_task(api: httpx.Client, task_id: str) -> dict:
+    """The task once the head knows where it ran (its executor's RUNNING event, with node and worker)."""
+    def probe() -> dict | None:
+        ran = [a for a in get_task(api, task_id) if a.get("start_time") and a.get("node_id")]
+        return ran[0] if ran else None
+
+    return wait_for(f"task {task_id} started on a node", probe, WAIT_S,
+                    context=lambda: f"the head's attempts: {json.dumps(get_task(api, task_id))[:3000]}")
+
+
 def test_nested_tasks_point_at_their_parent(api, truth):
+    """A child's parent and node come from events its owner and its executor write when it starts.
+    Its FINISHED is not waited for: the child's owner is the parent's worker, which Ray retires soon
+    after the parent returns, and Ray 2.60 can retire it before it writes the child's end (seen in CI:
+    the FINISHED line is in no export-event file; issue 15's note). That loss is Ray's, before any file."""
     parent = finished_task(api, truth["parent"]["task_id"])
     for kid in truth["parent"]["children"]:
-        child = finished_task(api, kid["task_id"])
+        child = started_task(api, kid["task_id"])
         assert child["parent_task_id"] == parent["task_id"]
         assert child["node_id"] == kid["node_id"]
 
