@@ -17,7 +17,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 @ray.remote(num_cpus=0)
 def weave_the_pattern(release: str) -> int:
     turns = 0
-    while not os.path.exists(release):
+    # the release file is looked at once every 256 turns (~0.1 s), so a stack dump almost never lands in
+    # `os.path.exists` (whose headline would rightly be "exists at ...", not this function)
+    while turns % 256 or not os.path.exists(release):
         threads = [str(i * 7919 % 1021) for i in range(2000)]  # ALLOCATES: a new list of new strings
         turns += len("".join(threads)) > 0
     return turns
