@@ -12,9 +12,11 @@ run in their own process, so their CPU is measured apart):
   connected, against the first half without;
 - SQLite growth per hour (used pages, WAL included), extrapolated from the window;
 - what breaks first: the first target missed (ingest lag p95 < 2 s, every page call's p95 < 200 ms),
-  or a process saturated (service or writer >= 0.9 of a core), a backlog growing, errors.
+  or a process saturated (service or writer >= 0.9 of a core), a backlog growing, errors;
+- then the head's memory with 1,000,000 tasks stored while serving every web UI page (target: 300 MB
+  RSS, service + writer), as bench_tasks_1m.py measures it (`--tasks-memory 0` skips it).
 
-    .venv/bin/python bench/bench_scale.py [--sizes 100,300,1000] [--window 60] [--warmup 20]
+    .venv/bin/python bench/bench_scale.py [--sizes 100,300,1000] [--window 60] [--warmup 20] [--tasks-memory 0]
 
 Default total runtime for the three sizes is ~6 minutes. Numbers taken on a machine shared with
 other work are indicative only.
@@ -120,32 +122,47 @@ def db_bytes(db: Path) -> int:
     return (pages - free) * size
 
 
+DISTRIBUTION_OVER = 100  # frontend/src/metrics.ts: above this many nodes the charts are distributions
+NODE_PAGE = 100  # frontend/src/pages/nodes.tsx: rows per page of the nodes table (and their latest io)
+
+
 def page_calls(node_ids: list[str], rng: random.Random,
                extra: tuple[str, ...] = ()) -> dict[str, Callable[[], tuple[str, dict]]]:
-    """The API calls the pages make when opened or refreshed (frontend/src/pages/*.tsx), by page;
+    """The API calls the pages make when opened or refreshed (frontend/src/pages/*.tsx), by page, as
+    the web UI makes them at this many nodes: up to DISTRIBUTION_OVER the overview draws a line per
+    node (every node's hour, then what is new), above it distributions computed at the head.
     `extra`: more, as PATH?QUERY (e.g. a new aggregate endpoint a page switched to)."""
+    many = len(node_ids) > DISTRIBUTION_OVER
 
     def live_chart() -> tuple[str, dict]:  # the overview charts' refresh: what is new since the last points
         now = time.time()
         return "/metrics/nodes", {"since": now - 5, "raw_s": 10, "max_points": 1}
 
-    def node_io() -> tuple[str, dict]:  # nodes page: latest disk/network per node
+    def node_io() -> tuple[str, dict]:  # nodes page: latest disk/network of the page's nodes
         now = time.time()
-        return "/metrics/nodes", {"since": now - 15, "until": now, "raw_s": 15, "max_points": 1}
+        return "/metrics/nodes", {"node_id": node_ids[:NODE_PAGE], "since": now - 15, "until": now,
+                                  "raw_s": 15, "max_points": 1}
 
     def full_chart() -> tuple[str, dict]:  # the overview charts' full-hour fetch, every node's lines
         now = time.time()
         return "/metrics/nodes", {"since": now - 3600, "max_points": 360}
 
+    def distribution() -> tuple[str, dict]:  # overview + nodes page above DISTRIBUTION_OVER: the hour's heatmaps
+        now = time.time()
+        return "/metrics/nodes/distribution", {"since": now - 3600, "until": now}
+
     calls: dict[str, Callable[[], tuple[str, dict]]] = {
-        "nodes list (/nodes?limit=10000)": lambda: ("/nodes", {"limit": 10000}),
-        "nodes: latest io (/metrics/nodes 15 s)": node_io,
+        "nodes: counts (/nodes/summary)": lambda: ("/nodes/summary", {}),
+        f"nodes: table page (/nodes?limit={NODE_PAGE})": lambda: ("/nodes", {"limit": NODE_PAGE}),
+        f"nodes: latest io of {NODE_PAGE} (/metrics/nodes 15 s)": node_io,
+        "all nodes (/nodes?limit=10000: timeline, logs, objects)": lambda: ("/nodes", {"limit": 10000}),
         "overview: task summary": lambda: ("/tasks/summary", {}),
         "overview: jobs": lambda: ("/jobs", {"limit": 10}),
         "overview: actor summary": lambda: ("/actors/summary", {}),
         "overview: failed tasks": lambda: ("/tasks", {"filter": "state=FAILED", "limit": 8}),
-        "overview: chart refresh (new points)": live_chart,
-        "overview: chart full hour, all nodes": full_chart,
+        **({"overview + nodes: distributions, hour (/metrics/nodes/distribution)": distribution} if many else {
+            "overview: chart refresh (new points)": live_chart,
+            "overview: chart full hour, all nodes": full_chart}),
         "tasks page (/tasks?limit=200)": lambda: ("/tasks", {"limit": 200}),
         "node page (/nodes/{id})": lambda: (f"/nodes/{rng.choice(node_ids)}", {}),
         "node processes (/processes by node)": lambda: (
@@ -409,6 +426,10 @@ def main() -> None:
     ap.add_argument("--shared", action="store_true", help="mark the table as taken on a shared machine")
     ap.add_argument("--call", action="append", default=[], metavar="PATH?QUERY",
                     help="another API call to time with the pages' (repeatable), e.g. /metrics/nodes/summary?window_s=60")
+    ap.add_argument("--tasks-memory", type=int, default=1_000_000, metavar="N",
+                    help="then the head's memory with N tasks stored while serving every web UI page "
+                    "(bench_tasks_1m.py's measurement, its DB reused or loaded once); 0: skip")
+    ap.add_argument("--tasks-db", type=Path, default=Path("/tmp/rs-bench-1m.db"))
     ap.add_argument("--ingest-only", action="store_true", help="no API, lag probe or WebSocket clients: the "
                     "ingest path's own cost (e.g. with --profile)")
     args = ap.parse_args()
@@ -426,6 +447,20 @@ def main() -> None:
         print(f"  {n} nodes: lag p95 {r.lag_p95_s:.2f}s, CPU {r.cpu_service:.2f}+{r.cpu_writer:.2f}, "
               f"breaks: {r.breaks[0] if r.breaks else 'nothing'}", flush=True)
     print_table(results, "(SHARED machine: indicative only)" if args.shared else "")
+    if args.tasks_memory:
+        print_tasks_memory(args.tasks_db, args.tasks_memory)
+
+
+def print_tasks_memory(db: Path, tasks: int) -> None:
+    """The issue's memory figure: service + writer RSS with `tasks` tasks stored, after serving the web
+    UI's pages (target 300 MB in all), measured as bench_tasks_1m.py does on a history-mode head."""
+    import bench_tasks_1m
+
+    print(f"\n== head memory with {tasks:,} tasks stored (bench_tasks_1m.py; target <= 300 MB RSS in all)", flush=True)
+    bench_tasks_1m.ensure_loaded(db, tasks)
+    with bench_tasks_1m.history_head(db) as (url, token, pid):
+        with httpx.Client(base_url=url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
+            bench_tasks_1m.serve_pages(api, pid, rounds=10, tasks=tasks)
 
 
 if __name__ == "__main__":

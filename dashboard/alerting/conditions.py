@@ -149,9 +149,11 @@ def task_failure_rate(conn: sqlite3.Connection, rule: AlertRule, now: float, mem
 # ------------------------------------------------------------------ the agents' figures, from the samples
 
 def _newest(conn: sqlite3.Connection, table: str, columns: str, now: float) -> list[sqlite3.Row]:
-    """Each alive node's newest row of `table` (one seek per node on its (node_id, ts) key), if fresh."""
+    """Each alive node's newest row of `table`, if fresh: two seeks per node on the (node_id, ts) key.
+    CROSS JOIN pins that order: left to itself SQLite started from the ts index, running the correlated
+    max(ts) for every fresh sample of every node (60 a node), 20x the time at 1,000 nodes."""
     return conn.execute(
-        f"SELECT n.node_id, n.node_ip, {columns} FROM nodes n JOIN {table} s ON s.node_id = n.node_id "
+        f"SELECT n.node_id, n.node_ip, {columns} FROM nodes n CROSS JOIN {table} s ON s.node_id = n.node_id "
         f"AND s.ts = (SELECT max(ts) FROM {table} WHERE node_id = n.node_id) "
         "WHERE n.state = 'ALIVE' AND s.ts > ?", (now - SAMPLE_STALE_S,)).fetchall()
 
@@ -167,16 +169,20 @@ def _fraction_over(table: str, used: str, total: str) -> Find:
 
 def object_spilling(conn: sqlite3.Connection, rule: AlertRule, now: float, _: Memory) -> list[Observation]:
     """rate(rayscope_object_store_spilled_bytes_total[window]) > threshold: bytes per second the node spilled,
-    between its newest object-store sample and its newest one at least a window older (else its oldest)."""
+    between its newest object-store sample and its newest one at least a window older (else its oldest);
+    both found in one statement (seeks on the (node_id, ts) key), not two queries per node."""
+    base_ts = ("coalesce((SELECT max(ts) FROM object_store_samples WHERE node_id = n.node_id AND ts <= s.ts - :window), "
+               "(SELECT min(ts) FROM object_store_samples WHERE node_id = n.node_id))")
+    rows = conn.execute(
+        "SELECT n.node_id, n.node_ip, s.ts, s.spilled_bytes_total AS total, b.ts AS base_ts, "
+        "b.spilled_bytes_total AS base_total FROM nodes n CROSS JOIN object_store_samples s ON s.node_id = n.node_id "
+        "AND s.ts = (SELECT max(ts) FROM object_store_samples WHERE node_id = n.node_id) "
+        f"CROSS JOIN object_store_samples b ON b.node_id = n.node_id AND b.ts = {base_ts} "
+        "WHERE n.state = 'ALIVE' AND s.ts > :fresh", {"window": rule.window_s, "fresh": now - SAMPLE_STALE_S}).fetchall()
     out = []
-    for r in _newest(conn, "object_store_samples", "s.ts, s.spilled_bytes_total AS total", now):
-        base = conn.execute(
-            "SELECT ts, spilled_bytes_total FROM object_store_samples WHERE node_id = ? AND ts <= ? "
-            "ORDER BY ts DESC LIMIT 1", (r["node_id"], r["ts"] - rule.window_s)).fetchone() or conn.execute(
-            "SELECT ts, spilled_bytes_total FROM object_store_samples WHERE node_id = ? ORDER BY ts LIMIT 1",
-            (r["node_id"],)).fetchone()
-        span = r["ts"] - base[0]
-        rate = max(0, r["total"] - base[1]) / span if span > 0 else 0.0
+    for r in rows:
+        span = r["ts"] - r["base_ts"]
+        rate = max(0, r["total"] - r["base_total"]) / span if span > 0 else 0.0
         if rate > rule.threshold:
             out.append(_node(r["node_id"], r["node_ip"], rate))
     return out
