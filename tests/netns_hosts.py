@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import httpx
+import pytest
 
 __all__ = ["Host", "HttpAnswer", "NetnsUnavailable", "hosts", "CLI"]
 
@@ -304,3 +305,14 @@ def hosts(count: int = 2) -> Iterator[list[Host]]:
         yield _build(net, count)
     finally:
         _teardown(net)
+
+
+@contextmanager
+def hosts_for_test(count: int = 2) -> Iterator[list[Host]]:
+    """hosts() for a test or fixture: where namespaces cannot be made the test fails, never skips (a
+    multi-host test that could not run has not passed)."""
+    try:
+        with hosts(count) as made:
+            yield made
+    except NetnsUnavailable as exc:
+        pytest.fail(f"this test needs network namespaces and cannot run here: {exc}")

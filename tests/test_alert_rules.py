@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from head_process import IngestClient, running_head, task_event
+from prom_text import metric_names, sample_values
 from rayscope.alerts.prometheus import rule_file
 from rayscope.alerts.rules import RULES, duration, render_summary, rule
 from rayscope.cli.metrics_cli import rules_yaml
@@ -166,20 +167,6 @@ def test_docs_table_is_the_rule_table() -> None:
 # ------------------------------------------------------------------ the exprs' series exist in real scrapes
 
 
-def _metric_names(node) -> set[str]:
-    """Every metric name a parsed PromQL expression selects (walks promql_parser's AST)."""
-    names: set[str] = set()
-    if isinstance(node, promql_parser.VectorSelector):
-        names.add(node.name)
-    for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, (str, int, float)):
-            names |= _metric_names(child)
-    for arg in getattr(node, "args", None) or []:
-        names |= _metric_names(arg)
-    return names
-
-
 def _scraped_names(text: str) -> set[str]:
     """Names with samples, and names declared by `# TYPE` (a family can be empty now: e.g. the per-job
     series while no job runs)."""
@@ -199,7 +186,7 @@ def test_every_series_the_rules_read_is_scraped(rayscope_cluster: LocalCluster) 
     gpu_only = {"rayscope_gpu_util_ratio"}
     used: set[str] = set()
     for r in RULES:
-        names = _metric_names(promql_parser.parse(r.expr))
+        names = metric_names(promql_parser.parse(r.expr))
         assert names, r.name
         missing = names - scraped - gpu_only
         assert not missing, f"{r.name}: {sorted(missing)} not in the head's nor an agent's /metrics"
@@ -211,15 +198,6 @@ def test_every_series_the_rules_read_is_scraped(rayscope_cluster: LocalCluster) 
 
 NODE_A, NODE_B, NODE_C, NODE_D = ("a1" * 28), ("b2" * 28), ("c3" * 28), ("d4" * 28)
 JOB = "02000000"
-
-
-def _series(text: str) -> dict[str, float]:
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
 
 
 def _node(node_id: str, ip: str, state: str, t: float, reason: str = "", **kw: Any) -> pb.NodeEvent:
@@ -270,7 +248,7 @@ def test_head_series_say_what_the_store_holds() -> None:
                 drops=[pb.DropReport(source="logs", reason="spool over budget", count=7, bytes=70, ts=time.time())]))
             with head.client() as api:
                 text = api.get("/metrics").text
-        s = _series(text)
+        s = sample_values(text)
 
         def node(name: str, node_id: str, ip: str, extra: str = "") -> float:
             return s[f'{name}{{node_id="{node_id}",node_ip="{ip}"{extra}}}']

@@ -15,6 +15,7 @@ import pytest
 
 from head_process import IngestClient, running_head, task_event
 from polling import wait_for
+from prom_text import sample_values
 from rayscope.cli import memory_leaks as leaks
 from rayscope.cli import memory_table as mt
 from rayscope.cli.metrics_cli import prometheus_config
@@ -27,15 +28,6 @@ METRICS_URL = "http://127.0.0.1:45678/metrics"
 
 def _tid(i: int) -> str:
     return f"{i:048x}"
-
-
-def _samples(text: str) -> dict[str, float]:
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
 
 
 def test_head_metrics_count_every_transition_and_sd_follows_agents() -> None:
@@ -58,7 +50,7 @@ def test_head_metrics_count_every_transition_and_sd_follows_agents() -> None:
             c.send(pb.Batch(seq=3, drops=[pb.DropReport(source="logs", reason="spool over budget", count=7,
                                                         bytes=700, ts=time.time())]))
             assert httpx.get(head.http_url + "/metrics", timeout=10).status_code == 401
-            s = _samples(httpx.get(head.http_url + "/metrics", headers=auth, timeout=10).text)
+            s = sample_values(httpx.get(head.http_url + "/metrics", headers=auth, timeout=10).text)
             entered = {k: v for k, v in s.items() if k.startswith("rayscope_tasks_entered_total")}
             assert entered == {
                 'rayscope_tasks_entered_total{state="PENDING_NODE_ASSIGNMENT",type="NORMAL_TASK"}': 5,

@@ -33,6 +33,7 @@ from ray.core.generated.common_pb2 import TaskStatus
 
 from fake_nvml import FakeDevice, Scenario, make_fake_nvml
 from polling import read_line, wait_for
+from prom_text import metric_names
 from rayscope.agent.collectors.gpu import GpuCollector
 from rayscope.agent.metrics_server import NodeMetricsCollector, serve
 from rayscope.grafana.dashboards import ALL
@@ -324,20 +325,6 @@ def test_scrape_formats_auth_and_range_endpoint(cluster: LocalCluster, prometheu
 # ------------------------------------------------------------------ Grafana lint
 
 
-def _metric_names(node) -> set[str]:
-    """Every metric name a parsed PromQL expression selects (walks promql_parser's AST)."""
-    names: set[str] = set()
-    if isinstance(node, promql_parser.VectorSelector):
-        names.add(node.name)
-    for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, (str, int, float)):
-            names |= _metric_names(child)
-    for arg in getattr(node, "args", None) or []:
-        names |= _metric_names(arg)
-    return names
-
-
 def _substitute(expr: str) -> str:
     for var, value in GRAFANA_VARS.items():
         expr = expr.replace(var, value)
@@ -399,7 +386,7 @@ def test_grafana_queries_parse_and_use_scraped_metrics(cluster: LocalCluster, pr
     used: set[str] = set()
     for uid, title, expr in exprs:
         parsed = promql_parser.parse(_substitute(expr))  # raises on a syntax error
-        names = _metric_names(parsed)
+        names = metric_names(parsed)
         assert names, f"{uid} / {title}: no metric in {expr}"
         missing = names - scraped
         assert not missing, f"{uid} / {title}: {sorted(missing)} not in any scrape"

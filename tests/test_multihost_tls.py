@@ -24,7 +24,7 @@ import pytest
 
 from certs import Pair, make_self_signed
 from link_capture import payloads
-from netns_hosts import Host, NetnsUnavailable, hosts
+from netns_hosts import Host, hosts_for_test
 from polling import read_line, wait_for
 from rayscope.runtime.state import NodeRecord, load_state
 
@@ -72,10 +72,7 @@ class TlsCluster:
 @pytest.fixture(scope="module")
 def tls() -> Iterator[TlsCluster]:
     with ExitStack() as stack:
-        try:
-            h1, h2, h3 = stack.enter_context(hosts(3))
-        except NetnsUnavailable as exc:
-            pytest.fail(f"the multi-host tests need network namespaces and cannot run here: {exc}")
+        h1, h2, h3 = stack.enter_context(hosts_for_test(3))
         certs_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rs-mhtls-", dir="/tmp")))
         yield from _start(stack, h1, h2, h3, certs_dir)
 
