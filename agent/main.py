@@ -1,8 +1,9 @@
 """The agent process: wires collectors, tailers, spool, shipper and /metrics together.
 
-One loop, one thread of collection: every `interval` it reads new log lines and export
-events, takes samples, appends one durable batch to the spool (then checkpoints the tailer
-offsets) and hands the samples to the in-memory buffer the shipper drains.
+One loop, one thread of collection: every `interval` it takes samples and hands them to the
+in-memory buffer the shipper drains, and reads new log lines and export events into one durable
+batch appended to the spool (then checkpoints the tailer offsets): every tick, or every
+`ship_every_s` when the head asks for a slower pace (a large cluster; dashboard/ingest_pace.py).
 """
 from __future__ import annotations
 
@@ -147,6 +148,7 @@ class Agent:
         self.ticks = 0
         self._held: list[Batch] = []  # read but not yet spooled: the disk refused it
         self._holding = False  # a held batch has been logged (once per stall)
+        self._shipped_at = float("-inf")  # monotonic time of the last spooled batch (_ship_due)
         self._checkpointed_at = 0.0
         self.link_file = os.path.join(self.state_dir, "link.json")
         self._link_written: tuple[object, float] = (None, 0.0)
@@ -181,7 +183,8 @@ class Agent:
 
     def tick(self) -> None:
         self.ticks += 1
-        self._ship_durable()
+        if self._ship_due():
+            self._ship_durable()
         node = self.node.sample()
         gpus = self.gpus.sample()
         node.gpus.extend(gpus)
@@ -197,6 +200,16 @@ class Agent:
                           serve=self.app_metrics.take_serve(), data=self.app_metrics.take_data())
         self.metrics.update(node=node, store=stats.store if stats else None, processes=procs, agent=self._self_metrics())
         self.report_link()
+
+    def _ship_due(self) -> bool:
+        """Whether this tick spools a batch: every tick, unless the head asked for a slower pace (a
+        large cluster, dashboard/ingest_pace.py). The samples taken meanwhile wait in the volatile
+        ring and travel with the next batch; logs and events are read then, in one larger batch."""
+        now = time.monotonic()
+        if now - self._shipped_at < self.shipper.stats.ship_every_s - self.args.interval / 2:
+            return False
+        self._shipped_at = now
+        return True
 
     def report_link(self) -> None:
         """link.json for `rayscope start` and `rayscope status`: on every change, else every LINK_EVERY_S."""

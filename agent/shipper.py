@@ -46,6 +46,7 @@ class ShipperStats:
     last_ack_at: float = 0.0  # unix time of the head's last hello_ack or ack
     last_error: str = ""
     unauthenticated: int = 0
+    ship_every_s: float = 0.0  # the head's pace (wire Ack.ship_every_s); 0: not told, ship every tick
 
 
 MAX_INFLIGHT = 16  # unacked batches per stream: enough to keep the head's transaction pipeline full
@@ -140,6 +141,7 @@ class Shipper(threading.Thread):
             if first.WhichOneof("kind") != "hello_ack":
                 raise RuntimeError(f"head answered {first.WhichOneof('kind')} before hello_ack")
             committed = first.hello_ack.last_committed_seq
+            self.stats.ship_every_s = first.hello_ack.ship_every_s
             self.stats.connected, self.stats.connects = True, self.stats.connects + 1
             self.stats.unauthenticated = 0
             self.stats.last_ack_at = time.time()
@@ -156,6 +158,7 @@ class Shipper(threading.Thread):
                         self.volatile.ack(msg.ack.seq)
                         self.stats.acked_seq = max(self.stats.acked_seq, msg.ack.seq)
                         self.stats.last_ack_at = time.time()
+                        self.stats.ship_every_s = msg.ack.ship_every_s
             finally:
                 out.put(None)
                 self.stats.connected = False

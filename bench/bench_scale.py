@@ -258,6 +258,7 @@ class SizeResult:
     rss_service_mb: float
     rss_writer_mb: float
     sim_cpu: float
+    ship_every_s: float  # the head's pace (dashboard/ingest_pace.py), as the agents were told
     lag_p50_s: float
     lag_p95_s: float
     api_lag_p50_s: float
@@ -284,8 +285,9 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], profile: Optional[Path],
-             ingest_only: bool = False, extra_calls: tuple[str, ...] = ()) -> SizeResult:
-    with running_head() as head:
+             ingest_only: bool = False, extra_calls: tuple[str, ...] = (),
+             head_args: tuple[str, ...] = ()) -> SizeResult:
+    with running_head(extra_args=head_args) as head:
         service = psutil.Process(head.proc.pid)
         writer = next((c for c in service.children() if "writer_process" in " ".join(c.cmdline())), None)
         procs = [service] + ([writer] if writer else [])
@@ -343,7 +345,8 @@ def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], 
     res = SizeResult(
         nodes=nodes, cpu_service=cpu_a[0], cpu_writer=cpu_a[1], cpu_service_ws=cpu_b[0], cpu_writer_ws=cpu_b[1],
         rss_service_mb=rss[0], rss_writer_mb=rss[1] if len(rss) > 1 else 0.0,
-        sim_cpu=stats["cpu_s"] / max(stats["wall_s"], 1e-9), lag_p50_s=stats["lag_p50_s"],
+        sim_cpu=stats["cpu_s"] / max(stats["wall_s"], 1e-9), ship_every_s=stats.get("ship_every_s", 0.0),
+        lag_p50_s=stats["lag_p50_s"],
         lag_p95_s=stats["lag_p95_s"], api_lag_p50_s=pct(w.api_lag, 0.5), api_lag_p95_s=pct(w.api_lag, 0.95),
         api=api, api_errors=w.api_errors, db_mb_per_h=(db1 - db0) / (t2 - t0) * 3600 / 2**20,
         db_mb_end=db1 / 2**20, batches_per_s=stats["batches_acked"] / max(stats["wall_s"], 1e-9),
@@ -376,14 +379,14 @@ def what_breaks(r: SizeResult) -> list[str]:
 
 # ---------------------------------------------------------------- report
 
-def print_table(results: list[SizeResult], shared_note: str) -> None:
+def print_table(results: list[SizeResult], shared_note: str, sample_every_s: float = 1.0) -> None:
     cols = [str(r.nodes) for r in results]
     w = max(12, *(len(c) + 2 for c in cols))
 
     def row(label: str, vals: list[str]) -> None:
         print(f"{label:<46}" + "".join(f"{v:>{w}}" for v in vals))
 
-    print(f"\n== Scale: a real head, simulated agents at 1 s sampling {shared_note}")
+    print(f"\n== Scale: a real head, simulated agents at {sample_every_s:g} s sampling {shared_note}")
     row("nodes", cols)
     row("head CPU service + writer (cores)", [f"{r.cpu_service:.2f}+{r.cpu_writer:.2f}" for r in results])
     row(f"  with {WS_CLIENTS} WebSocket clients", [f"{r.cpu_service_ws:.2f}+{r.cpu_writer_ws:.2f}" for r in results])
@@ -391,6 +394,7 @@ def print_table(results: list[SizeResult], shared_note: str) -> None:
                                       for r in results])
     row("head RSS service + writer (MiB)", [f"{r.rss_service_mb:.0f}+{r.rss_writer_mb:.0f}" for r in results])
     row("generator CPU (cores, own process)", [f"{r.sim_cpu:.2f}" for r in results])
+    row("agents ship every (s, the head's pace)", [f"{max(r.ship_every_s, 1):g}" for r in results])
     row("batches committed /s", [f"{r.batches_per_s:,.0f}" for r in results])
     row("ingest lag p50 / p95 (s), creation->ack", [f"{r.lag_p50_s:.2f}/{r.lag_p95_s:.2f}" for r in results])
     row("ingest lag p50 / p95 (s), sample->API", [f"{r.api_lag_p50_s:.2f}/{r.api_lag_p95_s:.2f}" for r in results])
@@ -429,6 +433,9 @@ def main() -> None:
     ap.add_argument("--tasks-memory", type=int, default=1_000_000, metavar="N",
                     help="then the head's memory with N tasks stored while serving every web UI page "
                     "(bench_tasks_1m.py's measurement, its DB reused or loaded once); 0: skip")
+    ap.add_argument("--agents-per-ship-second", type=int, default=None, metavar="N",
+                    help="the head's pacing of agents (dashboard/ingest_pace.py; default: the head's, 500; "
+                    "0: every agent ships every second)")
     ap.add_argument("--tasks-db", type=Path, default=Path("/tmp/rs-bench-1m.db"))
     ap.add_argument("--ingest-only", action="store_true", help="no API, lag probe or WebSocket clients: the "
                     "ingest path's own cost (e.g. with --profile)")
@@ -442,11 +449,13 @@ def main() -> None:
           f"{args.workers_per_node} workers per node; {psutil.cpu_count()} CPUs", flush=True)
     results = []
     for n in sizes:
-        r = run_size(n, args.window, args.warmup, sim_args, args.profile, args.ingest_only, tuple(args.call))
+        head_args = () if args.agents_per_ship_second is None else (
+            "--agents-per-ship-second", str(args.agents_per_ship_second))
+        r = run_size(n, args.window, args.warmup, sim_args, args.profile, args.ingest_only, tuple(args.call), head_args)
         results.append(r)
         print(f"  {n} nodes: lag p95 {r.lag_p95_s:.2f}s, CPU {r.cpu_service:.2f}+{r.cpu_writer:.2f}, "
               f"breaks: {r.breaks[0] if r.breaks else 'nothing'}", flush=True)
-    print_table(results, "(SHARED machine: indicative only)" if args.shared else "")
+    print_table(results, "(SHARED machine: indicative only)" if args.shared else "", args.sample_every_s)
     if args.tasks_memory:
         print_tasks_memory(args.tasks_db, args.tasks_memory)
 

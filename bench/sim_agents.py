@@ -237,6 +237,8 @@ class _Agent:
         self.pending = _Pending()
         self.window = asyncio.Event()
         self.ticks = 0
+        self.ship_every_s = 0.0  # the head's pace from its acks (as agent/main.py's _ship_due)
+        self.taken_at = float("-inf")  # monotonic time of the last batch taken
         self.offsets = [0] * len(self.t.log_files)
         self.file_ids = [f"{self.node_id}:{f.path}" for f in self.t.log_files]
         self.task_credit = rng.random()
@@ -408,6 +410,10 @@ class _Agent:
         """The pending items as the next batch's AgentMessage bytes, if the window allows one."""
         if not self.pending.parts or len(self.unacked) >= MAX_INFLIGHT:
             return None
+        now = time.monotonic()
+        if now - self.taken_at < self.ship_every_s - self.c.sample_every_s / 2:
+            return None  # the head's pace: these ticks' items go with the next batch
+        self.taken_at = now
         self.seq += 1
         body = _varint(1 << 3) + _varint(self.seq) + _double(2, time.time()) + b"".join(self.pending.parts)
         if len(body) > MAX_MESSAGE_BYTES // 2:  # a head far behind: keep the newest half, as the agent's ring does
@@ -439,6 +445,7 @@ class SimStats:
     cpu_s: float  # this process's CPU (user + sys) since start(): the generator's own cost
     wall_s: float
     dropped_parts: int  # items the generator dropped because the head was too far behind
+    ship_every_s: float = 0.0  # the head's pace in its latest acks (the slowest any agent was told)
 
     def line(self) -> str:
         return (f"sim: {self.connected}/{self.nodes} connected, {self.batches_acked:,} batches acked "
@@ -562,7 +569,8 @@ class SimulatedCluster:
                         lag_max_s=lags[-1] if lags else 0.0, lag_samples=len(lags),
                         unacked_batches=sum(len(a.unacked) for a in self._agents),
                         cpu_s=_cpu_s() - self._cpu0, wall_s=time.monotonic() - self._t0,
-                        dropped_parts=self._dropped_parts - b[4])
+                        dropped_parts=self._dropped_parts - b[4],
+                        ship_every_s=max((a.ship_every_s for a in self._agents), default=0.0))
 
     # -- the event loop
     def _run(self) -> None:
@@ -636,7 +644,7 @@ class SimulatedCluster:
             if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello_ack":
                 raise RuntimeError(f"no hello_ack: {first!r}")
             self._connected.add(a.index)
-            self._on_ack(a, first.hello_ack.last_committed_seq)
+            self._on_ack(a, first.hello_ack.last_committed_seq, first.hello_ack.ship_every_s)
             reader = asyncio.create_task(self._read_acks(a, call))
             reconnect_at = (time.monotonic() + self.reconnect_every_s * (0.5 + a.rng.random())
                             if self.reconnect_every_s > 0 else float("inf"))
@@ -670,10 +678,11 @@ class SimulatedCluster:
             if msg is grpc.aio.EOF:
                 return
             if msg.WhichOneof("kind") == "ack":
-                self._on_ack(a, msg.ack.seq)
+                self._on_ack(a, msg.ack.seq, msg.ack.ship_every_s)
 
-    def _on_ack(self, a: _Agent, seq: int) -> None:
+    def _on_ack(self, a: _Agent, seq: int, ship_every_s: float) -> None:
         now = time.time()
+        a.ship_every_s = ship_every_s
         for s in [s for s in a.unacked if s <= seq]:
             _, oldest = a.unacked.pop(s)
             self._lags.append(now - oldest)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from rayscope.dashboard.alerting.alertmanager import BadAlertmanagerUrl, check_url
+from rayscope.dashboard.ingest_pace import DEFAULT_AGENTS_PER_SHIP_SECOND
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class HeadConfig:
     tls_key: Optional[Path] = None
     alertmanager_url: Optional[str] = None  # the evaluator's alerts are also posted there (alerting/alertmanager.py)
     alert_eval_s: float = 10.0  # the alert evaluator's round (dashboard/alerting/evaluator.py)
+    agents_per_ship_second: int = DEFAULT_AGENTS_PER_SHIP_SECOND  # past this, agents ship less often (ingest_pace.py)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
@@ -64,6 +66,10 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
                         "env RAYSCOPE_ALERTMANAGER_URL; docs/alerts.md)")
     p.add_argument("--alert-eval-s", type=float, default=10.0, metavar="SECONDS",
                    help="how often the head evaluates its alert rules (default 10)")
+    p.add_argument("--agents-per-ship-second", type=int, default=DEFAULT_AGENTS_PER_SHIP_SECOND, metavar="N",
+                   help="with more agents than this connected, ask each to ship a batch every "
+                        f"ceil(agents / N) s instead of every second (samples stay at the agents' interval; "
+                        f"default {DEFAULT_AGENTS_PER_SHIP_SECOND}; 0: never; docs/scale.md)")
     a = p.parse_args(argv)
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together: give both (TLS) or neither (plain HTTP/gRPC)")
@@ -71,6 +77,8 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
         p.error(f"--history needs an existing database; {a.db} does not exist")
     if a.retention_hours is not None and a.retention_hours <= 0:
         p.error("--retention-hours must be positive")
+    if a.agents_per_ship_second < 0:
+        p.error("--agents-per-ship-second must be 0 (never pace) or more")
     if not 0 < a.alert_eval_s <= 3600:
         p.error("--alert-eval-s must be between 0 and 3600 seconds")
     if a.alertmanager_url is not None and a.history:
@@ -92,7 +100,7 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
                       file_sd=None if a.history else (a.file_sd or default_file_sd(a.db)),
                       prometheus_url=a.prometheus_url, otlp_endpoint=a.otlp_endpoint,
                       tls_cert=a.tls_cert, tls_key=a.tls_key, alertmanager_url=a.alertmanager_url,
-                      alert_eval_s=a.alert_eval_s)
+                      alert_eval_s=a.alert_eval_s, agents_per_ship_second=a.agents_per_ship_second)
 
 
 def default_file_sd(db: Path) -> Path:

@@ -15,6 +15,7 @@ from typing import AsyncIterator, Optional
 import grpc
 
 from rayscope.dashboard.auth import bearer, token_matches
+from rayscope.dashboard.ingest_pace import DEFAULT_AGENTS_PER_SHIP_SECOND, ship_every_s
 from rayscope.dashboard.store import Store
 from rayscope.dashboard.store.context import MalformedItem, require_hex
 from rayscope.dashboard.store.writer import WriterDied
@@ -37,15 +38,21 @@ MAX_UNCOMMITTED_BATCHES = 2048
 
 
 class IngestServicer:
-    def __init__(self, store: Store, token: str, hub: Hub) -> None:
+    def __init__(self, store: Store, token: str, hub: Hub,
+                 agents_per_ship_second: int = DEFAULT_AGENTS_PER_SHIP_SECOND) -> None:
         self.store = store
         self.token = token
         self.hub = hub
+        self.agents_per_ship_second = agents_per_ship_second
         # The newest stream of each agent. After a network cut the agent reconnects while the
         # head still holds the old stream (until keepalive ends it); that old stream's end must
         # not mark the reconnected agent disconnected.
         self._latest_stream: dict[str, object] = {}
         self._uncommitted = asyncio.Semaphore(MAX_UNCOMMITTED_BATCHES)
+
+    def pace(self) -> float:
+        """Seconds between each agent's batches now (ingest_pace.py), sent with every ack."""
+        return ship_every_s(len(self._latest_stream), self.agents_per_ship_second)
 
     def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
         return authorized(context, self.token)
@@ -72,7 +79,7 @@ class IngestServicer:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the head's store restarted: {err}")
         log.info("agent %s (node %s) connected; last committed seq %d", hello.agent_id, hello.node_id, last)
         me = self._latest_stream[hello.agent_id] = object()
-        yield pb.HeadMessage(hello_ack=pb.HelloAck(last_committed_seq=last))
+        yield pb.HeadMessage(hello_ack=pb.HelloAck(last_committed_seq=last, ship_every_s=self.pace()))
         # Batches are read and handed to the store as they arrive, while earlier ones commit: the
         # agent keeps a window of unacked batches, and the store coalesces what is queued into
         # shared transactions. Acks go out in seq order as the commits complete.
@@ -96,7 +103,7 @@ class IngestServicer:
                 else:
                     if result.applied and result.deltas:
                         self.hub.publish_coalesced(result.deltas)
-                yield pb.HeadMessage(ack=pb.Ack(seq=batch.seq))
+                yield pb.HeadMessage(ack=pb.Ack(seq=batch.seq, ship_every_s=self.pace()))
         finally:
             reader.cancel()
             if self._latest_stream.get(hello.agent_id) is me:

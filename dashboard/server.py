@@ -126,7 +126,7 @@ async def serve(cfg: HeadConfig) -> None:
     grpc_address: Optional[str] = None
     if not cfg.history:
         grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
-        add_ingest_service(grpc_server, IngestServicer(store, token, hub))
+        add_ingest_service(grpc_server, IngestServicer(store, token, hub, cfg.agents_per_ship_second))
         add_debug_service(grpc_server, DebugServicer(app.state.debug, lambda ctx: authorized(ctx, token)))
         add_profile_service(grpc_server, ProfileServicer(app.state.profiling.broker, lambda ctx: authorized(ctx, token)))
         store.writer.call(fail_unfinished, time.time())  # profiles the previous head waited for

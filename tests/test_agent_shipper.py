@@ -2,25 +2,29 @@
 data arrives through the REST API, a head restart loses nothing, a wrong token is refused."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
+from head_process import IngestClient
 from polling import wait_for
 from rayscope.runtime.node_identity import discover
 from test_agent_collectors import PY, RayNode, start_agent, stop_agent, token
 
 
-def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0) -> tuple[subprocess.Popen, dict]:
+def start_head(node: RayNode, db: str, token_file: str, grpc_port: int = 0,
+               extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, dict]:
     ready = os.path.join(node.temp_dir, f"head-ready-{time.monotonic_ns()}.json")
     log = open(os.path.join(node.temp_dir, "head.log"), "ab")
     proc = subprocess.Popen(
         [PY, "-m", "rayscope.dashboard", "--db", db, "--token-file", token_file, "--ready-file", ready,
-         "--grpc-port", str(grpc_port)], stdout=log, stderr=subprocess.STDOUT, cwd=node.temp_dir,
+         "--grpc-port", str(grpc_port), *extra], stdout=log, stderr=subprocess.STDOUT, cwd=node.temp_dir,
     )
     node.procs.append(proc)
     wait_for("head ready file", lambda: os.path.exists(ready) or proc.poll() is not None, 60)
@@ -107,3 +111,48 @@ def test_wrong_token_is_refused_and_logged_once(ray_node: RayNode) -> None:
         stop_agent(proc)
         head.terminate()
         head.wait(20)
+
+
+def _batches_committed(db: str, node_id: str) -> int:
+    """The batches the head has committed from a node's agent, read from its database (read-only)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        row = conn.execute("SELECT sum(batches_committed) FROM agents WHERE node_id = ?", (node_id,)).fetchone()
+    return row[0] or 0
+
+
+def test_agent_ships_at_the_heads_pace_and_keeps_every_sample(ray_node: RayNode) -> None:
+    """A head with more agents than --agents-per-ship-second asks each, in its acks, to ship every
+    ceil(agents / N) s (dashboard/ingest_pace.py): here 2 agents over N=1, so every 2 s. The real
+    agent, sampling every 0.5 s, then commits one batch per 2 s, and the head still has each of its
+    0.5 s node samples."""
+    tok = token(ray_node)
+    ident = discover(ray_node.session_dir)
+    db = os.path.join(ray_node.temp_dir, "rayscope-paced.db")
+    head, info = start_head(ray_node, db, ray_node.token_file, extra=("--agents-per-ship-second", "1"))
+    state = os.path.join(ray_node.temp_dir, "agent-state-paced")
+    os.makedirs(state)
+    agent = None
+    try:
+        with IngestClient(info["grpc_address"], tok) as other:  # a second agent: 2 > 1, the pace is 2 s
+            other.hello("other-agent", "ef" * 28)
+            agent = start_agent(ray_node, info["grpc_address"], state, os.path.join(state, "ready.json"))
+            wait_for("the agent's first batches", lambda: _batches_committed(db, ident.node_id) >= 2, 60)
+            n0, t0 = _batches_committed(db, ident.node_id), time.time()
+            time.sleep(10)
+            n1, t1 = _batches_committed(db, ident.node_id), time.time()
+            batches = n1 - n0
+            # 10 s at the 2 s pace: 5 batches (+1 for the edges); unpaced (--agents-per-ship-second 0)
+            # this assertion failed here with 10
+            assert 3 <= batches <= 7, f"{batches} batches in {t1 - t0:.1f}s: expected ~5 at a 2 s pace"
+            series = api(info, tok, "/metrics/nodes", node_id=ident.node_id, since=t0, until=t1 - 2.5,
+                         raw_s=60, max_points=1)
+            [points] = [x["points"] for x in series if x["node_id"] == ident.node_id]
+            # (t1 - 2.5) - t0 = 7.5 s of 0.5 s samples: 15, each at the head though shipped 4 at a time
+            assert len(points) >= 13, f"{len(points)} node samples over 7.5 s at a 0.5 s interval"
+            assert agent.poll() is None
+    finally:
+        if agent is not None:
+            stop_agent(agent)
+        head.terminate()
+        head.wait(20)
+

@@ -73,16 +73,20 @@ class AgentHello(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., node_id: _Optional[str] = ..., node_ip: _Optional[str] = ..., hostname: _Optional[str] = ..., session_name: _Optional[str] = ..., session_dir: _Optional[str] = ..., metrics_url: _Optional[str] = ..., started_at: _Optional[float] = ..., version: _Optional[str] = ..., is_head_node: _Optional[bool] = ...) -> None: ...
 
 class HelloAck(_message.Message):
-    __slots__ = ("last_committed_seq",)
+    __slots__ = ("last_committed_seq", "ship_every_s")
     LAST_COMMITTED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SHIP_EVERY_S_FIELD_NUMBER: _ClassVar[int]
     last_committed_seq: int
-    def __init__(self, last_committed_seq: _Optional[int] = ...) -> None: ...
+    ship_every_s: float
+    def __init__(self, last_committed_seq: _Optional[int] = ..., ship_every_s: _Optional[float] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("seq",)
+    __slots__ = ("seq", "ship_every_s")
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    SHIP_EVERY_S_FIELD_NUMBER: _ClassVar[int]
     seq: int
-    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+    ship_every_s: float
+    def __init__(self, seq: _Optional[int] = ..., ship_every_s: _Optional[float] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("seq", "created_at", "tasks", "actors", "nodes", "jobs", "log_files", "log_lines", "node_samples", "processes", "object_store", "objects", "drops", "workers", "submission_jobs", "app_metrics", "datasets", "dataset_schemas", "dataset_issues", "dataset_progress", "serve_status", "serve_metrics", "data_metrics", "train_runs", "train_run_attempts")
