@@ -4426,6 +4426,8 @@ export interface operations {
                 until?: number | null;
                 max_points?: number;
                 raw_s?: number;
+                /** @description only each node's newest N samples, as taken (1-10; e.g. 2 for per-second rates); since, until, max_points and raw_s are then not used */
+                latest?: number | null;
             };
             header?: never;
             path?: never;

@@ -4,9 +4,11 @@ sampling, each with ~30 workers' process samples, log lines, task and actor even
 Per size, on a fresh head (`python -m rayscope.dashboard`, temp DB, free ports; the simulated agents
 run in their own process, so their CPU is measured apart):
 - head CPU (cores: user+sys per wall second) and RSS of the service and its writer process;
-- ingest lag: a batch's oldest item's creation -> the head's ack (sent after the commit, so the data
-  is queryable then), p50/p95 over every batch of the window; and the same end to end through the
-  API: a node sample's timestamp -> the moment GET /metrics/nodes first returns it (probes);
+- ingest lag: a batch's creation (when its agent sends it) -> the head's ack (sent after the commit,
+  so the data is queryable then), p50/p95 over every batch of the window; the same from the batch's
+  oldest item (longer when the head paces its agents: items wait for the next batch); and end to end
+  through the API: a node sample's timestamp -> the moment GET /metrics/nodes first returns it
+  (probes). The target (p95 < 2 s) is judged on the first and the last;
 - API latency p50/p95 of the calls the web UI's pages make (frontend/src/pages/*.tsx), one client;
 - WebSocket fan-out: the head's CPU in the second half of the window with 20 /api/v1/ws clients
   connected, against the first half without;
@@ -139,9 +141,7 @@ def page_calls(node_ids: list[str], rng: random.Random,
         return "/metrics/nodes", {"since": now - 5, "raw_s": 10, "max_points": 1}
 
     def node_io() -> tuple[str, dict]:  # nodes page: latest disk/network of the page's nodes
-        now = time.time()
-        return "/metrics/nodes", {"node_id": node_ids[:NODE_PAGE], "since": now - 15, "until": now,
-                                  "raw_s": 15, "max_points": 1}
+        return "/metrics/nodes", {"node_id": node_ids[:NODE_PAGE], "latest": 2}
 
     def full_chart() -> tuple[str, dict]:  # the overview charts' full-hour fetch, every node's lines
         now = time.time()
@@ -154,7 +154,7 @@ def page_calls(node_ids: list[str], rng: random.Random,
     calls: dict[str, Callable[[], tuple[str, dict]]] = {
         "nodes: counts (/nodes/summary)": lambda: ("/nodes/summary", {}),
         f"nodes: table page (/nodes?limit={NODE_PAGE})": lambda: ("/nodes", {"limit": NODE_PAGE}),
-        f"nodes: latest io of {NODE_PAGE} (/metrics/nodes 15 s)": node_io,
+        f"nodes: latest io of {NODE_PAGE} (/metrics/nodes?latest=2)": node_io,
         "all nodes (/nodes?limit=10000: timeline, logs, objects)": lambda: ("/nodes", {"limit": 10000}),
         "overview: task summary": lambda: ("/tasks/summary", {}),
         "overview: jobs": lambda: ("/jobs", {"limit": 10}),
@@ -259,8 +259,10 @@ class SizeResult:
     rss_writer_mb: float
     sim_cpu: float
     ship_every_s: float  # the head's pace (dashboard/ingest_pace.py), as the agents were told
-    lag_p50_s: float
+    lag_p50_s: float  # a batch's oldest item -> ack
     lag_p95_s: float
+    batch_lag_p50_s: float  # a batch's creation -> ack: the issue's "ingest lag"
+    batch_lag_p95_s: float
     api_lag_p50_s: float
     api_lag_p95_s: float
     api: dict[str, Latency]
@@ -347,7 +349,8 @@ def run_size(nodes: int, window_s: float, warmup_s: float, sim_args: list[str], 
         rss_service_mb=rss[0], rss_writer_mb=rss[1] if len(rss) > 1 else 0.0,
         sim_cpu=stats["cpu_s"] / max(stats["wall_s"], 1e-9), ship_every_s=stats.get("ship_every_s", 0.0),
         lag_p50_s=stats["lag_p50_s"],
-        lag_p95_s=stats["lag_p95_s"], api_lag_p50_s=pct(w.api_lag, 0.5), api_lag_p95_s=pct(w.api_lag, 0.95),
+        lag_p95_s=stats["lag_p95_s"], batch_lag_p50_s=stats["batch_lag_p50_s"],
+        batch_lag_p95_s=stats["batch_lag_p95_s"], api_lag_p50_s=pct(w.api_lag, 0.5), api_lag_p95_s=pct(w.api_lag, 0.95),
         api=api, api_errors=w.api_errors, db_mb_per_h=(db1 - db0) / (t2 - t0) * 3600 / 2**20,
         db_mb_end=db1 / 2**20, batches_per_s=stats["batches_acked"] / max(stats["wall_s"], 1e-9),
         unacked_start=unacked0, unacked_end=stats["unacked_batches"], reconnects=stats["reconnects"],
@@ -363,8 +366,8 @@ def what_breaks(r: SizeResult) -> list[str]:
         out.append(f"writer process saturated ({max(r.cpu_writer, r.cpu_writer_ws):.2f} cores)")
     if max(r.cpu_service, r.cpu_service_ws) >= SATURATED:
         out.append(f"service process saturated ({max(r.cpu_service, r.cpu_service_ws):.2f} cores)")
-    if r.lag_p95_s >= LAG_P95_TARGET_S or r.api_lag_p95_s >= LAG_P95_TARGET_S:
-        out.append(f"ingest lag p95 {max(r.lag_p95_s, r.api_lag_p95_s):.1f}s >= {LAG_P95_TARGET_S:.0f}s")
+    if r.batch_lag_p95_s >= LAG_P95_TARGET_S or r.api_lag_p95_s >= LAG_P95_TARGET_S:
+        out.append(f"ingest lag p95 {max(r.batch_lag_p95_s, r.api_lag_p95_s):.1f}s >= {LAG_P95_TARGET_S:.0f}s")
     if r.unacked_end > r.unacked_start + r.nodes:
         out.append(f"backlog growing ({r.unacked_start} -> {r.unacked_end} unacked batches)")
     for name, lat in r.api.items():
@@ -396,7 +399,8 @@ def print_table(results: list[SizeResult], shared_note: str, sample_every_s: flo
     row("generator CPU (cores, own process)", [f"{r.sim_cpu:.2f}" for r in results])
     row("agents ship every (s, the head's pace)", [f"{max(r.ship_every_s, 1):g}" for r in results])
     row("batches committed /s", [f"{r.batches_per_s:,.0f}" for r in results])
-    row("ingest lag p50 / p95 (s), creation->ack", [f"{r.lag_p50_s:.2f}/{r.lag_p95_s:.2f}" for r in results])
+    row("ingest lag p50 / p95 (s), batch made->ack", [f"{r.batch_lag_p50_s:.2f}/{r.batch_lag_p95_s:.2f}" for r in results])
+    row("  its oldest item made->ack", [f"{r.lag_p50_s:.2f}/{r.lag_p95_s:.2f}" for r in results])
     row("ingest lag p50 / p95 (s), sample->API", [f"{r.api_lag_p50_s:.2f}/{r.api_lag_p95_s:.2f}" for r in results])
     names = list(dict.fromkeys(n for r in results for n in r.api))
     for name in names:
@@ -453,7 +457,7 @@ def main() -> None:
             "--agents-per-ship-second", str(args.agents_per_ship_second))
         r = run_size(n, args.window, args.warmup, sim_args, args.profile, args.ingest_only, tuple(args.call), head_args)
         results.append(r)
-        print(f"  {n} nodes: lag p95 {r.lag_p95_s:.2f}s, CPU {r.cpu_service:.2f}+{r.cpu_writer:.2f}, "
+        print(f"  {n} nodes: lag p95 {r.batch_lag_p95_s:.2f}s, CPU {r.cpu_service:.2f}+{r.cpu_writer:.2f}, "
               f"breaks: {r.breaks[0] if r.breaks else 'nothing'}", flush=True)
     print_table(results, "(SHARED machine: indicative only)" if args.shared else "", args.sample_every_s)
     if args.tasks_memory:

@@ -233,7 +233,8 @@ class _Agent:
         self.is_head = index == 0
         self.seq = 0
         self.acked = 0
-        self.unacked: dict[int, tuple[bytes, float]] = {}  # seq -> (message bytes, oldest item's creation)
+        # seq -> (message bytes, oldest item's creation, the batch's creation: when it was taken to send)
+        self.unacked: dict[int, tuple[bytes, float, float]] = {}
         self.pending = _Pending()
         self.window = asyncio.Event()
         self.ticks = 0
@@ -421,7 +422,7 @@ class _Agent:
             self.c._dropped_parts += len(self.pending.parts) - len(keep)
             body = _varint(1 << 3) + _varint(self.seq) + _double(2, time.time()) + b"".join(keep)
         msg = _field(2, body)
-        self.unacked[self.seq] = (msg, self.pending.oldest)
+        self.unacked[self.seq] = (msg, self.pending.oldest, time.time())
         self.pending = _Pending()
         return msg
 
@@ -441,6 +442,8 @@ class SimStats:
     lag_p95_s: float
     lag_max_s: float
     lag_samples: int
+    batch_lag_p50_s: float  # a batch's creation (taken to send, as the agent's Batch.created_at) -> ack
+    batch_lag_p95_s: float
     unacked_batches: int  # now, over all agents
     cpu_s: float  # this process's CPU (user + sys) since start(): the generator's own cost
     wall_s: float
@@ -496,6 +499,7 @@ class SimulatedCluster:
         self._thread: Optional[threading.Thread] = None
         self._stop: Optional[asyncio.Event] = None
         self._lags: deque[float] = deque(maxlen=_LAG_KEEP)
+        self._batch_lags: deque[float] = deque(maxlen=_LAG_KEEP)
         self._acked = self._sent = self._reconnects = self._errors = self._dropped_parts = 0
         self._connected: set[int] = set()
         self._last_error = ""
@@ -552,21 +556,24 @@ class SimulatedCluster:
     def reset(self) -> None:
         """Start a new measurement window: stats() counts from now."""
         self._lags.clear()
+        self._batch_lags.clear()
         self._base = (self._acked, self._sent, self._reconnects, self._errors, self._dropped_parts)
         self._cpu0, self._t0 = _cpu_s(), time.monotonic()
 
     def stats(self) -> SimStats:
         """Since start() or the last reset()."""
         lags = sorted(self._lags)
+        batch_lags = sorted(self._batch_lags)
         b = self._base
 
-        def pct(q: float) -> float:
-            return lags[min(len(lags) - 1, int(q * (len(lags) - 1)))] if lags else 0.0
+        def pct(q: float, xs: list[float] = lags) -> float:
+            return xs[min(len(xs) - 1, int(q * (len(xs) - 1)))] if xs else 0.0
 
         return SimStats(nodes=self.nodes, connected=len(self._connected), batches_acked=self._acked - b[0],
                         batches_sent=self._sent - b[1], reconnects=self._reconnects - b[2], errors=self._errors - b[3],
                         last_error=self._last_error, lag_p50_s=pct(0.5), lag_p95_s=pct(0.95),
                         lag_max_s=lags[-1] if lags else 0.0, lag_samples=len(lags),
+                        batch_lag_p50_s=pct(0.5, batch_lags), batch_lag_p95_s=pct(0.95, batch_lags),
                         unacked_batches=sum(len(a.unacked) for a in self._agents),
                         cpu_s=_cpu_s() - self._cpu0, wall_s=time.monotonic() - self._t0,
                         dropped_parts=self._dropped_parts - b[4],
@@ -684,8 +691,9 @@ class SimulatedCluster:
         now = time.time()
         a.ship_every_s = ship_every_s
         for s in [s for s in a.unacked if s <= seq]:
-            _, oldest = a.unacked.pop(s)
+            _, oldest, created = a.unacked.pop(s)
             self._lags.append(now - oldest)
+            self._batch_lags.append(now - created)
             self._acked += 1
         if seq > a.seq:  # the head has more than we sent (an earlier sim run's agent ids): continue above
             a.seq = seq

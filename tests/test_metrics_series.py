@@ -93,3 +93,19 @@ def test_older_cluster_newest_ten_minutes_raw_rest_of_the_hour_averaged(head) ->
 def test_finished_run_asked_from_zero_comes_whole(head) -> None:
     pts = _series(head, node_id=RUN_NODE, since=0, until=RUN_T0 + RUN_S + 1, max_points=600)[RUN_NODE]
     assert [p["ts"] for p in pts] == [RUN_T0 + i for i in range(RUN_S)]
+
+
+def test_latest_gives_each_nodes_newest_samples_as_taken(head) -> None:
+    """?latest=N: each node's N newest samples, unaveraged, whatever their age (the nodes page's rates)."""
+    got = _series(head, node_id=[YOUNG_A, RUN_NODE], latest=2)
+    assert set(got) == {YOUNG_A, RUN_NODE}
+    newest_a = head.sent_at - YOUNG_S + (YOUNG_S - 1) + 0.13
+    assert [p["ts"] for p in got[YOUNG_A]] == pytest.approx([newest_a - 1, newest_a])
+    assert [p["cpu_percent"] for p in got[YOUNG_A]] == [float((YOUNG_S - 2) % 100), float((YOUNG_S - 1) % 100)]
+    # the finished run's last two samples, long ago; its store sample of 5 s before carried forward
+    assert [p["ts"] for p in got[RUN_NODE]] == [RUN_T0 + RUN_S - 2, RUN_T0 + RUN_S - 1]
+    # store samples every 5th tick (used_bytes = its ts): the newest, tick 70, carried to both (73, 74)
+    assert [p["object_store_used"] for p in got[RUN_NODE]] == [int(RUN_T0 + 70 + 0.01)] * 2
+    every = _series(head, latest=1)
+    assert set(every) == {YOUNG_A, YOUNG_B, OLD, RUN_NODE} and all(len(p) == 1 for p in every.values())
+    assert head.get("/metrics/nodes", latest=11).status_code in (400, 422)

@@ -31,8 +31,13 @@ def _window(since: Optional[float], until: Optional[float]) -> tuple[float, floa
 def node_metrics(store: StoreDep,
                  node_id: Annotated[list[str], Query(description="repeatable; default: every node")] = [],  # noqa: B006
                  since: Optional[float] = None, until: Optional[float] = None, max_points: int = 500,
-                 raw_s: float = DEFAULT_RAW_S) -> list[m.NodeMetricSeries]:
+                 raw_s: float = DEFAULT_RAW_S,
+                 latest: Annotated[Optional[int], Query(description=(
+                     "only each node's newest N samples, as taken (1-10; e.g. 2 for per-second rates); "
+                     "since, until, max_points and raw_s are then not used"))] = None) -> list[m.NodeMetricSeries]:
     """The range is fitted to the samples inside [since, until] (default: the last hour)."""
+    if latest is not None:
+        return store.node_latest(list(node_id), latest)
     since, until = _window(since, until)
     return store.node_series(list(node_id), since, until, max_points, raw_s)
 

@@ -261,6 +261,9 @@ class Store:
                     raw_s: float = read_metrics.DEFAULT_RAW_S):
         return read_metrics.node_series(self.conn, node_ids, since, until, max_points, raw_s)
 
+    def node_latest(self, node_ids: list[str], latest: int):
+        return read_metrics.node_latest(self.conn, node_ids, latest)
+
     def node_distributions(self, metrics: Sequence[str], since: float, until: float, step: Optional[float],
                            max_points: int) -> m.NodeDistributions:
         return read_node_distribution.node_distributions(self.conn, self.distributions, metrics, since, until, step,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from rayscope.dashboard import models as m
 from rayscope.dashboard.errors import BadRequest
@@ -21,6 +21,7 @@ SAME_TICK_S = 0.5
 DEFAULT_RAW_S = 600.0  # the newest 10 minutes at full resolution (600 points per node at 1 Hz)
 MAX_RAW_S = 3600.0
 MAX_NODE_IDS = 1000
+MAX_LATEST = 10
 
 # Bucket key `b`: the sample's own ts at or after :raw_from (one group per sample), else the start
 # of its bucket (always before :raw_from). Both order in time, so the two tiers merge by key.
@@ -38,6 +39,20 @@ FROM node_samples WHERE ts >= :since AND ts <= :until {{node}} GROUP BY node_id,
 _STORE_AGG = f"""SELECT node_id, {_KEY} AS b, CAST(avg(used_bytes) AS INTEGER) AS used,
   max(capacity_bytes) AS capacity, max(spilled_bytes_total) AS spilled
 FROM object_store_samples WHERE ts >= :since AND ts <= :until {{node}} GROUP BY node_id, b ORDER BY node_id, b"""
+
+# Each node's newest samples: the n-th newest ts found by a key seek, then the rows from it on.
+_LATEST_FROM = "(SELECT ts FROM {table} WHERE node_id = i.node_id ORDER BY ts DESC LIMIT 1 OFFSET :skip)"
+_NODE_LATEST = """SELECT s.node_id, s.ts AS b, s.ts, s.cpu_percent, s.mem_used, s.mem_total, s.swap_used, s.disk_used,
+  s.disk_total, s.disk_read_bytes, s.disk_write_bytes, s.net_sent_bytes, s.net_recv_bytes, s.gpu_utilization_ratio,
+  s.gpu_memory_used
+FROM ({ids}) i CROSS JOIN node_samples s ON s.node_id = i.node_id
+  AND s.ts >= coalesce(""" + _LATEST_FROM.format(table="node_samples") + """, 0)
+ORDER BY s.node_id, s.ts"""
+_STORE_LATEST = """SELECT s.node_id, s.ts AS b, s.used_bytes AS used, s.capacity_bytes AS capacity,
+  s.spilled_bytes_total AS spilled
+FROM ({ids}) i CROSS JOIN object_store_samples s ON s.node_id = i.node_id
+  AND s.ts >= coalesce(""" + _LATEST_FROM.format(table="object_store_samples") + """, 0)
+ORDER BY s.node_id, s.ts"""
 
 _EXTENT = "SELECT min(ts), max(ts) FROM node_samples WHERE ts >= :since AND ts <= :until {node}"
 
@@ -62,14 +77,34 @@ def node_series(conn: sqlite3.Connection, node_ids: Sequence[str], since: float,
     raw_from = max(first, last - raw_s) if raw_s > 0 else last + 1.0
     width = max((raw_from - first) / max_points, 1e-6)
     args = {"since": first, "until": last, "raw_from": raw_from, "width": width, "node_ids": ids}
+    return _series(conn.execute(_NODE_AGG.format(node=node_sql), args),
+                   conn.execute(_STORE_AGG.format(node=node_sql), args))
+
+
+def node_latest(conn: sqlite3.Connection, node_ids: Sequence[str], latest: int) -> list[m.NodeMetricSeries]:
+    """Each node's newest `latest` samples (of `node_ids`, else every node): what a table's "now" and
+    "per second" columns need (the nodes page's disk and network rates), two key seeks per node
+    instead of a window of every node's samples (bench/bench_scale.py: 100 nodes' 15 s was the
+    slowest page call at 1,000 nodes)."""
+    if not 1 <= latest <= MAX_LATEST:
+        raise BadRequest(f"latest must be between 1 and {MAX_LATEST}")
+    if len(node_ids) > MAX_NODE_IDS:
+        raise BadRequest(f"at most {MAX_NODE_IDS} node ids")
+    ids = "SELECT value AS node_id FROM json_each(:node_ids)" if node_ids else "SELECT node_id FROM nodes"
+    args = {"node_ids": json.dumps(list(node_ids)), "skip": latest - 1}
+    return _series(conn.execute(_NODE_LATEST.format(ids=ids), args), conn.execute(_STORE_LATEST.format(ids=ids), args))
+
+
+def _series(node_rows: Iterable[sqlite3.Row], store_rows: Iterable[sqlite3.Row]) -> list[m.NodeMetricSeries]:
+    """Points from node rows and object-store rows, both keyed `b` and ordered by (node_id, b)."""
     stores: dict[str, list[sqlite3.Row]] = {}
-    for r in conn.execute(_STORE_AGG.format(node=node_sql), args):
+    for r in store_rows:
         stores.setdefault(r["node_id"], []).append(r)
     series: dict[str, m.NodeMetricSeries] = {}
     # Object-store samples are taken on their own clock: a point takes the node's latest store row
     # up to its key (plus SAME_TICK_S), carried forward rather than shown as a gap.
     cursor: dict[str, int] = {}
-    for r in conn.execute(_NODE_AGG.format(node=node_sql), args):
+    for r in node_rows:
         nid = r["node_id"]
         s = series.setdefault(nid, m.NodeMetricSeries(node_id=nid, points=[]))
         rows, i = stores.get(nid, []), cursor.get(nid, -1)

@@ -19,25 +19,25 @@ import { WorkerTable } from "./workers";
 const PROCESS_PAGE = 2000;
 const NODE_PAGE = 100;
 const IO_IDS_PER_CALL = 100;  // node ids per /metrics/nodes call (they travel in the URL)
+const STALE_IO_S = 15;  // newest sample older than this: the node's latest io is not shown
 const HOT_PERCENT = 90;
 const SORTS: [string, string][] = [["", "node id"], ["-cpu_percent", "CPU, busiest first"], ["-mem_used", "memory used, most first"],
   ["-object_store_used", "object store used, most first"], ["node_ip", "IP"], ["state", "state"]];
 const HOT: [string, string][] = [["", "any"], ["cpu", `CPU ≥ ${HOT_PERCENT}%`], ["mem", `memory ≥ ${HOT_PERCENT}%`],
   ["store", `object store ≥ ${HOT_PERCENT}%`]];
 
-/** Latest disk/network figures of the nodes shown (their last samples, which come raw, one a second). */
+/** Latest disk/network figures of the nodes shown: each node's two newest samples, for the rates. */
 function useLatestIo(nodeIds: string[]) {
   return useLiveFetch(async (s) => {
     const now = Date.now() / 1000;
     const out = new Map<string, { last: NodeMetricPoint; rx: number | null; tx: number | null }>();
     const calls = [];
     for (let i = 0; i < nodeIds.length; i += IO_IDS_PER_CALL) {
-      calls.push(get<NodeMetricSeries[]>("/metrics/nodes",
-        { node_id: nodeIds.slice(i, i + IO_IDS_PER_CALL), since: now - 15, until: now, raw_s: 15, max_points: 1 }, s));
+      calls.push(get<NodeMetricSeries[]>("/metrics/nodes", { node_id: nodeIds.slice(i, i + IO_IDS_PER_CALL), latest: 2 }, s));
     }
     for (const x of (await Promise.all(calls)).flat()) {
       const n = x.points.length;
-      if (!n) continue;
+      if (!n || x.points[n - 1].ts < now - STALE_IO_S) continue;  // a node that stopped sampling: no "now"
       const last = x.points[n - 1], prev = n > 1 ? x.points[n - 2] : null;
       const dt = prev ? last.ts - prev.ts : 0;
       out.set(x.node_id, { last, rx: rate(last.net_recv_bytes, prev?.net_recv_bytes ?? null, dt),
