@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 
 import ray
@@ -90,6 +91,11 @@ def main(address: str) -> None:
     }
     print("TRUTH " + json.dumps(truth), flush=True)
     ray.kill(counter)
+    # Ray 2.60 workers buffer their task events for task_events_report_interval_ms (1 s) and do not
+    # flush them when they are killed; when this driver exits its job's workers are killed at once,
+    # so the executor's half of the last tasks (explode's RUNNING and start time) was lost in CI (the
+    # kept export-event files: the line is in no file). Stay up past two report intervals.
+    time.sleep(2.5)
 
 
 if __name__ == "__main__":
