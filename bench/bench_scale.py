@@ -397,7 +397,7 @@ def print_table(results: list[SizeResult], shared_note: str, sample_every_s: flo
                                       for r in results])
     row("head RSS service + writer (MiB)", [f"{r.rss_service_mb:.0f}+{r.rss_writer_mb:.0f}" for r in results])
     row("generator CPU (cores, own process)", [f"{r.sim_cpu:.2f}" for r in results])
-    row("agents ship every (s, the head's pace)", [f"{max(r.ship_every_s, 1):g}" for r in results])
+    row("agents ship every (s, the head's pace)", [f"{r.ship_every_s:g}" if r.ship_every_s else "tick" for r in results])
     row("batches committed /s", [f"{r.batches_per_s:,.0f}" for r in results])
     row("ingest lag p50 / p95 (s), batch made->ack", [f"{r.batch_lag_p50_s:.2f}/{r.batch_lag_p95_s:.2f}" for r in results])
     row("  its oldest item made->ack", [f"{r.lag_p50_s:.2f}/{r.lag_p95_s:.2f}" for r in results])

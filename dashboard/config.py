@@ -68,7 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> HeadConfig:
                    help="how often the head evaluates its alert rules (default 10)")
     p.add_argument("--agents-per-ship-second", type=int, default=DEFAULT_AGENTS_PER_SHIP_SECOND, metavar="N",
                    help="with more agents than this connected, ask each to ship a batch every "
-                        f"ceil(agents / N) s instead of every second (samples stay at the agents' interval; "
+                        f"ceil(agents / N) s instead of every tick of its --interval (samples stay at the agents' interval; "
                         f"default {DEFAULT_AGENTS_PER_SHIP_SECOND}; 0: never; docs/scale.md)")
     a = p.parse_args(argv)
     if (a.tls_cert is None) != (a.tls_key is None):

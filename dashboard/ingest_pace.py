@@ -20,8 +20,12 @@ import math
 DEFAULT_AGENTS_PER_SHIP_SECOND = 500
 
 
+NOT_PACED = 0.0  # wire Ack.ship_every_s: ship every tick of the agent's own --interval
+
+
 def ship_every_s(connected_agents: int, agents_per_ship_second: int) -> float:
-    """Seconds between an agent's batches; 1 up to `agents_per_ship_second` agents (0: never paced)."""
+    """Seconds between an agent's batches: NOT_PACED (every tick, whatever the agent's --interval) up
+    to `agents_per_ship_second` agents, or always when that is 0; past it ceil(agents / N)."""
     if agents_per_ship_second <= 0 or connected_agents <= agents_per_ship_second:
-        return 1.0
+        return NOT_PACED
     return float(math.ceil(connected_agents / agents_per_ship_second))
